@@ -1,0 +1,5 @@
+import sys
+
+from poolbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""Global pools behind one registry (after timm's ``adaptive_avgmax_pool`` and ``_registry``).
+
+>>> from poolbench.pools import create_pool, list_pools
+>>> pool = create_pool("gem", p=3.0)
+>>> list_pools("ge*")
+['gem', 'gem_channel']
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Callable, List, Union
+
+import torch
+
+from ..registry import Registry
+from .base import GlobalPool
+
+_POOLS = Registry("pool")
+register_pool = _POOLS.register
+
+
+def create_pool(name_or_class: Union[str, Callable[..., Any]], **kwargs: Any) -> GlobalPool:
+    """Build a pool by registered name (or from a class/factory) with keyword arguments."""
+    return _POOLS.create(name_or_class, **kwargs)
+
+
+def build_pool(pool: Any, channels: int, **kwargs: Any) -> GlobalPool:
+    """What models call: a pool from a name, class or ready module, told its channel count.
+
+    ``channels`` is passed only to pools whose constructor accepts it (per-channel parameters);
+    a ready ``nn.Module`` is returned as is.
+    """
+    if isinstance(pool, torch.nn.Module):
+        return pool
+    factory = _POOLS.get(pool) if isinstance(pool, str) else pool
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "channels" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs.setdefault("channels", channels)
+    return factory(**kwargs)
+
+
+def list_pools(pattern: str = "*") -> List[str]:
+    """Registered pool names matching a shell wildcard, sorted."""
+    return _POOLS.list(pattern)
+
+
+def get_pool_class(name: str) -> Callable[..., Any]:
+    return _POOLS.get(name)
+
+
+def is_pool(name: str) -> bool:
+    return name in _POOLS
+
+
+# Import every pool module so its @register_pool runs (one pool per file; check.py is not a pool).
+for _m in pkgutil.iter_modules(__path__):
+    if _m.name not in ("base", "check", "loader"):
+        importlib.import_module(f"{__name__}.{_m.name}")
+
+__all__ = ["GlobalPool", "register_pool", "create_pool", "build_pool", "list_pools", "get_pool_class", "is_pool"]

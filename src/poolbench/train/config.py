@@ -1,0 +1,86 @@
+"""RunConfig: everything that defines one training run, and the run id derived from it.
+
+The id is a readable prefix plus a hash of every field that changes the mathematics of the run
+(model, dataset, pool and its arguments, protocol, seed, ...). Fields that only say *where* or
+*how fast* (data path, device, channels_last) are recorded but are not part of the id.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from .protocol import Protocol
+
+# Not part of the identity: where the data lives and speed-only switches.
+_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    dataset: str
+    pool: str = "avg"
+    pool_args: Dict[str, Any] = field(default_factory=dict)
+    pool_file: Optional[str] = None  # "path/to/file.py:ClassName"; its file's sha256 joins the id
+    pool_file_sha: Optional[str] = None
+    seed: int = 0
+    protocol: Protocol = field(default_factory=Protocol)
+    val_split: int = 0  # hold out this many training images (fixed, seed-independent) for validation
+    amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
+    model_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
+    sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weight": 0.3}
+    data_path: Optional[str] = None
+    data_dir: Optional[str] = None
+    channels_last: bool = False
+    compile: bool = False
+
+    # --- identity -------------------------------------------------------------------------
+    def identity(self) -> Dict[str, Any]:
+        d = self.to_dict()
+        for k in _NOT_IDENTITY:
+            d.pop(k, None)
+        return d
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+        digest = hashlib.sha1(blob).hexdigest()[:10]
+        pool = self.pool if not self.pool_file else "file-" + self.pool_file.split(":")[-1]
+        return f"{self.model}-{self.dataset}-{pool}-s{self.seed}-{digest}"
+
+    @property
+    def is_standard(self) -> bool:
+        return self.protocol.is_standard and self.val_split == 0 and self.amp == "none"
+
+    def protocol_label(self) -> str:
+        label = self.protocol.label()
+        extra = []
+        if self.val_split:
+            extra.append(f"val_split={self.val_split}")
+        if self.amp != "none":
+            extra.append(f"amp={self.amp}")
+        if extra:
+            if label == "standard":
+                label = "non-standard (" + ", ".join(extra) + ")"
+            else:
+                label = label[:-1] + ", " + ", ".join(extra) + ")"
+        return label
+
+    # --- (de)serialisation -----------------------------------------------------------------
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["protocol"] = self.protocol.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "RunConfig":
+        d = dict(d)
+        d["protocol"] = Protocol.from_dict(d.get("protocol", {}))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
