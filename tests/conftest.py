@@ -1,0 +1,29 @@
+"""Shared test setup: small thread count (CI has 2 cores) and paths to the real data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("POOLBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+CIFAR10_JPG = SHARED_DATA / "cifar10-jpg.tar.gz"
+FASHION_MNIST = SHARED_DATA / "fashion-mnist"
+
+
+@pytest.fixture
+def shared_cifar10() -> Path:
+    if not CIFAR10_JPG.exists():
+        pytest.skip(f"real CIFAR-10 copy not found at {CIFAR10_JPG} (needs ../shared/data)")
+    return CIFAR10_JPG
+
+
+@pytest.fixture
+def shared_fmnist() -> Path:
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real Fashion-MNIST not found in {FASHION_MNIST} (needs ../shared/data)")
+    return FASHION_MNIST
