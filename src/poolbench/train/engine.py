@@ -1,0 +1,299 @@
+"""The train/eval loop of the fixed protocol, resumable and reproducible.
+
+Design (after airbench and torchvision's classification reference):
+- the dataset lives on the training device as uint8; each epoch is augmented at once with batched
+  tensor ops (RandomCrop(32, pad 4, zeros) + flip), from a generator seeded by (seed, epoch), so the
+  batch composition of epoch e never depends on whether the run was interrupted;
+- the model's own randomness (dropout, stochastic pools) is reseeded from (seed, epoch) too;
+- after every epoch, a checkpoint (model, optimizer, metric history) is written atomically and
+  ``metrics.jsonl`` is rewritten from that history, so a run killed at any moment resumes to exactly
+  the metrics of an uninterrupted run;
+- a non-finite training loss ends the run as *diverged* at that epoch, never as an accuracy;
+- evaluation runs in large batches with one host sync per epoch.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import load_dataset, split_validation
+from ..data.augment import batch_flip, batch_random_crop, normalize, pad_to
+from ..models import create_model
+from ..results.store import RunDir, atomic_write_json
+from .config import RunConfig
+from .provenance import provenance
+
+IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
+EVAL_BATCH = 1000
+_SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
+
+
+def auto_device(device: Union[str, torch.device, None] = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class RunData:
+    """Uint8 images and labels on the training device, plus what normalisation needs."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    val_x: Optional[torch.Tensor]
+    val_y: Optional[torch.Tensor]
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    num_classes: int
+    in_chans: int
+
+
+def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    if n is None or n >= len(y):
+        return x, y
+    g = torch.Generator().manual_seed(_SUBSET_SEED)
+    idx = torch.randperm(len(y), generator=g)[:n].sort().values
+    return x[idx], y[idx]
+
+
+def prepare_data(config: RunConfig, device: torch.device) -> RunData:
+    ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir)
+    val_x = val_y = None
+    train = ds
+    if config.val_split:
+        train, val = split_validation(ds, config.val_split, seed=0)
+        val_x, val_y = val.train_x, val.train_y
+    train_x, train_y = _fixed_subset(train.train_x, train.train_y, config.protocol.train_subset)
+    test_x, test_y = _fixed_subset(ds.test_x, ds.test_y, config.protocol.test_subset)
+
+    def put(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        return None if x is None else pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
+
+    return RunData(
+        train_x=put(train_x), train_y=train_y.to(device), test_x=put(test_x), test_y=test_y.to(device),
+        val_x=put(val_x), val_y=None if val_y is None else val_y.to(device),
+        mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, in_chans=ds.in_chans,
+    )
+
+
+def _seed_for(seed: int, epoch: int, salt: str) -> int:
+    digest = hashlib.sha256(f"{salt}:{seed}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def epoch_batches(data: RunData, seed: int, epoch: int, batch_size: int):
+    """The augmented, shuffled training batches of one epoch: a pure function of (seed, epoch).
+
+    The last partial batch is kept (50000 = 390 * 128 + 80 -> 391 steps), as the protocol says.
+    """
+    g = torch.Generator(device=data.train_x.device).manual_seed(_seed_for(seed, epoch, "data"))
+    perm = torch.randperm(len(data.train_y), generator=g, device=data.train_x.device)
+    x = batch_flip(batch_random_crop(data.train_x[perm], IMAGE_SIZE, 4, g), g)
+    y = data.train_y[perm]
+    for i in range(0, len(y), batch_size):
+        yield x[i:i + batch_size], y[i:i + batch_size]
+
+
+# ----------------------------------------------------------------------------- model
+def build_model(config: RunConfig, data: RunData) -> nn.Module:
+    pool: Any = config.pool
+    if config.pool_file:
+        from ..pools.loader import load_pool_file
+
+        pool = load_pool_file(config.pool_file)
+    torch.manual_seed(config.seed)  # weight init depends on the seed only
+    model = create_model(config.model, num_classes=data.num_classes, in_chans=data.in_chans, pool=pool,
+                         pool_args=dict(config.pool_args), **dict(config.model_args))
+    if config.sac:
+        from ..models.aux import with_aux_classifiers
+
+        model = with_aux_classifiers(model, **dict(config.sac))
+    return model
+
+
+def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    p = config.protocol
+    # weight decay on every parameter (BN and biases too): the benchmark's plain SGD setup
+    return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
+                           foreach=True)
+
+
+def autocast(config: RunConfig, device: torch.device):
+    if config.amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if config.amp != "none":
+        raise ValueError(f"unknown amp mode {config.amp!r}; use 'none' (fp32) or 'bf16'")
+    return contextlib.nullcontext()
+
+
+def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(loss, logits). Models with extra training terms (auxiliary classifiers, pooling-weight
+    regularisation) implement ``training_loss(x, y, criterion)``; the rest are plain cross-entropy."""
+    if hasattr(model, "training_loss"):
+        return model.training_loss(x, y, F.cross_entropy)
+    logits = model(x)
+    return F.cross_entropy(logits.float(), y), logits
+
+
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, config: RunConfig, epoch: int,
+                device: torch.device) -> Dict[str, float]:
+    model.train()
+    torch.manual_seed(_seed_for(config.seed, epoch, "model"))  # dropout / stochastic pools
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n = 0
+    for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size):
+        xb = normalize(xb, data.mean, data.std)
+        if config.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast(config, device):
+            loss, logits = training_loss(model, xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        n += len(yb)
+    return {"train_loss": float(loss_sum) / n, "train_acc": 100.0 * float(correct) / n}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, config: RunConfig,
+             device: torch.device) -> Tuple[float, float]:
+    """(mean cross-entropy, accuracy %) over a uint8 image tensor, one host sync at the end."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for i in range(0, len(y), EVAL_BATCH):
+        xb = normalize(x[i:i + EVAL_BATCH], data.mean, data.std)
+        if config.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast(config, device):
+            logits = model(xb).float()
+        loss_sum += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
+        correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum()
+    return float(loss_sum) / len(y), 100.0 * float(correct) / len(y)
+
+
+# ----------------------------------------------------------------------------- results
+def summarize_history(history: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Best-epoch test accuracy (the benchmark's metric), final-epoch accuracy and, with a
+    validation split, the test accuracy at the epoch of best validation accuracy."""
+    if not history:
+        return {"best_test_acc": None, "best_epoch": None, "final_test_acc": None, "test_acc_at_best_val": None}
+    best = max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
+    out = {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
+           "final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": None, "best_val_epoch": None}
+    if history[0].get("val_acc") is not None:
+        bv = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
+        out["test_acc_at_best_val"], out["best_val_epoch"] = bv["test_acc"], bv["epoch"]
+    return out
+
+
+def write_config(run: RunDir, config: RunConfig) -> None:
+    if run.config.exists():
+        return
+    d = config.to_dict()
+    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard)
+    atomic_write_json(run.config, d)
+
+
+def finish(run: RunDir, config: RunConfig, status: str, history: List[Dict[str, Any]], wall: float,
+           device: torch.device, diverged_at: Optional[int] = None, error: Optional[str] = None) -> Dict[str, Any]:
+    result: Dict[str, Any] = {"status": status, "run_id": config.run_id, "epochs_completed": len(history),
+                              "diverged_at_epoch": diverged_at, "error": error,
+                              "protocol_label": config.protocol_label(), "standard": config.is_standard}
+    result.update(summarize_history(history) if status == "finished" else summarize_history([]))
+    result["provenance"] = dict(provenance(device), wall_time_s=round(wall, 2))
+    atomic_write_json(run.result, result)
+    return result
+
+
+def log_epoch(rec: Dict[str, Any], total: int) -> str:
+    val = f" val {rec['val_acc']:.2f}" if rec.get("val_acc") is not None else ""
+    return (f"epoch {rec['epoch']:>3}/{total} lr {rec['lr']:.4f} loss {rec['train_loss']:.4f} "
+            f"train {rec['train_acc']:.2f} test {rec['test_acc']:.2f}{val} ({rec['epoch_time_s']:.1f}s)")
+
+
+# ----------------------------------------------------------------------------- the run
+def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Union[str, torch.device, None] = None,
+              progress: bool = True, log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Train one run to completion (or divergence); skip it if done, resume it if unfinished.
+
+    Returns the contents of ``result.json``.
+    """
+    run = RunDir(runs_dir, config.run_id)
+    if run.is_done():
+        return run.read_result()
+    device = auto_device(device)
+    # Build everything that can fail on bad input *before* the run directory exists.
+    data = prepare_data(config, device)
+    model = build_model(config, data).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, config)
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_config(run, config)
+
+    history: List[Dict[str, Any]] = []
+    wall = 0.0
+    ckpt = run.load_checkpoint(map_location=device)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        history, wall = ckpt["history"], ckpt["wall_time_s"]
+        run.write_metrics(history)  # heal a metrics file that lagged the checkpoint at the kill
+    step_model = torch.compile(model) if config.compile else model
+
+    epochs = config.protocol.epochs
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, initial=len(history), desc=config.run_id, unit="ep", leave=False)
+    say = log or (bar.write if bar is not None else (lambda s: None))
+    try:
+        for epoch in range(len(history), epochs):
+            t0 = time.perf_counter()
+            lr = config.protocol.lr_at(epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            rec: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
+            rec.update(train_epoch(step_model, opt, data, config, epoch, device))
+            if not math.isfinite(rec["train_loss"]):
+                wall += time.perf_counter() - t0
+                say(f"{config.run_id}: training loss became {rec['train_loss']} in epoch {epoch + 1}: diverged")
+                return finish(run, config, "diverged", history, wall, device, diverged_at=epoch + 1)
+            rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config, device)
+            rec["val_acc"] = None
+            if data.val_x is not None:
+                rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config, device)[1]
+            rec["epoch_time_s"] = round(time.perf_counter() - t0, 3)
+            wall += time.perf_counter() - t0
+            history.append(rec)
+            run.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
+                                 "wall_time_s": wall, "run_id": config.run_id})
+            run.write_metrics(history)
+            say(log_epoch(rec, epochs))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
+    except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
+        finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return finish(run, config, "finished", history, wall, device)
