@@ -1,0 +1,85 @@
+"""MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+CVPR 2018), with the paper's standard strides.
+
+A stride-2 3x3 stem to 32 channels, the paper's table of inverted-residual blocks (t, c, n, s), and a
+final 1x1 conv to 1280 channels. The total stride is 32, so a 32x32 input ends as a 1280 x 1 x 1 map
+(the benchmark's "standard strides": no CIFAR stride reductions). Width multiplier 1.0, channel
+counts as in the paper and torchvision. ``in_chans`` 1 (MNIST-like) or 3.
+
+Stages end where the resolution drops: [stem + 16] 16x16, [24] 8x8, [32] 4x4, [64, 96] 2x2,
+[160, 320, 1x1 conv] 1x1.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn as nn
+
+from . import register_model
+from .head import PooledClassifier, init_trunk
+
+# (expansion t, output channels c, repeats n, first stride s): Table 2 of the paper.
+INVERTED_RESIDUAL_SETTING = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
+
+
+def conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expand (ReLU6) -> 3x3 depthwise (ReLU6) -> 1x1 linear projection, residual if shapes match."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expand: int):
+        super().__init__()
+        hidden = in_ch * expand
+        self.use_residual = stride == 1 and in_ch == out_ch
+        layers = [conv_bn_relu6(in_ch, hidden)] if expand != 1 else []
+        layers += [
+            conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, out_ch, 1, bias=False),  # linear bottleneck: no activation
+            nn.BatchNorm2d(out_ch),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2(PooledClassifier):
+    def __init__(self, num_classes: int, in_chans: int = 3, pool: Any = "avg",
+                 pool_args: Optional[dict] = None, drop_rate: float = 0.0, last_channels: int = 1280):
+        super().__init__()
+        self.stem = conv_bn_relu6(in_chans, 32, 3, stride=2)
+        stages, current, in_ch = [], [], 32
+        for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+            for i in range(n):
+                stride = s if i == 0 else 1
+                if stride > 1:  # the resolution drops: close the stage so far
+                    stages.append(current)
+                    current = []
+                current.append(InvertedResidual(in_ch, c, stride, t))
+                in_ch = c
+        current.append(conv_bn_relu6(in_ch, last_channels))
+        stages.append(current)
+        self.stages = nn.ModuleList(nn.Sequential(*blocks) for blocks in stages)
+        self.stage_channels = [blocks[-1].conv[-1].num_features for blocks in stages[:-1]] + [last_channels]
+        init_trunk(self)
+        self._build_head(num_classes, pool, pool_args, drop_rate)
+
+
+@register_model("mobilenetv2")
+def mobilenetv2(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> MobileNetV2:
+    return MobileNetV2(num_classes, in_chans, pool, pool_args, **kw)
