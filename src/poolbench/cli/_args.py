@@ -1,0 +1,131 @@
+"""Argument helpers shared by the run, sweep and demo commands."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from ..train import Protocol, RunConfig
+
+DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
+
+
+def parse_seeds(text: str) -> List[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]; '3' -> [3]."""
+    seeds: List[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad seed list {text!r}: use e.g. 0-4 or 0,1,2") from None
+    return list(dict.fromkeys(seeds))
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, '[1,2]' -> [1, 2], anything else stays a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"{flag} expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_value(v.strip())
+    return out
+
+
+def file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def add_protocol_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("protocol (any override marks the run non-standard)")
+    g.add_argument("--epochs", type=int, help="default 200")
+    g.add_argument("--batch-size", type=int, help="default 128")
+    g.add_argument("--lr", type=float, help="default 0.1")
+    g.add_argument("--train-subset", type=int, help="train on a fixed, seed-independent subset of N images")
+    g.add_argument("--test-subset", type=int, help="test on a fixed subset of N images")
+    g.add_argument("--val-split", type=int, default=0, help="hold out N training images as a validation set")
+    g.add_argument("--amp", choices=["none", "bf16"], default="none",
+                   help="bf16 autocast inside forward/backward only; fp32 weights and optimizer state")
+
+
+def protocol_from_args(args: argparse.Namespace) -> Protocol:
+    over = {k: getattr(args, a) for k, a in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                                             ("train_subset", "train_subset"), ("test_subset", "test_subset"))
+            if getattr(args, a, None) is not None}
+    return Protocol(**over)
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-path", help="an image-folder directory or .tar(.gz) for --dataset imagefolder")
+    p.add_argument("--data-dir", help="where official archives live / are downloaded (default ./data)")
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run directories go (default: %(default)s)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model extras (part of the run's identity)")
+    g.add_argument("--model-arg", action="append", metavar="K=V", help="extra model keyword, repeatable")
+    g.add_argument("--drop-rate", type=float, help="dropout before the classifier (FlexPooling ablation)")
+    g.add_argument("--lda-layer", type=int, choices=[1, 2, 3],
+                   help="ResNets: replace this strided downsampling by closed-form LDA pooling")
+    g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda)")
+    g.add_argument("--sac", action="store_true", help="simple auxiliary classifiers after every stage but the last")
+    g.add_argument("--sac-stages", help="comma list of stages (1-based) that get an auxiliary classifier")
+    g.add_argument("--sac-weight", type=float, help="lambda: loss = main + lambda * sum(aux)")
+    g.add_argument("--pool-reg", type=float, help="penalty on learned pooling weights (flex), added to the loss")
+
+
+def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    model_args = parse_kv(args.model_arg, "--model-arg")
+    if args.drop_rate is not None:
+        model_args["drop_rate"] = args.drop_rate
+    if args.lda_layer is not None:
+        model_args["lda_layer"] = args.lda_layer
+    if args.lda_weights is not None:
+        model_args["lda_weights"] = args.lda_weights
+    sac: Optional[Dict[str, Any]] = None
+    if args.sac or args.sac_stages or args.sac_weight is not None:
+        sac = {}
+        if args.sac_stages:
+            sac["stages"] = [int(s) for s in args.sac_stages.split(",")]
+        if args.sac_weight is not None:
+            sac["weight"] = args.sac_weight
+    if args.pool_reg is not None:
+        # The regulariser lives in the training-loss wrapper; without --sac it runs with no aux heads.
+        sac = dict(sac if sac is not None else {"stages": []}, pool_reg=args.pool_reg)
+    return {"model_args": model_args, "sac": sac}
+
+
+def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
+    pool_file = getattr(args, "pool_file", None)
+    kw: Dict[str, Any] = dict(
+        model=args.model, dataset=args.dataset, pool=pool if not pool_file else "file",
+        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), pool_file=pool_file,
+        pool_file_sha=file_sha256(pool_file.split(":")[0]) if pool_file else None, seed=seed,
+        protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
+        data_path=args.data_path, data_dir=args.data_dir,
+        channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
+    )
+    kw.update(model_extras_from_args(args))
+    kw.update(overrides)
+    return RunConfig(**kw)

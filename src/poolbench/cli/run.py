@@ -1,0 +1,67 @@
+"""``poolbench run``: train one configuration over one or more seeds (skip done, resume unfinished)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._args import add_data_args, add_model_args, add_protocol_args, config_from_args, parse_kv, parse_seeds
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="train a model with a pool under the fixed protocol",
+                       description="Train MODEL on DATASET with POOL for each seed. A finished run is "
+                                   "skipped, an unfinished one resumes from its last checkpoint.")
+    p.add_argument("--model", required=True, help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2")
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100, fashion_mnist, mnist, imagefolder, synthetic")
+    p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
+    p.add_argument("--pool-file", help="path/to/file.py:ClassName, a user pool (the benchmark's convention)")
+    p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
+    p.add_argument("--seeds", type=parse_seeds, default=[0], help="e.g. 0,1,2 or 0-4 (default 0)")
+    p.add_argument("--pack", type=int, default=1, help="train K seeds at once as one packed network")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_protocol_args(p)
+    add_data_args(p)
+    add_model_args(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..train.engine import train_run
+
+    try:
+        parse_kv(args.pool_arg, "--pool-arg")
+        configs = [config_from_args(args, args.pool, seed) for seed in args.seeds]
+    except (argparse.ArgumentTypeError, OSError) as exc:
+        print(f"poolbench run: {exc}", file=sys.stderr)
+        return 2
+    label = configs[0].protocol_label()
+    print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")
+    results = []
+    pending = configs
+    if args.pack > 1 and len(configs) > 1:
+        from ..train.packed import can_pack, train_packed
+
+        ok, reason = can_pack(configs)
+        if ok:
+            for i in range(0, len(configs), args.pack):
+                results += train_packed(configs[i:i + args.pack], args.runs_dir, device=args.device,
+                                        progress=not args.no_progress)
+            pending = []
+        else:
+            print(f"not packing: {reason}; training the seeds one after another")
+    for cfg in pending:
+        try:
+            results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress,
+                                     log=print))
+        except ValueError as exc:  # bad input: a clear message, no traceback
+            print(f"poolbench run: {exc}", file=sys.stderr)
+            return 2
+    for cfg, r in zip(configs, results):
+        if r["status"] == "finished":
+            print(f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "
+                  f"final {r['final_test_acc']:.2f} [{label}]")
+        else:
+            print(f"{cfg.run_id}: {r['status']}" + (f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else ""))
+    return 0
