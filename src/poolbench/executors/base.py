@@ -1,0 +1,161 @@
+"""What every executor shares: grouping runs into tasks, and the body a worker runs for a task.
+
+A worker writes only the run directories of its task. A crash is caught here and recorded as a
+``result.json`` with status "failed" (plus ``error.log`` with the traceback), so one bad run never
+stops a sweep; the next sweep tries a failed run again.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ..results.store import RunDir, atomic_write_json
+from ..train.config import RunConfig
+
+Results = Dict[str, Dict[str, Any]]
+
+# Fields that may differ between the runs of one pack: packing fuses K copies of one network
+# that differ only in their initialisation and their pool (see train/packed.py).
+_PACK_FREE = ("seed", "pool", "pool_args", "pool_file", "pool_file_sha")
+
+
+def default_run_fn() -> Callable:
+    from ..train.engine import train_run
+
+    return train_run
+
+
+def packing_fns():
+    """``(can_pack, train_packed)`` from ``poolbench.train.packed``, or ``(None, None)`` without it."""
+    try:
+        packed = importlib.import_module("poolbench.train.packed")
+    except ModuleNotFoundError as e:
+        if e.name != "poolbench.train.packed":
+            raise
+        return None, None
+    return packed.can_pack, packed.train_packed
+
+
+def pack_key(config: RunConfig) -> str:
+    """Runs with equal keys may share a pack: same model, dataset, protocol, amp, ..."""
+    d = config.to_dict()
+    for f in _PACK_FREE:
+        d.pop(f)
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def plan_tasks(configs: Sequence[RunConfig], pack: int = 1,
+               can_pack: Optional[Callable[[List[RunConfig]], bool]] = None) -> List[List[RunConfig]]:
+    """Split configs into tasks of at most ``pack`` compatible runs, in the grid's order.
+
+    A group that ``can_pack`` refuses (or no packing module at all) becomes single-run tasks.
+    """
+    if pack <= 1 or can_pack is None:
+        return [[c] for c in configs]
+    groups: Dict[str, List[RunConfig]] = {}
+    for c in configs:
+        groups.setdefault(pack_key(c), []).append(c)
+    tasks: List[List[RunConfig]] = []
+    for group in groups.values():
+        for i in range(0, len(group), pack):
+            chunk = group[i:i + pack]
+            if len(chunk) > 1 and can_pack(chunk):
+                tasks.append(chunk)
+            else:
+                tasks.extend([c] for c in chunk)
+    return tasks
+
+
+def run_task(configs: List[RunConfig], runs_dir: str, run_fn: Optional[Callable] = None,
+             pack_fn: Optional[Callable] = None, progress: bool = False, executor: str = "local") -> Results:
+    """Train one run (or one pack of runs) and return ``{run_id: result}``; never raises for a run.
+
+    This is the whole of a worker's job, in-process or as a Ray task. It is safe to execute
+    twice for the same runs (a Ray retry after a killed worker): the engine skips a finished run
+    and resumes an unfinished one from its last checkpoint.
+    """
+    for cfg in configs:
+        _log_attempt(cfg, runs_dir, executor)
+    try:
+        if len(configs) == 1:
+            run_fn = run_fn or default_run_fn()
+            results = [run_fn(configs[0], runs_dir, device=None, progress=progress)]
+        else:
+            pack_fn = pack_fn or packing_fns()[1]
+            results = pack_fn(configs, runs_dir, device=None, progress=progress)
+        return {cfg.run_id: res for cfg, res in zip(configs, results)}
+    except Exception as e:  # noqa: BLE001 - a crash is a result of the sweep, recorded per run
+        what = f"{type(e).__name__}: {e}"
+        if len(configs) > 1:
+            what = f"pack of {len(configs)} runs failed (retry with --pack 1 to isolate): {what}"
+        tb = traceback.format_exc()
+        return {cfg.run_id: _failed_result(cfg, runs_dir, what, tb) for cfg in configs}
+
+
+def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> Dict[str, Any]:
+    """The engine records its own crashes before re-raising: keep that result.json (written once)
+    and add the traceback; record the failure ourselves only where nobody did."""
+    rd = RunDir(runs_dir, config.run_id)
+    result = rd.read_result()
+    if result and result.get("status") == "failed":  # a stale one was cleared by _log_attempt
+        (rd.path / "error.log").write_text(tb)
+        return result
+    return record_failure(config, runs_dir, error, tb)
+
+
+def record_failure(config: RunConfig, runs_dir: str, error: str, tb: Optional[str] = None,
+                   device: Optional[str] = None) -> Dict[str, Any]:
+    """Write a "failed" ``result.json`` (and ``error.log``) for a run, and return that result.
+
+    A failed run keeps its checkpoint: the next sweep deletes nothing and resumes from it.
+    """
+    from ..train.provenance import provenance
+
+    rd = RunDir(runs_dir, config.run_id)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    if not rd.config.exists():  # so that the index can show the failure beside its config
+        atomic_write_json(rd.config, {**config.to_dict(), "run_id": config.run_id,
+                                      "protocol_label": config.protocol_label(),
+                                      "standard": config.is_standard})
+    prov = provenance(_torch_device())
+    if device:
+        prov["device"] = device
+    prov["wall_time_s"] = None
+    result = {"status": "failed", "run_id": config.run_id, "best_test_acc": None, "best_epoch": None,
+              "final_test_acc": None, "test_acc_at_best_val": None,
+              "epochs_completed": len(rd.read_metrics()), "diverged_at_epoch": None, "error": error,
+              "protocol_label": config.protocol_label(), "standard": config.is_standard, "provenance": prov}
+    if tb:
+        (rd.path / "error.log").write_text(tb)
+    atomic_write_json(rd.result, result)
+    return result
+
+
+def _torch_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _log_attempt(config: RunConfig, runs_dir: str, executor: str) -> None:
+    """Append who tries this run to ``attempts.jsonl``, and clear a previous failure.
+
+    The log shows retries (a killed Ray worker leaves two lines); a stale "failed" result.json
+    is removed so that the engine resumes the run instead of returning the old failure; its
+    error is kept in the log line.
+    """
+    rd = RunDir(runs_dir, config.run_id)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    line = {"pid": os.getpid(), "hostname": platform.node(), "executor": executor,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    old = rd.read_result()
+    if old and old.get("status") == "failed":
+        line["previous_error"] = old.get("error")
+        rd.result.unlink()
+    with open(rd.path / "attempts.jsonl", "a") as f:  # one short write: a line is whole or absent
+        f.write(json.dumps(line, sort_keys=True) + "\n")

@@ -1,0 +1,40 @@
+"""The local executor: the sweep's runs trained one after another in this process, no server.
+
+This is the embedded default: nothing to install or start. A tqdm bar counts runs over the
+grid; a run's own per-epoch bar (from the engine) appears beneath it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from ..train.config import RunConfig
+from .base import Results, packing_fns, plan_tasks, run_task
+
+
+def auto_pack(has_gpu: bool) -> int:
+    """Runs per task when ``--pack`` is not given: packing only pays off on a GPU."""
+    return 8 if has_gpu else 1
+
+
+class LocalExecutor:
+    name = "local"
+
+    def run(self, configs: Sequence[RunConfig], runs_dir: str, pack: Optional[int] = None, progress: bool = True,
+            run_fn: Optional[Callable] = None, pack_fn: Optional[Callable] = None) -> Results:
+        """Train ``configs`` (none of them done yet) and return ``{run_id: result}``."""
+        can_pack, default_pack_fn = packing_fns()
+        if pack is None:
+            import torch
+
+            pack = auto_pack(torch.cuda.is_available())
+        tasks = plan_tasks(configs, pack, can_pack if (pack_fn or default_pack_fn) else None)
+        results: Results = {}
+        with tqdm(total=len(configs), desc="sweep", unit="run", disable=not progress) as bar:
+            for task in tasks:
+                results.update(run_task(task, str(runs_dir), run_fn, pack_fn, progress=progress))
+                bar.update(len(task))
+                bar.set_postfix(dict(Counter(r.get("status") for r in results.values())))
+        return results

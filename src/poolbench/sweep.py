@@ -1,0 +1,176 @@
+"""Sweeps: a grid of runs (pools x models x datasets x seeds) handed to an executor.
+
+    configs = expand_grid(["avg", "gem"], ["resnet20"], ["synthetic"], parse_seeds("0-1"),
+                          Protocol(epochs=2, train_subset=256, test_subset=128))
+    summary = run_sweep(configs, "runs")                      # in-process, the default
+    summary = run_sweep(configs, "/shared/runs", executor="ray", ray_address="auto")
+
+A run is identified by its ``run_id`` and lives in ``runs_dir/<run_id>/``, so a sweep is
+idempotent: finished (or diverged) runs are skipped up-front, unfinished ones resume from their
+last checkpoint (the engine does that), failed ones are tried again. Workers write only their
+run directories; the driver rebuilds the results index at the end.
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .results.store import RunDir
+from .train.config import RunConfig
+from .train.protocol import Protocol
+
+# The benchmark's three columns, as (model, dataset) cells. "benchmark-cifar10" is the same
+# table where CIFAR-100 is not available: CIFAR-10 takes its place, Fashion-MNIST stays.
+SUITES: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "benchmark": (("resnet56", "cifar100"), ("vgg16_bn", "cifar100"), ("mobilenetv2", "fashion_mnist")),
+    "benchmark-cifar10": (("resnet56", "cifar10"), ("vgg16_bn", "cifar10"), ("mobilenetv2", "fashion_mnist")),
+}
+
+DONE = ("finished", "diverged")  # a diverged run is a result, not an accident: never re-run it
+
+
+def parse_seeds(spec: str) -> List[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]; mixed '0-2,7' works too. Order kept, no repeats."""
+    seeds: List[int] = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            span = range(int(lo), int(hi) + 1) if dash else [int(part)]
+        except ValueError:
+            raise ValueError(f"bad seed spec {spec!r}: use '0-4' or '0,2,5'") from None
+        if dash and int(hi) < int(lo):
+            raise ValueError(f"bad seed range {part!r}: the end is below the start")
+        seeds.extend(s for s in span if s not in seeds)
+    if not seeds:
+        raise ValueError(f"bad seed spec {spec!r}: no seeds")
+    return seeds
+
+
+def expand_grid(pools: Sequence[str], models: Sequence[str], datasets: Sequence[str],
+                seeds: Iterable[int], protocol: Optional[Protocol] = None,
+                pool_args: Optional[Dict[str, Dict[str, Any]]] = None, **common: Any) -> List[RunConfig]:
+    """Every (model, dataset) pair crossed with every pool and seed."""
+    return _expand(list(itertools.product(models, datasets)), pools, seeds, protocol, pool_args, **common)
+
+
+def expand_suite(suite: str, pools: Sequence[str], seeds: Iterable[int], protocol: Optional[Protocol] = None,
+                 pool_args: Optional[Dict[str, Dict[str, Any]]] = None, **common: Any) -> List[RunConfig]:
+    """A named suite's (model, dataset) cells (not their product) crossed with pools and seeds."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
+    return _expand(list(SUITES[suite]), pools, seeds, protocol, pool_args, **common)
+
+
+def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfig]:
+    """Configs in a stable order (cell, pool, seed), deduplicated by run_id.
+
+    ``pool_args`` maps a pool name to its keyword arguments; the key ``"*"`` applies to every
+    pool (a pool's own entry wins), so ``{"gem": {"p": 4}}`` leaves avg and max untouched.
+    """
+    pool_args = pool_args or {}
+    protocol = protocol or Protocol()
+    seeds = list(seeds)
+    out: Dict[str, RunConfig] = {}
+    for (model, dataset), pool in itertools.product(cells, pools):
+        args = {**pool_args.get("*", {}), **pool_args.get(pool, {})}
+        for seed in seeds:
+            cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=args, seed=seed,
+                            protocol=protocol, **common)
+            out.setdefault(cfg.run_id, cfg)
+    return list(out.values())
+
+
+def run_status(config: RunConfig, runs_dir) -> str:
+    """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), or 'new'."""
+    rd = RunDir(runs_dir, config.run_id)
+    result = rd.read_result()
+    if result and result.get("status") in DONE:
+        return "done"
+    if result:
+        return "failed"
+    return "resume" if rd.checkpoint.exists() else "new"
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did. ``results`` maps every run_id of the grid to its result dict."""
+
+    total: int = 0
+    skipped: int = 0  # already done before the sweep started
+    finished: int = 0
+    diverged: int = 0
+    failed: int = 0
+    results: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def problems(self) -> List[Dict[str, Any]]:
+        """Results of this grid that are not plain finished runs (diverged or failed)."""
+        return [r for r in self.results.values() if r.get("status") != "finished"]
+
+    def __str__(self) -> str:
+        return (f"{self.total} runs: {self.skipped} skipped (already done), {self.finished} finished, "
+                f"{self.diverged} diverged, {self.failed} failed")
+
+
+def run_sweep(configs: Sequence[RunConfig], runs_dir, executor: str = "local", ray_address: Optional[str] = None,
+              pack: Optional[int] = None, progress: bool = True, run_fn: Optional[Callable] = None,
+              pack_fn: Optional[Callable] = None) -> SweepSummary:
+    """Run every config not yet done and return a summary; never raises for a single run's failure.
+
+    ``run_fn(config, runs_dir, device=None, progress=True) -> result`` defaults to the engine's
+    ``train_run``; ``pack_fn(configs, runs_dir, ...) -> [result]`` to ``train_packed``. ``pack``
+    is the number of runs per task (None: decided by the executor, 1 without a GPU).
+    """
+    from .executors import get_executor
+
+    runs_dir = Path(runs_dir).resolve()  # workers may run elsewhere: never hand them a relative path
+    configs = list({c.run_id: c for c in configs}.values())
+    summary = SweepSummary(total=len(configs))
+    todo = []
+    for cfg in configs:
+        result = RunDir(runs_dir, cfg.run_id).read_result()
+        if result and result.get("status") in DONE:
+            summary.skipped += 1
+            summary.results[cfg.run_id] = result
+        else:
+            todo.append(cfg)
+
+    if todo:
+        ex = get_executor(executor, ray_address=ray_address)
+        results = ex.run(todo, runs_dir, pack=pack, progress=progress, run_fn=run_fn, pack_fn=pack_fn)
+        counts = Counter(r.get("status", "failed") for r in results.values())
+        summary.finished, summary.diverged = counts["finished"], counts["diverged"]
+        summary.failed = len(results) - summary.finished - summary.diverged
+        summary.results.update(results)
+    # Keep the grid's order in the results, whatever order the executor finished in.
+    summary.results = {c.run_id: summary.results[c.run_id] for c in configs}
+    _rebuild_index(runs_dir)
+    return summary
+
+
+def _rebuild_index(runs_dir: Path) -> None:
+    """The driver, and only it, rebuilds the results index (when the results package has one).
+
+    The run directories are the truth and the index is derived from them, so a failure here is
+    a warning: the sweep's results are safe on disk and ``build_index`` can be run again.
+    """
+    try:
+        index = importlib.import_module("poolbench.results.index")
+    except ModuleNotFoundError as e:
+        if e.name == "poolbench.results.index":
+            return  # no index in this version of poolbench
+        warnings.warn(f"results index not rebuilt: {e}")
+        return
+    try:
+        conn = index.build_index(runs_dir)
+        if hasattr(conn, "close"):
+            conn.close()
+    except Exception as e:  # noqa: BLE001 - see docstring
+        warnings.warn(f"results index not rebuilt for {runs_dir}: {type(e).__name__}: {e}")
