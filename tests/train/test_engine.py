@@ -1,0 +1,106 @@
+"""The engine: reproducibility, resume after SIGKILL at any moment, divergence, skipping."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from poolbench.results.store import RunDir
+from poolbench.train import Protocol, RunConfig
+from poolbench.train.engine import train_run
+
+TINY = Protocol(epochs=3, train_subset=256, test_subset=128)
+CFG = RunConfig(model="resnet20", dataset="synthetic", pool="avg", seed=0, protocol=TINY)
+
+
+def _metrics(run_dir: Path):
+    """Per-epoch metrics without wall-clock times."""
+    lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    for rec in lines:
+        rec.pop("epoch_time_s")
+    return lines
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("ref")
+    result = train_run(CFG, runs, device="cpu", progress=False)
+    return runs, result
+
+
+def test_finished_run_has_all_files_and_metrics(reference):
+    runs, result = reference
+    run = RunDir(runs, CFG.run_id)
+    assert result["status"] == "finished" and result["epochs_completed"] == 3
+    assert [m["epoch"] for m in _metrics(run.path)] == [1, 2, 3]
+    cfg = json.loads(run.config.read_text())
+    assert cfg["standard"] is False and "epochs=3" in cfg["protocol_label"]
+    accs = [m["test_acc"] for m in _metrics(run.path)]
+    assert result["best_test_acc"] == max(accs) and result["final_test_acc"] == accs[-1]
+    prov = result["provenance"]
+    assert prov["torch_version"] and prov["device"].startswith("cpu") and prov["git_commit"]
+
+
+def test_seeded_cpu_runs_are_bit_reproducible(reference, tmp_path):
+    runs, _ = reference
+    train_run(CFG, tmp_path, device="cpu", progress=False)
+    assert _metrics(tmp_path / CFG.run_id) == _metrics(runs / CFG.run_id)
+
+
+def test_asking_again_skips_a_finished_run(reference):
+    runs, result = reference
+    t0 = time.perf_counter()
+    again = train_run(CFG, runs, device="cpu", progress=False)
+    assert again == result and time.perf_counter() - t0 < 5
+
+
+def _launch(runs: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "poolbench", "run", "--model", "resnet20", "--dataset", "synthetic",
+           "--pool", "avg", "--seeds", "0", "--epochs", "3", "--train-subset", "256", "--test-subset", "128",
+           "--runs-dir", str(runs), "--device", "cpu", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_when", ["after_first_epoch", "mid_epoch_two", "early"])
+def test_sigkill_at_any_moment_then_resume_gives_identical_metrics(reference, tmp_path, kill_when):
+    ref_runs, _ = reference
+    run_dir = tmp_path / CFG.run_id
+    proc = _launch(tmp_path)
+    deadline = time.time() + 120
+    if kill_when == "early":
+        time.sleep(1.0)  # likely before any checkpoint: resume must start cleanly
+    else:
+        while time.time() < deadline and not (run_dir / "checkpoint.pt").exists():
+            time.sleep(0.01)
+        if kill_when == "mid_epoch_two":
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "result.json").exists() or json.loads((run_dir / "result.json").read_text())["status"] != "finished"
+    resumed = _launch(tmp_path)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()[-2000:]
+    assert _metrics(run_dir) == _metrics(ref_runs / CFG.run_id)
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+
+
+def test_a_diverging_run_is_recorded_as_diverged_not_as_an_accuracy(tmp_path):
+    cfg = CFG.replace(protocol=Protocol(epochs=3, lr=1e6, train_subset=256, test_subset=128))
+    result = train_run(cfg, tmp_path, device="cpu", progress=False)
+    assert result["status"] == "diverged"
+    assert result["diverged_at_epoch"] == 1
+    assert result["best_test_acc"] is None and result["final_test_acc"] is None
+
+
+def test_bad_pool_name_fails_before_creating_a_run_dir(tmp_path):
+    with pytest.raises(ValueError, match="valid names"):
+        train_run(CFG.replace(pool="no_such_pool"), tmp_path, device="cpu", progress=False)
+    assert not any(tmp_path.iterdir())
