@@ -24,7 +24,8 @@ class FakeEngine:
             raise RuntimeError(f"boom in {config.pool}")
         rd = RunDir(runs_dir, config.run_id)
         rd.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(rd.config, {**config.to_dict(), "run_id": config.run_id})
+        atomic_write_json(rd.config, {**config.to_dict(), "run_id": config.run_id,
+                                      "protocol_label": config.protocol_label(), "standard": config.is_standard})
         epochs = config.protocol.epochs
         rd.write_metrics([{"epoch": e, "test_acc": 10.0 * e} for e in range(1, epochs + 1)])
         status = "diverged" if config.pool in self.diverge else "finished"

@@ -73,6 +73,8 @@ def test_plan_tasks_packs_only_compatible_runs():
     assert sorted(c.run_id for t in tasks for c in t) == sorted(c.run_id for c in cfgs)
     # a pack the packer refuses is trained run by run
     assert plan_tasks(cfgs, 4, lambda c: False) == [[c] for c in cfgs]
+    assert plan_tasks(cfgs, 4, lambda c: (False, "different pools")) == [[c] for c in cfgs]
+    assert plan_tasks(cfgs, 4, lambda c: (True, "")) == tasks
 
 
 def test_runs_differing_in_protocol_are_never_packed():

@@ -50,7 +50,7 @@ def pack_key(config: RunConfig) -> str:
 
 
 def plan_tasks(configs: Sequence[RunConfig], pack: int = 1,
-               can_pack: Optional[Callable[[List[RunConfig]], bool]] = None) -> List[List[RunConfig]]:
+               can_pack: Optional[Callable[[List[RunConfig]], Any]] = None) -> List[List[RunConfig]]:
     """Split configs into tasks of at most ``pack`` compatible runs, in the grid's order.
 
     A group that ``can_pack`` refuses (or no packing module at all) becomes single-run tasks.
@@ -64,11 +64,16 @@ def plan_tasks(configs: Sequence[RunConfig], pack: int = 1,
     for group in groups.values():
         for i in range(0, len(group), pack):
             chunk = group[i:i + pack]
-            if len(chunk) > 1 and can_pack(chunk):
+            if len(chunk) > 1 and _packable(can_pack(chunk)):
                 tasks.append(chunk)
             else:
                 tasks.extend([c] for c in chunk)
     return tasks
+
+
+def _packable(answer) -> bool:
+    """``can_pack`` answers a bool or ``(ok, reason)``: a bare tuple would always be truthy."""
+    return bool(answer[0]) if isinstance(answer, tuple) else bool(answer)
 
 
 def run_task(configs: List[RunConfig], runs_dir: str, run_fn: Optional[Callable] = None,

@@ -1,0 +1,138 @@
+"""``poolbench sweep``: train a grid of runs (pools x models x datasets x seeds), resumably.
+
+    poolbench sweep --pools avg,max,gem --models resnet20 --datasets synthetic --seeds 0-1 --epochs 2
+    poolbench sweep --suite benchmark --pools avg,gem --seeds 0-4 --executor ray --ray-address auto
+    poolbench sweep ... --dry-run        # list the grid: run ids and new / resume / done / failed
+
+Runs already finished (or diverged) are skipped; a failed or crashed run is recorded in its
+run directory and reported here, and does not change the exit code (2 means a usage error).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Any, Dict, List
+
+from ..executors import EXECUTORS
+from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
+from ._args import (DEFAULT_RUNS_DIR, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
+                    protocol_from_args)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("sweep", help="train a grid of runs (local or on a Ray cluster)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("grid")
+    g.add_argument("--pools", required=True, help="comma list of pool names, e.g. avg,max,gem")
+    g.add_argument("--models", help="comma list of models (not with --suite)")
+    g.add_argument("--datasets", help="comma list of datasets (not with --suite)")
+    g.add_argument("--suite", choices=sorted(SUITES),
+                   help="the benchmark's (model, dataset) columns; benchmark-cifar10 uses CIFAR-10 "
+                        "where the benchmark uses CIFAR-100")
+    g.add_argument("--seeds", default="0", help="'0-4' or '0,2,5' (default: %(default)s)")
+    g.add_argument("--pool-arg", action="append", metavar="[POOL:]K=V",
+                   help="pool keyword, repeatable; 'gem:p=4' only for gem, 'p=4' for every pool")
+    add_protocol_args(p)
+    add_model_args(p)
+    x = p.add_argument_group("execution")
+    x.add_argument("--executor", choices=EXECUTORS, default="local", help="default: %(default)s (in-process)")
+    x.add_argument("--ray-address", help="address of a running Ray cluster ('auto', 'ray://host:10001'); "
+                                         "default: start a local one")
+    x.add_argument("--pack", type=int, help="runs per task, trained as one packed network "
+                                            "(default: 8 on a GPU, 1 on CPU)")
+    x.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
+                   help="where run directories go; shared by every node for ray (default: %(default)s)")
+    x.add_argument("--data-path", help="image folder or .tar(.gz) for --datasets imagefolder")
+    x.add_argument("--data-dir", help="where dataset archives live / are downloaded")
+    x.add_argument("--dry-run", action="store_true", help="list the grid and each run's status; train nothing")
+    x.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=main)
+
+
+def _split(text: str) -> List[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def parse_pool_args(items: List[str]) -> Dict[str, Dict[str, Any]]:
+    """['gem:p=4', 'eps=1e-6'] -> {'gem': {'p': 4}, '*': {'eps': 1e-6}} (see sweep.expand_grid)."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--pool-arg expects [POOL:]KEY=VALUE, got {item!r}")
+        pool, colon, key = key.rpartition(":") if ":" in key else ("*", "", key)
+        out.setdefault(pool.strip() or "*", {})[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _check_names(kind: str, names: List[str], valid: List[str]) -> None:
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown {kind} {', '.join(map(repr, unknown))}; valid {kind}s: {', '.join(valid)}")
+
+
+def build_configs(args: argparse.Namespace):
+    """The grid the arguments describe; ValueError for anything a user must fix."""
+    from ..models import list_models
+    from ..pools import list_pools
+
+    pools = _split(args.pools)
+    if not pools:
+        raise ValueError("--pools is empty: give e.g. --pools avg,max,gem")
+    _check_names("pool", pools, list_pools())
+    common = dict(protocol=protocol_from_args(args), pool_args=parse_pool_args(args.pool_arg),
+                  val_split=args.val_split, amp=args.amp, data_path=args.data_path, data_dir=args.data_dir,
+                  **model_extras_from_args(args))
+    seeds = parse_seeds(args.seeds)
+    if args.suite:
+        if args.models or args.datasets:
+            raise ValueError("--suite sets the models and datasets: drop --models/--datasets, or drop --suite")
+        return expand_suite(args.suite, pools, seeds, **common)
+    models, datasets = _split(args.models), _split(args.datasets)
+    if not models or not datasets:
+        raise ValueError("give --models and --datasets (comma lists), or --suite")
+    _check_names("model", models, list_models())
+    return expand_grid(pools, models, datasets, seeds, **common)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        configs = build_configs(args)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        print(f"poolbench sweep: error: {e}", file=sys.stderr)
+        return 2
+
+    if args.dry_run:
+        statuses = [run_status(c, args.runs_dir) for c in configs]
+        for cfg, status in zip(configs, statuses):
+            print(f"{status:7s} {cfg.run_id}")
+        counts = Counter(statuses)
+        print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ("new", "resume", "failed", "done")))
+        return 0
+
+    summary = run_sweep(configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address,
+                        pack=args.pack, progress=not args.no_progress)
+    print(summary)
+    for r in summary.problems():
+        where = f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else ""
+        print(f"  {r['status']}{where}: {r['run_id']}" + (f": {r['error']}" if r.get("error") else ""))
+    _print_table(args.runs_dir)
+    return 0
+
+
+def _print_table(runs_dir: str) -> None:
+    """The leaderboard of the runs directory (every run in it, not only this sweep's).
+
+    A table that cannot be drawn is a warning: the sweep's results are safe on disk and
+    ``poolbench table`` can be run again.
+    """
+    from ..results import table
+
+    try:
+        text = table.render(table.load_leaderboard(runs_dir))
+    except Exception as e:  # noqa: BLE001 - see docstring
+        print(f"poolbench sweep: no table: {type(e).__name__}: {e}", file=sys.stderr)
+        return
+    print()
+    print(text)

@@ -1,0 +1,65 @@
+"""``poolbench sweep``: dry run, usage errors (exit 2), failures reported but not fatal (exit 0)."""
+import pytest
+
+import poolbench.executors.base as base
+from poolbench.cli import main
+from poolbench.cli.sweep import parse_pool_args
+from poolbench.results.store import RunDir
+
+from .fakes import FakeEngine
+
+GRID = ["sweep", "--pools", "avg,max", "--models", "resnet20", "--datasets", "synthetic", "--seeds", "0-1",
+        "--epochs", "2", "--train-subset", "256", "--test-subset", "128", "--no-progress"]
+
+
+def test_dry_run_lists_the_grid_with_each_status(tmp_path, capsys):
+    assert main(GRID + ["--runs-dir", str(tmp_path), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and all(line.startswith("new") for line in lines[:4])
+    assert lines[-1] == "4 runs: 4 new, 0 resume, 0 failed, 0 done"
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+    run_id = lines[0].split()[1]
+    RunDir(tmp_path, run_id).path.mkdir()
+    RunDir(tmp_path, run_id).checkpoint.write_bytes(b"x")
+    main(GRID + ["--runs-dir", str(tmp_path), "--dry-run"])
+    out = capsys.readouterr().out
+    assert f"resume  {run_id}" in out and out.endswith("4 runs: 3 new, 1 resume, 0 failed, 0 done\n")
+
+
+def test_sweep_reports_failures_and_still_exits_0(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(base, "default_run_fn", lambda: FakeEngine(fail={"max"}).run)
+    assert main(GRID + ["--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs: 0 skipped (already done), 2 finished, 0 diverged, 2 failed" in out
+    assert out.count("failed: resnet20-synthetic-max-s") == 2 and "RuntimeError: boom in max" in out
+
+    monkeypatch.setattr(base, "default_run_fn", lambda: FakeEngine().run)
+    assert main(GRID + ["--runs-dir", str(tmp_path)]) == 0
+    assert "4 runs: 2 skipped (already done), 2 finished, 0 diverged, 0 failed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--pools", "avg,nopool"], "unknown pool 'nopool'; valid pools: "),
+    (["--models", "resnet21"], "unknown model 'resnet21'; valid models: "),
+    (["--seeds", "4-2"], "bad seed range"),
+    (["--suite", "benchmark"], "--suite sets the models and datasets"),
+    (["--pool-arg", "gem:p"], "--pool-arg expects [POOL:]KEY=VALUE"),
+    (["--pools", ","], "--pools is empty"),
+])
+def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
+    assert main(GRID + extra + ["--runs-dir", str(tmp_path), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_suite_without_models_and_datasets(tmp_path, capsys):
+    assert main(["sweep", "--suite", "benchmark-cifar10", "--pools", "avg", "--seeds", "0-1",
+                 "--runs-dir", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("resnet56-cifar10-avg") == 2 and out.count("mobilenetv2-fashion_mnist-avg") == 2
+    assert "cifar100" not in out
+
+
+def test_pool_args_scope():
+    assert parse_pool_args(["gem:p=4", "eps=1e-6", "gem:learn=true", "x=a:b"]) == {
+        "gem": {"p": 4, "learn": True}, "*": {"eps": 1e-6, "x": "a:b"}}
