@@ -1,0 +1,244 @@
+"""A SQLite index (stdlib ``sqlite3``) rebuilt from the run directories.
+
+The run directories are the truth (formats in docs/ARCHITECTURE.md); the index is a disposable
+view of them, rebuilt from scratch every time so it can never drift. Two tables:
+
+- ``runs``   one row per run directory (config + result + provenance, see ``RUN_COLUMNS``)
+- ``epochs`` one row per finished epoch from ``metrics.jsonl``
+- ``skipped`` run directories that could not be read, with the reason
+
+A run without ``result.json`` is still training (or was killed): status ``unfinished``, no
+accuracies. A run with unreadable JSON (half-written, garbage) is skipped with a warning; one
+bad directory never stops the index.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+PathLike = Union[str, Path]
+
+#: Default runs directory of the CLI; the environment variable overrides it.
+RUNS_ENV = "POOLBENCH_RUNS"
+
+RUN_COLUMNS = (
+    ("run_id", "TEXT PRIMARY KEY"),
+    ("model", "TEXT"),
+    ("dataset", "TEXT"),
+    ("column_key", "TEXT"),  # f"{model}-{dataset}": a column of the benchmark's table
+    ("pool", "TEXT"),  # the row label: pool name + arguments + variant, e.g. "gem(p=2)"
+    ("pool_name", "TEXT"),
+    ("pool_args", "TEXT"),  # JSON
+    ("seed", "INTEGER"),
+    ("protocol_label", "TEXT"),
+    ("standard", "INTEGER"),
+    ("status", "TEXT"),  # finished | diverged | failed | unfinished
+    ("best_test_acc", "REAL"),
+    ("best_epoch", "INTEGER"),
+    ("final_test_acc", "REAL"),
+    ("test_acc_at_best_val", "REAL"),
+    ("epochs_completed", "INTEGER"),
+    ("epochs_planned", "INTEGER"),
+    ("diverged_at_epoch", "INTEGER"),
+    ("error", "TEXT"),
+    ("git_commit", "TEXT"),
+    ("torch_version", "TEXT"),
+    ("device", "TEXT"),
+    ("wall_time_s", "REAL"),
+    ("date", "TEXT"),
+    ("hostname", "TEXT"),
+    ("poolbench_version", "TEXT"),
+    ("images", "TEXT"),  # JSON list of *.png file names in the run directory
+    ("path", "TEXT"),
+)
+EPOCH_COLUMNS = ("run_id", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+                 "val_acc", "epoch_time_s")
+
+
+def default_runs_dir() -> Path:
+    """``$POOLBENCH_RUNS`` if set, else ``runs`` (relative to the working directory)."""
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def _fmt_arg(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:g}"  # 2 and 2.0 are the same pool: one label
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, separators=(",", ":"), sort_keys=True)
+
+
+def _fmt_kwargs(d: Dict[str, Any]) -> str:
+    return ",".join(f"{k}={_fmt_arg(d[k])}" for k in sorted(d))
+
+
+def pool_label(config: Dict[str, Any]) -> str:
+    """The row label of a run: what distinguishes one pooling method from another.
+
+    ``gem``, ``gem(p=2)``, ``file:MyPool``; model arguments and auxiliary classifiers change the
+    method too, so they are appended (``flex [lda_layer=2]``, ``avg +sac(stages=[1,2],weight=0.3)``)
+    rather than silently merged into the plain pool's cell.
+    """
+    if config.get("pool_file"):
+        label = "file:" + str(config["pool_file"]).split(":")[-1]
+    else:
+        label = str(config.get("pool", "avg"))
+    if config.get("pool_args"):
+        label += f"({_fmt_kwargs(config['pool_args'])})"
+    if config.get("model_args"):
+        label += f" [{_fmt_kwargs(config['model_args'])}]"
+    if config.get("sac"):
+        label += f" +sac({_fmt_kwargs(config['sac'])})"
+    return label
+
+
+def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+    if not path.exists():
+        return None
+    obj = json.loads(path.read_text())
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path.name} holds {type(obj).__name__}, expected an object")
+    return obj
+
+
+def _read_metrics(path: Path) -> List[Dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"metrics.jsonl line {i} is not JSON ({e.msg})") from None
+        if not isinstance(rec, dict) or "epoch" not in rec:
+            raise ValueError(f"metrics.jsonl line {i} is not an epoch record")
+        rows.append(rec)
+    return rows
+
+
+def _num(v: Any) -> Optional[float]:
+    """A finite float or None (NaN/inf accuracies of a broken run must not enter means)."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """One run directory as (runs row, epoch rows). Raises ValueError/OSError when unreadable."""
+    config = _read_json(run_dir / "config.json")
+    if config is None:
+        raise ValueError("no config.json")
+    result = _read_json(run_dir / "result.json")
+    metrics = _read_metrics(run_dir / "metrics.jsonl")
+    run_id = config.get("run_id") or run_dir.name
+    res = result or {}
+    prov = res.get("provenance") or {}
+    model, dataset = config.get("model"), config.get("dataset")
+    row = {
+        "run_id": run_id,
+        "model": model,
+        "dataset": dataset,
+        "column_key": f"{model}-{dataset}",
+        "pool": pool_label(config),
+        "pool_name": config.get("pool"),
+        "pool_args": json.dumps(config.get("pool_args") or {}, sort_keys=True),
+        "seed": config.get("seed"),
+        "protocol_label": config.get("protocol_label") or "unknown",
+        "standard": int(bool(config.get("standard"))),
+        "status": res.get("status") or "unfinished",
+        "best_test_acc": _num(res.get("best_test_acc")),
+        "best_epoch": res.get("best_epoch"),
+        "final_test_acc": _num(res.get("final_test_acc")),
+        "test_acc_at_best_val": _num(res.get("test_acc_at_best_val")),
+        # an unfinished run's progress comes from its metrics
+        "epochs_completed": res.get("epochs_completed", len(metrics)),
+        "epochs_planned": (config.get("protocol") or {}).get("epochs"),
+        "diverged_at_epoch": res.get("diverged_at_epoch"),
+        "error": res.get("error"),
+        "git_commit": prov.get("git_commit"),
+        "torch_version": prov.get("torch_version"),
+        "device": prov.get("device"),
+        "wall_time_s": _num(prov.get("wall_time_s")),
+        "date": prov.get("date"),
+        "hostname": prov.get("hostname"),
+        "poolbench_version": prov.get("poolbench_version"),
+        "images": json.dumps(sorted(p.name for p in run_dir.glob("*.png") if not p.name.startswith("."))),
+        "path": str(run_dir.resolve()),
+    }
+    epochs = [{"run_id": run_id, **{k: m.get(k) for k in EPOCH_COLUMNS[1:]}} for m in metrics]
+    for rec in [row, *epochs]:  # checked here so that an insert can never fail half-way
+        bad = [k for k, v in rec.items() if v is not None and not isinstance(v, (str, int, float))]
+        if bad:
+            raise ValueError(f"field(s) {', '.join(bad)} hold neither a number nor a string")
+    return row, epochs
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    cols = ", ".join(f'"{name}" {kind}' for name, kind in RUN_COLUMNS)
+    conn.execute(f"CREATE TABLE runs ({cols})")
+    conn.execute("CREATE TABLE epochs (run_id TEXT, epoch INTEGER, lr REAL, train_loss REAL, "
+                 "train_acc REAL, test_loss REAL, test_acc REAL, val_acc REAL, epoch_time_s REAL, "
+                 "PRIMARY KEY (run_id, epoch))")
+    conn.execute("CREATE TABLE skipped (path TEXT, reason TEXT)")
+
+
+def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlite3.Connection:
+    """Scan ``runs_dir/*/config.json`` and (re)build the index; return a connection to it.
+
+    The database (default ``runs_dir/index.sqlite``) is written to a temporary file and renamed
+    over the old one, so a reader never sees half an index and two concurrent rebuilds are safe.
+    Rows come back as ``sqlite3.Row`` (access by column name).
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"runs directory {str(runs_dir)!r} not found; pass --runs-dir or set "
+                                f"${RUNS_ENV}")
+    db_path = Path(db_path) if db_path else runs_dir / "index.sqlite"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        conn = sqlite3.connect(tmp)
+        _create_schema(conn)
+        names = [n for n, _ in RUN_COLUMNS]
+        insert_run = f"INSERT INTO runs VALUES ({','.join('?' * len(names))})"
+        insert_epoch = f"INSERT OR REPLACE INTO epochs VALUES ({','.join('?' * len(EPOCH_COLUMNS))})"
+        seen = set()
+        for run_dir in sorted(p.parent for p in runs_dir.glob("*/config.json")):
+            try:
+                row, epochs = read_run(run_dir)
+                if row["run_id"] in seen:
+                    raise ValueError(f"run id {row['run_id']} appears in two directories")
+            except (ValueError, OSError) as e:
+                # json.JSONDecodeError and UnicodeDecodeError are ValueErrors: half-written or
+                # garbage files land here.
+                warnings.warn(f"skipping run {run_dir}: {e}", stacklevel=2)
+                conn.execute("INSERT INTO skipped VALUES (?, ?)", (str(run_dir), str(e)))
+                continue
+            seen.add(row["run_id"])
+            conn.execute(insert_run, [row[n] for n in names])
+            conn.executemany(insert_epoch, [[e[n] for n in EPOCH_COLUMNS] for e in epochs])
+        conn.commit()
+        conn.close()
+        os.replace(tmp, db_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    return conn

@@ -1,0 +1,89 @@
+"""The SQLite index: one row per run directory, epochs from metrics.jsonl, robust to bad files."""
+import json
+import sqlite3
+
+import pytest
+
+from fakeruns import write_run
+from poolbench.results.index import build_index, pool_label
+
+
+def test_index_holds_every_field_of_a_finished_run(tmp_path):
+    d = write_run(tmp_path, "resnet56", "cifar100", "gem", pool_args={"p": 2.0}, seed=3, best=71.5,
+                  final=71.0, epochs=5, images=("pool_weights.png",))
+    conn = build_index(tmp_path)
+    rows = conn.execute("SELECT * FROM runs").fetchall()
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["run_id"] == d.name
+    assert (r["model"], r["dataset"], r["column_key"]) == ("resnet56", "cifar100", "resnet56-cifar100")
+    assert (r["pool"], r["pool_name"], r["seed"]) == ("gem(p=2)", "gem", 3)
+    assert (r["protocol_label"], r["standard"], r["status"]) == ("standard", 1, "finished")
+    assert (r["best_test_acc"], r["final_test_acc"], r["test_acc_at_best_val"]) == (71.5, 71.0, None)
+    assert (r["best_epoch"], r["epochs_completed"], r["epochs_planned"]) == (4, 5, 200)
+    assert (r["git_commit"], r["torch_version"], r["device"], r["wall_time_s"]) == ("abc1234", "2.13.0", "cpu", 12.5)
+    assert json.loads(r["images"]) == ["pool_weights.png"]
+    epochs = conn.execute("SELECT epoch, test_acc FROM epochs ORDER BY epoch").fetchall()
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5]
+    assert max(e["test_acc"] for e in epochs) == 71.5 and epochs[-1]["test_acc"] == 71.0
+    assert (tmp_path / "index.sqlite").exists()
+
+
+def test_unfinished_and_diverged_runs_have_no_accuracy(tmp_path):
+    write_run(tmp_path, seed=0, status="unfinished", epochs=3)
+    write_run(tmp_path, seed=1, status="diverged", epochs=6)
+    conn = build_index(tmp_path, tmp_path / "elsewhere" / "i.sqlite")
+    rows = {r["seed"]: r for r in conn.execute("SELECT * FROM runs")}
+    assert rows[0]["status"] == "unfinished" and rows[0]["epochs_completed"] == 3
+    assert rows[1]["status"] == "diverged" and rows[1]["diverged_at_epoch"] == 3
+    assert rows[0]["best_test_acc"] is None and rows[1]["best_test_acc"] is None
+    assert (tmp_path / "elsewhere" / "i.sqlite").exists() and not (tmp_path / "index.sqlite").exists()
+
+
+@pytest.mark.parametrize("damage", ["half_line", "garbage_result", "garbage_config", "list_config"])
+def test_a_damaged_run_is_skipped_with_a_warning(tmp_path, damage):
+    good = write_run(tmp_path, seed=0)
+    bad = write_run(tmp_path, seed=1)
+    if damage == "half_line":
+        with open(bad / "metrics.jsonl", "a") as f:
+            f.write('{"epoch": 7, "test_a')
+    elif damage == "garbage_result":
+        (bad / "result.json").write_bytes(b"\x00\xffnot json")
+    elif damage == "garbage_config":
+        (bad / "config.json").write_text("{")
+    else:
+        (bad / "config.json").write_text("[1, 2]")
+    with pytest.warns(UserWarning, match="skipping run"):
+        conn = build_index(tmp_path)
+    assert [r[0] for r in conn.execute("SELECT run_id FROM runs")] == [good.name]
+    assert [r[0] for r in conn.execute("SELECT path FROM skipped")] == [str(bad)]
+
+
+def test_index_is_rebuilt_from_scratch(tmp_path):
+    a = write_run(tmp_path, seed=0)
+    build_index(tmp_path).close()
+    write_run(tmp_path, seed=1)
+    (a / "config.json").unlink()  # a run dir that is no longer a run
+    conn = build_index(tmp_path)
+    assert [r[0] for r in conn.execute("SELECT seed FROM runs")] == [1]
+    assert not list(tmp_path.glob(".index.sqlite.*"))  # no temporary left behind
+
+
+def test_missing_runs_dir_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--runs-dir"):
+        build_index(tmp_path / "nope")
+
+
+def test_pool_labels():
+    assert pool_label({"pool": "gem", "pool_args": {}}) == "gem"
+    assert pool_label({"pool": "gem", "pool_args": {"p": 3.0, "eps": 1e-6}}) == "gem(eps=1e-06,p=3)"
+    assert pool_label({"pool": "avg", "pool_file": "my/pools.py:MyPool"}) == "file:MyPool"
+    assert pool_label({"pool": "flex", "model_args": {"lda_layer": 2}}) == "flex [lda_layer=2]"
+    assert pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weight": 0.3}}) == "avg +sac(stages=[1,2],weight=0.3)"
+
+
+def test_index_is_plain_sqlite(tmp_path):
+    write_run(tmp_path, seed=0)
+    build_index(tmp_path).close()
+    with sqlite3.connect(tmp_path / "index.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM epochs").fetchone()[0] == 6
