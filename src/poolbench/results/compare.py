@@ -1,0 +1,93 @@
+"""Compare two pools column by column: A minus B, with the statistics of ``stats.compare_groups``.
+
+Only finished runs of the same protocol label are compared (a standard run is never compared
+with a short CPU run); each (protocol, column) where both pools have runs is one comparison.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from typing import Any, Dict, List, Optional
+
+from .stats import compare_groups
+from .table import METRICS, column_order
+
+
+def _values(conn: sqlite3.Connection, pool: str, key: str, column: Optional[str]):
+    sql = f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
+    args = [pool]
+    if column:
+        sql += " AND column_key = ?"
+        args.append(column)
+    out: Dict[tuple, Dict[str, list]] = {}
+    for r in conn.execute(sql + " ORDER BY seed", args):
+        g = out.setdefault((r["protocol_label"], r["column_key"]), {"values": [], "seeds": []})
+        g["values"].append(r["v"])
+        g["seeds"].append(r["seed"])
+    return out
+
+
+def compare_pools(conn: sqlite3.Connection, a: str, b: str, metric: str = "best",
+                  column: Optional[str] = None) -> List[Dict[str, Any]]:
+    """One dict per (protocol, column) where both pools have finished runs: the keys of
+    ``compare_groups`` plus protocol_label, column, seeds_a, seeds_b. Raises ValueError for an
+    unknown pool label or column (the message lists the known ones)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]
+    for p in (a, b):
+        if p not in pools:
+            raise ValueError(f"no runs of pool {p!r}; pools with runs: {', '.join(pools) or '(none)'}")
+    columns = [r[0] for r in conn.execute("SELECT DISTINCT column_key FROM runs ORDER BY column_key")]
+    if column and column not in columns:
+        raise ValueError(f"no runs in column {column!r}; columns: {', '.join(columns)}")
+    key = METRICS[metric][0]
+    va, vb = _values(conn, a, key, column), _values(conn, b, key, column)
+    out = []
+    both = set(va) & set(vb)
+    order = column_order({col for _, col in both})
+    # standard protocol first, then the others by label; columns in the benchmark's order
+    for group in sorted(both, key=lambda g: (g[0] != "standard", g[0], order.index(g[1]))):
+        ga, gb = va[group], vb[group]
+        res = compare_groups(ga["values"], gb["values"], paired_seeds=(ga["seeds"], gb["seeds"]))
+        out.append({"protocol_label": group[0], "column": group[1], "seeds_a": ga["seeds"],
+                    "seeds_b": gb["seeds"], **res})
+    return out
+
+
+def _p(p: Optional[float]) -> str:
+    return "n/a" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
+
+
+def _ms(mean: float, std: float, n: int) -> str:
+    return f"{mean:.2f} (n=1)†" if n == 1 else f"{mean:.2f} ± {std:.2f} (n={n})"
+
+
+def render_comparison(results: List[Dict[str, Any]], a: str, b: str, metric: str = "best") -> str:
+    """Human-readable text, one block per (protocol, column)."""
+    lines = [f"{a} vs {b}: {METRICS[metric][1]}, differences are {a} minus {b}"]
+    if not results:
+        lines.append("no column has finished runs of both pools under the same protocol")
+    for r in results:
+        lines += ["", f"{r['column']}  [protocol: {r['protocol_label']}]",
+                  f"  {a}: {_ms(r['mean_a'], r['std_a'], r['n_a'])}    {b}: {_ms(r['mean_b'], r['std_b'], r['n_b'])}"]
+        ci = (f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] ({r['ci_method']})" if r["ci95"]
+              else f"n/a ({r['ci_reason']})")
+        lines.append(f"  mean difference {r['mean_diff']:+.2f}, 95% CI {ci}")
+        lines.append(f"  Welch's t-test p = {_p(r['welch_p'])}" + (f" ({r['welch_reason']})" if r["welch_reason"] else ""))
+        pr = r["paired"]
+        if pr:
+            lines.append(f"  paired over seeds {', '.join(map(str, pr['seeds']))} (n={pr['n_pairs']}): "
+                         f"mean difference {pr['mean_diff']:+.2f}, paired t p = {_p(pr['t_p'])}, "
+                         f"Wilcoxon p = {_p(pr['wilcoxon_p'])}")
+        else:
+            lines.append(f"  paired: n/a ({r['paired_reason']})")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_json(results: List[Dict[str, Any]], a: str, b: str, metric: str) -> str:
+    clean = lambda x: None if isinstance(x, float) and math.isnan(x) else x  # noqa: E731
+    rows = [{k: clean(v) for k, v in r.items()} for r in results]
+    return json.dumps({"a": a, "b": b, "metric": metric, "difference": "a - b", "comparisons": rows},
+                      indent=2, default=list) + "\n"

@@ -1,0 +1,262 @@
+"""The benchmark's leaderboard: rows pools, columns model-dataset, mean ± std (n) over seeds.
+
+Runs are grouped by protocol label first: every protocol is its own section, so standard and
+non-standard runs never meet in one cell, and a non-standard section is headed by its label.
+In each column the pool with the best mean is marked, and ▲ says it beats the runner-up with
+95% confidence (Welch, see ``stats.best_vs_runner_up``). Diverged, failed and unfinished runs
+are counted beside the cell, never averaged in.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from . import published as pub
+from .index import build_index
+from .stats import best_vs_runner_up, summarize
+
+#: --metric choice -> (runs column, title)
+METRICS = {
+    "best": ("best_test_acc", "best-epoch test accuracy (%)"),
+    "final": ("final_test_acc", "final-epoch test accuracy (%)"),
+    "at_best_val": ("test_acc_at_best_val",
+                    "test accuracy (%) at the epoch of best validation accuracy (runs with --val-split)"),
+}
+FORMATS = ("text", "md", "csv", "json")
+BEST, BEATS, ONE_SEED = "*", "▲", "†"
+LEGEND = (f"{BEST} best mean in its column; {BEATS} the best beats the runner-up "
+          f"(Welch two-sided p<0.05); {ONE_SEED} one seed, no std; n = seeds averaged")
+
+
+@dataclass
+class Cell:
+    pool: str
+    column: str
+    values: List[float] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=list)
+    run_ids: List[str] = field(default_factory=list)
+    # runs that gave no value: {"diverged": 1, "unfinished": 2, "without value": 1, ...}
+    other: Dict[str, int] = field(default_factory=dict)
+    mean: float = math.nan
+    std: float = math.nan
+    n: int = 0
+    best: bool = False
+    beats_runner_up: bool = False
+    p_vs_runner_up: Optional[float] = None
+
+    def text(self, best_mark: Tuple[str, str] = ("", f" {BEST}")) -> str:
+        """'71.06 ± 0.21 (n=3)', '72.10 (n=1)†', '— (1 diverged)'; ``best_mark`` wraps the number."""
+        notes = "; ".join(f"{v} {k}" for k, v in sorted(self.other.items()))
+        if self.n == 0:
+            return f"— ({notes})" if notes else ""
+        num = f"{self.mean:.2f}" if self.n == 1 else f"{self.mean:.2f} ± {self.std:.2f}"
+        if self.best:
+            num = best_mark[0] + num + best_mark[1] + (BEATS if self.beats_runner_up else "")
+        s = f"{num} (n={self.n}{'; ' + notes if notes else ''})"
+        return s + ONE_SEED if self.n == 1 else s
+
+
+@dataclass
+class Section:
+    """All runs of one protocol label."""
+
+    protocol_label: str
+    standard: bool
+    columns: List[str]
+    pools: List[str]
+    cells: Dict[Tuple[str, str], Cell]
+    verdicts: Dict[str, Dict[str, Any]]  # column -> stats.best_vs_runner_up(...)
+
+    def title(self) -> str:
+        if self.standard:
+            return "Protocol: standard"
+        return f"Protocol: {self.protocol_label} — not comparable with the published benchmark"
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    sections: List[Section]
+
+    @property
+    def metric_title(self) -> str:
+        return METRICS[self.metric][1]
+
+
+def column_order(cols) -> List[str]:
+    """The benchmark's published columns first, in its order, then the rest alphabetically."""
+    known = [c for c in pub.COLUMNS if c in cols]
+    return known + sorted(c for c in cols if c not in pub.COLUMNS)
+
+
+def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderboard:
+    """Group the index's runs into sections (protocol) x pools x columns and score each column."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    key = METRICS[metric][0]
+    groups: Dict[str, Dict[Tuple[str, str], Cell]] = defaultdict(dict)
+    standard: Dict[str, bool] = {}
+    rows = conn.execute("SELECT * FROM runs ORDER BY protocol_label, column_key, pool, seed, run_id")
+    for r in rows:
+        label = r["protocol_label"]
+        standard[label] = bool(r["standard"])
+        cell = groups[label].setdefault((r["pool"], r["column_key"]), Cell(r["pool"], r["column_key"]))
+        value = r[key]
+        if r["status"] == "finished" and value is not None:
+            cell.values.append(float(value))
+            cell.seeds.append(r["seed"])
+            cell.run_ids.append(r["run_id"])
+        else:
+            # a finished run may lack this metric (no --val-split for at_best_val)
+            why = "without value" if r["status"] == "finished" else r["status"]
+            cell.other[why] = cell.other.get(why, 0) + 1
+    sections = []
+    for label in sorted(groups, key=lambda lb: (not standard[lb], lb)):
+        cells = groups[label]
+        for c in cells.values():
+            c.mean, c.std, c.n = summarize(c.values)
+        if metric == "at_best_val" and not any(c.n for c in cells.values()):
+            continue  # trained without --val-split: the metric does not exist here
+        columns = column_order({col for _, col in cells})
+        verdicts = {}
+        for col in columns:
+            in_col = {pool: c.values for (pool, cc), c in cells.items() if cc == col and c.n}
+            v = best_vs_runner_up(in_col)
+            verdicts[col] = v
+            if v["best"] is not None:
+                best = cells[(v["best"], col)]
+                best.best, best.beats_runner_up, best.p_vs_runner_up = True, v["beats"], v["p"]
+        sections.append(Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts))
+    return Leaderboard(metric, sections)
+
+
+def load_leaderboard(runs_dir: Union[str, Path], metric: str = "best") -> Leaderboard:
+    """Rebuild the index of ``runs_dir`` and return its leaderboard."""
+    conn = build_index(runs_dir)
+    try:
+        return build_leaderboard(conn, metric)
+    finally:
+        conn.close()
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _grid(header: List[str], rows: List[List[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _md_table(header: List[str], rows: List[List[str]]) -> str:
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    return "\n".join(out + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
+
+
+def _section_rows(sec: Section, best_mark: Tuple[str, str]) -> List[List[str]]:
+    empty = Cell("", "")
+    return [[pool] + [sec.cells.get((pool, col), empty).text(best_mark) for col in sec.columns]
+            for pool in sec.pools]
+
+
+def published_rows() -> Tuple[List[str], List[List[str]]]:
+    header = ["pool"] + list(pub.COLUMNS)
+    return header, [[pub.row_label(pool)] + [f"{pub.PUBLISHED[pool][c]:.2f}" for c in pub.COLUMNS]
+                    for pool in pub.PUBLISHED]
+
+
+def _published_title() -> str:
+    return f"Published reference ({pub.SOURCE}; {pub.METRIC})"
+
+
+def render_text(lb: Leaderboard) -> str:
+    parts = [f"{lb.metric_title[0].upper()}{lb.metric_title[1:]}: mean ± std over seeds"]
+    if not lb.sections:
+        parts.append("(no runs)")
+    for sec in lb.sections:
+        parts += ["", sec.title(), _grid(["pool"] + sec.columns, _section_rows(sec, ("", f" {BEST}")))]
+    parts += ["", _published_title(), _grid(*published_rows()), "", LEGEND]
+    return "\n".join(parts) + "\n"
+
+
+def render_md(lb: Leaderboard, heading: str = "###") -> str:
+    parts = [f"**{lb.metric_title[0].upper()}{lb.metric_title[1:]}**, mean ± std over seeds."]
+    if not lb.sections:
+        parts.append("\n_No runs._")
+    for sec in lb.sections:
+        parts += ["", f"{heading} {sec.title()}", "", _md_table(["pool"] + sec.columns, _section_rows(sec, ("**", "**")))]
+    parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "",
+              LEGEND.replace(f"{BEST} best", "**bold** best")]
+    return "\n".join(parts) + "\n"
+
+
+CSV_FIELDS = ("source", "protocol_label", "standard", "column", "pool", "metric", "mean", "std", "n",
+              "one_seed", "seeds", "n_diverged", "n_failed", "n_unfinished", "n_without_value", "best",
+              "beats_runner_up", "p_vs_runner_up", "run_ids")
+
+
+def cell_records(lb: Leaderboard) -> List[Dict[str, Any]]:
+    """One flat record per cell (our runs), then one per published number."""
+    recs = []
+    for sec in lb.sections:
+        for pool in sec.pools:
+            for col in sec.columns:
+                c = sec.cells.get((pool, col))
+                if c is None:
+                    continue
+                nan = lambda x: None if x is None or math.isnan(x) else round(x, 4)  # noqa: E731
+                recs.append({
+                    "source": "runs", "protocol_label": sec.protocol_label, "standard": sec.standard,
+                    "column": col, "pool": pool, "metric": lb.metric, "mean": nan(c.mean), "std": nan(c.std),
+                    "n": c.n, "one_seed": c.n == 1, "seeds": c.seeds, "n_diverged": c.other.get("diverged", 0),
+                    "n_failed": c.other.get("failed", 0), "n_unfinished": c.other.get("unfinished", 0),
+                    "n_without_value": c.other.get("without value", 0), "best": c.best,
+                    "beats_runner_up": c.beats_runner_up, "p_vs_runner_up": c.p_vs_runner_up,
+                    "run_ids": c.run_ids})
+    for pool, cols in pub.PUBLISHED.items():
+        for col, v in cols.items():
+            recs.append({k: None for k in CSV_FIELDS} | {
+                "source": f"published: {pub.SOURCE}", "protocol_label": "standard", "standard": True,
+                "column": col, "pool": pool, "metric": "best", "mean": v})
+    return recs
+
+
+def render_csv(lb: Leaderboard) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for rec in cell_records(lb):
+        rec = dict(rec)
+        for k in ("seeds", "run_ids"):
+            rec[k] = ";".join(map(str, rec[k] or []))
+        w.writerow(rec)
+    return buf.getvalue()
+
+
+def render_json(lb: Leaderboard) -> str:
+    doc = {
+        "metric": lb.metric, "metric_title": lb.metric_title, "legend": LEGEND,
+        "sections": [{"protocol_label": s.protocol_label, "standard": s.standard, "columns": s.columns,
+                      "pools": s.pools, "verdicts": s.verdicts} for s in lb.sections],
+        "cells": [r for r in cell_records(lb) if r["source"] == "runs"],
+        "published": {"source": pub.SOURCE, "metric": pub.METRIC, "values": pub.PUBLISHED},
+    }
+    return json.dumps(doc, indent=2, allow_nan=False, default=_jsonable) + "\n"
+
+
+def _jsonable(o: Any) -> Any:
+    return asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)
+
+
+def render(lb: Leaderboard, fmt: str = "text") -> str:
+    renderers = {"text": render_text, "md": render_md, "csv": render_csv, "json": render_json}
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return renderers[fmt](lb)

@@ -1,0 +1,42 @@
+"""``poolbench compare A B`` end to end on fake run directories."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))
+from fakeruns import STANDARD_BEST, write_benchmark  # noqa: E402
+
+from poolbench.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return write_benchmark(tmp_path_factory.mktemp("runs"))
+
+
+def test_compare_text(runs, capsys):
+    assert main(["compare", "gem", "avg", "--runs-dir", str(runs), "--column", "resnet56-cifar100"]) == 0
+    out = capsys.readouterr().out
+    diff = np.mean(STANDARD_BEST[("gem", "resnet56-cifar100")]) - np.mean(STANDARD_BEST[("avg", "resnet56-cifar100")])
+    assert f"mean difference {diff:+.2f}, 95% CI [" in out
+    assert "paired over seeds 0, 1, 2 (n=3)" in out and "mobilenetv2-fmnist" not in out
+
+
+def test_compare_json_every_column(runs, capsys):
+    assert main(["compare", "gem", "avg", "--runs-dir", str(runs), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["column"] for c in doc["comparisons"]] == ["resnet56-cifar100", "mobilenetv2-fmnist"]
+    assert all(c["protocol_label"] == "standard" for c in doc["comparisons"])
+
+
+def test_one_seed_side_explains_missing_ci(runs, capsys):
+    assert main(["compare", "max", "avg", "--runs-dir", str(runs)]) == 0
+    assert "95% CI n/a (needs at least 2 seeds per side (n=1 vs n=3))" in capsys.readouterr().out
+
+
+def test_unknown_pool(runs, capsys):
+    assert main(["compare", "gem", "nope", "--runs-dir", str(runs)]) == 2
+    assert "no runs of pool 'nope'" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""The leaderboard: numbers computed independently with numpy, marks, sections, formats."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from fakeruns import STANDARD_BEST, write_benchmark, write_run
+from poolbench.results.table import load_leaderboard, render
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return write_benchmark(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def lb(runs):
+    return load_leaderboard(runs, "best")
+
+
+def _std_section(lb):
+    return next(s for s in lb.sections if s.standard)
+
+
+def test_cells_are_mean_std_n_over_seeds(lb):
+    sec = _std_section(lb)
+    for (pool, col), values in STANDARD_BEST.items():
+        c = sec.cells[(pool, col)]
+        assert c.n == len(values)
+        assert c.mean == pytest.approx(np.mean(values))
+        if len(values) > 1:
+            assert c.std == pytest.approx(np.std(values, ddof=1))
+            assert c.text().startswith(f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}")
+            assert f"(n={len(values)}" in c.text()
+
+
+def test_one_seed_cell_is_marked_and_diverged_counted_apart(lb):
+    c = _std_section(lb).cells[("max", "resnet56-cifar100")]
+    assert c.n == 1 and c.values == [69.9]  # the diverged seed 1 is not averaged in
+    assert c.text() == "69.90 (n=1; 1 diverged)†"
+
+
+def test_unfinished_runs_are_counted_not_averaged(lb):
+    c = _std_section(lb).cells[("avg", "resnet56-cifar100")]
+    assert c.n == 3 and c.other == {"unfinished": 1}
+    assert c.mean == pytest.approx(np.mean(STANDARD_BEST[("avg", "resnet56-cifar100")]))
+
+
+def test_best_marked_and_beats_runner_up_only_when_significant(lb):
+    sec = _std_section(lb)
+    gem = sec.cells[("gem", "resnet56-cifar100")]
+    assert gem.best and gem.beats_runner_up
+    a, b = STANDARD_BEST[("gem", "resnet56-cifar100")], STANDARD_BEST[("avg", "resnet56-cifar100")]
+    assert gem.p_vs_runner_up == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
+    assert gem.text().endswith("*▲ (n=3)")
+    # avg 94.70 vs gem 94.65 on fmnist: best by a hair, not significant
+    fm_best = [c for (p, col), c in sec.cells.items() if col == "mobilenetv2-fmnist" and c.best]
+    assert [c.pool for c in fm_best] == ["avg"] and not fm_best[0].beats_runner_up
+    assert "▲" not in fm_best[0].text() and "*" in fm_best[0].text()
+    assert sum(c.best for c in sec.cells.values()) == len(sec.columns)
+
+
+def test_non_standard_runs_never_mix_with_standard(lb):
+    assert [s.protocol_label for s in lb.sections] == ["standard", "non-standard (epochs=6, train_subset=5000)"]
+    ns = lb.sections[1]
+    assert not ns.standard and ns.cells[("gem", "resnet56-cifar100")].values == [55.0, 56.0]
+    assert _std_section(lb).cells[("gem", "resnet56-cifar100")].n == 3
+    text = render(lb, "text")
+    assert "Protocol: non-standard (epochs=6, train_subset=5000) — not comparable" in text
+
+
+def test_text_and_md(lb):
+    text = render(lb, "text")
+    assert "72.40 ± 0.10 *▲ (n=3)" in text and "Published reference" in text and "71.06" in text
+    md = render(lb, "md")
+    assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
+    assert "| max | 69.90 (n=1; 1 diverged)† |" in md
+    assert "### Protocol: standard" in md and "cv-pooling-aggregation benchmark table" in md
+
+
+def test_csv_and_json_agree_with_numpy(lb):
+    rows = list(csv.DictReader(io.StringIO(render(lb, "csv"))))
+    ours = {(r["pool"], r["column"]): r for r in rows if r["source"] == "runs" and r["protocol_label"] == "standard"}
+    for key, values in STANDARD_BEST.items():
+        assert float(ours[key]["mean"]) == pytest.approx(np.mean(values), abs=1e-4)
+        assert int(ours[key]["n"]) == len(values)
+    assert ours[("max", "resnet56-cifar100")]["n_diverged"] == "1"
+    assert ours[("max", "resnet56-cifar100")]["one_seed"] == "True"
+    assert sum(r["source"].startswith("published") for r in rows) == 9
+    doc = json.loads(render(lb, "json"))
+    cells = {(c["pool"], c["column"], c["protocol_label"]): c for c in doc["cells"]}
+    gem = cells[("gem", "resnet56-cifar100", "standard")]
+    assert gem["best"] and gem["beats_runner_up"] and gem["seeds"] == [0, 1, 2]
+    assert gem["std"] == pytest.approx(np.std([72.3, 72.5, 72.4], ddof=1), abs=1e-4)
+    assert cells[("max", "resnet56-cifar100", "standard")]["std"] is None  # not NaN: valid JSON
+    assert doc["published"]["values"]["gem"]["resnet56-cifar100"] == 72.39
+
+
+def test_metrics_final_and_at_best_val(tmp_path):
+    for seed, (best, final) in enumerate([(71.0, 70.0), (71.4, 70.6)]):
+        write_run(tmp_path, seed=seed, best=best, final=final, val_split=5000, at_best_val=69.0 + seed)
+    write_run(tmp_path, pool="gem", seed=0, best=72.0, final=71.0)  # no val split
+    final = load_leaderboard(tmp_path, "final")
+    cell = next(s for s in final.sections if not s.standard).cells[("avg", "resnet56-cifar100")]
+    assert cell.mean == pytest.approx(70.3)
+    at_val = load_leaderboard(tmp_path, "at_best_val")
+    # only the val-split section has this metric; the standard one is left out
+    assert [s.protocol_label for s in at_val.sections] == ["non-standard (val_split=5000)"]
+    assert at_val.sections[0].cells[("avg", "resnet56-cifar100")].values == [69.0, 70.0]
+    assert "best validation" in render(at_val, "text")
+
+
+def test_unknown_metric_or_format(lb, runs):
+    with pytest.raises(ValueError, match="choose one of"):
+        load_leaderboard(runs, "worst")
+    with pytest.raises(ValueError, match="text, md, csv, json"):
+        render(lb, "xlsx")
+
+
+def test_empty_runs_dir(tmp_path):
+    assert "(no runs)" in render(load_leaderboard(tmp_path), "text")
