@@ -39,6 +39,8 @@ def build_pool(pool: Any, channels: int, **kwargs: Any) -> GlobalPool:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
+    if isinstance(factory, type) and factory.__init__ is torch.nn.Module.__init__:
+        params = {}  # no __init__ of its own: Module.__init__'s **kwargs does not take channels
     if "channels" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs.setdefault("channels", channels)
     return factory(**kwargs)

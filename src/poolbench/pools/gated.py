@@ -1,0 +1,35 @@
+"""Gated max-average pooling: a data-dependent gate g chooses between max and avg, per sample.
+
+Source: Lee, Gallagher & Tu, "Generalizing Pooling Functions in Convolutional Neural Networks:
+Mixed, Gated, and Tree", AISTATS 2016, Eq. (2): f = sigmoid(w^T x) max(x) + (1 - sigmoid(w^T x)) avg(x).
+
+Adaptation for a *global* pool: in the paper w is a gating mask over the positions of a fixed
+pooling region. A global region changes size with the input, so here the gate reads a size-free
+summary of the region instead, its own mean and max: g_c = sigmoid(w_avg avg_c + w_max max_c + b),
+with (w_avg, w_max, b) shared by all channels as the paper's mask is shared within a layer.
+Initialised at zero (g = 0.5, i.e. ``avgmax_half``). On a 1x1 map avg = max = x, so it is the
+identity whatever the gate.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from . import register_pool
+from .base import GlobalPool
+
+
+@register_pool("gated")
+class GatedPool(GlobalPool):
+    """g * max + (1 - g) * avg with g = sigmoid(w . [avg, max] + b) per sample and channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Linear(2, 1)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg, mx = x.mean(dim=(2, 3)), x.amax(dim=(2, 3))
+        g = torch.sigmoid(self.gate(torch.stack([avg, mx], dim=-1)).squeeze(-1))  # [B, C]
+        return g * mx + (1 - g) * avg
