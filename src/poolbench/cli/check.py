@@ -1,0 +1,81 @@
+"""``poolbench check``: run the pool contract (``poolbench.pools.check``) before anything is trained.
+
+    poolbench check gem                                  one registered pool, one row per check
+    poolbench check --all                                every registered pool, a summary table
+    poolbench check examples/broken_std_pool.py:CustomPool   a user's pool class in a file
+
+Exit status 1 if any contract check fails (torch.compile / ONNX rows are reported, not fatal),
+2 for a usage error (unknown name, missing file).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import List
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="check pools against the contract (shapes, finiteness, autocast, ...)",
+                       description="Check a pool against the contract: output shape and dtype for several C and "
+                                   "map sizes (1x1 and 7x5 included), finite outputs and gradients on awkward "
+                                   "inputs, bf16 autocast, channels_last and non-contiguous inputs, train/eval, "
+                                   "state_dict round-trip; torch.compile and ONNX export are reported, not fatal.")
+    p.add_argument("target", nargs="?", help="a registered pool name, or path/to/file.py:ClassName")
+    p.add_argument("--all", action="store_true", help="check every registered pool")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export row")
+    p.add_argument("--channels", default="64,512,1280", help="channel counts to check (default 64,512,1280)")
+    p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..pools import is_pool, list_pools
+    from ..pools.check import check_pool
+    from ..pools.loader import is_pool_file_spec, load_pool_file
+    from ._args import parse_kv
+
+    try:
+        channels = tuple(int(c) for c in args.channels.split(",") if c.strip())
+        pool_args = parse_kv(args.pool_arg, "--pool-arg")
+        if args.all == bool(args.target):
+            raise ValueError("give one pool (a name or path/to/file.py:ClassName) or --all")
+        if args.all:
+            targets: List = list_pools()
+        elif is_pool_file_spec(args.target):
+            targets = [load_pool_file(args.target)]
+        elif is_pool(args.target):
+            targets = [args.target]
+        else:
+            raise ValueError(f"unknown pool {args.target!r}; valid names: {', '.join(list_pools())} "
+                             f"(or path/to/file.py:ClassName)")
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        print(f"poolbench check: {exc}", file=sys.stderr)
+        return 2
+
+    opts = dict(channels=channels, compile=not args.no_compile, onnx=not args.no_onnx, pool_args=pool_args)
+    if not args.all:
+        report = check_pool(targets[0], **opts)
+        if not isinstance(targets[0], str):
+            report.target = args.target
+        print(report.format_table())
+        return 0 if report.passed else 1
+
+    # --all: one summary row per pool, then the reasons of every row that did not pass.
+    width = max(len(n) for n in targets)
+    print(f"{'pool':<{width}}  result  checks  time")
+    failed = 0
+    for name in targets:
+        t0 = time.perf_counter()
+        report = check_pool(name, **opts)
+        bad = report.failures()
+        failed += not report.passed
+        verdict = "pass" if report.passed else "FAIL"
+        note = f"  ({len(bad)} not fatal)" if report.passed and bad else ""
+        print(f"{name:<{width}}  {verdict:<6}  {len(report.rows) - len(bad):>2}/{len(report.rows):<3}  "
+              f"{time.perf_counter() - t0:.1f}s{note}", flush=True)
+        for row in bad:
+            print(f"{'':<{width}}    {row.status} {row.name}: {row.detail}")
+    print(f"{len(targets) - failed}/{len(targets)} pools pass the contract")
+    return 1 if failed else 0

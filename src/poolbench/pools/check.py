@@ -1,0 +1,382 @@
+"""The pool contract, checked before anything is trained: ``check_pool(pool) -> CheckReport``.
+
+A pool must map [B, C, H, W] -> [B, feat_mult * C] with the input's dtype for any B >= 1 and
+H, W >= 1, give finite outputs *and* finite gradients on awkward inputs (all zeros, constant,
+huge, tiny, all negative, random), survive bf16 autocast, channels_last and non-contiguous
+inputs, train and eval mode, and a state_dict round-trip. ``torch.compile`` and ONNX export are
+reported but not fatal. One row per check; a failing row says what failed and on which map,
+e.g. "NaN output on 1x1 map".
+
+Each case builds a fresh pool (``build_pool(..., channels=C)``, or a deep copy of a given
+module) because some pools size themselves on the first input they see. Shapes are checked at
+every C; values at the smallest C with B = 2, which keeps one full check around a second on CPU.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from . import build_pool
+
+MAPS: Tuple[Tuple[int, int], ...] = ((8, 8), (4, 4), (7, 5), (2, 2), (1, 1))
+
+
+KINDS = ("zeros", "constant", "huge", "tiny", "negative", "random")
+
+
+def _input(kind: str, shape, g: torch.Generator) -> torch.Tensor:
+    """The awkward inputs: each breaks some naive pool (std, exp, x**p, a / sum a, ...)."""
+    if kind == "zeros":
+        return torch.zeros(shape)
+    if kind == "constant":
+        return torch.full(shape, 0.7)
+    if kind == "random":
+        return torch.randn(shape, generator=g)
+    rand = torch.rand(shape, generator=g)
+    scaled = {"huge": 1e4 * (0.5 + rand), "tiny": 1e-8 * rand, "negative": -(0.01 + rand)}  # negative: pre-ReLU, nothing > 0
+    return scaled[kind]
+
+
+@dataclass
+class CheckRow:
+    name: str
+    ok: bool
+    fatal: bool = True
+    detail: str = ""
+
+    @property
+    def status(self) -> str:
+        return "pass" if self.ok else ("FAIL" if self.fatal else "warn")
+
+
+@dataclass
+class CheckReport:
+    target: str
+    rows: List[CheckRow] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every fatal (contract) row passed; compile/ONNX rows do not count."""
+        return all(r.ok or not r.fatal for r in self.rows)
+
+    def failures(self, fatal_only: bool = False) -> List[CheckRow]:
+        return [r for r in self.rows if not r.ok and (r.fatal or not fatal_only)]
+
+    def format_table(self) -> str:
+        width = max([len(r.name) for r in self.rows] + [5])
+        lines = [f"{'check':<{width}}  result  detail", f"{'-' * width}  ------  ------"]
+        for r in self.rows:
+            detail = r.detail if r.fatal or r.ok else f"(not fatal) {r.detail}"
+            lines.append(f"{r.name:<{width}}  {r.status:<6}  {detail}".rstrip())
+        verdict = "passed" if self.passed else f"FAILED ({len(self.failures(fatal_only=True))} contract checks)"
+        lines.append(f"{self.target}: {verdict}")
+        return "\n".join(lines)
+
+
+class _Problems:
+    """Collects 'what went wrong' -> [where], so a row reads 'NaN output on 2x2, 1x1 maps'."""
+
+    def __init__(self) -> None:
+        self.where: Dict[str, List[str]] = {}
+
+    def add(self, what: str, where: str) -> None:
+        places = self.where.setdefault(what, [])
+        if where not in places:
+            places.append(where)
+
+    def row(self, name: str, fatal: bool = True, note: str = "") -> CheckRow:
+        parts = [f"{what} on {', '.join(w)} map{'s' if len(w) > 1 else ''}" for what, w in self.where.items()]
+        return CheckRow(name, not parts, fatal, "; ".join(parts) or note)
+
+
+def _error(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:150]}{'...' if len(msg) > 150 else ''}"
+
+
+def _nonfinite(t: torch.Tensor) -> Optional[str]:
+    if torch.isnan(t).any():
+        return "NaN"
+    if torch.isinf(t).any():
+        return "Inf"
+    return None
+
+
+def _hw(h: int, w: int) -> str:
+    return f"{h}x{w}"
+
+
+def _target_name(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, nn.Module):
+        return type(target).__name__
+    return getattr(target, "__name__", repr(target))
+
+
+def check_pool(
+    target: Any,
+    channels: Sequence[int] = (64, 512, 1280),
+    maps: Sequence[Tuple[int, int]] = MAPS,
+    compile: bool = True,
+    onnx: bool = True,
+    verbose: bool = False,
+    pool_args: Optional[Dict[str, Any]] = None,
+) -> CheckReport:
+    """Check a pool against the contract.
+
+    ``target``: a registered name, a pool class, a factory ``lambda channels: module`` or a
+    ready ``nn.Module`` (deep-copied per case; pass ``channels=(C,)`` if it was built for one C).
+    ``pool_args`` go to the constructor. ``compile``/``onnx`` switch off the two non-fatal rows.
+    The global RNG state is restored afterwards.
+    """
+    pool_args = dict(pool_args or {})
+    if isinstance(target, nn.Module):
+        make: Callable[[int], nn.Module] = lambda c: copy.deepcopy(target)  # noqa: E731
+    else:
+        make = lambda c: build_pool(target, channels=c, **pool_args)  # noqa: E731
+    report = CheckReport(_target_name(target))
+    steps: List[Tuple[str, Callable[[], CheckRow]]] = []
+    for c in channels:
+        batches = (1, 128) if c == min(channels) else (2,)
+        steps.append((f"shape C={c}", lambda c=c, b=batches: _check_shape(make, c, maps, b)))
+    c0 = min(channels)
+    for kind in KINDS:
+        steps.append((f"finite: {kind}", lambda kind=kind: _check_finite(make, c0, maps, kind)))
+    steps += [
+        ("bf16 autocast", lambda: _check_autocast(make, c0, maps)),
+        ("channels_last", lambda: _check_layout(make, c0, maps, "channels_last")),
+        ("non-contiguous", lambda: _check_layout(make, c0, maps, "non-contiguous")),
+        ("train/eval", lambda: _check_modes(make, c0, maps)),
+        ("state_dict", lambda: _check_state_dict(make, c0)),
+    ]
+    if compile:
+        steps.append(("torch.compile", lambda: _check_compile(make, c0)))
+    if onnx:
+        steps.append(("onnx export", lambda: _check_onnx(make, c0)))
+    # Warnings raised by the pool under test (e.g. std's degrees of freedom) would only garble the table.
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        for name, step in steps:
+            try:
+                row = step()
+            except Exception as e:  # a check that crashes outside a case is still a row
+                row = CheckRow(name, False, not name.startswith(("torch.compile", "onnx")), _error(e))
+            row.name = name
+            report.rows.append(row)
+            if verbose:
+                print(f"{row.name:<16}  {row.status:<6}  {row.detail}", flush=True)
+    return report
+
+
+def _expected_width(module: nn.Module, c: int) -> int:
+    return int(getattr(module, "feat_mult", 1)) * c
+
+
+def _check_shape(make, c: int, maps, batches: Iterable[int]) -> CheckRow:
+    probs = _Problems()
+    for h, w in maps:
+        for b in batches:
+            where = f"{_hw(h, w)} B={b}"
+            try:
+                m = make(c).train()
+                y = m(torch.randn(b, c, h, w))
+                want = (b, _expected_width(m, c))
+                if tuple(y.shape) != want:
+                    probs.add(f"shape {list(y.shape)} (expected {list(want)})", where)
+                elif y.dtype != torch.float32:
+                    probs.add(f"dtype {y.dtype} for float32 input", where)
+            except Exception as e:
+                probs.add(_error(e), where)
+    return probs.row("shape")
+
+
+def _check_finite(make, c: int, maps, kind: str) -> CheckRow:
+    """Finite outputs (train and eval) and finite gradients w.r.t. input and parameters."""
+    probs = _Problems()
+    g = torch.Generator().manual_seed(1)
+    for h, w in maps:
+        where = _hw(h, w)
+        x = _input(kind, (2, c, h, w), g).requires_grad_(True)
+        try:
+            m = make(c).train()
+            y = m(x)
+            bad = _nonfinite(y)
+            if bad:
+                probs.add(f"{bad} output", where)
+            if not y.requires_grad:
+                probs.add("output has no gradient w.r.t. input or parameters", where)
+                continue
+            y.float().sum().backward()
+            if x.grad is not None and _nonfinite(x.grad):
+                probs.add(f"{_nonfinite(x.grad)} input gradient", where)
+            for name, p in m.named_parameters():
+                if p.grad is not None and _nonfinite(p.grad):
+                    probs.add(f"{_nonfinite(p.grad)} gradient of {name}", where)
+            with torch.no_grad():
+                bad = _nonfinite(m.eval()(x))
+            if bad:
+                probs.add(f"{bad} output in eval mode", where)
+        except Exception as e:
+            probs.add(_error(e), where)
+    return probs.row(kind)
+
+
+def _check_autocast(make, c: int, maps) -> CheckRow:
+    """bf16 feature maps under CPU autocast: finite, a float dtype, close to the fp32 result."""
+    probs = _Problems()
+    g = torch.Generator().manual_seed(2)
+    for h, w in maps:
+        where = _hw(h, w)
+        for kind in ("random", "huge"):
+            x = _input(kind, (2, c, h, w), g).bfloat16()
+            try:
+                m = make(c).eval()
+                with torch.no_grad():
+                    ref = m(x.float())
+                xg = x.clone().requires_grad_(True)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    y = m(xg)
+                if y.dtype not in (torch.float32, torch.bfloat16):
+                    probs.add(f"dtype {y.dtype} under autocast", where)
+                bad = _nonfinite(y)
+                if bad:
+                    probs.add(f"{bad} output ({kind} input)", where)
+                    continue
+                # bf16 keeps ~3 significant digits; a pool that is still right agrees to a few %
+                rel = ((y.float() - ref).abs().amax() / ref.abs().amax().clamp(min=1e-6)).item()
+                if rel > 3e-2:
+                    probs.add(f"differs from fp32 by {rel:.1%} of the output's max ({kind} input)", where)
+                if y.requires_grad:
+                    y.float().sum().backward()
+                    if xg.grad is not None and _nonfinite(xg.grad):
+                        probs.add(f"{_nonfinite(xg.grad)} input gradient ({kind} input)", where)
+            except Exception as e:
+                probs.add(_error(e), where)
+    return probs.row("bf16 autocast")
+
+
+def _check_layout(make, c: int, maps, layout: str) -> CheckRow:
+    """Same result (eval) for a channels_last or a strided view as for a contiguous copy."""
+    probs = _Problems()
+    g = torch.Generator().manual_seed(3)
+    for h, w in maps:
+        where = _hw(h, w)
+        if layout == "channels_last":
+            views = [torch.randn(2, c, h, w, generator=g).to(memory_format=torch.channels_last)]
+        else:  # every other channel of a wider map, and a transposed map
+            views = [torch.randn(2, 2 * c, h, w, generator=g)[:, ::2], torch.randn(2, c, w, h, generator=g).transpose(2, 3)]
+        try:
+            m = make(c).eval()
+            with torch.no_grad():
+                for x in views:
+                    y, ref = m(x), m(x.contiguous())
+                    if not torch.allclose(y, ref, rtol=1e-4, atol=1e-5, equal_nan=True):
+                        probs.add(f"{layout} input changes the output by {(y - ref).abs().max().item():.2e}", where)
+        except Exception as e:
+            probs.add(_error(e), where)
+    return probs.row(layout)
+
+
+def _check_modes(make, c: int, maps) -> CheckRow:
+    """Both modes run at B = 1 and 2 with the right shape and finite values; eval is deterministic."""
+    probs = _Problems()
+    g = torch.Generator().manual_seed(4)
+    for h, w in maps:
+        where = _hw(h, w)
+        try:
+            m = make(c)
+            for b in (1, 2):
+                x = torch.randn(b, c, h, w, generator=g)
+                with torch.no_grad():
+                    for mode in ("train", "eval"):
+                        y = m.train(mode == "train")(x)
+                        if tuple(y.shape) != (b, _expected_width(m, c)):
+                            probs.add(f"{mode} mode: shape {list(y.shape)} at B={b}", where)
+                        if _nonfinite(y):
+                            probs.add(f"{_nonfinite(y)} output in {mode} mode", where)
+                    if not torch.allclose(m(x), m(x), rtol=0, atol=0, equal_nan=True):
+                        probs.add("eval mode is not deterministic", where)
+        except Exception as e:
+            probs.add(_error(e), where)
+    return probs.row("train/eval")
+
+
+def _check_state_dict(make, c: int, hw: Tuple[int, int] = (7, 5)) -> CheckRow:
+    """Perturb every float parameter and buffer, save, load into a fresh pool: identical output."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, c, *hw, generator=g)
+    a = make(c).eval()
+    with torch.no_grad():
+        a(x)  # size any lazily built weights
+        for t in list(a.parameters()) + list(a.buffers()):
+            if t.is_floating_point():
+                t.add_(0.05 * torch.randn(t.shape, generator=g))
+        ref = a(x)
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b = make(c).eval()
+    b.load_state_dict(torch.load(buf, weights_only=True))
+    with torch.no_grad():
+        y = b(x)
+    if not torch.allclose(y, ref, rtol=0, atol=0, equal_nan=True):
+        return CheckRow("state_dict", False, detail=f"output after load differs by {(y - ref).abs().max().item():.2e} on {_hw(*hw)} map")
+    n = sum(t.numel() for t in a.state_dict().values())
+    return CheckRow("state_dict", True, detail=f"{n} saved values" if n else "no state")
+
+
+def _check_compile(make, c: int) -> CheckRow:
+    """torch.compile with the aot_eager backend: traces forward and backward, skips codegen (fast)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    m = make(c).eval()
+    probs = _Problems()
+    for h, w in ((7, 5), (1, 1)):
+        x = torch.randn(2, c, h, w)
+        with torch.no_grad():
+            ref = m(x)
+        compiled = torch.compile(m, backend="aot_eager")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                y = compiled(x)
+                if not torch.allclose(y, ref, rtol=1e-4, atol=1e-5, equal_nan=True):
+                    probs.add("compiled output differs", _hw(h, w))
+            except Exception as e:
+                probs.add(_error(e), _hw(h, w))
+        m = make(c).eval()  # a fresh pool per size (some pools size themselves)
+    torch._dynamo.reset()
+    return probs.row("torch.compile", fatal=False, note="backend aot_eager")
+
+
+def _check_onnx(make, c: int) -> CheckRow:
+    """ONNX export (TorchScript exporter, dynamo=False: quick) to memory, validated by onnx.checker."""
+    m = make(c).eval()
+    x = torch.randn(2, c, 7, 5)
+    with torch.no_grad():
+        m(x)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(m, (x,), buf, dynamo=False)
+        except Exception as e:
+            return CheckRow("onnx export", False, False, _error(e))
+    try:
+        import onnx as onnx_lib
+    except ImportError:
+        return CheckRow("onnx export", True, False, f"{len(buf.getvalue())} bytes (onnx not installed: not validated)")
+    try:
+        onnx_lib.checker.check_model(onnx_lib.load_from_string(buf.getvalue()))
+    except Exception as e:
+        return CheckRow("onnx export", False, False, "onnx.checker: " + _error(e))
+    return CheckRow("onnx export", True, False, f"{len(buf.getvalue())} bytes, onnx.checker ok")
