@@ -1,0 +1,266 @@
+"""GeM-Gate: per-channel GeM with a zero-initialised residual channel gate and train-only regularisers.
+
+    y = GeM_p(x)                          per-channel exponent p_c = 3 exp(delta_c), delta = 0 at init
+    y = channel_dropout(y)                training only (``drop``)
+    y = y * 2 sigmoid(W2 relu(W1 [y, s] + b1) + b2)     W2 = 0, b2 = 0 at init  ->  factor 1
+    s = std_c / (mean_c + std_c)          per-channel spatial spread, a second-order cue (0 on 1x1)
+
+At initialisation the pool *is* GeM with p = 3 (the ``gem`` / ``gem_channel`` baseline), so it starts
+no worse than GeM; on a 1x1 map it is max(x, eps), i.e. the identity on the post-ReLU maps of
+VGG-16-BN and MobileNetV2. Under the protocol's weight decay (on every parameter) every learned
+component decays back towards that starting point: delta -> 0 means p -> 3, W2, b2 -> 0 means gate -> 1.
+
+What each component is for (each has a constructor switch, so an ablation is this class with one
+component off, e.g. ``--pool-arg gate=false``):
+
+- ``per_channel_p``: GeM's exponent learned per channel rather than shared (Radenovic, Tolias &
+  Chum, "Fine-tuning CNN Image Retrieval with No Human Annotation", TPAMI 2018, Sec. 3.1).
+  ``learn_p=False`` freezes it at ``p``. Only acts when H*W > 1.
+- ``gate``: a squeeze-excitation style channel recalibration of the *pooled* vector (Hu, Shen &
+  Sun, "Squeeze-and-Excitation Networks", CVPR 2018), made residual and zero-initialised as the
+  transform of GCNet's global context block (Cao et al., "GCNet: Non-local Networks Meet
+  Squeeze-Excitation Networks and Beyond", ICCVW 2019) and as zero-init residual branches (Goyal
+  et al. 2017). The factor 2 sigmoid(r) is 1 at r = 0 and lies in (0, 2). It is the one component
+  that changes a 1x1-map model (VGG-16-BN, MobileNetV2): there it is a multiplicative channel
+  interaction in front of the linear classifier.
+- ``spread``: the gate also reads each channel's spatial spread std/(mean+std) in [0, 1)
+  (second-order statistics, in the spirit of covariance / second-order pooling); exactly 0 and
+  skipped on a 1x1 map, where it carries no information.
+- ``drop``: channel dropout on the pooled vector during training (Srivastava et al., JMLR 2014);
+  dropping a pooled channel is dropping its whole feature map, i.e. spatial dropout (Tompson et
+  al., "Efficient Object Localization Using Convolutional Networks", CVPR 2015). Identity in eval.
+- ``pos_drop``: stochastic spatial pooling during training: each sample pools over a random
+  subset of positions (each kept with probability 1 - pos_drop, at least one kept), in the spirit
+  of stochastic pooling (Zeiler & Fergus, ICLR 2013). Identity in eval and on 1x1 maps.
+
+Numerics: fp32 with autocast disabled; GeM as m * GeM(x / m) with m the (kept) maximum, so x^p
+never overflows or underflows to an all-zero mean; the spread uses sqrt(var + tiny).
+Randomness comes from torch's global generator, which the engine reseeds from (seed, epoch).
+
+Packing (K models side by side on the channel axis, see ``poolbench.train.packed``): every
+parameter has a leading ``models`` axis, the gate of one model never sees another model's
+channels, and ``pack([pools])`` / ``unpack()`` move weights between the two forms.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import List, Optional, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import register_pool
+from .base import GlobalPool
+
+P_MIN, P_MAX = 1.0, 8.0  # the learned exponent is kept between average (1) and near-max pooling
+
+
+def masked_gem(x: torch.Tensor, p: torch.Tensor, mask: Optional[torch.Tensor] = None):
+    """GeM over the last axis of fp32 ``x`` [B, C, N] (already clamped > 0); ``p`` [C] or [1].
+
+    ``mask`` [B, 1, N] of 0/1 (at least one 1 per row) restricts the mean to the kept positions.
+    Returns (GeM [B, C], x / m [B, C, N]) with m the (kept) maximum, so the caller can reuse the
+    scale-free map.
+    """
+    p = p.reshape(1, -1, 1)
+    if mask is None:
+        m = x.amax(dim=2, keepdim=True)
+        xn = x / m
+        pooled = xn.pow(p).mean(dim=2)
+    else:
+        m = (x * mask).amax(dim=2, keepdim=True)  # the max over kept positions: one term is exactly 1
+        xn = x / m
+        pooled = (xn.pow(p) * mask).sum(dim=2) / mask.sum(dim=2)
+    return pooled.pow(1.0 / p.squeeze(2)) * m.squeeze(2), xn
+
+
+def channel_spread(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """std / (mean + std) per channel over the last axis, in [0, 1): scale-free, 0 for a constant map.
+
+    Pass a map already divided by its maximum (``masked_gem`` returns one): squares cannot overflow.
+    """
+    if mask is None:
+        mean = x.mean(dim=2)
+        var = (x - mean.unsqueeze(2)).pow(2).mean(dim=2)
+    else:
+        n = mask.sum(dim=2)
+        mean = (x * mask).sum(dim=2) / n
+        var = ((x - mean.unsqueeze(2)).pow(2) * mask).sum(dim=2) / n
+    std = torch.sqrt(var + 1e-12)
+    return std / (mean + std + 1e-6)
+
+
+@register_pool("gemgate")
+class GeMGatePool(GlobalPool):
+    """Per-channel GeM + zero-init residual channel gate (+ spread cue, channel / position dropout).
+
+    Args:
+        channels: C of the input map (models pass it); ``None`` sizes everything on the first input.
+        p: GeM exponent at initialisation (3, as GeM).
+        per_channel_p: one exponent per channel (else one shared).
+        learn_p: learn the exponent (else frozen at ``p``).
+        gate: the residual channel gate (zero-initialised: factor 1 at init).
+        reduction, min_hidden: gate hidden width = max(min_hidden, C // reduction).
+        spread: the gate also reads the per-channel spatial spread (ignored on 1x1 maps).
+        drop: channel dropout probability on the pooled vector (training only).
+        pos_drop: probability of dropping each spatial position (training only, H*W > 1).
+        eps: activations are clamped at eps (GeM's convention).
+        models: K > 1 is the packed form (K models' channels side by side); use ``pack``.
+    """
+
+    def __init__(self, channels: Optional[int] = None, p: float = 3.0, per_channel_p: bool = True,
+                 learn_p: bool = True, gate: bool = True, reduction: int = 16, min_hidden: int = 8,
+                 spread: bool = True, drop: float = 0.0, pos_drop: float = 0.0, eps: float = 1e-6,
+                 models: int = 1):
+        super().__init__()
+        if not 0.0 <= drop < 1.0 or not 0.0 <= pos_drop < 1.0:
+            raise ValueError(f"gemgate: drop={drop} and pos_drop={pos_drop} must lie in [0, 1)")
+        if not P_MIN <= p <= P_MAX:
+            raise ValueError(f"gemgate: p={p} must lie in [{P_MIN}, {P_MAX}]")
+        if channels is not None and channels % models:
+            raise ValueError(f"gemgate: channels={channels} is not a multiple of models={models}")
+        self.init_p, self.per_channel_p, self.learn_p = float(p), bool(per_channel_p), bool(learn_p)
+        self.use_gate, self.reduction, self.min_hidden = bool(gate), int(reduction), int(min_hidden)
+        self.use_spread = bool(spread) and self.use_gate  # the spread only feeds the gate
+        self.drop, self.pos_drop, self.eps, self.models = float(drop), float(pos_drop), float(eps), int(models)
+        # log-exponent offsets: p = init_p * exp(delta); weight decay pulls p back to init_p
+        self.delta = nn.Parameter(torch.zeros(0), requires_grad=self.learn_p)
+        if self.use_gate:
+            self.w1 = nn.Parameter(torch.zeros(0))  # [K, hidden, C_in]
+            self.b1 = nn.Parameter(torch.zeros(0))  # [K, hidden]
+            self.w2 = nn.Parameter(torch.zeros(0))  # [K, C, hidden], zero at init
+            self.b2 = nn.Parameter(torch.zeros(0))  # [K, C], zero at init
+        self.channels: Optional[int] = None
+        if channels is not None:
+            self._build(int(channels))
+
+    # ---------------------------------------------------------------- parameters
+    def hidden(self, c: int) -> int:
+        """Gate hidden width for a model with ``c`` channels."""
+        return max(self.min_hidden, c // self.reduction)
+
+    def _build(self, total_channels: int) -> None:
+        """Size (and initialise) every parameter for ``total_channels`` = K * C; no-op when sized."""
+        if self.channels is not None:
+            return
+        k = self.models
+        if total_channels % k:
+            raise ValueError(f"gemgate: {total_channels} channels are not a multiple of models={k}")
+        c = total_channels // k
+        self.channels = total_channels
+        self._materialize("delta", (total_channels if self.per_channel_p else k,), 0.0)
+        if self.use_gate:
+            h, c_in = self.hidden(c), c * (2 if self.use_spread else 1)
+            self._materialize("w1", (k, h, c_in))
+            self._materialize("b1", (k, h))
+            self._materialize("w2", (k, c, h), 0.0)
+            self._materialize("b2", (k, c), 0.0)
+            with torch.no_grad():  # nn.Linear's default init for the first layer, per model
+                bound = 1.0 / math.sqrt(c_in)
+                self.w1.uniform_(-bound, bound)
+                self.b1.uniform_(-bound, bound)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        src = state_dict.get(prefix + "delta")
+        if self.channels is None and src is not None and src.numel() > 0:
+            if self.per_channel_p:
+                self.channels = int(src.numel())
+            elif self.use_gate and state_dict.get(prefix + "b2") is not None:
+                self.channels = int(state_dict[prefix + "b2"].numel())
+
+    def p(self) -> torch.Tensor:
+        """The GeM exponent per channel, [K*C] (or [K] when shared), in [P_MIN, P_MAX]."""
+        return (self.init_p * torch.exp(self.delta.float())).clamp(P_MIN, P_MAX)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, kc, h, w = x.shape
+        self._build(kc)
+        if kc != self.channels:
+            raise ValueError(f"gemgate was built for {self.channels} channels, got an input with {kc}")
+        k = self.models
+        c = kc // k
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float().clamp(min=self.eps)
+            spread = None
+            if h * w == 1:  # every spatial aggregation is the identity: skip the power and the spread
+                y = x.flatten(1)
+            else:
+                xf = x.flatten(2)  # [B, K*C, N]
+                mask = None
+                if self.training and self.pos_drop > 0:
+                    mask = (torch.rand(b, 1, h * w, device=x.device) >= self.pos_drop).float()
+                    empty = mask.sum(dim=2, keepdim=True) == 0
+                    mask = torch.where(empty, torch.ones_like(mask), mask)  # never pool over nothing
+                p = self.p()
+                if not self.per_channel_p:
+                    p = p.repeat_interleave(c)
+                y, xn = masked_gem(xf, p, mask)
+                if self.use_spread:
+                    spread = channel_spread(xn, mask)
+            if self.training and self.drop > 0:
+                keep = (torch.rand(b, kc, device=x.device) >= self.drop).float() / (1.0 - self.drop)
+                y = y * keep
+                if spread is not None:
+                    spread = spread * (keep > 0)
+            if self.use_gate:
+                y = y * self.gate_factor(y, spread)
+        return y
+
+    def gate_factor(self, y: torch.Tensor, spread: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """2 sigmoid(W2 relu(W1 [y, spread] + b1) + b2), per model; [B, K*C], 1 at initialisation."""
+        b, kc = y.shape
+        k = self.models
+        c = kc // k
+        w1 = self.w1.float()
+        yk = y.reshape(b, k, c)
+        hid = torch.einsum("bkc,khc->bkh", yk, w1[:, :, :c])
+        if spread is not None:  # on a 1x1 map the spread columns are skipped, not fed zeros
+            hid = hid + torch.einsum("bkc,khc->bkh", spread.reshape(b, k, c), w1[:, :, c:])
+        hid = F.relu(hid + self.b1.float())
+        r = torch.einsum("bkh,kch->bkc", hid, self.w2.float()) + self.b2.float()
+        return (2.0 * torch.sigmoid(r)).reshape(b, kc)
+
+    # ---------------------------------------------------------------- packing
+    def _kwargs(self) -> dict:
+        return dict(p=self.init_p, per_channel_p=self.per_channel_p, learn_p=self.learn_p, gate=self.use_gate,
+                    reduction=self.reduction, min_hidden=self.min_hidden, spread=self.use_spread,
+                    drop=self.drop, pos_drop=self.pos_drop, eps=self.eps)
+
+    def pack(self, k: Union[int, List["GeMGatePool"]]) -> "GeMGatePool":
+        """One pool for ``k`` models side by side: from a list of sized pools (their weights,
+        concatenated), or an int (``k`` copies of this pool's weights)."""
+        pools = [copy.deepcopy(self) for _ in range(k)] if isinstance(k, int) else list(k)
+        if any(q.channels is None for q in pools):
+            raise ValueError("gemgate.pack: every pool must be sized first (build it with channels=C)")
+        if any(q._kwargs() != pools[0]._kwargs() for q in pools):
+            raise ValueError("gemgate.pack: the pools differ in their settings; only identical pools pack")
+        out = GeMGatePool(channels=sum(q.channels for q in pools), models=sum(q.models for q in pools),
+                          **pools[0]._kwargs())
+        with torch.no_grad():
+            for name, t in out.named_parameters():
+                t.copy_(torch.cat([getattr(q, name).detach() for q in pools], dim=0))
+        return out.to(pools[0].delta.device)
+
+    def unpack(self) -> List["GeMGatePool"]:
+        """The ``models`` single-model pools this packed pool holds (weights copied)."""
+        k = self.models
+        c = self.channels // k
+        outs = []
+        for i in range(k):
+            q = GeMGatePool(channels=c, **self._kwargs())
+            with torch.no_grad():
+                for name, t in q.named_parameters():
+                    src = getattr(self, name)
+                    n = src.shape[0] // k
+                    t.copy_(src[i * n:(i + 1) * n])
+            outs.append(q.to(self.delta.device))
+        return outs
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, p={self.init_p}, per_channel_p={self.per_channel_p}, "
+                f"learn_p={self.learn_p}, gate={self.use_gate}, spread={self.use_spread}, drop={self.drop}, "
+                f"pos_drop={self.pos_drop}, models={self.models}")
