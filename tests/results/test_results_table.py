@@ -67,6 +67,7 @@ def test_non_standard_runs_never_mix_with_standard(lb):
     assert [s.protocol_label for s in lb.sections] == ["standard", "non-standard (epochs=6, train_subset=5000)"]
     ns = lb.sections[1]
     assert not ns.standard and ns.cells[("gem", "resnet56-cifar100")].values == [55.0, 56.0]
+    assert not ns.cells[("gem", "resnet56-cifar100")].best  # alone in its column: no "best" claim
     assert _std_section(lb).cells[("gem", "resnet56-cifar100")].n == 3
     text = render(lb, "text")
     assert "Protocol: non-standard (epochs=6, train_subset=5000) — not comparable" in text

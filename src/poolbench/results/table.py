@@ -31,7 +31,7 @@ METRICS = {
 }
 FORMATS = ("text", "md", "csv", "json")
 BEST, BEATS, ONE_SEED = "*", "▲", "†"
-LEGEND = (f"{BEST} best mean in its column; {BEATS} the best beats the runner-up "
+LEGEND = (f"{BEST} best mean in its column (of 2+ pools); {BEATS} the best beats the runner-up "
           f"(Welch two-sided p<0.05); {ONE_SEED} one seed, no std; n = seeds averaged")
 
 
@@ -130,7 +130,7 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
             in_col = {pool: c.values for (pool, cc), c in cells.items() if cc == col and c.n}
             v = best_vs_runner_up(in_col)
             verdicts[col] = v
-            if v["best"] is not None:
+            if v["runner_up"] is not None:  # "best" of a single pool says nothing
                 best = cells[(v["best"], col)]
                 best.best, best.beats_runner_up, best.p_vs_runner_up = True, v["beats"], v["p"]
         sections.append(Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts))
@@ -186,14 +186,15 @@ def render_text(lb: Leaderboard) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_md(lb: Leaderboard, heading: str = "###") -> str:
+def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> str:
     parts = [f"**{lb.metric_title[0].upper()}{lb.metric_title[1:]}**, mean ± std over seeds."]
     if not lb.sections:
         parts.append("\n_No runs._")
     for sec in lb.sections:
         parts += ["", f"{heading} {sec.title()}", "", _md_table(["pool"] + sec.columns, _section_rows(sec, ("**", "**")))]
-    parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "",
-              LEGEND.replace(f"{BEST} best", "**bold** best")]
+    if published:
+        parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows())]
+    parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
     return "\n".join(parts) + "\n"
 
 
