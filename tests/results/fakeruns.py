@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -22,20 +23,23 @@ def fake_png(seed: int = 0, size: int = 32) -> bytes:
     from PIL import Image
 
     yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
-    w = np.exp(-((xx - 0.3 - 0.1 * seed) ** 2 + (yy - 0.6) ** 2) / 0.08)
+    w = np.exp(-((xx - 0.25 - 0.25 * (seed % 3)) ** 2 + (yy - 0.6) ** 2) / 0.08)
     rgb = np.stack([255 * w, 80 + 100 * (1 - w), 255 * (1 - w)], -1).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()
 
 
-def curve(best: float, final: float, epochs: int, best_epoch: int) -> List[float]:
-    """Test accuracy per epoch: a ramp ending at ``final`` whose maximum ``best`` is at ``best_epoch``."""
+def curve(best: float, final: float, epochs: int, best_epoch: int, seed: int = 0) -> List[float]:
+    """Test accuracy per epoch: a saturating rise (with a little seed-dependent wobble) ending at
+    ``final``, whose maximum ``best`` is at ``best_epoch``."""
     assert best >= final and 1 <= best_epoch <= epochs
-    ramp = [10.0 + (final - 10.0) * 0.98 * e / epochs for e in range(1, epochs + 1)]
-    ramp[-1] = final
-    ramp[best_epoch - 1] = best
-    return ramp
+    tau = max(epochs / 4, 1.0)
+    rise = [(1 - math.exp(-e / tau)) / (1 - math.exp(-epochs / tau)) for e in range(1, epochs + 1)]
+    accs = [10.0 + (final - 10.0) * r - 1.0 - 0.6 * math.sin(seed + e) for e, r in zip(range(1, epochs + 1), rise)]
+    accs[-1] = final
+    accs[best_epoch - 1] = best
+    return accs
 
 
 def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100", pool: str = "avg",
@@ -62,10 +66,11 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
 
     final = best if final is None else final
     n_epochs = epochs if status != "diverged" else max(1, epochs // 2)
-    accs = curve(best, final, epochs, epochs - 1 if best > final else epochs) if best is not None else [10.0] * epochs
+    best_epoch = epochs - 1 if best is not None and best > final else epochs
+    accs = curve(best, final, epochs, best_epoch, seed) if best is not None else [10.0] * epochs
     val_best_epoch = None
     if val_split and at_best_val is not None:
-        val_best_epoch = 2  # the test accuracy there is what the caller asked for
+        val_best_epoch = max(1, epochs - 2)  # the test accuracy there is what the caller asked for
         accs[val_best_epoch - 1] = at_best_val
     lines = []
     for e in range(1, n_epochs + 1):
@@ -108,17 +113,17 @@ STANDARD_BEST = {
 }
 
 
-def write_benchmark(runs_dir: Path, images: bool = True) -> Path:
+def write_benchmark(runs_dir: Path, images: bool = True, epochs: int = 6) -> Path:
     """The standard-protocol runs above, plus a diverged run, an unfinished one and a
     non-standard group; gem runs carry a pool_weights.png."""
     runs_dir = Path(runs_dir)
     for (pool, col), bests in STANDARD_BEST.items():
         model, dataset = col.split("-")
         for seed, b in enumerate(bests):
-            write_run(runs_dir, model, dataset, pool, seed=seed, best=b, final=b - 0.3,
+            write_run(runs_dir, model, dataset, pool, seed=seed, best=b, final=b - 0.3, epochs=epochs,
                       images=("pool_weights.png",) if images and pool == "gem" else ())
-    write_run(runs_dir, "resnet56", "cifar100", "max", seed=1, status="diverged")
-    write_run(runs_dir, "resnet56", "cifar100", "avg", seed=3, status="unfinished")
+    write_run(runs_dir, "resnet56", "cifar100", "max", seed=1, status="diverged", epochs=epochs)
+    write_run(runs_dir, "resnet56", "cifar100", "avg", seed=3, status="unfinished", epochs=epochs)
     # a short CPU protocol: must never be mixed with the standard cells
     for seed, b in enumerate([55.0, 56.0]):
         write_run(runs_dir, "resnet56", "cifar100", "gem", seed=seed, best=b, epochs=6,

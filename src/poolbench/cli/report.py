@@ -1,0 +1,29 @@
+"""``poolbench report``: one self-contained HTML page (plus Markdown) from the run directories."""
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    from poolbench.results.index import RUNS_ENV
+
+    p = subparsers.add_parser(
+        "report", help="write report.html (self-contained) and report.md from the runs",
+        description="Leaderboard, published reference, bar charts with 95%% CIs, learning curves, "
+                    "pictures from the run directories and the provenance of every run.")
+    p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
+    p.add_argument("--out", default="out/report", help="output directory (default: out/report)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from poolbench.results.index import default_runs_dir
+    from poolbench.results.report import write_report
+
+    try:
+        html_path, md_path = write_report(args.runs_dir or default_runs_dir(), args.out)
+    except FileNotFoundError as e:
+        print(f"poolbench report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {html_path}\nwrote {md_path}")
+    return 0

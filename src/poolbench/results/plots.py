@@ -1,0 +1,114 @@
+"""Figures for the report (matplotlib, Agg backend: no display needed). Each returns PNG bytes.
+
+- ``learning_curves``: test accuracy per epoch, mean over seeds with a ±1 std band, one line per
+  pool, one panel per column (finished runs of one protocol only).
+- ``bar_chart``: one panel per column, a bar per pool at its mean with a 95% confidence interval
+  of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks.
+"""
+from __future__ import annotations
+
+import io
+import sqlite3
+from collections import defaultdict
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import published as pub  # noqa: E402
+from .stats import mean_ci95  # noqa: E402
+from .table import Section  # noqa: E402
+
+BEST_EDGE = "#b8860b"
+
+
+def pool_colors(pools: List[str]) -> Dict[str, tuple]:
+    """A stable colour per pool (sorted names -> tab10/tab20) so every figure agrees."""
+    names = sorted(set(pools))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    return {p: cmap(i % cmap.N) for i, p in enumerate(names)}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _panels(n: int, width: float = 4.4, height: float = 3.3):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def learning_curves(conn: sqlite3.Connection, protocol_label: str, columns: List[str],
+                    colors: Dict[str, tuple]) -> bytes:
+    """Mean test accuracy per epoch over the finished runs of each (pool, column)."""
+    rows = conn.execute(
+        "SELECT r.column_key, r.pool, r.run_id, e.epoch, e.test_acc FROM epochs e JOIN runs r "
+        "USING (run_id) WHERE r.protocol_label = ? AND r.status = 'finished' AND e.test_acc IS NOT NULL "
+        "ORDER BY e.epoch", (protocol_label,))
+    curves: Dict[tuple, Dict[str, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for col, pool, run_id, epoch, acc in rows:
+        curves[(col, pool)][run_id][epoch] = acc
+    fig, axes = _panels(len(columns))
+    for ax, col in zip(axes, columns):
+        for pool in sorted(p for c, p in curves if c == col):
+            runs = curves[(col, pool)]
+            epochs = sorted({e for r in runs.values() for e in r})
+            # per epoch, the runs that reached it (seeds may have stopped at different epochs)
+            vals = [np.array([r[e] for r in runs.values() if e in r]) for e in epochs]
+            mean = np.array([v.mean() for v in vals])
+            std = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
+            ax.plot(epochs, mean, color=colors[pool], lw=1.6, label=f"{pool} (n={len(runs)})")
+            ax.fill_between(epochs, mean - std, mean + std, color=colors[pool], alpha=0.18, lw=0)
+        ax.set_title(col, fontsize=11)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        if ax.has_data():
+            ax.legend(fontsize=8, frameon=False, loc="lower right")
+    axes[0].set_ylabel("test accuracy (%)")
+    return _png(fig)
+
+
+def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> bytes:
+    """Bars at the mean with 95% CI whiskers per column; one-seed bars are hatched (no CI)."""
+    fig, axes = _panels(len(section.columns), height=3.6)
+    for ax, col in zip(axes, section.columns):
+        cells = [c for p in section.pools if (c := section.cells.get((p, col))) and c.n]
+        lows, highs = [], []  # the extent of bars, whiskers and reference ticks
+        for i, c in enumerate(cells):
+            ci = mean_ci95(c.values)
+            ax.bar(i, c.mean, color=colors[c.pool], alpha=0.9 if c.n > 1 else 0.45,
+                   hatch=None if c.n > 1 else "//", edgecolor=BEST_EDGE if c.best else "none",
+                   lw=2.5 if c.best else 0)
+            if ci:
+                ax.errorbar(i, c.mean, yerr=[[c.mean - ci[0]], [ci[1] - c.mean]], color="#222",
+                            capsize=4, lw=1.2)
+            lows.append(ci[0] if ci else c.mean)
+            highs.append(top := ci[1] if ci else c.mean)
+            ref = pub.published_for(c.pool, col) if section.standard else None
+            if ref is not None:
+                ax.plot([i - 0.4, i + 0.4], [ref, ref], color="black", lw=2, ls="--")
+                lows.append(ref)
+                highs.append(ref)
+            ax.annotate(f"{c.mean:.2f}\nn={c.n}", (i, top), ha="center", va="bottom", fontsize=7.5,
+                        xytext=(0, 3), textcoords="offset points")
+        if cells:
+            # accuracies differ by tenths of a percent: start the axis just below the lowest
+            # interval, not at 0 (the axis label says so)
+            span = max(max(highs) - min(lows), 0.5)
+            ax.set_ylim(min(lows) - 0.6 * span, max(highs) + 0.5 * span)
+        ax.set_xlim(-0.7, max(len(cells), 3) - 0.3)  # same bar width in every panel
+        ax.set_xticks(range(len(cells)), [c.pool for c in cells], rotation=30, ha="right", fontsize=9)
+        ax.set_title(col, fontsize=11)
+        ax.grid(axis="y", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("test accuracy (%) — axis not from 0")
+    if title:
+        fig.suptitle(title, fontsize=11, y=1.02)
+    return _png(fig)

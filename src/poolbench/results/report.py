@@ -1,0 +1,316 @@
+"""The benchmark report: one self-contained HTML page and its Markdown twin.
+
+``write_report(runs_dir, out_dir)`` writes ``out_dir/report.html`` (inline CSS and JS, every
+image embedded as base64, so the file can be mailed or attached to an issue) and
+``out_dir/report.md`` with the same tables and the images as files under ``out_dir/img/``.
+
+Contents: the leaderboard (best-epoch test accuracy, the benchmark's metric) per protocol, the
+published reference block, final-epoch and best-validation-epoch tables, bar charts with 95%
+CIs, learning curves, the pictures runs left in their directories (``pool_weights.png`` ...),
+and a provenance row for every run behind a number.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import sqlite3
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+from .. import __version__
+from . import published as pub
+from .index import build_index
+from .plots import bar_chart, learning_curves, pool_colors
+from .stats import CI_METHOD
+from .table import LEGEND, Cell, Leaderboard, Section, build_leaderboard, published_rows, render_md
+
+PathLike = Union[str, Path]
+MAX_PICTURE_BYTES = 2_000_000  # larger run pictures are linked by path, not embedded
+# The run id already names model, dataset, pool and seed; the pool label adds its arguments.
+PROVENANCE_FIELDS = (("run_id", "run"), ("status", "status"), ("pool", "pool"),
+                     ("protocol_label", "protocol"), ("seed", "seed"), ("best_test_acc", "best"),
+                     ("final_test_acc", "final"), ("test_acc_at_best_val", "at best val"),
+                     ("epochs_completed", "epochs"), ("git_commit", "commit"), ("torch_version", "torch"),
+                     ("device", "device"), ("date", "date"), ("wall_time_s", "wall time"))
+
+CSS = """
+:root { --ink:#1f2933; --muted:#66788a; --line:#e4e8ee; --bg:#f6f8fb; --accent:#2f6fdf;
+        --best:#fff3c4; --bestline:#e0b100; --warn:#fff1e6; --warnline:#f08c3c; --good:#1a8f4a; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink); line-height:1.45;
+       font: 15px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { background:linear-gradient(120deg,#17324d,#2f6fdf); color:#fff; padding:28px 40px 22px; }
+header h1 { margin:0 0 6px; font-size:26px; letter-spacing:.2px; }
+header p { margin:0; opacity:.85; font-size:14px; }
+nav { margin-top:14px; display:flex; gap:8px; flex-wrap:wrap; }
+nav a { color:#fff; background:rgba(255,255,255,.14); padding:4px 11px; border-radius:14px;
+        text-decoration:none; font-size:13px; }
+main { max-width:1280px; margin:0 auto; padding:10px 32px 60px; }
+section.card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:18px 22px;
+               margin:20px 0; box-shadow:0 1px 2px rgba(16,24,40,.04); }
+h2 { margin:0 0 10px; font-size:19px; } h3 { margin:18px 0 8px; font-size:15.5px; }
+.note { color:var(--muted); font-size:13px; margin:6px 0; }
+.banner { background:var(--warn); border-left:4px solid var(--warnline); padding:6px 10px;
+          border-radius:4px; font-size:13.5px; margin:8px 0; }
+.stdtag { background:#e7f5ec; border-left:4px solid var(--good); padding:6px 10px; border-radius:4px;
+          font-size:13.5px; margin:8px 0; }
+.tablewrap { overflow-x:auto; }
+.tablewrap + .stdtag, .tablewrap + .banner { margin-top:22px; }
+table { border-collapse:collapse; width:100%; font-size:13.5px; }
+table.leaderboard, table#published { width:auto; min-width:55%; }
+table.leaderboard td:first-child, table#published td:first-child { min-width:150px; }
+th, td { padding:7px 14px; border-bottom:1px solid var(--line); text-align:left; white-space:nowrap; }
+thead th { background:#eef2f7; position:sticky; top:0; cursor:pointer; user-select:none; font-weight:600; }
+thead th .arrow { color:var(--muted); font-size:11px; margin-left:4px; }
+tbody tr:nth-child(even) td { background:#fafbfd; }
+tbody tr:hover td { background:#eef4ff; }
+td.num { font-variant-numeric:tabular-nums; }
+td.best { background:var(--best) !important; box-shadow:inset 3px 0 0 var(--bestline); font-weight:600; }
+.pm { color:var(--muted); font-weight:400; } .n { color:var(--muted); font-size:12px; font-weight:400; }
+.beats { color:var(--good); font-weight:700; margin-left:3px; }
+.oneseed { color:#8a6d00; } .extra { color:#b54708; font-size:12px; font-weight:400; }
+td.pool { font-weight:600; }
+.legend { display:flex; gap:16px; flex-wrap:wrap; font-size:12.5px; color:var(--muted); margin-top:8px; }
+.swatch { display:inline-block; width:11px; height:11px; background:var(--best); border:1px solid var(--bestline);
+          vertical-align:-1px; margin-right:4px; }
+img.fig { max-width:100%; border:1px solid var(--line); border-radius:6px; background:#fff; }
+.figrow { display:flex; flex-wrap:wrap; gap:14px; align-items:flex-start; }
+.gallery { display:grid; grid-template-columns:repeat(auto-fill, minmax(210px, 1fr)); gap:14px; }
+figure { margin:0; background:#fafbfd; border:1px solid var(--line); border-radius:8px; padding:8px; }
+figure img { width:100%; image-rendering:pixelated; border-radius:4px; }
+figcaption { font-size:12px; color:var(--muted); margin-top:5px; overflow-wrap:anywhere; }
+figcaption b { color:var(--ink); }
+table.prov td, table.prov th { font-size:11.5px; padding:5px 7px; }
+table.prov td:nth-child(4) { white-space:normal; min-width:150px; }
+.status-finished { color:var(--good); } .status-diverged, .status-failed { color:#c0392b; }
+.status-unfinished { color:var(--muted); }
+code { background:#eef2f7; padding:1px 5px; border-radius:4px; font-size:12.5px; }
+"""
+
+# Click a header to sort by that column (numbers by their data-v value, text otherwise).
+JS = """
+document.querySelectorAll('table.sortable').forEach(function (t) {
+  t.querySelectorAll('thead th').forEach(function (th, i) {
+    th.addEventListener('click', function () {
+      var body = t.tBodies[0], rows = Array.from(body.rows), dir = th.dataset.dir === 'desc' ? 1 : -1;
+      rows.sort(function (a, b) {
+        var x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
+        if (x !== undefined && y !== undefined) return dir * (parseFloat(x) - parseFloat(y));
+        return dir * a.cells[i].textContent.localeCompare(b.cells[i].textContent);
+      });
+      th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+e = html.escape
+
+
+def _img(png: bytes, alt: str, cls: str = "fig") -> str:
+    return f'<img class="{cls}" alt="{e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _cell_html(c: Optional[Cell]) -> str:
+    if c is None:
+        return '<td class="num"></td>'
+    extra = "; ".join(f"{v} {k}" for k, v in sorted(c.other.items()))
+    extra_html = f' <span class="extra">{e(extra)}</span>' if extra else ""
+    if c.n == 0:
+        return f'<td class="num" data-v="-1">—{extra_html}</td>'
+    runs = ", ".join(f"seed {s}: {r}" for s, r in zip(c.seeds, c.run_ids))
+    num = f"{c.mean:.2f}" + (f' <span class="pm">± {c.std:.2f}</span>' if c.n > 1 else "")
+    n = f'<span class="n">n={c.n}</span>' + ('<span class="oneseed" title="one seed, no std">†</span>' if c.n == 1 else "")
+    beats = '<span class="beats" title="beats the runner-up, Welch p&lt;0.05">▲</span>' if c.beats_runner_up else ""
+    cls = "num best" if c.best else "num"
+    return f'<td class="{cls}" data-v="{c.mean:.4f}" title="{e(runs)}">{num}{beats} {n}{extra_html}</td>'
+
+
+def _section_html(sec: Section, table_id: Optional[str] = None) -> str:
+    head = "".join(f'<th>{e(c)}<span class="arrow">⇅</span></th>' for c in ["pool"] + sec.columns)
+    rows = "".join(
+        f'<tr><td class="pool">{e(p)}</td>' + "".join(_cell_html(sec.cells.get((p, c))) for c in sec.columns) + "</tr>"
+        for p in sec.pools)
+    tag = ('<div class="stdtag">Standard protocol — comparable with the published benchmark.</div>' if sec.standard
+           else f'<div class="banner"><b>Protocol: {e(sec.protocol_label)}</b> — '
+                'not comparable with the published numbers.</div>')
+    tid = f' id="{table_id}"' if table_id else ""
+    return (f"{tag}<div class=\"tablewrap\"><table class=\"sortable leaderboard\"{tid}>"
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _legend_html() -> str:
+    return ('<div class="legend"><span><span class="swatch"></span>best mean in its column (of 2+ pools)</span>'
+            '<span><span class="beats">▲</span> best beats the runner-up (Welch two-sided p&lt;0.05)</span>'
+            '<span>† one seed (no std)</span><span>n = seeds averaged; diverged, failed and unfinished runs '
+            'are counted, never averaged</span><span>hover a cell for its runs</span></div>')
+
+
+def _published_html() -> str:
+    header, rows = published_rows()
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="{"pool" if i == 0 else "num"}">{e(v)}</td>'
+                                    for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return (f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Shown for reference, never mixed '
+            f'into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _fmt(v, key: str) -> str:
+    if v is None:
+        return ""
+    if key == "wall_time_s":
+        return f"{v / 3600:.2f} h" if v >= 3600 else f"{v:.0f} s"
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
+
+
+def _provenance(conn: sqlite3.Connection) -> List[sqlite3.Row]:
+    return conn.execute("SELECT * FROM runs ORDER BY standard DESC, protocol_label, column_key, pool, seed").fetchall()
+
+
+def _provenance_html(runs: List[sqlite3.Row], skipped: List[sqlite3.Row]) -> str:
+    head = "".join(f"<th>{e(t)}</th>" for _, t in PROVENANCE_FIELDS)
+    body = []
+    for r in runs:
+        tds = []
+        for k, _ in PROVENANCE_FIELDS:
+            cls = f' class="status-{e(r[k])}"' if k == "status" else ""
+            tds.append(f"<td{cls}>{e(_fmt(r[k], k))}</td>")
+        body.append(f'<tr id="run-{e(r["run_id"])}">' + "".join(tds) + "</tr>")
+    out = (f'<div class="tablewrap"><table class="prov sortable" id="provenance"><thead><tr>{head}</tr></thead>'
+           f'<tbody>{"".join(body)}</tbody></table></div>')
+    if skipped:
+        items = "".join(f"<li><code>{e(s['path'])}</code>: {e(s['reason'])}</li>" for s in skipped)
+        out += f'<h3>Run directories that could not be read</h3><ul class="note">{items}</ul>'
+    return out
+
+
+def _pictures(runs: List[sqlite3.Row]) -> List[Tuple[sqlite3.Row, str, Path]]:
+    """(run, file name, path) for every PNG a finished or diverged run left in its directory."""
+    out = []
+    for r in runs:
+        for name in json.loads(r["images"] or "[]"):
+            out.append((r, name, Path(r["path"]) / name))
+    return out
+
+
+def _caption(r: sqlite3.Row, name: str) -> str:
+    return f"{r['pool']} · {r['column_key']} · seed {r['seed']} · {name} · {r['protocol_label']}"
+
+
+def _caption_html(r: sqlite3.Row, name: str) -> str:
+    return (f"<b>{e(r['pool'])}</b> · {e(r['column_key'])} · seed {e(str(r['seed']))}<br>"
+            f"{e(name)} · {e(r['protocol_label'])}")
+
+
+def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLike] = None) -> Tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` (+ ``img/``) into ``out_dir``; return both paths."""
+    out_dir = Path(out_dir)
+    img_dir = out_dir / "img"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    conn = build_index(runs_dir, db_path)
+    try:
+        boards: Dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "at_best_val")}
+        runs = _provenance(conn)
+        skipped = conn.execute("SELECT * FROM skipped").fetchall()
+        colors = pool_colors([r["pool"] for r in runs])
+        figures = []  # (section title, kind, file name, png)
+        for i, sec in enumerate(boards["best"].sections):
+            figures.append((sec, "bars", f"bars-{i}.png", bar_chart(sec, colors)))
+            figures.append((sec, "curves", f"curves-{i}.png", learning_curves(conn, sec.protocol_label, sec.columns, colors)))
+    finally:
+        conn.close()
+    pictures = _pictures(runs)
+    for name, png in ((f, p) for _, _, f, p in figures):
+        (img_dir / name).write_bytes(png)
+
+    generated = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    n_fin = sum(r["status"] == "finished" for r in runs)
+    subtitle = (f"{len(runs)} runs ({n_fin} finished) from <code style=\"background:rgba(255,255,255,.15);"
+                f"color:#fff\">{e(str(Path(runs_dir)))}</code> · generated {e(generated)} · poolbench {e(__version__)}")
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(_html(boards, figures, pictures, runs, skipped, subtitle), encoding="utf-8")
+    md_path.write_text(_markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir), encoding="utf-8")
+    return html_path, md_path
+
+
+def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
+    best = boards["best"]
+    parts = []
+    lead = "".join(_section_html(s, "leaderboard" if i == 0 else None) for i, s in enumerate(best.sections)) or '<p class="note">No runs yet.</p>'
+    parts.append(f'<section class="card" id="lb"><h2>Leaderboard — {e(best.metric_title)}</h2>'
+                 f'<p class="note">The benchmark\'s metric: best test accuracy over epochs, mean ± std over '
+                 f'seeds. Click a header to sort.</p>{lead}{_legend_html()}</section>')
+    parts.append(f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>')
+    charts = []
+    for sec in best.sections:
+        imgs = "".join(_img(png, f"{kind} {s.protocol_label}") for s, kind, _, png in figures if s is sec)
+        charts.append(f'<h3>{e(sec.title())}</h3><div class="figrow">{imgs}</div>')
+    parts.append(f'<section class="card" id="charts"><h2>Per-column comparison and learning curves</h2>'
+                 f'<p class="note">Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; '
+                 f'gold edge: best; dashed: published. Curves: test accuracy per epoch of finished runs, '
+                 f'mean over seeds, band ±1 std.</p>{"".join(charts)}</section>')
+    other = []
+    for m in ("final", "at_best_val"):
+        lb = boards[m]
+        if lb.sections:
+            other.append(f"<h3>{e(lb.metric_title[0].upper() + lb.metric_title[1:])}</h3>"
+                         + "".join(_section_html(s) for s in lb.sections))
+    if not boards["at_best_val"].sections:
+        other.append('<p class="note">No run used <code>--val-split</code>, so there is no test accuracy at the '
+                     'epoch of best validation accuracy.</p>')
+    parts.append(f'<section class="card" id="metrics"><h2>Other metrics</h2>{"".join(other)}</section>')
+    if pictures:
+        figs = []
+        for r, name, path in pictures:
+            if path.stat().st_size > MAX_PICTURE_BYTES:
+                figs.append(f"<figure><figcaption>{e(_caption(r, name))}: too large to embed, see "
+                            f"<code>{e(str(path))}</code></figcaption></figure>")
+            else:
+                figs.append(f"<figure>{_img(path.read_bytes(), name, '')}<figcaption>{_caption_html(r, name)}"
+                            f"</figcaption></figure>")
+        parts.append(f'<section class="card" id="pictures"><h2>Pictures from the runs</h2><p class="note">'
+                     f'Files the runs left in their directories (e.g. learned pooling maps).</p>'
+                     f'<div class="gallery">{"".join(figs)}</div></section>')
+    parts.append(f'<section class="card" id="prov"><h2>Provenance</h2><p class="note">Every run behind every number: '
+                 f'commit, torch, device, date, wall time. Statistics: {e(CI_METHOD)} for differences (see '
+                 f'<code>poolbench compare</code>), Welch\'s t-test for "beats the runner-up".</p>'
+                 f'{_provenance_html(runs, skipped)}</section>')
+    nav = "".join(f'<a href="#{i}">{t}</a>' for i, t in (("lb", "Leaderboard"), ("published-ref", "Published"),
+                  ("charts", "Charts"), ("metrics", "Other metrics"),
+                  ("pictures", "Pictures"), ("prov", "Provenance")) if i != "pictures" or pictures)
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>poolbench report</title><style>{CSS}</style>'
+            f'</head><body><header><h1>poolbench — global pooling benchmark</h1><p>{subtitle}</p><nav>{nav}</nav>'
+            f'</header><main>{"".join(parts)}</main><script>{JS}</script></body></html>\n')
+
+
+def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir) -> str:
+    md = ["# poolbench report", "", f"{len(runs)} runs from `{runs_dir}`, generated {generated}.", "",
+          "## Leaderboard", "", render_md(boards["best"], heading="###")]
+    for m in ("final", "at_best_val"):
+        if boards[m].sections:
+            md += [f"## {boards[m].metric_title[0].upper() + boards[m].metric_title[1:]}", "",
+                   render_md(boards[m], heading="###", published=False)]
+    md += ["## Per-column comparison", "", "Bars: mean; whiskers: 95% CI of the mean (Student t); "
+           "hatched: one seed; dashed: published.", ""]
+    md += [f"![{s.title()}](img/{f})\n" for s, kind, f, _ in figures if kind == "bars"]
+    md += ["## Learning curves", ""] + [f"![{s.title()}](img/{f})\n" for s, kind, f, _ in figures if kind == "curves"]
+    if pictures:
+        md += ["## Pictures from the runs", ""]
+        runs_img = img_dir / "runs"
+        runs_img.mkdir(exist_ok=True)
+        for r, name, path in pictures:
+            target = runs_img / f"{r['run_id']}-{name}"
+            target.write_bytes(path.read_bytes())
+            md.append(f"![{_caption(r, name)}](img/runs/{target.name})  \n{_caption(r, name)}\n")
+    md += ["## Provenance", "", "| " + " | ".join(t for _, t in PROVENANCE_FIELDS) + " |",
+           "|" + "---|" * len(PROVENANCE_FIELDS)]
+    md += ["| " + " | ".join(_fmt(r[k], k).replace("|", "\\|") for k, _ in PROVENANCE_FIELDS) + " |" for r in runs]
+    md += ["", f"Statistics: {CI_METHOD} for differences; Welch's t-test for \"beats the runner-up\". {LEGEND}", ""]
+    return "\n".join(md)

@@ -1,0 +1,63 @@
+"""The HTML report and its Markdown twin, on fake run directories."""
+import base64
+import re
+
+import pytest
+
+from fakeruns import write_benchmark, write_run
+from poolbench.results.report import write_report
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    runs = write_benchmark(tmp_path_factory.mktemp("runs"), epochs=8)
+    html_path, md_path = write_report(runs, tmp_path_factory.mktemp("out") / "report")
+    return runs, html_path, md_path, html_path.read_text(), md_path.read_text()
+
+
+def test_html_holds_the_leaderboard_and_reference(report):
+    runs, _, _, html, _ = report
+    assert '<table class="sortable leaderboard" id="leaderboard">' in html
+    assert "72.40" in html and "± 0.10" in html  # gem on resnet56-cifar100, mean ± std of 3 seeds
+    assert 'class="num best"' in html and 'class="beats"' in html
+    assert "non-standard (epochs=6, train_subset=5000)" in html
+    assert "cv-pooling-aggregation benchmark table" in html and "71.06" in html
+    assert "Final-epoch test accuracy" in html and "--val-split" in html  # no val runs: says so
+
+
+def test_html_is_self_contained_with_embedded_images(report):
+    runs, _, _, html, _ = report
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    # 2 sections x (bars + curves) + 5 gem runs' pool_weights.png
+    assert len(images) == 4 + 5
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    picture = next((runs).glob("*-gem-s0-*/pool_weights.png")).read_bytes()
+    assert base64.b64encode(picture).decode() in images
+    assert not re.search(r'(src|href)="(https?:|file:|/)', html)  # nothing fetched from elsewhere
+
+
+def test_every_run_has_a_provenance_row(report):
+    runs, _, _, html, _ = report
+    for d in runs.iterdir():
+        if d.is_dir():
+            assert f'<tr id="run-{d.name}">' in html
+    assert "abc1234" in html and "2.13.0" in html and "2025-01-02T03:04:05" in html
+
+
+def test_markdown_twin_with_image_files(report):
+    _, html_path, md_path, _, md = report
+    assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == 4 + 5
+    assert all((md_path.parent / link).is_file() for link in links)
+    assert "## Provenance" in md and "abc1234" in md
+
+
+def test_a_damaged_run_is_reported_not_fatal(tmp_path):
+    write_run(tmp_path / "runs", seed=0)
+    bad = write_run(tmp_path / "runs", seed=1)
+    (bad / "result.json").write_text('{"status": "fini')
+    with pytest.warns(UserWarning):
+        html_path, _ = write_report(tmp_path / "runs", tmp_path / "out")
+    html = html_path.read_text()
+    assert "could not be read" in html and bad.name in html
