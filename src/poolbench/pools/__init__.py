@@ -2,8 +2,8 @@
 
 >>> from poolbench.pools import create_pool, list_pools
 >>> pool = create_pool("gem", p=3.0)
->>> list_pools("ge*")
-['gem', 'gem_channel']
+>>> list_pools("avg*")
+['avg', 'avgmax', 'avgmax_half']
 """
 from __future__ import annotations
 

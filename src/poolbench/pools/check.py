@@ -147,6 +147,7 @@ def check_pool(
         batches = (1, 128) if c == min(channels) else (2,)
         steps.append((f"shape C={c}", lambda c=c, b=batches: _check_shape(make, c, maps, b)))
     c0 = min(channels)
+    probe = (7, 5) if (7, 5) in maps else tuple(maps[0])  # one map for the single-size rows; non-square if allowed
     for kind in KINDS:
         steps.append((f"finite: {kind}", lambda kind=kind: _check_finite(make, c0, maps, kind)))
     steps += [
@@ -154,12 +155,12 @@ def check_pool(
         ("channels_last", lambda: _check_layout(make, c0, maps, "channels_last")),
         ("non-contiguous", lambda: _check_layout(make, c0, maps, "non-contiguous")),
         ("train/eval", lambda: _check_modes(make, c0, maps)),
-        ("state_dict", lambda: _check_state_dict(make, c0)),
+        ("state_dict", lambda: _check_state_dict(make, c0, probe)),
     ]
     if compile:
-        steps.append(("torch.compile", lambda: _check_compile(make, c0)))
+        steps.append(("torch.compile", lambda: _check_compile(make, c0, [probe] + [hw for hw in maps if hw == (1, 1)])))
     if onnx:
-        steps.append(("onnx export", lambda: _check_onnx(make, c0)))
+        steps.append(("onnx export", lambda: _check_onnx(make, c0, probe)))
     # Warnings raised by the pool under test (e.g. std's degrees of freedom) would only garble the table.
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -309,7 +310,7 @@ def _check_modes(make, c: int, maps) -> CheckRow:
     return probs.row("train/eval")
 
 
-def _check_state_dict(make, c: int, hw: Tuple[int, int] = (7, 5)) -> CheckRow:
+def _check_state_dict(make, c: int, hw: Tuple[int, int]) -> CheckRow:
     """Perturb every float parameter and buffer, save, load into a fresh pool: identical output."""
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, c, *hw, generator=g)
@@ -333,14 +334,14 @@ def _check_state_dict(make, c: int, hw: Tuple[int, int] = (7, 5)) -> CheckRow:
     return CheckRow("state_dict", True, detail=f"{n} saved values" if n else "no state")
 
 
-def _check_compile(make, c: int) -> CheckRow:
+def _check_compile(make, c: int, maps) -> CheckRow:
     """torch.compile with the aot_eager backend: traces forward and backward, skips codegen (fast)."""
     import torch._dynamo
 
     torch._dynamo.reset()
     m = make(c).eval()
     probs = _Problems()
-    for h, w in ((7, 5), (1, 1)):
+    for h, w in maps:
         x = torch.randn(2, c, h, w)
         with torch.no_grad():
             ref = m(x)
@@ -358,10 +359,10 @@ def _check_compile(make, c: int) -> CheckRow:
     return probs.row("torch.compile", fatal=False, note="backend aot_eager")
 
 
-def _check_onnx(make, c: int) -> CheckRow:
+def _check_onnx(make, c: int, hw: Tuple[int, int]) -> CheckRow:
     """ONNX export (TorchScript exporter, dynamo=False: quick) to memory, validated by onnx.checker."""
     m = make(c).eval()
-    x = torch.randn(2, c, 7, 5)
+    x = torch.randn(2, c, *hw)
     with torch.no_grad():
         m(x)
     buf = io.BytesIO()

@@ -1,0 +1,67 @@
+"""The pool registry: names, wildcards, factories, unknown names, channels passed only when taken."""
+import re
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+from poolbench.pools import GlobalPool, build_pool, create_pool, get_pool_class, list_pools
+
+EXPECTED = {"avg", "max", "avgmax", "avgmax_half", "catavgmax", "gem", "gem_channel", "lse", "softpool",
+            "mixed", "gated", "topk", "stochastic", "attn", "flex", "lda"}
+
+
+def test_every_issue_pool_is_registered():
+    assert EXPECTED <= set(list_pools())
+
+
+def test_wildcards():
+    assert list_pools("gem*")[:2] == ["gem", "gem_channel"]
+    assert list_pools("avg*") == ["avg", "avgmax", "avgmax_half"]
+    assert list_pools("nothing*") == []
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match=r"unknown pool 'gemm'.*valid names: .*gem, gem_channel"):
+        create_pool("gemm")
+
+
+def test_create_by_name_and_class_with_kwargs():
+    assert create_pool("gem", p=2.0).p.item() == 2.0
+    assert isinstance(create_pool(get_pool_class("topk"), k=3), GlobalPool)
+
+
+def test_every_pool_is_a_globalpool_whose_file_cites_its_source():
+    for name in EXPECTED:
+        cls = get_pool_class(name)
+        assert issubclass(cls, GlobalPool) and cls.__doc__, name
+        assert re.search(r"Sources?:|arXiv:", sys.modules[cls.__module__].__doc__ or ""), name
+
+
+def test_build_pool_passes_channels_only_to_pools_that_take_it():
+    assert build_pool("gem_channel", channels=12).p.shape == (12,)
+    assert build_pool("mixed", channels=5).logit.shape == (5,)
+    assert isinstance(build_pool("avg", channels=12), GlobalPool)  # no channels kwarg: not passed
+
+    class Plain(nn.Module):  # a user pool with no __init__ of its own
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    assert isinstance(build_pool(Plain, channels=8), Plain)
+    ready = create_pool("max")
+    assert build_pool(ready, channels=3) is ready
+
+
+def test_lazily_sized_pool_loads_a_trained_state_and_keeps_its_parameter_object():
+    trained = build_pool("gem_channel", channels=4)
+    with torch.no_grad():
+        trained.p.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    fresh = create_pool("gem_channel")  # channels unknown: empty until the first input or a load
+    param = fresh.p
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.p is param and torch.equal(fresh.p, trained.p)
+    lazy = create_pool("gem_channel")
+    opt_param = lazy.p
+    lazy(torch.rand(2, 6, 3, 3))
+    assert lazy.p is opt_param and lazy.p.shape == (6,)
