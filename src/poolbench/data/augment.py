@@ -1,0 +1,77 @@
+"""The protocol's augmentation as batched tensor functions (after airbench's ``batch_crop`` /
+``batch_flip``): a whole epoch of uint8 images is augmented at once, on whatever device holds it.
+
+* ``batch_random_crop(x, 32, 4, g)`` = torchvision ``RandomCrop(32, padding=4)`` (zero padding),
+  each image with its own offset;
+* ``batch_flip(x, g)`` = ``RandomHorizontalFlip(p=0.5)``, each image its own coin;
+* ``normalize`` = ``ToTensor`` + ``Normalize(mean, std)`` with per-dataset statistics.
+
+28x28 sources (MNIST, Fashion-MNIST) go through ``pad_to(x, 32)`` first, for train *and* test: 2 zero
+pixels on every side, so every model always sees 32x32 and the pixels keep their scale (no
+resampling). Training then applies the protocol's crop on top (pad 4 around the 32x32 image).
+
+All randomness comes from the ``torch.Generator`` passed in, so an epoch's augmentation is a pure
+function of (generator seed, input).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def pad_to(x: torch.Tensor, size: int = 32) -> torch.Tensor:
+    """Zero-pad [N, C, H, W] images to ``size`` x ``size``, centred (28 -> 32: 2 px each side)."""
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    if h > size or w > size:
+        raise ValueError(f"images are {h}x{w}, larger than {size}x{size}: pad_to only pads")
+    top, left = (size - h) // 2, (size - w) // 2
+    return F.pad(x, (left, size - w - left, top, size - h - top))
+
+
+def _randint(high: int, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    # Draw on the generator's device (a CPU generator may drive CUDA data), then move.
+    return torch.randint(high, (n,), generator=generator, device=generator.device).to(device)
+
+
+def batch_random_crop(x: torch.Tensor, size: int, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad by ``padding`` and take a random ``size`` x ``size`` crop of each image.
+
+    Vectorised over images: the loop runs over the (2 * padding + 1)^2 possible offsets, each copying
+    all images that drew it at once (faster on CPU than one big gather, and few kernels on a GPU).
+    """
+    n, c, h, w = x.shape
+    max_y, max_x = h + 2 * padding - size, w + 2 * padding - size
+    if max_y < 0 or max_x < 0:
+        raise ValueError(f"cannot crop {size}x{size} from {h}x{w} images padded by {padding}")
+    dy = _randint(max_y + 1, n, generator, x.device)
+    dx = _randint(max_x + 1, n, generator, x.device)
+    padded = F.pad(x, (padding,) * 4) if padding else x
+    out = torch.empty((n, c, size, size), dtype=x.dtype, device=x.device)
+    for oy in range(max_y + 1):
+        for ox in range(max_x + 1):
+            idx = ((dy == oy) & (dx == ox)).nonzero().squeeze(1)
+            if len(idx):
+                out[idx] = padded[idx, :, oy:oy + size, ox:ox + size]
+    return out
+
+
+def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 0.5."""
+    flip = torch.rand(len(x), generator=generator, device=generator.device).to(x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32 ``(x / 255 - mean) / std`` per channel (mean/std on a 0..1 scale)."""
+    if len(mean) != x.shape[1] or len(std) != x.shape[1]:
+        raise ValueError(f"{x.shape[1]} channels but mean/std have {len(mean)}/{len(std)} entries")
+    if x.dtype != torch.uint8:
+        raise TypeError(f"normalize expects uint8 images (0..255), got {x.dtype}")
+    # Scale mean/std up instead of dividing the images: one fewer full-size pass.
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    return (x.float() - m) / s

@@ -1,0 +1,197 @@
+"""CIFAR-10 and CIFAR-100 from the official python-version archives (Krizhevsky, "Learning Multiple
+Layers of Features from Tiny Images", 2009; https://www.cs.toronto.edu/~kriz/cifar.html).
+
+``cifar-10-python.tar.gz`` holds ``cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}``;
+``cifar-100-python.tar.gz`` holds ``cifar-100-python/{train, test, meta}``. Each is a pickled dict
+with ``b"data"`` (N x 3072 uint8, channel-major 3x32x32) and ``b"labels"`` (CIFAR-10) or
+``b"fine_labels"`` (CIFAR-100: we use the 100 fine classes).
+
+An archive is checked against its official MD5 before it is read, and downloaded from the official
+address when it is missing: into a temporary file beside the target, renamed into place only once
+its MD5 is right, so an interrupted or corrupt download never leaves a file that looks complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .errors import ChecksumError, CorruptDataError, DatasetNotFoundError
+
+BASE_URL = "https://www.cs.toronto.edu/~kriz/"
+
+
+@dataclass(frozen=True)
+class CifarSpec:
+    filename: str
+    md5: str
+    folder: str  # top folder inside the archive
+    train: Tuple[str, ...]
+    test: str
+    meta: str
+    label_key: bytes
+    names_key: bytes
+
+    @property
+    def url(self) -> str:
+        return BASE_URL + self.filename
+
+
+SPECS: Dict[str, CifarSpec] = {
+    "cifar10": CifarSpec("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py",
+                         tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta",
+                         b"labels", b"label_names"),
+    "cifar100": CifarSpec("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python",
+                          ("train",), "test", "meta", b"fine_labels", b"fine_label_names"),
+}
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def archive_path(name: str, data_path: Optional[str], data_dir: Optional[str]) -> Path:
+    """``data_path`` (the archive, or a folder holding it), else ``data_dir/<official name>``."""
+    spec = SPECS[name]
+    if data_path:
+        p = Path(data_path).expanduser()
+        return p / spec.filename if p.is_dir() else p
+    return Path(data_dir or "data").expanduser() / spec.filename
+
+
+def verify(path: Path, spec: CifarSpec) -> None:
+    actual = md5sum(path)
+    if actual != spec.md5:
+        raise ChecksumError(
+            f"{path}: MD5 is {actual}, expected {spec.md5} (the official {spec.filename}). The file is "
+            f"corrupt, truncated or not the official archive. Delete it and run again to re-download it "
+            f"from {spec.url}, or put the official file there."
+        )
+
+
+def download(spec: CifarSpec, dest: Path, timeout: float = 60.0) -> None:
+    """Fetch ``spec.url`` to ``dest``: temp file in the same folder, MD5 check, atomic rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest.parent)
+    print(f"poolbench: downloading {spec.url} -> {dest}", file=sys.stderr)
+    try:
+        h = hashlib.md5()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                h.update(block)
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != spec.md5:
+            raise ChecksumError(
+                f"downloaded {spec.url}: MD5 is {h.hexdigest()}, expected {spec.md5}; nothing was written to "
+                f"{dest}. Try again, or download {spec.filename} by hand and put it at {dest}."
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as e:
+        raise DatasetNotFoundError(
+            f"{dest} is missing and could not be downloaded from {spec.url} ({e}). Download "
+            f"{spec.filename} (MD5 {spec.md5}) on a machine with a network and put it at {dest}, "
+            f"or pass --data-dir/--data-path pointing at it."
+        ) from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def ensure_archive(name: str, path: Path, allow_download: bool = True) -> Path:
+    """The verified archive at ``path``, downloading it first if it is missing."""
+    spec = SPECS[name]
+    if not path.exists():
+        if not allow_download:
+            raise DatasetNotFoundError(
+                f"{path} not found. Download {spec.url} (MD5 {spec.md5}) and put it there, or pass "
+                f"--data-dir (folder holding {spec.filename}) or --data-path (the archive)."
+            )
+        download(spec, path)
+    verify(path, spec)
+    return path
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """CIFAR batches need only numpy arrays: refuse any other global (pickle can run code)."""
+
+    def find_class(self, module: str, name: str):
+        numpy_array = module.split(".")[0] == "numpy" and name in ("_reconstruct", "ndarray", "dtype", "scalar")
+        if numpy_array or (module, name) == ("_codecs", "encode"):  # protocol-2 bytes from Python 3
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR batch")
+
+
+def _load_pickle(blob: bytes) -> dict:
+    return _ArrayUnpickler(io.BytesIO(blob), encoding="bytes").load()
+
+
+def read_archive(name: str, path: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+    """Decode an official archive (already verified, or a test's own) into uint8 NCHW tensors."""
+    spec = SPECS[name]
+    wanted = {f"{spec.folder}/{m}" for m in (*spec.train, spec.test, spec.meta)}
+    blobs: Dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                if member.name in wanted and member.isfile():
+                    blobs[member.name.split("/")[-1]] = tar.extractfile(member).read()
+        missing = sorted(m.split("/")[-1] for m in wanted if m.split("/")[-1] not in blobs)
+        if missing:
+            raise CorruptDataError(
+                f"{path} is not the official {spec.filename}: {', '.join(missing)} missing under "
+                f"{spec.folder}/. For an image folder (e.g. a JPEG copy) use --dataset imagefolder --data-path {path}."
+            )
+
+        def split(members: Tuple[str, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
+            xs, ys = [], []
+            for m in members:
+                d = _load_pickle(blobs[m])
+                data = np.asarray(d[b"data"], dtype=np.uint8)
+                labels = np.asarray(d[spec.label_key], dtype=np.int64)
+                if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+                    raise CorruptDataError(f"{path}: {m} has data {data.shape} and {len(labels)} labels, "
+                                           "expected N x 3072 and N labels")
+                xs.append(data.reshape(-1, 3, 32, 32))
+                ys.append(labels)
+            return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+        train_x, train_y = split(spec.train)
+        test_x, test_y = split((spec.test,))
+        classes = [c.decode() for c in _load_pickle(blobs[spec.meta])[spec.names_key]]
+    except (tarfile.TarError, EOFError, OSError, pickle.UnpicklingError, KeyError, ValueError) as e:
+        raise CorruptDataError(
+            f"{path} cannot be read ({type(e).__name__}: {e}): it is truncated or corrupt. Delete it and run "
+            f"again to re-download {spec.url}, or replace it with the official {spec.filename} (MD5 {spec.md5})."
+        ) from e
+    if max(int(train_y.max()), int(test_y.max())) >= len(classes):
+        raise CorruptDataError(f"{path}: labels go beyond the {len(classes)} class names in {spec.meta}")
+    return train_x, train_y, test_x, test_y, classes
+
+
+def load(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None,
+         allow_download: bool = True, check_md5: bool = True):
+    """Find (or download), verify and decode CIFAR-10/100. ``check_md5=False`` is for test archives."""
+    path = archive_path(name, data_path, data_dir)
+    if check_md5:
+        ensure_archive(name, path, allow_download)
+    elif not path.exists():
+        raise DatasetNotFoundError(f"{path} not found")
+    return read_archive(name, path)

@@ -1,0 +1,113 @@
+"""Image folders: ``train/<class>/*`` and ``test/<class>/*`` (PNG or JPEG), as a folder or a
+.tar / .tar.gz archive -- the layout of torchvision's ``ImageFolder``, one folder per split.
+
+Classes are the sorted names of the ``train`` sub-folders (label i = i-th name), so CIFAR-10's class
+folders give the official label order. Anything above ``<split>/<class>/<file>`` is ignored, so an
+archive with one wrapping folder works too. Images are decoded with Pillow into one uint8 tensor:
+RGB, or one channel if every image is grayscale; all images must have the same size.
+"""
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import CorruptDataError, DatasetNotFoundError
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+SPLITS = ("train", "test")
+_GRAY_MODES = ("1", "L", "LA")
+
+
+def _entries_from_folder(root: Path) -> Iterator[Tuple[str, bytes]]:
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            yield p.relative_to(root).as_posix(), p.read_bytes()
+
+
+def _entries_from_tar(path: Path) -> Iterator[Tuple[str, bytes]]:
+    # Stream mode ("r|*"): one pass through the gzip stream, no seeking back for each member.
+    with tarfile.open(path, "r|*") as tar:
+        for member in tar:
+            if member.isfile() and member.name.lower().endswith(EXTENSIONS):
+                yield member.name, tar.extractfile(member).read()
+
+
+def _split_class(name: str) -> Optional[Tuple[str, str]]:
+    """('train', 'cat') for '.../train/cat/0001.jpg'; None for files outside the layout."""
+    parts = name.split("/")
+    if len(parts) < 3 or not name.lower().endswith(EXTENSIONS) or parts[-1].startswith("."):
+        return None
+    return (parts[-3], parts[-2]) if parts[-3] in SPLITS else None
+
+
+def _decode(blob: bytes, where: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            mode = "L" if im.mode in _GRAY_MODES else "RGB"
+            return np.asarray(im if im.mode == mode else im.convert(mode))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise CorruptDataError(f"{where}: cannot decode image ({e}); remove or replace it") from e
+
+
+def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+    if not data_path:
+        raise DatasetNotFoundError("imagefolder needs --data-path: a folder or .tar/.tar.gz holding "
+                                   "train/<class>/* and test/<class>/*")
+    path = Path(data_path).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path} not found (expected a folder or .tar/.tar.gz with train/ and test/)")
+    if path.is_dir():
+        entries = _entries_from_folder(path)
+    else:
+        try:
+            tarfile.open(path).close()  # fail early, with the file's name, on anything that is not a tar
+        except tarfile.TarError as e:
+            raise CorruptDataError(f"{path} is not a folder or a readable .tar/.tar.gz ({e})") from e
+        entries = _entries_from_tar(path)
+
+    images: Dict[str, List[Tuple[str, str, np.ndarray]]] = {s: [] for s in SPLITS}
+    shape = None
+    try:
+        for name, blob in entries:
+            key = _split_class(name)
+            if key is None:
+                continue
+            arr = _decode(blob, f"{path}:{name}")
+            if shape is None:
+                shape = arr.shape[:2]
+            elif arr.shape[:2] != shape:
+                raise CorruptDataError(f"{path}:{name} is {arr.shape[1]}x{arr.shape[0]} but earlier images are "
+                                       f"{shape[1]}x{shape[0]}; all images must have one size (resize them first)")
+            images[key[0]].append((key[1], name, arr))
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e}): truncated or corrupt") from e
+
+    classes = sorted({c for c, _, _ in images["train"]})
+    for split in SPLITS:
+        if not images[split]:
+            raise CorruptDataError(f"{path}: no {split}/<class>/*.png|jpg images found")
+    unknown = sorted({c for c, _, _ in images["test"]} - set(classes))
+    if unknown:
+        raise CorruptDataError(f"{path}: test classes {unknown} have no train folder")
+    gray = all(a.ndim == 2 for split in SPLITS for _, _, a in images[split])
+    index = {c: i for i, c in enumerate(classes)}
+
+    def stack(items: List[Tuple[str, str, np.ndarray]]) -> Tuple[torch.Tensor, torch.Tensor]:
+        items.sort(key=lambda t: (index[t[0]], t[1]))  # class order, then file name: deterministic
+        if gray:
+            x = np.stack([a for _, _, a in items])[:, None]
+        else:  # a few grayscale images among RGB ones become RGB
+            x = np.stack([np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a for _, _, a in items])
+            x = x.transpose(0, 3, 1, 2)
+        y = np.array([index[c] for c, _, _ in items], dtype=np.int64)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
+
+    train_x, train_y = stack(images["train"])
+    test_x, test_y = stack(images["test"])
+    return train_x, train_y, test_x, test_y, classes

@@ -1,0 +1,88 @@
+"""load_dataset (names, cache), the synthetic dataset and split_validation."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from poolbench.data import datasets, list_datasets, load_dataset, split_validation
+from poolbench.data.synthetic import CLASSES, generate
+
+
+def test_names_and_unknown_name():
+    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "synthetic"]
+    with pytest.raises(ValueError, match="valid names: cifar10, cifar100"):
+        load_dataset("cifar-10")
+
+
+def test_synthetic_is_deterministic_and_cifar_shaped():
+    x1, y1 = generate(200, seed=3)
+    x2, y2 = generate(200, seed=3)
+    x3, _ = generate(200, seed=4)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2) and not torch.equal(x1, x3)
+    assert x1.shape == (200, 3, 32, 32) and x1.dtype == torch.uint8 and y1.dtype == torch.int64
+    assert y1.bincount().tolist() == [20] * 10
+
+
+def test_synthetic_default(isolated_cache):
+    ds = load_dataset("synthetic")
+    assert ds.train_x.shape == (5000, 3, 32, 32) and ds.test_x.shape == (1000, 3, 32, 32)
+    assert ds.classes == CLASSES and ds.num_classes == 10 and ds.source == "generated"
+    # class is not given away by colour: per-class mean colours are all close to the global mean
+    class_means = torch.stack([ds.train_x[ds.train_y == c].double().mean((0, 2, 3)) for c in range(10)]) / 255
+    assert (class_means - torch.tensor(ds.mean)).abs().max() < 0.05
+    assert len(list(isolated_cache.glob("synthetic-*.pt"))) == 1
+
+
+def test_cache_is_used_and_invalidated_by_the_source(tmp_path, monkeypatch):
+    from test_idx_reader import write_idx_set  # tiny MNIST files (tests/data is on sys.path)
+
+    write_idx_set(tmp_path / "m")
+    first = load_dataset("mnist", data_path=str(tmp_path / "m"))
+    datasets._MEMORY.clear()
+    calls = []
+    reader, sources = datasets.READERS["mnist"]
+    monkeypatch.setitem(datasets.READERS, "mnist", (lambda *a: calls.append(1) or reader(*a), sources))
+    assert torch.equal(load_dataset("mnist", data_path=str(tmp_path / "m")).train_x, first.train_x)
+    assert calls == []  # served from the disk cache
+    f = tmp_path / "m" / "train-images-idx3-ubyte.gz"
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))  # the source changed
+    load_dataset("mnist", data_path=str(tmp_path / "m"))
+    assert calls == [1]
+
+
+def test_damaged_cache_is_rebuilt(tmp_path, isolated_cache):
+    from test_idx_reader import write_idx_set
+
+    write_idx_set(tmp_path / "m")
+    load_dataset("mnist", data_path=str(tmp_path / "m"))
+    (cache_file,) = isolated_cache.glob("mnist-*.pt")
+    cache_file.write_bytes(b"garbage")
+    datasets._MEMORY.clear()
+    with pytest.warns(UserWarning, match="unreadable dataset cache"):
+        ds = load_dataset("mnist", data_path=str(tmp_path / "m"))
+    assert ds.train_x.shape[0] == 12
+    assert [p.name for p in isolated_cache.iterdir()] == [cache_file.name]  # rewritten, no temp files
+
+
+def small_dataset(n: int = 103) -> datasets.Dataset:
+    y = torch.arange(n) % 4
+    x = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).clone()
+    return datasets.Dataset("tiny", x, y, x[:5], y[:5], ["a", "b", "c", "d"], (0.5,), (0.25,))
+
+
+def test_split_validation_is_stratified_disjoint_and_fixed():
+    ds = small_dataset()
+    train, val = split_validation(ds, 20, seed=0)
+    assert len(val.train_y) == 20 and len(train.train_y) == 83
+    assert val.train_y.bincount().tolist() == [5, 5, 5, 5]
+    ids = torch.cat([train.train_x[:, 0, 0, 0], val.train_x[:, 0, 0, 0]]).sort().values
+    assert torch.equal(ids, torch.arange(103, dtype=torch.uint8))  # disjoint, nothing lost
+    assert torch.equal(train.test_x, ds.test_x) and torch.equal(val.test_x, val.train_x)
+    assert train.mean == ds.mean and val.name == "tiny:val"
+    again, _ = split_validation(ds, 20, seed=0)
+    other, _ = split_validation(ds, 20, seed=1)
+    assert torch.equal(again.train_x, train.train_x) and not torch.equal(other.train_x, train.train_x)
+    with pytest.raises(ValueError, match="between 1 and 102"):
+        split_validation(ds, 103)
