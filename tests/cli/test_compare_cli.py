@@ -22,13 +22,13 @@ def test_compare_text(runs, capsys):
     out = capsys.readouterr().out
     diff = np.mean(STANDARD_BEST[("gem", "resnet56-cifar100")]) - np.mean(STANDARD_BEST[("avg", "resnet56-cifar100")])
     assert f"mean difference {diff:+.2f}, 95% CI [" in out
-    assert "paired over seeds 0, 1, 2 (n=3)" in out and "mobilenetv2-fmnist" not in out
+    assert "paired over seeds 0, 1, 2 (n=3)" in out and "mobilenetv2-fashion_mnist" not in out
 
 
 def test_compare_json_every_column(runs, capsys):
     assert main(["compare", "gem", "avg", "--runs-dir", str(runs), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert [c["column"] for c in doc["comparisons"]] == ["resnet56-cifar100", "mobilenetv2-fmnist"]
+    assert [c["column"] for c in doc["comparisons"]] == ["resnet56-cifar100", "mobilenetv2-fashion_mnist"]
     assert all(c["protocol_label"] == "standard" for c in doc["comparisons"])
 
 

@@ -16,7 +16,7 @@ def conn(tmp_path):
     for pool, runs in (("gem", GEM), ("avg", AVG)):
         for seed, best in runs.items():
             write_run(tmp_path, pool=pool, seed=seed, best=best)
-            write_run(tmp_path, "vgg16bn", "cifar100", pool, seed=seed, best=best - 1)
+            write_run(tmp_path, "vgg16_bn", "cifar100", pool, seed=seed, best=best - 1)
     write_run(tmp_path, pool="gem", seed=9, best=50.0, protocol={"epochs": 3})  # other protocol
     return build_index(tmp_path)
 
@@ -36,7 +36,7 @@ def test_numbers_match_scipy_and_pairs_match_seeds(conn):
 
 def test_every_column_in_the_benchmarks_order(conn):
     res = compare_pools(conn, "gem", "avg")
-    assert [r["column"] for r in res] == ["resnet56-cifar100", "vgg16bn-cifar100"]
+    assert [r["column"] for r in res] == ["resnet56-cifar100", "vgg16_bn-cifar100"]
     text = render_comparison(res, "gem", "avg")
     assert "gem minus avg" in text and "Welch's t-test p" in text and "paired over seeds 1, 2 (n=2)" in text
 
@@ -44,5 +44,5 @@ def test_every_column_in_the_benchmarks_order(conn):
 def test_unknown_pool_or_column_lists_the_known_ones(conn):
     with pytest.raises(ValueError, match="pools with runs: avg, gem"):
         compare_pools(conn, "gem", "gme")
-    with pytest.raises(ValueError, match="columns: resnet56-cifar100, vgg16bn-cifar100"):
+    with pytest.raises(ValueError, match="columns: resnet56-cifar100, vgg16_bn-cifar100"):
         compare_pools(conn, "gem", "avg", column="resnet20-cifar10")

@@ -57,7 +57,7 @@ def test_best_marked_and_beats_runner_up_only_when_significant(lb):
     assert gem.p_vs_runner_up == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
     assert gem.text().endswith("*▲ (n=3)")
     # avg 94.70 vs gem 94.65 on fmnist: best by a hair, not significant
-    fm_best = [c for (p, col), c in sec.cells.items() if col == "mobilenetv2-fmnist" and c.best]
+    fm_best = [c for (p, col), c in sec.cells.items() if col == "mobilenetv2-fashion_mnist" and c.best]
     assert [c.pool for c in fm_best] == ["avg"] and not fm_best[0].beats_runner_up
     assert "▲" not in fm_best[0].text() and "*" in fm_best[0].text()
     assert sum(c.best for c in sec.cells.values()) == len(sec.columns)
@@ -123,3 +123,16 @@ def test_unknown_metric_or_format(lb, runs):
 
 def test_empty_runs_dir(tmp_path):
     assert "(no runs)" in render(load_leaderboard(tmp_path), "text")
+
+
+def test_published_block_speaks_our_names(lb):
+    from poolbench.results.published import published_for
+
+    assert published_for("avgmax", "vgg16_bn-cifar100") == 72.55  # the benchmark's avg_max / vgg16bn
+    assert published_for("max", "mobilenetv2-fashion_mnist") == 94.27
+    assert published_for("avg", "resnet56-cifar100") is None
+    rows = [r for r in csv.DictReader(io.StringIO(render(lb, "csv"))) if r["source"] != "runs"]
+    assert {(r["pool"], r["column"], r["mean"]) for r in rows} >= {("gem", "resnet56-cifar100", "72.39"),
+                                                                    ("avgmax", "mobilenetv2-fashion_mnist", "94.52")}
+    text = render(lb, "text")
+    assert "avg_max (ours: avgmax)" in text and "vgg16bn-cifar100 = our vgg16_bn-cifar100" in text

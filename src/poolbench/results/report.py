@@ -154,8 +154,8 @@ def _published_html() -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f'<td class="{"pool" if i == 0 else "num"}">{e(v)}</td>'
                                     for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return (f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Shown for reference, never mixed '
-            f'into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
+    return (f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Its {e(pub.column_note())}. Shown '
+            f'for reference, never mixed into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
