@@ -73,16 +73,24 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(PooledClassifier):
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
+                 pool_args: Optional[dict] = None, drop_rate: float = 0.0, lda_layer: Optional[int] = None,
+                 lda_weights: Optional[str] = None):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
         self.stage_channels = [16, 32, 64]
         self.stem = nn.Sequential(nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        if lda_layer is not None:
+            from ..lda.downsample import LDADownsample, check_lda_layer
+
+            check_lda_layer(lda_layer, lda_weights, len(self.stage_channels))
         stages, in_ch = [], 16
         for i, ch in enumerate(self.stage_channels):
-            blocks = [BasicBlock(in_ch, ch, stride=1 if i == 0 else 2)]
+            if i == lda_layer:  # closed-form LDA pooling replaces this stride-2 entry (poolbench.lda.downsample)
+                blocks = [LDADownsample.from_file(lda_weights, in_ch, ch), BasicBlock(ch, ch)]
+            else:
+                blocks = [BasicBlock(in_ch, ch, stride=1 if i == 0 else 2)]
             blocks += [BasicBlock(ch, ch) for _ in range(n - 1)]
             stages.append(nn.Sequential(*blocks))
             in_ch = ch
