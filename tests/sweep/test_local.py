@@ -102,3 +102,16 @@ def test_a_broken_index_is_a_warning_not_a_lost_sweep(tmp_path, monkeypatch):
 def test_unknown_executor_names_the_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="local, ray"):
         run_sweep(grid(), tmp_path, executor="slurm", run_fn=FakeEngine().run)
+
+
+@pytest.mark.slow
+def test_real_2_pool_2_seed_synthetic_sweep(tmp_path):
+    """Done-criterion of the sweep: the engine itself, end to end, on the local executor."""
+    from .checks import assert_complete_and_unduplicated
+
+    cfgs = grid()
+    s = run_sweep(cfgs, tmp_path, progress=False)
+    assert (s.total, s.finished, s.failed, s.diverged) == (4, 4, 0, 0), s.problems()
+    assert_complete_and_unduplicated(tmp_path, cfgs)
+    assert (tmp_path / "index.sqlite").exists()
+    assert run_sweep(cfgs, tmp_path, progress=False).skipped == 4

@@ -31,14 +31,16 @@ def default_run_fn() -> Callable:
 
 
 def packing_fns():
-    """``(can_pack, train_packed)`` from ``poolbench.train.packed``, or ``(None, None)`` without it."""
+    """``(can_pack, train_packed)`` from ``poolbench.train.packed``, or ``(None, None)`` where the
+    module (or either function) does not exist: then every run is trained on its own."""
     try:
         packed = importlib.import_module("poolbench.train.packed")
     except ModuleNotFoundError as e:
         if e.name != "poolbench.train.packed":
             raise
         return None, None
-    return packed.can_pack, packed.train_packed
+    can_pack, train_packed = getattr(packed, "can_pack", None), getattr(packed, "train_packed", None)
+    return (can_pack, train_packed) if can_pack and train_packed else (None, None)
 
 
 def pack_key(config: RunConfig) -> str:
