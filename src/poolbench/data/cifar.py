@@ -103,6 +103,7 @@ def download(spec: CifarSpec, dest: Path, timeout: float = 60.0) -> None:
                 f"downloaded {spec.url}: MD5 is {h.hexdigest()}, expected {spec.md5}; nothing was written to "
                 f"{dest}. Try again, or download {spec.filename} by hand and put it at {dest}."
             )
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is not a secret
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as e:
         raise DatasetNotFoundError(

@@ -159,6 +159,7 @@ def _write_cache(path: Path, payload: dict) -> None:
                 torch.save(payload, f)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is not a secret
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -5,7 +5,7 @@ Each image is one object over clutter. The class is the object's *shape* (disk, 
 X, triangle, two bars, diamond, frame, dot grid), drawn in a random colour at a random position and
 scale (half-size 4-10 px); the background is a smooth random colour field with random thin bars
 (shape fragments) and pixel noise on top. Colour and global statistics say nothing about the class
-and the object covers only 6-40% of the image, so a classifier must find a small, localised pattern
+and the object's box covers only 6-40% of the image, so a classifier must find a small, localised pattern
 among distractors -- the situation where how the final map is pooled (average vs max vs learned
 weights) makes a difference, unlike a dataset whose class fills the frame.
 
