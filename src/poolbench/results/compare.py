@@ -13,6 +13,10 @@ from typing import Any, Dict, List, Optional
 from .stats import compare_groups
 from .table import METRICS, column_order
 
+# Below this many seeds per side a bootstrap resamples so few distinct values that its interval
+# comes out narrower than it should; the output says so.
+FEW_SEEDS = 5
+
 
 def _values(conn: sqlite3.Connection, pool: str, key: str, column: Optional[str]):
     sql = f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
@@ -75,6 +79,9 @@ def render_comparison(results: List[Dict[str, Any]], a: str, b: str, metric: str
         ci = (f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] ({r['ci_method']})" if r["ci95"]
               else f"n/a ({r['ci_reason']})")
         lines.append(f"  mean difference {r['mean_diff']:+.2f}, 95% CI {ci}")
+        if r["ci95"] and min(r["n_a"], r["n_b"]) < FEW_SEEDS:
+            lines.append(f"  (fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; "
+                         "trust the t-tests more)")
         lines.append(f"  Welch's t-test p = {_p(r['welch_p'])}" + (f" ({r['welch_reason']})" if r["welch_reason"] else ""))
         pr = r["paired"]
         if pr:

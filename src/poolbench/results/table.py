@@ -174,7 +174,11 @@ def published_rows() -> Tuple[List[str], List[List[str]]]:
 
 
 def _published_title() -> str:
-    return f"Published reference ({pub.SOURCE}; {pub.METRIC}; its {pub.column_note()})"
+    return f"Published reference ({pub.SOURCE}; {pub.METRIC})"
+
+
+def _published_note() -> str:
+    return f"(the benchmark's labels: {pub.column_note()})"
 
 
 def render_text(lb: Leaderboard) -> str:
@@ -183,7 +187,7 @@ def render_text(lb: Leaderboard) -> str:
         parts.append("(no runs)")
     for sec in lb.sections:
         parts += ["", sec.title(), _grid(["pool"] + sec.columns, _section_rows(sec, ("", f" {BEST}")))]
-    parts += ["", _published_title(), _grid(*published_rows()), "", LEGEND]
+    parts += ["", _published_title(), _grid(*published_rows()), _published_note(), "", LEGEND]
     return "\n".join(parts) + "\n"
 
 
@@ -194,7 +198,7 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
     for sec in lb.sections:
         parts += ["", f"{heading} {sec.title()}", "", _md_table(["pool"] + sec.columns, _section_rows(sec, ("**", "**")))]
     if published:
-        parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows())]
+        parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "", _published_note()]
     parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
     return "\n".join(parts) + "\n"
 
