@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from poolbench.cli import main
-from poolbench.pools import list_pools
+from poolbench.pools.loader import load_pool_file
 
 BROKEN = Path(__file__).resolve().parents[2] / "examples" / "broken_std_pool.py"
 
@@ -26,18 +26,29 @@ def test_broken_file_pool_fails_naming_the_1x1_map(capsys):
     assert f"{BROKEN}:CustomPool: FAILED" in out
 
 
-def test_check_all_summarises_every_pool(capsys):
-    assert main(["check", "--all", "--no-compile", "--no-onnx", "--channels", "64"]) == 0
-    out = capsys.readouterr().out
-    for name in list_pools():
-        assert any(line.split()[:2] == [name, "pass"] for line in out.splitlines()), name
-    assert f"{len(list_pools())}/{len(list_pools())} pools pass the contract" in out
+def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
+    # Every registered pool is checked in tests/pools/test_contract.py; here a small registry with
+    # one broken pool shows the summary, the failing reasons and the exit status.
+    from poolbench import pools
+
+    entries = {n: pools.get_pool_class(n) for n in ("avg", "flex")}
+    entries["broken_std"] = load_pool_file(f"{BROKEN}:CustomPool")
+    monkeypatch.setattr(pools._POOLS, "_entries", entries)
+    assert main(["check", "--all", "--no-compile", "--no-onnx", "--channels", "64"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["pool", "result", "checks", "time"]
+    summary = {line.split()[0]: line.split()[1:3] for line in lines[1:] if not line.startswith(" ")}
+    assert summary["avg"] == ["pass", "12/12"] and summary["flex"] == ["pass", "12/12"]
+    assert summary["broken_std"][0] == "FAIL"
+    i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it
+    assert any("FAIL finite: random: NaN output on 1x1 map" in line for line in lines[i + 1:])
+    assert lines[-1] == "2/3 pools pass the contract"
 
 
 def test_pool_args_reach_the_pool(capsys):
     assert main(["check", "flex", "--pool-arg", "per_channel=true", "--channels", "64", "--no-compile",
                  "--no-onnx"]) == 0
-    assert "64 saved values" not in capsys.readouterr().out  # per channel: 64 x H x W logits
+    assert "2240 saved values" in capsys.readouterr().out  # per channel: 64 x 7 x 5 logits (shared: 35)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -122,3 +122,8 @@ def test_loader_errors_are_clear(tmp_path):
         load_pool_file(f"{tmp_path}/nope.py:CustomPool")
     with pytest.raises(ValueError, match=r"no class 'Missing'.*CustomPool"):
         load_pool_file(f"{REPO_EXAMPLES}/broken_std_pool.py:Missing")
+
+
+def test_unknown_name_is_a_usage_error():
+    with pytest.raises(ValueError, match="unknown pool 'gemm'; valid names"):
+        check_pool("gemm")

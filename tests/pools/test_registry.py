@@ -65,3 +65,15 @@ def test_lazily_sized_pool_loads_a_trained_state_and_keeps_its_parameter_object(
     opt_param = lazy.p
     lazy(torch.rand(2, 6, 3, 3))
     assert lazy.p is opt_param and lazy.p.shape == (6,)
+
+
+def test_an_optimizer_or_compile_made_before_the_first_input_sees_the_sized_weights():
+    pool = create_pool("flex")
+    opt = torch.optim.SGD(pool.parameters(), lr=1.0, momentum=0.9)
+    compiled = torch.compile(pool, backend="aot_eager")
+    x = torch.rand(2, 3, 7, 5)
+    out = compiled(x)
+    assert pool.logits.shape == (1, 7, 5) and torch.allclose(out, x.mean((2, 3)), atol=1e-6)
+    (out * torch.arange(3.0)).sum().backward()
+    opt.step()
+    assert pool.logits.abs().sum() > 0  # the optimizer's parameter is the sized one

@@ -22,9 +22,13 @@ class GlobalPool(nn.Module):
     feat_mult: int = 1
 
     def _materialize(self, name: str, shape, value: float = 0.0) -> None:
+        if getattr(self, name).numel() == 0:
+            self._fill(name, tuple(shape), value)
+
+    @torch.compiler.disable  # runs eagerly once, so a pool compiled before its first input still works
+    def _fill(self, name: str, shape, value: float) -> None:
         t = getattr(self, name)
-        if t.numel() == 0:
-            t.data = torch.full(tuple(shape), value, dtype=t.dtype, device=t.device)
+        t.data = torch.full(shape, value, dtype=t.dtype, device=t.device)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name, t in list(self._parameters.items()) + list(self._buffers.items()):

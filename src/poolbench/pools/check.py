@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 import torch.nn as nn
 
-from . import build_pool
+from . import build_pool, get_pool_class
 
 MAPS: Tuple[Tuple[int, int], ...] = ((8, 8), (4, 4), (7, 5), (2, 2), (1, 1))
 
@@ -39,7 +39,8 @@ def _input(kind: str, shape, g: torch.Generator) -> torch.Tensor:
     if kind == "random":
         return torch.randn(shape, generator=g)
     rand = torch.rand(shape, generator=g)
-    scaled = {"huge": 1e4 * (0.5 + rand), "tiny": 1e-8 * rand, "negative": -(0.01 + rand)}  # negative: pre-ReLU, nothing > 0
+    # negative: a pre-ReLU map with nothing > 0
+    scaled = {"huge": 1e4 * (0.5 + rand), "tiny": 1e-8 * rand, "negative": -(0.01 + rand)}
     return scaled[kind]
 
 
@@ -137,6 +138,8 @@ def check_pool(
     The global RNG state is restored afterwards.
     """
     pool_args = dict(pool_args or {})
+    if isinstance(target, str):
+        get_pool_class(target)  # an unknown name is a usage error (listing the valid names), not 14 FAIL rows
     if isinstance(target, nn.Module):
         make: Callable[[int], nn.Module] = lambda c: copy.deepcopy(target)  # noqa: E731
     else:
@@ -273,7 +276,8 @@ def _check_layout(make, c: int, maps, layout: str) -> CheckRow:
         if layout == "channels_last":
             views = [torch.randn(2, c, h, w, generator=g).to(memory_format=torch.channels_last)]
         else:  # every other channel of a wider map, and a transposed map
-            views = [torch.randn(2, 2 * c, h, w, generator=g)[:, ::2], torch.randn(2, c, w, h, generator=g).transpose(2, 3)]
+            views = [torch.randn(2, 2 * c, h, w, generator=g)[:, ::2],
+                     torch.randn(2, c, w, h, generator=g).transpose(2, 3)]
         try:
             m = make(c).eval()
             with torch.no_grad():
@@ -329,7 +333,8 @@ def _check_state_dict(make, c: int, hw: Tuple[int, int]) -> CheckRow:
     with torch.no_grad():
         y = b(x)
     if not torch.allclose(y, ref, rtol=0, atol=0, equal_nan=True):
-        return CheckRow("state_dict", False, detail=f"output after load differs by {(y - ref).abs().max().item():.2e} on {_hw(*hw)} map")
+        diff = (y - ref).abs().max().item()
+        return CheckRow("state_dict", False, detail=f"output after load differs by {diff:.2e} on {_hw(*hw)} map")
     n = sum(t.numel() for t in a.state_dict().values())
     return CheckRow("state_dict", True, detail=f"{n} saved values" if n else "no state")
 

@@ -22,8 +22,8 @@ to us when this was written (only its abstract and introduction); the normalisat
 project's reading (issue 2), not a verified transcription of the paper's equations.
 
 ``weights``: None (uniform p at any map size, i.e. exactly GAP; lets the contract run it), a
-tensor of shape [H*W], [M, H*W] or [M, H, W] (a single [H, W] map: pass p[None]), or a path to a .pt / .npz / .json file
-written by ``save_lda_weights``. M > 1 weight maps (several eigenvectors) give M*C outputs
+tensor of shape [H*W], [M, H*W] or [M, H, W] (a single [H, W] map: pass p[None]), or a path to
+a .pt / .npz / .json file written by ``save_lda_weights``. M > 1 weight maps (several eigenvectors) give M*C outputs
 (``feat_mult = M``), ordered [map 0: all channels, map 1: all channels, ...]. A fitted p applies
 to its own map size only: another size raises ValueError naming both. On a 1x1 map the output is
 x (p_1 x + (1 - p_1) x), whatever p.
@@ -51,7 +51,7 @@ def save_lda_weights(path: PathLike, p: Any, meta: Optional[Dict[str, Any]] = No
     Put ``"size": [H, W]`` in meta when p is flat and the map is not square.
     """
     path = Path(path)
-    p = torch.as_tensor(np.asarray(p), dtype=torch.float32).cpu()
+    p = p.detach().cpu().float() if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p), dtype=torch.float32)
     meta = dict(meta or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".pt":
@@ -95,7 +95,8 @@ def _as_maps(p: torch.Tensor, size: Optional[Sequence[int]] = None) -> torch.Ten
                 raise ValueError(f"LDA weights of length {n} are not a square map: give size=(H, W) or meta['size']")
             size = (math.isqrt(n), math.isqrt(n))
         if int(size[0]) * int(size[1]) != n:
-            raise ValueError(f"LDA weights have {n} entries per map but size {size[0]}x{size[1]} needs {size[0] * size[1]}")
+            raise ValueError(f"LDA weights have {n} entries per map but size {size[0]}x{size[1]} "
+                             f"needs {int(size[0]) * int(size[1])}")
         maps = flat.view(-1, int(size[0]), int(size[1]))
     else:
         raise ValueError(f"LDA weights must be [H*W], [M, H*W] or [M, H, W], got shape {list(p.shape)}")
