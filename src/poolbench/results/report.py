@@ -84,6 +84,7 @@ figcaption { font-size:12px; color:var(--muted); margin-top:5px; overflow-wrap:a
 figcaption b { color:var(--ink); }
 table.prov td, table.prov th { font-size:11.5px; padding:5px 7px; }
 table.prov td:nth-child(4) { white-space:normal; min-width:150px; }
+table.prov td:nth-child(12) { white-space:normal; min-width:110px; }
 .status-finished { color:var(--good); } .status-diverged, .status-failed { color:#c0392b; }
 .status-unfinished { color:var(--muted); }
 code { background:#eef2f7; padding:1px 5px; border-radius:4px; font-size:12.5px; }
@@ -180,7 +181,13 @@ def _provenance_html(runs: List[sqlite3.Row], skipped: List[sqlite3.Row]) -> str
         tds = []
         for k, _ in PROVENANCE_FIELDS:
             cls = f' class="status-{e(r[k])}"' if k == "status" else ""
-            tds.append(f"<td{cls}>{e(_fmt(r[k], k))}</td>")
+            text = _fmt(r[k], k)
+            # short on screen, the full value on hover
+            if k == "git_commit" and text:
+                cls, text = f' title="{e(text)}"', text[:10] + ("+dirty" if text.endswith("+dirty") else "")
+            elif k == "date" and text:
+                cls, text = f' title="{e(text)}"', text.replace("T", " ")[:16]
+            tds.append(f"<td{cls}>{e(text)}</td>")
         body.append(f'<tr id="run-{e(r["run_id"])}">' + "".join(tds) + "</tr>")
     out = (f'<div class="tablewrap"><table class="prov sortable" id="provenance"><thead><tr>{head}</tr></thead>'
            f'<tbody>{"".join(body)}</tbody></table></div>')
