@@ -44,6 +44,7 @@ channels, and ``pack([pools])`` / ``unpack()`` move weights between the two form
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from typing import List, Optional, Union
 
@@ -141,6 +142,7 @@ class GeMGatePool(GlobalPool):
         """Gate hidden width for a model with ``c`` channels."""
         return max(self.min_hidden, c // self.reduction)
 
+    @torch.compiler.disable  # the one-time lazy sizing runs eagerly, as GlobalPool._fill does
     def _build(self, total_channels: int) -> None:
         """Size (and initialise) every parameter for ``total_channels`` = K * C; no-op when sized."""
         if self.channels is not None:
@@ -157,10 +159,17 @@ class GeMGatePool(GlobalPool):
             self._materialize("b1", (k, h))
             self._materialize("w2", (k, c, h), 0.0)
             self._materialize("b2", (k, c), 0.0)
-            with torch.no_grad():  # nn.Linear's default init for the first layer, per model
-                bound = 1.0 / math.sqrt(c_in)
-                self.w1.uniform_(-bound, bound)
-                self.b1.uniform_(-bound, bound)
+            # nn.Linear's default init for the first layer, drawn from a private generator seeded
+            # from the global RNG *state* without advancing it: the rest of the model (classifier
+            # init, dropout) sees the same random stream as with plain GeM, so a gemgate run and a
+            # gem run of the same seed start from the same weights and the same function.
+            state = torch.get_rng_state().numpy().tobytes()
+            g = torch.Generator().manual_seed(
+                int.from_bytes(hashlib.sha256(b"gemgate" + state).digest()[:8], "little") & ((1 << 63) - 1))
+            bound = 1.0 / math.sqrt(c_in)
+            with torch.no_grad():
+                self.w1.copy_(torch.empty(self.w1.shape).uniform_(-bound, bound, generator=g))
+                self.b1.copy_(torch.empty(self.b1.shape).uniform_(-bound, bound, generator=g))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
