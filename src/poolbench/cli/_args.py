@@ -14,21 +14,13 @@ DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
 
 
 def parse_seeds(text: str) -> List[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]; '3' -> [3]."""
-    seeds: List[int] = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad seed list {text!r}: use e.g. 0-4 or 0,1,2") from None
-    return list(dict.fromkeys(seeds))
+    """argparse type for seed lists ('0-4', '0,2,5'): ``sweep.parse_seeds`` with argparse's error."""
+    from ..sweep import parse_seeds as _parse
+
+    try:
+        return _parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_value(text: str) -> Any:
