@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..data import DataError
     from ..train.engine import train_run
 
     try:
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress,
                                      log=print))
-        except ValueError as exc:  # bad input: a clear message, no traceback
+        except (ValueError, DataError) as exc:  # bad input: a clear message, no traceback
             print(f"poolbench run: {exc}", file=sys.stderr)
             return 2
     for cfg, r in zip(configs, results):
