@@ -50,14 +50,14 @@ def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
     assert result["best_test_acc"] is None
 
 
-def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, tmp_path_factory, capsys):
     assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gme",
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     assert "valid names" in capsys.readouterr().err
     assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-arg", "p3",
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["run", "--model", "resnet20", "--dataset", "cifar100", "--data-dir", str(tmp_path / "none"),
+    assert main(["run", "--model", "resnet20", "--dataset", "cifar100", "--data-dir", str(tmp_path_factory.mktemp("nodata")),
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     err = capsys.readouterr().err
     assert "cifar-100-python.tar.gz" in err and "eb9058c3a382ffc7106e4002c42a8d85" in err
