@@ -21,13 +21,13 @@ def test_loss_is_main_plus_weighted_aux_and_eval_ignores_aux(name):
     model = _model(name)
     sac = with_aux_classifiers(model, weight=0.5)
     n = len(model.stage_channels)
-    assert sac.stages == list(range(1, n)) and len(sac.aux_heads) == n - 1
+    assert sac.aux_stages == list(range(1, n)) and len(sac.aux_heads) == n - 1
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     sac.eval()  # BN in eval mode: the separate forward passes below see identical activations
     loss, logits = sac.training_loss(x, y, F.cross_entropy)
     feats = model.forward_stages(x)
     want = F.cross_entropy(model.forward_head(feats[-1]), y)
-    want = want + 0.5 * sum(F.cross_entropy(h(feats[s - 1]), y) for s, h in zip(sac.stages, sac.aux_heads))
+    want = want + 0.5 * sum(F.cross_entropy(h(feats[s - 1]), y) for s, h in zip(sac.aux_stages, sac.aux_heads))
     assert torch.allclose(loss, want, atol=1e-5)
     assert torch.equal(sac(x), model(x)) and torch.allclose(logits, model(x), atol=1e-6)
     # the aux heads use the main pool's class (FlexPooling heads, as in the paper)

@@ -66,14 +66,14 @@ class SACModel(nn.Module):
         if len(set(stages)) != len(stages):
             raise ValueError(f"SAC stages repeat: {stages}")
         self.model = model
-        self.stages: List[int] = sorted(stages)
+        self.aux_stages: List[int] = sorted(stages)
         self.weight, self.pool_reg = float(weight), float(pool_reg)
         aux_pool = type(model.pool) if pool == "same" else pool
         drop = float(getattr(getattr(getattr(model, "head", None), "drop", None), "p", 0.0))
         num_classes = model.classifier.out_features
         self.aux_heads = nn.ModuleList(
             ClassifierHead(model.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
-            for s in self.stages)
+            for s in self.aux_stages)
         if self.pool_reg and not any(hasattr(m, "weight_penalty") for m in self.modules()):
             raise ValueError(f"pool_reg={self.pool_reg} needs a pool with learned weights and a weight_penalty "
                              f"(e.g. --pool flex); {type(model.pool).__name__} has none")
@@ -119,14 +119,14 @@ class SACModel(nn.Module):
         feats = self.model.forward_stages(x)
         logits = self.model.forward_head(feats[-1])
         loss = criterion(logits.float(), y)
-        for s, head in zip(self.stages, self.aux_heads):
+        for s, head in zip(self.aux_stages, self.aux_heads):
             loss = loss + self.weight * criterion(head(feats[s - 1]).float(), y)
         if self.pool_reg:
             loss = loss + self.pool_reg * self.pool_penalty().to(loss.device)
         return loss, logits
 
     def extra_repr(self) -> str:
-        return f"aux_stages={self.stages}, weight={self.weight}, pool_reg={self.pool_reg}"
+        return f"aux_stages={self.aux_stages}, weight={self.weight}, pool_reg={self.pool_reg}"
 
 
 def with_aux_classifiers(model: nn.Module, stages: Optional[Sequence[int]] = None, weight: float = DEFAULT_WEIGHT,

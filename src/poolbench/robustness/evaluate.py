@@ -73,10 +73,17 @@ def relative_corruption_errors(run: Dict[str, object], base: Dict[str, object]) 
         num, den = sum(errs[s] for s in sev), sum(b[s] for s in sev)
         rnum = sum(errs[s] - run["clean"] for s in sev)
         rden = sum(b[s] - base["clean"] for s in sev)
-        per[name] = {"ce": 100.0 * num / den if den else float("nan"),
-                     "relative_ce": 100.0 * rnum / rden if rden else float("nan")}
-    mean = lambda k: sum(v[k] for v in per.values()) / max(len(per), 1)  # noqa: E731
-    return {"per_corruption": per, "mCE": mean("ce"), "relative_mCE": mean("relative_ce")}
+        # None where the baseline made no (extra) error: a ratio to zero is undefined
+        per[name] = {"ce": 100.0 * num / den if den > 0 else None,
+                     "relative_ce": 100.0 * rnum / rden if rden > 0 else None}
+    return {"per_corruption": per, "mCE": _mean(v["ce"] for v in per.values()),
+            "relative_mCE": _mean(v["relative_ce"] for v in per.values())}
+
+
+def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
+    """Mean of the defined values (None when there are none)."""
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
 
 
 def flip_probabilities(model: nn.Module, x: torch.Tensor, mean: Sequence[float], std: Sequence[float],
@@ -91,6 +98,6 @@ def flip_probabilities(model: nn.Module, x: torch.Tensor, mean: Sequence[float],
 
 
 def flip_rates(run_fp: Dict[str, float], base_fp: Dict[str, float]) -> Dict[str, object]:
-    """FR = 100 * FP / FP_base per perturbation, and their mean mFR."""
-    fr = {k: (100.0 * v / base_fp[k] if base_fp.get(k) else float("nan")) for k, v in run_fp.items() if k in base_fp}
-    return {"per_perturbation": fr, "mFR": sum(fr.values()) / max(len(fr), 1)}
+    """FR = 100 * FP / FP_base per perturbation (None where FP_base = 0), and their mean mFR."""
+    fr = {k: (100.0 * v / base_fp[k] if base_fp[k] > 0 else None) for k, v in run_fp.items() if k in base_fp}
+    return {"per_perturbation": fr, "mFR": _mean(fr.values())}

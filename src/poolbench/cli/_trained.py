@@ -1,0 +1,48 @@
+"""Load a trained run directory back into (config, data, model) for the analysis commands
+(``fit-lda``, ``robustness``, ``show``): the model is rebuilt exactly as the engine built it and the
+latest checkpoint is loaded into it."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..results.store import RunDir, read_json
+from ..train import RunConfig
+from ..train import engine
+
+
+def resolve_run(run: str, runs_dir: str) -> Path:
+    """A run directory from a path or a run id under ``runs_dir``; ValueError saying what is missing."""
+    for cand in (Path(run), Path(runs_dir) / run):
+        if (cand / "config.json").exists():
+            return cand
+    raise ValueError(f"no run directory {run!r} (looked for config.json in {run} and {Path(runs_dir) / run})")
+
+
+def load_trained(run_dir: Path, device: Optional[str] = None, full_train: bool = False,
+                 full_test: bool = False) -> Tuple[RunConfig, engine.RunData, nn.Module]:
+    """(config, data, model in eval mode). ``full_train`` / ``full_test`` drop the protocol's fixed
+    subsets, so analyses see the whole split whatever the run trained on."""
+    config = RunConfig.from_dict(read_json(run_dir / "config.json"))
+    changes = {}
+    if full_train:
+        changes["train_subset"] = None
+    if full_test:
+        changes["test_subset"] = None
+    data_config = config.replace(protocol=dataclasses.replace(config.protocol, **changes)) if changes else config
+    dev = engine.auto_device(device)
+    data = engine.prepare_data(data_config, dev)
+    model = engine.build_model(config, data).to(dev)
+    ckpt = RunDir(run_dir.parent, run_dir.name).load_checkpoint(map_location=dev)
+    if ckpt is None:
+        raise ValueError(f"{run_dir} has no checkpoint.pt: train it first (poolbench run)")
+    model.load_state_dict(ckpt["model"])
+    return config, data, model.eval()
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

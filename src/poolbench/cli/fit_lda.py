@@ -1,0 +1,108 @@
+"""``poolbench fit-lda RUN``: closed-form pooling weights from a trained run (Birodkar et al. 2019).
+
+Loads the run, extracts the feature maps at ``--layer`` over the training set (at most
+``--max-per-class`` images per class, no augmentation), accumulates the scatter matrices and solves
+for p (``poolbench.lda``). Then retrain from scratch with the weights fixed, as the paper does:
+
+    poolbench run ... --pool lda --pool-arg weights=FILE          (--layer final, the global pool)
+    poolbench run ... --lda-layer L --lda-weights FILE            (--layer 1|2, ResNets only)
+
+Defaults: alpha 0.1 for the global pool (a light foveation prior) and 1.0 for the downsamplings
+(each of their outputs must stay near its own window or the downsampled map loses its layout);
+see docs in ``poolbench.lda.fit``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_ALPHA = {"final": 0.1, "down": 1.0}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ._args import DEFAULT_RUNS_DIR
+
+    p = sub.add_parser("fit-lda", help="fit closed-form LDA pooling weights on a trained run",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="run directory or run id")
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p.add_argument("--layer", default="final", choices=["final", "1", "2", "3"],
+                   help="final: the global pool; 1|2: the ResNets' stride-2 stage transitions; 3 = final for ResNets")
+    p.add_argument("--alpha", type=float, help="localisation penalty (default 0.1 final, 1.0 for 1|2)")
+    p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="normalise p to unit l1 or l2 norm")
+    p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; channel ratio for 1|2, i.e. 2)")
+    p.add_argument("--max-per-class", type=int, default=10000)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--out", help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.set_defaults(func=main)
+
+
+def _feature_batches(model, data, layer, batch: int, max_per_class: int):
+    from ..data.augment import normalize
+
+    y_all = data.train_y.cpu()
+    keep = torch.cat([(y_all == k).nonzero().flatten()[:max_per_class] for k in range(data.num_classes)]).sort().values
+    with torch.no_grad():
+        for i in range(0, len(keep), batch):
+            idx = keep[i:i + batch]
+            x = normalize(data.train_x[idx.to(data.train_x.device)], data.mean, data.std)
+            feats = model.forward_features(x) if layer == "final" else model.forward_stages(x)[layer - 1]
+            yield feats.float().cpu(), y_all[idx]
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..lda.downsample import save_downsample_weights
+    from ..lda.fit import fit_lda_pooling
+    from ..pools.lda import save_lda_weights
+    from ._trained import load_trained, resolve_run
+
+    try:
+        run_dir = resolve_run(args.run, args.runs_dir)
+        config, data, model = load_trained(run_dir, args.device, full_train=True)
+        n_stages = len(model.stage_channels)
+        layer = "final" if args.layer in ("final", str(n_stages)) else int(args.layer)
+        if layer != "final":
+            if not config.model.startswith("resnet"):
+                raise ValueError(f"--layer {layer} replaces a ResNet stage transition; {config.model} has no "
+                                 f"lda_layer hook (use --layer final)")
+            ratio = model.stage_channels[layer] // model.stage_channels[layer - 1]
+            n_out = args.n_out or ratio
+            if n_out != ratio:
+                raise ValueError(f"--layer {layer} must keep {ratio} eigenvectors: stage {layer + 1} expects "
+                                 f"{model.stage_channels[layer]} = {ratio} x {model.stage_channels[layer - 1]} channels")
+        else:
+            n_out = args.n_out or 1
+        alpha = args.alpha if args.alpha is not None else DEFAULT_ALPHA["final" if layer == "final" else "down"]
+        probe = next(_feature_batches(model, data, layer, 2, 1))[0]
+        h, w = probe.shape[-2:]
+        if h * w == 1:
+            raise ValueError(f"{config.model}'s map at layer {layer} is 1x1: there is nothing to pool spatially")
+        out_size = None if layer == "final" else (h // 2, w // 2)
+        print(f"fit-lda {run_dir.name}: layer {layer} ({probe.shape[1]}x{h}x{w}"
+              + (f" -> {n_out * probe.shape[1]}x{h // 2}x{w // 2}" if out_size else " -> global")
+              + f"), alpha {alpha}, norm {args.norm}, <= {args.max_per_class} images per class")
+        p, meta = fit_lda_pooling(_feature_batches(model, data, layer, args.batch, args.max_per_class),
+                                  data.num_classes, alpha=alpha, norm=args.norm, n_out=n_out, out_size=out_size,
+                                  max_per_class=args.max_per_class)
+    except ValueError as exc:
+        print(f"poolbench fit-lda: {exc}", file=sys.stderr)
+        return 2
+    meta.update(source_run=run_dir.name, layer=layer, model=config.model, dataset=config.dataset)
+    out = Path(args.out) if args.out else run_dir / f"lda_{layer}.pt"
+    if layer == "final":
+        save_lda_weights(out, p, meta)
+        use = f"--pool lda --pool-arg weights={out}"
+    else:
+        save_downsample_weights(out, p, meta)
+        use = f"--lda-layer {layer} --lda-weights {out}"
+    top = np.abs(p.reshape(-1, h * w)[0]).reshape(h, w)
+    peak = np.unravel_index(top.argmax(), top.shape)
+    print(f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"
+          f"{' (output 0)' if out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}")
+    print(f"wrote {out}\nretrain from scratch: poolbench run --model {config.model} --dataset {config.dataset} {use}")
+    return 0

@@ -1,0 +1,185 @@
+"""Pictures of a trained run (matplotlib, Agg backend): what the learned pools look at, how training
+went, and what the pooled features say about each class.
+
+* ``plot_pool_weights``: the spatial weights of every pool that learns them, as heat maps (as in
+  Figure 1 of Birodkar et al., "A Closed-Form Learned Pooling for Deep Classification Networks"):
+  flex (softmax weights; per-channel maps as their mean plus three channels), lda (each weight map;
+  signed, so on a diverging scale), attn (the mean attention over the images, then three images
+  with their attention on top), and LDA downsamplings (a few outputs' maps, each over the whole
+  input). Auxiliary heads' pools are included; their titles name the module.
+* ``plot_learning_curves``: accuracy and loss per epoch from ``metrics.jsonl``.
+* ``plot_class_features``: the mean pooled feature vector (what the classifier reads) per class,
+  each feature standardised across classes and features ordered by the class they favour.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+Panel = Tuple[str, np.ndarray, str]  # (title, 2-D array or RGB image, kind: "weights" | "signed" | "overlay")
+
+
+def spatial_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """Every submodule with learned spatial weights (it has ``spatial_weights``), by name."""
+    return [(name, m) for name, m in model.named_modules() if hasattr(type(m), "spatial_weights")]
+
+
+@torch.no_grad()
+def _module_inputs(model: nn.Module, modules: Sequence[Tuple[str, nn.Module]], x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """The input each module sees on images x (auxiliary heads run through ``training_loss``'s path)."""
+    seen: Dict[str, torch.Tensor] = {}
+
+    def keeper(name: str):
+        def hook(mod, inp, out) -> None:  # returns None: a forward hook's return value replaces the output
+            seen.setdefault(name, inp[0].detach())
+        return hook
+
+    hooks = [m.register_forward_hook(keeper(name)) for name, m in modules]
+    try:
+        model.eval()
+        if hasattr(model, "aux_heads"):
+            feats = model.forward_stages(x)
+            model.forward_head(feats[-1])
+            for s, head in zip(model.aux_stages, model.aux_heads):
+                head(feats[s - 1])
+        else:
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def _overlay(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    """An RGB image (H, W, 3 in 0..1) tinted by an attention map upsampled to its size."""
+    a = torch.from_numpy(attention)[None, None].float()
+    a = F.interpolate(a, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    a = (a - a.min()) / max(a.max() - a.min(), 1e-12)
+    heat = plt.get_cmap("inferno")(a)[..., :3]
+    return 0.45 * image + 0.55 * heat
+
+
+def pool_panels(name: str, module: nn.Module, inp: Optional[torch.Tensor], images: Optional[np.ndarray]) -> List[Panel]:
+    """The heat maps of one module (see the module docstring)."""
+    kind = type(module).__name__
+    if kind == "LDADownsample":
+        w = module.spatial_weights().cpu().numpy()  # [K, M, H, W]
+        k, m = w.shape[:2]
+        ho, wo = module.out_size
+        picks = [0, (ho // 2) * wo + wo // 2, m - 1]  # top-left, centre, bottom-right outputs
+        panels = [(f"{name} copy 0, output {divmod(j, wo)}", w[0, j], "signed") for j in picks]
+        return panels + [(f"{name} copy {k - 1}, output {divmod(picks[1], wo)}", w[k - 1, picks[1]], "signed")]
+    weights = module.spatial_weights(inp).cpu().float().numpy()
+    if kind == "AttnPool":  # [B, H, W], data-dependent
+        panels = [(f"{name} (attn): mean over {len(weights)} images", weights.mean(0), "weights")]
+        if images is not None:
+            n = weights[0].size
+            panels += [(f"{name}: image {i} (x H*W {n * weights[i].min():.3g}..{n * weights[i].max():.3g}, stretched)",
+                        _overlay(images[i], weights[i]), "overlay") for i in range(min(3, len(images)))]
+        return panels
+    if kind == "LDAPool":
+        maps = weights[None] if weights.ndim == 2 else weights
+        return [(f"{name} (lda) map {i}", mp, "signed") for i, mp in enumerate(maps[:4])]
+    if weights.ndim == 3:  # per-channel flex
+        return [(f"{name} ({kind}): mean over {len(weights)} channels", weights.mean(0), "weights")] + \
+               [(f"{name}: channel {c}", weights[c], "weights") for c in range(min(3, len(weights)))]
+    return [(f"{name} ({kind})", weights, "weights")]
+
+
+def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: Optional[np.ndarray] = None) -> bool:
+    """Heat maps of all learned spatial weights on normalised inputs x; False (no file) if none."""
+    modules = spatial_modules(model)
+    if not modules:
+        return False
+    inputs = _module_inputs(model, modules, x)
+    rows = [pool_panels(name, m, inputs.get(name), images) for name, m in modules]
+    ncol = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(max(3.2 * ncol, 5.0), 3.0 * len(rows)), squeeze=False)
+    for r, panels in enumerate(rows):
+        for c in range(ncol):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if c >= len(panels):
+                ax.axis("off")
+                continue
+            title, arr, kind = panels[c]
+            if kind == "overlay":
+                ax.imshow(np.clip(arr, 0, 1))
+            else:
+                arr = arr * arr.size  # relative to average pooling's 1/(H*W): 1 everywhere is GAP
+                lim = np.abs(arr).max() or 1.0
+                im = ax.imshow(arr, cmap="RdBu_r" if kind == "signed" else "viridis",
+                               vmin=-lim if kind == "signed" else None, vmax=lim if kind == "signed" else None)
+                bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+                bar.formatter.set_useOffset(False)
+                bar.update_ticks()
+            ax.set_title(title, fontsize=8)
+    fig.suptitle("learned spatial pooling weights x H*W (1 = average pooling)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "") -> None:
+    epochs = [r["epoch"] for r in history]
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    style = dict(marker="o" if len(epochs) < 20 else None, markersize=3)
+    acc.plot(epochs, [r["train_acc"] for r in history], label="train", **style)
+    acc.plot(epochs, [r["test_acc"] for r in history], label="test", **style)
+    if history and history[0].get("val_acc") is not None:
+        acc.plot(epochs, [r["val_acc"] for r in history], label="validation", **style)
+    loss.plot(epochs, [r["train_loss"] for r in history], label="train (incl. aux / penalty terms)", **style)
+    loss.plot(epochs, [r["test_loss"] for r in history], label="test", **style)
+    for ax, label in ((acc, "accuracy (%)"), (loss, "cross-entropy")):
+        ax.set_xlabel("epoch"), ax.set_ylabel(label), ax.legend(fontsize=8), ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def pooled_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """The head pool's output [N, feat_mult * C] on normalised inputs x."""
+    out: List[torch.Tensor] = []
+
+    def keep(mod, inp, o) -> None:  # returning None leaves the pool's output alone
+        out.append(o.detach().float().flatten(1).cpu())
+
+    hook = model.pool.register_forward_hook(keep)
+    try:
+        model.eval()
+        for i in range(0, len(x), batch):
+            model(x[i:i + batch])
+    finally:
+        hook.remove()
+    return torch.cat(out)
+
+
+def plot_class_features(feats: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], path: Path,
+                        title: str = "") -> None:
+    """Heat map classes x pooled features of the per-class mean, z-scored per feature across classes."""
+    labels = labels.cpu()
+    present = [k for k in range(len(classes)) if (labels == k).any()]
+    means = torch.stack([feats[labels == k].mean(0) for k in present]).numpy()
+    z = (means - means.mean(0)) / (means.std(0) + 1e-8)
+    order = np.lexsort((-z.max(0), z.argmax(0)))  # group features by the class they favour most
+    fig, ax = plt.subplots(figsize=(min(16, 3 + 0.06 * z.shape[1]), 1.2 + 0.35 * len(present)))
+    im = ax.imshow(z[:, order], aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
+    ax.set_yticks(range(len(present)), [classes[k] for k in present], fontsize=8)
+    ax.set_xlabel(f"pooled feature (sorted by the class it favours; {z.shape[1]} features)")
+    fig.colorbar(im, ax=ax, label="class mean, z-scored across classes")
+    ax.set_title(title or "per-class mean pooled features", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

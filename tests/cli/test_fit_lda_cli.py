@@ -1,0 +1,57 @@
+"""poolbench fit-lda on a trained run, then retraining from scratch with the fitted weights."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from seed_runs import tiny_run
+
+from poolbench.cli import main
+from poolbench.pools.lda import load_lda_weights
+
+RETRAIN = ["--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--device", "cpu", "--no-progress"]
+
+
+def test_fit_final_layer_then_retrain_with_the_lda_pool(tmp_path_factory, tmp_path, capsys):
+    run = tiny_run(tmp_path_factory)
+    out = tmp_path / "p.pt"
+    assert main(["fit-lda", str(run), "--max-per-class", "30", "--alpha", "0.5", "--norm", "l2", "--out", str(out)]) == 0
+    p, meta = load_lda_weights(out)
+    assert p.shape == (1, 64) and torch.isclose(p.norm(), torch.tensor(1.0))
+    assert meta["source_run"] == run.name and meta["layer"] == "final" and meta["alpha"] == 0.5
+    assert meta["size"] == [8, 8] and meta["images_per_class"] == [30] * 10 and meta["date"]
+    assert "--pool lda --pool-arg weights=" in capsys.readouterr().out
+    runs = tmp_path / "runs"
+    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "lda", "--pool-arg",
+                 f"weights={out}", "--runs-dir", str(runs), *RETRAIN]) == 0
+    (retrained,) = runs.iterdir()
+    assert json.loads((retrained / "result.json").read_text())["status"] == "finished"
+    state = torch.load(retrained / "checkpoint.pt", weights_only=False)["model"]
+    assert torch.allclose(state["head.pool.p"].flatten(), p.flatten())  # p stayed fixed while retraining
+
+
+def test_fit_a_downsampling_then_retrain_with_it(tmp_path_factory, tmp_path):
+    run = tiny_run(tmp_path_factory)
+    assert main(["fit-lda", str(run), "--layer", "2", "--max-per-class", "10"]) == 0
+    p, meta = load_lda_weights(run / "lda_2.pt")
+    assert p.shape == (2, 64, 256) and meta["kind"] == "downsample" and meta["out_size"] == [8, 8]
+    assert torch.allclose(p.abs().sum(-1), torch.ones(2, 64), atol=1e-5)  # l1 by default
+    runs = tmp_path / "runs"
+    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--lda-layer", "2", "--lda-weights",
+                 str(run / "lda_2.pt"), "--runs-dir", str(runs), *RETRAIN]) == 0
+    (retrained,) = runs.iterdir()
+    assert json.loads((retrained / "config.json").read_text())["model_args"]["lda_layer"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [(["--layer", "1", "--n-out", "3"], "keep 2 eigenvectors"),
+                                           (["--norm", "l3"], None)])
+def test_fit_lda_rejects_bad_requests(tmp_path_factory, capsys, argv, message):
+    run = tiny_run(tmp_path_factory)
+    if message is None:
+        with pytest.raises(SystemExit):
+            main(["fit-lda", str(run), *argv])
+        return
+    assert main(["fit-lda", str(run), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["fit-lda", "no-such-run", "--runs-dir", str(run.parent)]) == 2
