@@ -205,13 +205,28 @@ def test_pack_equals_the_models_side_by_side(hw):
     assert shared.pack(2).delta.shape == (2,)
 
 
-def test_in_a_model_starts_as_gem():
+def test_building_it_leaves_the_global_rng_alone():
+    torch.manual_seed(3)
+    a = create_pool("gemgate", channels=64)
+    after = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(torch.rand(3), after)
+    torch.manual_seed(4)
+    b = create_pool("gemgate", channels=64)
+    assert not torch.equal(a.w1, b.w1)  # but the gate's first layer still depends on the seed
+
+
+@pytest.mark.parametrize("model,chans", [("resnet20", 3), ("mobilenetv2", 1)])
+def test_in_a_model_it_starts_as_the_gem_model_of_the_same_seed(model, chans):
     from poolbench.models import create_model
 
     torch.manual_seed(0)
-    a = create_model("resnet20", num_classes=10, pool="gemgate").eval()
+    a = create_model(model, num_classes=10, in_chans=chans, pool="gemgate").eval()
     torch.manual_seed(0)
-    b = create_model("resnet20", num_classes=10, pool="gem").eval()
-    b.load_state_dict({k: v for k, v in a.state_dict().items() if not k.startswith("head.pool.")}, strict=False)
-    x = torch.randn(2, 3, 32, 32)
+    b = create_model(model, num_classes=10, in_chans=chans, pool="gem").eval()
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in sb:  # same trunk and classifier weights: the gate drew from its own generator
+        if not k.startswith("head.pool."):
+            assert torch.equal(sa[k], sb[k]), k
+    x = torch.randn(2, chans, 32, 32)
     torch.testing.assert_close(a(x), b(x), rtol=1e-5, atol=1e-6)
