@@ -7,9 +7,9 @@ for p (``poolbench.lda``). Then retrain from scratch with the weights fixed, as 
     poolbench run ... --pool lda --pool-arg weights=FILE          (--layer final, the global pool)
     poolbench run ... --lda-layer L --lda-weights FILE            (--layer 1|2, ResNets only)
 
-Defaults: alpha 0.1 for the global pool (a light foveation prior) and 1.0 for the downsamplings
-(each of their outputs must stay near its own window or the downsampled map loses its layout);
-see docs in ``poolbench.lda.fit``.
+Default alpha = 1 (distances in units of each output's window, see ``poolbench.lda.fit``): a mild
+foveation prior for the global pool, and for a downsampling enough that each output stays on its
+own 2 x 2 block (alpha = 0 gives outputs that ignore where they sit: the map loses its layout).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_ALPHA = {"final": 0.1, "down": 1.0}
+DEFAULT_ALPHA = 1.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
     p.add_argument("--layer", default="final", choices=["final", "1", "2", "3"],
                    help="final: the global pool; 1|2: the ResNets' stride-2 stage transitions; 3 = final for ResNets")
-    p.add_argument("--alpha", type=float, help="localisation penalty (default 0.1 final, 1.0 for 1|2)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="localisation penalty (default %(default)s)")
     p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="normalise p to unit l1 or l2 norm")
     p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; channel ratio for 1|2, i.e. 2)")
     p.add_argument("--max-per-class", type=int, default=10000)
@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
                                  f"{model.stage_channels[layer]} = {ratio} x {model.stage_channels[layer - 1]} channels")
         else:
             n_out = args.n_out or 1
-        alpha = args.alpha if args.alpha is not None else DEFAULT_ALPHA["final" if layer == "final" else "down"]
+        alpha = args.alpha
         probe = next(_feature_batches(model, data, layer, 2, 1))[0]
         h, w = probe.shape[-2:]
         if h * w == 1:

@@ -20,9 +20,14 @@ foveation prior: weight far from the middle of the image costs more (CIFAR objec
 For M > 1 (replacing a stride-2 downsampling, ``downsample.py``) output (i, j) of an Ho x Wo grid
 has its window centre at ((i + 1/2) H / Ho - 1/2, (j + 1/2) W / Wo - 1/2) in input coordinates,
 the centre of the 2 x 2 block a stride-2 pooling would read.
-Scale: C_m is divided by the mean squared distance from the map centre and multiplied by
-trace(B) / N, and the ridge is 1e-6 trace(B) / N, so alpha is dimensionless and means the same at
-every layer (alpha = 1: an average position costs as much as the average within-class variance).
+Scale: distances are measured in units of the window's own size, d^2 / r^2 with r^2 the mean
+squared distance of a window's pixels from its centre ((sh^2 - 1) / 12 + (sw^2 - 1) / 12 for an
+sh x sw window: the whole map for global pooling, 2 x 2 = 0.5 for a stride-2 downsampling), and
+multiplied by trace(B) / N (the ridge is 1e-6 trace(B) / N). So alpha is dimensionless and means
+the same at every layer: alpha = 1 makes a pixel at the window's typical radius cost as much as
+the average within-class variance of one position. (On CIFAR-10 features of a resnet20, alpha = 1
+leaves the global p diffuse and makes each downsampling output peak on its own 2 x 2 block with a
+smooth tail; alpha = 0 gives downsampling outputs that ignore where they sit.)
 
 Output normalisation (``normalise``): the free offset along 1 is removed, each eigenvector's sign
 is fixed so its largest-magnitude entry is positive, then it is scaled to unit l1 norm (a p >= 0
@@ -91,7 +96,8 @@ def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: f
         raise ValueError(f"n_out must be in 1..{n}, got {n_out}")
     scale = np.trace(b) / n
     d = squared_distances(in_size, window_centres(in_size, out_size))
-    unit = squared_distances(in_size, window_centres(in_size, None)).mean()
+    sh, sw = (in_size if out_size is None else (in_size[0] / out_size[0], in_size[1] / out_size[1]))
+    unit = (sh * sh - 1) / 12 + (sw * sw - 1) / 12  # mean squared radius of one output's window
     ps, vals = [], []
     for dm in d:
         penalised = b + np.diag(alpha * scale * dm / unit + RIDGE * scale)
