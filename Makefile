@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/poolbench demo
 
 test: setup-test
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider --timeout=900
+	$(BIN)/python -m pytest tests -p no:cacheprovider --timeout=900
 
 clean:
 	rm -rf $(VENV) runs out
