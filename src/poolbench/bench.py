@@ -1,0 +1,294 @@
+"""Training throughput: a plain eager loop vs poolbench's training path, single and packed.
+
+What is timed, per model (batch 128, fp32 unless ``--amp bf16``, whose use is recorded):
+
+  * ``baseline`` -- what a plain PyTorch loop does: per step, index a batch, augment it (the same
+    batched crop+flip ops), normalise, NCHW forward/backward, ``torch.optim.SGD`` with its default
+    implementation, and ``loss.item()`` for logging (a host sync per step);
+  * ``poolbench`` -- the engine's own code (``engine.train_epoch``): the epoch augmented at once on
+    the device from resident uint8 data (after airbench, KellerJordan/cifar10-airbench), channels_last
+    (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch, ``--compile`` optional;
+  * ``packed K`` -- K models as one network (``train.packed``, after HFTA, Wang et al., MLSys 2021),
+    the same code ``train_packed`` runs, images/s counting all K models' images.
+
+The mathematics is the protocol's in every path (same SGD, weight decay on all parameters, same
+batch composition); only the implementation differs. A "run" is projected from the measured step
+and evaluation times: 200 epochs x (391 steps + 10000 test images). Timing on a shared CPU is noisy,
+so the paths are timed in alternating rounds and the median round is reported, and speed-ups are
+ratios from one invocation. Data is random uint8 of CIFAR shape: throughput does not depend on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import platform
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .data.augment import batch_flip, batch_random_crop, normalize
+from .models import create_model
+from .train import Protocol, RunConfig
+from .train import engine
+from .train.packed import NotPackable, evaluate_packed, pack_models, train_packed_epoch
+from .train.provenance import device_name, git_commit
+
+MODELS = ("resnet20", "resnet56", "vgg16_bn", "mobilenetv2")
+STEPS_PER_EPOCH = 391  # 50000 = 390 * 128 + 80: the last partial batch is kept
+TEST_IMAGES = 10000
+EPOCHS = 200
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+@dataclass
+class Row:
+    model: str
+    path: str  # "baseline", "poolbench" or "packed"
+    k: int
+    step_ms: Optional[float] = None  # one optimizer step of all k models
+    images_per_s: Optional[float] = None  # all k models' training images
+    eval_ms_per_1k: Optional[float] = None  # test images, per 1000, for all k models
+    min_per_run: Optional[float] = None  # projected wall minutes of one full 200-epoch run
+    runs_per_hour: Optional[float] = None
+    speedup: Optional[float] = None  # images/s over the baseline's
+    note: str = ""
+
+    def steps_per_s(self) -> Optional[float]:
+        return None if self.step_ms is None else 1000.0 / self.step_ms
+
+
+@dataclass
+class BenchConfig:
+    models: Sequence[str] = MODELS
+    packs: Sequence[int] = (1, 4)
+    steps: int = 5
+    warmup: int = 2
+    rounds: int = 2
+    eval_images: int = 1000
+    batch_size: int = 128
+    amp: str = "none"
+    channels_last: bool = True
+    compile: bool = False
+    compile_mode: Optional[str] = None  # e.g. "reduce-overhead": CUDA graphs (GPU; untested here)
+    device: Optional[str] = None
+    baseline: bool = True
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0) -> engine.RunData:
+    g = torch.Generator().manual_seed(seed)
+    img = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
+    lab = lambda n: torch.randint(0, 10, (n,), generator=g).to(device)
+    return engine.RunData(train_x=img(n_train), train_y=lab(n_train), test_x=img(n_test), test_y=lab(n_test),
+                          val_x=None, val_y=None, mean=MEAN, std=STD, num_classes=10, in_chans=3)
+
+
+def _subset(data: engine.RunData, n: int) -> engine.RunData:
+    """The first n training images: an 'epoch' of exactly n / batch steps."""
+    return dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
+
+
+def _config(model: str, bc: BenchConfig, seed: int = 0) -> RunConfig:
+    return RunConfig(model=model, dataset="synthetic", seed=seed, amp=bc.amp, channels_last=bc.channels_last,
+                     compile=bc.compile, protocol=Protocol(batch_size=bc.batch_size))
+
+
+# ----------------------------------------------------------------------------- the three paths
+def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+    """A plain eager loop: per-batch augmentation and normalisation, NCHW, default SGD, loss.item()."""
+    torch.manual_seed(0)
+    model = create_model(model_name, num_classes=10, in_chans=3).to(device)
+    p = Protocol()
+    opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+    g = torch.Generator(device=device).manual_seed(0)
+    cfg = _config(model_name, bc)
+
+    def run(steps: int) -> None:
+        model.train()
+        for _ in range(steps):
+            idx = torch.randint(0, len(data.train_y), (bc.batch_size,), generator=g, device=device)
+            x = normalize(batch_flip(batch_random_crop(data.train_x[idx], 32, 4, g), g), data.mean, data.std)
+            with engine.autocast(cfg, device):
+                loss = F.cross_entropy(model(x).float(), data.train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()
+
+    def evaluate(n: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, n, engine.EVAL_BATCH):
+                x = normalize(data.test_x[i:i + engine.EVAL_BATCH], data.mean, data.std)
+                with engine.autocast(cfg, device):
+                    model(x).float().argmax(1).sum().item()
+
+    return run, evaluate
+
+
+def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int):
+    """The engine's training epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
+    configs = [_config(model_name, bc, seed) for seed in range(k)]
+    models = [engine.build_model(c, data).to(device) for c in configs]
+    if k == 1:
+        model = models[0]
+    else:
+        model = pack_models(models).to(device)
+        model.rng.seed(range(k), device)
+    if bc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = engine.make_optimizer(model, configs[0])
+    step_model = torch.compile(model, mode=bc.compile_mode) if bc.compile else model
+    epoch = [0]
+
+    def run(steps: int) -> None:
+        sub = _subset(data, steps * bc.batch_size)
+        epoch[0] += 1
+        if k == 1:
+            engine.train_epoch(step_model, opt, sub, configs[0], epoch[0], device)
+        else:
+            train_packed_epoch(step_model, k, opt, sub, configs, epoch[0], device)
+
+    def evaluate(n: int) -> None:
+        if k == 1:
+            engine.evaluate(step_model, data.test_x[:n], data.test_y[:n], data, configs[0], device)
+        else:
+            evaluate_packed(step_model, k, data.test_x[:n], data.test_y[:n], data, configs[0], device)
+
+    return run, evaluate
+
+
+def _time(fn: Callable[[int], None], n: int, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn(n)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _project(row: Row, step_s: float, eval_s_per_image: float, k: int, batch: int) -> None:
+    row.step_ms = 1000 * step_s
+    row.images_per_s = k * batch / step_s
+    row.eval_ms_per_1k = 1000 * 1000 * eval_s_per_image
+    epoch_s = STEPS_PER_EPOCH * step_s + TEST_IMAGES * eval_s_per_image  # the pack's epoch
+    row.min_per_run = EPOCHS * epoch_s / 60
+    row.runs_per_hour = 60 * k / row.min_per_run
+
+
+def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Callable[[str], None] = print) -> List[Row]:
+    """All paths for one model, timed in alternating rounds (median round per path)."""
+    n_train = max(bc.steps, bc.warmup) * bc.batch_size
+    data = _random_data(n_train, bc.eval_images, device)
+    paths: List[tuple] = []
+    if bc.baseline:
+        paths.append((Row(model_name, "baseline", 1), _baseline_runner(model_name, bc, data, device)))
+    for k in bc.packs:
+        row = Row(model_name, "poolbench" if k == 1 else "packed", k)
+        try:
+            paths.append((row, _poolbench_runner(model_name, bc, data, device, k)))
+        except (NotPackable, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            row.note = _short(exc)
+            paths.append((row, None))
+    times: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
+    evals: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
+    for i, (row, runner) in enumerate(paths):  # warm-up (and torch.compile) outside the timing
+        if runner is not None:
+            try:
+                runner[0](bc.warmup)
+                runner[1](min(bc.eval_images, engine.EVAL_BATCH))
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                row.note, paths[i] = _short(exc), (row, None)
+                _free(device)
+    for r in range(bc.rounds):
+        for i, (row, runner) in enumerate(paths):
+            if runner is None:
+                continue
+            times[i].append(_time(runner[0], bc.steps, device) / bc.steps)
+            evals[i].append(_time(runner[1], bc.eval_images, device) / bc.eval_images)
+            log(f"  {model_name} {row.path} k={row.k} round {r + 1}: {1000 * times[i][-1]:.1f} ms/step")
+    rows = []
+    for i, (row, runner) in enumerate(paths):
+        if runner is not None:
+            _project(row, statistics.median(times[i]), statistics.median(evals[i]), row.k, bc.batch_size)
+        rows.append(row)
+    base = next((r for r in rows if r.path == "baseline" and r.images_per_s), None)
+    for row in rows:
+        if base and row.images_per_s:
+            row.speedup = row.images_per_s / base.images_per_s
+    del paths
+    _free(device)
+    return rows
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return "out of memory" if "out of memory" in text.lower() else text.splitlines()[0][:120]
+
+
+def _free(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    device = engine.auto_device(bc.device)
+    header = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
+              "threads": torch.get_num_threads(), "host": platform.node(), "config": _jsonable(asdict(bc)),
+              "projection": f"{EPOCHS} epochs x ({STEPS_PER_EPOCH} steps of batch {bc.batch_size} "
+                            f"+ {TEST_IMAGES} test images)"}
+    log(f"poolbench bench on {header['device']}, torch {header['torch']}, commit {header['commit']}")
+    rows: List[Row] = []
+    for m in bc.models:
+        rows += bench_model(m, bc, device, log)
+    return {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+
+
+def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
+    return json.loads(json.dumps(d, default=list))
+
+
+# ----------------------------------------------------------------------------- output
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def format_table(result: Dict[str, Any]) -> str:
+    head = ("| model | path | K | ms/step | steps/s | images/s | eval ms/1k img | min/run (proj.) "
+            "| runs/device-hour | x baseline | note |")
+    lines = [head, "|" + "---|" * 11]
+    for r in result["rows"]:
+        lines.append(f"| {r['model']} | {r['path']} | {r['k']} | {_fmt(r['step_ms'], '.1f')} | "
+                     f"{_fmt(r['steps_per_s'], '.2f')} | {_fmt(r['images_per_s'], '.0f')} | "
+                     f"{_fmt(r['eval_ms_per_1k'], '.0f')} | {_fmt(r['min_per_run'], '.0f')} | "
+                     f"{_fmt(r['runs_per_hour'], '.3f')} | {_fmt(r['speedup'], '.2f')} | {r['note']} |")
+    return "\n".join(lines)
+
+
+def write_results(result: Dict[str, Any], out_dir: str = "bench/results") -> List[Path]:
+    """``<date>-<device>-<commit>.json`` and ``.md`` under ``out_dir``; returns the paths."""
+    slug = re.sub(r"[^a-z0-9]+", "-", result["device"].lower()).strip("-")[:40]
+    stem = f"{result['date'][:10]}-{slug}-{result['commit'][:7]}"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / f"{stem}.json", out / f"{stem}.md"
+    js.write_text(json.dumps(result, indent=2) + "\n")
+    md.write_text(
+        f"# Throughput: {result['device']}\n\n"
+        f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads)\n"
+        f"- torch: {result['torch']}\n- commit: {result['commit']}\n- command: `{result.get('command', '')}`\n"
+        f"- projection: {result['projection']}\n\n{format_table(result)}\n")
+    return [js, md]

@@ -1,0 +1,64 @@
+"""``poolbench bench``: training throughput, baseline vs poolbench vs packed (see ``poolbench.bench``)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def _ints(text: str):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure training throughput (steps/s, images/s, projected run time)",
+                       description="Time a plain eager loop against poolbench's training path and packed "
+                                   "training of K models, and project minutes per full 200-epoch run. "
+                                   "Writes a table to stdout and JSON + Markdown to --out.")
+    p.add_argument("--models", default="resnet20,resnet56,vgg16_bn,mobilenetv2", help="comma-separated")
+    p.add_argument("--packs", type=_ints, help="K values to time (default 1,4 on CPU, 1,4,8,16 on a GPU)")
+    p.add_argument("--steps", type=int, help="timed steps per round (default 5 on CPU, 50 on a GPU)")
+    p.add_argument("--warmup", type=int, help="untimed steps first (default 2 on CPU, 20 on a GPU)")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median is reported")
+    p.add_argument("--eval-images", type=int, help="test images timed per round (default 1000 CPU, 10000 GPU)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast (recorded)")
+    p.add_argument("--no-channels-last", action="store_true", help="time poolbench's path in NCHW")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model in poolbench's path")
+    p.add_argument("--compile-mode", help="torch.compile mode, e.g. reduce-overhead (CUDA graphs; not yet "
+                                          "run on a GPU by this project)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain eager loop")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+    p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
+    p.add_argument("--out", default="bench/results", help="directory for the JSON/Markdown results")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench import BenchConfig, format_table, run_bench, write_results
+    from ..train.engine import auto_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gpu = auto_device(args.device).type == "cuda"
+    bc = BenchConfig(models=[m.strip() for m in args.models.split(",") if m.strip()],
+                     packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
+                     steps=args.steps or (50 if gpu else 5), warmup=args.warmup or (20 if gpu else 2),
+                     rounds=args.rounds, eval_images=args.eval_images or (10000 if gpu else 1000),
+                     batch_size=args.batch_size, amp=args.amp, channels_last=not args.no_channels_last,
+                     compile=args.compile or bool(args.compile_mode), compile_mode=args.compile_mode,
+                     device=args.device, baseline=not args.no_baseline)
+    result = run_bench(bc, log=lambda s: print(s, file=sys.stderr))
+    argv = sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv else None
+    result["command"] = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
+    print(format_table(result))
+    if not args.no_write:
+        for path in write_results(result, args.out):
+            print(f"wrote {path}")
+    return 0
