@@ -116,7 +116,7 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
     torch.manual_seed(config.seed)  # weight init depends on the seed only
     model = create_model(config.model, num_classes=data.num_classes, in_chans=data.in_chans, pool=pool,
                          pool_args=dict(config.pool_args), **dict(config.model_args))
-    if config.sac:
+    if config.sac is not None:  # {} means: auxiliary classifiers with their defaults
         from ..models.aux import with_aux_classifiers
 
         model = with_aux_classifiers(model, **dict(config.sac))
