@@ -20,6 +20,14 @@ def test_relative_corruption_errors_by_hand():
     assert out["mCE"] == pytest.approx((100 * 50 / 60 + 100.0) / 2)
 
 
+def test_relative_ce_is_undefined_when_the_baseline_barely_degrades():
+    run = {"n": 500, "clean": 70.0, "errors": {"jpeg": {"1": 72.0, "2": 73.0}, "fog": {"1": 80.0, "2": 90.0}}}
+    base = {"n": 500, "clean": 66.0, "errors": {"jpeg": {"1": 66.2, "2": 65.9}, "fog": {"1": 76.0, "2": 86.0}}}
+    out = relative_corruption_errors(run, base)["per_corruption"]
+    assert out["jpeg"]["relative_ce"] is None and out["jpeg"]["ce"] == pytest.approx(100 * 145 / 132.1)
+    assert out["fog"]["relative_ce"] == pytest.approx(100 * 30 / 30)
+
+
 def test_flip_rate_by_hand():
     out = flip_rates({"rotate": 2.0, "scale": 3.0}, {"rotate": 4.0, "scale": 3.0})
     assert out["per_perturbation"] == {"rotate": 50.0, "scale": 100.0}

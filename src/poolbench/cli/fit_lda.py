@@ -104,5 +104,8 @@ def main(args: argparse.Namespace) -> int:
     peak = np.unravel_index(top.argmax(), top.shape)
     print(f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"
           f"{' (output 0)' if out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}")
-    print(f"wrote {out}\nretrain from scratch: poolbench run --model {config.model} --dataset {config.dataset} {use}")
+    data_args = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("data_path", config.data_path),
+                                                                      ("data_dir", config.data_dir)) if v)
+    print(f"wrote {out}\nretrain from scratch: poolbench run --model {config.model} --dataset {config.dataset}"
+          f"{data_args} {use}")
     return 0

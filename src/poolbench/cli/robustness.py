@@ -41,7 +41,7 @@ def measure(run_dir: Path, settings: Dict[str, Any], device) -> Dict[str, Any]:
     from ._trained import device_of, load_trained
 
     cached = read_json(run_dir / "robustness.json")
-    if cached and cached.get("settings") == settings:
+    if cached and cached.get("settings") == settings and "n" in cached:
         return cached
     config, data, model = load_trained(run_dir, device, full_test=True)
     x, y = select_images(data.test_x, data.test_y, settings["n"])

@@ -8,7 +8,9 @@ Corruptions and Perturbations", ICLR 2019, section 3; all numbers are percentage
   the closed-form pooling paper's Table 2 uses the average-pooling network as baseline):
   ``CE_c = 100 * sum_s E[c][s] / sum_s E_base[c][s]``; ``mCE`` is the mean over corruptions.
   Also their *relative* CE, which discounts the clean error:
-  ``rCE_c = 100 * sum_s (E[c][s] - E_clean) / sum_s (E_base[c][s] - E_base_clean)``.
+  ``rCE_c = 100 * sum_s (E[c][s] - E_clean) / sum_s (E_base[c][s] - E_base_clean)``, reported as
+  None (undefined) when the baseline's degradation is within two binomial standard errors of zero
+  (weak baselines, few images: the ratio would be noise over noise).
 * Flip probability of a perturbation sequence x_1..x_T (their FP, for the non-noise sequences):
   ``FP = 100 * mean over images and t=2..T of 1[f(x_t) != f(x_{t-1})]``.
 * Flip rate relative to the baseline: ``FR = 100 * FP / FP_base``; ``mFR`` is the mean over
@@ -16,6 +18,7 @@ Corruptions and Perturbations", ICLR 2019, section 3; all numbers are percentage
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
@@ -56,7 +59,7 @@ def corruption_errors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: 
                       severities: Iterable[int] = SEVERITIES, seed: int = 0) -> Dict[str, object]:
     """{"clean": E_clean, "errors": {corruption: {"1": E, ..., "5": E}}} on uint8 images x."""
     x = x.cpu()
-    out: Dict[str, object] = {"clean": error(predict(model, x, mean, std, device), y), "errors": {}}
+    out: Dict[str, object] = {"n": len(y), "clean": error(predict(model, x, mean, std, device), y), "errors": {}}
     for name in names:
         out["errors"][name] = {str(s): error(predict(model, corrupt(x, name, s, seed), mean, std, device), y)
                                for s in severities}
@@ -73,11 +76,22 @@ def relative_corruption_errors(run: Dict[str, object], base: Dict[str, object]) 
         num, den = sum(errs[s] for s in sev), sum(b[s] for s in sev)
         rnum = sum(errs[s] - run["clean"] for s in sev)
         rden = sum(b[s] - base["clean"] for s in sev)
-        # None where the baseline made no (extra) error: a ratio to zero is undefined
+        # None where the ratio is undefined: a baseline without errors, or (relative CE) one whose
+        # degradation under this corruption is within two binomial standard errors of zero
         per[name] = {"ce": 100.0 * num / den if den > 0 else None,
-                     "relative_ce": 100.0 * rnum / rden if rden > 0 else None}
+                     "relative_ce": 100.0 * rnum / rden if rden > 2 * _degradation_se(b, base, sev) else None}
     return {"per_corruption": per, "mCE": _mean(v["ce"] for v in per.values()),
             "relative_mCE": _mean(v["relative_ce"] for v in per.values())}
+
+
+def _degradation_se(errs: Dict[str, float], base: Dict[str, object], sev: Sequence[str]) -> float:
+    """Standard error (percentage points) of sum_s (E_s - E_clean), each E a binomial proportion on
+    ``n`` images, correlation ignored (conservative); 0 when n is unknown."""
+    n = base.get("n")
+    if not n:
+        return 0.0
+    var = lambda e: (e / 100) * (1 - e / 100) / n  # noqa: E731
+    return 100.0 * math.sqrt(sum(var(errs[s]) + var(base["clean"]) for s in sev))
 
 
 def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
