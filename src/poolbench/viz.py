@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -142,6 +143,7 @@ def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "") -
     loss.plot(epochs, [r["test_loss"] for r in history], label="test", **style)
     for ax, label in ((acc, "accuracy (%)"), (loss, "cross-entropy")):
         ax.set_xlabel("epoch"), ax.set_ylabel(label), ax.legend(fontsize=8), ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
