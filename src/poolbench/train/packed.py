@@ -412,7 +412,7 @@ def can_pack(configs: Sequence[RunConfig]) -> Tuple[bool, str]:
         vals = {repr(getattr(c, f)) for c in configs}
         if len(vals) > 1:
             return False, f"the runs differ in {f}"
-    if any(c.sac for c in configs):
+    if any(c.sac is not None for c in configs):  # {} is SAC with its defaults
         return False, "auxiliary classifiers (sac) have their own loss, which packing does not implement"
     if len({c.run_id for c in configs}) < len(configs):
         return False, "the same run appears twice"
@@ -424,7 +424,7 @@ def plan_packs(configs: Sequence[RunConfig], k: int) -> List[List[RunConfig]]:
     what a sweep on a GPU hands to ``train_packed``. Singletons are plain runs."""
     groups: Dict[str, List[RunConfig]] = {}
     for c in configs:
-        key = repr([getattr(c, f) for f in _SAME_FIELDS] + [bool(c.sac), c.run_id if c.sac else ""])
+        key = repr([getattr(c, f) for f in _SAME_FIELDS] + [c.sac is not None, c.run_id if c.sac is not None else ""])
         groups.setdefault(key, []).append(c)
     return [g[i:i + k] for g in groups.values() for i in range(0, len(g), max(1, k))]
 
