@@ -190,6 +190,11 @@ def _project(row: Row, step_s: float, eval_s_per_image: float, k: int, batch: in
 
 def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Callable[[str], None] = print) -> List[Row]:
     """All paths for one model, timed in alternating rounds (median round per path)."""
+    if bc.compile:
+        # Every model shares PooledClassifier.forward, and dynamo's recompile limit counts per code
+        # object: without a reset the later models would silently fall back to eager.
+        torch._dynamo.reset()
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
     n_train = max(bc.steps, bc.warmup) * bc.batch_size
     data = _random_data(n_train, bc.eval_images, device)
     paths: List[tuple] = []
