@@ -146,7 +146,7 @@ def test_resnet_with_an_lda_downsampling(tmp_path):
     extra = sum(q.numel() for q in model.parameters()) - sum(q.numel() for q in plain.parameters())
     assert extra == 32 * 32 * 9 - 16 * 32 * 9  # the stage entry's conv1 now reads 2C channels
     torch.manual_seed(1)
-    other = create_model("resnet20", num_classes=10, lda_layer=1, lda_weights=str(path))
+    other = create_model("resnet20", num_classes=10, lda_layer=1, lda_weights=str(path)).eval()
     packed = pack_models([model, other])
     verify_pack(packed, [model, other], torch.randn(2, 3, 32, 32))
 
