@@ -58,7 +58,7 @@ class Row:
     eval_ms_per_1k: Optional[float] = None  # test images, per 1000, for all k models
     min_per_run: Optional[float] = None  # projected wall minutes of one full 200-epoch run
     runs_per_hour: Optional[float] = None
-    speedup: Optional[float] = None  # images/s over the baseline's
+    speedup: Optional[float] = None  # training images/s over the baseline's (median per-round ratio)
     note: str = ""
 
     def steps_per_s(self) -> Optional[float]:
@@ -228,11 +228,11 @@ def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Cal
     for i, (row, runner) in enumerate(paths):
         if runner is not None:
             _project(row, statistics.median(times[i]), statistics.median(evals[i]), row.k, bc.batch_size)
+            if bc.baseline and paths[0][1] is not None:
+                # The machine's speed drifts between rounds (other jobs), so the speed-up is the median
+                # of per-round ratios against the baseline timed just before, not a ratio of medians.
+                row.speedup = statistics.median(row.k * b / t for b, t in zip(times[0], times[i]))
         rows.append(row)
-    base = next((r for r in rows if r.path == "baseline" and r.images_per_s), None)
-    for row in rows:
-        if base and row.images_per_s:
-            row.speedup = row.images_per_s / base.images_per_s
     del paths
     _free(device)
     return rows
@@ -252,7 +252,7 @@ def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, 
     device = engine.auto_device(bc.device)
     header = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-              "threads": torch.get_num_threads(), "host": platform.node(), "config": _jsonable(asdict(bc)),
+              "threads": torch.get_num_threads(), "host": platform.node(), "cpu": _cpu_model(), "config": _jsonable(asdict(bc)),
               "projection": f"{EPOCHS} epochs x ({STEPS_PER_EPOCH} steps of batch {bc.batch_size} "
                             f"+ {TEST_IMAGES} test images)"}
     log(f"poolbench bench on {header['device']}, torch {header['torch']}, commit {header['commit']}")
@@ -260,6 +260,14 @@ def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, 
     for m in bc.models:
         rows += bench_model(m, bc, device, log)
     return {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
@@ -293,7 +301,8 @@ def write_results(result: Dict[str, Any], out_dir: str = "bench/results") -> Lis
     js.write_text(json.dumps(result, indent=2) + "\n")
     md.write_text(
         f"# Throughput: {result['device']}\n\n"
-        f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads)\n"
+        f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads; "
+        f"cpu: {result.get('cpu', '?')})\n"
         f"- torch: {result['torch']}\n- commit: {result['commit']}\n- command: `{result.get('command', '')}`\n"
         f"- projection: {result['projection']}\n\n{format_table(result)}\n")
     return [js, md]
