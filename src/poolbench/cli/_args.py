@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..train import Protocol, RunConfig
+from ..train.config import file_sha256
 
 DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
 
@@ -42,10 +41,6 @@ def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
         k, v = item.split("=", 1)
         out[k.strip()] = parse_value(v.strip())
     return out
-
-
-def file_sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:

@@ -10,12 +10,20 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .protocol import Protocol
 
 # Not part of the identity: where the data lives and speed-only switches.
 _NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile")
+# Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
+# path alone does not define the run: refitting into the same file must give a new run id.
+WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
+
+
+def file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -32,16 +40,50 @@ class RunConfig:
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
     model_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
     sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weight": 0.3}
+    # sha256 (16 hex) of each weights file named in WEIGHT_FILE_ARGS, keyed "pool_args.weights" etc.;
+    # filled from the files when the config is made (if they exist), then checked before training
+    weight_file_sha: Dict[str, str] = field(default_factory=dict)
     data_path: Optional[str] = None
     data_dir: Optional[str] = None
     channels_last: bool = False
     compile: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.weight_file_sha:
+            object.__setattr__(self, "weight_file_sha", self.current_weight_file_sha())
+
+    def weight_files(self) -> Dict[str, str]:
+        """{"pool_args.weights": path, ...} for every weights file this run reads."""
+        out = {}
+        for group, key in WEIGHT_FILE_ARGS:
+            value = (getattr(self, group) or {}).get(key)
+            if isinstance(value, (str, Path)):
+                out[f"{group}.{key}"] = str(value)
+        return out
+
+    def current_weight_file_sha(self) -> Dict[str, str]:
+        """The hashes of the weights files as they are on disk now (missing files are left out)."""
+        return {k: file_sha256(p) for k, p in self.weight_files().items() if Path(p).is_file()}
+
+    def check_weight_files(self) -> None:
+        """Refuse to train when a weights file is missing or differs from the one this run was made with."""
+        now = self.current_weight_file_sha()
+        for key, path in self.weight_files().items():
+            if key not in now:
+                raise FileNotFoundError(f"{key}={path}: no such file; run `poolbench fit-lda` to write it, "
+                                        f"or fix the path")
+            if key in self.weight_file_sha and now[key] != self.weight_file_sha[key]:
+                raise ValueError(f"{key}={path} changed since this run was configured (sha256 "
+                                 f"{self.weight_file_sha[key]} then, {now[key]} now): a resumed run would mix two "
+                                 f"weight sets; start a new run (a new config picks up the new file and a new id)")
 
     # --- identity -------------------------------------------------------------------------
     def identity(self) -> Dict[str, Any]:
         d = self.to_dict()
         for k in _NOT_IDENTITY:
             d.pop(k, None)
+        if not d["weight_file_sha"]:  # runs without weights files keep the ids they always had
+            d.pop("weight_file_sha")
         return d
 
     @property

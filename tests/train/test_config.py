@@ -1,0 +1,54 @@
+"""RunConfig: weights files (fit-lda output) join the run id by content, not only by path."""
+import pytest
+
+from poolbench.train import Protocol, RunConfig
+from poolbench.train.engine import train_run
+
+
+def lda_config(path, **kw):
+    return RunConfig(model="resnet20", dataset="synthetic", pool="lda", pool_args={"weights": str(path)},
+                     protocol=Protocol(epochs=1), **kw)
+
+
+def test_runs_without_weight_files_keep_their_identity():
+    c = RunConfig(model="resnet20", dataset="synthetic", pool="gem")
+    assert c.weight_file_sha == {}
+    assert "weight_file_sha" not in c.identity()
+
+
+def test_refitting_into_the_same_path_gives_a_new_run_id(tmp_path):
+    f = tmp_path / "lda_final.pt"
+    f.write_bytes(b"first fit")
+    first = lda_config(f)
+    assert set(first.weight_file_sha) == {"pool_args.weights"}
+    f.write_bytes(b"second fit")
+    second = lda_config(f)
+    assert first.pool_args == second.pool_args
+    assert first.run_id != second.run_id
+
+
+def test_model_weights_file_is_hashed_too(tmp_path):
+    f = tmp_path / "lda_2.pt"
+    f.write_bytes(b"layer 2")
+    c = RunConfig(model="resnet20", dataset="synthetic", model_args={"lda_layer": 2, "lda_weights": str(f)})
+    assert set(c.weight_file_sha) == {"model_args.lda_weights"}
+
+
+def test_stored_hash_survives_a_round_trip_and_a_changed_file_is_refused(tmp_path):
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"fit A")
+    c = lda_config(f)
+    f.write_bytes(b"fit B")
+    again = RunConfig.from_dict(c.to_dict())  # as when a run is resumed from its config.json
+    assert again.run_id == c.run_id
+    with pytest.raises(ValueError, match="changed since this run was configured"):
+        again.check_weight_files()
+    with pytest.raises(ValueError, match="changed"):  # before any run directory is written
+        train_run(again, tmp_path / "runs", device="cpu", progress=False)
+    assert not (tmp_path / "runs" / c.run_id).exists()
+
+
+def test_missing_weights_file_names_the_fix(tmp_path):
+    c = lda_config(tmp_path / "nowhere.pt")
+    with pytest.raises(FileNotFoundError, match="fit-lda"):
+        c.check_weight_files()
