@@ -1,0 +1,225 @@
+"""Summarise the second CPU screen (NON-STANDARD protocols) into results/cpu-screen-v2/summary.md.
+
+Reads the finished run directories beside this file. The selection rule is ``screen.select``
+(validation accuracy only, fixed before the screen started); test accuracy is reported for the
+selected variant, the other candidates and every baseline:
+
+- the leaderboard per column: best-epoch test accuracy (the benchmark's metric), final-epoch
+  test accuracy and test accuracy at the epoch of best validation accuracy, mean ± std (n);
+- selected minus the best baseline (highest mean on that metric): Welch-t 95% CI (scipy; honest
+  about n = 3, unlike a bootstrap) and the per-seed paired differences (same seed = same trunk
+  initialisation and the same batches);
+- the ablation: each component of the selected variant removed in turn;
+- the 1x1 identity check: max, mixed and softpool against avg at seed 0.
+
+    .venv/bin/python results/cpu-screen-v2/analyze.py        # writes summary.md and prints it
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from scipy import stats as sps
+
+from poolbench.results.index import pool_label, read_run
+from poolbench.results.stats import summarize
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import screen  # noqa: E402  (the protocols, candidates, baselines and the selection rule)
+
+METRICS = (("best_test_acc", "best-epoch test"), ("final_test_acc", "final-epoch test"),
+           ("test_acc_at_best_val", "test at best-val epoch"))
+
+
+def load() -> Dict[Tuple[str, str], List[dict]]:
+    """{(column, pool label): rows of ended runs (finished or diverged), each with 'best_val'}.
+
+    A diverged run keeps the accuracies of the epochs it completed (none if it diverged in its
+    first); its cell says how many of its runs diverged, and the statistics use the finished runs."""
+    cells: Dict[Tuple[str, str], List[dict]] = defaultdict(list)
+    for path in sorted(HERE.glob("*/config.json")):
+        row, epochs = read_run(path.parent)
+        if row["status"] in ("finished", "diverged"):
+            row["best_val"] = max((e["val_acc"] for e in epochs), default=None)
+            cells[(row["column_key"], row["pool"])].append(row)
+    return cells
+
+
+def ok(rows: List[dict]) -> List[dict]:
+    return [r for r in rows if r["status"] == "finished"]
+
+
+def fmt(rows: List[dict], metric: str) -> str:
+    """mean ± std (n) over the finished runs, and how many runs diverged."""
+    m, s, n = summarize([r[metric] for r in ok(rows)])
+    div = len(rows) - len(ok(rows))
+    text = "-" if n == 0 else (f"{m:.2f} ± {s:.2f} (n={n})" if n > 1 else f"{m:.2f} (n=1)")
+    return text + (f" **{div}/{len(rows)} diverged**" if div else "")
+
+
+def welch_ci(a: List[float], b: List[float]) -> str:
+    if len(a) < 2 or len(b) < 2:
+        return "n/a (n<2)"
+    r = sps.ttest_ind(a, b, equal_var=False)
+    lo, hi = r.confidence_interval(0.95)
+    return f"[{lo:+.2f}, {hi:+.2f}], p = {r.pvalue:.3f}" if math.isfinite(lo) else "n/a (no variance)"
+
+
+def label(args: dict) -> str:
+    return pool_label({"pool": "gemgate", "pool_args": args})
+
+
+def leaderboard(cells, col: str, rows_order: List[str], selected: str) -> List[str]:
+    out = ["| pool | val (best epoch) | " + " | ".join(t for _, t in METRICS) + " | seeds |",
+           "|---|---|" + "---|" * len(METRICS) + "---|"]
+    for lab in rows_order:
+        rows = cells.get((col, lab), [])
+        if rows:
+            name = f"**`{lab}`** (selected)" if lab == selected else f"`{lab}`"
+            out.append(f"| {name} | {fmt(rows, 'best_val')} | "
+                       + " | ".join(fmt(rows, m) for m, _ in METRICS)
+                       + f" | {sorted(r['seed'] for r in rows)} |")
+    return out + [""]
+
+
+def versus_best_baseline(cells, col: str, selected: str) -> List[str]:
+    out = []
+    sel = sorted(ok(cells.get((col, selected), [])), key=lambda r: r["seed"])
+    base = {b: sorted(ok(cells[(col, b)]), key=lambda r: r["seed"]) for b in screen.BASELINES
+            if ok(cells.get((col, b), []))}  # a pool whose every run diverged has no mean to beat
+    if col in screen.ONE_BY_ONE:  # max / mixed / softpool ran at one seed there, as an identity check
+        base = {b: rows for b, rows in base.items() if b not in screen.SAME_AS_AVG_ON_1X1}
+    for m, title in METRICS:
+        if not sel or not base:
+            continue
+        best = max(base, key=lambda b: summarize([r[m] for r in base[b]])[0])
+        a, b = [r[m] for r in sel], [r[m] for r in base[best]]
+        diff = summarize(a)[0] - summarize(b)[0]
+        pairs = {r["seed"]: r[m] for r in base[best]}
+        paired = ", ".join(f"s{r['seed']} {r[m] - pairs[r['seed']]:+.2f}" for r in sel if r["seed"] in pairs)
+        wins = all(summarize(a)[0] > summarize([r[m] for r in rows])[0] for rows in base.values())
+        out.append(f"| {title} | `{best}` {summarize(b)[0]:.2f} | **{diff:+.2f}** | {welch_ci(a, b)} | {paired} | "
+                   f"{'yes' if wins else 'no'} |")
+    head = ["| metric | best baseline | Δ mean | Welch-t 95% CI of Δ | paired Δ per seed | above every baseline |",
+            "|---|---|---|---|---|---|"]
+    dead = [b for b in screen.BASELINES if cells.get((col, b)) and not ok(cells[(col, b)])]
+    notes = [f"Baselines whose every run diverged (no accuracy; counted as beaten): {dead}."] if dead else []
+    if any(len(ok(cells[(col, b)])) < len(cells[(col, b)]) for b in base):
+        notes += ["Partly diverged baselines are averaged over their finished runs only (in their favour)."]
+    return head + out + [""] + notes + [""]
+
+
+def learned_exponents(cells, col: str) -> List[str]:
+    """Where did gemgate's per-channel p go? Read from the runs' final checkpoints (kept on the
+    machine that trained them, not committed): p = clamp(init_p * exp(delta), 1, 8)."""
+    import torch
+
+    from poolbench.pools.gemgate import P_MAX, P_MIN
+
+    out = []
+    for lab in sorted(l for (c, l) in cells if c == col and l.startswith("gemgate")):
+        ps = []
+        for r in ok(cells[(col, lab)]):
+            ck = Path(r["path"]) / "checkpoint.pt"
+            if ck.exists():
+                state = torch.load(ck, map_location="cpu", weights_only=False)["model"]
+                delta = state.get("head.pool.delta")
+                init_p = json.loads(r["pool_args"]).get("p", 3.0)
+                if delta is not None and delta.numel():
+                    ps.append((init_p * delta.float().exp()).clamp(P_MIN, P_MAX))
+        if ps:
+            p = torch.cat(ps)
+            out.append(f"| `{lab}` | {len(ps)} | {p.min():.3f} | {p.median():.3f} | {p.max():.3f} | "
+                       f"{(p > P_MIN + 1e-3).float().mean():.0%} |")
+    if not out:
+        return []
+    return (["Learned GeM exponents after the last epoch (all channels of all seeds' checkpoints):", "",
+             "| pool | runs | min p | median p | max p | channels with p > 1.001 |", "|---|---|---|---|---|---|"]
+            + out + [""])
+
+
+def main() -> int:
+    cells = load()
+    score = screen.select(HERE)
+    if score is None:
+        if "--partial" not in sys.argv:
+            print("not every candidate run has ended: no selection yet (--partial shows the runs so far)")
+            return 1
+        score = {name: math.nan for name in screen.VARIANTS}  # progress view only: nothing selected
+    chosen = max(score, key=score.get)
+    selected = label(screen.VARIANTS[chosen])
+    candidates = [label(a) for a in screen.VARIANTS.values()]
+    protocols = sorted({r["protocol_label"] for rows in cells.values() for r in rows})
+    commits = sorted({str(r["git_commit"])[:7] + ("+dirty" if "dirty" in str(r["git_commit"]) else "")
+                      for rows in cells.values() for r in rows})
+    out = ["# Second CPU screen of gemgate — NON-STANDARD protocols", "",
+           "Not the benchmark's 200-epoch protocol: 5 epochs on subsets, CPU, 1 thread per run (see screen.py).",
+           "Numbers are not comparable to published ones.", "",
+           "Protocols: " + "; ".join(f"`{p}`" for p in protocols) + ".",
+           f"Optimiser as the benchmark (SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine); commits {commits}.",
+           "", "## Selection (validation accuracy only)", "",
+           "Mean over columns of the mean over seeds 0–2 of each run's best validation accuracy:", ""]
+    out += [f"- `{label(screen.VARIANTS[n])}` ({n}): {v:.2f}" for n, v in score.items()]
+    out += ["", f"**Selected for every column: `{selected}` ({chosen}).**" if not math.isnan(score[chosen])
+            else "**PROGRESS VIEW (--partial): candidate runs still missing, nothing is selected; the first "
+                 "variant is shown in the selected row.**", ""]
+    columns = list(screen.COLUMNS)
+    # one-glance table: best-epoch test accuracy per column
+    pools = [selected] + [c for c in candidates if c != selected] + screen.BASELINES
+    out += ["## Leaderboard at a glance (best-epoch test accuracy %, mean ± std (n))", "",
+            "| pool | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for lab in pools:
+        cols = ["= avg (the same function on a 1x1 map; seed 0 checked below)"
+                if c in screen.ONE_BY_ONE and lab in screen.SAME_AS_AVG_ON_1X1
+                else fmt(cells.get((c, lab), []), "best_test_acc") for c in columns]
+        out.append(f"| {'**' + lab + '** (selected)' if lab == selected else lab} | " + " | ".join(cols) + " |")
+    out.append("")
+    for col in columns:
+        out += [f"## {col}", ""]
+        out += leaderboard(cells, col, pools, selected)
+        out += ["Selected minus the best baseline:", ""] + versus_best_baseline(cells, col, selected)
+        if col not in screen.ONE_BY_ONE:
+            out += learned_exponents(cells, col)
+        base_args = screen.VARIANTS[chosen]
+        out += [f"Ablation of `{selected}` (one component removed; same seeds):", "",
+                "| removed | pool | val (best epoch) | best-epoch test | final-epoch test |", "|---|---|---|---|---|",
+                f"| nothing | `{selected}` | {fmt(cells.get((col, selected), []), 'best_val')} | "
+                f"{fmt(cells.get((col, selected), []), 'best_test_acc')} | "
+                f"{fmt(cells.get((col, selected), []), 'final_test_acc')} |"]
+        for comp in screen.active_components(base_args):
+            lab = label({**base_args, **screen.COMPONENTS[comp]})
+            rows = cells.get((col, lab), [])
+            if col in screen.ONE_BY_ONE and comp in screen.IDENTITY_ON_1X1:
+                out.append(f"| {comp} | `{lab}` | identical on a 1x1 map (not run) | | |")
+            elif not rows:
+                out.append(f"| {comp} | `{lab}` | not run (time) | | |")
+            else:
+                out.append(f"| {comp} | `{lab}` | {fmt(rows, 'best_val')} | "
+                           f"{fmt(rows, 'best_test_acc')} | {fmt(rows, 'final_test_acc')} |")
+        out.append("")
+        if col in screen.ONE_BY_ONE:
+            avg0 = {r["seed"]: r for r in cells.get((col, "avg"), [])}.get(0)
+            checks = []
+            for b in screen.SAME_AS_AVG_ON_1X1:
+                r0 = {r["seed"]: r for r in cells.get((col, b), [])}.get(0)
+                if r0 and avg0:
+                    same = all(r0[m] == avg0[m] for m, _ in METRICS)
+                    checks.append(f"`{b}` {r0['best_test_acc']:.2f} vs `avg` {avg0['best_test_acc']:.2f} "
+                                  f"({'identical on every metric' if same else 'DIFFERENT'})")
+            if checks:
+                out += ["1x1 identity check at seed 0: " + "; ".join(checks) + ".", ""]
+    out += ["Provenance: each run's config.json / result.json (git commit, torch, device, wall time) and "
+            "metrics.jsonl are in its run directory beside this file."]
+    text = "\n".join(out) + "\n"
+    (HERE / "summary.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
