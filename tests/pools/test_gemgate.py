@@ -1,6 +1,8 @@
 """gemgate: equals GeM at initialisation, each component does what it claims, gradients reach the gate."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -230,3 +232,24 @@ def test_in_a_model_it_starts_as_the_gem_model_of_the_same_seed(model, chans):
             assert torch.equal(sa[k], sb[k]), k
     x = torch.randn(2, chans, 32, 32)
     torch.testing.assert_close(a(x), b(x), rtol=1e-5, atol=1e-6)
+
+
+def test_p_min_lets_the_exponent_go_below_average_pooling():
+    x = torch.rand(2, 8, 4, 4)
+    default = create_pool("gemgate", channels=8, p=1.0)
+    roomy = create_pool("gemgate", channels=8, p=1.0, p_min=0.5)
+    with torch.no_grad():
+        default.delta.fill_(-0.3)
+        roomy.delta.fill_(-0.3)
+    assert torch.allclose(default.p(), torch.ones(8))  # clamped at 1: the stuck case
+    assert torch.allclose(roomy.p(), torch.full((8,), math.exp(-0.3)))
+    y = roomy(x.requires_grad_(True))
+    y.sum().backward()
+    assert roomy.delta.grad.abs().sum() > 0  # below 1 the exponent still learns
+    assert torch.isfinite(x.grad).all()
+    # p_min is kept by packing (its own kwargs) and its validation names the range
+    assert roomy.pack(2).p_min == 0.5
+    with pytest.raises(ValueError, match="p_min"):
+        create_pool("gemgate", channels=8, p=1.0, p_min=0.0)
+    with pytest.raises(ValueError, match=r"p=0.8 must lie in \[p_min=1.0"):
+        create_pool("gemgate", channels=8, p=0.8)

@@ -99,7 +99,10 @@ class GeMGatePool(GlobalPool):
 
     Args:
         channels: C of the input map (models pass it); ``None`` sizes everything on the first input.
-        p: GeM exponent at initialisation (3, as GeM).
+        p: GeM exponent at initialisation (3, as GeM; 1 starts as GAP).
+        p_min: the exponent's lower bound (1 = never below average pooling). Started at ``p=1`` with
+            the default bound the exponent cannot leave 1 when its gradient first points down (the
+            clamp then blocks it; observed in results/cpu-screen-v2); ``p_min < 1`` gives it room.
         per_channel_p: one exponent per channel (else one shared).
         learn_p: learn the exponent (else frozen at ``p``).
         gate: the residual channel gate (zero-initialised: factor 1 at init).
@@ -114,15 +117,18 @@ class GeMGatePool(GlobalPool):
     def __init__(self, channels: Optional[int] = None, p: float = 3.0, per_channel_p: bool = True,
                  learn_p: bool = True, gate: bool = True, reduction: int = 16, min_hidden: int = 8,
                  spread: bool = True, drop: float = 0.0, pos_drop: float = 0.0, eps: float = 1e-6,
-                 models: int = 1):
+                 models: int = 1, p_min: float = P_MIN):
         super().__init__()
         if not 0.0 <= drop < 1.0 or not 0.0 <= pos_drop < 1.0:
             raise ValueError(f"gemgate: drop={drop} and pos_drop={pos_drop} must lie in [0, 1)")
-        if not P_MIN <= p <= P_MAX:
-            raise ValueError(f"gemgate: p={p} must lie in [{P_MIN}, {P_MAX}]")
+        if not 0.0 < p_min <= P_MIN:
+            raise ValueError(f"gemgate: p_min={p_min} must lie in (0, {P_MIN}]")
+        if not p_min <= p <= P_MAX:
+            raise ValueError(f"gemgate: p={p} must lie in [p_min={p_min}, {P_MAX}]")
         if channels is not None and channels % models:
             raise ValueError(f"gemgate: channels={channels} is not a multiple of models={models}")
         self.init_p, self.per_channel_p, self.learn_p = float(p), bool(per_channel_p), bool(learn_p)
+        self.p_min = float(p_min)
         self.use_gate, self.reduction, self.min_hidden = bool(gate), int(reduction), int(min_hidden)
         self.use_spread = bool(spread) and self.use_gate  # the spread only feeds the gate
         self.drop, self.pos_drop, self.eps, self.models = float(drop), float(pos_drop), float(eps), int(models)
@@ -181,8 +187,8 @@ class GeMGatePool(GlobalPool):
                 self.channels = int(state_dict[prefix + "b2"].numel())
 
     def p(self) -> torch.Tensor:
-        """The GeM exponent per channel, [K*C] (or [K] when shared), in [P_MIN, P_MAX]."""
-        return (self.init_p * torch.exp(self.delta.float())).clamp(P_MIN, P_MAX)
+        """The GeM exponent per channel, [K*C] (or [K] when shared), in [p_min, P_MAX]."""
+        return (self.init_p * torch.exp(self.delta.float())).clamp(self.p_min, P_MAX)
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -237,7 +243,7 @@ class GeMGatePool(GlobalPool):
     def _kwargs(self) -> dict:
         return dict(p=self.init_p, per_channel_p=self.per_channel_p, learn_p=self.learn_p, gate=self.use_gate,
                     reduction=self.reduction, min_hidden=self.min_hidden, spread=self.use_spread,
-                    drop=self.drop, pos_drop=self.pos_drop, eps=self.eps)
+                    drop=self.drop, pos_drop=self.pos_drop, eps=self.eps, p_min=self.p_min)
 
     def pack(self, k: Union[int, List["GeMGatePool"]]) -> "GeMGatePool":
         """One pool for ``k`` models side by side: from a list of sized pools (their weights,
@@ -270,6 +276,6 @@ class GeMGatePool(GlobalPool):
         return outs
 
     def extra_repr(self) -> str:
-        return (f"channels={self.channels}, p={self.init_p}, per_channel_p={self.per_channel_p}, "
+        return (f"channels={self.channels}, p={self.init_p}, p_min={self.p_min}, per_channel_p={self.per_channel_p}, "
                 f"learn_p={self.learn_p}, gate={self.use_gate}, spread={self.use_spread}, drop={self.drop}, "
                 f"pos_drop={self.pos_drop}, models={self.models}")
