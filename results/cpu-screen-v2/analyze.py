@@ -116,7 +116,7 @@ def versus_best_baseline(cells, col: str, selected: str) -> List[str]:
 
 def learned_exponents(cells, col: str) -> List[str]:
     """Where did gemgate's per-channel p go? Read from the runs' final checkpoints (kept on the
-    machine that trained them, not committed): p = clamp(init_p * exp(delta), 1, 8)."""
+    machine that trained them, not committed): p = clamp(init_p * exp(delta), p_min, 8)."""
     import torch
 
     from poolbench.pools.gemgate import P_MAX, P_MIN
@@ -129,17 +129,19 @@ def learned_exponents(cells, col: str) -> List[str]:
             if ck.exists():
                 state = torch.load(ck, map_location="cpu", weights_only=False)["model"]
                 delta = state.get("head.pool.delta")
-                init_p = json.loads(r["pool_args"]).get("p", 3.0)
+                args = json.loads(r["pool_args"])
                 if delta is not None and delta.numel():
-                    ps.append((init_p * delta.float().exp()).clamp(P_MIN, P_MAX))
+                    p_min = args.get("p_min", P_MIN)
+                    ps.append((args.get("p", 3.0) * delta.float().exp()).clamp(p_min, P_MAX))
         if ps:
             p = torch.cat(ps)
             out.append(f"| `{lab}` | {len(ps)} | {p.min():.3f} | {p.median():.3f} | {p.max():.3f} | "
-                       f"{(p > P_MIN + 1e-3).float().mean():.0%} |")
+                       f"{(p > 1 + 1e-3).float().mean():.0%} | {(p < 1 - 1e-3).float().mean():.0%} |")
     if not out:
         return []
     return (["Learned GeM exponents after the last epoch (all channels of all seeds' checkpoints):", "",
-             "| pool | runs | min p | median p | max p | channels with p > 1.001 |", "|---|---|---|---|---|---|"]
+             "| pool | runs | min p | median p | max p | channels with p > 1.001 | with p < 0.999 |",
+             "|---|---|---|---|---|---|---|"]
             + out + [""])
 
 
@@ -217,6 +219,16 @@ def main() -> int:
                                   f"({'identical on every metric' if same else 'DIFFERENT'})")
             if checks:
                 out += ["1x1 identity check at seed 0: " + "; ".join(checks) + ".", ""]
+    fu = [(name, label(args)) for name, args in screen.FOLLOW_UP.items()]
+    col = "resnet20-imagefolder"
+    out += ["## Follow-up (after the screen; not part of the declared selection)", "",
+            "| pool | val (best epoch) | best-epoch test | paired Δ test vs `avg` per seed |", "|---|---|---|---|"]
+    avg = {r["seed"]: r["best_test_acc"] for r in ok(cells.get((col, "avg"), []))}
+    for name, lab in fu + [("selected", selected), ("avg", "avg")]:
+        rows = [r for r in cells.get((col, lab), []) if r["seed"] in screen.SEEDS]
+        diffs = ", ".join(f"s{r['seed']} {r['best_test_acc'] - avg[r['seed']]:+.2f}" for r in ok(rows) if r["seed"] in avg)
+        out.append(f"| `{lab}` ({name}) | {fmt(rows, 'best_val')} | {fmt(rows, 'best_test_acc')} | {diffs} |")
+    out.append("")
     out += ["Provenance: each run's config.json / result.json (git commit, torch, device, wall time) and "
             "metrics.jsonl are in its run directory beside this file."]
     text = "\n".join(out) + "\n"
