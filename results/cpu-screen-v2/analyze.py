@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple
 
 from scipy import stats as sps
 
-from poolbench.results.index import pool_label, read_run
+from poolbench.results.index import pool_label
 from poolbench.results.stats import summarize
 
 HERE = Path(__file__).resolve().parent
@@ -43,9 +43,8 @@ def load() -> Dict[Tuple[str, str], List[dict]]:
     first); its cell says how many of its runs diverged, and the statistics use the finished runs."""
     cells: Dict[Tuple[str, str], List[dict]] = defaultdict(list)
     for path in sorted(HERE.glob("*/config.json")):
-        row, epochs = read_run(path.parent)
-        if row["status"] in ("finished", "diverged"):
-            row["best_val"] = max((e["val_acc"] for e in epochs), default=None)
+        row = screen.ended(path.parent)
+        if row is not None:
             cells[(row["column_key"], row["pool"])].append(row)
     return cells
 

@@ -146,17 +146,20 @@ def follow_up_plan() -> List[RunConfig]:
     return [cfg("resnet20-imagefolder", "gemgate", seed, **args) for seed in SEEDS for args in FOLLOW_UP.values()]
 
 
-def done(runs_dir: Path, c: RunConfig) -> Optional[dict]:
+def ended(run_dir: Path) -> Optional[dict]:
     """The run's row once it has ended (finished or diverged), with ``best_val`` added: the best
     validation accuracy of its completed epochs, 0 for a run that diverged before its first."""
-    d = runs_dir / c.run_id
-    if not (d / "result.json").exists():
+    if not (run_dir / "result.json").exists():
         return None
-    row, epochs = read_run(d)
+    row, epochs = read_run(run_dir)
     if row["status"] not in ("finished", "diverged"):
         return None
     row["best_val"] = max((e["val_acc"] for e in epochs), default=0.0)
     return row
+
+
+def done(runs_dir: Path, c: RunConfig) -> Optional[dict]:
+    return ended(runs_dir / c.run_id)
 
 
 def select(runs_dir: Path) -> Optional[Dict[str, float]]:

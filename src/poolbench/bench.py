@@ -27,7 +27,7 @@ import platform
 import re
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -80,7 +80,6 @@ class BenchConfig:
     compile_mode: Optional[str] = None  # e.g. "reduce-overhead": CUDA graphs (GPU; untested here)
     device: Optional[str] = None
     baseline: bool = True
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 def _sync(device: torch.device) -> None:
