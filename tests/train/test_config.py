@@ -3,6 +3,7 @@ import pytest
 
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
+from poolbench.train.packed import train_packed
 
 
 def lda_config(path, **kw):
@@ -46,6 +47,16 @@ def test_stored_hash_survives_a_round_trip_and_a_changed_file_is_refused(tmp_pat
     with pytest.raises(ValueError, match="changed"):  # before any run directory is written
         train_run(again, tmp_path / "runs", device="cpu", progress=False)
     assert not (tmp_path / "runs" / c.run_id).exists()
+
+
+def test_packed_training_refuses_a_changed_weights_file_too(tmp_path):
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"fit A")
+    configs = [lda_config(f, seed=0), lda_config(f, seed=1)]
+    f.write_bytes(b"fit B")
+    with pytest.raises(ValueError, match="changed since this run was configured"):
+        train_packed(configs, tmp_path / "runs", device="cpu", progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_missing_weights_file_names_the_fix(tmp_path):
