@@ -290,7 +290,7 @@ def format_table(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(result: Dict[str, Any], out_dir: str = "bench/results") -> List[Path]:
+def write_results(result: Dict[str, Any], out_dir: str = "benchmarks/results") -> List[Path]:
     """``<date>-<device>-<commit>.json`` and ``.md`` under ``out_dir``; returns the paths."""
     slug = re.sub(r"[^a-z0-9]+", "-", result["device"].lower()).strip("-")[:40]
     stem = f"{result['date'][:10]}-{slug}-{result['commit'][:7]}"

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the plain eager loop")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
-    p.add_argument("--out", default="bench/results", help="directory for the JSON/Markdown results")
+    p.add_argument("--out", default="benchmarks/results", help="directory for the JSON/Markdown results")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.set_defaults(func=main)
 

@@ -12,8 +12,8 @@ Timings are medians over ``--repeats`` interleaved repetitions (model and pool a
 load from other processes on a shared machine hits both alike). The output is a Markdown table
 with date, device, commit, torch version, threads, load average and the command.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/pool_overhead.py --pools gemgate,gem,avg \
-        --pool-arg gemgate:drop=0.1 --pool-arg gemgate:pos_drop=0.2 --out bench/results/pool-overhead-DATE.md
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pool_overhead.py --pools gemgate,gem,avg \
+        --pool-arg gemgate:drop=0.1 --pool-arg gemgate:pos_drop=0.2 --out benchmarks/results/pool-overhead-DATE.md
 """
 from __future__ import annotations
 
