@@ -17,7 +17,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
 setup-test: setup
-	$(BIN)/pip install -q -e '.[test,ray,onnx]'
+	$(BIN)/pip install -q -e '.[test,ray,onnx,robustness]'
 
 demo: setup
 	$(BIN)/poolbench demo

@@ -1,35 +1,80 @@
-"""poolbench robustness: tables, JSON with CE / flip rate against a baseline, the baseline cache."""
+"""poolbench robustness: Table 2 / 3 layouts, JSON with CE / FR against a baseline, generated-set
+cache, released-set folders, bad input."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 from seed_runs import tiny_run
 
 from poolbench.cli import main
-
-FAST = ["--n", "32", "--severities", "1,5", "--corruptions", "gaussian_noise,fog", "--perturbations",
-        "translate,brightness"]
+from poolbench.robustness import sets
 
 
-def test_robustness_against_a_baseline(tmp_path_factory, capsys):
+def fast(tmp_path):
+    return ["--n", "6", "--severities", "1,5", "--corruptions", "gaussian_noise,fog,saturate",
+            "--perturbations", "translate,shot_noise", "--cache", str(tmp_path / "cache")]
+
+
+def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys):
     run, base = tiny_run(tmp_path_factory, "flex"), tiny_run(tmp_path_factory, "avg")
-    assert main(["robustness", str(run), "--baseline", str(base), *FAST]) == 0
+    assert main(["robustness", str(run), "--baseline", str(base), *fast(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "gaussian_noise" in printed and "mCE" in printed and "mFR" in printed
+    assert "Table 2 layout" in printed and "Table 3 layout" in printed
+    assert "CE" in printed and "Flip Rate" in printed and "extras, not in mCE" in printed
+    assert "mCE" in printed and "over 2 of the 15" in printed and "mFR" in printed and "of the 10" in printed
     res = json.loads((run / "robustness.json").read_text())
-    assert set(res["errors"]) == {"gaussian_noise", "fog"} and set(res["errors"]["fog"]) == {"1", "5"}
-    assert set(res["flip_probability"]) == {"translate", "brightness"}
-    assert all(0 <= v <= 100 for v in res["flip_probability"].values())
+    assert set(res["errors"]) == {"gaussian_noise", "fog", "saturate"} and set(res["errors"]["fog"]) == {"1", "5"}
+    fp = res["perturbation"]["flip_probability"]
+    assert set(fp) == {"translate", "shot_noise", "shot_noise_2", "shot_noise_3"}
     cmp = res["comparison"]
-    assert cmp["baseline"] == base.name and set(cmp["corruption"]["per_corruption"]) == {"gaussian_noise", "fog"}
-    b = json.loads((base / "robustness.json").read_text())  # the baseline's measurement, cached beside it
+    assert cmp["corruption"]["mCE_over"] <= 2  # saturate is an extra: never in the mean
+    b = json.loads((base / "robustness.json").read_text())
     assert b["settings"] == res["settings"] and "comparison" not in b
     ce = cmp["corruption"]["per_corruption"]["fog"]["ce"]
-    assert ce is None or abs(ce - 100 * sum(res["errors"]["fog"].values()) / sum(b["errors"]["fog"].values())) < 1e-6
+    den = sum(b["errors"]["fog"].values())
+    assert (ce is None and den == 0) or abs(ce - 100 * sum(res["errors"]["fog"].values()) / den) < 1e-9
+    shot = [fp[f] for f in ("shot_noise", "shot_noise_2", "shot_noise_3")]
+    assert abs(cmp["flip"]["fp"]["shot_noise"] - sum(shot) / 3) < 1e-9
+    # the generated sets are cached in the same layout as the released ones
+    c_dirs = list((tmp_path / "cache").glob("c-*"))
+    assert len(c_dirs) == 1
+    x, y = sets.read_c(c_dirs[0], "fog")
+    assert x.shape == (5, 6, 32, 32, 3) and len(y) == 6
+    p_dirs = list((tmp_path / "cache").glob("p-*"))
+    assert sets.read_p(p_dirs[0], "translate").shape == (6, 16, 32, 32, 3)
 
 
-def test_robustness_rejects_bad_arguments(tmp_path_factory, capsys):
+def test_robustness_reads_a_released_folder(tmp_path_factory, tmp_path, capsys):
+    from poolbench.cli._trained import load_trained
+
     run = tiny_run(tmp_path_factory, "flex")
-    assert main(["robustness", str(run), "--corruptions", "snow"]) == 2
-    assert "unknown corruption snow" in capsys.readouterr().err
+    _, data, _ = load_trained(run, "cpu", full_test=True)
+    clean = data.test_x.permute(0, 2, 3, 1).numpy()
+    # a released-layout folder whose "corruption" is the identity, the test images in reverse order:
+    # every severity's error must then be the clean error
+    released = tmp_path / "CIFAR-10-C"
+    released.mkdir()
+    np.save(released / "fog.npy", np.tile(clean[::-1], (5, 1, 1, 1)))
+    np.save(released / "labels.npy", np.tile(data.test_y.numpy()[::-1], 5).astype(np.uint8))
+    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
+                 "none", "--out", str(tmp_path / "r.json")]) == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["n"] == len(clean) and res["settings"]["cifar_c"] == str(released)
+    assert all(abs(e - res["clean"]) < 1e-9 for e in res["errors"]["fog"].values())
+    assert "released set" in capsys.readouterr().out
+    np.save(released / "labels.npy", np.zeros(5 * len(clean), np.uint8))  # labels of other images: refused
+    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
+                 "none", "--out", str(tmp_path / "r2.json")]) == 2
+    assert "labels are not those" in capsys.readouterr().err
+
+
+def test_robustness_rejects_bad_arguments(tmp_path_factory, tmp_path, capsys):
+    run = tiny_run(tmp_path_factory, "flex")
+    assert main(["robustness", str(run), "--corruptions", "sparkle"]) == 2
+    assert "unknown corruption sparkle" in capsys.readouterr().err
     assert main(["robustness", str(run), "--severities", "0-2"]) == 2
+    assert main(["robustness", str(run), "--cifar10c", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["robustness", str(run), "--cifar100c", str(tmp_path), "--corruptions", "fog"]) == 2
+    assert "CIFAR-100" in capsys.readouterr().err

@@ -1,105 +1,145 @@
-"""``poolbench robustness RUN [--baseline RUN]``: corruption errors and flip probabilities.
+"""``poolbench robustness RUN [--baseline RUN2]``: CIFAR-10-C / CIFAR-10-P robustness of a run.
 
-Corrupts a fixed subset of the run's test images with the 12 built-in corruptions at 5 severities
-(CIFAR-10-C style, ``poolbench.robustness.corruptions``) and runs the 4 perturbation sequences
-(CIFAR-10-P style), then prints and writes (``RUN/robustness.json``): the error per corruption and
-severity, the flip probability per perturbation and, with ``--baseline``, the corruption error (CE,
-relative CE; Table 2 of the closed-form pooling paper) and flip rate (FR; its Table 3) relative to
-the baseline run. The baseline's own measurement is cached in its run directory and reused when
-the settings match.
+Evaluates the run on the released sets when given (``--cifar10c DIR`` / ``--cifar100c DIR`` with
+``<corruption>.npy`` + ``labels.npy``; ``--cifar10p DIR`` / ``--cifar100p DIR`` with
+``<sequence>.npy``), otherwise on sets generated from a fixed subset of the run's own test images
+(``--n``; cached under the data cache, checksummed) with the reference generators' definitions.
+Prints the layout of Tables 2 and 3 of the closed-form pooling paper: error per severity and
+corruption, CE / relative CE against the baseline; flip probability per difficulty and sequence,
+flip rate against the baseline; with mCE over the 15 benchmark corruptions and mFR over the 10
+benchmark perturbations (each mean says over how many it is taken; the extras are reported apart).
+Writes ``RUN/robustness.json``; the baseline's measurement is cached beside it.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ._args import DEFAULT_RUNS_DIR, parse_seeds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("robustness", help="corruption errors / flip probabilities of a trained run",
+    p = sub.add_parser("robustness", help="CIFAR-10-C / -P robustness of a trained run (CE, mCE, FP, FR)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="run directory or run id")
-    p.add_argument("--baseline", help="run directory or id to compare against (CE, flip rate)")
+    p.add_argument("--baseline", help="run directory or id to compare against (CE, relative CE, flip rate)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
-    p.add_argument("--n", type=int, default=1000, help="test images (a fixed subset; default %(default)s)")
+    c = p.add_mutually_exclusive_group()
+    c.add_argument("--cifar10c", metavar="DIR", help="released CIFAR-10-C folder (<corruption>.npy + labels.npy)")
+    c.add_argument("--cifar100c", metavar="DIR", help="released CIFAR-100-C folder")
+    q = p.add_mutually_exclusive_group()
+    q.add_argument("--cifar10p", metavar="DIR", help="released CIFAR-10-P folder (<sequence>.npy)")
+    q.add_argument("--cifar100p", metavar="DIR", help="released CIFAR-100-P folder")
+    p.add_argument("--n", type=int, default=1000,
+                   help="test images for generated sets (a fixed subset; default %(default)s; the full split: 10000)")
     p.add_argument("--severities", type=parse_seeds, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
-    p.add_argument("--corruptions", help="comma list (default: all 12)")
-    p.add_argument("--perturbations", help="comma list (default: translate,rotate,scale,brightness); 'none' skips")
-    p.add_argument("--seed", type=int, default=0, help="corruption randomness (default %(default)s)")
+    p.add_argument("--corruptions", help="comma list, 'standard' (the 15), 'all' (15 + 4 extras, default) or 'none'")
+    p.add_argument("--perturbations", help="comma list, 'standard' (the 10), 'all' (10 + 4 extras, default) or 'none'")
+    p.add_argument("--seed", type=int, default=0, help="randomness of generated sets (default %(default)s)")
+    p.add_argument("--cache", help="folder for generated sets (default: the data cache's robustness/)")
     p.add_argument("--out", help="JSON file (default RUN/robustness.json)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=main)
 
 
-def measure(run_dir: Path, settings: Dict[str, Any], device) -> Dict[str, Any]:
-    """The run's errors and flip probabilities under ``settings`` (cached in robustness.json)."""
-    from ..results.store import read_json
-    from ..robustness.evaluate import corruption_errors, flip_probabilities, select_images
-    from ._trained import device_of, load_trained
-
-    cached = read_json(run_dir / "robustness.json")
-    if cached and cached.get("settings") == settings and "n" in cached:
-        return cached
-    config, data, model = load_trained(run_dir, device, full_test=True)
-    x, y = select_images(data.test_x, data.test_y, settings["n"])
-    dev = device_of(model)
-    out = {"run_id": run_dir.name, "dataset": config.dataset, "settings": settings}
-    out.update(corruption_errors(model, x, y, data.mean, data.std, dev, settings["corruptions"],
-                                 settings["severities"], settings["seed"]))
-    out["flip_probability"] = flip_probabilities(model, x, data.mean, data.std, dev, settings["perturbations"])
-    return out
-
-
-def _names(text, default: List[str], what: str) -> List[str]:
-    if not text:
-        return list(default)
+def _names(text: Optional[str], standard: List[str], extras: List[str], what: str) -> List[str]:
+    if not text or text == "all":
+        return standard + extras
+    if text == "standard":
+        return list(standard)
     if text == "none":
         return []
     names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in default]
+    bad = [n for n in names if n not in standard + extras]
     if bad:
-        raise ValueError(f"unknown {what} {', '.join(bad)}; valid: {', '.join(default)}")
+        raise ValueError(f"unknown {what} {', '.join(bad)}; valid: {', '.join(standard + extras)}")
     return names
 
 
-def _fmt(v, width: int = 7) -> str:
-    return f"{'n/a' if v is None else f'{v:.1f}':>{width}}"
+def _released(args: argparse.Namespace, kind: str):
+    """(folder, expected classes) of a released set given on the command line, or (None, None)."""
+    for classes in (10, 100):
+        d = getattr(args, f"cifar{classes}{kind}")
+        if d:
+            if not Path(d).is_dir():
+                raise ValueError(f"--cifar{classes}{kind} {d}: no such folder")
+            return Path(d), classes
+    return None, None
 
 
-def print_tables(res: Dict[str, Any], base: Dict[str, Any] = None, cmp: Dict[str, Any] = None) -> None:
-    sev = [str(s) for s in res["settings"]["severities"]]
-    print(f"{res['run_id']}: clean error {res['clean']:.2f}%" + (f" (baseline {base['clean']:.2f}%)" if base else ""))
-    head = f"{'corruption':<18}" + "".join(f"{'s' + s:>7}" for s in sev) + f"{'mean':>7}"
-    print(head + (f"{'CE':>7}{'rCE':>7}" if cmp else ""))
-    for name, errs in res["errors"].items():
-        vals = [errs[s] for s in sev]
-        line = f"{name:<18}" + "".join(f"{v:7.2f}" for v in vals) + f"{sum(vals) / len(vals):7.2f}"
-        if cmp:
-            c = cmp["corruption"]["per_corruption"][name]
-            line += f"{_fmt(c['ce'])}{_fmt(c['relative_ce'])}"
-        print(line)
-    if cmp:
-        print(f"mCE {_fmt(cmp['corruption']['mCE'], 0)}  relative mCE {_fmt(cmp['corruption']['relative_mCE'], 0)}"
-              f"  (100 = the baseline)")
-    if res["flip_probability"]:
-        print(f"{'perturbation':<18}{'FP%':>7}" + (f"{'base':>7}{'FR':>7}" if cmp else ""))
-        for name, fp in res["flip_probability"].items():
-            line = f"{name:<18}{fp:7.2f}"
-            if cmp:
-                line += f"{base['flip_probability'][name]:7.2f}{_fmt(cmp['flip']['per_perturbation'][name])}"
-            print(line)
-        if cmp:
-            print(f"mFR {_fmt(cmp['flip']['mFR'], 0)}  (100 = the baseline)")
+def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    """The run's errors and flip statistics under ``settings`` (reused from robustness.json when equal)."""
+    import numpy as np
+
+    from ..data.datasets import default_cache_dir
+    from ..results.store import read_json
+    from ..robustness import evaluate, sets
+    from ..robustness.perturbations import files_of
+    from ._trained import device_of, load_trained
+
+    cached = read_json(run_dir / "robustness.json")
+    if cached and cached.get("settings") == settings:
+        return cached
+    config, data, model = load_trained(run_dir, args.device, full_test=True)
+    dev = device_of(model)
+    c_dir, c_classes = _released(args, "c")
+    p_dir, p_classes = _released(args, "p")
+    for classes in (c_classes, p_classes):
+        if classes and classes != data.num_classes:
+            raise ValueError(f"the run classifies {data.num_classes} classes ({config.dataset}); "
+                             f"a CIFAR-{classes} set needs a CIFAR-{classes} run")
+    if tuple(data.test_x.shape[1:]) != (3, 32, 32):
+        raise ValueError(f"CIFAR-10-C/-P are 32x32 RGB; the run's {config.dataset} images are "
+                         f"{tuple(data.test_x.shape[1:])} (C, H, W): train on cifar10, cifar100 or a 32x32 RGB folder")
+    as_hwc = lambda t: t.permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+    sub_x, sub_y = evaluate.select_images(data.test_x, data.test_y, settings["n"])  # generated sets' images
+    x, y = (data.test_x, data.test_y) if c_dir else (sub_x, sub_y)  # a released -C set holds the whole split
+    clean, labels = as_hwc(x), y.cpu().numpy().astype(np.int64)
+    cache = Path(args.cache) if args.cache else default_cache_dir() / "robustness"
+    say = lambda what: print(f"  {run_dir.name}: {what}", file=sys.stderr, flush=True)  # noqa: E731
+    out: Dict[str, Any] = {"run_id": run_dir.name, "dataset": config.dataset, "settings": settings}
+    if settings["corruptions"]:
+        if c_dir is None:
+            c_dir = sets.generate_c(clean, labels, cache, settings["corruptions"], settings["seed"],
+                                    progress=lambda n: say(f"generating {n}"))
+        out["corruption_source"] = str(c_dir)
+        out.update(evaluate.corruption_errors(model, clean, labels, c_dir, settings["corruptions"],
+                                              settings["severities"], data.mean, data.std, dev,
+                                              progress=lambda n: say(f"evaluating {n}")))
+    else:
+        out.update({"n": len(labels), "errors": {}, "clean": None})
+    files = [f for p in settings["perturbations"] for f in files_of(p)]
+    if files:
+        if p_dir is None:
+            p_dir = sets.generate_p(as_hwc(sub_x), cache, files, settings["seed"],
+                                    progress=lambda n: say(f"generating {n}"))
+        out["perturbation_source"] = str(p_dir)
+        out["perturbation"] = evaluate.flip_statistics(model, p_dir, files, data.mean, data.std, dev,
+                                                       progress=lambda n: say(f"evaluating {n}"))
+    return out
+
+
+def compare(res: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
+    from ..robustness import corruptions, metrics, perturbations
+
+    cmp: Dict[str, Any] = {"baseline": base["run_id"]}
+    if res["errors"]:
+        cmp["corruption"] = metrics.corruption_errors(res, base, list(corruptions.STANDARD))
+    if res.get("perturbation"):
+        groups = {p: perturbations.files_of(p) for p in res["settings"]["perturbations"]}
+        fp = metrics.perturbation_fp(res["perturbation"]["flip_probability"], groups)
+        base_fp = metrics.perturbation_fp(base["perturbation"]["flip_probability"], groups)
+        cmp["flip"] = metrics.flip_rates(fp, base_fp, perturbations.STANDARD)
+        cmp["flip"]["fp"], cmp["flip"]["baseline_fp"] = fp, base_fp
+    return cmp
 
 
 def main(args: argparse.Namespace) -> int:
     from ..results.store import atomic_write_json
-    from ..robustness.corruptions import CORRUPTIONS
-    from ..robustness.evaluate import flip_rates, relative_corruption_errors
-    from ..robustness.perturbations import PERTURBATIONS
+    from ..robustness import corruptions, perturbations
+    from ..robustness.tables import print_tables
     from ._trained import resolve_run
 
     try:
@@ -108,11 +148,19 @@ def main(args: argparse.Namespace) -> int:
         bad = [s for s in args.severities if s not in (1, 2, 3, 4, 5)]
         if bad or not args.severities:
             raise ValueError(f"severities must be within 1-5, got {args.severities}")
+        if args.n is not None and args.n < 1:
+            raise ValueError(f"--n must be at least 1, got {args.n}")
         settings = {"n": args.n, "severities": sorted(args.severities), "seed": args.seed,
-                    "corruptions": _names(args.corruptions, list(CORRUPTIONS), "corruption"),
-                    "perturbations": _names(args.perturbations, list(PERTURBATIONS), "perturbation")}
-        res = measure(run_dir, settings, args.device)
-        base = measure(base_dir, settings, args.device) if base_dir else None
+                    "corruptions": _names(args.corruptions, list(corruptions.STANDARD), list(corruptions.EXTRAS),
+                                          "corruption"),
+                    "perturbations": _names(args.perturbations, perturbations.STANDARD, perturbations.EXTRAS,
+                                            "perturbation"),
+                    "cifar_c": args.cifar10c or args.cifar100c, "cifar_p": args.cifar10p or args.cifar100p}
+        if "frost" in settings["corruptions"] and not settings["cifar_c"]:
+            from ..robustness.frost import frost_dir
+            frost_dir()  # refuses with the install hint before any work is done
+        res = measure(run_dir, settings, args)
+        base = measure(base_dir, settings, args) if base_dir else None
     except ValueError as exc:
         print(f"poolbench robustness: {exc}", file=sys.stderr)
         return 2
@@ -122,8 +170,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"poolbench robustness: baseline is on {base['dataset']}, the run on {res['dataset']}", file=sys.stderr)
             return 2
         atomic_write_json(base_dir / "robustness.json", {k: v for k, v in base.items() if k != "comparison"})
-        cmp = {"baseline": base["run_id"], "corruption": relative_corruption_errors(res, base),
-               "flip": flip_rates(res["flip_probability"], base["flip_probability"])}
+        cmp = compare(res, base)
     print_tables(res, base, cmp)
     out = dict(res, comparison=cmp) if cmp else {k: v for k, v in res.items() if k != "comparison"}
     path = Path(args.out) if args.out else run_dir / "robustness.json"

@@ -1,0 +1,168 @@
+"""CIFAR-10-C / CIFAR-100-C and CIFAR-10-P sets on disk: the released files' layout, their readers,
+and generated sets written in the same layout (cached, checksummed, atomically written).
+
+Layout (Hendrycks & Dietterich's released CIFAR-10-C, CIFAR-100-C and CIFAR-10-P):
+
+* ``-C``: ``<corruption>.npy`` uint8 [5 N, 32, 32, 3], severities 1..5 stacked in blocks of N
+  (N = 10,000), and ``labels.npy`` [5 N] (the test labels repeated five times);
+* ``-P``: ``<sequence>.npy`` uint8 [N, T, 32, 32, 3], one file per sequence (``gaussian_noise``,
+  ``gaussian_noise_2``, ...), T frames each.
+
+Every file is read with ``np.load(allow_pickle=False, mmap_mode='r')``: nothing in a set can run
+code, and a 150 MB corruption file is paged in as it is evaluated.
+
+A generated set lives in ``<cache>/robustness/<key>/`` where the key hashes the generator version,
+the seed and the clean images and labels; each file is written to a temporary name and renamed, and
+``manifest.json`` records its sha256, checked whenever the set is reused.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from .perturbations import SEQUENCES, perturb
+
+GENERATOR_VERSION = 1  # bump when any corruption or sequence changes its output
+IMAGE = (32, 32, 3)
+
+
+def _load(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a plain .npy array ({exc})") from None
+
+
+def read_c(root: Path, name: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(images [5, N, 32, 32, 3] uint8, labels [N] int64) of corruption ``name`` in a -C folder."""
+    root = Path(root)
+    x, y = _load(root / f"{name}.npy"), _load(root / "labels.npy")
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE or x.shape[0] % 5:
+        raise ValueError(f"{root / (name + '.npy')}: expected uint8 [5 N, 32, 32, 3] (severities 1-5 in blocks "
+                         f"of N), got {x.dtype} {x.shape}")
+    n = x.shape[0] // 5
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{root / 'labels.npy'}: expected [{x.shape[0]}] labels for {name}, got {y.shape}")
+    labels = np.asarray(y[:n], dtype=np.int64)
+    if not all(np.array_equal(labels, y[k * n:(k + 1) * n]) for k in range(1, 5)):
+        raise ValueError(f"{root / 'labels.npy'}: the five severity blocks do not carry the same labels")
+    return x.reshape(5, n, *IMAGE), labels
+
+
+def read_p(root: Path, name: str, frames: Optional[int] = None) -> np.ndarray:
+    """images [N, T, 32, 32, 3] uint8 of sequence file ``name`` in a -P folder."""
+    path = Path(root) / f"{name}.npy"
+    x = _load(path)
+    if x.dtype != np.uint8 or x.ndim != 5 or x.shape[2:] != IMAGE:
+        raise ValueError(f"{path}: expected uint8 [N, T, 32, 32, 3], got {x.dtype} {x.shape}")
+    if frames is not None and x.shape[1] != frames:
+        raise ValueError(f"{path}: {x.shape[1]} frames per sequence, CIFAR-10-P's {name} has {frames}")
+    return x
+
+
+def frames_of(name: str) -> int:
+    """T of sequence file ``name`` (as the generator makes it)."""
+    return {"motion_blur": 21, "translate": 16}.get(name, 31)
+
+
+# ----------------------------------------------------------------------------- generated sets
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _save_atomic(path: Path, arr: np.ndarray) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return _sha256(path)
+
+
+def set_key(kind: str, images: np.ndarray, labels: Optional[np.ndarray], seed: int) -> str:
+    h = hashlib.sha256(json.dumps([GENERATOR_VERSION, kind, seed, list(images.shape)]).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    if labels is not None:
+        h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:20]
+
+
+class GeneratedSet:
+    """A folder of generated files with a checksum manifest; ``ensure(name, make)`` returns the
+    file's path, making it (atomically) when absent and verifying its sha256 when present."""
+
+    def __init__(self, root: Path, meta: Dict):
+        self.root = Path(root)
+        self.meta = meta
+        self.manifest_path = self.root / "manifest.json"
+
+    def _manifest(self) -> Dict:
+        if self.manifest_path.exists():
+            return json.loads(self.manifest_path.read_text())
+        return {"meta": self.meta, "files": {}}
+
+    def ensure(self, name: str, make: Callable[[], np.ndarray]) -> Path:
+        path = self.root / f"{name}.npy"
+        manifest = self._manifest()
+        digest = manifest["files"].get(path.name)
+        if path.exists() and digest:
+            if _sha256(path) == digest:
+                return path
+            path.unlink()  # corrupt or altered: make it again
+        digest = _save_atomic(path, make())
+        manifest = self._manifest()  # re-read: another file may have been added meanwhile
+        manifest["files"][path.name] = digest
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.manifest_path)
+        return path
+
+
+def generate_c(images: np.ndarray, labels: np.ndarray, root: Path, names: Iterable[str] = tuple(CORRUPTIONS),
+               seed: int = 0, progress: Optional[Callable[[str], None]] = None) -> Path:
+    """Write (or reuse) the -C set of ``images`` (uint8 [N, 32, 32, 3]) under ``root``; returns its folder."""
+    folder = Path(root) / f"c-{set_key('c', images, labels, seed)}"
+    gen = GeneratedSet(folder, {"kind": "c", "seed": seed, "n": len(images), "version": GENERATOR_VERSION})
+    gen.ensure("labels", lambda: np.tile(np.asarray(labels, dtype=np.uint8 if labels.max() < 256 else np.int64), 5))
+    for name in names:
+        if progress:
+            progress(name)
+        gen.ensure(name, lambda name=name: np.concatenate([corrupt(images, name, s, seed) for s in SEVERITIES]))
+    return folder
+
+
+def generate_p(images: np.ndarray, root: Path, names: Iterable[str] = tuple(SEQUENCES), seed: int = 0,
+               progress: Optional[Callable[[str], None]] = None) -> Path:
+    """Write (or reuse) the -P set of ``images`` under ``root``; returns its folder."""
+    folder = Path(root) / f"p-{set_key('p', images, None, seed)}"
+    gen = GeneratedSet(folder, {"kind": "p", "seed": seed, "n": len(images), "version": GENERATOR_VERSION})
+    for name in names:
+        if progress:
+            progress(name)
+        gen.ensure(name, lambda name=name: perturb(images, name, seed))
+    return folder
+
+
+def present(root: Path, names: Iterable[str]) -> List[str]:
+    """The names whose ``<name>.npy`` is in ``root`` (a released set may hold only some)."""
+    return [n for n in names if (Path(root) / f"{n}.npy").is_file()]
