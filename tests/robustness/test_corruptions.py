@@ -129,8 +129,11 @@ def magick_blur(img, radius, sigma, angle):
     width = 2 * math.ceil(radius) + 1
     wts = np.array([math.exp(-i * i / (2 * sigma * sigma)) for i in range(width)])
     wts /= wts.sum()
-    a = math.radians(angle)
-    offs = [(math.ceil(i * math.cos(a) - 0.5), math.ceil(i * math.sin(a) - 0.5)) for i in range(width)]
+    a = math.pi * angle / 180.0
+    # ImageMagick's direction (width sin a, width cos a) / hypot: at i sin a = k + 1/2 its rounding decides
+    py, px = width * math.sin(a), width * math.cos(a)
+    norm = math.hypot(px, py)
+    offs = [(math.ceil(i * px / norm - 0.5), math.ceil(i * py / norm - 0.5)) for i in range(width)]
     h, w = img.shape[:2]
     out = np.zeros(img.shape)
     for y in range(h):

@@ -4,7 +4,9 @@ Dietterich's ``motion_blur`` and ``snow``), re-derived with numpy.
 ImageMagick blurs along a one-sided ray: the kernel has ``width = 2 * ceil(radius) + 1`` taps with
 weights ``w_i = exp(-i^2 / (2 sigma^2))`` (i = 0 .. width-1, normalised to sum 1); tap i reads the
 pixel offset by ``(ceil(i cos a - 1/2), ceil(i sin a - 1/2))`` (x right, y down, a = angle), so
-the taps are whole-pixel steps along the angle, nearest pixel, no interpolation. Reads past the
+the taps are whole-pixel steps along the angle, nearest pixel, no interpolation. (ImageMagick
+computes the direction as (width sin a, width cos a) / hypot(...); at angles such as -150 deg,
+i sin a lands on k + 1/2 and the last bit of that arithmetic decides the rounding, so it is kept.) Reads past the
 border repeat the edge pixel (ImageMagick's default virtual-pixel method). Pixels are 16-bit
 quanta inside (8-bit value v is 257 v): the weighted sum is rounded to a 16-bit quantum Q and
 written back to 8 bits as floor(Q / 257). This equals ImageMagick 6.9.11 Q16's
@@ -24,7 +26,7 @@ def motion_taps(radius: float, sigma: float, angle_deg: float) -> List[Tuple[int
     width = int(2 * math.ceil(radius) + 1)
     weights = np.exp(-np.arange(width, dtype=np.float64) ** 2 / (2.0 * sigma * sigma))
     weights /= weights.sum()
-    a = math.radians(angle_deg)
+    a = math.pi * angle_deg / 180.0  # ImageMagick's DegreesToRadians, rounded as it rounds
     px, py = width * math.sin(a), width * math.cos(a)
     norm = math.hypot(px, py)
     return [(int(math.ceil(i * py / norm - 0.5)), int(math.ceil(i * px / norm - 0.5)), float(weights[i]))
