@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from seed_runs import tiny_run
 
 from poolbench.cli import main
@@ -16,6 +17,7 @@ def fast(tmp_path):
             "--perturbations", "translate,shot_noise", "--cache", str(tmp_path / "cache")]
 
 
+@pytest.mark.slow  # trains the two tiny runs (shared with the other analysis-command tests)
 def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys):
     run, base = tiny_run(tmp_path_factory, "flex"), tiny_run(tmp_path_factory, "avg")
     assert main(["robustness", str(run), "--baseline", str(base), *fast(tmp_path)]) == 0
@@ -45,6 +47,7 @@ def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys):
     assert sets.read_p(p_dirs[0], "translate").shape == (6, 16, 32, 32, 3)
 
 
+@pytest.mark.slow  # scores the whole 1,000-image synthetic test split twice
 def test_robustness_reads_a_released_folder(tmp_path_factory, tmp_path, capsys):
     from poolbench.cli._trained import load_trained
 
@@ -58,14 +61,14 @@ def test_robustness_reads_a_released_folder(tmp_path_factory, tmp_path, capsys):
     np.save(released / "fog.npy", np.tile(clean[::-1], (5, 1, 1, 1)))
     np.save(released / "labels.npy", np.tile(data.test_y.numpy()[::-1], 5).astype(np.uint8))
     assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
-                 "none", "--out", str(tmp_path / "r.json")]) == 0
+                 "none", "--severities", "1,5", "--out", str(tmp_path / "r.json")]) == 0
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["n"] == len(clean) and res["settings"]["cifar_c"] == str(released)
     assert all(abs(e - res["clean"]) < 1e-9 for e in res["errors"]["fog"].values())
     assert "released set" in capsys.readouterr().out
     np.save(released / "labels.npy", np.zeros(5 * len(clean), np.uint8))  # labels of other images: refused
     assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
-                 "none", "--out", str(tmp_path / "r2.json")]) == 2
+                 "none", "--severities", "1", "--out", str(tmp_path / "r2.json")]) == 2
     assert "labels are not those" in capsys.readouterr().err
 
 
