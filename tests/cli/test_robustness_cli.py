@@ -18,7 +18,7 @@ def fast(tmp_path):
 
 
 @pytest.mark.slow  # trains the two tiny runs (shared with the other analysis-command tests)
-def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys):
+def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys, monkeypatch):
     run, base = tiny_run(tmp_path_factory, "flex"), tiny_run(tmp_path_factory, "avg")
     assert main(["robustness", str(run), "--baseline", str(base), *fast(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -45,6 +45,19 @@ def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys):
     assert x.shape == (5, 6, 32, 32, 3) and len(y) == 6
     p_dirs = list((tmp_path / "cache").glob("p-*"))
     assert sets.read_p(p_dirs[0], "translate").shape == (6, 16, 32, 32, 3)
+    # the measurements are reused while settings, weights and sets are the same ...
+    import poolbench.cli._trained as trained
+
+    def no_loading(*a, **k):
+        raise ValueError("loaded again")
+
+    monkeypatch.setattr(trained, "load_trained", no_loading)
+    assert main(["robustness", str(run), "--baseline", str(base), *fast(tmp_path)]) == 0
+    # ... and remade when the weights differ from those measured
+    res["fingerprint"]["checkpoint_sha256"] = "0" * 64
+    (run / "robustness.json").write_text(json.dumps(res))
+    assert main(["robustness", str(run), "--baseline", str(base), *fast(tmp_path)]) == 2
+    assert "loaded again" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # scores the whole 1,000-image synthetic test split twice

@@ -69,8 +69,21 @@ def _released(args: argparse.Namespace, kind: str):
     return None, None
 
 
+def _fingerprint(run_dir: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """What else decides the numbers: the trained weights, and the released files (size, mtime)."""
+    import hashlib
+
+    ckpt = run_dir / "checkpoint.pt"
+    out: Dict[str, Any] = {"checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None}
+    for key in ("cifar_c", "cifar_p"):
+        if settings.get(key):
+            out[key] = sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in Path(settings[key]).glob("*.npy"))
+    return out
+
+
 def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
-    """The run's errors and flip statistics under ``settings`` (reused from robustness.json when equal)."""
+    """The run's errors and flip statistics under ``settings`` (reused from robustness.json when the
+    settings, the weights and the released files are the same)."""
     import numpy as np
 
     from ..data.datasets import default_cache_dir
@@ -79,8 +92,9 @@ def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -
     from ..robustness.perturbations import files_of
     from ._trained import device_of, load_trained
 
+    fingerprint = _fingerprint(run_dir, settings)
     cached = read_json(run_dir / "robustness.json")
-    if cached and cached.get("settings") == settings:
+    if cached and cached.get("settings") == settings and cached.get("fingerprint") == fingerprint:
         return cached
     config, data, model = load_trained(run_dir, args.device, full_test=True)
     dev = device_of(model)
@@ -99,7 +113,8 @@ def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -
     clean, labels = as_hwc(x), y.cpu().numpy().astype(np.int64)
     cache = Path(args.cache) if args.cache else default_cache_dir() / "robustness"
     say = lambda what: print(f"  {run_dir.name}: {what}", file=sys.stderr, flush=True)  # noqa: E731
-    out: Dict[str, Any] = {"run_id": run_dir.name, "dataset": config.dataset, "settings": settings}
+    out: Dict[str, Any] = {"run_id": run_dir.name, "dataset": config.dataset, "settings": settings,
+                           "fingerprint": fingerprint}
     if settings["corruptions"]:
         if c_dir is None:
             c_dir = sets.generate_c(clean, labels, cache, settings["corruptions"], settings["seed"],
@@ -158,7 +173,10 @@ def main(args: argparse.Namespace) -> int:
                     "cifar_c": args.cifar10c or args.cifar100c, "cifar_p": args.cifar10p or args.cifar100p}
         if "frost" in settings["corruptions"] and not settings["cifar_c"]:
             from ..robustness.frost import frost_dir
-            frost_dir()  # refuses with the install hint before any work is done
+            try:
+                frost_dir()  # refuses with the install hint before any work is done
+            except ValueError as exc:
+                raise ValueError(f"{exc} (or leave frost out: --corruptions with the others)") from None
         res = measure(run_dir, settings, args)
         base = measure(base_dir, settings, args) if base_dir else None
     except ValueError as exc:
