@@ -24,7 +24,8 @@ def test_robustness_against_a_baseline(tmp_path_factory, tmp_path, capsys, monke
     printed = capsys.readouterr().out
     assert "Table 2 layout" in printed and "Table 3 layout" in printed
     assert "CE" in printed and "Flip Rate" in printed and "extras, not in mCE" in printed
-    assert "mCE" in printed and "over 2 of the 15" in printed and "mFR" in printed and "of the 10" in printed
+    assert "mCE" in printed and "(2 of the 15 benchmark corruptions measured" in printed
+    assert "mFR" in printed and "(2 of the 10 benchmark perturbations measured" in printed
     res = json.loads((run / "robustness.json").read_text())
     assert set(res["errors"]) == {"gaussian_noise", "fog", "saturate"} and set(res["errors"]["fog"]) == {"1", "5"}
     fp = res["perturbation"]["flip_probability"]

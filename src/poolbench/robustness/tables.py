@@ -25,9 +25,11 @@ def _head(label: str, names: List[str]) -> str:
     return f"{label:<22}" + "".join(f"{SHORT.get(n, n[:6]):>{W}}" for n in names)
 
 
-def _mean_line(what: str, value: Optional[float], over: int, of: int, kind: str) -> str:
+def _mean_line(what: str, value: Optional[float], over: int, present: int, of: int, kind: str) -> str:
     v = "undefined" if value is None else f"{value:.1f}"
-    return f"{what} {v} (mean over {over} of the {of} benchmark {kind} measured; 100 = the baseline)"
+    undefined = f", {present - over} undefined" if present > over else ""
+    return (f"{what} {v}: mean over {over} {kind} ({present} of the {of} benchmark {kind} measured{undefined}; "
+            f"extras excluded; 100 = the baseline)")
 
 
 def corruption_table(res: Dict, base: Optional[Dict], cmp: Optional[Dict], names: List[str]) -> List[str]:
@@ -81,8 +83,9 @@ def print_tables(res: Dict, base: Optional[Dict] = None, cmp: Optional[Dict] = N
                 print("\n".join(corruption_table(res, base, cmp, group)))
         if cmp and "corruption" in cmp:
             c = cmp["corruption"]
-            print(_mean_line("mCE", c["mCE"], c["mCE_over"], 15, "corruptions"))
-            print(_mean_line("relative mCE", c["relative_mCE"], c["relative_mCE_over"], 15, "corruptions"))
+            print(_mean_line("mCE", c["mCE"], c["mCE_over"], c["standard_present"], 15, "corruptions"))
+            print(_mean_line("relative mCE", c["relative_mCE"], c["relative_mCE_over"], c["standard_present"], 15,
+                             "corruptions"))
     if res.get("perturbation"):
         names = res["settings"]["perturbations"]
         print(f"Perturbations (Table 3 layout): flip probability % on {res['perturbation']['n']} sequences, "
@@ -95,4 +98,4 @@ def print_tables(res: Dict, base: Optional[Dict] = None, cmp: Optional[Dict] = N
                 print("\n".join(perturbation_table(res, base, cmp, group)))
         if cmp and "flip" in cmp:
             f = cmp["flip"]
-            print(_mean_line("mFR", f["mFR"], f["mFR_over"], 10, "perturbations"))
+            print(_mean_line("mFR", f["mFR"], f["mFR_over"], f["standard_present"], 10, "perturbations"))
