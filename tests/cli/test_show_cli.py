@@ -13,7 +13,7 @@ def _is_png(path) -> bool:
 
 
 def test_show_writes_the_pictures_of_a_flex_sac_run(tmp_path_factory):
-    run = tiny_run(tmp_path_factory, "flex", sac={"stages": [1]})
+    run = tiny_run(tmp_path_factory, "flex", sac={"stages": [1], "weights": [0.3, 0.7]})
     assert main(["show", str(run), "--n", "64"]) == 0
     for name in ("pool_weights.png", "curves.png", "class_features.png"):
         assert _is_png(run / name), name

@@ -145,28 +145,29 @@ def test_attn_starts_as_gap_and_is_a_convex_combination(x):
 
 
 def test_flex_starts_as_gap_sizes_itself_and_refuses_another_size(x):
-    pool = create_pool("flex")
+    pool = create_pool("flex")  # the default: one map per channel (the paper's w_ijk, the code's [C, H, W])
     assert torch.allclose(pool(x), avg(x), atol=1e-6)
-    assert pool.spatial_weights().shape == (7, 5) and pool.weight_penalty().item() == 0.0
+    assert pool.spatial_weights().shape == (5, 7, 5)
     with pytest.raises(ValueError, match=r"sized for 7x5 maps but got 8x8"):
         pool(torch.rand(1, 5, 8, 8))
-    pc = build_pool("flex", channels=5, per_channel=True, size=(7, 5))
-    assert pc.logits.shape == (5, 7, 5) and pc.spatial_weights().shape == (5, 7, 5)
-    with torch.no_grad():
-        pc.logits.normal_()
-    w = pc.spatial_weights()
-    assert torch.allclose(pc(x), (x * w).sum((2, 3)), atol=1e-5)
-    assert pc.weight_penalty().item() == pytest.approx(pc.logits.pow(2).sum().item())
+    shared = create_pool("flex", per_channel=False, size=(7, 5))
+    assert shared.logits.shape == (1, 7, 5) and shared.spatial_weights().shape == (7, 5)
+    assert torch.allclose(shared(x), avg(x), atol=1e-6)
 
 
 def test_flex_adapt_interpolate_resizes_the_weights():
-    pool = create_pool("flex", size=(8, 8), adapt="interpolate")
+    pool = create_pool("flex", per_channel=False, size=(8, 8), adapt="interpolate")
     with torch.no_grad():
         pool.logits.normal_()
     y = torch.rand(2, 3, 4, 4)
     assert pool(y).shape == (2, 3) and pool.spatial_weights(y).shape == (4, 4)
     assert torch.allclose(pool.spatial_weights(y).sum(), torch.tensor(1.0))
     assert pool.logits.shape == (1, 8, 8)  # the stored weights keep their size
+    raw = create_pool("flex", channels=3, weighting="raw", size=(8, 8), adapt="interpolate")
+    with torch.no_grad():
+        raw.logits.uniform_(0, 0.1)
+    sums = raw.logits.sum((1, 2))
+    assert torch.allclose(raw.spatial_weights(y).sum((1, 2)), sums, rtol=1e-4)  # raw: each channel's sum kept
 
 
 def test_lda_uniform_is_gap_and_matches_the_normalise_pool_denormalise_form(x):

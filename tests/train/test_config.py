@@ -63,3 +63,31 @@ def test_missing_weights_file_names_the_fix(tmp_path):
     c = lda_config(tmp_path / "nowhere.pt")
     with pytest.raises(FileNotFoundError, match="fit-lda"):
         c.check_weight_files()
+
+
+def test_flex_and_sac_runs_carry_the_defaults_version_others_keep_their_ids():
+    from poolbench.train.config import FLEX_SAC_VERSION
+
+    gem = RunConfig(model="resnet20", dataset="synthetic", pool="gem")
+    assert gem.flex_sac_version is None and "flex_sac_version" not in gem.identity()
+    for cfg in (RunConfig(model="resnet20", dataset="synthetic", pool="flex"),
+                RunConfig(model="resnet20", dataset="synthetic", pool="avg", sac={})):
+        assert cfg.flex_sac_version == FLEX_SAC_VERSION == 2
+        assert cfg.identity()["flex_sac_version"] == 2
+        assert RunConfig.from_dict(cfg.to_dict()).run_id == cfg.run_id  # round trip keeps it
+
+
+def test_a_run_made_under_the_old_flex_defaults_is_never_rebuilt_as_the_new_one(tmp_path):
+    from poolbench.results.index import pool_label
+    from poolbench.train import engine
+
+    new = RunConfig(model="resnet20", dataset="synthetic", pool="flex", protocol=Protocol(epochs=1))
+    stored = new.to_dict()
+    del stored["flex_sac_version"]  # what a config.json written before the version looks like
+    old = RunConfig.from_dict(stored)
+    assert old.flex_sac_version == 1 and old.run_id != new.run_id
+    with pytest.raises(ValueError, match="version 1"):
+        engine.build_model(old, None)
+    # and the tables keep the old runs out of today's flex cell
+    assert pool_label(stored) == "flex [flex/sac defaults v1]" and pool_label(new.to_dict()) == "flex"
+    assert pool_label({"pool": "avg", "sac": {}, "flex_sac_version": 2}) == "avg +sac"

@@ -78,8 +78,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda)")
     g.add_argument("--sac", action="store_true", help="simple auxiliary classifiers after every stage but the last")
     g.add_argument("--sac-stages", help="comma list of stages (1-based) that get an auxiliary classifier")
-    g.add_argument("--sac-weight", type=float, help="lambda: loss = main + lambda * sum(aux)")
-    g.add_argument("--pool-reg", type=float, help="penalty on learned pooling weights (flex), added to the loss")
+    g.add_argument("--sac-weights", help="loss weights, auxiliary heads in stage order then main: 'paper' "
+                                         "(0.1,0.2,0.7, the default, the paper's Eq. 3), 'code' (0.01,0.11,0.88, "
+                                         "the authors' code) or a comma list")
+    g.add_argument("--pool-reg", type=float, help="coefficient of the paper's R on raw flex weights "
+                                                  "(--pool-arg weighting=raw), added to the loss")
 
 
 def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -91,15 +94,23 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     if args.lda_weights is not None:
         model_args["lda_weights"] = args.lda_weights
     sac: Optional[Dict[str, Any]] = None
-    if args.sac or args.sac_stages or args.sac_weight is not None:
+    if args.sac or args.sac_stages or args.sac_weights is not None:
+        from ..models.aux import DEFAULT_WEIGHTS, WEIGHT_PRESETS
+
         sac = {}
         if args.sac_stages:
             sac["stages"] = [int(s) for s in args.sac_stages.split(",")]
-        if args.sac_weight is not None:
-            sac["weight"] = args.sac_weight
+        # the numbers, never a preset's name, go into the config: they are what the run means
+        spec = args.sac_weights or DEFAULT_WEIGHTS
+        try:
+            sac["weights"] = list(WEIGHT_PRESETS[spec]) if spec in WEIGHT_PRESETS else [
+                float(w) for w in spec.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--sac-weights expects {' or '.join(WEIGHT_PRESETS)} or a comma list of numbers, got {spec!r}") from None
     if args.pool_reg is not None:
         # The regulariser lives in the training-loss wrapper; without --sac it runs with no aux heads.
-        sac = dict(sac if sac is not None else {"stages": []}, pool_reg=args.pool_reg)
+        sac = dict(sac if sac is not None else {"stages": [], "weights": [1.0]}, pool_reg=args.pool_reg)
     return {"model_args": model_args, "sac": sac}
 
 

@@ -1,32 +1,38 @@
 """Simple Auxiliary Classifiers (SAC) and the pooling-weight regulariser, as a training wrapper.
 
 Source: Ali, Alsuwaidi & Khan, "FlexPooling with Simple Auxiliary Classifiers in Deep Networks",
-VISAPP 2023. SAC "takes feature maps from early stages and compresses them into a linear
-representation via FlexPooling, where no convolutional processing is involved": after each chosen
-stage, a global pool and one Linear layer, trained with the main head; their losses "boost the
-gradient signal throughout the entire network". The paper's ablations add an L2 penalty on the
-pooling weights ("regularised FlexPool") and dropout before the head.
+VISAPP 2023 (paper and code: github.com/aliman80/FlexPoolU). SAC "takes feature maps from early
+stages and compresses them into a linear representation via FlexPooling, where no convolutional
+processing is involved": after each chosen stage, a global pool and one Linear layer, trained with
+the main head, used in training only. The paper's Eq. 3 weighs the classifiers' losses:
 
-Training loss (``SACModel.training_loss``):
+    loss = lambda_1 CE(h_1) + lambda_2 CE(h_2) + lambda_3 CE(h_3)   with lambda_1 < lambda_2 < lambda_3
 
-    loss = CE(main) + weight * sum_s CE(aux_s) + pool_reg * sum_pools pool.weight_penalty()
+(h_1, h_2 the auxiliary heads on ResNet-20's stage-1 and stage-2 outputs, h_3 the main head).
+``SACModel.training_loss`` computes
 
-where the last sum runs over every pool that has a ``weight_penalty`` (flex), main and auxiliary.
+    loss = sum_s weights[s] * CE(aux_s) + weights[-1] * CE(main) + pool_reg * sum_pools R(pool)
 
-Defaults, and why:
+where the last sum runs over every pool with a regulariser (raw-weight flex: the paper's Eq. 2).
 
-* ``stages``: every stage but the last (1-based; the last stage already feeds the main head).
-* ``weight`` = 0.3: the paper does not give its auxiliary weight in the text available to us; 0.3 is
-  GoogLeNet's discount for its auxiliary classifiers (Szegedy et al., "Going Deeper with
-  Convolutions", CVPR 2015). With two or more auxiliary heads a weight of 1 would let the shallow,
-  weak classifiers outweigh the main loss and push early features towards linear separability
-  too soon (the conflict described by Huang et al., "Multi-Scale Dense Networks", ICLR 2018);
-  0.3 keeps the main loss dominant while still adding gradient to the early stages.
+Defaults, and where they come from:
+
+* ``stages``: every stage but the last (1-based; the last stage already feeds the main head) —
+  for ResNet-20, stages 1 and 2, as the paper's Fig. 3 and the code's ``resnet_mscale.py``.
+* ``weights`` = "paper": (0.1, 0.2, 0.7), the paper's Sec. 3.2 and 4.1 ("lambda_1 = 0.1,
+  lambda_2 = 0.2 and lambda_3 = 0.7", chosen by cross-validation). "code": (0.01, 0.11, 0.88), the
+  authors' ``train_softflexpool_mscale.py``. Both name three numbers: two auxiliary heads + main;
+  any other number of heads needs an explicit list (one weight per auxiliary stage, main last).
+  With no auxiliary stage (the regulariser alone) the main weight is 1.
 * ``pool`` = "same": each auxiliary head uses the main head's pool class (FlexPooling heads when
-  the run uses ``--pool flex``, as the paper does), built with ``pool_args`` (default: the class
-  defaults) for that stage's width. Any registered pool name may be given instead.
-* ``pool_reg`` = 0: the regulariser is an ablation, off unless asked for.
-* auxiliary heads get the main head's dropout rate (``model_args["drop_rate"]``).
+  the run uses ``--pool flex``, as the paper does), built with ``pool_args`` for that stage's
+  width (here: the class defaults; a run's config passes the main pool's arguments, so a
+  raw-weight main pool gets raw-weight heads — ``train.engine.build_model``).
+* ``pool_reg`` = 0: the regulariser is the paper's "+Reg" ablation, off unless asked for. It
+  needs a pool that has one (flex with ``weighting="raw"``); softmax weights make R identically
+  0, so asking for it there is refused rather than silently doing nothing.
+* auxiliary heads get the main head's dropout rate (``model_args["drop_rate"]``; the paper's
+  "+Dropout" arm uses 0.25 and does not say where; the authors' code has no dropout).
 
 Evaluation: ``forward`` returns the main logits only (in train and eval mode), so the engine's
 evaluation, the robustness tools and the reported accuracy never see the auxiliary heads.
@@ -39,21 +45,51 @@ back to training one seed after another. The heads themselves are plain pool + D
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from .head import ClassifierHead
 
-DEFAULT_WEIGHT = 0.3
+#: Named loss weights (auxiliary heads in stage order, main last) and their sources.
+WEIGHT_PRESETS: Dict[str, Tuple[float, ...]] = {
+    "paper": (0.1, 0.2, 0.7),    # the paper's Eq. 3 with the values of its Sec. 4.1
+    "code": (0.01, 0.11, 0.88),  # the authors' train_softflexpool_mscale.py
+}
+DEFAULT_WEIGHTS = "paper"
+
+
+def resolve_weights(weights: Union[str, Sequence[float], None], n_aux: int) -> List[float]:
+    """The loss weights as a list of n_aux + 1 floats (main last); ValueError naming the fix."""
+    if weights is None:
+        weights = DEFAULT_WEIGHTS if n_aux else [1.0]
+    if isinstance(weights, str):
+        if weights not in WEIGHT_PRESETS:
+            raise ValueError(f"unknown SAC weights {weights!r}; use one of {', '.join(WEIGHT_PRESETS)} "
+                             f"or a list of {n_aux + 1} numbers (auxiliary heads in stage order, main last)")
+        preset = WEIGHT_PRESETS[weights]
+        if len(preset) != n_aux + 1:
+            raise ValueError(f"SAC weights {weights!r} = {preset} are for {len(preset) - 1} auxiliary heads + main, "
+                             f"but {n_aux} auxiliary stage(s) were asked for; pick two stages (--sac-stages) or "
+                             f"give {n_aux + 1} weights (--sac-weights w1,...,main)")
+        return list(preset)
+    out = [float(w) for w in weights]
+    if len(out) != n_aux + 1:
+        raise ValueError(f"SAC needs {n_aux + 1} weights ({n_aux} auxiliary heads + main, main last), got {out}")
+    return out
+
+
+def _has_penalty(m: nn.Module) -> bool:
+    return hasattr(m, "weight_penalty") and getattr(m, "has_weight_penalty", True)
 
 
 class SACModel(nn.Module):
     """A model with ``forward_stages`` / ``forward_head`` plus auxiliary heads after some stages."""
 
-    def __init__(self, model: nn.Module, stages: Optional[Sequence[int]] = None, weight: float = DEFAULT_WEIGHT,
-                 pool: Any = "same", pool_args: Optional[Dict[str, Any]] = None, pool_reg: float = 0.0):
+    def __init__(self, model: nn.Module, stages: Optional[Sequence[int]] = None,
+                 weights: Union[str, Sequence[float], None] = None, pool: Any = "same",
+                 pool_args: Optional[Dict[str, Any]] = None, pool_reg: float = 0.0):
         super().__init__()
         for attr in ("forward_stages", "forward_head", "stage_channels"):
             if not hasattr(model, attr):
@@ -67,16 +103,18 @@ class SACModel(nn.Module):
             raise ValueError(f"SAC stages repeat: {stages}")
         self.model = model
         self.aux_stages: List[int] = sorted(stages)
-        self.weight, self.pool_reg = float(weight), float(pool_reg)
+        self.weights = resolve_weights(weights, len(self.aux_stages))
+        self.pool_reg = float(pool_reg)
         aux_pool = type(model.pool) if pool == "same" else pool
         drop = float(getattr(getattr(getattr(model, "head", None), "drop", None), "p", 0.0))
         num_classes = model.classifier.out_features
         self.aux_heads = nn.ModuleList(
             ClassifierHead(model.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
             for s in self.aux_stages)
-        if self.pool_reg and not any(hasattr(m, "weight_penalty") for m in self.modules()):
-            raise ValueError(f"pool_reg={self.pool_reg} needs a pool with learned weights and a weight_penalty "
-                             f"(e.g. --pool flex); {type(model.pool).__name__} has none")
+        if self.pool_reg and not any(_has_penalty(m) for m in self.modules()):
+            raise ValueError(f"pool_reg={self.pool_reg} needs a pool with a regulariser (flex with weighting=raw: "
+                             f"--pool flex --pool-arg weighting=raw); {type(model.pool).__name__} "
+                             f"{getattr(model.pool, 'weighting', '')} has none")
 
     # --- what evaluation and the reports see ------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,27 +148,27 @@ class SACModel(nn.Module):
 
     # --- training ---------------------------------------------------------------------------
     def pool_penalty(self) -> torch.Tensor:
-        """Sum of ``weight_penalty()`` over every pool that defines one (main and auxiliary)."""
-        terms = [m.weight_penalty() for m in self.modules() if hasattr(m, "weight_penalty")]
+        """Sum of ``weight_penalty()`` over every pool that has one (main and auxiliary)."""
+        terms = [m.weight_penalty() for m in self.modules() if _has_penalty(m)]
         return torch.stack([t.float() for t in terms]).sum() if terms else torch.zeros(())
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, criterion) -> tuple:
-        """(loss, main logits): main CE + weight * sum of auxiliary CEs + pool_reg * pool penalty."""
+        """(loss, main logits): the paper's Eq. 3 (weighted CEs, main last) + pool_reg * R."""
         feats = self.model.forward_stages(x)
         logits = self.model.forward_head(feats[-1])
-        loss = criterion(logits.float(), y)
-        for s, head in zip(self.aux_stages, self.aux_heads):
-            loss = loss + self.weight * criterion(head(feats[s - 1]).float(), y)
+        loss = self.weights[-1] * criterion(logits.float(), y)
+        for w, s, head in zip(self.weights, self.aux_stages, self.aux_heads):
+            loss = loss + w * criterion(head(feats[s - 1]).float(), y)
         if self.pool_reg:
             loss = loss + self.pool_reg * self.pool_penalty().to(loss.device)
         return loss, logits
 
     def extra_repr(self) -> str:
-        return f"aux_stages={self.aux_stages}, weight={self.weight}, pool_reg={self.pool_reg}"
+        return f"aux_stages={self.aux_stages}, weights={self.weights}, pool_reg={self.pool_reg}"
 
 
-def with_aux_classifiers(model: nn.Module, stages: Optional[Sequence[int]] = None, weight: float = DEFAULT_WEIGHT,
-                         pool: Any = "same", pool_args: Optional[Dict[str, Any]] = None,
-                         pool_reg: float = 0.0) -> SACModel:
+def with_aux_classifiers(model: nn.Module, stages: Optional[Sequence[int]] = None,
+                         weights: Union[str, Sequence[float], None] = None, pool: Any = "same",
+                         pool_args: Optional[Dict[str, Any]] = None, pool_reg: float = 0.0) -> SACModel:
     """Wrap ``model`` with SAC heads (``RunConfig.sac`` holds these keyword arguments)."""
-    return SACModel(model, stages=stages, weight=weight, pool=pool, pool_args=pool_args, pool_reg=pool_reg)
+    return SACModel(model, stages=stages, weights=weights, pool=pool, pool_args=pool_args, pool_reg=pool_reg)

@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..train.config import FLEX_SAC_VERSION
+
 PathLike = Union[str, Path]
 
 #: Default runs directory of the CLI; the environment variable overrides it.
@@ -84,8 +86,9 @@ def pool_label(config: Dict[str, Any]) -> str:
     """The row label of a run: what distinguishes one pooling method from another.
 
     ``gem``, ``gem(p=2)``, ``file:MyPool``; model arguments and auxiliary classifiers change the
-    method too, so they are appended (``flex [lda_layer=2]``, ``avg +sac(stages=[1,2],weight=0.3)``)
-    rather than silently merged into the plain pool's cell.
+    method too, so they are appended (``flex [lda_layer=2]``, ``avg +sac(weights=[0.1,0.2,0.7])``)
+    rather than silently merged into the plain pool's cell; so is a flex/SAC run made under older
+    defaults (``flex [flex/sac defaults v1]``, see ``train.config.FLEX_SAC_VERSION``).
     """
     if config.get("pool_file"):
         label = "file:" + str(config["pool_file"]).split(":")[-1]
@@ -95,8 +98,12 @@ def pool_label(config: Dict[str, Any]) -> str:
         label += f"({_fmt_kwargs(config['pool_args'])})"
     if config.get("model_args"):
         label += f" [{_fmt_kwargs(config['model_args'])}]"
-    if config.get("sac"):
-        label += f" +sac({_fmt_kwargs(config['sac'])})"
+    if config.get("sac") is not None:  # {} is SAC with its defaults: still SAC
+        label += " +sac" + (f"({_fmt_kwargs(config['sac'])})" if config["sac"] else "")
+    version = config.get("flex_sac_version")
+    if (config.get("pool") == "flex" or config.get("sac") is not None) and version != FLEX_SAC_VERSION:
+        # made under other flex/SAC defaults (none recorded: version 1): never one cell with today's
+        label += f" [flex/sac defaults v{version or 1}]"
     return label
 
 

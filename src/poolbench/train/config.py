@@ -20,6 +20,11 @@ _NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile")
 # Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
 # path alone does not define the run: refitting into the same file must give a new run id.
 WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
+# What the defaults of the FlexPooling pool and of SAC mean (a run that uses either records the
+# version in its config and its id). 1 (before issue 16): one softmax map shared by the channels,
+# an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux). 2: the authors' per-channel map,
+# the paper's R on raw weights (weights="raw"), the paper's Eq. 3 weights 0.1/0.2/0.7.
+FLEX_SAC_VERSION = 2
 
 
 def file_sha256(path: str) -> str:
@@ -39,10 +44,12 @@ class RunConfig:
     val_split: int = 0  # hold out this many training images (fixed, seed-independent) for validation
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
     model_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
-    sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weight": 0.3}
+    sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}
     # sha256 (16 hex) of each weights file named in WEIGHT_FILE_ARGS, keyed "pool_args.weights" etc.;
     # filled from the files when the config is made (if they exist), then checked before training
     weight_file_sha: Dict[str, str] = field(default_factory=dict)
+    # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in), None for the others
+    flex_sac_version: Optional[int] = None
     data_path: Optional[str] = None
     data_dir: Optional[str] = None
     channels_last: bool = False
@@ -51,6 +58,22 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.weight_file_sha:
             object.__setattr__(self, "weight_file_sha", self.current_weight_file_sha())
+        if self.flex_sac_version is None and self.uses_flex_or_sac:
+            object.__setattr__(self, "flex_sac_version", FLEX_SAC_VERSION)
+
+    @property
+    def uses_flex_or_sac(self) -> bool:
+        return self.pool == "flex" or self.sac is not None
+
+    def check_flex_sac_version(self) -> None:
+        """Refuse to build a run made under other FlexPool/SAC defaults than this code's."""
+        if self.flex_sac_version not in (None, FLEX_SAC_VERSION):
+            raise ValueError(
+                f"run {self.run_id} was made with the FlexPool/SAC defaults of version {self.flex_sac_version} "
+                f"(a shared softmax map, an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux)); this "
+                f"poolbench has version {FLEX_SAC_VERSION} (per-channel map, the paper's R, the paper's SAC "
+                f"weights), so rebuilding it would silently give another model. Its run directory is kept; "
+                f"train it again to get a version-{FLEX_SAC_VERSION} run (a new run id)")
 
     def weight_files(self) -> Dict[str, str]:
         """{"pool_args.weights": path, ...} for every weights file this run reads."""
@@ -84,6 +107,8 @@ class RunConfig:
             d.pop(k, None)
         if not d["weight_file_sha"]:  # runs without weights files keep the ids they always had
             d.pop("weight_file_sha")
+        if d["flex_sac_version"] is None:  # runs without flex or SAC keep the ids they always had
+            d.pop("flex_sac_version")
         return d
 
     @property
@@ -121,6 +146,8 @@ class RunConfig:
     def from_dict(cls, d: Dict[str, Any]) -> "RunConfig":
         d = dict(d)
         d["protocol"] = Protocol.from_dict(d.get("protocol", {}))
+        if "flex_sac_version" not in d and (d.get("pool") == "flex" or d.get("sac") is not None):
+            d["flex_sac_version"] = 1  # written before the version existed: the old defaults
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

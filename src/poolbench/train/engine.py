@@ -108,6 +108,7 @@ def epoch_batches(data: RunData, seed: int, epoch: int, batch_size: int):
 
 # ----------------------------------------------------------------------------- model
 def build_model(config: RunConfig, data: RunData) -> nn.Module:
+    config.check_flex_sac_version()
     pool: Any = config.pool
     if config.pool_file:
         from ..pools.loader import load_pool_file
@@ -119,7 +120,11 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
     if config.sac is not None:  # {} means: auxiliary classifiers with their defaults
         from ..models.aux import with_aux_classifiers
 
-        model = with_aux_classifiers(model, **dict(config.sac))
+        sac = dict(config.sac)
+        if sac.get("pool", "same") == "same" and "pool_args" not in sac:
+            # auxiliary pools are the main pool with its arguments (size is per map, channels per stage)
+            sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in ("size", "channels")}
+        model = with_aux_classifiers(model, **sac)
     return model
 
 
