@@ -40,3 +40,15 @@ def test_one_seed_side_explains_missing_ci(runs, capsys):
 def test_unknown_pool(runs, capsys):
     assert main(["compare", "gem", "nope", "--runs-dir", str(runs)]) == 2
     assert "no runs of pool 'nope'" in capsys.readouterr().err
+
+
+def test_compare_with_the_published_baseline(runs, capsys):
+    assert main(["compare", "gem", "--published", "gem", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "gem vs published gem" in out and "seeds 42, 123, 456; unpaired" in out and "verdict:" in out
+    assert main(["compare", "max", "--published", "global_max", "--runs-dir", str(runs), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["b"] == "published global_max" and doc["comparisons"] and "skipped" in doc
+    assert main(["compare", "gem", "avg", "--published", "gem", "--runs-dir", str(runs)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["compare", "gem", "--published", "gem", "--metric", "final", "--runs-dir", str(runs)]) == 2

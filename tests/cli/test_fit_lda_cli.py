@@ -23,7 +23,7 @@ def test_fit_final_layer_then_retrain_with_the_lda_pool(tmp_path_factory, tmp_pa
     assert meta["size"] == [8, 8] and meta["images_per_class"] == [30] * 10 and meta["date"]
     assert "--pool lda --pool-arg weights=" in capsys.readouterr().out
     runs = tmp_path / "runs"
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "lda", "--pool-arg",
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool", "lda", "--pool-arg",
                  f"weights={out}", "--runs-dir", str(runs), *RETRAIN]) == 0
     (retrained,) = runs.iterdir()
     assert json.loads((retrained / "result.json").read_text())["status"] == "finished"
@@ -38,7 +38,7 @@ def test_fit_a_downsampling_then_retrain_with_it(tmp_path_factory, tmp_path):
     assert p.shape == (2, 64, 256) and meta["kind"] == "downsample" and meta["out_size"] == [8, 8]
     assert torch.allclose(p.abs().sum(-1), torch.ones(2, 64), atol=1e-5)  # l1 by default
     runs = tmp_path / "runs"
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--lda-layer", "2", "--lda-weights",
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--lda-layer", "2", "--lda-weights",
                  str(run / "lda_2.pt"), "--runs-dir", str(runs), *RETRAIN]) == 0
     (retrained,) = runs.iterdir()
     assert json.loads((retrained / "config.json").read_text())["model_args"]["lda_layer"] == 2

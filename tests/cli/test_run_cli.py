@@ -18,7 +18,7 @@ def _results(runs: Path):
 
 @pytest.mark.realdata
 def test_resnet20_trains_on_the_real_cifar10_jpeg_copy(shared_cifar10, tmp_path, capsys):
-    rc = main(["run", "--model", "resnet20", "--dataset", "imagefolder", "--data-path", str(shared_cifar10),
+    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "imagefolder", "--data-path", str(shared_cifar10),
                "--runs-dir", str(tmp_path), *SHORT])
     assert rc == 0
     (result,) = _results(tmp_path)
@@ -29,7 +29,7 @@ def test_resnet20_trains_on_the_real_cifar10_jpeg_copy(shared_cifar10, tmp_path,
 
 @pytest.mark.realdata
 def test_mobilenetv2_trains_on_the_real_fashion_mnist(shared_fmnist, tmp_path):
-    rc = main(["run", "--model", "mobilenetv2", "--dataset", "fashion_mnist", "--data-dir", str(shared_fmnist),
+    rc = main(["run", "--seeds", "0", "--model", "mobilenetv2", "--dataset", "fashion_mnist", "--data-dir", str(shared_fmnist),
                "--runs-dir", str(tmp_path), *SHORT])
     assert rc == 0
     (result,) = _results(tmp_path)
@@ -41,7 +41,7 @@ def test_mobilenetv2_trains_on_the_real_fashion_mnist(shared_fmnist, tmp_path):
 def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
     """The benchmark lost VGG/MobileNetV2 submissions to an unbiased std over one element."""
     broken = REPO / "examples" / "broken_std_pool.py"
-    rc = main(["run", "--model", "mobilenetv2", "--dataset", "synthetic", "--pool-file", f"{broken}:CustomPool",
+    rc = main(["run", "--seeds", "0", "--model", "mobilenetv2", "--dataset", "synthetic", "--pool-file", f"{broken}:CustomPool",
                "--runs-dir", str(tmp_path), "--epochs", "2", "--train-subset", "256", "--test-subset", "128",
                "--no-progress", "--device", "cpu"])
     assert rc == 0
@@ -51,14 +51,28 @@ def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
 
 
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, tmp_path_factory, capsys):
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gme",
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gme",
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     assert "valid names" in capsys.readouterr().err
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-arg", "p3",
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool-arg", "p3",
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["run", "--model", "resnet20", "--dataset", "cifar100", "--data-dir", str(tmp_path_factory.mktemp("nodata")),
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "cifar100", "--data-dir", str(tmp_path_factory.mktemp("nodata")),
                  "--runs-dir", str(tmp_path), *SHORT]) == 2
     err = capsys.readouterr().err
     assert "cifar-100-python.tar.gz" in err and "eb9058c3a382ffc7106e4002c42a8d85" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_default_seeds_are_the_benchmarks_published_three():
+    from poolbench.cli import build_parser
+    from poolbench.results.published import SEEDS
+    from poolbench.train.protocol import BENCHMARK_SEEDS
+
+    assert BENCHMARK_SEEDS == SEEDS == (42, 123, 456)
+    parser = build_parser()
+    assert parser.parse_args(["run", "--model", "resnet20", "--dataset", "synthetic"]).seeds == [42, 123, 456]
+    assert parser.parse_args(["run", "--model", "resnet20", "--dataset", "synthetic", "--seeds", "0-1"]).seeds == [0, 1]
+    from poolbench.sweep import parse_seeds
+
+    assert parse_seeds(parser.parse_args(["sweep", "--pools", "avg"]).seeds) == [42, 123, 456]

@@ -117,7 +117,7 @@ def test_cli_run_with_flex_and_sac(tmp_path, extra):
     from poolbench.cli import main
     from poolbench.results.store import RunDir
 
-    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "flex", "--sac", *extra,
+    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool", "flex", "--sac", *extra,
                "--epochs", "1", "--train-subset", "128", "--test-subset", "64", "--runs-dir", str(tmp_path),
                "--device", "cpu", "--no-progress"])
     assert rc == 0

@@ -46,3 +46,39 @@ def test_unknown_pool_or_column_lists_the_known_ones(conn):
         compare_pools(conn, "gem", "gme")
     with pytest.raises(ValueError, match="columns: resnet56-cifar100, vgg16_bn-cifar100"):
         compare_pools(conn, "gem", "avg", column="resnet20-cifar10")
+
+
+def test_against_the_published_runs_welch_and_bootstrap_unpaired(conn):
+    from poolbench.results.compare import compare_with_published, render_published_comparison
+
+    res = compare_with_published(conn, "gem", "gem")
+    (r,) = [c for c in res["comparisons"] if c["column"] == "resnet56-cifar100"]
+    theirs = [72.39, 72.0, 72.49]  # the leaderboard's gem, seeds 42, 123, 456
+    assert r["seeds_b"] == [42, 123, 456] and r["n_a"] == 3 and r["n_b"] == 3
+    assert r["mean_diff"] == pytest.approx(np.mean(list(GEM.values())) - np.mean(theirs))
+    assert r["welch_p"] == pytest.approx(sps.ttest_ind(list(GEM.values()), theirs, equal_var=False).pvalue)
+    boot = sps.bootstrap((np.array(list(GEM.values())), np.array(theirs)),
+                         lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), n_resamples=9999,
+                         rng=np.random.default_rng(0), method="BCa").confidence_interval
+    assert r["ci95"] == pytest.approx((boot.low, boot.high))
+    assert r["paired"] is None and "another code base" in r["paired_reason"]  # seed 42 is not our seed 42
+    assert "no difference detected at n=3 vs n=3" in r["verdict"] and "not evidence" in r["verdict"]
+    text = render_published_comparison(res, "gem")
+    assert "gem vs published gem" in text and "verdict: no difference detected" in text
+    # the other protocol and the column without our runs are named, never silently compared
+    assert any("epochs=3" in w and "standard-protocol" in why for w, why in res["skipped"])
+    assert ("mobilenetv2-fashion_mnist", "no finished standard-protocol runs of gem") in res["skipped"]
+
+
+def test_against_the_published_runs_says_when_n_is_too_small(tmp_path):
+    from poolbench.results.compare import compare_with_published
+
+    write_run(tmp_path, pool="softpool", seed=42, best=75.0)
+    conn = build_index(tmp_path)
+    (r,) = compare_with_published(conn, "softpool", "avg_max", column="resnet56-cifar100")["comparisons"]
+    assert r["welch_p"] is None and r["ci95"] is None
+    assert r["verdict"].startswith("cannot conclude: n=1 vs n=3 is too small")
+    with pytest.raises(ValueError, match="no published baseline"):
+        compare_with_published(conn, "softpool", "softpool")
+    with pytest.raises(ValueError, match="no column"):
+        compare_with_published(conn, "softpool", "gem", column="resnet20-cifar10")

@@ -79,7 +79,9 @@ def test_text_and_md(lb):
     md = render(lb, "md")
     assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
     assert "| max | 69.90 (n=1; 1 diverged)† |" in md
-    assert "### Protocol: standard" in md and "cv-pooling-aggregation benchmark table" in md
+    assert "### Protocol: standard" in md and "cv-pooling-aggregation public leaderboard" in md
+    # the published cells are distributions over their three seeds, not the seed-42 number alone
+    assert "83.26 ± 19.09 (n=3: 94.27, 61.22, 94.29)" in text and "seeds 42, 123, 456" in text
 
 
 def test_csv_and_json_agree_with_numpy(lb):
@@ -97,7 +99,11 @@ def test_csv_and_json_agree_with_numpy(lb):
     assert gem["best"] and gem["beats_runner_up"] and gem["seeds"] == [0, 1, 2]
     assert gem["std"] == pytest.approx(np.std([72.3, 72.5, 72.4], ddof=1), abs=1e-4)
     assert cells[("max", "resnet56-cifar100", "standard")]["std"] is None  # not NaN: valid JSON
-    assert doc["published"]["values"]["gem"]["resnet56-cifar100"] == 72.39
+    pub = {(c["pool"], c["column"]): c for c in doc["published"]["cells"]}
+    gem_pub = pub[("gem", "resnet56-cifar100")]
+    assert gem_pub["seeds"] == [42, 123, 456] and gem_pub["values"] == [72.39, 72.0, 72.49]
+    assert gem_pub["mean"] == pytest.approx(np.mean([72.39, 72.0, 72.49]), abs=1e-4)
+    assert gem_pub["std"] == pytest.approx(np.std([72.39, 72.0, 72.49], ddof=1), abs=1e-4)
 
 
 def test_metrics_final_and_at_best_val(tmp_path):
@@ -128,11 +134,12 @@ def test_empty_runs_dir(tmp_path):
 def test_published_block_speaks_our_names(lb):
     from poolbench.results.published import published_for
 
-    assert published_for("avgmax", "vgg16_bn-cifar100") == 72.55  # the benchmark's avg_max / vgg16bn
-    assert published_for("max", "mobilenetv2-fashion_mnist") == 94.27
+    assert published_for("avgmax", "vgg16_bn-cifar100") == [72.55, 73.96, 72.52]  # avg_max / vgg16bn
+    assert published_for("max", "mobilenetv2-fashion_mnist") == [94.27, 61.22, 94.29]
     assert published_for("avg", "resnet56-cifar100") is None
     rows = [r for r in csv.DictReader(io.StringIO(render(lb, "csv"))) if r["source"] != "runs"]
-    assert {(r["pool"], r["column"], r["mean"]) for r in rows} >= {("gem", "resnet56-cifar100", "72.39"),
-                                                                    ("avgmax", "mobilenetv2-fashion_mnist", "94.52")}
+    got = {(r["pool"], r["column"]): (r["mean"], r["n"], r["values"]) for r in rows}
+    assert got[("gem", "resnet56-cifar100")] == ("72.2933", "3", "72.39;72.0;72.49")
+    assert got[("max", "mobilenetv2-fashion_mnist")][0] == "83.26"  # the published mean, collapse included
     text = render(lb, "text")
     assert "avg_max (ours: avgmax)" in text and "vgg16bn-cifar100 = our vgg16_bn-cifar100" in text

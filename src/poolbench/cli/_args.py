@@ -8,8 +8,11 @@ from typing import Any, Dict, List, Optional
 
 from ..train import Protocol, RunConfig
 from ..train.config import file_sha256
+from ..train.protocol import BENCHMARK_SEEDS
 
 DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
+#: --seeds of run and sweep: the benchmark's three published seeds
+DEFAULT_SEEDS = ",".join(map(str, BENCHMARK_SEEDS))
 
 
 def parse_seeds(text: str) -> List[int]:

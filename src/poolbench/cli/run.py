@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._args import add_data_args, add_model_args, add_protocol_args, config_from_args, parse_kv, parse_seeds
+from ._args import (DEFAULT_SEEDS, add_data_args, add_model_args, add_protocol_args, config_from_args, parse_kv,
+                    parse_seeds)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
     p.add_argument("--pool-file", help="path/to/file.py:ClassName, a user pool (the benchmark's convention)")
     p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
-    p.add_argument("--seeds", type=parse_seeds, default=[0], help="e.g. 0,1,2 or 0-4 (default 0)")
+    p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS,
+                   help="e.g. 0,1,2 or 0-4 (default %(default)s: the benchmark's published seeds)")
     p.add_argument("--pack", type=int, default=1, help="train K seeds at once as one packed network")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")

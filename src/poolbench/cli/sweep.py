@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 from ..executors import EXECUTORS
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
-from ._args import (DEFAULT_RUNS_DIR, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
+from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
                     protocol_from_args)
 
 
@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     g.add_argument("--suite", choices=sorted(SUITES),
                    help="the benchmark's (model, dataset) columns; benchmark-cifar10 uses CIFAR-10 "
                         "where the benchmark uses CIFAR-100")
-    g.add_argument("--seeds", default="0", help="'0-4' or '0,2,5' (default: %(default)s)")
+    g.add_argument("--seeds", default=DEFAULT_SEEDS,
+                   help="'0-4' or '0,2,5' (default: %(default)s, the benchmark's published seeds)")
     g.add_argument("--pool-arg", action="append", metavar="[POOL:]K=V",
                    help="pool keyword, repeatable; 'gem:p=4' only for gem, 'p=4' for every pool")
     add_protocol_args(p)

@@ -2,6 +2,8 @@
 
 Only finished runs of the same protocol label are compared (a standard run is never compared
 with a short CPU run); each (protocol, column) where both pools have runs is one comparison.
+``compare_with_published`` compares a pool's standard-protocol runs with a published baseline's
+runs (``published.PUBLISHED``, three seeds) in the benchmark's columns, unpaired.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import math
 import sqlite3
 from typing import Any, Dict, List, Optional
 
-from .stats import compare_groups
+from . import published as pub
+from .stats import ALPHA, compare_groups
 from .table import METRICS, column_order
 
 # Below this many seeds per side a bootstrap resamples so few distinct values that its interval
@@ -60,6 +63,69 @@ def compare_pools(conn: sqlite3.Connection, a: str, b: str, metric: str = "best"
     return out
 
 
+def compare_with_published(conn: sqlite3.Connection, a: str, published: str,
+                           column: Optional[str] = None) -> Dict[str, Any]:
+    """Pool ``a``'s standard-protocol runs minus a published baseline's runs, per benchmark column.
+
+    Returns {"published": its benchmark name, "comparisons": [one dict per column where ``a`` has
+    standard runs: the keys of ``compare_groups`` + column, seeds_a, seeds_b, verdict], "skipped":
+    [(column or protocol, why)]}. Unpaired only: a published seed number is not our seed (another
+    code base draws another initialisation from it). ValueError for an unknown pool or column.
+    """
+    theirs = pub.resolve_pool(published)
+    if column and column not in pub.COLUMNS:
+        raise ValueError(f"the published baselines have no column {column!r}; they have {', '.join(pub.COLUMNS)}")
+    pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]
+    if a not in pools:
+        raise ValueError(f"no runs of pool {a!r}; pools with runs: {', '.join(pools) or '(none)'}")
+    ours = _values(conn, a, METRICS["best"][0], column)
+    out: Dict[str, Any] = {"published": theirs, "comparisons": [], "skipped": []}
+    for (label, col) in sorted(g for g in ours if g[0] != "standard" or g[1] not in pub.COLUMNS):
+        why = ("not a column of the published benchmark" if label == "standard" else
+               f"protocol {label}: the published runs are standard-protocol, never compared with these")
+        out["skipped"].append((f"{col} [{label}]", why))
+    for col in [column] if column else pub.COLUMNS:
+        group = ours.get(("standard", col))
+        if group is None:
+            out["skipped"].append((col, f"no finished standard-protocol runs of {a}"))
+            continue
+        vals = pub.values(theirs, col)
+        seeds_b = sorted(vals)
+        res = compare_groups(group["values"], [vals[s] for s in seeds_b])  # unpaired, see above
+        res["paired_reason"] = ("not paired: the published runs come from another code base, so a shared "
+                                "seed number is not a shared initialisation")
+        out["comparisons"].append({"protocol_label": "standard", "column": col, "seeds_a": group["seeds"],
+                                   "seeds_b": seeds_b, **res, "verdict": verdict(res)})
+    return out
+
+
+def verdict(r: Dict[str, Any]) -> str:
+    """One plain sentence: can these seeds tell the two apart, and what may be concluded."""
+    na, nb = r["n_a"], r["n_b"]
+    if r["welch_p"] is None:
+        return (f"cannot conclude: n={na} vs n={nb} is too small for any test (at least 2 seeds a side); "
+                f"run more seeds")
+    if r["welch_p"] < ALPHA:
+        side = "higher" if r["mean_diff"] > 0 else "lower"
+        few = f" (only {min(na, nb)} seeds on a side: a rough result)" if min(na, nb) < FEW_SEEDS else ""
+        return f"A is {side} (Welch p < {ALPHA}){few}"
+    return (f"no difference detected at n={na} vs n={nb} (Welch p >= {ALPHA}); with this few seeds that is "
+            f"not evidence that they are equal — only a large difference could have shown")
+
+
+def render_published_comparison(res: Dict[str, Any], a: str) -> str:
+    """Text for ``compare_with_published``: the blocks of ``render_comparison`` plus a verdict each."""
+    b = f"published {res['published']}"
+    text = render_comparison(res["comparisons"], a, b, "best")
+    text = text.replace("no column has finished runs of both pools under the same protocol",
+                        f"{a} has no finished standard-protocol runs in the published columns")
+    lines = text.rstrip("\n").split("\n")
+    lines.insert(1, f"published: {pub.SOURCE}; seeds {', '.join(map(str, pub.SEEDS))}; unpaired")
+    for skipped, why in res["skipped"]:
+        lines.append(f"not compared: {skipped}: {why}")
+    return "\n".join(lines) + "\n"
+
+
 def _p(p: Optional[float]) -> str:
     return "n/a" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
@@ -90,11 +156,16 @@ def render_comparison(results: List[Dict[str, Any]], a: str, b: str, metric: str
                          f"Wilcoxon p = {_p(pr['wilcoxon_p'])}")
         else:
             lines.append(f"  paired: n/a ({r['paired_reason']})")
+        if r.get("verdict"):
+            lines.append(f"  verdict: {r['verdict']}")
     return "\n".join(lines) + "\n"
 
 
-def comparison_json(results: List[Dict[str, Any]], a: str, b: str, metric: str) -> str:
+def comparison_json(results: List[Dict[str, Any]], a: str, b: str, metric: str,
+                    skipped: Optional[List[tuple]] = None) -> str:
     clean = lambda x: None if isinstance(x, float) and math.isnan(x) else x  # noqa: E731
     rows = [{k: clean(v) for k, v in r.items()} for r in results]
-    return json.dumps({"a": a, "b": b, "metric": metric, "difference": "a - b", "comparisons": rows},
-                      indent=2, default=list) + "\n"
+    doc = {"a": a, "b": b, "metric": metric, "difference": "a - b", "comparisons": rows}
+    if skipped is not None:
+        doc["skipped"] = [{"what": w, "why": why} for w, why in skipped]
+    return json.dumps(doc, indent=2, default=list) + "\n"

@@ -3,7 +3,8 @@
 - ``learning_curves``: test accuracy per epoch, mean over seeds with a ±1 std band, one line per
   pool, one panel per column (finished runs of one protocol only).
 - ``bar_chart``: one panel per column, a bar per pool at its mean with a 95% confidence interval
-  of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks.
+  of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks (their
+  mean) with a dot per published seed.
 """
 from __future__ import annotations
 
@@ -92,10 +93,12 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
             lows.append(ci[0] if ci else c.mean)
             highs.append(top := ci[1] if ci else c.mean)
             ref = pub.published_for(c.pool, col) if section.standard else None
-            if ref is not None:
-                ax.plot([i - 0.4, i + 0.4], [ref, ref], color="black", lw=2, ls="--")
-                lows.append(ref)
-                highs.append(ref)
+            if ref is not None:  # the published mean as a dashed tick, each published seed as a dot
+                mean = sum(ref) / len(ref)
+                ax.plot([i - 0.4, i + 0.4], [mean, mean], color="black", lw=2, ls="--")
+                ax.plot([i + 0.3] * len(ref), ref, "k.", ms=4)
+                lows.append(min(ref))
+                highs.append(max(ref))
             ax.annotate(f"{c.mean:.2f}\nn={c.n}", (i, top), ha="center", va="bottom", fontsize=7.5,
                         xytext=(0, 3), textcoords="offset points")
         if cells:

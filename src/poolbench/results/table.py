@@ -167,14 +167,16 @@ def _section_rows(sec: Section, best_mark: Tuple[str, str]) -> List[List[str]]:
 
 
 def published_rows() -> Tuple[List[str], List[List[str]]]:
-    """The published block under our column names (``published.column_note`` says which is which)."""
+    """The published block under our column names (``published.column_note`` says which is which):
+    each cell the distribution over the published seeds, mean ± std (n: per-seed values)."""
     header = ["pool"] + list(pub.COLUMNS)
-    return header, [[pub.row_label(pool)] + [f"{pub.PUBLISHED[pool][c]:.2f}" for c in pub.BENCHMARK_COLUMNS]
-                    for pool in pub.PUBLISHED]
+    return header, [[pub.row_label(pool)] + [pub.cell_text(pool, c) for c in pub.COLUMNS] for pool in pub.PUBLISHED]
 
 
 def _published_title() -> str:
-    return f"Published reference ({pub.SOURCE}; {pub.METRIC})"
+    seeds = ", ".join(map(str, pub.SEEDS))
+    return (f"Published reference ({pub.SOURCE}; {pub.METRIC}; seeds {seeds}: mean ± std (n: the values "
+            f"in seed order))")
 
 
 def _published_note() -> str:
@@ -204,7 +206,7 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
 
 
 CSV_FIELDS = ("source", "protocol_label", "standard", "column", "pool", "metric", "mean", "std", "n",
-              "one_seed", "seeds", "n_diverged", "n_failed", "n_unfinished", "n_without_value", "best",
+              "one_seed", "seeds", "values", "n_diverged", "n_failed", "n_unfinished", "n_without_value", "best",
               "beats_runner_up", "p_vs_runner_up", "run_ids")
 
 
@@ -221,16 +223,20 @@ def cell_records(lb: Leaderboard) -> List[Dict[str, Any]]:
                 recs.append({
                     "source": "runs", "protocol_label": sec.protocol_label, "standard": sec.standard,
                     "column": col, "pool": pool, "metric": lb.metric, "mean": nan(c.mean), "std": nan(c.std),
-                    "n": c.n, "one_seed": c.n == 1, "seeds": c.seeds, "n_diverged": c.other.get("diverged", 0),
+                    "n": c.n, "one_seed": c.n == 1, "seeds": c.seeds, "values": c.values, "n_diverged": c.other.get("diverged", 0),
                     "n_failed": c.other.get("failed", 0), "n_unfinished": c.other.get("unfinished", 0),
                     "n_without_value": c.other.get("without value", 0), "best": c.best,
                     "beats_runner_up": c.beats_runner_up, "p_vs_runner_up": c.p_vs_runner_up,
                     "run_ids": c.run_ids})
-    for pool, cols in pub.PUBLISHED.items():
-        for col, v in cols.items():  # under our names, so the records join with ours
+    for pool in pub.PUBLISHED:
+        for col in pub.COLUMNS:  # under our names, so the records join with ours
+            vals = pub.values(pool, col)
+            mean, std, n = pub.summary(pool, col)
             recs.append({k: None for k in CSV_FIELDS} | {
                 "source": f"published: {pub.SOURCE}", "protocol_label": "standard", "standard": True,
-                "column": pub.OUR_COLUMN[col], "pool": pub.OUR_NAME[pool], "metric": "best", "mean": v})
+                "column": col, "pool": pub.OUR_NAME[pool], "metric": "best", "mean": round(mean, 4),
+                "std": round(std, 4), "n": n, "one_seed": n == 1, "seeds": sorted(vals),
+                "values": [vals[s] for s in sorted(vals)]})
     return recs
 
 
@@ -240,7 +246,7 @@ def render_csv(lb: Leaderboard) -> str:
     w.writeheader()
     for rec in cell_records(lb):
         rec = dict(rec)
-        for k in ("seeds", "run_ids"):
+        for k in ("seeds", "values", "run_ids"):
             rec[k] = ";".join(map(str, rec[k] or []))
         w.writerow(rec)
     return buf.getvalue()
@@ -252,7 +258,8 @@ def render_json(lb: Leaderboard) -> str:
         "sections": [{"protocol_label": s.protocol_label, "standard": s.standard, "columns": s.columns,
                       "pools": s.pools, "verdicts": s.verdicts} for s in lb.sections],
         "cells": [r for r in cell_records(lb) if r["source"] == "runs"],
-        "published": {"source": pub.SOURCE, "metric": pub.METRIC, "values": pub.PUBLISHED},
+        "published": {"source": pub.SOURCE, "metric": pub.METRIC, "seeds": list(pub.SEEDS),
+                      "cells": [r for r in cell_records(lb) if r["source"] != "runs"]},
     }
     return json.dumps(doc, indent=2, allow_nan=False, default=_jsonable) + "\n"
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Dict
 
 PROTOCOL_VERSION = "1"
+# The benchmark's seeds: every published baseline ran at these three (``results.published.SEEDS``).
+# ``poolbench run`` and ``poolbench sweep`` use them unless --seeds says otherwise. A seed is part
+# of a run's identity, not of the protocol: other seeds are standard runs too.
+BENCHMARK_SEEDS = (42, 123, 456)
 
 
 @dataclass(frozen=True)
