@@ -36,9 +36,10 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     monkeypatch.setattr(pools._POOLS, "_entries", entries)
     assert main(["check", "--all", "--no-compile", "--no-onnx", "--channels", "64"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["pool", "result", "checks", "time"]
+    assert lines[0].split()[:4] == ["pool", "result", "checks", "time"] and "on a 1x1 map" in lines[0]
     summary = {line.split()[0]: line.split()[1:3] for line in lines[1:] if not line.startswith(" ")}
     assert summary["avg"] == ["pass", "12/12"] and summary["flex"] == ["pass", "12/12"]
+    assert next(line for line in lines if line.startswith("avg ")).endswith("x: the identity")
     assert summary["broken_std"][0] == "FAIL"
     i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it
     assert any("FAIL finite: random: NaN output on 1x1 map" in line for line in lines[i + 1:])
@@ -46,9 +47,14 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
 
 
 def test_pool_args_reach_the_pool(capsys):
-    assert main(["check", "flex", "--pool-arg", "per_channel=true", "--channels", "64", "--no-compile",
+    assert main(["check", "flex", "--pool-arg", "per_channel=false", "--channels", "64", "--no-compile",
                  "--no-onnx"]) == 0
-    assert "2240 saved values" in capsys.readouterr().out  # per channel: 64 x 7 x 5 logits (shared: 35)
+    assert "35 saved values" in capsys.readouterr().out  # shared: 7 x 5 logits (per channel: 64 x 7 x 5)
+    assert main(["check", "flex", "--pool-arg", "weighting=raw", "--channels", "64", "--no-compile",
+                 "--no-onnx"]) == 0
+    out = capsys.readouterr().out
+    assert "2240 saved values" in out
+    assert "1x1 map           info    x at init, a_c x (one factor per channel) once trained" in out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -17,7 +17,8 @@ REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_registered_pool_passes_the_contract(name):
     report = check_pool(name, compile=False, onnx=False)
     assert report.passed, report.format_table()
-    assert len(report.rows) == 14 and all(r.fatal for r in report.rows)
+    assert len(report.checks) == 14 and all(r.fatal for r in report.checks)
+    assert report.one_by_one  # and what it computes on a 1x1 map, probed
 
 
 def test_compile_and_onnx_rows_on_avg():

@@ -56,11 +56,35 @@ def test_best_marked_and_beats_runner_up_only_when_significant(lb):
     a, b = STANDARD_BEST[("gem", "resnet56-cifar100")], STANDARD_BEST[("avg", "resnet56-cifar100")]
     assert gem.p_vs_runner_up == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
     assert gem.text().endswith("*▲ (n=3)")
-    # avg 94.70 vs gem 94.65 on fmnist: best by a hair, not significant
-    fm_best = [c for (p, col), c in sec.cells.items() if col == "mobilenetv2-fashion_mnist" and c.best]
-    assert [c.pool for c in fm_best] == ["avg"] and not fm_best[0].beats_runner_up
-    assert "▲" not in fm_best[0].text() and "*" in fm_best[0].text()
-    assert sum(c.best for c in sec.cells.values()) == len(sec.columns)
+    # avg 94.70 vs gem 94.65 on MobileNetV2: a 1x1 map, where avg is x and GeM max(x, eps) — the
+    # same function, so no best is starred there and the column is marked instead
+    fm = "mobilenetv2-fashion_mnist"
+    assert not any(c.best for (p, col), c in sec.cells.items() if col == fm)
+    assert fm in sec.same_function and "max(x, 1e-06)" in sec.same_function[fm] and "x" in sec.same_function[fm]
+    assert "no best is marked" in sec.verdicts[fm]["reason"]
+    assert f"{fm} ≡" in render(lb, "text") and "resnet56-cifar100 ≡" not in render(lb, "text")
+    assert sum(c.best for c in sec.cells.values()) == len(sec.columns) - 1
+
+
+def test_a_close_best_on_a_real_map_is_starred_without_the_significance_mark(tmp_path):
+    for seed, (a, g) in enumerate([(94.6, 94.7), (94.8, 94.6)]):  # avg 94.70 vs gem 94.65: by a hair
+        write_run(tmp_path, "resnet20", "fashion_mnist", "avg", seed=seed, best=a)
+        write_run(tmp_path, "resnet20", "fashion_mnist", "gem", seed=seed, best=g)
+    sec = _std_section(load_leaderboard(tmp_path))
+    best = [c for c in sec.cells.values() if c.best]
+    assert [c.pool for c in best] == ["avg"] and not best[0].beats_runner_up
+    assert "▲" not in best[0].text() and "*" in best[0].text() and not sec.same_function
+
+
+def test_a_1x1_column_with_a_non_plain_pool_is_not_called_the_same_function(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=73.0 + seed)
+        write_run(tmp_path, "vgg16_bn", "cifar100", "max", seed=seed, best=73.5 + seed)
+    assert "vgg16_bn-cifar100" in _std_section(load_leaderboard(tmp_path)).same_function
+    for seed in range(2):  # SAC heads see the 2x2 ... 16x16 maps: more than the pool differs
+        write_run(tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=74.0, sac={"stages": [4], "weights": [0.3, 0.7]})
+    sec = _std_section(load_leaderboard(tmp_path))
+    assert not sec.same_function and any(c.best for c in sec.cells.values())
 
 
 def test_non_standard_runs_never_mix_with_standard(lb):

@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
 
     # --all: one summary row per pool, then the reasons of every row that did not pass.
     width = max(len(n) for n in targets)
-    print(f"{'pool':<{width}}  result  checks  time")
+    print(f"{'pool':<{width}}  result  checks  time    on a 1x1 map (probed)")
     failed = 0
     for name in targets:
         t0 = time.perf_counter()
@@ -73,8 +73,9 @@ def main(args: argparse.Namespace) -> int:
         failed += not report.passed
         verdict = "pass" if report.passed else "FAIL"
         note = f"  ({len(bad)} not fatal)" if report.passed and bad else ""
-        print(f"{name:<{width}}  {verdict:<6}  {len(report.rows) - len(bad):>2}/{len(report.rows):<3}  "
-              f"{time.perf_counter() - t0:.1f}s{note}", flush=True)
+        n_checks = len(report.checks)
+        print(f"{name:<{width}}  {verdict:<6}  {n_checks - len(bad):>2}/{n_checks:<3}  "
+              f"{time.perf_counter() - t0:.1f}s{note}".ljust(width + 30) + report.one_by_one, flush=True)
         for row in bad:
             print(f"{'':<{width}}    {row.status} {row.name}: {row.detail}")
     print(f"{len(targets) - failed}/{len(targets)} pools pass the contract")

@@ -5,10 +5,12 @@ Every model splits ``forward_features`` (the conv trunk, [B, C, H, W]) from ``fo
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
-from typing import Any, List
+from typing import Any, List, Tuple
 
+import torch
 import torch.nn as nn
 
 from ..registry import Registry
@@ -26,8 +28,18 @@ def list_models(pattern: str = "*") -> List[str]:
     return _MODELS.list(pattern)
 
 
+@functools.lru_cache(maxsize=None)
+def final_map_size(name: str, image_size: int = 32) -> Tuple[int, int]:
+    """(H, W) of the map the pool sees for an image_size x image_size input (every poolbench dataset
+    is 32x32). Computed by running the trunk on the meta device: shapes only, no arithmetic."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=10, in_chans=3).eval()
+        feats = model.forward_features(torch.empty(2, 3, image_size, image_size))
+    return int(feats.shape[-2]), int(feats.shape[-1])
+
+
 for _m in pkgutil.iter_modules(__path__):
     if not _m.name.startswith("_") and _m.name not in ("head", "aux"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["create_model", "final_map_size", "list_models", "register_model"]

@@ -4,7 +4,7 @@ A pool must map [B, C, H, W] -> [B, feat_mult * C] with the input's dtype for an
 H, W >= 1, give finite outputs *and* finite gradients on awkward inputs (all zeros, constant,
 huge, tiny, all negative, random), survive bf16 autocast, channels_last and non-contiguous
 inputs, train and eval mode, and a state_dict round-trip. ``torch.compile`` and ONNX export are
-reported but not fatal. One row per check; a failing row says what failed and on which map,
+reported but not fatal, and so is what the pool computes on a 1x1 map (``one_by_one``). One row per check; a failing row says what failed and on which map,
 e.g. "NaN output on 1x1 map".
 
 Each case builds a fresh pool (``build_pool(..., channels=C)``, or a deep copy of a given
@@ -50,9 +50,12 @@ class CheckRow:
     ok: bool
     fatal: bool = True
     detail: str = ""
+    info: bool = False  # a fact about the pool, not a check (the 1x1 row)
 
     @property
     def status(self) -> str:
+        if self.info:
+            return "info"
         return "pass" if self.ok else ("FAIL" if self.fatal else "warn")
 
 
@@ -68,6 +71,16 @@ class CheckReport:
 
     def failures(self, fatal_only: bool = False) -> List[CheckRow]:
         return [r for r in self.rows if not r.ok and (r.fatal or not fatal_only)]
+
+    @property
+    def checks(self) -> List[CheckRow]:
+        """The rows that check something (not the informational 1x1 row)."""
+        return [r for r in self.rows if not r.info]
+
+    @property
+    def one_by_one(self) -> str:
+        """What the pool computes on a 1x1 map ('' if not probed)."""
+        return next((r.detail for r in self.rows if r.info and r.name == "1x1 map"), "")
 
     def format_table(self) -> str:
         width = max([len(r.name) for r in self.rows] + [5])
@@ -160,6 +173,8 @@ def check_pool(
         ("train/eval", lambda: _check_modes(make, c0, maps)),
         ("state_dict", lambda: _check_state_dict(make, c0, probe)),
     ]
+    if (1, 1) in maps:
+        steps.append(("1x1 map", lambda: _check_1x1(make)))
     if compile:
         steps.append(("torch.compile", lambda: _check_compile(make, c0, [probe] + [hw for hw in maps if hw == (1, 1)])))
     if onnx:
@@ -172,7 +187,7 @@ def check_pool(
             try:
                 row = step()
             except Exception as e:  # a check that crashes outside a case is still a row
-                row = CheckRow(name, False, not name.startswith(("torch.compile", "onnx")), _error(e))
+                row = CheckRow(name, False, not name.startswith(("torch.compile", "onnx", "1x1")), _error(e))
             row.name = name
             report.rows.append(row)
             if verbose:
@@ -312,6 +327,17 @@ def _check_modes(make, c: int, maps) -> CheckRow:
         except Exception as e:
             probs.add(_error(e), where)
     return probs.row("train/eval")
+
+
+def _check_1x1(make) -> CheckRow:
+    """Not a contract: what the pool computes on a 1x1 map (``one_by_one.probe_1x1``), reported."""
+    from .one_by_one import probe_1x1
+
+    try:
+        detail = probe_1x1(make).text()
+    except Exception as e:  # a pool that cannot run on 1x1 maps already fails the shape row
+        detail = f"not probed: {_error(e)}"
+    return CheckRow("1x1 map", True, fatal=False, detail=detail, info=True)
 
 
 def _check_state_dict(make, c: int, hw: Tuple[int, int]) -> CheckRow:

@@ -131,7 +131,7 @@ def _cell_html(c: Optional[Cell]) -> str:
 
 
 def _section_html(sec: Section, table_id: Optional[str] = None) -> str:
-    head = "".join(f'<th>{e(c)}<span class="arrow">⇅</span></th>' for c in ["pool"] + sec.columns)
+    head = "".join(f'<th>{e(c)}<span class="arrow">⇅</span></th>' for c in sec.header())
     rows = "".join(
         f'<tr><td class="pool">{e(p)}</td>' + "".join(_cell_html(sec.cells.get((p, c))) for c in sec.columns) + "</tr>"
         for p in sec.pools)

@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
 from . import published as pub
-from .index import build_index
+from .index import build_index, pool_label
+from .same_function import same_function_columns
 from .stats import best_vs_runner_up, summarize
 
 #: --metric choice -> (runs column, title)
@@ -30,9 +32,11 @@ METRICS = {
                     "test accuracy (%) at the epoch of best validation accuracy (runs with --val-split)"),
 }
 FORMATS = ("text", "md", "csv", "json")
-BEST, BEATS, ONE_SEED = "*", "▲", "†"
+BEST, BEATS, ONE_SEED, SAME = "*", "▲", "†", "≡"
 LEGEND = (f"{BEST} best mean in its column (of 2+ pools); {BEATS} the best beats the runner-up "
-          f"(Welch two-sided p<0.05); {ONE_SEED} one seed, no std; n = seeds averaged")
+          f"(Welch two-sided p<0.05); {ONE_SEED} one seed, no std; n = seeds averaged; {SAME} a 1x1-map "
+          f"column where every pool is the same function (the identity up to what the classifier "
+          f"absorbs, `poolbench check`): differences there are run-to-run noise, no best is marked")
 
 
 @dataclass
@@ -73,6 +77,11 @@ class Section:
     pools: List[str]
     cells: Dict[Tuple[str, str], Cell]
     verdicts: Dict[str, Dict[str, Any]]  # column -> stats.best_vs_runner_up(...)
+    # column -> why every pool there is the same function (1x1 maps; ``same_function``)
+    same_function: Dict[str, str] = field(default_factory=dict)
+
+    def header(self) -> List[str]:
+        return ["pool"] + [f"{c} {SAME}" if c in self.same_function else c for c in self.columns]
 
     def title(self) -> str:
         if self.standard:
@@ -103,11 +112,18 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
     key = METRICS[metric][0]
     groups: Dict[str, Dict[Tuple[str, str], Cell]] = defaultdict(dict)
     standard: Dict[str, bool] = {}
+    # (protocol, column) -> {pool label: (model, pool name, pool args, plain pool)} for same_function
+    pools_of: Dict[Tuple[str, str], Dict[str, tuple]] = defaultdict(dict)
     rows = conn.execute("SELECT * FROM runs ORDER BY protocol_label, column_key, pool, seed, run_id")
     for r in rows:
         label = r["protocol_label"]
         standard[label] = bool(r["standard"])
         cell = groups[label].setdefault((r["pool"], r["column_key"]), Cell(r["pool"], r["column_key"]))
+        if r["status"] == "finished":
+            args = r["pool_args"] or "{}"
+            plain = r["pool"] == pool_label({"pool": r["pool_name"], "pool_args": json.loads(args),
+                                             "flex_sac_version": _CURRENT_FLEX_SAC})
+            pools_of[(label, r["column_key"])][r["pool"]] = (r["model"], r["pool_name"], args, plain)
         value = r[key]
         if r["status"] == "finished" and value is not None:
             cell.values.append(float(value))
@@ -125,15 +141,19 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
         if metric == "at_best_val" and not any(c.n for c in cells.values()):
             continue  # trained without --val-split: the metric does not exist here
         columns = column_order({col for _, col in cells})
+        same = same_function_columns({col: pools_of[(label, col)].values() for col in columns})
         verdicts = {}
         for col in columns:
             in_col = {pool: c.values for (pool, cc), c in cells.items() if cc == col and c.n}
             v = best_vs_runner_up(in_col)
             verdicts[col] = v
-            if v["runner_up"] is not None:  # "best" of a single pool says nothing
+            if col in same:  # the same function throughout: a "best" here would be a star on noise
+                v["reason"] = f"all pools are the same function here ({same[col]}); no best is marked"
+            elif v["runner_up"] is not None:  # "best" of a single pool says nothing
                 best = cells[(v["best"], col)]
                 best.best, best.beats_runner_up, best.p_vs_runner_up = True, v["beats"], v["p"]
-        sections.append(Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts))
+        sections.append(Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts,
+                                same))
     return Leaderboard(metric, sections)
 
 
@@ -188,7 +208,7 @@ def render_text(lb: Leaderboard) -> str:
     if not lb.sections:
         parts.append("(no runs)")
     for sec in lb.sections:
-        parts += ["", sec.title(), _grid(["pool"] + sec.columns, _section_rows(sec, ("", f" {BEST}")))]
+        parts += ["", sec.title(), _grid(sec.header(), _section_rows(sec, ("", f" {BEST}")))]
     parts += ["", _published_title(), _grid(*published_rows()), _published_note(), "", LEGEND]
     return "\n".join(parts) + "\n"
 
@@ -198,7 +218,7 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
     if not lb.sections:
         parts.append("\n_No runs._")
     for sec in lb.sections:
-        parts += ["", f"{heading} {sec.title()}", "", _md_table(["pool"] + sec.columns, _section_rows(sec, ("**", "**")))]
+        parts += ["", f"{heading} {sec.title()}", "", _md_table(sec.header(), _section_rows(sec, ("**", "**")))]
     if published:
         parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "", _published_note()]
     parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
@@ -207,7 +227,7 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
 
 CSV_FIELDS = ("source", "protocol_label", "standard", "column", "pool", "metric", "mean", "std", "n",
               "one_seed", "seeds", "values", "n_diverged", "n_failed", "n_unfinished", "n_without_value", "best",
-              "beats_runner_up", "p_vs_runner_up", "run_ids")
+              "beats_runner_up", "p_vs_runner_up", "same_function_column", "run_ids")
 
 
 def cell_records(lb: Leaderboard) -> List[Dict[str, Any]]:
@@ -227,7 +247,7 @@ def cell_records(lb: Leaderboard) -> List[Dict[str, Any]]:
                     "n_failed": c.other.get("failed", 0), "n_unfinished": c.other.get("unfinished", 0),
                     "n_without_value": c.other.get("without value", 0), "best": c.best,
                     "beats_runner_up": c.beats_runner_up, "p_vs_runner_up": c.p_vs_runner_up,
-                    "run_ids": c.run_ids})
+                    "same_function_column": col in sec.same_function, "run_ids": c.run_ids})
     for pool in pub.PUBLISHED:
         for col in pub.COLUMNS:  # under our names, so the records join with ours
             vals = pub.values(pool, col)
@@ -256,7 +276,8 @@ def render_json(lb: Leaderboard) -> str:
     doc = {
         "metric": lb.metric, "metric_title": lb.metric_title, "legend": LEGEND,
         "sections": [{"protocol_label": s.protocol_label, "standard": s.standard, "columns": s.columns,
-                      "pools": s.pools, "verdicts": s.verdicts} for s in lb.sections],
+                      "pools": s.pools, "verdicts": s.verdicts, "same_function_columns": s.same_function}
+                     for s in lb.sections],
         "cells": [r for r in cell_records(lb) if r["source"] == "runs"],
         "published": {"source": pub.SOURCE, "metric": pub.METRIC, "seeds": list(pub.SEEDS),
                       "cells": [r for r in cell_records(lb) if r["source"] != "runs"]},
