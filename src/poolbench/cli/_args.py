@@ -58,11 +58,12 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
                    help="bf16 autocast inside forward/backward only; fp32 weights and optimizer state")
 
 
-def protocol_from_args(args: argparse.Namespace) -> Protocol:
+def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
+    """The standard protocol (or ``base``, e.g. a paper's preset) with the flags given on top."""
     over = {k: getattr(args, a) for k, a in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
                                              ("train_subset", "train_subset"), ("test_subset", "test_subset"))
             if getattr(args, a, None) is not None}
-    return Protocol(**over)
+    return Protocol(**{**base, **over})
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
