@@ -131,3 +131,17 @@ def test_cli_run_with_flex_and_sac(tmp_path, extra):
     state = RunDir(tmp_path, run_dir.name).load_checkpoint()["model"]
     assert any(k.startswith("aux_heads.") for k in state), "the run trained without auxiliary heads"
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+
+
+def test_a_runs_auxiliary_pools_take_the_main_pools_arguments_but_not_its_map():
+    from poolbench.train import Protocol, RunConfig
+    from poolbench.train.engine import build_model
+
+    class Data:  # what build_model reads of the data
+        num_classes, in_chans = 10, 3
+
+    cfg = RunConfig(model="resnet20", dataset="synthetic", pool="flex", sac={"weights": "paper"},
+                    pool_args={"weighting": "raw", "size": [8, 8]}, protocol=Protocol(epochs=1))
+    model = build_model(cfg, Data())
+    assert [h.pool.weighting for h in model.aux_heads] == ["raw", "raw"]  # the raw variant throughout
+    assert model.pool.logits.shape == (64, 8, 8) and all(h.pool.logits.numel() == 0 for h in model.aux_heads)

@@ -29,7 +29,7 @@ from ..data import load_dataset, split_validation
 from ..data.augment import batch_flip, batch_random_crop, normalize, pad_to
 from ..models import create_model
 from ..results.store import RunDir, atomic_write_json
-from .config import RunConfig
+from .config import WEIGHT_FILE_ARGS, RunConfig
 from .provenance import provenance
 
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
@@ -122,8 +122,10 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
 
         sac = dict(config.sac)
         if sac.get("pool", "same") == "same" and "pool_args" not in sac:
-            # auxiliary pools are the main pool with its arguments (size is per map, channels per stage)
-            sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in ("size", "channels")}
+            # auxiliary pools are the main pool with its arguments, less those tied to the main map
+            # (its size, its channels, a weights file fitted on it)
+            tied = {"size", "channels"} | {key for group, key in WEIGHT_FILE_ARGS if group == "pool_args"}
+            sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in tied}
         model = with_aux_classifiers(model, **sac)
     return model
 
