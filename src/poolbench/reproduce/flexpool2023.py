@@ -9,8 +9,7 @@ four arms each:
 - FlexPool: ``flex`` (``--flex-weighting``; default ``raw``, the paper's Sec. 3 weights, because its
   regulariser exists only for them; ``softmax`` is the authors' code);
 - FlexPool + Reg: raw-weight ``flex`` + ``--reg`` x R, R the paper's Eq. 2 (the paper gives no
-  coefficient; the default 1e-3 is the largest round value well inside SGD's stability bound for R,
-  see ``REG``);
+  coefficient; the default 1e-3 is 19x inside SGD's stability bound for R, see ``REG``);
 - FlexPool + Reg + Dropout: the same + dropout 0.25 before the classifier (Sec. 4.4.1).
 
 With SAC (Table 2): FlexPool (or, in the AvgPool arm, avg) + Linear heads on stages 1 and 2, loss
