@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import numpy as np
 from PIL import Image
@@ -218,7 +218,7 @@ def fog(x: Array, s: int, rng: np.random.Generator) -> Array:
     return _out(x * top / (top + strength))
 
 
-def _spatter_mask(liquid_u8: Array) -> Array:
+def spatter_mask(liquid_u8: Array) -> Array:
     """Water spatter's intensity map from the uint8 liquid layer: distance to the layer's Canny
     edges (capped at 20, smoothed, equalised, embossed, smoothed) times the layer."""
     dist = cv.distance_transform_l2_5(255 - cv.canny(liquid_u8, 50, 150))
@@ -249,7 +249,7 @@ def spatter(x: Array, s: int, rng: np.random.Generator) -> Array:
     liquid = gaussian(rng.normal(size=IMAGE_SHAPE[:2], loc=mean, scale=std), sigma)
     liquid[liquid < threshold] = 0
     if mud == 0:
-        return add_water(x, _spatter_mask((liquid * 255).astype(np.uint8)), strength) * 255
+        return add_water(x, spatter_mask((liquid * 255).astype(np.uint8)), strength) * 255
     m = gaussian(np.where(liquid > threshold, 1, 0).astype(np.float32), strength)
     m[m < 0.8] = 0
     return _out(x * (1 - m[..., None]) + MUD * m[..., None])  # float32 throughout
@@ -340,7 +340,7 @@ def corrupt_image(x: Array, name: str, severity: int, rng: np.random.Generator) 
     return np.uint8(CORRUPTIONS[name](x, severity, rng))
 
 
-def corrupt(images: Array, name: str, severity: int, seed: int = 0, start: Optional[int] = 0) -> Array:
+def corrupt(images: Array, name: str, severity: int, seed: int = 0, start: int = 0) -> Array:
     """uint8 [N, 32, 32, 3] -> corrupted uint8 [N, 32, 32, 3]; image i draws from
     ``image_rng(seed, name, severity, start + i)``."""
     images = np.asarray(images)

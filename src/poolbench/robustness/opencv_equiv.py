@@ -193,7 +193,8 @@ def _bilinear(img: np.ndarray, X: np.ndarray, Y: np.ndarray, border: str) -> np.
     """Remap with 1/32-pixel coordinates: float32 weights for float images, 15-bit fixed point for uint8."""
     h, w = img.shape[:2]
     sx, sy = X >> INTER_BITS, Y >> INTER_BITS
-    fx, fy = (X & (INTER_TAB_SIZE - 1)).astype(np.float32) / INTER_TAB_SIZE, (Y & (INTER_TAB_SIZE - 1)).astype(np.float32) / INTER_TAB_SIZE
+    frac = lambda v: (v & (INTER_TAB_SIZE - 1)).astype(np.float32) / INTER_TAB_SIZE  # noqa: E731
+    fx, fy = frac(X), frac(Y)
     wts = [(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx]
     taps = [(0, 0), (0, 1), (1, 0), (1, 1)]
     integer = img.dtype == np.uint8

@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 from . import opencv_equiv as cv
-from .corruptions import add_water, check_image, clipped_zoom, image_rng, whiten, _spatter_mask
+from .corruptions import add_water, check_image, clipped_zoom, image_rng, spatter_mask, whiten
 from .imagemagick import motion_blur
 from .skimage_equiv import gaussian, hsv_to_rgb, rgb_to_hsv
 from .torchvision_affine import affine
@@ -45,7 +45,10 @@ def _noise_sequence(x: Array, noisy: Callable[[], Array]) -> Array:
 def gaussian_noise_seq(std: float):
     def make(x: Array, rng: np.random.Generator) -> Array:
         t = x.astype(np.float32) / np.float32(255)  # torchvision's ToTensor
-        return _noise_sequence(x, lambda: np.uint8(np.clip(t + np.float32(std) * rng.standard_normal(t.shape, dtype=np.float32), 0, 1) * np.float32(255)))
+        def noisy() -> Array:
+            z = t + np.float32(std) * rng.standard_normal(t.shape, dtype=np.float32)
+            return np.uint8(np.clip(z, 0, 1) * np.float32(255))  # to_numpy: truncation
+        return _noise_sequence(x, noisy)
     return make
 
 
@@ -111,11 +114,12 @@ def rotate_seq(x: Array, rng: np.random.Generator) -> Array:
 def tilt_matrix(degrees: float, h: int = 32, w: int = 32) -> Array:
     """The 3x3 homography of a tilt by ``degrees`` about the x and y axes: centre, rotate in 3-D,
     push back by the focal length f = sqrt(w^2 + h^2), project with focal length f."""
-    phi = theta = np.deg2rad(degrees)
+    a = np.deg2rad(degrees)  # the same angle about both axes
     f = np.sqrt(w ** 2 + h ** 2)
     to_3d = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1], [0, 0, 1]])
-    rx = np.array([[1, 0, 0, 0], [0, np.cos(theta), -np.sin(theta), 0], [0, np.sin(theta), np.cos(theta), 0], [0, 0, 0, 1]])
-    ry = np.array([[np.cos(phi), 0, -np.sin(phi), 0], [0, 1, 0, 0], [np.sin(phi), 0, np.cos(phi), 0], [0, 0, 0, 1]])
+    c, s = np.cos(a), np.sin(a)
+    rx = np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1]])
+    ry = np.array([[c, 0, -s, 0], [0, 1, 0, 0], [s, 0, c, 0], [0, 0, 0, 1]])
     push = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, f], [0, 0, 0, 1]])
     project = np.array([[f, 0, w / 2, 0], [0, f, h / 2, 0], [0, 0, 1, 0]])
     return project @ push @ rx @ ry @ to_3d
@@ -139,7 +143,7 @@ def spatter_seq(x: Array, rng: np.random.Generator) -> Array:
     liquid[liquid < 0.7] = 0
     frames = []
     for _ in range(31):
-        frames.append(np.uint8(add_water(z, _spatter_mask((liquid * 255).astype(np.uint8)), 0.6) * 255))
+        frames.append(np.uint8(add_water(z, spatter_mask((liquid * 255).astype(np.uint8)), 0.6) * 255))
         # the layer flows down one step: each column convolved with [0.2, 0.8] ('same'): 0.2 v[k] + 0.8 v[k-1]
         liquid = 0.2 * liquid + 0.8 * np.vstack([np.zeros((1, liquid.shape[1])), liquid[:-1]])
     return np.stack(frames)

@@ -26,6 +26,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from ..results.store import atomic_write_json
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .perturbations import SEQUENCES, perturb
 
@@ -132,9 +133,7 @@ class GeneratedSet:
         digest = _save_atomic(path, make())
         manifest = self._manifest()  # re-read: another file may have been added meanwhile
         manifest["files"][path.name] = digest
-        tmp = self.manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.manifest_path)
+        atomic_write_json(self.manifest_path, manifest)
         return path
 
 
