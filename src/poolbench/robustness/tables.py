@@ -32,12 +32,17 @@ def _mean_line(what: str, value: Optional[float], over: int, present: int, of: i
             f"extras excluded; 100 = the baseline)")
 
 
+def _models(res: Dict, base: Optional[Dict]):
+    """(row label, measurement): the run, then the baseline (their ids are printed above the tables)."""
+    return [("run", res)] + ([("baseline", base)] if base else [])
+
+
 def corruption_table(res: Dict, base: Optional[Dict], cmp: Optional[Dict], names: List[str]) -> List[str]:
     sev = [str(s) for s in res["settings"]["severities"]]
     lines = [_head("model / severity", names)]
-    for model in [m for m in (res, base) if m]:
+    for tag, model in _models(res, base):
         for i, s in enumerate(sev):
-            label = f"{model['run_id'][:18] if i == 0 else '':<18}{s:>4}"
+            label = f"{tag if i == 0 else '':<18}{s:>4}"
             lines.append(label + "".join(_cell(model["errors"][n][s]) for n in names))
     if cmp and "corruption" in cmp:
         per = cmp["corruption"]["per_corruption"]
@@ -49,15 +54,15 @@ def corruption_table(res: Dict, base: Optional[Dict], cmp: Optional[Dict], names
 def perturbation_table(res: Dict, base: Optional[Dict], cmp: Optional[Dict], names: List[str]) -> List[str]:
     lines = [_head("model / difficulty", names)]
     depth = max(len(perturbations.files_of(n)) for n in names)
-    for model in [m for m in (res, base) if m]:
+    for tag, model in _models(res, base):
         fp = model["perturbation"]["flip_probability"]
         for d in range(depth):
-            label = f"{model['run_id'][:18] if d == 0 else '':<18}{d + 1:>4}"
+            label = f"{tag if d == 0 else '':<18}{d + 1:>4}"
             cells = []
             for n in names:
                 files = perturbations.files_of(n)
                 cells.append(_cell(fp.get(files[d]), 2) if d < len(files) else " " * W)
-            lines.append(label + "".join(cells))
+            lines.append((label + "".join(cells)).rstrip())
         t5 = model["perturbation"]["top5_distance"]
         lines.append(f"{'  top-5 distance':<22}" + "".join(
             _cell(sum(t5[f] for f in perturbations.files_of(n)) / len(perturbations.files_of(n)), 3) for n in names))
@@ -69,6 +74,7 @@ def perturbation_table(res: Dict, base: Optional[Dict], cmp: Optional[Dict], nam
 
 def print_tables(res: Dict, base: Optional[Dict] = None, cmp: Optional[Dict] = None) -> None:
     settings = res["settings"]
+    print(f"run = {res['run_id']}" + (f"; baseline = {base['run_id']}" if base else ""))
     where = lambda key, src: (f"released set {settings[key]}" if settings.get(key)  # noqa: E731
                               else f"generated (seed {settings['seed']}, {src})")
     if res["errors"]:
