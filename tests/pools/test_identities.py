@@ -170,18 +170,19 @@ def test_flex_adapt_interpolate_resizes_the_weights():
     assert torch.allclose(raw.spatial_weights(y).sum((1, 2)), sums, rtol=1e-4)  # raw: each channel's sum kept
 
 
-def test_lda_uniform_is_gap_and_matches_the_normalise_pool_denormalise_form(x):
+def test_lda_uniform_is_gap_and_matches_the_papers_normalise_pool_back_transform_form(x):
     assert torch.allclose(create_pool("lda")(x), avg(x), atol=1e-6)
     p = torch.randn(35, generator=torch.Generator().manual_seed(2))  # a raw, unnormalised "eigenvector"
-    pool = create_pool("lda", weights=p, size=(7, 5))
-    mu = x.mean((2, 3), keepdim=True)
-    sigma = (x.var((2, 3), unbiased=False, keepdim=True) + 1e-5).sqrt()
-    z = (x - mu) / sigma
-    explicit = (z * p.view(1, 1, 7, 5)).sum((2, 3)) * sigma[..., 0, 0] + mu[..., 0, 0]
+    fbar, v = torch.tensor([0.3, -1.0, 2.0, 0.5, 0.0]), torch.tensor([1.5, 0.2, 3.0, 1.0, 0.7])  # dataset constants
+    pool = create_pool("lda", weights=p, size=(7, 5), channel_mean=fbar.tolist())
+    g = (x - fbar.view(1, -1, 1, 1)) / v.sqrt().view(1, -1, 1, 1)  # Birodkar et al. 2019, Sec. 3.6
+    explicit = (g * p.view(1, 1, 7, 5)).sum((2, 3)) * v.sqrt() + fbar  # back: x sqrt(v(c)) + fbar(c)
     assert torch.allclose(pool(x), explicit, atol=1e-4)
     assert torch.equal(pool.spatial_weights(), p.view(7, 5))
     with pytest.raises(ValueError, match="fitted on 7x5 maps but got 8x8"):
         pool(torch.rand(1, 5, 8, 8))
+    with pytest.raises(ValueError, match="fitted on 5 channels"):
+        pool(torch.rand(1, 4, 7, 5))
 
 
 def test_lda_several_maps_widen_the_output(x):

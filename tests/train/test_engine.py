@@ -115,3 +115,39 @@ def test_bad_pool_name_fails_before_creating_a_run_dir(tmp_path):
     with pytest.raises(ValueError, match="valid names"):
         train_run(CFG.replace(pool="no_such_pool"), tmp_path, device="cpu", progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_holdout_folds_are_distinct_and_partition_at_one_fifth():
+    import torch
+
+    from poolbench.train.engine import holdout_fold
+
+    x, y = torch.arange(50).view(50, 1, 1, 1), torch.arange(50) % 5
+    held = [set(holdout_fold(x, y, 0.2, f)[1][0].flatten().tolist()) for f in range(5)]
+    assert all(len(h) == 10 for h in held) and set().union(*held) == set(range(50))
+    (tx, _), (hx, _) = holdout_fold(x, y, 0.1, 3)
+    assert len(tx) == 45 and not set(tx.flatten().tolist()) & set(hx.flatten().tolist())
+    with pytest.raises(ValueError, match="folds 0..9"):
+        holdout_fold(x, y, 0.1, 10)
+
+
+def test_a_paper_preset_trains_with_adam_no_augmentation_and_a_cv_fold(tmp_path):
+    import torch
+
+    from poolbench.data.augment import normalize_per_image
+    from poolbench.train import RunConfig
+    from poolbench.train.engine import train_run
+    from poolbench.train.presets import preset
+
+    cfg = RunConfig("cnn4", "synthetic", protocol=preset("birodkar2019-cnn-svhn", epochs=1, train_subset=100,
+                                                        test_subset=50), holdout={"fraction": 0.2, "fold": 1},
+                    model_args={"width": 8})
+    assert "holdout=0.2/fold1" in cfg.protocol_label() and not cfg.is_standard
+    result = train_run(cfg, tmp_path, device="cpu", progress=False)
+    assert result["status"] == "finished"
+    assert cfg.run_id != cfg.replace(holdout={"fraction": 0.2, "fold": 2}).run_id
+    x = torch.randint(0, 256, (3, 3, 4, 4), dtype=torch.uint8)
+    z = normalize_per_image(x)
+    assert torch.allclose(z.mean((1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(z.std((1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
+    assert torch.equal(normalize_per_image(torch.full((1, 3, 4, 4), 7, dtype=torch.uint8)), torch.zeros(1, 3, 4, 4))

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from poolbench.train import STANDARD, Protocol, RunConfig
 
 
@@ -38,3 +40,26 @@ def test_run_id_depends_on_identity_not_location():
     assert a.run_id.startswith("resnet20-cifar10-gem-s1-")
     assert RunConfig.from_dict(a.to_dict()) == a
     assert STANDARD == Protocol()
+
+
+def test_presets_are_named_non_standard_and_leave_the_benchmark_ids_alone():
+    from poolbench.train import RunConfig
+    from poolbench.train.presets import PRESETS, preset
+
+    std = Protocol()
+    assert set(std.to_dict()) == {"epochs", "batch_size", "lr", "momentum", "weight_decay", "train_subset",
+                                  "test_subset", "version"}  # the extended fields are absent at defaults
+    assert RunConfig("resnet20", "cifar10").run_id == RunConfig("resnet20", "cifar10", protocol=Protocol.from_dict(
+        std.to_dict())).run_id
+    r = PRESETS["birodkar2019-resnet-cifar"]
+    assert r.label().startswith("non-standard (preset=birodkar2019-resnet-cifar")
+    assert [r.lr_at(e) for e in (0, 149, 150, 249, 250, 349)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3])
+    s = PRESETS["birodkar2019-resnet-svhn"]
+    assert (s.epochs, s.milestones, s.augment, s.input_norm) == (150, (50, 100), "none", "image")
+    c = preset("birodkar2019-cnn-svhn", epochs=3)
+    assert (c.optimizer, c.lr, c.schedule, c.epochs, c.lr_at(2)) == ("adam", 1e-3, "constant", 3, 1e-3)
+    assert Protocol.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="valid names"):
+        preset("nope")
+    with pytest.raises(ValueError, match="optimizer"):
+        Protocol(optimizer="lion")

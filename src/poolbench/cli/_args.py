@@ -48,6 +48,8 @@ def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol (any override marks the run non-standard)")
+    g.add_argument("--preset", help="a seed paper's named protocol (non-standard), e.g. birodkar2019-cnn-cifar; "
+                                    "the flags below override its values")
     g.add_argument("--epochs", type=int, help="default 200")
     g.add_argument("--batch-size", type=int, help="default 128")
     g.add_argument("--lr", type=float, help="default 0.1")
@@ -63,6 +65,13 @@ def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
     over = {k: getattr(args, a) for k, a in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
                                              ("train_subset", "train_subset"), ("test_subset", "test_subset"))
             if getattr(args, a, None) is not None}
+    if getattr(args, "preset", None):
+        from ..train.presets import preset
+
+        try:
+            return preset(args.preset, **{**base, **over})
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return Protocol(**{**base, **over})
 
 
@@ -73,13 +82,23 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 
+def _lda_layers(text: str):
+    """'2' -> 2, '3,1' -> [3, 1] (argparse type)."""
+    try:
+        layers = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lda-layer takes layer numbers like 2 or 3,1, got {text!r}") from None
+    return layers[0] if len(layers) == 1 else layers
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model extras (part of the run's identity)")
     g.add_argument("--model-arg", action="append", metavar="K=V", help="extra model keyword, repeatable")
     g.add_argument("--drop-rate", type=float, help="dropout before the classifier (FlexPooling ablation)")
-    g.add_argument("--lda-layer", type=int, choices=[1, 2, 3],
-                   help="ResNets: replace this strided downsampling by closed-form LDA pooling")
-    g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda)")
+    g.add_argument("--lda-layer", type=_lda_layers,
+                   help="replace this stride-2 downsampling (1, 2, 3) by closed-form learned pooling "
+                        "(Birodkar et al. 2019); several: 3,1")
+    g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda); several: F3,F1")
     g.add_argument("--sac", action="store_true", help="simple auxiliary classifiers after every stage but the last")
     g.add_argument("--sac-stages", help="comma list of stages (1-based) that get an auxiliary classifier")
     g.add_argument("--sac-weights", help="loss weights, auxiliary heads in stage order then main: 'paper' "
@@ -96,7 +115,8 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     if args.lda_layer is not None:
         model_args["lda_layer"] = args.lda_layer
     if args.lda_weights is not None:
-        model_args["lda_weights"] = args.lda_weights
+        files = args.lda_weights.split(",")
+        model_args["lda_weights"] = files[0] if len(files) == 1 else files
     sac: Optional[Dict[str, Any]] = None
     if args.sac or args.sac_stages or args.sac_weights is not None:
         from ..models.aux import DEFAULT_WEIGHTS, WEIGHT_PRESETS

@@ -1,15 +1,14 @@
 """``poolbench fit-lda RUN``: closed-form pooling weights from a trained run (Birodkar et al. 2019).
 
-Loads the run, extracts the feature maps at ``--layer`` over the training set (at most
-``--max-per-class`` images per class, no augmentation), accumulates the scatter matrices and solves
-for p (``poolbench.lda``). Then retrain from scratch with the weights fixed, as the paper does:
+Loads the run, extracts the feature maps entering ``--layer`` over the run's own training images
+(at most ``--max-per-class`` per class, Sec. 6.4; no augmentation), normalises each channel by its
+mean and variance over them (Sec. 3.6), accumulates A and B and solves (18) for every output
+position (``poolbench.lda``). Then retrain from scratch with the weights fixed, as the paper does:
 
-    poolbench run ... --pool lda --pool-arg weights=FILE          (--layer final, the global pool)
-    poolbench run ... --lda-layer L --lda-weights FILE            (--layer 1|2, ResNets only)
+    poolbench run ... --lda-layer L --lda-weights FILE     (--layer 1|2|3: a stride-2 downsampling)
+    poolbench run ... --pool lda --pool-arg weights=FILE   (--layer final: the global pool; not in the paper)
 
-Default alpha = 1 (distances in units of each output's window, see ``poolbench.lda.fit``): a mild
-foveation prior for the global pool, and for a downsampling enough that each output stays on its
-own 2 x 2 block (alpha = 0 gives outputs that ignore where they sit: the map loses its layout).
+``--alpha`` is the paper's alpha (its Table 1 uses 5 to 65); there is no default.
 """
 from __future__ import annotations
 
@@ -20,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_ALPHA = 1.0
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ._args import DEFAULT_RUNS_DIR
@@ -31,45 +28,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
     p.add_argument("--layer", default="final", choices=["final", "1", "2", "3"],
-                   help="final: the global pool; 1|2: the ResNets' stride-2 stage transitions; 3 = final for ResNets")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="localisation penalty (default %(default)s)")
-    p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="normalise p to unit l1 or l2 norm")
-    p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; channel ratio for 1|2, i.e. 2)")
-    p.add_argument("--max-per-class", type=int, default=10000)
+                   help="1|2|3: the L-th stride-2 downsampling (cnn4, preact_resnet18: 1-3; resnet20..110: 1-2); "
+                        "final: the global pool")
+    p.add_argument("--alpha", type=float, required=True, help="the paper's localisation penalty alpha (eq. 16)")
+    p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="p / ||p||, l1 or l2 (Sec. 3.6)")
+    p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; the channel ratio, 2, for 1|2|3)")
+    p.add_argument("--max-per-class", type=int, default=10000, help="images per class (default %(default)s, Sec. 6.4)")
+    p.add_argument("--all-train", action="store_true",
+                   help="fit on the whole training split, not only the images the run trained on")
+    p.add_argument("--ridge", type=float, default=0.0, help="add ridge*I to B + alpha C (not in the paper; default 0)")
+    p.add_argument("--centre", choices=["paper", "block"], default="paper",
+                   help="regulariser anchor: paper = s*coord(m), 1-based (default); block = the block centre")
+    p.add_argument("--normalization", choices=["per-channel", "per-map"], default="per-channel",
+                   help="per-channel = the paper's Sec. 3.6 (default); per-map = poolbench's earlier reading")
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--out", help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=main)
 
 
-def _feature_batches(model, data, layer, batch: int, max_per_class: int):
-    from ..data.augment import normalize
-
+def feature_batches(model, data, layer, batch: int, max_per_class: int):
+    """A callable giving a fresh, deterministic iterator of (features entering ``layer``, labels)
+    over the first ``max_per_class`` training images of each class (two passes need it twice)."""
     y_all = data.train_y.cpu()
     keep = torch.cat([(y_all == k).nonzero().flatten()[:max_per_class] for k in range(data.num_classes)]).sort().values
-    with torch.no_grad():
-        for i in range(0, len(keep), batch):
-            idx = keep[i:i + batch]
-            x = normalize(data.train_x[idx.to(data.train_x.device)], data.mean, data.std)
-            feats = model.forward_features(x) if layer == "final" else model.forward_stages(x)[layer - 1]
-            yield feats.float().cpu(), y_all[idx]
+
+    def batches():
+        with torch.no_grad():
+            for i in range(0, len(keep), batch):
+                idx = keep[i:i + batch]
+                x = data.inputs(data.train_x[idx.to(data.train_x.device)])
+                feats = model.forward_features(x) if layer == "final" else model.forward_stages(x)[layer - 1]
+                yield feats.float().cpu(), y_all[idx]
+
+    return batches
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..lda.downsample import save_downsample_weights
+    from ..lda.downsample import check_lda_layer, save_downsample_weights
     from ..lda.fit import fit_lda_pooling
     from ..pools.lda import save_lda_weights
     from ._trained import load_trained, resolve_run
 
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
-        config, data, model = load_trained(run_dir, args.device, full_train=True)
-        n_stages = len(model.stage_channels)
-        layer = "final" if args.layer in ("final", str(n_stages)) else int(args.layer)
+        config, data, model = load_trained(run_dir, args.device, full_train=args.all_train)
+        layer = "final" if args.layer == "final" else int(args.layer)
         if layer != "final":
-            if not config.model.startswith("resnet"):
-                raise ValueError(f"--layer {layer} replaces a ResNet stage transition; {config.model} has no "
-                                 f"lda_layer hook (use --layer final)")
+            check_lda_layer(model, layer)
             ratio = model.stage_channels[layer] // model.stage_channels[layer - 1]
             n_out = args.n_out or ratio
             if n_out != ratio:
@@ -78,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             n_out = args.n_out or 1
         alpha = args.alpha
-        probe = next(_feature_batches(model, data, layer, 2, 1))[0]
+        probe = next(feature_batches(model, data, layer, 2, 1)())[0]
         h, w = probe.shape[-2:]
         if h * w == 1:
             raise ValueError(f"{config.model}'s map at layer {layer} is 1x1: there is nothing to pool spatially")
@@ -86,9 +92,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"fit-lda {run_dir.name}: layer {layer} ({probe.shape[1]}x{h}x{w}"
               + (f" -> {n_out * probe.shape[1]}x{h // 2}x{w // 2}" if out_size else " -> global")
               + f"), alpha {alpha}, norm {args.norm}, <= {args.max_per_class} images per class")
-        p, meta = fit_lda_pooling(_feature_batches(model, data, layer, args.batch, args.max_per_class),
+        p, meta = fit_lda_pooling(feature_batches(model, data, layer, args.batch, args.max_per_class),
                                   data.num_classes, alpha=alpha, norm=args.norm, n_out=n_out, out_size=out_size,
-                                  max_per_class=args.max_per_class)
+                                  max_per_class=args.max_per_class, ridge=args.ridge, centre=args.centre,
+                                  normalization=args.normalization)
     except ValueError as exc:
         print(f"poolbench fit-lda: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@
 * ``batch_random_crop(x, 32, 4, g)`` = torchvision ``RandomCrop(32, padding=4)`` (zero padding),
   each image with its own offset;
 * ``batch_flip(x, g)`` = ``RandomHorizontalFlip(p=0.5)``, each image its own coin;
-* ``normalize`` = ``ToTensor`` + ``Normalize(mean, std)`` with per-dataset statistics.
+* ``normalize`` = ``ToTensor`` + ``Normalize(mean, std)`` with per-dataset statistics;
+* ``normalize_per_image``: each image standardised by its own mean and std over all its pixels and
+  channels (as TensorFlow's ``per_image_standardization``), for protocols that say "each image is
+  normalized separately" (Birodkar et al. 2019, Sec. 6.2, SVHN).
 
 28x28 sources (MNIST, Fashion-MNIST) go through ``pad_to(x, 32)`` first, for train *and* test: 2 zero
 pixels on every side, so every model always sees 32x32 and the pixels keep their scale (no
@@ -75,3 +78,14 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
     s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
     return (x.float() - m) / s
+
+
+def normalize_per_image(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32, each image minus its mean over (C, H, W), divided by its std,
+    the std floored at 1/sqrt(C*H*W) (``per_image_standardization``'s floor) so a constant image is 0."""
+    if x.dtype != torch.uint8:
+        raise TypeError(f"normalize_per_image expects uint8 images (0..255), got {x.dtype}")
+    z = x.float() / 255.0
+    mean = z.mean(dim=(1, 2, 3), keepdim=True)
+    std = z.std(dim=(1, 2, 3), keepdim=True, unbiased=False)
+    return (z - mean) / std.clamp_min(1.0 / float(z[0].numel()) ** 0.5)

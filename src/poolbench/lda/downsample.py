@@ -1,27 +1,28 @@
-"""Closed-form LDA pooling in place of a stride-2 downsampling inside a CIFAR ResNet.
+"""Closed-form learned pooling in place of a network's stride-2 downsamplings (Birodkar, Mobahi,
+Krishnan & Bengio 2019, Sec. 3.6 "Use in Deep Networks" and "Number of Eigenvectors", Sec. 6.3-6.4).
 
-Birodkar, Mobahi, Krishnan & Bengio (arXiv:1906.03808) apply the closed-form pooling mainly inside
-the network: an H x W map is pooled to Ho x Wo = H/2 x W/2 outputs (M = Ho * Wo > 1), each output m
-with its own weights p_m over all N = H * W input positions (shared by every channel), fitted with
-a localisation penalty around the centre of m's window (``fit.py``). Where the ResNet doubles its
-channels at that downsampling, the top *two* eigenvectors of each output's problem give two pooled
-copies of the C input channels, so the pooled map already has the 2C channels the next stage wants.
+The paper converts "the pooling operator at any given layer to a learned one": the models reduce
+resolution with stride-2 convolutions, and the learned operator maps the H x W map entering the
+downsampling to Ho x Wo = H/2 x W/2, each output m with its own weights p_m over all N = H*W inputs
+(shared by the channels). Where the network doubles its channels there, the top *two*
+eigenvectors give two pooled copies of the C channels, "consistent [in size] between our method
+and the common practice". Our reading of what remains of the strided layer: a stride-2 conv is a
+stride-1 conv followed by subsampling; the learned pooling takes the subsampling's place *before*
+the conv (it is fitted on the map entering the layer, Sec. 3.6), so the layer's entry module is
+rebuilt at stride 1 taking the 2C pooled channels (``entry_block(2C, 2C, 1)``); every other layer
+is unchanged and the network is retrained from random initialisation with p fixed.
 
-How it is wired (``poolbench.models.resnet``, ``model_args={"lda_layer": L, "lda_weights": FILE}``):
-the first block of stage L + 1, normally BasicBlock(C, 2C, stride 2) with an option-A shortcut, is
-replaced by ``LDADownsample`` (C -> 2C, parameter-free) followed by BasicBlock(2C, 2C, stride 1)
-with an identity shortcut. ``--lda-layer 1`` is the 32x32 -> 16x16 transition, ``2`` the 16x16 ->
-8x8 one; the third downsampling of these networks is the global pool itself (8x8 -> 1x1), which is
-``--pool lda --pool-arg weights=FILE`` (``poolbench.pools.lda``). The network is then trained from
-scratch with p fixed, as in the paper.
+Surgery, not a model option (the zoo knows no paper): ``with_lda_downsampling(model, layers,
+weights)`` needs the zoo's convention, ``model.stages`` whose ``stages[L][0]`` is the L-th
+stride-2 downsampling (L = 1 .. len(stages) - 1) and ``model.downsample_entry(in, out, stride)``
+(cnn4, preact_resnet18, the CIFAR resnets). ``layers`` may name several downsamplings, replaced
+together (the paper's CIFAR-10 ResNet: the 3rd, then the 1st, each fitted on the network that
+already has the earlier replacement). Runs ask for it with ``model_args={"lda_layer": L,
+"lda_weights": FILE}`` (lists for several), applied by ``poolbench.train.engine.build_model``.
 
-Where we deviate or had to choose (the paper's method section was not available to us):
-* the per-output forward is the same as ``LDAPool``'s: sum_n p_mn x_n + (1 - sum_n p_mn) mu, with mu
-  the map's mean (the fit standardises each map; this keeps the output on the map's scale);
-* the replacement block's first conv takes 2C inputs instead of C (4.6k more weights at layer 1,
-  18k at layer 2 in resnet20); every other layer is unchanged.
-
-p is a non-persistent buffer: it is rebuilt from the weights file named in the run's config, so
+Per output (Sec. 3.6 back-transform, see ``poolbench.pools.lda``):
+out_km(c) = sum_n p_kmn x_n(c) + (1 - sum_n p_kmn) fbar(c), fbar the fitting set's channel means.
+p and fbar are non-persistent buffers rebuilt from the weights file named in the run's config, so
 the module holds no state of its own and packs (``pack``) like the option-A shortcut.
 """
 from __future__ import annotations
@@ -32,20 +33,27 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from ..pools.lda import load_lda_weights, save_lda_weights
+from ..pools.lda import back_transform_mean, load_lda_weights, pool_with, save_lda_weights
 
 KIND = "downsample"
 
 
-def check_lda_layer(layer: int, weights: Optional[str], num_stages: int = 3) -> None:
-    """Raise a ValueError that says what to do for a layer or file the ResNets cannot use."""
-    if layer == num_stages:
-        raise ValueError(f"lda_layer={layer} is the global pool of this network (its last downsampling): use "
-                         f"--pool lda --pool-arg weights=FILE (fit it with poolbench fit-lda RUN --layer final)")
-    if not 1 <= layer < num_stages:
-        raise ValueError(f"lda_layer must be 1..{num_stages - 1} (the stride-2 stage transitions), got {layer}")
-    if not weights:
-        raise ValueError(f"lda_layer={layer} needs lda_weights=FILE (from poolbench fit-lda RUN --layer {layer})")
+def downsampling_layers(model: nn.Module) -> int:
+    """How many replaceable stride-2 downsamplings ``model`` has (0 if it does not follow the convention)."""
+    if getattr(model, "downsample_entry", None) is None or not hasattr(model, "stages"):
+        return 0
+    return len(model.stages) - 1
+
+
+def check_lda_layer(model: nn.Module, layer: int) -> None:
+    """ValueError that says what to do for a layer this model cannot replace."""
+    n = downsampling_layers(model)
+    if n == 0:
+        raise ValueError(f"{type(model).__name__} has no replaceable downsamplings (cnn4, preact_resnet18 and the "
+                         f"CIFAR resnets do); use --layer final for the global pool")
+    if not 1 <= layer <= n:
+        raise ValueError(f"lda layer must be 1..{n} (the stride-2 downsamplings of {type(model).__name__}), "
+                         f"got {layer}; the global pool is --pool lda")
 
 
 def save_downsample_weights(path: Union[str, Path], p, meta: dict) -> Path:
@@ -57,10 +65,11 @@ class LDADownsample(nn.Module):
     """[B, C, H, W] -> [B, K*C, Ho, Wo] with fixed closed-form pooling weights p [K, Ho*Wo, H*W].
 
     Channel order: [copy 0: all C channels, copy 1: all C channels, ...]. ``models`` > 1 is the
-    packed form (K models' channels side by side, each pooled with its own p).
+    packed form (K models' channels side by side, each pooled with its own p and fbar).
     """
 
-    def __init__(self, p: torch.Tensor, in_size: Sequence[int], out_size: Sequence[int], models: int = 1):
+    def __init__(self, p: torch.Tensor, in_size: Sequence[int], out_size: Sequence[int], models: int = 1,
+                 channel_mean: Optional[torch.Tensor] = None, per_map: bool = False):
         super().__init__()
         p = torch.as_tensor(p, dtype=torch.float32)
         if p.dim() == 3:
@@ -69,18 +78,24 @@ class LDADownsample(nn.Module):
         if p.dim() != 4 or p.shape[0] != models or p.shape[2:] != (ho * wo, h * w):
             raise ValueError(f"LDA downsample weights must be [K, {ho * wo}, {h * w}] for {h}x{w} -> {ho}x{wo}, "
                              f"got {list(p.shape)}")
-        self.in_size, self.out_size, self.models = (h, w), (ho, wo), models
+        mean = torch.zeros(models, 0) if channel_mean is None else torch.as_tensor(channel_mean, dtype=torch.float32)
+        if mean.dim() == 1:
+            mean = mean[None].expand(models, -1).contiguous()
+        self.in_size, self.out_size, self.models, self.per_map = (h, w), (ho, wo), models, per_map
         self.register_buffer("p", p, persistent=False)  # [models, K, M, N]
+        self.register_buffer("channel_mean", mean, persistent=False)  # [models, C] (or [models, 0])
 
     @classmethod
     def from_file(cls, path: Union[str, Path], in_channels: int, out_channels: int) -> "LDADownsample":
         p, meta = load_lda_weights(path)
         if meta.get("kind") != KIND:
-            raise ValueError(f"{path} holds global-pool weights, not a downsampling (fit it with --layer 1 or 2)")
+            raise ValueError(f"{path} holds global-pool weights, not a downsampling (fit it with --layer 1, 2 or 3)")
         if p.shape[0] * in_channels != out_channels:
             raise ValueError(f"{path} has {p.shape[0]} pooled copies of {in_channels} channels but the next stage "
                              f"needs {out_channels}: fit it with n_out={out_channels // in_channels}")
-        return cls(p.reshape(p.shape[0], -1, p.shape[-1]), meta["size"], meta["out_size"])
+        mean, per_map = back_transform_mean(meta, in_channels)
+        return cls(p.reshape(p.shape[0], -1, p.shape[-1]), meta["size"], meta["out_size"],
+                   channel_mean=mean, per_map=per_map)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, mc, h, w = x.shape
@@ -88,14 +103,15 @@ class LDADownsample(nn.Module):
             raise ValueError(f"LDA downsample was fitted on {self.in_size[0]}x{self.in_size[1]} maps, got {h}x{w}")
         with torch.autocast(x.device.type, enabled=False):
             z = x.float().reshape(b, self.models, mc // self.models, h * w)  # [B, models, C, N]
-            mu = z.mean(dim=3)  # [B, models, C]
-            out = torch.einsum("gkmn,bgcn->bgkcm", self.p, z)
-            out = out + (1 - self.p.sum(-1))[None, :, :, None, :] * mu[:, :, None, :, None]
+            out = torch.stack([pool_with(self.p[g], z[:, g], self.channel_mean[g], self.per_map)
+                               for g in range(self.models)], 1)  # [B, models, K, C, M]
             return out.reshape(b, -1, *self.out_size)
 
     def pack(self, mods: Union[int, List["LDADownsample"]]) -> "LDADownsample":
         mods = [self] * mods if isinstance(mods, int) else list(mods)
-        return LDADownsample(torch.cat([m.p for m in mods]), self.in_size, self.out_size, models=len(mods) * self.models)
+        return LDADownsample(torch.cat([m.p for m in mods]), self.in_size, self.out_size,
+                             models=len(mods) * self.models, channel_mean=torch.cat([m.channel_mean for m in mods]),
+                             per_map=self.per_map)
 
     @torch.no_grad()
     def spatial_weights(self) -> torch.Tensor:
@@ -105,3 +121,24 @@ class LDADownsample(nn.Module):
     def extra_repr(self) -> str:
         (h, w), (ho, wo) = self.in_size, self.out_size
         return f"{h}x{w} -> {ho}x{wo}, copies={self.p.shape[1]}, models={self.models}"
+
+
+def _as_list(v) -> list:
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def with_lda_downsampling(model: nn.Module, layers, weights) -> nn.Module:
+    """Replace downsampling L (each of ``layers``) of ``model`` by ``LDADownsample`` from ``weights``
+    (a file per layer) followed by the layer's entry module rebuilt at stride 1. In place; returns model."""
+    layers, weights = [int(v) for v in _as_list(layers)], _as_list(weights)
+    if len(layers) != len(weights) or not all(weights):
+        raise ValueError(f"lda_layer {layers} needs one lda_weights file per layer, got {weights} "
+                         f"(fit them with poolbench fit-lda RUN --layer L)")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"lda_layer repeats a layer: {layers}")
+    for layer, path in zip(layers, weights):
+        check_lda_layer(model, layer)
+        c_in, c_out = model.stage_channels[layer - 1], model.stage_channels[layer]
+        pool = LDADownsample.from_file(path, c_in, c_out)
+        model.stages[layer][0] = nn.Sequential(pool, model.entry_block(c_out, c_out, 1))
+    return model

@@ -1,107 +1,110 @@
-"""The closed-form pooling weights: a symmetric generalised eigenproblem per output position.
+"""The closed-form pooling weights of Birodkar, Mobahi, Krishnan & Bengio 2019 (arXiv:1906.03808,
+Sec. 3.3-3.6, Algorithm 1).
 
-Birodkar, Mobahi, Krishnan & Bengio, "A Closed-Form Learned Pooling for Deep Classification
-Networks" (arXiv:1906.03808): for fixed network weights, the pooling weights p in R^N that best
-separate the classes maximise the Fisher ratio of the pooled features,
+For output position m of an I' x J' grid over an I x J input (M = I'J' outputs, N = IJ inputs),
+the weights p_m in R^N (shared by all channels) maximise the class separability of the pooled
+features with a localisation penalty, whose solution is the generalised eigenproblem (16)-(18):
 
-    p* = argmax  p^T A p / p^T (B + alpha C_m + ridge I) p,
+    A p = -lambda (B + alpha C_m) p,     p*_m = top_eigvec((B + alpha C_m)^{-1} A)        (18)
 
-solved by the top eigenvector(s) of A p = lambda (B + alpha C_m + ridge I) p
-(``scipy.linalg.eigh(A, B')``: B' is symmetric positive definite, A symmetric).
+with A, B the between- and within-class scatter of the normalised maps (``scatter.py``, (11)-(12))
+and C_m diagonal (Sec. 3.4, Algorithm 1 line 21):
 
-The localisation penalty C_m. p^T C_m p = sum_n d_m(n)^2 p_n^2 with d_m(n) the Euclidean distance
-(in input pixels) from position n to the *centre of output m's window*: the second moment of the
-weight mass about that centre, i.e. a penalty on the spatial spread of p around where output m sits.
-Squared Euclidean distance is chosen because it is rotation invariant, smooth, zero at the centre
-and grows with the window's natural scale; alpha -> 0 is plain LDA (p as diffuse as the data says),
-alpha -> inf collapses p onto the centre pixel(s) (a strided subsample). For global pooling (M = 1)
-the single output's window is the whole map, so its centre is the map centre and the penalty is a
-foveation prior: weight far from the middle of the image costs more (CIFAR objects are centred).
-For M > 1 (replacing a stride-2 downsampling, ``downsample.py``) output (i, j) of an Ho x Wo grid
-has its window centre at ((i + 1/2) H / Ho - 1/2, (j + 1/2) W / Wo - 1/2) in input coordinates,
-the centre of the 2 x 2 block a stride-2 pooling would read.
-Scale: distances are measured in units of the window's own size, d^2 / r^2 with r^2 the mean
-squared distance of a window's pixels from its centre ((sh^2 - 1) / 12 + (sw^2 - 1) / 12 for an
-sh x sw window: the whole map for global pooling, 2 x 2 = 0.5 for a stride-2 downsampling), and
-multiplied by trace(B) / N (the ridge is 1e-6 trace(B) / N). So alpha is dimensionless and means
-the same at every layer: alpha = 1 makes a pixel at the window's typical radius cost as much as
-the average within-class variance of one position. (On CIFAR-10 features of a resnet20, alpha = 1
-leaves the global p diffuse and makes each downsampling output peak on its own 2 x 2 block with a
-smooth tail; alpha = 0 gives downsampling outputs that ignore where they sit.)
+    c^m_{n,n} = || coord_Omega(n) - s coord_omega(m) ||^2,    s = I / I' = J / J',
 
-Output normalisation (``normalise``): the free offset along 1 is removed, each eigenvector's sign
-is fixed so its largest-magnitude entry is positive, then it is scaled to unit l1 norm (a p >= 0
-is then a weighted average) or unit l2 norm.
+coordinates 1-based ((1, 1) is the top-left position of either grid). So output m = (i', j') is
+anchored at input position (s i', s j'): for a stride-2 grid the bottom-right pixel of its 2 x 2
+block. alpha is the paper's alpha (Table 1 uses 5 to 65), with no rescaling. B + alpha C_m is
+symmetric and, for alpha > 0 and B positive definite on the anchor pixel, positive definite, so we
+solve the symmetric-definite problem A p = mu (B + alpha C_m) p (``scipy.linalg.eigh``), whose
+eigenvectors are those of (18) (mu = -lambda). "Number of Eigenvectors" (Sec. 3.6): the top
+``n_out`` (the paper uses 2 where the network doubles its channels) give n_out pooled copies.
+"Choice of Norm" (Sec. 3.6, Algorithm 1 line 25): each p*_m is returned as p*_m / ||p*_m||, l1 or
+l2, its sign as the solver gives it (the next layer is retrained from scratch and absorbs it).
+
+Named options, non-default: ``ridge`` adds ridge * I to B + alpha C_m (only if B is singular, e.g.
+fewer samples than positions with alpha = 0; the paper has none); ``centre="block"`` anchors output
+m at the centre of its block, ((i' - 1/2) s + 1/2, ...), instead of the paper's s coord_omega(m).
+For a single global output (I' = J' = 1, s = I) the paper's anchor is the corner (I, J); the paper
+itself never replaces the final global average pooling (Sec. 6.3).
 """
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.linalg
 import torch
 
-from .scatter import ScatterAccumulator
+from ..pools.lda import FORMAT  # the weights-file format: bump it there when p's meaning changes
+from .scatter import ChannelStats, ScatterAccumulator, take_first_per_class
 
-RIDGE = 1e-6
-
-
-def window_centres(in_size: Sequence[int], out_size: Optional[Sequence[int]]) -> np.ndarray:
-    """[M, 2] (row, col) centres in input coordinates; out_size None means one global output."""
-    h, w = in_size
-    if out_size is None:
-        return np.array([[(h - 1) / 2, (w - 1) / 2]])
-    ho, wo = out_size
-    rows = (np.arange(ho) + 0.5) * h / ho - 0.5
-    cols = (np.arange(wo) + 0.5) * w / wo - 0.5
-    return np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
+CENTRES = ("paper", "block")
 
 
-def squared_distances(in_size: Sequence[int], centres: np.ndarray) -> np.ndarray:
-    """[M, N]: squared distance from each of the N = H * W positions to each centre."""
-    h, w = in_size
-    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    pos = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
-    return ((pos[None] - centres[:, None]) ** 2).sum(-1)
+def coordinates(size: Sequence[int]) -> np.ndarray:
+    """[N, 2] 1-based (row, col) of each position, in torch's row-major flatten order.
+
+    The paper's vec() stacks columns; the order of the N positions does not change the problem
+    (it permutes A, B and C_m alike), only how p is laid out, and ours is the layout x.flatten(2) has.
+    """
+    h, w = map(int, size)
+    rows, cols = np.meshgrid(np.arange(1, h + 1), np.arange(1, w + 1), indexing="ij")
+    return np.stack([rows.ravel(), cols.ravel()], 1).astype(np.float64)
+
+
+def scale_factor(in_size: Sequence[int], out_size: Sequence[int]) -> float:
+    """s = I / I' = J / J' (Sec. 3.4); the two ratios must agree."""
+    (h, w), (ho, wo) = in_size, out_size
+    if h * wo != w * ho:
+        raise ValueError(f"{h}x{w} -> {ho}x{wo}: the paper's scale factor needs I / I' = J / J'")
+    return h / ho
+
+
+def penalty_diagonals(in_size: Sequence[int], out_size: Sequence[int], centre: str = "paper") -> np.ndarray:
+    """[M, N]: the diagonal of C_m for every output m, c^m_n = ||coord_Omega(n) - anchor(m)||^2."""
+    if centre not in CENTRES:
+        raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
+    s = scale_factor(in_size, out_size)
+    anchors = coordinates(out_size) * s  # s coord_omega(m)
+    if centre == "block":
+        anchors = anchors - (s - 1) / 2
+    pos = coordinates(in_size)
+    return ((pos[None] - anchors[:, None]) ** 2).sum(-1)
 
 
 def normalise(p: np.ndarray, norm: str) -> np.ndarray:
-    """Offset, sign and scale of each row of p [..., N].
-
-    Offset: standardised maps sum to zero over positions, so A 1 = B 1 = 0 and p + c 1 has the same
-    Fisher ratio for any c; the pooling forwards (``LDAPool``, ``LDADownsample``) are invariant to it
-    too. We keep the representative of smallest norm: minus the median for l1 (the sparsest p,
-    whose zero entries are positions that do not matter), minus the mean for l2.
-    """
-    if norm not in ("l1", "l2"):
-        raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
-    p = p - (np.median(p, -1, keepdims=True) if norm == "l1" else p.mean(-1, keepdims=True))
-    idx = np.abs(p).argmax(-1)
-    sign = np.sign(np.take_along_axis(p, idx[..., None], -1))
-    p = p * np.where(sign == 0, 1.0, sign)
+    """p / ||p|| row by row (Algorithm 1, line 25), ``norm`` "l1" or "l2"."""
     if norm == "l1":
         return p / np.abs(p).sum(-1, keepdims=True)
-    return p / np.linalg.norm(p, axis=-1, keepdims=True)
+    if norm == "l2":
+        return p / np.linalg.norm(p, axis=-1, keepdims=True)
+    raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
 
 
 def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: float, n_out: int = 1,
-                  out_size: Optional[Sequence[int]] = None, norm: str = "l1") -> Tuple[np.ndarray, np.ndarray]:
-    """(p, eigenvalues) from the scatter matrices: p [n_out, N] for one global output, or
-    [n_out, M, N] for an Ho x Wo output grid (``out_size``); eigenvalues [n_out] or [n_out, M]."""
+                  out_size: Optional[Sequence[int]] = None, norm: str = "l1", ridge: float = 0.0,
+                  centre: str = "paper") -> Tuple[np.ndarray, np.ndarray]:
+    """(p, eigenvalues): p [n_out, M, N] (largest eigenvalue first), eigenvalues [n_out, M], for an
+    ``out_size`` grid; ``out_size`` None is one global output, p [n_out, N], eigenvalues [n_out]."""
     n = a.shape[0]
     if n != in_size[0] * in_size[1]:
         raise ValueError(f"scatter matrices are {n}x{n} but the map is {in_size[0]}x{in_size[1]}")
     if not 1 <= n_out <= n:
         raise ValueError(f"n_out must be in 1..{n}, got {n_out}")
-    scale = np.trace(b) / n
-    d = squared_distances(in_size, window_centres(in_size, out_size))
-    sh, sw = (in_size if out_size is None else (in_size[0] / out_size[0], in_size[1] / out_size[1]))
-    unit = (sh * sh - 1) / 12 + (sw * sw - 1) / 12  # mean squared radius of one output's window
+    if alpha < 0 or ridge < 0:
+        raise ValueError(f"alpha and ridge must be >= 0, got alpha={alpha}, ridge={ridge}")
+    grid = (1, 1) if out_size is None else tuple(out_size)
     ps, vals = [], []
-    for dm in d:
-        penalised = b + np.diag(alpha * scale * dm / unit + RIDGE * scale)
-        w, v = scipy.linalg.eigh(a, penalised, subset_by_index=[n - n_out, n - 1])
+    for m, c in enumerate(penalty_diagonals(in_size, grid, centre)):
+        rhs = b + np.diag(alpha * c + ridge)
+        try:
+            w, v = scipy.linalg.eigh(a, rhs, subset_by_index=[n - n_out, n - 1])
+        except np.linalg.LinAlgError:
+            raise ValueError(f"B + alpha C is not positive definite at output {m} (alpha={alpha}): too few "
+                             f"images for {n} positions? use a larger alpha, more images, or a ridge "
+                             f"(--ridge, not in the paper)") from None
         ps.append(v[:, ::-1].T)  # largest eigenvalue first
         vals.append(w[::-1])
     p = normalise(np.stack(ps, 1), norm)  # [n_out, M, N]
@@ -109,25 +112,41 @@ def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: f
     return (p[:, 0], vals[:, 0]) if out_size is None else (p, vals)
 
 
-def fit_lda_pooling(features: Iterable[Tuple[torch.Tensor, torch.Tensor]], num_classes: int, alpha: float = 0.0,
-                    norm: str = "l1", n_out: int = 1, out_size: Optional[Sequence[int]] = None,
-                    max_per_class: int = 10000) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """Accumulate (features [B, C, H, W], labels [B]) batches and solve for the pooling weights.
+FeatureSource = Callable[[], Iterable[Tuple[torch.Tensor, torch.Tensor]]]
 
-    Returns (p, meta): p as in ``solve_pooling``; meta holds the sizes, alpha, norm, eigenvalues,
-    images per class and the date (``poolbench fit-lda`` adds the source run and layer).
+
+def fit_lda_pooling(features: FeatureSource, num_classes: int, alpha: float, norm: str = "l1", n_out: int = 1,
+                    out_size: Optional[Sequence[int]] = None, max_per_class: int = 10000, ridge: float = 0.0,
+                    centre: str = "paper", normalization: str = "per-channel") -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Fit p from ``features()``, a callable giving a fresh iterator of (features [B, C, H, W], labels [B]).
+
+    Two passes (Sec. 3.6 normalises with statistics over the whole fitting set, Algorithm 1 needs
+    them before it starts): ``ChannelStats`` for fbar(c), v(c), then the scatter matrices. Returns
+    (p, meta): p as ``solve_pooling``; meta holds everything a pool needs to apply p (sizes, the
+    channel constants, ``format``) and how it was fitted.
     """
-    acc = ScatterAccumulator(num_classes, max_per_class)
-    for feats, labels in features:
+    stats, counts = ChannelStats(), torch.zeros(num_classes, dtype=torch.long)
+    for feats, labels in features():
+        keep = take_first_per_class(labels.cpu().long(), counts, max_per_class)
+        if keep.any():
+            stats.update(feats[keep])
+        if bool((counts >= max_per_class).all()):
+            break
+    mean, var = stats.mean_var()
+    acc = ScatterAccumulator(num_classes, max_per_class, mean, var, normalization)
+    for feats, labels in features():
         acc.update(feats, labels)
         if acc.full:
             break
+    if not torch.equal(acc.counts, counts):
+        raise ValueError("the feature source gave different images on its two passes: it must be deterministic")
     a, b = (m.numpy() for m in acc.scatter())
     c, h, w = acc.shape
-    p, vals = solve_pooling(a, b, (h, w), alpha, n_out, out_size, norm)
-    meta = {"size": [h, w], "channels": c, "out_size": list(out_size) if out_size else [1, 1], "n_out": n_out,
-            "alpha": alpha, "norm": norm, "eigenvalues": np.round(vals, 6).tolist(),
-            "images_per_class": acc.counts.tolist(), "normalisation": "per-map standardisation",
-            "distance": "squared Euclidean distance to the output window centre, scaled (see lda/fit.py)",
+    p, vals = solve_pooling(a, b, (h, w), alpha, n_out, out_size, norm, ridge, centre)
+    meta = {"format": FORMAT, "method": "birodkar2019", "size": [h, w], "channels": c,
+            "out_size": list(out_size) if out_size else [1, 1], "n_out": n_out, "alpha": alpha, "norm": norm,
+            "ridge": ridge, "centre": centre, "normalization": normalization,
+            "channel_mean": mean.tolist(), "channel_var": var.tolist(),
+            "eigenvalues": np.round(vals, 6).tolist(), "images_per_class": acc.counts.tolist(),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     return p, meta

@@ -1,50 +1,97 @@
-"""Between- and within-class scatter over *spatial positions*, accumulated from feature batches.
+"""The scatter matrices A and B of Birodkar, Mobahi, Krishnan & Bengio 2019 ("A Closed-Form Learned
+Pooling for Deep Classification Networks", arXiv:1906.03808), streamed from feature batches.
 
-Birodkar, Mobahi, Krishnan & Bengio, "A Closed-Form Learned Pooling for Deep Classification
-Networks" (arXiv:1906.03808), Algorithm 1: the pooling weights p (one per position, shared by all
-channels) are found from two N x N matrices, N = H * W, that measure how well the pooled features
-separate the classes. Every (image i, channel c) feature map, flattened to z_ic in R^N, is one
-sample with label y_i; the pooled feature is p . z_ic, so
+Notation (Sec. 3.1): a feature map of C channels over an I x J grid is X (N x C), N = I * J, one
+column per channel. The paper's Algorithm 1, lines 2-16, with K_q images of class q (Q classes):
 
-    between:  A = sum_k n_k sum_c (m_kc - m_c)(m_kc - m_c)^T    (p^T A p: spread of class means)
-    within:   B = sum_i sum_c (z_ic - m_{y_i c})(z_ic - m_{y_i c})^T    (p^T B p: spread inside classes)
+    Xbar_q = (1/K_q) sum_{k: y_k = q} X_k                                   (7), line 11
+    B      = sum_q [ (1/K_q) sum_{k: y_k = q} X_k X_k^T  -  Xbar_q Xbar_q^T ]  (12), line 14
+    A      = sum_q Xbar_q Xbar_q^T  -  (1/Q) Sbar Sbar^T,  Sbar = sum_q Xbar_q     (11), line 16
 
-with m_kc the mean map of channel c over class k and m_c over all images. Both are accumulated in
-one streaming pass (per-class sums of the maps and one Gram matrix sum_ic z_ic z_ic^T), so memory
-is O(K C N + N^2) whatever the number of images; at most ``max_per_class`` images per class count.
+i.e. A = sum_q (Xbar_q - Xbar)(Xbar_q - Xbar)^T with Xbar the *unweighted* mean of the class means
+(every class counts once, whatever its size), and B the sum over classes of each class's mean
+within-class scatter. Memory is O(Q (C N + N^2)) whatever the number of images.
 
-Channel normalisation: each map z_ic is standardised over its positions (zero mean, unit std, per
-image and channel) before it is accumulated, so every channel weighs the same in A and B whatever
-its activation scale. This is the normalisation ``poolbench.pools.lda.LDAPool`` undoes in its
-forward (its docstring; the two must agree). We could not read the paper's method section (only its
-abstract and introduction were available), so this is the project's reading, not a transcription.
+The X_k are the *normalised* maps of Sec. 3.6, "Normalization of Feature Maps":
+
+    g_k(i, j, c) = (f_k(i, j, c) - fbar(c)) / sqrt(v(c)),
+    fbar(c) = (1 / IJK) sum_{i,j,k} f_k(i, j, c),  v(c) = (1 / IJK) sum_{i,j,k} (f_k(i, j, c) - fbar(c))^2,
+
+one mean and one variance per channel over all positions and all images (``ChannelStats``; a first
+pass over the features), so a map keeps its level relative to the dataset and A, B see it. The
+paper takes fbar, v over the training set; we take them over the images the fit uses (the first
+``max_per_class`` of each class, Sec. 6.4's "at most 10000 samples per class"), the whole training
+set whenever that cap does not bind. ``normalization="per-map"`` is the project's earlier reading
+(each map standardised by its own mean and std: A 1 = B 1 = 0, level information lost), kept only
+as a named option for comparison.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
-EPS = 1e-6  # std floor: a constant map standardises to zeros instead of dividing by zero
+NORMALIZATIONS = ("per-channel", "per-map")
+EPS = 1e-12  # variance floor: a channel constant over the whole set normalises to zeros
 
 
-def standardize_maps(x: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] -> [B, C, H*W] float64, each map zero-mean and unit-std over its positions."""
+class ChannelStats:
+    """Streams [B, C, H, W] batches into fbar(c) and v(c) (Sec. 3.6), exact in float64."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: Optional[torch.Tensor] = None
+        self.squares: Optional[torch.Tensor] = None
+
+    def update(self, feats: torch.Tensor) -> None:
+        x = feats.detach().cpu().to(torch.float64)
+        if self.total is None:
+            self.total = torch.zeros(x.shape[1], dtype=torch.float64)
+            self.squares = torch.zeros_like(self.total)
+        self.total += x.sum((0, 2, 3))
+        self.squares += (x * x).sum((0, 2, 3))
+        self.count += x.shape[0] * x.shape[2] * x.shape[3]
+
+    def mean_var(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not self.count:
+            raise ValueError("no features were accumulated")
+        mean = self.total / self.count
+        return mean, (self.squares / self.count - mean * mean).clamp_min(0)
+
+
+def normalize_maps(x: torch.Tensor, mean: Optional[Sequence[float]], var: Optional[Sequence[float]],
+                   normalization: str = "per-channel") -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, N] float64: g = (f - fbar(c)) / sqrt(v(c)) (Sec. 3.6), or per-map."""
     z = x.detach().to(torch.float64).flatten(2)
-    z = z - z.mean(dim=2, keepdim=True)
-    std = z.pow(2).mean(dim=2, keepdim=True).sqrt()
-    return torch.where(std > EPS, z / std.clamp_min(EPS), torch.zeros_like(z))
+    if normalization == "per-channel":
+        m = torch.as_tensor(mean, dtype=torch.float64)[None, :, None]
+        v = torch.as_tensor(var, dtype=torch.float64)[None, :, None]
+        return torch.where(v > EPS, (z - m) / v.clamp_min(EPS).sqrt(), torch.zeros_like(z))
+    if normalization == "per-map":
+        z = z - z.mean(dim=2, keepdim=True)
+        std = z.pow(2).mean(dim=2, keepdim=True).sqrt()
+        return torch.where(std > 1e-6, z / std.clamp_min(1e-6), torch.zeros_like(z))
+    raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
 
 
 class ScatterAccumulator:
-    """Streams feature batches into per-class map sums and a Gram matrix; ``scatter()`` gives (A, B)."""
+    """Streams (features, labels) into per-class sums of X_k and of X_k X_k^T; ``scatter()`` gives (A, B).
 
-    def __init__(self, num_classes: int, max_per_class: int = 10000, normalize: bool = True):
-        self.num_classes, self.max_per_class, self.normalize = num_classes, max_per_class, normalize
+    ``mean``/``var``: fbar(c), v(c) for the per-channel normalisation (from ``ChannelStats``).
+    """
+
+    def __init__(self, num_classes: int, max_per_class: int = 10000, mean: Optional[Sequence[float]] = None,
+                 var: Optional[Sequence[float]] = None, normalization: str = "per-channel"):
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+        if normalization == "per-channel" and (mean is None or var is None):
+            raise ValueError("per-channel normalisation needs the channel means and variances (ChannelStats)")
+        self.num_classes, self.max_per_class = num_classes, max_per_class
+        self.mean, self.var, self.normalization = mean, var, normalization
         self.counts = torch.zeros(num_classes, dtype=torch.long)
-        self.class_sums = None  # [K, C, N] float64
-        self.gram = None  # [N, N] float64
-        self.shape = None  # (C, H, W)
+        self.class_sums: Optional[torch.Tensor] = None  # [Q, C, N]: sum of X_k (transposed)
+        self.class_grams: Optional[torch.Tensor] = None  # [Q, N, N]: sum of X_k X_k^T
+        self.shape: Optional[Tuple[int, int, int]] = None  # (C, H, W)
 
     def update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
         if feats.dim() != 4:
@@ -53,36 +100,44 @@ class ScatterAccumulator:
             self.shape = tuple(feats.shape[1:])
             c, h, w = self.shape
             self.class_sums = torch.zeros(self.num_classes, c, h * w, dtype=torch.float64)
-            self.gram = torch.zeros(h * w, h * w, dtype=torch.float64)
+            self.class_grams = torch.zeros(self.num_classes, h * w, h * w, dtype=torch.float64)
         elif tuple(feats.shape[1:]) != self.shape:
             raise ValueError(f"feature maps changed shape from {self.shape} to {tuple(feats.shape[1:])}")
         labels = labels.detach().cpu().long()
-        keep = torch.zeros(len(labels), dtype=torch.bool)
-        for k in labels.unique().tolist():  # the first max_per_class images of each class count
-            idx = (labels == k).nonzero().flatten()
-            room = max(self.max_per_class - int(self.counts[k]), 0)
-            keep[idx[:room]] = True
-            self.counts[k] += min(room, len(idx))
+        keep = take_first_per_class(labels, self.counts, self.max_per_class)
         if not keep.any():
             return
-        z = standardize_maps(feats.cpu()[keep]) if self.normalize else feats.detach().cpu()[keep].double().flatten(2)
-        self.class_sums.index_add_(0, labels[keep], z)
-        flat = z.reshape(-1, z.shape[-1])  # every (image, channel) map is one sample
-        self.gram += flat.T @ flat
+        z = normalize_maps(feats.detach().cpu()[keep], self.mean, self.var, self.normalization)  # [B', C, N]
+        y = labels[keep]
+        self.class_sums.index_add_(0, y, z)
+        for q in y.unique().tolist():
+            flat = z[y == q].reshape(-1, z.shape[-1])  # every (image, channel) column of X_k
+            self.class_grams[q] += flat.T @ flat
 
     @property
     def full(self) -> bool:
         return bool((self.counts >= self.max_per_class).all())
 
     def scatter(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(A, B), both [N, N] float64, from everything seen so far (classes never seen are skipped)."""
-        if self.gram is None:
+        """(A, B), both [N, N] float64, by Algorithm 1 lines 11-16 over the classes seen."""
+        if self.class_grams is None:
             raise ValueError("no features were accumulated")
-        n = self.counts.to(torch.float64)
-        seen = n > 0
-        means = self.class_sums[seen] / n[seen, None, None]  # [K', C, N]
-        overall = self.class_sums.sum(0) / n.sum()  # [C, N]
-        dev = means - overall
-        a = torch.einsum("k,kcn,kcm->nm", n[seen], dev, dev)
-        b = self.gram - torch.einsum("k,kcn,kcm->nm", n[seen], means, means)
+        seen = self.counts > 0
+        k = self.counts[seen].to(torch.float64)
+        means = self.class_sums[seen] / k[:, None, None]  # Xbar_q^T: [Q', C, N]
+        outer = torch.einsum("qcn,qcm->qnm", means, means)  # Xbar_q Xbar_q^T
+        b = (self.class_grams[seen] / k[:, None, None] - outer).sum(0)
+        sbar = means.sum(0)  # [C, N]
+        a = outer.sum(0) - sbar.T @ sbar / len(k)
         return (a + a.T) / 2, (b + b.T) / 2  # symmetric up to rounding
+
+
+def take_first_per_class(labels: torch.Tensor, counts: torch.Tensor, max_per_class: int) -> torch.Tensor:
+    """Mask of the images still within their class's ``max_per_class`` budget; updates ``counts``."""
+    keep = torch.zeros(len(labels), dtype=torch.bool)
+    for q in labels.unique().tolist():
+        idx = (labels == q).nonzero().flatten()
+        room = max(max_per_class - int(counts[q]), 0)
+        keep[idx[:room]] = True
+        counts[q] += min(room, len(idx))
+    return keep

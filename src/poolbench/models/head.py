@@ -67,6 +67,17 @@ class PooledClassifier(nn.Module):
     stem: nn.Module
     stages: nn.ModuleList
     stage_channels: List[int]
+    # Models whose stages[L][0] (L >= 1) is a stride-2 downsampling name the factory of that module,
+    # (in_ch, out_ch, stride) -> nn.Module, so surgery (``poolbench.lda``) can rebuild it unstrided.
+    downsample_entry: Optional[Any] = None
+
+    def entry_block(self, in_ch: int, out_ch: int, stride: int) -> nn.Module:
+        """A fresh, initialised stage-entry module (``downsample_entry``)."""
+        if self.downsample_entry is None:
+            raise ValueError(f"{type(self).__name__} has no replaceable stride-2 downsamplings")
+        block = self.downsample_entry(in_ch, out_ch, stride)
+        init_trunk(block)
+        return block
 
     def _build_head(self, num_classes: int, pool: Any, pool_args: Optional[dict], drop_rate: float) -> None:
         self.num_features = self.stage_channels[-1]

@@ -5,7 +5,8 @@ A 3x3 conv to 16 channels, then three stages of n basic blocks (widths 16, 32, 6
 of stages 2 and 3 has stride 2), depth = 6n + 2. A 32x32 input ends as a 64 x 8 x 8 map.
 Shortcuts are the paper's option A: identity, and where the shape changes a strided subsample plus
 zero channels (no parameters), so the parameter counts are the paper's (0.27M for resnet20,
-0.85M for resnet56). That shortcut is ``PadShortcut``, which knows how to ``pack`` itself for K
+0.85M for resnet56). The first module of ``stages[L]`` (L = 1, 2) is the L-th stride-2
+downsampling (the zoo's convention, see ``downsample_entry``). That shortcut is ``PadShortcut``, which knows how to ``pack`` itself for K
 models whose channels sit side by side (see ``poolbench.train.packed``).
 """
 from __future__ import annotations
@@ -72,25 +73,19 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(PooledClassifier):
+    downsample_entry = staticmethod(BasicBlock)  # (in_ch, out_ch, stride): what stages[L] starts with
+
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0, lda_layer: Optional[int] = None,
-                 lda_weights: Optional[str] = None):
+                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
         self.stage_channels = [16, 32, 64]
         self.stem = nn.Sequential(nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
-        if lda_layer is not None:
-            from ..lda.downsample import LDADownsample, check_lda_layer
-
-            check_lda_layer(lda_layer, lda_weights, len(self.stage_channels))
         stages, in_ch = [], 16
         for i, ch in enumerate(self.stage_channels):
-            if i == lda_layer:  # closed-form LDA pooling replaces this stride-2 entry (poolbench.lda.downsample)
-                blocks = [LDADownsample.from_file(lda_weights, in_ch, ch), BasicBlock(ch, ch)]
-            else:
-                blocks = [BasicBlock(in_ch, ch, stride=1 if i == 0 else 2)]
+            blocks = [BasicBlock(in_ch, ch, stride=1 if i == 0 else 2)]
             blocks += [BasicBlock(ch, ch) for _ in range(n - 1)]
             stages.append(nn.Sequential(*blocks))
             in_ch = ch

@@ -1,32 +1,30 @@
-"""LDA pooling, the module side of "A Closed-Form Learned Pooling for Deep Classification Networks"
-(Birodkar, Mobahi, Krishnan & Bengio, 2019, arXiv:1906.03808).
+"""LDA pooling: applies the closed-form pooling weights of Birodkar, Mobahi, Krishnan & Bengio 2019
+("A Closed-Form Learned Pooling for Deep Classification Networks", arXiv:1906.03808) as a global
+pool. Fitting p is ``poolbench fit-lda`` (``poolbench.lda.fit``); this module applies a fixed p.
 
-The paper learns one spatial weight per position, shared over channels, and obtains the weights
-p in closed form for fixed network weights, from a spectral decomposition of class-separability
-(LDA-style scatter) matrices. Fitting p is a separate command (``poolbench fit-lda``); this module
-only *applies* a fixed p, held as a buffer so it travels with ``state_dict``.
+Sec. 3.6: the fit sees normalised maps g = (f - fbar(c)) / sqrt(v(c)), with fbar(c), v(c) one mean
+and variance per channel over the fitting set; "after the pooling operator is applied, we transform
+the feature map back to its original scale and center by multiplying by v(c) and adding fbar(c)".
+Multiplying by v(c) would leave the output scaled by sqrt(v(c)) relative to the input; the inverse
+of the normalisation, which the sentence describes ("back to its original scale"), multiplies by
+sqrt(v(c)), and that is what we do. With it the variance cancels exactly:
 
-What is computed, per sample and channel, with mu and sigma the channel's mean and std over
-the H*W positions:
+    pooled_m(c) = sqrt(v(c)) * sum_n p_mn (x_n(c) - fbar(c)) / sqrt(v(c)) + fbar(c)
+                = sum_n p_mn x_n(c) + (1 - sum_n p_mn) fbar(c),
 
-    pooled = (sum_s p_s (x_s - mu) / sigma) * sigma + mu  =  sum_s p_s x_s + (1 - sum_s p_s) mu
-
-The normalisation puts every channel on one scale for the fit; a linear pool followed by the
-inverse transform makes the sigmas cancel exactly, so the forward uses the right-hand side: it
-needs no eps, cannot divide by a zero sigma (constant or 1x1 maps) and is exact in fp32. The
-equality is checked in tests/pools/test_identities.py. Where sum p = 1 it is the p-weighted
-average; the (1 - sum p) mu term keeps the output on the channel's scale for an unnormalised p
-(a raw eigenvector). The fit must standardise features the same way (per sample, per channel,
-over positions) before solving for p. Note: the method section of the paper was not available
-to us when this was written (only its abstract and introduction); the normalisation above is the
-project's reading (issue 2), not a verified transcription of the paper's equations.
+which is the forward (no division, exact in fp32; tests/pools/test_identities.py checks the
+equality). fbar(c) are *dataset* constants (``channel_mean`` in the weights file's meta), never the
+sample's own statistics, so output m reads only where p_m puts weight. A weights file fitted with
+the non-default ``normalization="per-map"`` is applied with its own back-transform (the sample's
+map mean in place of fbar(c)).
 
 ``weights``: None (uniform p at any map size, i.e. exactly GAP; lets the contract run it), a
-tensor of shape [H*W], [M, H*W] or [M, H, W] (a single [H, W] map: pass p[None]), or a path to
-a .pt / .npz / .json file written by ``save_lda_weights``. M > 1 weight maps (several eigenvectors) give M*C outputs
-(``feat_mult = M``), ordered [map 0: all channels, map 1: all channels, ...]. A fitted p applies
-to its own map size only: another size raises ValueError naming both. On a 1x1 map the output is
-x (p_1 x + (1 - p_1) x), whatever p.
+tensor of shape [H*W], [M, H*W] or [M, H, W] (a single [H, W] map: pass p[None]), or a path to a
+.pt / .npz / .json file written by ``save_lda_weights``. M > 1 weight maps (several eigenvectors)
+give M*C outputs (``feat_mult = M``), ordered [map 0: all channels, map 1: all channels, ...]. A
+fitted p applies to its own map size only. ``channel_mean`` (default: the file's, else zeros, i.e.
+plain sum_n p_n x_n) must have one entry per channel. Weights files carry ``format``
+(``FORMAT``): files from before the paper's operator (no format) are refused.
 """
 from __future__ import annotations
 
@@ -37,6 +35,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+# The weights-file format (the meaning of a fitted p); ``poolbench.lda.fit`` writes it.
+FORMAT = 2
 
 from . import register_pool
 from .base import GlobalPool
@@ -53,6 +54,7 @@ def save_lda_weights(path: PathLike, p: Any, meta: Optional[Dict[str, Any]] = No
     path = Path(path)
     p = p.detach().cpu().float() if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p), dtype=torch.float32)
     meta = dict(meta or {})
+    meta.setdefault("format", FORMAT)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".pt":
         torch.save({"p": p, "meta": meta}, path)
@@ -66,8 +68,16 @@ def save_lda_weights(path: PathLike, p: Any, meta: Optional[Dict[str, Any]] = No
 
 
 def load_lda_weights(path: PathLike) -> Tuple[torch.Tensor, Dict[str, Any]]:
-    """Read (p, meta) written by ``save_lda_weights``."""
-    path = Path(path)
+    """Read (p, meta) written by ``save_lda_weights``; ValueError for a file of another format."""
+    p, meta = _read_lda_weights(Path(path))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is an LDA weights file of format {meta.get('format', 1)} (fitted before poolbench "
+                         f"used the paper's operator: per-map standardisation, block-centred, rescaled alpha); "
+                         f"this poolbench reads format {FORMAT}: refit it with poolbench fit-lda")
+    return p, meta
+
+
+def _read_lda_weights(path: Path) -> Tuple[torch.Tensor, Dict[str, Any]]:
     if not path.exists():
         raise ValueError(f"LDA weights file not found: {path}")
     if path.suffix == ".pt":
@@ -105,11 +115,33 @@ def _as_maps(p: torch.Tensor, size: Optional[Sequence[int]] = None) -> torch.Ten
     return maps
 
 
+def back_transform_mean(meta: Dict[str, Any], channels: Optional[int] = None) -> Tuple[torch.Tensor, bool]:
+    """(fbar [C] float32, per_map): the constants the output is shifted back by (Sec. 3.6)."""
+    per_map = meta.get("normalization") == "per-map"
+    mean = torch.as_tensor(meta.get("channel_mean") or [], dtype=torch.float32)
+    if channels is not None and mean.numel() not in (0, channels):
+        raise ValueError(f"LDA weights were fitted on {mean.numel()} channels, this layer has {channels}")
+    return mean, per_map
+
+
+def pool_with(p: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, per_map: bool = False) -> torch.Tensor:
+    """sum_n p_mn z_n + (1 - sum_n p_mn) fbar: p [..., M, N], z [B, C, N], mean [C] (or empty: zeros)
+    -> [B, ..., C, M]. ``per_map``: the sample's own map mean in place of fbar."""
+    out = torch.einsum("...mn,bcn->b...cm", p, z)
+    shift = z.mean(2) if per_map else (mean.to(z) if mean.numel() else None)  # [B, C] or [C]
+    if shift is None:
+        return out
+    lead = p.dim() - 2  # the [..] dims of p, between B and C in the output
+    shift = shift.reshape(shift.shape[0] if per_map else 1, *([1] * lead), -1, 1)
+    return out + (1 - p.sum(-1)).unsqueeze(-2) * shift
+
+
 @register_pool("lda")
 class LDAPool(GlobalPool):
-    """sum_s p_s x_s + (1 - sum p) mu per channel with a fixed p (buffer); p = None is GAP."""
+    """sum_s p_s x_s + (1 - sum p) fbar(c) per channel with a fixed p (buffer); p = None is GAP."""
 
-    def __init__(self, weights: Any = None, size: Optional[Tuple[int, int]] = None):
+    def __init__(self, weights: Any = None, size: Optional[Tuple[int, int]] = None,
+                 channel_mean: Optional[Sequence[float]] = None, channels: Optional[int] = None):
         super().__init__()
         self.meta: Dict[str, Any] = {}
         if isinstance(weights, (str, Path)):
@@ -119,7 +151,11 @@ class LDAPool(GlobalPool):
             p = torch.zeros(0)  # empty = uniform at any size
         else:
             p = _as_maps(torch.as_tensor(weights, dtype=torch.float32).detach().cpu(), size)
+        if channel_mean is not None:
+            self.meta["channel_mean"] = list(channel_mean)
+        mean, self.per_map = back_transform_mean(self.meta, channels)
         self.register_buffer("p", p)
+        self.register_buffer("channel_mean", mean)
 
     @property
     def feat_mult(self) -> int:  # M weight maps -> M*C features
@@ -138,9 +174,11 @@ class LDAPool(GlobalPool):
         with torch.autocast(x.device.type, enabled=False):
             z = x.float().flatten(2)  # [B, C, N]
             p = self._maps_for(x).flatten(1)  # [M, N]
-            mu = z.mean(dim=2)  # [B, C]
-            out = torch.einsum("mn,bcn->bmc", p, z) + (1 - p.sum(dim=1))[None, :, None] * mu[:, None]
-            return out.flatten(1)  # [B, M*C]
+            if self.channel_mean.numel() not in (0, z.shape[1]):
+                raise ValueError(f"lda weights were fitted on {self.channel_mean.numel()} channels but got "
+                                 f"{z.shape[1]}")
+            out = pool_with(p, z, self.channel_mean, self.per_map)  # [B, C, M]
+            return out.transpose(1, 2).flatten(1)  # [B, M*C]
 
     @torch.no_grad()
     def spatial_weights(self, x: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -42,6 +42,9 @@ class RunConfig:
     seed: int = 0
     protocol: Protocol = field(default_factory=Protocol)
     val_split: int = 0  # hold out this many training images (fixed, seed-independent) for validation
+    # a cross-validation fold: {"fraction": 0.2, "fold": 0..4}, held out of the (reduced) training set
+    # (``engine.holdout_fold``); its accuracy is the run's val_acc. None: absent from the id.
+    holdout: Optional[Dict[str, Any]] = None
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
     model_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
     sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}
@@ -82,6 +85,8 @@ class RunConfig:
             value = (getattr(self, group) or {}).get(key)
             if isinstance(value, (str, Path)):
                 out[f"{group}.{key}"] = str(value)
+            elif isinstance(value, (list, tuple)):  # several replaced layers, one file each
+                out.update({f"{group}.{key}[{i}]": str(v) for i, v in enumerate(value)})
         return out
 
     def current_weight_file_sha(self) -> Dict[str, str]:
@@ -109,6 +114,8 @@ class RunConfig:
             d.pop("weight_file_sha")
         if d["flex_sac_version"] is None:  # runs without flex or SAC keep the ids they always had
             d.pop("flex_sac_version")
+        if d.get("holdout") is None:
+            d.pop("holdout", None)
         return d
 
     @property
@@ -120,13 +127,15 @@ class RunConfig:
 
     @property
     def is_standard(self) -> bool:
-        return self.protocol.is_standard and self.val_split == 0 and self.amp == "none"
+        return self.protocol.is_standard and self.val_split == 0 and self.holdout is None and self.amp == "none"
 
     def protocol_label(self) -> str:
         label = self.protocol.label()
         extra = []
         if self.val_split:
             extra.append(f"val_split={self.val_split}")
+        if self.holdout is not None:
+            extra.append(f"holdout={self.holdout['fraction']}/fold{self.holdout['fold']}")
         if self.amp != "none":
             extra.append(f"amp={self.amp}")
         if extra:

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import load_dataset, split_validation
-from ..data.augment import batch_flip, batch_random_crop, normalize, pad_to
+from ..data.augment import batch_flip, batch_random_crop, normalize, normalize_per_image, pad_to
 from ..models import create_model
 from ..results.store import RunDir, atomic_write_json
 from .config import WEIGHT_FILE_ARGS, RunConfig
@@ -35,6 +35,7 @@ from .provenance import provenance
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
 EVAL_BATCH = 1000
 _SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
+_HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
 
 
 def auto_device(device: Union[str, torch.device, None] = None) -> torch.device:
@@ -58,6 +59,13 @@ class RunData:
     std: Tuple[float, ...]
     num_classes: int
     in_chans: int
+    input_norm: str = "dataset"  # the protocol's: "dataset" (per-channel mean/std) or "image"
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the float model inputs, normalised as the protocol says."""
+        if self.input_norm == "image":
+            return normalize_per_image(x)
+        return normalize(x, self.mean, self.std)
 
 
 def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +84,10 @@ def prepare_data(config: RunConfig, device: torch.device) -> RunData:
         train, val = split_validation(ds, config.val_split, seed=0)
         val_x, val_y = val.train_x, val.train_y
     train_x, train_y = _fixed_subset(train.train_x, train.train_y, config.protocol.train_subset)
+    if config.holdout is not None:  # cross-validation fold, taken from the (possibly reduced) training set
+        if config.val_split:
+            raise ValueError("a run has either val_split or holdout (a cross-validation fold), not both")
+        (train_x, train_y), (val_x, val_y) = holdout_fold(train_x, train_y, **config.holdout)
     test_x, test_y = _fixed_subset(ds.test_x, ds.test_y, config.protocol.test_subset)
 
     def put(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -85,7 +97,26 @@ def prepare_data(config: RunConfig, device: torch.device) -> RunData:
         train_x=put(train_x), train_y=train_y.to(device), test_x=put(test_x), test_y=test_y.to(device),
         val_x=put(val_x), val_y=None if val_y is None else val_y.to(device),
         mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, in_chans=ds.in_chans,
+        input_norm=config.protocol.input_norm,
     )
+
+
+def holdout_fold(x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
+                 ) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
+    """((train_x, train_y), (held_x, held_y)): fold ``fold`` of a fixed (seed-independent) shuffle cut
+    into consecutive blocks of round(fraction * n) images, so folds 0, 1, ... are *distinct* held-out
+    subsets (Birodkar et al. 2019, Sec. 6.2: "5 distinct random held-out subsets of the training
+    data"; with fraction 0.2 the five folds partition the set)."""
+    n = len(y)
+    size = int(round(fraction * n))
+    if not 0 < size < n or not 0 <= fold < n // size:
+        raise ValueError(f"holdout fraction {fraction} fold {fold} does not fit {n} training images "
+                         f"(folds 0..{max(n // max(size, 1) - 1, 0)})")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_HOLDOUT_SEED))
+    held = perm[fold * size:(fold + 1) * size].sort().values
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[held] = False
+    return (x[keep], y[keep]), (x[held], y[held])
 
 
 def _seed_for(seed: int, epoch: int, salt: str) -> int:
@@ -93,14 +124,18 @@ def _seed_for(seed: int, epoch: int, salt: str) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def epoch_batches(data: RunData, seed: int, epoch: int, batch_size: int):
+def epoch_batches(data: RunData, seed: int, epoch: int, batch_size: int, augment: str = "crop_flip"):
     """The augmented, shuffled training batches of one epoch: a pure function of (seed, epoch).
 
     The last partial batch is kept (50000 = 390 * 128 + 80 -> 391 steps), as the protocol says.
     """
     g = torch.Generator(device=data.train_x.device).manual_seed(_seed_for(seed, epoch, "data"))
     perm = torch.randperm(len(data.train_y), generator=g, device=data.train_x.device)
-    x = batch_flip(batch_random_crop(data.train_x[perm], IMAGE_SIZE, 4, g), g)
+    x = data.train_x[perm]
+    if augment == "crop_flip":
+        x = batch_flip(batch_random_crop(x, IMAGE_SIZE, 4, g), g)
+    elif augment != "none":
+        raise ValueError(f"unknown augmentation {augment!r}")
     y = data.train_y[perm]
     for i in range(0, len(y), batch_size):
         yield x[i:i + batch_size], y[i:i + batch_size]
@@ -115,8 +150,14 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
 
         pool = load_pool_file(config.pool_file)
     torch.manual_seed(config.seed)  # weight init depends on the seed only
+    model_args = dict(config.model_args)
+    lda_layer, lda_weights = model_args.pop("lda_layer", None), model_args.pop("lda_weights", None)
     model = create_model(config.model, num_classes=data.num_classes, in_chans=data.in_chans, pool=pool,
-                         pool_args=dict(config.pool_args), **dict(config.model_args))
+                         pool_args=dict(config.pool_args), **model_args)
+    if lda_layer is not None or lda_weights is not None:  # paper surgery (Birodkar et al. 2019), not a zoo option
+        from ..lda.downsample import with_lda_downsampling
+
+        model = with_lda_downsampling(model, lda_layer, lda_weights)
     if config.sac is not None:  # {} means: auxiliary classifiers with their defaults
         from ..models.aux import with_aux_classifiers
 
@@ -132,6 +173,8 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
     p = config.protocol
+    if p.optimizer == "adam":  # a paper preset's (Birodkar et al. 2019's CNN: Adam, lr 1e-3, fixed)
+        return torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay, foreach=True)
     # weight decay on every parameter (BN and biases too): the benchmark's plain SGD setup
     return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
                            foreach=True)
@@ -161,8 +204,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
-    for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size):
-        xb = normalize(xb, data.mean, data.std)
+    for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size, config.protocol.augment):
+        xb = data.inputs(xb)
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(config, device):
@@ -184,7 +227,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, 
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for i in range(0, len(y), EVAL_BATCH):
-        xb = normalize(x[i:i + EVAL_BATCH], data.mean, data.std)
+        xb = data.inputs(x[i:i + EVAL_BATCH])
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(config, device):

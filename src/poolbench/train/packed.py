@@ -48,7 +48,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.dropout import _DropoutNd
 
-from ..data.augment import normalize
 from ..pools.base import GlobalPool
 from ..results.store import RunDir, atomic_write_json
 from . import engine
@@ -67,7 +66,7 @@ _SHARED_LEAVES = (nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU,
                   nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
                   nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
 # RunConfig fields that must agree between the runs of one pack.
-_SAME_FIELDS = ("model", "dataset", "protocol", "amp", "val_split", "model_args", "data_path", "data_dir",
+_SAME_FIELDS = ("model", "dataset", "protocol", "amp", "val_split", "holdout", "model_args", "data_path", "data_dir",
                 "channels_last", "compile")
 
 
@@ -412,6 +411,8 @@ def can_pack(configs: Sequence[RunConfig]) -> Tuple[bool, str]:
         vals = {repr(getattr(c, f)) for c in configs}
         if len(vals) > 1:
             return False, f"the runs differ in {f}"
+    if any(c.protocol.optimizer != "sgd" for c in configs):
+        return False, "packing maps SGD's optimizer state only (this protocol uses another optimizer)"
     if any(c.sac is not None for c in configs):  # {} is SAC with its defaults
         return False, "auxiliary classifiers (sac) have their own loss, which packing does not implement"
     if len({c.run_id for c in configs}) < len(configs):
@@ -442,9 +443,10 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
     n = 0
-    streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size) for c in configs]
+    streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment)
+               for c in configs]
     for batches in zip(*streams):
-        x = pack_inputs([normalize(xb, data.mean, data.std) for xb, _ in batches])
+        x = pack_inputs([data.inputs(xb) for xb, _ in batches])
         y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -469,7 +471,7 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
     for i in range(0, len(y), engine.EVAL_BATCH):
-        xb = normalize(x[i:i + engine.EVAL_BATCH], data.mean, data.std).repeat(1, k, 1, 1)
+        xb = data.inputs(x[i:i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
         yb = y[i:i + engine.EVAL_BATCH]
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -492,7 +494,7 @@ class _Pack:
         self.packed = pack_models(models).to(device)
         if configs[0].channels_last:
             self.packed = self.packed.to(memory_format=torch.channels_last)
-        verify_pack(self.packed, models, normalize(data.test_x[:4], data.mean, data.std))
+        verify_pack(self.packed, models, data.inputs(data.test_x[:4]))
         self.opt = engine.make_optimizer(self.packed, configs[0])
         if all(s is not None for s in opt_states):
             load_optimizer_members(self.packed, self.opt, opt_states)
