@@ -150,22 +150,9 @@ def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "") -
     plt.close(fig)
 
 
-@torch.no_grad()
 def pooled_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """The head pool's output [N, feat_mult * C] on normalised inputs x."""
-    out: List[torch.Tensor] = []
-
-    def keep(mod, inp, o) -> None:  # returning None leaves the pool's output alone
-        out.append(o.detach().float().flatten(1).cpu())
-
-    hook = model.pool.register_forward_hook(keep)
-    try:
-        model.eval()
-        for i in range(0, len(x), batch):
-            model(x[i:i + batch])
-    finally:
-        hook.remove()
-    return torch.cat(out)
+    return module_outputs(model, model.pool, x, batch).flatten(1)
 
 
 def plot_class_features(feats: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], path: Path,
@@ -185,3 +172,89 @@ def plot_class_features(feats: torch.Tensor, labels: torch.Tensor, classes: Sequ
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- Birodkar et al. 2019, Figure 1
+def evenly_spaced_outputs(out_size: Sequence[int], k: int = 3) -> List[int]:
+    """Flat indices of a k x k grid of evenly spaced output positions (the paper's "9 evenly spaced
+    locations in the output feature map")."""
+    ho, wo = out_size
+    rows = np.linspace(0, ho - 1, k).round().astype(int)
+    cols = np.linspace(0, wo - 1, k).round().astype(int)
+    return [int(r * wo + c) for r in rows for c in cols]
+
+
+def plot_pooling_maps(p: np.ndarray, in_size: Sequence[int], out_size: Sequence[int], path: Path,
+                      title: str = "", copy: int = 0) -> Path:
+    """Figure 1a: one heat map per output position (a 3 x 3 grid of them) over the whole input,
+    positive weights red, negative blue, on one symmetric scale. ``p`` [K, M, N] (or [M, N])."""
+    p = np.asarray(p, dtype=float)
+    p = p[copy] if p.ndim == 3 else p
+    idx = evenly_spaced_outputs(out_size)
+    maps = [p[m].reshape(in_size) for m in idx]
+    lim = max(float(np.abs(np.stack(maps)).max()), 1e-12)
+    fig, axes = plt.subplots(3, 3, figsize=(6.4, 6.4))
+    for ax, m, mp in zip(axes.flat, idx, maps):
+        im = ax.imshow(mp, cmap="bwr", vmin=-lim, vmax=lim)
+        ax.set_title(f"output ({m // out_size[1] + 1}, {m % out_size[1] + 1})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7)
+    fig.suptitle(title or f"pooling map, copy {copy}: {in_size[0]}x{in_size[1]} -> {out_size[0]}x{out_size[1]}",
+                 fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def module_outputs(model: nn.Module, module: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """What ``module`` (inside ``model``) outputs for the inputs ``x``, batch by batch."""
+    outs: List[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda mod, inp, out: outs.append(out.detach().float().cpu()))
+    try:
+        model.eval()
+        for i in range(0, len(x), batch):
+            model(x[i:i + batch])
+    finally:
+        handle.remove()
+    return torch.cat(outs)
+
+
+def plot_per_class_pooled_maps(outputs: Dict[str, torch.Tensor], labels: torch.Tensor, path: Path, channel: int,
+                               classes: Sequence[str], nearest: int = 5) -> Path:
+    """Figure 1b: for each model (rows of panels) and class, the mean of one channel's pooled map over the
+    class, then the ``nearest`` maps of that class closest to that mean (Euclidean). ``outputs``:
+    name -> [B, C, Ho, Wo] outputs of the downsampling being compared."""
+    labels = labels.cpu()
+    names = list(outputs)
+    q = len(classes)
+    fig, axes = plt.subplots(q, len(names) * (nearest + 1), figsize=(1.1 * len(names) * (nearest + 1), 1.1 * q),
+                             squeeze=False)
+    for j, name in enumerate(names):
+        maps = outputs[name][:, channel]
+        for c in range(q):
+            members = maps[labels == c]
+            row = axes[c, j * (nearest + 1):(j + 1) * (nearest + 1)]
+            for ax in row:
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if not len(members):
+                continue
+            mean = members.mean(0)
+            order = (members - mean).flatten(1).norm(dim=1).argsort()[:nearest]
+            shown = [mean] + [members[i] for i in order]
+            lo, hi = float(torch.stack(shown).min()), float(torch.stack(shown).max())
+            for ax, mp in zip(row, shown):
+                ax.imshow(mp.numpy(), cmap="viridis", vmin=lo, vmax=hi)
+            if c == 0:
+                row[0].set_title(f"{name}: mean", fontsize=7)
+            row[0].set_ylabel(str(classes[c]), fontsize=7)
+    fig.suptitle(f"channel {channel}: per-class mean pooled map and the {nearest} closest", fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

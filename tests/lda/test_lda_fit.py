@@ -232,3 +232,17 @@ def test_old_weights_files_are_refused(tmp_path):
     torch.save({"p": torch.rand(2, 16, 64), "meta": {"kind": "downsample", "size": [8, 8]}}, path)
     with pytest.raises(ValueError, match="refit it with poolbench fit-lda"):
         load_lda_weights(path)
+
+
+def test_sgd_learned_map_starts_as_average_pooling_and_trains():
+    from poolbench.lda.learned import SGDDownsample, with_sgd_downsampling
+    from poolbench.models import create_model
+
+    mod = SGDDownsample((6, 6), (3, 3))
+    x = torch.randn(2, C, 6, 6)
+    avg = torch.nn.functional.avg_pool2d(x, 2)
+    assert torch.allclose(mod(x), torch.cat([avg, avg], 1), atol=1e-6) and mod.p.requires_grad
+    model = with_sgd_downsampling(create_model("cnn4", num_classes=10), 2)
+    assert isinstance(model.stages[2][0][0], SGDDownsample)
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert model.stages[2][0][0].p.grad.abs().sum() > 0

@@ -5,7 +5,8 @@
 >>> ds.train_x.shape, ds.num_classes
 (torch.Size([5000, 3, 32, 32]), 10)
 
-Sources: ``cifar.py`` (official python archives, MD5 + download), ``idx.py`` (MNIST, Fashion-MNIST),
+Sources: ``cifar.py`` (official python archives, MD5 + download), ``svhn.py`` (official .mat files,
+MD5 + download), ``idx.py`` (MNIST, Fashion-MNIST),
 ``imagefolder.py`` (train/<class>/*, test/<class>/* folders or tars), ``synthetic.py`` (generated);
 ``datasets.py`` (``Dataset``, ``load_dataset``, the cache, ``split_validation``); ``augment.py``.
 """

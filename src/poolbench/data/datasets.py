@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import cifar, idx, imagefolder, synthetic
+from . import cifar, idx, imagefolder, svhn, synthetic
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
 _MEMORY: "OrderedDict[str, Dataset]" = OrderedDict()
@@ -89,6 +89,7 @@ READERS: Dict[str, Tuple[Reader, Sources]] = {
                  lambda p, d: _path_or_empty(cifar.archive_path("cifar100", p, d))),
     "fashion_mnist": (lambda p, d, dl: idx.load("fashion_mnist", p, d), _idx_sources("fashion_mnist")),
     "mnist": (lambda p, d, dl: idx.load("mnist", p, d), _idx_sources("mnist")),
+    "svhn": (lambda p, d, dl: svhn.load(p, d, allow_download=dl), lambda p, d: svhn.source_files(p, d)),
     "imagefolder": (lambda p, d, dl: imagefolder.load(p), lambda p, d: _path_or_empty(p)),
     "synthetic": (lambda p, d, dl: synthetic.load(), lambda p, d: []),
 }

@@ -152,12 +152,17 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
     torch.manual_seed(config.seed)  # weight init depends on the seed only
     model_args = dict(config.model_args)
     lda_layer, lda_weights = model_args.pop("lda_layer", None), model_args.pop("lda_weights", None)
+    sgd_layer = model_args.pop("sgd_pool_layer", None)
     model = create_model(config.model, num_classes=data.num_classes, in_chans=data.in_chans, pool=pool,
                          pool_args=dict(config.pool_args), **model_args)
     if lda_layer is not None or lda_weights is not None:  # paper surgery (Birodkar et al. 2019), not a zoo option
         from ..lda.downsample import with_lda_downsampling
 
         model = with_lda_downsampling(model, lda_layer, lda_weights)
+    if sgd_layer is not None:  # the same pooling map learned by SGD (the paper's Table 4)
+        from ..lda.learned import with_sgd_downsampling
+
+        model = with_sgd_downsampling(model, sgd_layer)
     if config.sac is not None:  # {} means: auxiliary classifiers with their defaults
         from ..models.aux import with_aux_classifiers
 
@@ -247,6 +252,7 @@ def summarize_history(history: List[Dict[str, Any]]) -> Dict[str, Any]:
     out = {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
            "final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": None, "best_val_epoch": None}
     if history[0].get("val_acc") is not None:
+        out["final_val_acc"] = history[-1]["val_acc"]
         bv = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
         out["test_acc_at_best_val"], out["best_val_epoch"] = bv["test_acc"], bv["epoch"]
     return out
