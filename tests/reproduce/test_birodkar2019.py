@@ -55,3 +55,17 @@ def test_choice_needs_every_fold():
           (3, 25.0, "l2"): {0: 9.0, 1: 8.5}}
     assert repro.choose(cv, 2) == (2, 5.0, "l1")
     assert repro.choose({"baseline": {0: 1.0}}, 2) is None
+
+
+def test_claims_let_processes_share_the_work(tmp_path):
+    import os
+
+    target = tmp_path / "run-a"
+    with repro.claimed(target) as mine:
+        assert mine and (tmp_path / "run-a.lock").read_text() == str(os.getpid())
+        with repro.claimed(target) as again:
+            assert not again  # held by a live process (this one)
+    assert not (tmp_path / "run-a.lock").exists()
+    (tmp_path / "run-a.lock").write_text("999999999")  # a process that is gone
+    with repro.claimed(target) as mine:
+        assert mine

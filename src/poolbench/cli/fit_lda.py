@@ -106,7 +106,12 @@ def main(args: argparse.Namespace) -> int:
         use = f"--pool lda --pool-arg weights={out}"
     else:
         save_downsample_weights(out, p, meta)
-        use = f"--lda-layer {layer} --lda-weights {out}"
+        # a model that already has replaced layers keeps them (the paper's sequence: 3rd, then 1st)
+        done = config.model_args.get("lda_layer")
+        layers = ([] if done is None else [done] if isinstance(done, int) else list(done)) + [layer]
+        files = config.model_args.get("lda_weights")
+        files = ([] if files is None else [files] if isinstance(files, str) else list(files)) + [str(out)]
+        use = f"--lda-layer {','.join(map(str, layers))} --lda-weights {','.join(files)}"
     top = np.abs(p.reshape(-1, h * w)[0]).reshape(h, w)
     peak = np.unravel_index(top.argmax(), top.shape)
     print(f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"

@@ -20,7 +20,8 @@ label; the difference (replaced - baseline) has a 95% bootstrap interval. Everyt
 directory (``poolbench.train.engine.train_run``: finished runs are skipped, unfinished ones resume)
 or a fitted weights file under ``--runs-dir``/birodkar2019-weights (kept once written: its sha is
 part of the runs' ids), so an interrupted reproduction resumes; ``--report-only`` runs nothing and
-prints what exists. Runs are trained one after another on this machine (the local executor).
+prints what exists. Runs are trained one after another on this machine (the local executor);
+several ``reproduce`` processes may share the work (each run and fit is claimed by a lock file).
 
 Settings: the paper's eight (``cnn-reduced-svhn`` ... ``resnet-cifar100``, with the paper's presets)
 and two CPU-sized stand-ins labelled non-standard (``cnn-fmnist-5pct``, ``cnn-cifar10jpg-5pct``: a
@@ -31,9 +32,9 @@ surgery itself supports it (``--lda-layer 3,1``), the search picks one layer.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import itertools
-import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,16 +143,51 @@ class Plan:
         return list(itertools.product(self.args.layers, self.args.alphas, self.args.norms))
 
 
-def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str, device: Optional[str]) -> Path:
-    """``poolbench fit-lda`` on a finished baseline run (kept if the file exists: its sha is in run ids)."""
+@contextlib.contextmanager
+def claimed(path: Path):
+    """Yields True if this process may produce ``path`` (a run or a weights file), False while another
+    live process holds its claim (``path``.lock with its pid), so several ``reproduce`` processes can
+    share one table's work; a claim whose process is gone is taken over."""
+    lock = path.parent / f"{path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or "0"), 0)
+                yield False  # alive: someone else is on it
+                return
+            except (ProcessLookupError, ValueError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # stale
+                continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        try:
+            yield True
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    yield False
+
+
+def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
+                device: Optional[str]) -> Optional[Path]:
+    """``poolbench fit-lda`` on a finished baseline run (kept if the file exists: its sha is in run ids);
+    None while another process is fitting it."""
     if path.exists():
         return path
     from ..cli import main as cli_main
 
-    argv = ["fit-lda", str(base_run), "--layer", str(layer), "--alpha", str(alpha), "--norm", norm,
-            "--out", str(path)] + (["--device", device] if device else [])
-    if cli_main(argv) != 0:
-        raise RuntimeError(f"fit-lda failed on {base_run} (layer {layer}, alpha {alpha}, {norm})")
+    with claimed(path) as mine:
+        if not mine:
+            return None
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+        argv = ["fit-lda", str(base_run), "--layer", str(layer), "--alpha", str(alpha), "--norm", norm,
+                "--out", str(tmp)] + (["--device", device] if device else [])
+        if cli_main(argv) != 0:
+            raise RuntimeError(f"fit-lda failed on {base_run} (layer {layer}, alpha {alpha}, {norm})")
+        os.replace(tmp, path)  # whole or absent: a half-written file would become a run's identity
     return path
 
 
@@ -180,8 +216,12 @@ def _train(config, args) -> Optional[Dict[str, Any]]:
         return None
     from ..train.engine import train_run
 
-    print(f"[birodkar2019] training {config.run_id}", flush=True)
-    return train_run(config, runs_dir, device=args.device, progress=False, log=None)
+    with claimed(runs_dir / config.run_id) as mine:
+        if not mine:
+            print(f"[birodkar2019] {config.run_id} is being trained by another process; skipped here", flush=True)
+            return None
+        print(f"[birodkar2019] training {config.run_id}", flush=True)
+        return train_run(config, runs_dir, device=args.device, progress=False, log=None)
 
 
 def run_setting(plan: Plan) -> Dict[str, Any]:
@@ -202,7 +242,8 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
             path = plan.weights_path(fold, layer, alpha, norm)
             if args.report_only and not path.exists():
                 continue
-            fit_weights(runs_dir / fold_cfg.run_id, path, layer, alpha, norm, args.device)
+            if fit_weights(runs_dir / fold_cfg.run_id, path, layer, alpha, norm, args.device) is None:
+                continue
             cfg = plan.config(args.seeds[0], fold, {"lda_layer": layer, "lda_weights": str(path)})
             row["cv"].setdefault((layer, alpha, norm), {})[fold] = _error(_train(cfg, args), "val")
     row["choice"] = choose(row["cv"], args.folds)
@@ -210,8 +251,8 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
-        if not (args.report_only and not path.exists()):
-            fit_weights(runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm, args.device)
+        if not (args.report_only and not path.exists()) and \
+                fit_weights(runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm, args.device):
             for s in args.seeds:
                 cfg = plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)})
                 row["lda"][s] = _error(_train(cfg, args), "test")
