@@ -44,7 +44,7 @@ def test_report_only_on_nothing_and_bad_names(tiny_setting, tmp_path, capsys):
     assert main(["reproduce", "birodkar2019", "cnn-synthetic", "--report-only", "--runs-dir", str(tmp_path),
                  "--epochs", "1"]) == 0
     out = capsys.readouterr().out
-    assert "| cnn-synthetic | cnn4 | synthetic (2%) | - |" in out and "not in paper" in out
+    assert "| cnn-synthetic | cnn4 width=4 | synthetic (2%) | - |" in out and "not in paper" in out
     assert not any(tmp_path.iterdir())
     assert main(["reproduce", "birodkar2019", "nope", "--runs-dir", str(tmp_path)]) == 2
     assert "unknown setting" in capsys.readouterr().err

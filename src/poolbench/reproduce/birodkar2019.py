@@ -228,7 +228,7 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
     """Steps 1-4 for one setting, running what is missing (unless --report-only); returns its row."""
     args, runs_dir = plan.args, Path(plan.args.runs_dir)
     row: Dict[str, Any] = {"name": plan.name, "setting": plan.setting, "protocol": plan.protocol().label(),
-                           "seeds": list(args.seeds), "cv": {}}
+                           "seeds": list(args.seeds), "cv": {}, "model_args": plan.model_args()}
     base = {s: _train(plan.config(s), args) for s in args.seeds}
     row["base"] = {s: _error(r, "test") for s, r in base.items()}
     # cross-validation: per fold a baseline without the held-out images, a fit on it, each grid point
@@ -341,7 +341,8 @@ def format_rows(rows: Sequence[Dict[str, Any]], folds: int) -> str:
             cmp = compare_groups(a, b)
             if cmp["ci95"]:
                 ci = f"{cmp['mean_diff']:+.2f} [{cmp['ci95'][0]:+.2f}, {cmp['ci95'][1]:+.2f}]"
-        lines.append(f"| {r['name']} | {s.model} | {s.dataset}{'' if s.train_fraction is None else f' ({s.train_fraction:.0%})'} "
+        model = s.model + "".join(f" {k}={v}" for k, v in r.get("model_args", {}).items())
+        lines.append(f"| {r['name']} | {model} | {s.dataset}{'' if s.train_fraction is None else f' ({s.train_fraction:.0%})'} "
                      f"| {_ms(r['base'])} | {paper.get('base', 'not in paper')} | {chosen} | {paper.get('choice', '-')} "
                      f"| {_ms(r['lda'])} | {paper.get('lda', '-')} | {ci} | {_ms(r['sgd'])} | {paper.get('sgd', '-')} |")
         cv = "; ".join(f"{_ordinal(k[0])}/{k[1]:g}/{k[2]}: {_ms(v)}" for k, v in r["cv"].items() if k != "baseline")
