@@ -50,11 +50,16 @@ def test_report_only_on_nothing_and_bad_names(tiny_setting, tmp_path, capsys):
     assert "unknown setting" in capsys.readouterr().err
 
 
-def test_choice_needs_every_fold():
+def test_choice_needs_every_fold_of_every_grid_point():
+    grid = [(2, 5.0, "l1"), (3, 5.0, "l1"), (3, 25.0, "l2")]
     cv = {"baseline": {0: 10.0, 1: 12.0}, (2, 5.0, "l1"): {0: 8.0, 1: 9.0}, (3, 5.0, "l1"): {0: 5.0},
           (3, 25.0, "l2"): {0: 9.0, 1: 8.5}}
-    assert repro.choose(cv, 2) == (2, 5.0, "l1")
-    assert repro.choose({"baseline": {0: 1.0}}, 2) is None
+    assert repro.choose(cv, 2, grid) is None  # (3, 5, l1) lacks fold 1: no choice yet
+    cv[(3, 5.0, "l1")][1] = 6.0
+    assert repro.choose(cv, 2, grid) == (3, 5.0, "l1")
+    cv[(2, 5.0, "l1")][1] = None  # a diverged or unfinished run
+    assert repro.choose(cv, 2, grid) is None
+    assert repro.choose({"baseline": {0: 1.0}}, 2, grid) is None
 
 
 def test_claims_let_processes_share_the_work(tmp_path):

@@ -246,7 +246,7 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
                 continue
             cfg = plan.config(args.seeds[0], fold, {"lda_layer": layer, "lda_weights": str(path)})
             row["cv"].setdefault((layer, alpha, norm), {})[fold] = _error(_train(cfg, args), "val")
-    row["choice"] = choose(row["cv"], args.folds)
+    row["choice"] = choose(row["cv"], args.folds, plan.grid())
     row["lda"], row["sgd"] = {}, {}
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
@@ -300,11 +300,17 @@ def write_figures(plan: Plan, row: Dict[str, Any], out_dir: Path) -> List[Path]:
     return written
 
 
-def choose(cv: Dict[Any, Dict[int, Optional[float]]], folds: int) -> Optional[Tuple[int, float, str]]:
-    """The grid point with the lowest mean held-out error over *all* folds (incomplete points are skipped)."""
-    scored = [(sum(v.values()) / folds, key) for key, v in cv.items()
-              if key != "baseline" and len(v) == folds and all(e is not None for e in v.values())]
-    return min(scored)[1] if scored else None
+def choose(cv: Dict[Any, Dict[int, Optional[float]]], folds: int, grid: Sequence[Tuple[int, float, str]]
+           ) -> Optional[Tuple[int, float, str]]:
+    """The grid point with the lowest mean held-out error over all folds; None until *every* point of the
+    grid has a finished run on every fold (a choice among a partial grid would not be the CV's)."""
+    def complete(key) -> bool:
+        v = cv.get(key, {})
+        return len(v) == folds and all(e is not None for e in v.values())
+
+    if not grid or not all(complete(key) for key in grid):
+        return None
+    return min((sum(cv[key].values()) / folds, key) for key in grid)[1]
 
 
 # ----------------------------------------------------------------------------- report
