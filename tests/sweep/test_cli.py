@@ -44,7 +44,7 @@ def test_sweep_reports_failures_and_still_exits_0(tmp_path, capsys, monkeypatch)
     (["--models", "resnet21"], "unknown model 'resnet21'; valid models: "),
     (["--seeds", "4-2"], "bad seed range"),
     (["--suite", "benchmark"], "--suite sets the models and datasets"),
-    (["--pool-arg", "gem:p"], "--pool-arg expects [POOL:]KEY=VALUE"),
+    (["--pool-arg", "gem:p"], "--pool-arg gem:p: expected KEY=VALUE"),
     (["--pools", ","], "--pools is empty"),
 ])
 def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):

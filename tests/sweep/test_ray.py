@@ -13,6 +13,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray executor needs Ray: pip install 'poolbench[ray]'")
 
+from poolbench.executors.ray import init_cluster  # noqa: E402
 from poolbench.results.store import RunDir  # noqa: E402
 from poolbench.sweep import expand_grid, run_sweep  # noqa: E402
 from poolbench.train import Protocol  # noqa: E402
@@ -25,7 +26,7 @@ TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    init_cluster(ray, num_cpus=2, log_to_driver=False, configure_logging=False)  # loopback only, as sweep
     # Workers import modules by name; the test's fake engine lives in tests/, so ship it by value.
     ray.cloudpickle.register_pickle_by_value(fakes)
     yield

@@ -14,12 +14,20 @@ import sys
 from typing import List, Optional
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the flag, the value, the fix), exit 2: the usage
+    block argparse prints first buries the line that matters."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="poolbench",
         description="Global pooling for CNN classifiers: library, contract checker, benchmark.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if m.name.startswith("_"):
             continue

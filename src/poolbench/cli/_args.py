@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from ..train import Protocol, RunConfig
 from ..train.config import file_sha256
 from ..train.protocol import BENCHMARK_SEEDS
+from ._validate import bad, check_kv_item, finite_float, int_at_least, parse_sac_stages
 
 DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
 #: --seeds of run and sweep: the benchmark's three published seeds
@@ -39,8 +40,7 @@ def parse_value(text: str) -> Any:
 def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for item in items or []:
-        if "=" not in item:
-            raise argparse.ArgumentTypeError(f"{flag} expects KEY=VALUE, got {item!r}")
+        check_kv_item(item, flag)
         k, v = item.split("=", 1)
         out[k.strip()] = parse_value(v.strip())
     return out
@@ -50,12 +50,13 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol (any override marks the run non-standard)")
     g.add_argument("--preset", help="a seed paper's named protocol (non-standard), e.g. birodkar2019-cnn-cifar; "
                                     "the flags below override its values")
-    g.add_argument("--epochs", type=int, help="default 200")
-    g.add_argument("--batch-size", type=int, help="default 128")
-    g.add_argument("--lr", type=float, help="default 0.1")
-    g.add_argument("--train-subset", type=int, help="train on a fixed, seed-independent subset of N images")
-    g.add_argument("--test-subset", type=int, help="test on a fixed subset of N images")
-    g.add_argument("--val-split", type=int, default=0, help="hold out N training images as a validation set")
+    g.add_argument("--epochs", type=int_at_least(1, " (the protocol's is 200)"), help="default 200")
+    g.add_argument("--batch-size", type=int_at_least(1, " (the protocol's is 128)"), help="default 128")
+    g.add_argument("--lr", type=finite_float(0.0, low_open=True, hint=" (the protocol's is 0.1)"), help="default 0.1")
+    g.add_argument("--train-subset", type=int_at_least(1), help="train on a fixed, seed-independent subset of N images")
+    g.add_argument("--test-subset", type=int_at_least(1), help="test on a fixed subset of N images")
+    g.add_argument("--val-split", type=int_at_least(0), default=0,
+                   help="hold out N training images as a validation set")
     g.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bf16 autocast inside forward/backward only; fp32 weights and optimizer state")
 
@@ -94,7 +95,8 @@ def _lda_layers(text: str):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model extras (part of the run's identity)")
     g.add_argument("--model-arg", action="append", metavar="K=V", help="extra model keyword, repeatable")
-    g.add_argument("--drop-rate", type=float, help="dropout before the classifier (FlexPooling ablation)")
+    g.add_argument("--drop-rate", type=finite_float(0.0, 1.0),
+                   help="dropout before the classifier (FlexPooling ablation)")
     g.add_argument("--lda-layer", type=_lda_layers,
                    help="replace this stride-2 downsampling (1, 2, 3) by closed-form learned pooling "
                         "(Birodkar et al. 2019); several: 3,1")
@@ -104,8 +106,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sac-weights", help="loss weights, auxiliary heads in stage order then main: 'paper' "
                                          "(0.1,0.2,0.7, the default, the paper's Eq. 3), 'code' (0.01,0.11,0.88, "
                                          "the authors' code) or a comma list")
-    g.add_argument("--pool-reg", type=float, help="coefficient of the paper's R on raw flex weights "
-                                                  "(--pool-arg weighting=raw), added to the loss")
+    g.add_argument("--pool-reg", type=finite_float(0.0), help="coefficient of the paper's R on raw flex weights "
+                                                              "(--pool-arg weighting=raw), added to the loss")
 
 
 def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -123,7 +125,7 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
 
         sac = {}
         if args.sac_stages:
-            sac["stages"] = [int(s) for s in args.sac_stages.split(",")]
+            sac["stages"] = parse_sac_stages(args.sac_stages)
         # the numbers, never a preset's name, go into the config: they are what the run means
         spec = args.sac_weights or DEFAULT_WEIGHTS
         try:
@@ -140,6 +142,8 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
     pool_file = getattr(args, "pool_file", None)
+    if pool_file and not os.path.isfile(pool_file.rpartition(":")[0] or pool_file):
+        raise bad("--pool-file", pool_file, "no such file", "give path/to/file.py:ClassName")
     kw: Dict[str, Any] = dict(
         model=args.model, dataset=args.dataset, pool=pool if not pool_file else "file",
         pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), pool_file=pool_file,

@@ -6,6 +6,7 @@ import sys
 
 from ._args import (DEFAULT_SEEDS, add_data_args, add_model_args, add_protocol_args, config_from_args, parse_kv,
                     parse_seeds)
+from ._validate import int_at_least, one_line_error, validate_configs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
     p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS,
                    help="e.g. 0,1,2 or 0-4 (default %(default)s: the benchmark's published seeds)")
-    p.add_argument("--pack", type=int, default=1, help="train K seeds at once as one packed network")
+    p.add_argument("--pack", type=int_at_least(1), default=1, help="train K seeds at once as one packed network")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,31 +37,35 @@ def main(args: argparse.Namespace) -> int:
     try:
         parse_kv(args.pool_arg, "--pool-arg")
         configs = [config_from_args(args, args.pool, seed) for seed in args.seeds]
-    except (argparse.ArgumentTypeError, OSError) as exc:
-        print(f"poolbench run: {exc}", file=sys.stderr)
+        validate_configs(configs, device=args.device, runs_dir=args.runs_dir)
+    except (argparse.ArgumentTypeError, ValueError, OSError, DataError) as exc:
+        print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2
     label = configs[0].protocol_label()
     print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")
     results = []
     pending = configs
-    if args.pack > 1 and len(configs) > 1:
-        from ..train.packed import can_pack, train_packed
+    try:
+        if args.pack > 1 and len(configs) > 1:
+            from ..train.packed import can_pack, train_packed
 
-        ok, reason = can_pack(configs)
-        if ok:
-            for i in range(0, len(configs), args.pack):
-                results += train_packed(configs[i:i + args.pack], args.runs_dir, device=args.device,
-                                        progress=not args.no_progress)
-            pending = []
-        else:
-            print(f"not packing: {reason}; training the seeds one after another")
-    for cfg in pending:
-        try:
+            ok, reason = can_pack(configs)
+            if ok:
+                for i in range(0, len(configs), args.pack):
+                    results += train_packed(configs[i:i + args.pack], args.runs_dir, device=args.device,
+                                            progress=not args.no_progress)
+                pending = []
+            else:
+                print(f"not packing: {reason}; training the seeds one after another")
+        for cfg in pending:
             results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress,
                                      log=print))
-        except (ValueError, DataError) as exc:  # bad input: a clear message, no traceback
-            print(f"poolbench run: {exc}", file=sys.stderr)
-            return 2
+    except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
+        print(one_line_error("poolbench run", exc), file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a vanished mount: one line; the run resumes when asked again
+        print(one_line_error("poolbench run", exc), file=sys.stderr)
+        return 1
     for cfg, r in zip(configs, results):
         if r["status"] == "finished":
             print(f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "

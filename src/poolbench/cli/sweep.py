@@ -18,6 +18,7 @@ from ..executors import EXECUTORS
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
 from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
                     protocol_from_args)
+from ._validate import check_dataset, check_kv_item, int_at_least, one_line_error, validate_configs
 
 
 def register(subparsers) -> None:
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
     x.add_argument("--executor", choices=EXECUTORS, default="local", help="default: %(default)s (in-process)")
     x.add_argument("--ray-address", help="address of a running Ray cluster ('auto', 'ray://host:10001'); "
                                          "default: start a local one")
-    x.add_argument("--pack", type=int, help="runs per task, trained as one packed network "
+    x.add_argument("--pack", type=int_at_least(1), help="runs per task, trained as one packed network "
                                             "(default: 8 on a GPU, 1 on CPU)")
     x.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
                    help="where run directories go; shared by every node for ray (default: %(default)s)")
@@ -59,9 +60,8 @@ def parse_pool_args(items: List[str]) -> Dict[str, Dict[str, Any]]:
     """['gem:p=4', 'eps=1e-6'] -> {'gem': {'p': 4}, '*': {'eps': 1e-6}} (see sweep.expand_grid)."""
     out: Dict[str, Dict[str, Any]] = {}
     for item in items or []:
+        check_kv_item(item, "--pool-arg")
         key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"--pool-arg expects [POOL:]KEY=VALUE, got {item!r}")
         pool, colon, key = key.rpartition(":") if ":" in key else ("*", "", key)
         out.setdefault(pool.strip() or "*", {})[key.strip()] = parse_value(value.strip())
     return out
@@ -94,14 +94,24 @@ def build_configs(args: argparse.Namespace):
     if not models or not datasets:
         raise ValueError("give --models and --datasets (comma lists), or --suite")
     _check_names("model", models, list_models())
+    for d in datasets:
+        check_dataset(d, "--datasets")
+    unknown = sorted(set(common["pool_args"]) - {"*"} - set(pools))
+    if unknown:
+        raise ValueError(f"--pool-arg {unknown[0]}:...: {unknown[0]!r} is not in --pools; "
+                         f"name a pool of the grid ({', '.join(pools)}) or drop the prefix")
     return expand_grid(pools, models, datasets, seeds, **common)
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..data import DataError
+
     try:
         configs = build_configs(args)
-    except (ValueError, argparse.ArgumentTypeError) as e:
-        print(f"poolbench sweep: error: {e}", file=sys.stderr)
+        # the whole grid, up front: a bad cell is exit 2 now, not a failed run directory later
+        validate_configs(configs, runs_dir=args.runs_dir, data=not args.dry_run)
+    except (ValueError, argparse.ArgumentTypeError, OSError, DataError) as e:
+        print(one_line_error("poolbench sweep", e), file=sys.stderr)
         return 2
 
     if args.dry_run:

@@ -12,6 +12,7 @@ its MD5 is right, so an interrupted or corrupt download never leaves a file that
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import os
@@ -130,14 +131,35 @@ def ensure_archive(name: str, path: Path, allow_download: bool = True) -> Path:
     return path
 
 
+def _reconstruct_empty(cls, shape, dtype):
+    """numpy's array unpickling hook, limited to what ``ndarray.__reduce__`` emits: an empty array
+    that the pickle then fills (BUILD). Any other shape would be *uninitialised* memory as data."""
+    if cls is not np.ndarray or tuple(shape) != (0,):
+        raise pickle.UnpicklingError(f"array reconstruction with {getattr(cls, '__name__', cls)} of shape {shape}: "
+                                     "not how numpy pickles an array")
+    return np.ndarray.__new__(np.ndarray, (0,), dtype)
+
+
+# Exactly the globals genuine CIFAR batches (numpy 1.x pickles; numpy 2 writes numpy._core) and
+# Python 3 protocol-2 bytes need. Nothing else is imported: an arbitrary numpy.* module can run code
+# on import (numpy.f2py.__main__ raises SystemExit).
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct_empty,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct_empty,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """CIFAR batches need only numpy arrays: refuse any other global (pickle can run code)."""
+    """CIFAR batches need only numpy arrays, lists and bytes: refuse any other global (pickle can run code)."""
 
     def find_class(self, module: str, name: str):
-        numpy_array = module.split(".")[0] == "numpy" and name in ("_reconstruct", "ndarray", "dtype", "scalar")
-        if numpy_array or (module, name) == ("_codecs", "encode"):  # protocol-2 bytes from Python 3
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR batch")
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR batch") from None
 
 
 def _load_pickle(blob: bytes) -> dict:

@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from . import cifar, idx, imagefolder, svhn, synthetic
+from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
 _MEMORY: "OrderedDict[str, Dataset]" = OrderedDict()
@@ -205,6 +206,10 @@ def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], downlo
     if name != "synthetic":
         print(f"poolbench: decoding {name} (first load; cached afterwards)", file=sys.stderr)
     train_x, train_y, test_x, test_y, classes = READERS[name][0](data_path, data_dir, download)
+    for split, y in (("training", train_y), ("test", test_y)):
+        if len(y) == 0:  # every later step would divide by it
+            raise CorruptDataError(f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; "
+                                   "check the files")
     mean, std = channel_stats(train_x)
     if name == "synthetic":
         source = "generated"

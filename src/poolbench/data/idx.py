@@ -8,6 +8,7 @@ Everything is checked (magic, type, sizes, label range) so a truncated file is n
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -61,30 +62,43 @@ def find_files(name: str, data_path: Optional[str], data_dir: Optional[str]) -> 
     )
 
 
-def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """One idx file as a uint8 array, with every size checked."""
+# The largest idx payload read (the official MNIST training images are 47 MB): the header is read
+# first, so a tiny .gz that claims, or inflates to, gigabytes is refused before it is decompressed.
+MAX_BYTES = 1 << 30
+IMAGE_SIZE = (28, 28)
+
+
+def read_idx(path: Path, ndim: int, max_bytes: int = MAX_BYTES) -> np.ndarray:
+    """One idx file as a uint8 array, with every size checked before the data is read."""
     try:
-        blob = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
+            header = 4 + 4 * ndim
+            head = f.read(header)
+            if len(head) < header:
+                raise CorruptDataError(f"{path}: {len(head)} bytes, too short for an idx header; replace it")
+            zero, dtype, dims = struct.unpack(">HBB", head[:4])
+            if zero != 0 or dtype != 0x08 or dims != ndim:
+                raise CorruptDataError(
+                    f"{path}: magic number {head[:4].hex()} is not an unsigned-byte idx{ndim} file "
+                    f"(expected 000008{ndim:02x}); is it the right file?"
+                )
+            shape = struct.unpack(f">{ndim}I", head[4:header])
+            expected = math.prod(shape)  # Python ints: a product that overflows int64 stays huge
+            if expected > max_bytes:
+                raise CorruptDataError(f"{path}: header says {shape} = {expected} bytes of data, more than the "
+                                       f"{max_bytes} an idx file of this benchmark may hold; replace it with the "
+                                       "official file")
+            data = f.read(expected + 1)  # one byte more: a file longer than its header is wrong too
     except (OSError, EOFError) as e:  # gzip raises EOFError on a truncated stream
         raise CorruptDataError(f"{path} cannot be decompressed ({e}): truncated or corrupt; replace it "
                                "with the official file") from e
-    header = 4 + 4 * ndim
-    if len(blob) < header:
-        raise CorruptDataError(f"{path}: {len(blob)} bytes, too short for an idx header; replace it")
-    zero, dtype, dims = struct.unpack(">HBB", blob[:4])
-    if zero != 0 or dtype != 0x08 or dims != ndim:
+    if len(data) != expected:
+        have = f"{len(data)}" if len(data) <= expected else f"more than {expected}"
         raise CorruptDataError(
-            f"{path}: magic number {blob[:4].hex()} is not an unsigned-byte idx{ndim} file "
-            f"(expected 000008{ndim:02x}); is it the right file?"
-        )
-    shape = struct.unpack(f">{ndim}I", blob[4:header])
-    expected = int(np.prod(shape))
-    if len(blob) - header != expected:
-        raise CorruptDataError(
-            f"{path}: header says {shape} = {expected} bytes of data, the file has {len(blob) - header}: "
+            f"{path}: header says {shape} = {expected} bytes of data, the file has {have}: "
             "truncated or corrupt; replace it with the official file"
         )
-    return np.frombuffer(blob, np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(data, np.uint8).reshape(shape)
 
 
 def load(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None
@@ -93,6 +107,11 @@ def load(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = N
     arrays = [read_idx(p, 3 if key.endswith("_x") else 1) for p, key in zip(paths, FILES)]
     train_x, train_y, test_x, test_y = arrays
     for x, y, px, py in ((train_x, train_y, paths[0], paths[1]), (test_x, test_y, paths[2], paths[3])):
+        if tuple(x.shape[1:]) != IMAGE_SIZE:
+            raise CorruptDataError(f"{px}: images are {x.shape[2]}x{x.shape[1]}, {name} images are 28x28; is it "
+                                   "the right file?")
+        if len(x) == 0:
+            raise CorruptDataError(f"{px} holds no images; replace it with the official file")
         if len(x) != len(y):
             raise CorruptDataError(f"{px} has {len(x)} images but {py} has {len(y)} labels")
         if len(y) and y.max() >= len(CLASSES[name]):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
@@ -22,20 +22,42 @@ from .errors import CorruptDataError, DatasetNotFoundError
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "test")
 _GRAY_MODES = ("1", "L", "LA")
+_16BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit grayscale PNGs open as one of these
+# Caps on what one image may cost, checked before it is read or decoded: a small archive can hold a
+# member that inflates to gigabytes, and a small PNG can declare a 100-megapixel canvas.
+MAX_FILE_BYTES = 32 << 20
+MAX_PIXELS = 4096 * 4096
 
 
-def _entries_from_folder(root: Path) -> Iterator[Tuple[str, bytes]]:
+def _too_big(where: str, size: int) -> CorruptDataError:
+    return CorruptDataError(f"{where} is {size} bytes, more than the {MAX_FILE_BYTES} an image may be here; "
+                            "remove it (or resize it first)")
+
+
+def _entries_from_folder(root: Path, dirs: Set[str]) -> Iterator[Tuple[str, bytes]]:
     for p in sorted(root.rglob("*")):
-        if p.is_file():
-            yield p.relative_to(root).as_posix(), p.read_bytes()
+        rel = p.relative_to(root).as_posix()
+        if p.is_dir():
+            dirs.add(rel)
+        elif p.is_file() and rel.lower().endswith(EXTENSIONS):
+            size = p.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise _too_big(str(p), size)
+            yield rel, p.read_bytes()
 
 
-def _entries_from_tar(path: Path) -> Iterator[Tuple[str, bytes]]:
+def _entries_from_tar(path: Path, dirs: Set[str]) -> Iterator[Tuple[str, bytes]]:
     # Stream mode ("r|*"): one pass through the gzip stream, no seeking back for each member.
     with tarfile.open(path, "r|*") as tar:
         for member in tar:
-            if member.isfile() and member.name.lower().endswith(EXTENSIONS):
-                yield member.name, tar.extractfile(member).read()
+            name = member.name.rstrip("/")
+            if member.isdir():
+                dirs.add(name)
+            elif member.isfile() and name.lower().endswith(EXTENSIONS):
+                if member.size > MAX_FILE_BYTES:  # the header's size, before a byte is inflated
+                    raise _too_big(f"{path}:{name}", member.size)
+                dirs.add(name.rpartition("/")[0])
+                yield name, tar.extractfile(member).read(MAX_FILE_BYTES + 1)
 
 
 def _split_class(name: str) -> Optional[Tuple[str, str]]:
@@ -47,11 +69,21 @@ def _split_class(name: str) -> Optional[Tuple[str, str]]:
 
 
 def _decode(blob: bytes, where: str) -> np.ndarray:
+    """uint8 HxW (grayscale) or HxWx3. 16-bit grayscale keeps its top 8 bits (Pillow's convert("L")
+    would clip every value above 255 to white)."""
     try:
-        with Image.open(io.BytesIO(blob)) as im:
+        with Image.open(io.BytesIO(blob)) as im:  # reads the header only
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise CorruptDataError(f"{where} is {w}x{h} pixels, more than the {MAX_PIXELS} an image may have "
+                                       "here; remove it (or resize it first)")
+            if im.mode in _16BIT_MODES:
+                return (np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8)
             mode = "L" if im.mode in _GRAY_MODES else "RGB"
             return np.asarray(im if im.mode == mode else im.convert(mode))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except Image.DecompressionBombError as e:
+        raise CorruptDataError(f"{where}: refused by Pillow as a decompression bomb ({e}); remove it") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise CorruptDataError(f"{where}: cannot decode image ({e}); remove or replace it") from e
 
 
@@ -62,14 +94,15 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
     path = Path(data_path).expanduser()
     if not path.exists():
         raise DatasetNotFoundError(f"{path} not found (expected a folder or .tar/.tar.gz with train/ and test/)")
+    dirs: Set[str] = set()  # every folder seen: an empty class folder is an error, not a dropped label
     if path.is_dir():
-        entries = _entries_from_folder(path)
+        entries = _entries_from_folder(path, dirs)
     else:
         try:
             tarfile.open(path).close()  # fail early, with the file's name, on anything that is not a tar
         except tarfile.TarError as e:
             raise CorruptDataError(f"{path} is not a folder or a readable .tar/.tar.gz ({e})") from e
-        entries = _entries_from_tar(path)
+        entries = _entries_from_tar(path, dirs)
 
     images: Dict[str, List[Tuple[str, str, np.ndarray]]] = {s: [] for s in SPLITS}
     shape = None
@@ -89,6 +122,11 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
         raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e}): truncated or corrupt") from e
 
     classes = sorted({c for c, _, _ in images["train"]})
+    train_dirs = {d.split("/")[-1] for d in dirs if len(d.split("/")) >= 2 and d.split("/")[-2] == "train"}
+    empty = sorted(c for c in train_dirs - set(classes) if not c.startswith("."))
+    if images["train"] and empty:
+        raise CorruptDataError(f"{path}: train/{empty[0]} holds no images; a class without images would silently "
+                               f"shift every later label. Add its images or remove the folder")
     for split in SPLITS:
         if not images[split]:
             raise CorruptDataError(f"{path}: no {split}/<class>/*.png|jpg images found")

@@ -1,7 +1,14 @@
 """The Ray executor: one Ray task per run (or per pack of runs) on a real Ray cluster.
 
-    poolbench sweep ... --executor ray                      # starts a local Ray cluster
+    poolbench sweep ... --executor ray                      # starts a local Ray cluster, loopback only
     poolbench sweep ... --executor ray --ray-address auto   # joins a running one (`ray start --head`)
+
+The local cluster listens on 127.0.0.1 only (GCS, raylet, object manager, workers, agents; no
+dashboard): anyone who can reach a Ray port can submit code. Ray replaces a loopback
+``_node_ip_address`` by the host's reachable address unless clusters are switched off for the
+process, which is what a macOS/Windows Ray does by default (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``),
+so the local cluster starts that way. Joining a cluster is explicit (``--ray-address``), and then
+that cluster's own settings decide what listens where.
 
 Every node must have poolbench installed and must see ``runs_dir`` at the same absolute path:
 on a multi-node cluster that means a shared filesystem (NFS, Lustre, ...). Workers write only
@@ -15,7 +22,9 @@ recorded as a failed run, like any other crash.
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
+from contextlib import contextmanager
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from tqdm.auto import tqdm
@@ -25,12 +34,50 @@ from .base import Results, packing_fns, plan_tasks, record_failure, run_task
 from .local import auto_pack
 
 
+LOOPBACK = "127.0.0.1"
+# Read by Ray when it is imported (and by the processes it starts): False makes a local node's
+# address the loopback one, as on macOS/Windows.
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def _import_ray():
     try:
         import ray
     except ImportError:
         raise ImportError("the ray executor needs Ray: pip install 'poolbench[ray]'") from None
     return ray
+
+
+def local_init_kwargs() -> Dict[str, Any]:
+    """``ray.init`` arguments for a private, loopback-only local cluster."""
+    return dict(_node_ip_address=LOOPBACK, include_dashboard=False, dashboard_host=LOOPBACK)
+
+
+@contextmanager
+def loopback_only(ray):
+    """While a local cluster starts, make Ray resolve this node's address to loopback (see above)."""
+    from ray._private import ray_constants
+
+    old_env, old_flag = os.environ.get(_CLUSTER_ENV), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_CLUSTER_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = old_env
+
+
+def init_cluster(ray, address: Optional[str] = None, **kwargs: Any) -> None:
+    """Join ``address``, or start a local cluster bound to loopback (``kwargs`` may override)."""
+    if address:
+        ray.init(address=address, **kwargs)
+        return
+    with loopback_only(ray):
+        ray.init(address=None, **{**local_init_kwargs(), **kwargs})
 
 
 class RayExecutor:
@@ -50,7 +97,7 @@ class RayExecutor:
         # shut down only what we started.
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address or None, log_to_driver=False, **self.init_kwargs)
+            init_cluster(ray, self.address, log_to_driver=False, **self.init_kwargs)
         try:
             return self._run(ray, configs, str(runs_dir), pack, progress, run_fn, pack_fn)
         finally:

@@ -81,7 +81,11 @@ def _read_lda_weights(path: Path) -> Tuple[torch.Tensor, Dict[str, Any]]:
     if not path.exists():
         raise ValueError(f"LDA weights file not found: {path}")
     if path.suffix == ".pt":
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        from ..tensorfile import TensorFileError, load_tensor_file
+
+        blob = load_tensor_file(path, fix="write it again with poolbench fit-lda")
+        if not isinstance(blob, dict) or "p" not in blob:
+            raise TensorFileError(f"{path} is not an LDA weights file (no 'p'); write it with poolbench fit-lda")
         return torch.as_tensor(blob["p"], dtype=torch.float32), dict(blob.get("meta", {}))
     if path.suffix == ".npz":
         with np.load(path) as blob:

@@ -17,6 +17,8 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import torch
 
+from ..tensorfile import TensorFileError, load_tensor_file
+
 PathLike = Union[str, Path]
 
 
@@ -40,13 +42,26 @@ def atomic_write_json(path: PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
+class RunFileError(ValueError):
+    """A file of a run directory that cannot be read; the message names it and says what to do."""
+
+
 def read_json(path: PathLike) -> Optional[Dict[str, Any]]:
-    """The parsed file, or None when it does not exist."""
+    """The parsed JSON object, or None when the file does not exist; RunFileError naming the file
+    when it is not a JSON object (garbage, truncated, not UTF-8)."""
     path = Path(path)
     if not path.exists():
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RunFileError(f"{path} is not valid JSON ({type(e).__name__}: {str(e)[:120]}); it was not written by "
+                           f"poolbench or was damaged: move it away") from None
+    if not isinstance(obj, dict):
+        raise RunFileError(f"{path} holds a JSON {type(obj).__name__}, not an object; it was not written by "
+                           f"poolbench or was damaged: move it away")
+    return obj
 
 
 class RunDir:
@@ -86,6 +101,26 @@ class RunDir:
         atomic_write_bytes(self.checkpoint, buf.getvalue())
 
     def load_checkpoint(self, map_location: Any = "cpu") -> Optional[Dict[str, Any]]:
+        """The checkpoint (tensors and plain data only, see ``tensorfile``), or None when there is none.
+
+        A file that is refused or cannot be read raises ``TensorFileError`` naming it; moving it away
+        restarts the run from its first epoch.
+        """
         if not self.checkpoint.exists():
             return None
-        return torch.load(self.checkpoint, map_location=map_location, weights_only=False)
+        fix = f"move it away (mv {self.checkpoint} {self.checkpoint}.bad) and the run restarts from epoch 1"
+        ckpt = load_tensor_file(self.checkpoint, map_location=map_location, fix=fix)
+        if not isinstance(ckpt, dict) or not {"model", "history"} <= set(ckpt):
+            raise TensorFileError(f"{self.checkpoint} is not a poolbench checkpoint (no model/history); {fix}")
+        return ckpt
+
+    def remove_stale_temp_files(self) -> None:
+        """Delete the ``.<name>.*.tmp`` files of atomic writes a killed process never renamed.
+
+        Called when a run (re)starts: no other process writes into a run directory then."""
+        if self.path.is_dir():
+            for tmp in self.path.glob(".*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass

@@ -8,7 +8,9 @@ Design (after airbench and torchvision's classification reference):
 - after every epoch, a checkpoint (model, optimizer, metric history) is written atomically and
   ``metrics.jsonl`` is rewritten from that history, so a run killed at any moment resumes to exactly
   the metrics of an uninterrupted run;
-- a non-finite training loss ends the run as *diverged* at that epoch, never as an accuracy;
+- a non-finite training loss, test (or validation) loss or logit, in training or in eval mode,
+  ends the run as *diverged* at that epoch, never as an accuracy: a model whose outputs are NaN
+  would otherwise score the share of the class argmax falls on;
 - evaluation runs in large batches with one host sync per epoch.
 """
 from __future__ import annotations
@@ -68,6 +70,23 @@ class RunData:
         return normalize(x, self.mean, self.std)
 
 
+def check_split_sizes(config: RunConfig, n_train: int, n_test: int) -> None:
+    """ValueError (naming the flag) unless the sizes asked of a dataset with ``n_train`` training and
+    ``n_test`` test images exist: a subset larger than its split would silently be the whole split
+    under a label that says otherwise."""
+    name = config.dataset
+    if n_train == 0 or n_test == 0:
+        raise ValueError(f"{name}: the {'training' if n_train == 0 else 'test'} split is empty; check the data")
+    val = config.val_split
+    if val and not 0 < val < n_train:
+        raise ValueError(f"--val-split {val}: {name} has {n_train} training images; hold out 1 .. {n_train - 1}")
+    for flag, n, have, what in (("--train-subset", config.protocol.train_subset, n_train - val,
+                                 "training images" + (" after --val-split" if val else "")),
+                                ("--test-subset", config.protocol.test_subset, n_test, "test images")):
+        if n is not None and not 0 < n <= have:
+            raise ValueError(f"{flag} {n}: {name} has {have} {what}; use 1 .. {have}, or leave the flag out for all")
+
+
 def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
     if n is None or n >= len(y):
         return x, y
@@ -78,6 +97,7 @@ def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[t
 
 def prepare_data(config: RunConfig, device: torch.device) -> RunData:
     ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir)
+    check_split_sizes(config, len(ds.train_y), len(ds.test_y))
     val_x = val_y = None
     train = ds
     if config.val_split:
@@ -202,12 +222,20 @@ def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Tuple[t
     return F.cross_entropy(logits.float(), y), logits
 
 
+def nonfinite(t: torch.Tensor) -> torch.Tensor:
+    """A 0-dim bool tensor (no host sync): does ``t`` hold a NaN or an infinity?"""
+    return ~torch.isfinite(t.detach()).all()
+
+
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, config: RunConfig, epoch: int,
                 device: torch.device) -> Dict[str, float]:
+    """One epoch; ``train_loss`` is NaN when any logit of the epoch was non-finite, even where the
+    cross-entropy stayed finite (a -inf logit), so the caller's one check sees every divergence."""
     model.train()
     torch.manual_seed(_seed_for(config.seed, epoch, "model"))  # dropout / stochastic pools
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
+    bad = torch.zeros((), device=device, dtype=torch.bool)
     n = 0
     for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size, config.protocol.augment):
         xb = data.inputs(xb)
@@ -220,17 +248,22 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
         opt.step()
         loss_sum += loss.detach() * len(yb)
         correct += (logits.detach().argmax(1) == yb).sum()
+        bad |= nonfinite(logits)
         n += len(yb)
-    return {"train_loss": float(loss_sum) / n, "train_acc": 100.0 * float(correct) / n}
+    loss = float("nan") if bool(bad) else float(loss_sum) / n
+    return {"train_loss": loss, "train_acc": 100.0 * float(correct) / n}
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, config: RunConfig,
              device: torch.device) -> Tuple[float, float]:
-    """(mean cross-entropy, accuracy %) over a uint8 image tensor, one host sync at the end."""
+    """(mean cross-entropy, accuracy %) over a uint8 image tensor, one host sync at the end.
+
+    The loss is NaN when any logit is non-finite (see ``train_epoch``): the accuracy is then meaningless."""
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
+    bad = torch.zeros((), device=device, dtype=torch.bool)
     for i in range(0, len(y), EVAL_BATCH):
         xb = data.inputs(x[i:i + EVAL_BATCH])
         if config.channels_last:
@@ -239,7 +272,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, 
             logits = model(xb).float()
         loss_sum += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
         correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum()
-    return float(loss_sum) / len(y), 100.0 * float(correct) / len(y)
+        bad |= nonfinite(logits)
+    return float("nan") if bool(bad) else float(loss_sum) / len(y), 100.0 * float(correct) / len(y)
 
 
 # ----------------------------------------------------------------------------- results
@@ -256,6 +290,17 @@ def summarize_history(history: List[Dict[str, Any]]) -> Dict[str, Any]:
         bv = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
         out["test_acc_at_best_val"], out["best_val_epoch"] = bv["test_acc"], bv["epoch"]
     return out
+
+
+def divergence(rec: Dict[str, Any]) -> Optional[str]:
+    """Why this epoch's record is a diverged model (a non-finite loss or logit), or None."""
+    for key, what in (("train_loss", "training loss (or a training logit)"),
+                      ("test_loss", "test loss (or an eval-mode logit)"),
+                      ("val_loss", "validation loss (or an eval-mode logit)")):
+        v = rec.get(key)
+        if v is not None and not math.isfinite(v):
+            return f"{what} became {v}"
+    return None
 
 
 def write_config(run: RunDir, config: RunConfig) -> None:
@@ -301,12 +346,13 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, config)
+    ckpt = run.load_checkpoint(map_location=device)  # a refused or damaged file stops here, named
+    run.remove_stale_temp_files()
     run.path.mkdir(parents=True, exist_ok=True)
     write_config(run, config)
 
     history: List[Dict[str, Any]] = []
     wall = 0.0
-    ckpt = run.load_checkpoint(map_location=device)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -329,14 +375,20 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
                 group["lr"] = lr
             rec: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
             rec.update(train_epoch(step_model, opt, data, config, epoch, device))
-            if not math.isfinite(rec["train_loss"]):
+            why = divergence(rec)
+            if why is None:
+                rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config,
+                                                             device)
+                rec["val_acc"] = rec["val_loss"] = None
+                if data.val_x is not None:
+                    rec["val_loss"], rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config,
+                                                               device)
+                why = divergence(rec)
+            if why is not None:
                 wall += time.perf_counter() - t0
-                say(f"{config.run_id}: training loss became {rec['train_loss']} in epoch {epoch + 1}: diverged")
-                return finish(run, config, "diverged", history, wall, device, diverged_at=epoch + 1)
-            rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config, device)
-            rec["val_acc"] = None
-            if data.val_x is not None:
-                rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config, device)[1]
+                say(f"{config.run_id}: {why} in epoch {epoch + 1}: diverged")
+                return finish(run, config, "diverged", history, wall, device, diverged_at=epoch + 1, error=why)
+            rec.pop("val_loss")  # checked, not recorded: metrics.jsonl keeps its schema
             rec["epoch_time_s"] = round(time.perf_counter() - t0, 3)
             wall += time.perf_counter() - t0
             history.append(rec)

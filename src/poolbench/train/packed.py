@@ -38,7 +38,6 @@ not run on a GPU when this was committed; the CPU tests cover the same code othe
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -320,9 +319,15 @@ def verify_pack(packed: PackedModel, models: Sequence[nn.Module], x: torch.Tenso
     try:
         got = packed(x.repeat(1, packed.k, 1, 1)).float()
         for k, m in enumerate(models):
-            want = m(x).float()
-            err = (got[:, k] - want).abs().max().item()
-            if not err <= tol * (1 + want.abs().max().item()):
+            want, mine = m(x).float(), got[:, k]
+            # a model that is NaN on its own is NaN packed too: same non-finite entries agree
+            finite = torch.isfinite(want)
+            if not torch.equal(finite, torch.isfinite(mine)) or not torch.equal(want[~finite].nan_to_num(),
+                                                                                 mine[~finite].nan_to_num()):
+                raise NotPackable(f"packed model {k} is non-finite where its own model is not (or the other way "
+                                  f"round): some module's forward assumes its channel count; training unpacked")
+            err = (mine[finite] - want[finite]).abs().max().item() if finite.any() else 0.0
+            if not err <= tol * (1 + (want[finite].abs().max().item() if finite.any() else 0.0)):
                 raise NotPackable(f"packed model {k} disagrees with its own model by {err:.3g}: some module's "
                                   f"forward assumes its channel count; training unpacked")
     finally:
@@ -430,6 +435,11 @@ def plan_packs(configs: Sequence[RunConfig], k: int) -> List[List[RunConfig]]:
     return [g[i:i + k] for g in groups.values() for i in range(0, len(g), max(1, k))]
 
 
+def _nonfinite_per_model(logits: torch.Tensor) -> torch.Tensor:
+    """[K] bool (no host sync): does model k's block of the [B, K, n] logits hold a NaN or inf?"""
+    return ~torch.isfinite(logits.detach()).all(2).all(0)
+
+
 def _packed_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-model mean cross-entropy [K] (the same call as a separate run's, model by model)."""
     return torch.stack([F.cross_entropy(logits[:, k].float(), y[:, k]) for k in range(logits.shape[1])])
@@ -442,6 +452,7 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
     packed.train()
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
+    bad = torch.zeros(k, device=device, dtype=torch.bool)  # a non-finite logit, per model
     n = 0
     streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment)
                for c in configs]
@@ -458,8 +469,10 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
         opt.step()
         loss_sum += losses.detach() * len(y)
         correct += (logits.detach().argmax(2) == y).sum(0)
+        bad |= _nonfinite_per_model(logits)
         n += len(y)
-    losses_l, correct_l = (loss_sum / n).tolist(), correct.tolist()  # one host sync per epoch
+    # one host sync per epoch; NaN marks a model with a non-finite logit (as engine.train_epoch)
+    losses_l, correct_l = torch.where(bad, float("nan"), loss_sum / n).tolist(), correct.tolist()
     return {"train_loss": losses_l, "train_acc": [100.0 * c / n for c in correct_l]}
 
 
@@ -470,6 +483,7 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
     packed.eval()
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
+    bad = torch.zeros(k, device=device, dtype=torch.bool)
     for i in range(0, len(y), engine.EVAL_BATCH):
         xb = data.inputs(x[i:i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
         yb = y[i:i + engine.EVAL_BATCH]
@@ -479,7 +493,9 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
             logits = packed(xb).float()
         loss_sum += torch.stack([F.cross_entropy(logits[:, j], yb, reduction="sum") for j in range(k)])
         correct += (logits.argmax(2) == yb[:, None]).sum(0)
-    return [v / len(y) for v in loss_sum.tolist()], [100.0 * c / len(y) for c in correct.tolist()]
+        bad |= _nonfinite_per_model(logits)
+    losses = torch.where(bad, float("nan"), loss_sum / len(y))
+    return losses.tolist(), [100.0 * c / len(y) for c in correct.tolist()]
 
 
 class _Pack:
@@ -567,6 +583,7 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     wall = {c.run_id: (ck["wall_time_s"] if ck else 0.0) for c, ck in zip(cfgs, ckpts)}
     for c in cfgs:
         run = live[c.run_id][0]
+        run.remove_stale_temp_files()
         run.path.mkdir(parents=True, exist_ok=True)
         engine.write_config(run, c)
         atomic_write_json(run.path / "pack.json", {"packed_with": [x.run_id for x in cfgs], "k": len(cfgs)})
@@ -590,26 +607,32 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
             members = pack.configs
             pack.packed.rng.seed([engine._seed_for(c.seed, epoch, "model") for c in members], device)
             tr = train_packed_epoch(pack.step_model, len(members), pack.opt, data, members, epoch, device)
-            diverged = [j for j, v in enumerate(tr["train_loss"]) if not math.isfinite(v)]
-            for j in diverged:
-                c = members[j]
-                wall[c.run_id] += time.perf_counter() - t0
-                say(f"{c.run_id}: training loss became {tr['train_loss'][j]} in epoch {epoch + 1}: diverged")
-                run, i = live.pop(c.run_id)
-                results[i] = engine.finish(run, c, "diverged", history[c.run_id], wall[c.run_id], device,
-                                           diverged_at=epoch + 1)
+            # Every member is evaluated (a member diverged in training costs the others nothing): a
+            # member whose train, test or validation loss or logit is non-finite is diverged.
             test = evaluate_packed(pack.step_model, len(members), data.test_x, data.test_y, data, cfgs[0], device)
             val = None
             if data.val_x is not None:
-                val = evaluate_packed(pack.step_model, len(members), data.val_x, data.val_y, data, cfgs[0], device)[1]
+                val = evaluate_packed(pack.step_model, len(members), data.val_x, data.val_y, data, cfgs[0], device)
             dt = time.perf_counter() - t0
-            model_states, opt_states = pack.member_states()
+            recs = [{"epoch": epoch + 1, "lr": lr, "train_loss": tr["train_loss"][j], "train_acc": tr["train_acc"][j],
+                     "test_loss": test[0][j], "test_acc": test[1][j], "val_acc": None if val is None else val[1][j],
+                     "val_loss": None if val is None else val[0][j], "epoch_time_s": round(dt, 3)}
+                    for j in range(len(members))]
+            why = [engine.divergence(r) for r in recs]
+            diverged = [j for j, w in enumerate(why) if w is not None]
+            for j in diverged:
+                c = members[j]
+                wall[c.run_id] += dt
+                say(f"{c.run_id}: {why[j]} in epoch {epoch + 1}: diverged")
+                run, i = live.pop(c.run_id)
+                results[i] = engine.finish(run, c, "diverged", history[c.run_id], wall[c.run_id], device,
+                                           diverged_at=epoch + 1, error=why[j])
+            model_states, opt_states = pack.member_states() if len(diverged) < len(members) else ([], [])
             for j, c in enumerate(members):
                 if j in diverged:
                     continue
-                rec = {"epoch": epoch + 1, "lr": lr, "train_loss": tr["train_loss"][j], "train_acc": tr["train_acc"][j],
-                       "test_loss": test[0][j], "test_acc": test[1][j], "val_acc": None if val is None else val[j],
-                       "epoch_time_s": round(dt, 3)}
+                rec = recs[j]
+                rec.pop("val_loss")  # checked, not recorded (as train_run)
                 wall[c.run_id] += dt
                 history[c.run_id].append(rec)
                 run = live[c.run_id][0]

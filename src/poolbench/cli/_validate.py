@@ -1,0 +1,307 @@
+"""Every input ``run`` and ``sweep`` take, checked before a run directory exists.
+
+A bad flag costs the user one line naming the flag, the value and the fix (exit 2), never a
+traceback, a silently different run, or a run directory that counts as done forever. The
+argparse types below check what a value alone can tell; ``validate_configs`` checks what needs the
+whole configuration (pool and model arguments, by building the model once; data sizes, by
+loading the dataset the runs would load anyway).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used; the message names the flag, the value and the fix."""
+
+
+def bad(flag: str, value: Any, problem: str, fix: str) -> UsageError:
+    return UsageError(f"{flag} {value}: {problem}; {fix}")
+
+
+def one_line_error(prog: str, exc: BaseException) -> str:
+    """``prog: error: message`` on one line, whatever the exception (a full disk says what to do)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        msg = (f"no space left on device{f' writing {exc.filename}' if exc.filename else ''}: free some space and "
+               f"run the same command again (finished epochs are kept and the run resumes)")
+    elif isinstance(exc, OSError) and exc.filename and exc.strerror:
+        msg = f"{exc.filename}: {exc.strerror}"
+    else:
+        msg = str(exc) or type(exc).__name__
+    return f"{prog}: error: " + " ".join(msg.split())
+
+
+# ----------------------------------------------------------------------------- argparse types
+def int_at_least(low: int, hint: str = "") -> Callable[[str], int]:
+    """argparse type: an integer >= ``low`` (argparse names the flag in its message)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}; give an integer >= {low}{hint}")
+        return value
+
+    parse.__name__ = f"int>={low}"
+    return parse
+
+
+def finite_float(low: float = 0.0, high: float = math.inf, low_open: bool = False,
+                 hint: str = "") -> Callable[[str], float]:
+    """argparse type: a finite float in [low, high) (or (low, high) with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number; give a finite value{hint}")
+        if value < low or (low_open and value == low) or value >= high:
+            lo = "(" if low_open else "["
+            hi = f"{high:g})" if math.isfinite(high) else "inf)"
+            raise argparse.ArgumentTypeError(f"{text} is outside {lo}{low:g}, {hi}{hint}")
+        return value
+
+    parse.__name__ = "finite number"
+    return parse
+
+
+# ----------------------------------------------------------------------------- single flags
+def check_device(text: Optional[str]) -> None:
+    """--device: a device torch knows and this machine has."""
+    if text is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise bad("--device", text, "not a device torch knows", "use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise bad("--device", text, "CUDA is not available on this machine", "use --device cpu (or leave it out)")
+        if dev.index is not None and dev.index >= n:
+            raise bad("--device", text, f"this machine has {n} CUDA device(s)", f"use cuda:0 .. cuda:{n - 1}")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise bad("--device", text, "MPS is not available on this machine", "use --device cpu")
+    elif dev.type != "cpu":
+        raise bad("--device", text, f"poolbench trains on cpu, cuda or mps, not {dev.type}", "use cpu or cuda")
+
+
+def check_runs_dir(text: str) -> None:
+    """--runs-dir: a folder (or a path where one can be made), not a file."""
+    path = Path(text).expanduser()
+    for p in [path, *path.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise bad("--runs-dir", text, f"{p} is a file, not a folder", "give a folder (it is created if missing)")
+            break
+
+
+def check_dataset(name: str, flag: str = "--dataset") -> None:
+    from ..data import list_datasets
+
+    if name not in list_datasets():
+        raise bad(flag, name, "unknown dataset", f"use one of {', '.join(list_datasets())}")
+
+
+def parse_sac_stages(text: Optional[str]) -> Optional[List[int]]:
+    if not text:
+        return None
+    try:
+        stages = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise bad("--sac-stages", text, "not a comma list of stage numbers", "e.g. --sac-stages 1,2") from None
+    if not stages or min(stages) < 1:
+        raise bad("--sac-stages", text, "stages are numbered from 1", "e.g. --sac-stages 1,2")
+    return stages
+
+
+def check_kv_item(item: str, flag: str) -> None:
+    """KEY=VALUE with a key and, where VALUE looks like JSON ([...], {...}, "..."), valid JSON."""
+    import json
+
+    key, eq, value = item.partition("=")
+    key = key.rpartition(":")[2] if flag == "--pool-arg" else key
+    if not eq or not key.strip():
+        raise bad(flag, item, "expected KEY=VALUE", f"e.g. {flag} p=3")
+    value = value.strip()
+    if value[:1] in "[{\"":
+        try:
+            json.loads(value)
+        except ValueError as e:
+            raise bad(flag, item, f"the value is not valid JSON ({e})", "quote it for the shell, e.g. 'p=[1, 2]'") \
+                from None
+
+
+# ----------------------------------------------------------------------------- whole configs
+_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
+
+
+def _arguments_of(factory: Any) -> List[str]:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return []
+    return [n for n, p in params.items() if n not in ("self", "channels") and p.kind is not p.VAR_KEYWORD
+            and p.kind is not p.VAR_POSITIONAL]
+
+
+def _kv(d: Dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in d.items()) or "(none)"
+
+
+_MODEL_FLAGS = {"lda_layer": "--lda-layer", "lda_weights": "--lda-weights", "drop_rate": "--drop-rate"}
+
+
+def _build(config: Any, pool: Any, pool_args: Dict[str, Any]):
+    """The run's model for a 3-channel, 10-class input, in eval mode, after one forward (2 images)."""
+    import torch
+
+    from ..models import create_model
+    from ..models.aux import with_aux_classifiers
+
+    model = create_model(config.model, num_classes=10, in_chans=3, pool=pool, pool_args=dict(pool_args),
+                         **dict(config.model_args))
+    if config.sac is not None:
+        model = with_aux_classifiers(model, **dict(config.sac))
+    with torch.no_grad():
+        model.eval()(torch.randn(2, 3, 32, 32))
+    return model
+
+
+def _unknown_keyword(e: Exception, given: Dict[str, Any]) -> Optional[str]:
+    m = _UNEXPECTED.search(str(e))
+    return m.group(1) if m and m.group(1) in given else None
+
+
+def check_model(config: Any) -> None:
+    """Build the run's model once with the default pool (so a bad --model-arg / --lda-layer /
+    --sac-* is named as such), then with the run's pool and its arguments (--pool, --pool-arg,
+    --pool-file), pushing two 32x32 images through each. Only errors are refused: a pool whose
+    output is NaN trains, and its run ends as diverged."""
+    from ..models import list_models
+    from ..pools import get_pool_class, is_pool, list_pools
+
+    if config.model not in list_models():
+        raise bad("--model", config.model, "unknown model", f"use one of {', '.join(list_models())}")
+    model_args = dict(config.model_args)
+    known = ", ".join(a for a in _arguments_of(_model_factory(config.model))
+                      if a not in ("num_classes", "in_chans", "pool", "pool_args")) or "none"
+    try:
+        _build(config.replace(sac=None), "avg", {})
+    except Exception as e:  # noqa: BLE001 - every failure becomes one named line
+        key = _unknown_keyword(e, model_args)
+        if key is not None:
+            flag = _MODEL_FLAGS.get(key)
+            if flag:
+                raise bad(flag, model_args[key], f"{config.model} does not support it",
+                          f"{config.model} takes: {known}") from None
+            raise bad("--model-arg", f"{key}={model_args[key]}", f"{config.model} takes no argument {key!r}",
+                      f"its arguments are: {known}") from None
+        key = next((k for k in _MODEL_FLAGS if k in model_args and k in str(e)), None)
+        flag, value = (_MODEL_FLAGS[key], model_args[key]) if key else ("--model-arg", _kv(model_args))
+        raise bad(flag, value, f"{config.model} cannot be built ({type(e).__name__}: {e})",
+                  f"fix the value ({config.model} takes: {known})") from None
+    if config.sac is not None:
+        try:
+            _build(config, "avg", {})
+        except Exception as e:  # noqa: BLE001
+            stages = ",".join(map(str, config.sac.get("stages") or [])) or "(default)"
+            raise bad("--sac-stages", stages, f"{config.model}: {type(e).__name__}: {e}",
+                      "pick stages the model has (1-based, not the last)") from None
+    if config.pool_file:
+        from ..pools.loader import load_pool_file
+
+        try:
+            pool: Any = load_pool_file(config.pool_file)
+        except Exception as e:  # noqa: BLE001 - an import error in the user's file, named
+            raise bad("--pool-file", config.pool_file, f"{type(e).__name__}: {e}", "fix the path or the file") \
+                from None
+        name, flag = config.pool_file, "--pool-file"
+    else:
+        if not is_pool(config.pool):
+            raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
+        pool, name, flag = config.pool, config.pool, "--pool"
+    try:
+        _build(config, pool, config.pool_args)
+    except Exception as e:  # noqa: BLE001
+        factory = pool if not isinstance(pool, str) else get_pool_class(pool)
+        args = ", ".join(_arguments_of(factory)) or "none"
+        key = _unknown_keyword(e, config.pool_args)
+        if key is not None:
+            raise bad("--pool-arg", f"{key}={config.pool_args[key]}", f"{name} takes no argument {key!r}",
+                      f"its arguments are: {args}") from None
+        if config.pool_args:
+            flag, name_value = "--pool-arg", _kv(config.pool_args)
+        else:
+            name_value = name
+        raise bad(flag, name_value, f"{name} fails in {config.model} ({type(e).__name__}: {e})",
+                  f"fix it ({name}'s arguments: {args})") from None
+
+
+def _model_factory(name: str) -> Any:
+    from ..models import _MODELS
+
+    return _MODELS.get(name)
+
+
+def check_weight_files(config: Any) -> None:
+    for key, path in config.weight_files().items():
+        if not Path(path).is_file():
+            flag = "--lda-weights" if key == "model_args.lda_weights" else "--pool-arg weights"
+            raise bad(flag, path, "no such file", "write it with poolbench fit-lda RUN --layer N --out FILE, or fix "
+                                                  "the path")
+
+
+def check_data(configs: Sequence[Any]) -> None:
+    """Load each distinct dataset of ``configs`` (the runs would) and check the sizes asked of it.
+
+    A dataset this machine does not hold is left to the runs (they download CIFAR; a Ray cluster's
+    nodes may hold data the driver does not): nothing is downloaded to validate."""
+    from ..data import DatasetNotFoundError, load_dataset
+    from ..train.engine import check_split_sizes
+
+    seen = set()
+    for c in configs:
+        key = (c.dataset, c.data_path, c.data_dir, c.val_split, c.protocol.train_subset, c.protocol.test_subset)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            ds = load_dataset(c.dataset, data_path=c.data_path, data_dir=c.data_dir, download=False)
+        except DatasetNotFoundError:
+            continue
+        check_split_sizes(c, len(ds.train_y), len(ds.test_y))
+
+
+def validate_configs(configs: Iterable[Any], device: Optional[str] = None, runs_dir: Optional[str] = None,
+                     data: bool = True) -> None:
+    """Everything the runs of ``configs`` need, checked before any of them starts (``data=False``:
+    all but the sizes asked of the datasets, which needs them loaded)."""
+    configs = list(configs)
+    check_device(device)
+    if runs_dir is not None:
+        check_runs_dir(runs_dir)
+    built = set()
+    for c in configs:
+        check_dataset(c.dataset)
+        check_weight_files(c)
+        key = repr((c.model, c.pool, c.pool_file, sorted(c.pool_args.items()), sorted(c.model_args.items()), c.sac))
+        if key not in built:  # one build per distinct architecture, not per seed
+            built.add(key)
+            check_model(c)
+    if data:
+        check_data(configs)

@@ -1,0 +1,136 @@
+"""Run-directory files someone else may have written: a hostile or damaged checkpoint is refused
+with its name (never executed), a garbage result.json is named, stale temp files are cleaned."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from poolbench.cli import main
+from poolbench.results.store import RunDir, RunFileError, read_json
+from poolbench.tensorfile import TensorFileError, UnsafeTensorFileError, load_tensor_file
+from poolbench.train import Protocol, RunConfig
+from poolbench.train.engine import train_run
+from poolbench.train.packed import train_packed
+
+TINY = Protocol(epochs=1, batch_size=32, train_subset=32, test_subset=32)
+CFG = RunConfig(model="resnet20", dataset="synthetic", protocol=TINY)
+
+
+class _Payload:
+    """Unpickling this calls os.system: what a hostile checkpoint.pt carries."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _hostile_checkpoint(run: RunDir, marker) -> None:
+    run.path.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": {}, "optimizer": {}, "history": [], "wall_time_s": 0.0, "x": _Payload(marker)},
+               run.checkpoint)
+
+
+def test_a_hostile_checkpoint_is_refused_and_never_executed(tmp_path):
+    run, marker = RunDir(tmp_path, CFG.run_id), tmp_path / "PWNED"
+    _hostile_checkpoint(run, marker)
+    with pytest.raises(UnsafeTensorFileError, match="refused") as e:
+        train_run(CFG, tmp_path, device="cpu", progress=False)
+    assert str(run.checkpoint) in str(e.value)
+    assert not marker.exists()
+
+
+def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
+    cfgs = [CFG, CFG.replace(seed=1)]
+    marker = tmp_path / "PWNED"
+    _hostile_checkpoint(RunDir(tmp_path, cfgs[1].run_id), marker)
+    with pytest.raises(UnsafeTensorFileError, match=cfgs[1].run_id):
+        train_packed(cfgs, tmp_path, device="cpu", progress=False)
+    assert not marker.exists()
+
+
+def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+    _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
+    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+               "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
+               "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and not marker.exists()
+    assert len(err.splitlines()) == 1 and "checkpoint.pt: refused" in err
+
+
+def test_genuine_plain_and_packed_checkpoints_load_weights_only(tmp_path):
+    train_packed([CFG, CFG.replace(seed=1)], tmp_path / "packed", device="cpu", progress=False)
+    train_run(CFG.replace(seed=2), tmp_path / "plain", device="cpu", progress=False)
+    for run_dir in [*(tmp_path / "packed").iterdir(), *(tmp_path / "plain").iterdir()]:
+        ckpt = RunDir(run_dir.parent, run_dir.name).load_checkpoint()
+        assert ckpt["history"] and ckpt["model"]
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a checkpoint at all" * 10])
+def test_a_damaged_checkpoint_is_named_and_the_run_restarts_once_it_is_moved_away(tmp_path, content):
+    run = RunDir(tmp_path, CFG.run_id)
+    run.path.mkdir(parents=True)
+    run.checkpoint.write_bytes(content)
+    with pytest.raises(TensorFileError, match="cannot be read") as e:
+        train_run(CFG, tmp_path, device="cpu", progress=False)
+    assert str(run.checkpoint) in str(e.value) and "restarts from epoch 1" in str(e.value)
+    assert not run.result.exists()  # nothing recorded: the run is not stuck as failed
+    run.checkpoint.rename(run.path / "checkpoint.pt.bad")  # what the message says to do
+    assert train_run(CFG, tmp_path, device="cpu", progress=False)["status"] == "finished"
+
+
+def test_a_tensor_file_that_is_not_a_checkpoint_is_named(tmp_path):
+    run = RunDir(tmp_path, CFG.run_id)
+    run.path.mkdir(parents=True)
+    torch.save({"weights": torch.zeros(2)}, run.checkpoint)
+    with pytest.raises(TensorFileError, match="not a poolbench checkpoint"):
+        run.load_checkpoint()
+
+
+def test_a_hostile_lda_weights_file_is_refused_and_named(tmp_path):
+    from poolbench.pools.lda import load_lda_weights
+
+    path, marker = tmp_path / "lda.pt", tmp_path / "PWNED"
+    torch.save({"p": torch.ones(4), "meta": _Payload(marker)}, path)
+    with pytest.raises(UnsafeTensorFileError, match=str(path)):
+        load_lda_weights(path)
+    assert not marker.exists()
+
+
+def test_load_tensor_file_reads_plain_tensors(tmp_path):
+    torch.save({"a": torch.arange(3), "b": [1, "x", None]}, tmp_path / "ok.pt")
+    got = load_tensor_file(tmp_path / "ok.pt")
+    assert torch.equal(got["a"], torch.arange(3)) and got["b"] == [1, "x", None]
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "\xff\xfe"])
+def test_a_garbage_json_file_is_named(tmp_path, content):
+    path = tmp_path / "result.json"
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(RunFileError, match=str(path)):
+        read_json(path)
+
+
+def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
+    run = RunDir(tmp_path, CFG.run_id)
+    run.path.mkdir(parents=True)
+    run.result.write_text("{garbage")
+    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+               "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
+               "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and str(run.result) in err and len(err.splitlines()) == 1
+
+
+def test_stale_temp_files_of_a_killed_write_are_cleaned_when_the_run_starts(tmp_path):
+    run = RunDir(tmp_path, CFG.run_id)
+    run.path.mkdir(parents=True)
+    stale = run.path / ".checkpoint.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train_run(CFG, tmp_path, device="cpu", progress=False)
+    assert not stale.exists() and run.checkpoint.exists()
