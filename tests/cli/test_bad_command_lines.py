@@ -128,3 +128,26 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys, base):
 def test_a_good_command_line_still_runs(tmp_path, capsys):
     assert _rc(RUN + ["--runs-dir", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*/result.json"))) == 1
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from poolbench.results import store
+
+    real = store.atomic_write_bytes
+    calls = {"n": 0}
+
+    def full(path, data):
+        if path.name == "checkpoint.pt":
+            calls["n"] += 1
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(store, "atomic_write_bytes", full)
+    rc = _rc(RUN + ["--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and calls["n"] == 1
+    assert len(err.splitlines()) == 1 and "no space left on device" in err and "checkpoint.pt" in err
+    monkeypatch.setattr(store, "atomic_write_bytes", real)
+    assert _rc(RUN + ["--runs-dir", str(tmp_path)]) == 0  # space again: the same command finishes it

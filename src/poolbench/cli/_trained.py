@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from ..results.store import RunDir, read_json
 from ..train import RunConfig
+from ..train.config import file_sha256
 from ..train import engine
 
 
@@ -23,11 +24,31 @@ def resolve_run(run: str, runs_dir: str) -> Path:
     raise ValueError(f"no run directory {run!r} (looked for config.json in {run} and {Path(runs_dir) / run})")
 
 
+def check_pool_file(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to import the ``pool_file`` a config.json names unless it is the file the run trained
+    with (its sha256, recorded as ``pool_file_sha``): a config.json is data anyone can edit, and the
+    file it names is code that runs on import."""
+    if not config.pool_file:
+        return
+    path = config.pool_file.rpartition(":")[0] or config.pool_file
+    where = f"{run_dir / 'config.json'} names pool file {path}"
+    if not config.pool_file_sha:
+        raise ValueError(f"{where} without its sha256 (pool_file_sha): refusing to import it; retrain the run")
+    if not Path(path).is_file():
+        raise ValueError(f"{where}, which does not exist here (run from the folder the run was trained in)")
+    now = file_sha256(path)
+    if now != config.pool_file_sha:
+        raise ValueError(f"{where}, but that file changed since the run trained (sha256 {config.pool_file_sha} "
+                         f"then, {now} now): refusing to import code the run did not train with; restore the "
+                         f"file or retrain")
+
+
 def load_trained(run_dir: Path, device: Optional[str] = None, full_train: bool = False,
                  full_test: bool = False) -> Tuple[RunConfig, engine.RunData, nn.Module]:
     """(config, data, model in eval mode). ``full_train`` / ``full_test`` drop the protocol's fixed
     subsets, so analyses see the whole split whatever the run trained on."""
     config = RunConfig.from_dict(read_json(run_dir / "config.json"))
+    check_pool_file(config, run_dir)
     changes = {}
     if full_train:
         changes["train_subset"] = None

@@ -183,7 +183,9 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         "date": prov.get("date"),
         "hostname": prov.get("hostname"),
         "poolbench_version": prov.get("poolbench_version"),
-        "images": json.dumps(sorted(p.name for p in run_dir.glob("*.png") if not p.name.startswith("."))),
+        # regular files only: a run directory's *.png may be a symlink to anything (report re-checks)
+        "images": json.dumps(sorted(p.name for p in run_dir.glob("*.png")
+                                    if not p.name.startswith(".") and not p.is_symlink() and p.is_file())),
         "path": str(run_dir.resolve()),
     }
     epochs = [{"run_id": run_id, **{k: m.get(k) for k in EPOCH_COLUMNS[1:]}} for m in metrics]
@@ -203,10 +205,22 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE skipped (path TEXT, reason TEXT)")
 
 
+def _fallback_db_path(runs_dir: Path) -> Path:
+    """Where the index of a runs directory we cannot write into lives: a per-directory file in the
+    temporary folder (the index is disposable, rebuilt on every read)."""
+    import hashlib
+
+    key = hashlib.sha1(str(runs_dir.resolve()).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"poolbench-index-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{key}.sqlite"
+
+
 def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlite3.Connection:
     """Scan ``runs_dir/*/config.json`` and (re)build the index; return a connection to it.
 
-    The database (default ``runs_dir/index.sqlite``) is written to a temporary file and renamed
+    The database (default ``runs_dir/index.sqlite``; in the temporary folder when ``runs_dir`` is
+    read-only) is written to a temporary file and renamed
     over the old one, so a reader never sees half an index and two concurrent rebuilds are safe.
     Rows come back as ``sqlite3.Row`` (access by column name).
     """
@@ -214,9 +228,17 @@ def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlit
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs directory {str(runs_dir)!r} not found; pass --runs-dir or set "
                                 f"${RUNS_ENV}")
-    db_path = Path(db_path) if db_path else runs_dir / "index.sqlite"
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
+    if db_path:
+        db_path = Path(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
+    else:
+        db_path = runs_dir / "index.sqlite"
+        try:
+            fd, tmp = tempfile.mkstemp(dir=runs_dir, prefix=".index.sqlite.", suffix=".tmp")
+        except OSError:  # a read-only runs directory (a colleague's, a mounted archive): index elsewhere
+            db_path = _fallback_db_path(runs_dir)
+            fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         conn = sqlite3.connect(tmp)

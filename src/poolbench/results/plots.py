@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import published as pub  # noqa: E402
+from .safe_text import figure  # noqa: E402  (labels come from config.json: no mathtext, no 200k chars)
 from .stats import mean_ci95  # noqa: E402
 from .table import Section  # noqa: E402
 
@@ -64,9 +65,9 @@ def learning_curves(conn: sqlite3.Connection, protocol_label: str, columns: List
             vals = [np.array([r[e] for r in runs.values() if e in r]) for e in epochs]
             mean = np.array([v.mean() for v in vals])
             std = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
-            ax.plot(epochs, mean, color=colors[pool], lw=1.6, label=f"{pool} (n={len(runs)})")
+            ax.plot(epochs, mean, color=colors[pool], lw=1.6, label=f"{figure(pool)} (n={len(runs)})")
             ax.fill_between(epochs, mean - std, mean + std, color=colors[pool], alpha=0.18, lw=0)
-        ax.set_title(col, fontsize=11)
+        ax.set_title(figure(col), fontsize=11)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
@@ -107,11 +108,11 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
             span = max(max(highs) - min(lows), 0.5)
             ax.set_ylim(min(lows) - 0.6 * span, max(highs) + 0.5 * span)
         ax.set_xlim(-0.7, max(len(cells), 3) - 0.3)  # same bar width in every panel
-        ax.set_xticks(range(len(cells)), [c.pool for c in cells], rotation=30, ha="right", fontsize=9)
-        ax.set_title(col, fontsize=11)
+        ax.set_xticks(range(len(cells)), [figure(c.pool) for c in cells], rotation=30, ha="right", fontsize=9)
+        ax.set_title(figure(col), fontsize=11)
         ax.grid(axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0].set_ylabel("test accuracy (%) — axis not from 0")
     if title:
-        fig.suptitle(title, fontsize=11, y=1.02)
+        fig.suptitle(figure(title, 120), fontsize=11, y=1.02)
     return _png(fig)

@@ -15,7 +15,11 @@ import base64
 import datetime as _dt
 import html
 import json
+import os
+import re
 import sqlite3
+import stat
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -23,11 +27,13 @@ from .. import __version__
 from . import published as pub
 from .index import build_index
 from .plots import bar_chart, learning_curves, pool_colors
+from .safe_text import markdown, plain
 from .stats import CI_METHOD
 from .table import LEGEND, Cell, Leaderboard, Section, build_leaderboard, published_rows, render_md
 
 PathLike = Union[str, Path]
 MAX_PICTURE_BYTES = 2_000_000  # larger run pictures are linked by path, not embedded
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The run id already names model, dataset, pool and seed; the pool label adds its arguments.
 PROVENANCE_FIELDS = (("run_id", "run"), ("status", "status"), ("pool", "pool"),
                      ("protocol_label", "protocol"), ("seed", "seed"), ("best_test_acc", "best"),
@@ -197,17 +203,51 @@ def _provenance_html(runs: List[sqlite3.Row], skipped: List[sqlite3.Row]) -> str
     return out
 
 
-def _pictures(runs: List[sqlite3.Row]) -> List[Tuple[sqlite3.Row, str, Path]]:
-    """(run, file name, path) for every PNG a finished or diverged run left in its directory."""
+def _read_png(run_dir: Path, name: str) -> Tuple[Optional[bytes], str]:
+    """(bytes, "") of a regular PNG file directly inside ``run_dir``, or (None, why not).
+
+    A run directory is someone else's: ``*.png`` may be a symlink to a private key, a folder, a
+    FIFO or anything else. Only a regular file, opened without following links, that starts with
+    the PNG signature and is not too large, is embedded or copied."""
+    path = run_dir / name
+    if "/" in name or "\\" in name or name.startswith("."):
+        return None, "not a plain file name"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        return None, f"not readable as a regular file ({err.strerror})"
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        if st.st_size > MAX_PICTURE_BYTES:
+            return None, "too large to embed"
+        data = f.read(MAX_PICTURE_BYTES + 1)
+    if not data.startswith(PNG_SIGNATURE):
+        return None, "not a PNG file"
+    return data, ""
+
+
+def _pictures(runs: List[sqlite3.Row]) -> List[Tuple[sqlite3.Row, str, Path, Optional[bytes], str]]:
+    """(run, file name, path, PNG bytes or None, why not) for every ``*.png`` a run left in its
+    directory; only regular PNG files inside it have bytes (see ``_read_png``)."""
     out = []
     for r in runs:
         for name in json.loads(r["images"] or "[]"):
-            out.append((r, name, Path(r["path"]) / name))
+            path = Path(r["path"]) / name
+            out.append((r, name, path, *_read_png(Path(r["path"]), name)))
     return out
 
 
+def safe_file_name(text: str, limit: int = 150) -> str:
+    """A file name made of [A-Za-z0-9._-] only, never hidden, never a path (a run id from a
+    config.json may be '../../x')."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).lstrip(".") or "_"
+    return name[:limit]
+
+
 def _caption(r: sqlite3.Row, name: str) -> str:
-    return f"{r['pool']} · {r['column_key']} · seed {r['seed']} · {name} · {r['protocol_label']}"
+    return plain(f"{r['pool']} · {r['column_key']} · seed {r['seed']} · {name} · {r['protocol_label']}")
 
 
 def _caption_html(r: sqlite3.Row, name: str) -> str:
@@ -228,8 +268,12 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLi
         colors = pool_colors([r["pool"] for r in runs])
         figures = []  # (section title, kind, file name, png)
         for i, sec in enumerate(boards["best"].sections):
-            figures.append((sec, "bars", f"bars-{i}.png", bar_chart(sec, colors)))
-            figures.append((sec, "curves", f"curves-{i}.png", learning_curves(conn, sec.protocol_label, sec.columns, colors)))
+            for kind, draw in (("bars", lambda: bar_chart(sec, colors)),
+                               ("curves", lambda: learning_curves(conn, sec.protocol_label, sec.columns, colors))):
+                try:
+                    figures.append((sec, kind, f"{kind}-{i}.png", draw()))
+                except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn costs that figure
+                    warnings.warn(f"report: no {kind} chart for {plain(sec.title())}: {type(err).__name__}: {err}")
     finally:
         conn.close()
     pictures = _pictures(runs)
@@ -274,12 +318,12 @@ def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
     parts.append(f'<section class="card" id="metrics"><h2>Other metrics</h2>{"".join(other)}</section>')
     if pictures:
         figs = []
-        for r, name, path in pictures:
-            if path.stat().st_size > MAX_PICTURE_BYTES:
-                figs.append(f"<figure><figcaption>{e(_caption(r, name))}: too large to embed, see "
+        for r, name, path, png, why in pictures:
+            if png is None:
+                figs.append(f"<figure><figcaption>{e(_caption(r, name))}: {e(why)}, not embedded; see "
                             f"<code>{e(str(path))}</code></figcaption></figure>")
             else:
-                figs.append(f"<figure>{_img(path.read_bytes(), name, '')}<figcaption>{_caption_html(r, name)}"
+                figs.append(f"<figure>{_img(png, name, '')}<figcaption>{_caption_html(r, name)}"
                             f"</figcaption></figure>")
         parts.append(f'<section class="card" id="pictures"><h2>Pictures from the runs</h2><p class="note">'
                      f'Files the runs left in their directories (e.g. learned pooling maps).</p>'
@@ -298,7 +342,7 @@ def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
 
 
 def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir) -> str:
-    md = ["# poolbench report", "", f"{len(runs)} runs from `{runs_dir}`, generated {generated}.", "",
+    md = ["# poolbench report", "", f"{len(runs)} runs from `{plain(runs_dir).replace('`', '')}`, generated {generated}.", "",
           "## Leaderboard", "", render_md(boards["best"], heading="###")]
     for m in ("final", "at_best_val"):
         if boards[m].sections:
@@ -306,18 +350,23 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
                    render_md(boards[m], heading="###", published=False)]
     md += ["## Per-column comparison", "", "Bars: mean; whiskers: 95% CI of the mean (Student t); "
            "hatched: one seed; dashed: published.", ""]
-    md += [f"![{s.title()}](img/{f})\n" for s, kind, f, _ in figures if kind == "bars"]
-    md += ["## Learning curves", ""] + [f"![{s.title()}](img/{f})\n" for s, kind, f, _ in figures if kind == "curves"]
+    md += [f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures if kind == "bars"]
+    md += ["## Learning curves", ""] + [f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures
+                                        if kind == "curves"]
     if pictures:
         md += ["## Pictures from the runs", ""]
         runs_img = img_dir / "runs"
         runs_img.mkdir(exist_ok=True)
-        for r, name, path in pictures:
-            target = runs_img / f"{r['run_id']}-{name}"
-            target.write_bytes(path.read_bytes())
-            md.append(f"![{_caption(r, name)}](img/runs/{target.name})  \n{_caption(r, name)}\n")
+        for r, name, path, png, why in pictures:
+            caption = markdown(_caption(r, name))
+            if png is None:
+                md.append(f"{caption}: {why}, not copied\n")
+                continue
+            target = runs_img / safe_file_name(f"{r['run_id']}-{name}")  # never a path out of img/runs
+            target.write_bytes(png)
+            md.append(f"![{caption}](img/runs/{target.name})  \n{caption}\n")
     md += ["## Provenance", "", "| " + " | ".join(t for _, t in PROVENANCE_FIELDS) + " |",
            "|" + "---|" * len(PROVENANCE_FIELDS)]
-    md += ["| " + " | ".join(_fmt(r[k], k).replace("|", "\\|") for k, _ in PROVENANCE_FIELDS) + " |" for r in runs]
+    md += ["| " + " | ".join(markdown(_fmt(r[k], k)) for k, _ in PROVENANCE_FIELDS) + " |" for r in runs]
     md += ["", f"Statistics: {CI_METHOD} for differences; Welch's t-test for \"beats the runner-up\". {LEGEND}", ""]
     return "\n".join(md)

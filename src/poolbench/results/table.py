@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
 from . import published as pub
 from .index import build_index, pool_label
+from .safe_text import csv_cell, markdown, plain
 from .same_function import same_function_columns
 from .stats import best_vs_runner_up, summarize
 
@@ -169,13 +170,14 @@ def load_leaderboard(runs_dir: Union[str, Path], metric: str = "best") -> Leader
 # --- rendering ---------------------------------------------------------------------------------
 
 def _grid(header: List[str], rows: List[List[str]]) -> str:
+    header, rows = [plain(h) for h in header], [[plain(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def _md_table(header: List[str], rows: List[List[str]]) -> str:
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    esc = markdown
     out = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     return "\n".join(out + ["| " + " | ".join(map(esc, r)) + " |" for r in rows])
 
@@ -208,7 +210,7 @@ def render_text(lb: Leaderboard) -> str:
     if not lb.sections:
         parts.append("(no runs)")
     for sec in lb.sections:
-        parts += ["", sec.title(), _grid(sec.header(), _section_rows(sec, ("", f" {BEST}")))]
+        parts += ["", plain(sec.title()), _grid(sec.header(), _section_rows(sec, ("", f" {BEST}")))]
     parts += ["", _published_title(), _grid(*published_rows()), _published_note(), "", LEGEND]
     return "\n".join(parts) + "\n"
 
@@ -218,7 +220,7 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
     if not lb.sections:
         parts.append("\n_No runs._")
     for sec in lb.sections:
-        parts += ["", f"{heading} {sec.title()}", "", _md_table(sec.header(), _section_rows(sec, ("**", "**")))]
+        parts += ["", f"{heading} {markdown(sec.title())}", "", _md_table(sec.header(), _section_rows(sec, ("**", "**")))]
     if published:
         parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "", _published_note()]
     parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
@@ -268,7 +270,7 @@ def render_csv(lb: Leaderboard) -> str:
         rec = dict(rec)
         for k in ("seeds", "values", "run_ids"):
             rec[k] = ";".join(map(str, rec[k] or []))
-        w.writerow(rec)
+        w.writerow({k: csv_cell(v) for k, v in rec.items()})
     return buf.getvalue()
 
 

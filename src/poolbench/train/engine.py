@@ -400,7 +400,10 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
                 bar.update(1)
                 bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
     except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
-        finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")
+        try:
+            finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")
+        except OSError:  # a full disk cannot take the record either: the original error is the news
+            pass
         raise
     finally:
         if bar is not None:

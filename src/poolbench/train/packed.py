@@ -649,7 +649,11 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     except Exception as exc:  # recorded for every member still training, then re-raised (as train_run)
         for rid, (run, i) in live.items():
             c = configs[i]
-            results[i] = engine.finish(run, c, "failed", history[rid], wall[rid], device, error=f"{type(exc).__name__}: {exc}")
+            try:
+                results[i] = engine.finish(run, c, "failed", history[rid], wall[rid], device,
+                                           error=f"{type(exc).__name__}: {exc}")
+            except OSError:  # a full disk cannot take the record either (as train_run)
+                pass
         raise
     finally:
         if bar is not None:
