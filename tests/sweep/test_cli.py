@@ -63,3 +63,16 @@ def test_suite_without_models_and_datasets(tmp_path, capsys):
 def test_pool_args_scope():
     assert parse_pool_args(["gem:p=4", "eps=1e-6", "gem:learn=true", "x=a:b"]) == {
         "gem": {"p": 4, "learn": True}, "*": {"eps": 1e-6, "x": "a:b"}}
+
+
+@pytest.mark.parametrize("dry", [True, False])
+def test_a_garbage_result_json_is_named_in_one_line(tmp_path, capsys, dry):
+    main(GRID + ["--runs-dir", str(tmp_path), "--dry-run"])
+    run_id = capsys.readouterr().out.splitlines()[0].split()[1]
+    run = RunDir(tmp_path, run_id)
+    run.path.mkdir()
+    run.result.write_text("{garbage")
+    assert main(GRID + ["--runs-dir", str(tmp_path)] + (["--dry-run"] if dry else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(run.result) in err and len(err.splitlines()) == 1
+    assert run.result.read_text() == "{garbage"  # nothing overwritten

@@ -83,3 +83,13 @@ def test_a_non_finite_or_huge_learning_rate_is_diverged_when_packed(tmp_path, lr
     cfgs = [RunConfig(model="resnet20", dataset="synthetic", seed=s, protocol=proto) for s in (0, 1)]
     for r in train_packed(cfgs, tmp_path, device="cpu", progress=False, log=lambda s: None):
         _assert_diverged(r)
+
+
+@pytest.mark.parametrize("proto", [Protocol(epochs=0), Protocol(epochs=-3), Protocol(batch_size=0)])
+def test_a_protocol_no_run_can_train_is_refused_before_a_run_dir_exists(tmp_path, proto):
+    cfg = RunConfig(model="resnet20", dataset="synthetic", protocol=proto)
+    with pytest.raises(ValueError, match="must be a whole number >= 1"):
+        train_run(cfg, tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="must be a whole number >= 1"):
+        train_packed([cfg, cfg.replace(seed=1)], tmp_path, device="cpu", progress=False)
+    assert not any(tmp_path.iterdir())

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any, Dict, List
 
 from ..executors import EXECUTORS
+from ..results.store import RunFileError
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
 from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
                     protocol_from_args)
@@ -114,6 +115,14 @@ def main(args: argparse.Namespace) -> int:
         print(one_line_error("poolbench sweep", e), file=sys.stderr)
         return 2
 
+    try:
+        return _run(args, configs)
+    except RunFileError as e:  # a damaged result.json of one run: named, the sweep not started
+        print(one_line_error("poolbench sweep", e), file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, configs) -> int:
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
         for cfg, status in zip(configs, statuses):

@@ -340,6 +340,7 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
         return run.read_result()
     device = auto_device(device)
     # Build everything that can fail on bad input *before* the run directory exists.
+    config.protocol.check()
     config.check_weight_files()
     data = prepare_data(config, device)
     model = build_model(config, data).to(device)

@@ -567,6 +567,7 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
         return results  # type: ignore[return-value]
     # Build everything that can fail on bad input before any run directory exists (as train_run).
     for c in cfgs:
+        c.protocol.check()
         c.check_weight_files()
     data = engine.prepare_data(cfgs[0], device)
     try:

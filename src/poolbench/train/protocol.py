@@ -52,6 +52,14 @@ class Protocol:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"protocol {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
+    def check(self) -> None:
+        """ValueError for values no run can train with (a run of 0 epochs would be "finished" with no
+        accuracy, and done forever). A NaN or huge lr is left to train: its run ends as diverged."""
+        for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{flag} {v}: must be a whole number >= 1 (the protocol's is {getattr(STANDARD, name)})")
+
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (0-based) ``epoch``. Cosine: annealing stepped once per epoch (torch's
         CosineAnnealingLR, T_max=epochs, eta_min=0); step: lr / 10 per milestone passed (MultiStepLR,
