@@ -49,6 +49,7 @@ RUN_CASES = [
     (["--sac-stages", "0"], ["--sac-stages", "0"]),
     (["--sac", "--sac-stages", "9"], ["--sac-stages", "9"]),
     (["--drop-rate", "1.5"], ["--drop-rate", "1.5"]),
+    (["--pool-reg", "1e-4"], ["--pool-reg", "0.0001", "flex"]),  # avg learns no weights to penalise
     (["--device", "bogus"], ["--device", "bogus"]),
     (["--device", "cuda:99"], ["--device", "cuda:99"]),
     (["--runs-dir", "{file}"], ["--runs-dir", "a-file"]),

@@ -215,13 +215,6 @@ def check_model(config: Any) -> None:
         flag, value = (_MODEL_FLAGS[key], model_args[key]) if key else ("--model-arg", _kv(model_args))
         raise bad(flag, value, f"{config.model} cannot be built ({type(e).__name__}: {e})",
                   f"fix the value ({config.model} takes: {known})") from None
-    if config.sac is not None:
-        try:
-            _build(config, "avg", {})
-        except Exception as e:  # noqa: BLE001
-            stages = ",".join(map(str, config.sac.get("stages") or [])) or "(default)"
-            raise bad("--sac-stages", stages, f"{config.model}: {type(e).__name__}: {e}",
-                      "pick stages the model has (1-based, not the last)") from None
     if config.pool_file:
         from ..pools.loader import load_pool_file
 
@@ -236,7 +229,7 @@ def check_model(config: Any) -> None:
             raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
         pool, name, flag = config.pool, config.pool, "--pool"
     try:
-        _build(config, pool, config.pool_args)
+        _build(config.replace(sac=None), pool, config.pool_args)
     except Exception as e:  # noqa: BLE001
         factory = pool if not isinstance(pool, str) else get_pool_class(pool)
         args = ", ".join(_arguments_of(factory)) or "none"
@@ -250,6 +243,19 @@ def check_model(config: Any) -> None:
             name_value = name
         raise bad(flag, name_value, f"{name} fails in {config.model} ({type(e).__name__}: {e})",
                   f"fix it ({name}'s arguments: {args})") from None
+    if config.sac is not None:
+        try:
+            _build(config, pool, config.pool_args)
+        except Exception as e:  # noqa: BLE001
+            sac = dict(config.sac)
+            if "pool_reg" in sac and "pool_reg" in str(e):
+                flag, value = "--pool-reg", sac["pool_reg"]
+            elif sac.get("stages") is not None:
+                flag, value = "--sac-stages", ",".join(map(str, sac["stages"]))
+            else:
+                flag, value = "--sac", "(default stages)"
+            raise bad(flag, value, f"{config.model}: {type(e).__name__}: {e}",
+                      "pick stages the model has (1-based, not the last) and a pool that fits") from None
 
 
 def _model_factory(name: str) -> Any:
