@@ -10,7 +10,7 @@ import torch
 
 from poolbench.cli import main
 
-RUN = ["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+RUN = ["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
        "--train-subset", "32", "--test-subset", "32", "--no-progress", "--device", "cpu"]
 SWEEP = ["sweep", "--pools", "avg,gem", "--models", "resnet20", "--datasets", "synthetic", "--seeds", "0",
          "--epochs", "1", "--batch-size", "32", "--train-subset", "32", "--test-subset", "32", "--no-progress"]
@@ -49,6 +49,7 @@ RUN_CASES = [
     (["--sac-stages", "0"], ["--sac-stages", "0"]),
     (["--sac", "--sac-stages", "9"], ["--sac-stages", "9"]),
     (["--drop-rate", "1.5"], ["--drop-rate", "1.5"]),
+    (["--sac", "--sac-weights", "0.1,nan,0.7"], ["--sac-weights", "0.1,nan,0.7"]),
     (["--pool-reg", "1e-4"], ["--pool-reg", "0.0001", "flex"]),  # avg learns no weights to penalise
     (["--device", "bogus"], ["--device", "bogus"]),
     (["--device", "cuda:99"], ["--device", "cuda:99"]),

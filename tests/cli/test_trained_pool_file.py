@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pf")
     pool = root / "mypool.py"
     pool.write_text(POOL)
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", f"{pool}:MyPool",
+    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", f"{pool}:MyPool",
                  "--runs-dir", str(root / "runs"), *TINY]) == 0
     (run_dir,) = (root / "runs").iterdir()
     return root, pool, run_dir

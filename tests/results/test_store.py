@@ -55,7 +55,7 @@ def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
 def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
-    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
                "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
                "--device", "cpu"])
     err = capsys.readouterr().err.strip()
@@ -120,7 +120,7 @@ def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
     run = RunDir(tmp_path, CFG.run_id)
     run.path.mkdir(parents=True)
     run.result.write_text("{garbage")
-    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
                "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
                "--device", "cpu"])
     err = capsys.readouterr().err.strip()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from typing import Any, Dict, List, Optional
 
@@ -131,9 +132,11 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
         try:
             sac["weights"] = list(WEIGHT_PRESETS[spec]) if spec in WEIGHT_PRESETS else [
                 float(w) for w in spec.split(",")]
+            if not all(math.isfinite(w) and w >= 0 for w in sac["weights"]):
+                raise ValueError
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--sac-weights expects {' or '.join(WEIGHT_PRESETS)} or a comma list of numbers, got {spec!r}") from None
+            raise argparse.ArgumentTypeError(f"--sac-weights {spec}: expected {' or '.join(WEIGHT_PRESETS)} or a "
+                                             f"comma list of finite numbers >= 0") from None
     if args.pool_reg is not None:
         # The regulariser lives in the training-loss wrapper; without --sac it runs with no aux heads.
         sac = dict(sac if sac is not None else {"stages": [], "weights": [1.0]}, pool_reg=args.pool_reg)

@@ -104,7 +104,8 @@ def check_runs_dir(text: str) -> None:
     for p in [path, *path.parents]:
         if p.exists():
             if not p.is_dir():
-                raise bad("--runs-dir", text, f"{p} is a file, not a folder", "give a folder (it is created if missing)")
+                raise bad("--runs-dir", text, f"{p} is a file, not a folder",
+                          "give a folder (it is created if missing)")
             break
 
 
