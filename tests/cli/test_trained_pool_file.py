@@ -35,7 +35,7 @@ COMMANDS = [
     ["show", "{run}", "--n", "16", "--out", "{out}", "--device", "cpu"],
     ["robustness", "{run}", "--n", "16", "--severities", "1", "--corruptions", "fog", "--perturbations", "none",
      "--device", "cpu", "--out", "{out}/r.json"],
-    ["fit-lda", "{run}", "--layer", "final", "--out", "{out}/w.pt", "--device", "cpu"],
+    ["fit-lda", "{run}", "--layer", "final", "--alpha", "1", "--out", "{out}/w.pt", "--device", "cpu"],
 ]
 
 

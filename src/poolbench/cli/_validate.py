@@ -168,18 +168,20 @@ _MODEL_FLAGS = {"lda_layer": "--lda-layer", "lda_weights": "--lda-weights", "dro
 
 
 def _build(config: Any, pool: Any, pool_args: Dict[str, Any]):
-    """The run's model for a 3-channel, 10-class input, in eval mode, after one forward (2 images)."""
+    """The run's model as the engine builds it (surgery and auxiliary heads included) for a
+    3-channel, 10-class input, in eval mode, after one forward (2 images)."""
+    import types
+
     import torch
 
-    from ..models import create_model
-    from ..models.aux import with_aux_classifiers
+    from ..train.engine import build_model
 
-    model = create_model(config.model, num_classes=10, in_chans=3, pool=pool, pool_args=dict(pool_args),
-                         **dict(config.model_args))
-    if config.sac is not None:
-        model = with_aux_classifiers(model, **dict(config.sac))
-    with torch.no_grad():
-        model.eval()(torch.randn(2, 3, 32, 32))
+    if isinstance(pool, str):
+        config = config.replace(pool=pool, pool_file=None, pool_args=dict(pool_args))
+    with torch.random.fork_rng():  # build_model seeds the global RNG
+        model = build_model(config, types.SimpleNamespace(num_classes=10, in_chans=3))
+        with torch.no_grad():
+            model.eval()(torch.randn(2, 3, 32, 32))
     return model
 
 
@@ -212,7 +214,9 @@ def check_model(config: Any) -> None:
                           f"{config.model} takes: {known}") from None
             raise bad("--model-arg", f"{key}={model_args[key]}", f"{config.model} takes no argument {key!r}",
                       f"its arguments are: {known}") from None
-        key = next((k for k in _MODEL_FLAGS if k in model_args and k in str(e)), None)
+        text = str(e).lower()
+        key = next((k for k in _MODEL_FLAGS if k in model_args and (k in text or k.split("_")[0] in text)),
+                   "lda_layer" if "lda_layer" in model_args else None)  # surgery is the usual culprit
         flag, value = (_MODEL_FLAGS[key], model_args[key]) if key else ("--model-arg", _kv(model_args))
         raise bad(flag, value, f"{config.model} cannot be built ({type(e).__name__}: {e})",
                   f"fix the value ({config.model} takes: {known})") from None
