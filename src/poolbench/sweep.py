@@ -84,12 +84,19 @@ def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfi
         for seed in seeds:
             cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=args, seed=seed,
                             protocol=protocol, **common)
-            out.setdefault(cfg.run_id, cfg)
+            out.setdefault(cfg.settings_key(), cfg)  # (run ids would read every dataset here)
     return list(out.values())
 
 
 def run_status(config: RunConfig, runs_dir) -> str:
-    """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), or 'new'."""
+    """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), 'new', or
+    'no data' (its dataset is not here, so its run id is unknown; nothing is downloaded to find out)."""
+    from .data import DataError
+
+    try:
+        config.resolve_data_fingerprint(download=False)
+    except DataError:
+        return "no data"
     rd = RunDir(runs_dir, config.run_id)
     result = rd.read_result()
     if result and result.get("status") in DONE:

@@ -32,12 +32,12 @@ def test_any_override_is_non_standard_and_labelled():
 
 
 def test_run_id_depends_on_identity_not_location():
-    a = RunConfig(model="resnet20", dataset="cifar10", pool="gem", seed=1)
+    a = RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=1)
     assert a.run_id == a.replace(data_dir="/elsewhere", channels_last=True).run_id
     assert a.run_id != a.replace(seed=2).run_id
     assert a.run_id != a.replace(pool_args={"p": 2.0}).run_id
     assert a.run_id != a.replace(protocol=Protocol(epochs=3)).run_id
-    assert a.run_id.startswith("resnet20-cifar10-gem-s1-")
+    assert a.run_id.startswith("resnet20-synthetic-gem-s1-")
     assert RunConfig.from_dict(a.to_dict()) == a
     assert STANDARD == Protocol()
 

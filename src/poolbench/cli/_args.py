@@ -138,16 +138,29 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return {"model_args": model_args, "sac": sac}
 
 
+def pool_fields(pool_file: Optional[str]) -> Dict[str, Any]:
+    """RunConfig's pool-file fields for ``--pool-file`` (default class CustomPool, resolved path,
+    sha256); ``argparse.ArgumentTypeError`` naming the file when it is missing."""
+    if not pool_file:
+        return {}
+    from ..pools.loader import normalize_pool_file_spec
+
+    try:
+        spec = normalize_pool_file_spec(pool_file)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return dict(pool="file", pool_file=spec, pool_file_sha=file_sha256(spec.rpartition(":")[0]))
+
+
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
-    pool_file = getattr(args, "pool_file", None)
     kw: Dict[str, Any] = dict(
-        model=args.model, dataset=args.dataset, pool=pool if not pool_file else "file",
-        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), pool_file=pool_file,
-        pool_file_sha=file_sha256(pool_file.split(":")[0]) if pool_file else None, seed=seed,
+        model=args.model, dataset=args.dataset, pool=pool,
+        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), seed=seed,
         protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
         data_path=args.data_path, data_dir=args.data_dir,
         channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
     )
+    kw.update(pool_fields(getattr(args, "pool_file", None)))
     kw.update(model_extras_from_args(args))
     kw.update(overrides)
     return RunConfig(**kw)

@@ -107,9 +107,11 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
         for cfg, status in zip(configs, statuses):
-            print(f"{status:7s} {cfg.run_id}")
+            name = cfg.run_id if status != "no data" else f"{cfg.model}-{cfg.dataset}-{cfg.pool}-s{cfg.seed} (dataset not found)"
+            print(f"{status:7s} {name}")
         counts = Counter(statuses)
-        print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ("new", "resume", "failed", "done")))
+        kinds = ("new", "resume", "failed", "done") + (("no data",) if counts["no data"] else ())
+        print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in kinds))
         return 0
 
     summary = run_sweep(configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address,

@@ -25,17 +25,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import load_dataset, split_validation
 from ..data.augment import batch_flip, batch_random_crop, normalize, normalize_per_image, pad_to
 from ..models import create_model
 from ..results.store import RunDir, atomic_write_json
-from .config import WEIGHT_FILE_ARGS, RunConfig
+from .config import CONFIG_SCHEMA, WEIGHT_FILE_ARGS, RunConfig
+from .data import holdout_fold, select_data  # noqa: F401 - holdout_fold: engine's public name too
 from .provenance import provenance
 
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
 EVAL_BATCH = 1000
-_SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
-_HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
 
 
 def auto_device(device: Union[str, torch.device, None] = None) -> torch.device:
@@ -68,55 +66,19 @@ class RunData:
         return normalize(x, self.mean, self.std)
 
 
-def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    if n is None or n >= len(y):
-        return x, y
-    g = torch.Generator().manual_seed(_SUBSET_SEED)
-    idx = torch.randperm(len(y), generator=g)[:n].sort().values
-    return x[idx], y[idx]
-
-
 def prepare_data(config: RunConfig, device: torch.device) -> RunData:
-    ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir)
-    val_x = val_y = None
-    train = ds
-    if config.val_split:
-        train, val = split_validation(ds, config.val_split, seed=0)
-        val_x, val_y = val.train_x, val.train_y
-    train_x, train_y = _fixed_subset(train.train_x, train.train_y, config.protocol.train_subset)
-    if config.holdout is not None:  # cross-validation fold, taken from the (possibly reduced) training set
-        if config.val_split:
-            raise ValueError("a run has either val_split or holdout (a cross-validation fold), not both")
-        (train_x, train_y), (val_x, val_y) = holdout_fold(train_x, train_y, **config.holdout)
-    test_x, test_y = _fixed_subset(ds.test_x, ds.test_y, config.protocol.test_subset)
+    sel = select_data(config)
+    ds = sel.dataset
 
     def put(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         return None if x is None else pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
 
     return RunData(
-        train_x=put(train_x), train_y=train_y.to(device), test_x=put(test_x), test_y=test_y.to(device),
-        val_x=put(val_x), val_y=None if val_y is None else val_y.to(device),
+        train_x=put(sel.train_x), train_y=sel.train_y.to(device), test_x=put(sel.test_x),
+        test_y=sel.test_y.to(device), val_x=put(sel.val_x), val_y=None if sel.val_y is None else sel.val_y.to(device),
         mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, in_chans=ds.in_chans,
         input_norm=config.protocol.input_norm,
     )
-
-
-def holdout_fold(x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
-                 ) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
-    """((train_x, train_y), (held_x, held_y)): fold ``fold`` of a fixed (seed-independent) shuffle cut
-    into consecutive blocks of round(fraction * n) images, so folds 0, 1, ... are *distinct* held-out
-    subsets (Birodkar et al. 2019, Sec. 6.2: "5 distinct random held-out subsets of the training
-    data"; with fraction 0.2 the five folds partition the set)."""
-    n = len(y)
-    size = int(round(fraction * n))
-    if not 0 < size < n or not 0 <= fold < n // size:
-        raise ValueError(f"holdout fraction {fraction} fold {fold} does not fit {n} training images "
-                         f"(folds 0..{max(n // max(size, 1) - 1, 0)})")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_HOLDOUT_SEED))
-    held = perm[fold * size:(fold + 1) * size].sort().values
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[held] = False
-    return (x[keep], y[keep]), (x[held], y[held])
 
 
 def _seed_for(seed: int, epoch: int, salt: str) -> int:
@@ -262,7 +224,8 @@ def write_config(run: RunDir, config: RunConfig) -> None:
     if run.config.exists():
         return
     d = config.to_dict()
-    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard)
+    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard,
+             schema=CONFIG_SCHEMA)
     atomic_write_json(run.config, d)
 
 
@@ -296,6 +259,8 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     device = auto_device(device)
     # Build everything that can fail on bad input *before* the run directory exists.
     config.check_weight_files()
+    config.check_pool_file()
+    config.check_data()
     data = prepare_data(config, device)
     model = build_model(config, data).to(device)
     if config.channels_last:

@@ -552,6 +552,8 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     # Build everything that can fail on bad input before any run directory exists (as train_run).
     for c in cfgs:
         c.check_weight_files()
+        c.check_pool_file()
+        c.check_data()
     data = engine.prepare_data(cfgs[0], device)
     try:
         models = [engine.build_model(c, data).to(device) for c in cfgs]
