@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .results.store import RunDir
-from .train.config import RunConfig
+from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
 
 # The benchmark's three columns, as (model, dataset) cells. "benchmark-cifar10" is the same
@@ -79,11 +79,12 @@ def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfi
     protocol = protocol or Protocol()
     seeds = list(seeds)
     out: Dict[str, RunConfig] = {}
+    fields = {pool: pool_fields(pool) for pool in pools}  # a user's file: its resolved path and sha256
     for (model, dataset), pool in itertools.product(cells, pools):
         args = {**pool_args.get("*", {}), **pool_args.get(pool, {})}
         for seed in seeds:
-            cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=args, seed=seed,
-                            protocol=protocol, **common)
+            cfg = RunConfig(model=model, dataset=dataset, pool_args=args, seed=seed,
+                            protocol=protocol, **fields[pool], **common)
             out.setdefault(cfg.settings_key(), cfg)  # (run ids would read every dataset here)
     return list(out.values())
 

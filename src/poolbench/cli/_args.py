@@ -7,7 +7,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ..train import Protocol, RunConfig
-from ..train.config import file_sha256
+from ..train.config import pool_fields
 from ..train.protocol import BENCHMARK_SEEDS
 
 DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
@@ -91,6 +91,34 @@ def _lda_layers(text: str):
     return layers[0] if len(layers) == 1 else layers
 
 
+def add_check_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-check", action="store_true",
+                   help="train even if the pool fails the contract check (poolbench check) that runs first")
+
+
+def refuse_failing_pools(configs: List[RunConfig], command: str) -> bool:
+    """Run the contract check once per distinct (pool, arguments, model) of ``configs``; print the
+    table of each failing pool and return False when any fails (the caller exits 2)."""
+    import sys
+
+    from ..train.preflight import contract_check
+
+    seen, ok = set(), True
+    for cfg in configs:
+        key = (cfg.pool, json.dumps(cfg.pool_args, sort_keys=True, default=str), cfg.pool_file, cfg.pool_file_sha,
+               cfg.model)
+        if key in seen:
+            continue
+        seen.add(key)
+        report = contract_check(cfg)
+        if not report.passed:
+            ok = False
+            print(report.format_table(), file=sys.stderr)
+            print(f"poolbench {command}: the pool fails the contract for {cfg.model}; fix it (poolbench check shows "
+                  f"the same table) or pass --no-check to train it anyway", file=sys.stderr)
+    return ok
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model extras (part of the run's identity)")
     g.add_argument("--model-arg", action="append", metavar="K=V", help="extra model keyword, repeatable")
@@ -138,20 +166,6 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return {"model_args": model_args, "sac": sac}
 
 
-def pool_fields(pool_file: Optional[str]) -> Dict[str, Any]:
-    """RunConfig's pool-file fields for ``--pool-file`` (default class CustomPool, resolved path,
-    sha256); ``argparse.ArgumentTypeError`` naming the file when it is missing."""
-    if not pool_file:
-        return {}
-    from ..pools.loader import normalize_pool_file_spec
-
-    try:
-        spec = normalize_pool_file_spec(pool_file)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return dict(pool="file", pool_file=spec, pool_file_sha=file_sha256(spec.rpartition(":")[0]))
-
-
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
     kw: Dict[str, Any] = dict(
         model=args.model, dataset=args.dataset, pool=pool,
@@ -160,7 +174,11 @@ def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides
         data_path=args.data_path, data_dir=args.data_dir,
         channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
     )
-    kw.update(pool_fields(getattr(args, "pool_file", None)))
+    if getattr(args, "pool_file", None):
+        try:
+            kw.update(pool_fields(args.pool_file))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     kw.update(model_extras_from_args(args))
     kw.update(overrides)
     return RunConfig(**kw)

@@ -37,6 +37,18 @@ def file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def pool_fields(spec: str) -> Dict[str, Any]:
+    """RunConfig's pool fields for a pool spec: a registered name (``gem``) or a user's file
+    (``custom_pool.py``, ``custom_pool.py:MyPool``; class default CustomPool), recorded by its
+    resolved path and sha256. ValueError naming the file when it does not exist."""
+    from ..pools.loader import is_pool_file_spec, normalize_pool_file_spec
+
+    if not is_pool_file_spec(spec):
+        return {"pool": spec}
+    full = normalize_pool_file_spec(spec)
+    return dict(pool="file", pool_file=full, pool_file_sha=file_sha256(full.rpartition(":")[0]))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     model: str

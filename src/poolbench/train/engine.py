@@ -135,7 +135,21 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
             tied = {"size", "channels"} | {key for group, key in WEIGHT_FILE_ARGS if group == "pool_args"}
             sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in tied}
         model = with_aux_classifiers(model, **sac)
+    materialize(model, data.in_chans)
     return model
+
+
+@torch.no_grad()
+def materialize(model: nn.Module, in_chans: int) -> List[str]:
+    """One dry forward (eval mode: no BatchNorm statistics change, no randomness drawn) so that
+    parameters a pool creates on its first input (the benchmark's no-argument ``CustomPool``
+    scaffold) exist before the optimizer is built and a checkpoint is loaded. Returns their names."""
+    before = {id(p) for p in model.parameters()}
+    was_training = model.training
+    model.eval()
+    model(torch.zeros(2, in_chans, IMAGE_SIZE, IMAGE_SIZE))
+    model.train(was_training)
+    return [name for name, p in model.named_parameters() if id(p) not in before]
 
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
