@@ -165,7 +165,7 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         "run_id": run_id,
         "model": model,
         "dataset": dataset,
-        "column_key": f"{model}-{config.get('dataset_label') or dataset}",
+        "column_key": f"{model}-{config.get('data_label') or dataset}",
         "data_fingerprint": config.get("data_fingerprint"),
         "pool_file": config.get("pool_file"),
         "pool": pool_label(config),

@@ -22,7 +22,7 @@ from .protocol import Protocol
 #: ``python -m poolbench.train.migrate RUNS_DIR``; unmigrated ones are read as schema 1).
 CONFIG_SCHEMA = 2
 # Not part of the identity: where the data lives and speed-only switches.
-_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile")
+_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "data_label")
 # Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
 # path alone does not define the run: refitting into the same file must give a new run id.
 WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
@@ -73,6 +73,9 @@ class RunConfig:
     flex_sac_version: Optional[int] = None
     # sha256 (16 hex) of the selected data (train/data.py); computed on first use of the run id
     data_fingerprint: Optional[str] = None
+    # what tables call the data: the dataset name, or e.g. "cifar10-jpeg" (derived from the data, so
+    # not part of the identity beyond the fingerprint)
+    data_label: Optional[str] = None
     data_path: Optional[str] = None
     data_dir: Optional[str] = None
     channels_last: bool = False
@@ -146,9 +149,11 @@ class RunConfig:
         Raises ``poolbench.data.DataError`` when the data cannot be read (with ``download=False``,
         also when an official archive would have to be downloaded first)."""
         if self.data_fingerprint is None:
-            from .data import data_fingerprint
+            from .data import data_identity
 
-            object.__setattr__(self, "data_fingerprint", data_fingerprint(self, download=download))
+            fp, label = data_identity(self, download=download)
+            object.__setattr__(self, "data_fingerprint", fp)
+            object.__setattr__(self, "data_label", label)
         return self.data_fingerprint
 
     def check_data(self) -> None:
@@ -192,6 +197,7 @@ class RunConfig:
         """What the user asked for, before the data is looked at: equal keys, equal runs."""
         d = self.to_dict()
         d.pop("data_fingerprint")
+        d.pop("data_label")
         return json.dumps(d, sort_keys=True, default=str)
 
     @property
@@ -236,4 +242,5 @@ class RunConfig:
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with ``changes``; the data fingerprint is recomputed unless given (the data may differ)."""
         changes.setdefault("data_fingerprint", None)
+        changes.setdefault("data_label", None)
         return dataclasses.replace(self, **changes)

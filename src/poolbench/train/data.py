@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
 _HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
 FINGERPRINT_VERSION = 1  # bump when what the fingerprint covers changes
-_MEMORY: Dict[str, str] = {}
+_MEMORY: Dict[str, Tuple[str, str]] = {}
 
 
 @dataclass
@@ -110,27 +110,34 @@ def _selection_key(config: "RunConfig") -> Optional[str]:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def data_fingerprint(config: "RunConfig", cache_dir: Optional[str] = None, download: bool = True) -> str:
-    """The fingerprint of what ``config`` trains and tests on (loads the data on a cache miss;
-    ``download=False``: a missing official archive is a ``DataError`` instead of a download)."""
+def data_identity(config: "RunConfig", cache_dir: Optional[str] = None, download: bool = True) -> Tuple[str, str]:
+    """(fingerprint, label) of what ``config`` trains and tests on; the label is what tables call
+    the dataset (``cifar10``, ``cifar10-jpeg`` for a copy). Loads the data on a cache miss;
+    ``download=False``: a missing official archive is a ``DataError`` instead of a download."""
     key = _selection_key(config)
     if key is not None and key in _MEMORY:
         return _MEMORY[key]
     path = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "fingerprints" / f"{key}.txt"
     if key is not None:
         try:
-            fp = path.read_text().strip()
+            fp, label = path.read_text().split()
             if len(fp) == 16:
-                _MEMORY[key] = fp
-                return fp
-        except OSError:
+                _MEMORY[key] = (fp, label)
+                return fp, label
+        except (OSError, ValueError):
             pass
-    fp = fingerprint_selected(select_data(config, download=download))
+    sel = select_data(config, download=download)
+    found = (fingerprint_selected(sel), sel.dataset.label)
     key = key or _selection_key(config)  # the source exists now (e.g. downloaded)
     if key is not None:
-        _MEMORY[key] = fp
-        _write_atomic(path.parent / f"{key}.txt", fp)
-    return fp
+        _MEMORY[key] = found
+        _write_atomic(path.parent / f"{key}.txt", " ".join(found))
+    return found
+
+
+def data_fingerprint(config: "RunConfig", cache_dir: Optional[str] = None, download: bool = True) -> str:
+    """The fingerprint alone (see ``data_identity``)."""
+    return data_identity(config, cache_dir, download)[0]
 
 
 def _write_atomic(path: Path, text: str) -> None:
