@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..train import Protocol, RunConfig
@@ -166,12 +167,17 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return {"model_args": model_args, "sac": sac}
 
 
+def absolute(path: Optional[str]) -> Optional[str]:
+    return str(Path(path).expanduser().resolve()) if path else path
+
+
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
     kw: Dict[str, Any] = dict(
         model=args.model, dataset=args.dataset, pool=pool,
         pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), seed=seed,
         protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
-        data_path=args.data_path, data_dir=args.data_dir,
+        # stored absolute (not part of the id), so show/robustness/fit-lda work from any folder
+        data_path=absolute(args.data_path), data_dir=absolute(args.data_dir),
         channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
     )
     if getattr(args, "pool_file", None):

@@ -23,11 +23,29 @@ def resolve_run(run: str, runs_dir: str) -> Path:
     raise ValueError(f"no run directory {run!r} (looked for config.json in {run} and {Path(runs_dir) / run})")
 
 
+def locate_data(config: RunConfig, run_dir: Path) -> RunConfig:
+    """The config with its data paths usable from here: a relative ``data_path``/``data_dir`` (runs
+    written before paths were stored absolute) is looked up from the working directory, then from
+    the folder that held the runs directory (where the run was most likely started)."""
+    changes = {}
+    for key in ("data_path", "data_dir"):
+        value = getattr(config, key)
+        if not value or Path(value).expanduser().is_absolute() or Path(value).exists():
+            continue
+        started_in = run_dir.resolve().parent.parent
+        if (started_in / value).exists():
+            changes[key] = str(started_in / value)
+        else:
+            raise ValueError(f"{run_dir}: its {key} {value!r} is relative and found neither here nor in {started_in}; "
+                             f"run from the folder the run was started in")
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def load_trained(run_dir: Path, device: Optional[str] = None, full_train: bool = False,
                  full_test: bool = False) -> Tuple[RunConfig, engine.RunData, nn.Module]:
     """(config, data, model in eval mode). ``full_train`` / ``full_test`` drop the protocol's fixed
     subsets, so analyses see the whole split whatever the run trained on."""
-    config = RunConfig.from_dict(read_json(run_dir / "config.json"))
+    config = locate_data(RunConfig.from_dict(read_json(run_dir / "config.json")), run_dir)
     changes = {}
     if full_train:
         changes["train_subset"] = None

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Dict
 
-from ._args import DEFAULT_RUNS_DIR, add_check_arg, refuse_failing_pools
+from ._args import DEFAULT_RUNS_DIR, absolute, add_check_arg, refuse_failing_pools
 
 #: the benchmark's architecture and dataset names -> poolbench's (poolbench's own names work too)
 ARCHS: Dict[str, str] = {"vgg16bn": "vgg16_bn", "vgg16-bn": "vgg16_bn"}
@@ -59,7 +59,8 @@ def main(args: argparse.Namespace) -> int:
         over = {k: getattr(args, k) for k in ("epochs", "train_subset", "test_subset") if getattr(args, k) is not None}
         protocol = Protocol(**over)
         config = RunConfig(model=model, dataset=dataset, seed=args.seed, protocol=protocol,
-                           data_dir=args.data_dir, data_path=args.data_path, **pool_fields(args.pool_file))
+                           data_dir=absolute(args.data_dir), data_path=absolute(args.data_path),
+                           **pool_fields(args.pool_file))
         if not args.no_check and not refuse_failing_pools([config], "harness"):
             return 2
         print(f"arch={model} dataset={dataset} seed={args.seed} pool={args.pool_file} protocol={config.protocol_label()}",

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 from ..executors import EXECUTORS
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
-from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_check_arg, add_model_args, add_protocol_args,
+from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, absolute, add_check_arg, add_model_args, add_protocol_args,
                     model_extras_from_args, parse_value, protocol_from_args, refuse_failing_pools)
 
 
@@ -87,7 +87,8 @@ def build_configs(args: argparse.Namespace):
 
     _check_names("pool", [p for p in pools if not is_pool_file_spec(p)], list_pools())
     common = dict(protocol=protocol_from_args(args), pool_args=parse_pool_args(args.pool_arg),
-                  val_split=args.val_split, amp=args.amp, data_path=args.data_path, data_dir=args.data_dir,
+                  val_split=args.val_split, amp=args.amp, data_path=absolute(args.data_path),
+                  data_dir=absolute(args.data_dir),
                   **model_extras_from_args(args))
     seeds = parse_seeds(args.seeds)
     if args.suite:

@@ -30,6 +30,7 @@ from ..models import create_model
 from ..results.store import RunDir, atomic_write_json
 from .config import CONFIG_SCHEMA, WEIGHT_FILE_ARGS, RunConfig
 from .data import holdout_fold, select_data  # noqa: F401 - holdout_fold: engine's public name too
+from .progress import RunInterrupted, StepTimer, interactive
 from .provenance import provenance
 
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
@@ -179,7 +180,8 @@ def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Tuple[t
 
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, config: RunConfig, epoch: int,
-                device: torch.device) -> Dict[str, float]:
+                device: torch.device, on_step: Optional[Callable[[int], None]] = None) -> Dict[str, float]:
+    """One epoch; ``on_step(i)`` is called after step i (1-based), e.g. to time a few steps."""
     model.train()
     torch.manual_seed(_seed_for(config.seed, epoch, "model"))  # dropout / stochastic pools
     loss_sum = torch.zeros((), device=device)
@@ -197,6 +199,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
         loss_sum += loss.detach() * len(yb)
         correct += (logits.detach().argmax(1) == yb).sum()
         n += len(yb)
+        if on_step is not None:
+            on_step(-(-n // config.protocol.batch_size))
     return {"train_loss": float(loss_sum) / n, "train_acc": 100.0 * float(correct) / n}
 
 
@@ -269,7 +273,11 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     """
     run = RunDir(runs_dir, config.run_id)
     if run.is_done():
-        return run.read_result()
+        result = run.read_result()
+        if log is not None:
+            best = f", best test acc {result['best_test_acc']:.2f}" if result.get("best_test_acc") is not None else ""
+            log(f"{config.run_id}: already done ({result.get('status')}{best}); not trained again")
+        return result
     device = auto_device(device)
     # Build everything that can fail on bad input *before* the run directory exists.
     config.check_weight_files()
@@ -295,11 +303,16 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
 
     epochs = config.protocol.epochs
     bar = None
-    if progress:
+    if progress and interactive():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=len(history), desc=config.run_id, unit="ep", leave=False)
-    say = log or (bar.write if bar is not None else (lambda s: None))
+    # one whole line per epoch wherever there is no bar (a log file, --no-progress)
+    say = log or (bar.write if bar is not None else print)
+    if history:
+        say(f"{config.run_id}: resumed from epoch {len(history)} (of {epochs}); training epoch {len(history) + 1} next")
+    timer = StepTimer(-(-len(data.train_y) // config.protocol.batch_size), epochs - len(history), device, say,
+                      config.run_id)
     try:
         for epoch in range(len(history), epochs):
             t0 = time.perf_counter()
@@ -307,7 +320,7 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
             for group in opt.param_groups:
                 group["lr"] = lr
             rec: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-            rec.update(train_epoch(step_model, opt, data, config, epoch, device))
+            rec.update(train_epoch(step_model, opt, data, config, epoch, device, on_step=timer))
             if not math.isfinite(rec["train_loss"]):
                 wall += time.perf_counter() - t0
                 say(f"{config.run_id}: training loss became {rec['train_loss']} in epoch {epoch + 1}: diverged")
@@ -326,6 +339,10 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
+    except KeyboardInterrupt:  # nothing is lost but the epoch in progress: say how to go on
+        raise RunInterrupted(f"{config.run_id}: interrupted in epoch {len(history) + 1} of {epochs}; "
+                             f"{len(history)} finished epochs are saved. Run the same command again to resume "
+                             f"from epoch {len(history) + 1}.") from None
     except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
         finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")
         raise

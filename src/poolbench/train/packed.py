@@ -52,6 +52,7 @@ from ..pools.base import GlobalPool
 from ..results.store import RunDir, atomic_write_json
 from . import engine
 from .config import RunConfig
+from .progress import interactive
 
 
 Slot = Tuple[str, str, Any, Any]  # (packed name, member name, how, member shape): see PackedModel
@@ -576,11 +577,11 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
             run.write_metrics(history[c.run_id])  # heal a metrics file that lagged the checkpoint
     epochs = cfgs[0].protocol.epochs
     bar = None
-    if progress:
+    if progress and interactive():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=start.pop(), desc=f"pack of {len(cfgs)}", unit="ep", leave=False)
-    say = log or (bar.write if bar is not None else (lambda s: None))
+    say = log or (bar.write if bar is not None else print)  # whole lines where there is no bar
     try:
         for epoch in range(len(history[cfgs[0].run_id]), epochs):
             if pack is None:
