@@ -71,8 +71,9 @@ def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("resnet56-cifar100 ")]
     assert [r.split()[1] for r in rows] == ["avg", "max", "gem", "avgmax"]
-    assert "custom_pool.py:CustomPool@" in out and "is better than avg by 1.50 points" in out
-    assert "is worse than gem by 0.50 points" in out and "n=3 vs 3" in out
+    assert "custom_pool.py:CustomPool@" in out
+    assert "minus avg: +1.50 points (n=3 vs 3); A is higher (Welch p < 0.05)" in out
+    assert "minus gem: -0.50 points (n=3 vs 3); A is lower" in out
     assert main(["compare", "custom_pool.py", "--against", "gem", "--runs-dir", str(runs)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet56-cifar100 ")]
     assert [r.split()[1] for r in rows] == ["gem"]

@@ -208,16 +208,9 @@ def compare_against(conn: sqlite3.Connection, a: str, against: Optional[List[str
     return out
 
 
-def verdict(a: str, r: Dict[str, Any], alpha: float = 0.05) -> str:
-    """One plain sentence on a comparison row."""
-    b, d, p = r["baseline"], r["mean_diff"], r["welch_p"]
-    n = f"n={r['n_a']} vs {r['n_b']}"
-    if p is None:
-        return f"{a} is {abs(d):.2f} points {'above' if d >= 0 else 'below'} {b}, but with one seed a side there is no test ({n})."
-    if p < alpha:
-        return f"{a} is {'better' if d > 0 else 'worse'} than {b} by {abs(d):.2f} points (Welch p = {_p(p)}, {n})."
-    return (f"No significant difference between {a} and {b} ({d:+.2f} points, Welch p = {_p(p)}, {n}); "
-            f"{'more seeds could tell' if min(r['n_a'], r['n_b']) < FEW_SEEDS else 'they are close'}.")
+def against_sentence(a: str, r: Dict[str, Any]) -> str:
+    """One plain sentence on a ``compare_against`` row: the difference, then ``verdict`` (A = ``a``)."""
+    return f"{a} minus {r['baseline']}: {r['mean_diff']:+.2f} points (n={r['n_a']} vs {r['n_b']}); {verdict(r)}"
 
 
 def against_rows(results: List[Dict[str, Any]], a: str) -> List[Dict[str, str]]:
@@ -227,7 +220,7 @@ def against_rows(results: List[Dict[str, Any]], a: str) -> List[Dict[str, str]]:
         ci = f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]" if r["ci95"] else "n/a"
         rows.append({"column": r["column"], "protocol": r["protocol_label"], "baseline": r["baseline"],
                      "difference": f"{r['mean_diff']:+.2f}", "95% CI": ci, "p (Welch)": _p(r["welch_p"]),
-                     "n": f"{r['n_a']} vs {r['n_b']}", "verdict": verdict(a, r)})
+                     "n": f"{r['n_a']} vs {r['n_b']}", "verdict": against_sentence(a, r)})
     return rows
 
 
