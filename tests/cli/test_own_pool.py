@@ -13,7 +13,7 @@ from poolbench.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"
-TINY = ["--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--no-progress"]
+TINY = ["--seeds", "0", "--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--no-progress"]
 
 
 def _results(runs: Path):
@@ -64,7 +64,7 @@ def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
 
 def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, capsys):
     rc = main(["sweep", "--pools", f"avg,{EX / 'custom_pool.py'},{EX / 'sliced_pool.py'}", "--models", "resnet20",
-               "--datasets", "synthetic", "--seeds", "0-1", "--pack", "2", "--runs-dir", str(tmp_path), *TINY])
+               "--datasets", "synthetic", "--pack", "2", "--runs-dir", str(tmp_path), *TINY, "--seeds", "0-1"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "6 runs: 0 skipped (already done), 6 finished, 0 diverged, 0 failed" in out

@@ -78,7 +78,7 @@ def test_finding1_a_tiny_folder_is_not_reported_done_with_the_other_folders_resu
     """issue 12 finding 1: `run --dataset imagefolder --data-path tinyfolder` printed another dataset's result."""
     big = write_folder(tmp_path / "big", ["a", "b", "c"])
     tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
-    common = ["run", "--model", "resnet20", "--dataset", "imagefolder", "--epochs", "1", "--no-progress",
+    common = ["run", "--seeds", "0", "--model", "resnet20", "--dataset", "imagefolder", "--epochs", "1", "--no-progress",
               "--device", "cpu", "--runs-dir", str(tmp_path / "runs")]
     assert main(common + ["--data-path", str(big)]) == 0
     assert main(common + ["--data-path", str(tiny)]) == 0

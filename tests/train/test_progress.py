@@ -8,7 +8,7 @@ import pytest
 from poolbench.cli import main
 from poolbench.train import engine
 
-TINY = ["--model", "resnet20", "--dataset", "synthetic", "--train-subset", "96", "--test-subset", "32",
+TINY = ["--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--train-subset", "96", "--test-subset", "32",
         "--batch-size", "16", "--device", "cpu"]
 
 
@@ -44,7 +44,7 @@ def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, caps
 
 
 def test_a_sweep_with_no_progress_prints_one_line_per_epoch(tmp_path, capsys):
-    assert main(["sweep", "--pools", "avg", "--models", "resnet20", "--datasets", "synthetic", "--epochs", "2",
+    assert main(["sweep", "--seeds", "0", "--pools", "avg", "--models", "resnet20", "--datasets", "synthetic", "--epochs", "2",
                  "--train-subset", "64", "--test-subset", "32", "--no-progress", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/2" in out and "epoch   2/2" in out and "\r" not in out
