@@ -178,7 +178,9 @@ def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides
         protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
         # stored absolute (not part of the id), so show/robustness/fit-lda work from any folder
         data_path=absolute(args.data_path), data_dir=absolute(args.data_dir),
-        channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
+        channels_last=getattr(args, "channels_last", False),
+        compile=getattr(args, "compile", False) or bool(getattr(args, "compile_mode", None)),
+        compile_mode=getattr(args, "compile_mode", None),
     )
     if getattr(args, "pool_file", None):
         try:

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pack", type=int, default=1, help="train K seeds at once as one packed network")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
+    p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile mode (implies --compile); reduce-overhead = CUDA graphs on a GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_check_arg(p)
     add_protocol_args(p)

@@ -22,7 +22,7 @@ from .protocol import Protocol
 #: ``python -m poolbench.train.migrate RUNS_DIR``; unmigrated ones are read as schema 1).
 CONFIG_SCHEMA = 2
 # Not part of the identity: where the data lives and speed-only switches.
-_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "data_label")
+_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "compile_mode", "data_label")
 # Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
 # path alone does not define the run: refitting into the same file must give a new run id.
 WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
@@ -80,6 +80,8 @@ class RunConfig:
     data_dir: Optional[str] = None
     channels_last: bool = False
     compile: bool = False
+    # torch.compile's mode when ``compile``: None (default) or "reduce-overhead" (CUDA graphs on a GPU)
+    compile_mode: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.pool_file and not self.pool_file_sha and Path(self.pool_file.rpartition(":")[0]).is_file():

@@ -162,6 +162,22 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
                            foreach=True)
 
 
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compiled(model: nn.Module, config: RunConfig) -> nn.Module:
+    """The module the training step calls: ``model`` itself, or ``torch.compile(model)`` in the config's
+    mode ("reduce-overhead" captures forward and backward in CUDA graphs on a GPU). The same
+    mathematics either way (a speed switch, not part of the run's identity); the optimizer step and
+    the per-epoch bookkeeping stay eager."""
+    if not config.compile:
+        return model
+    if config.compile_mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode {config.compile_mode!r}; use one of "
+                         f"{', '.join(str(m) for m in COMPILE_MODES[1:])}")
+    return torch.compile(model, mode=config.compile_mode)
+
+
 def autocast(config: RunConfig, device: torch.device):
     if config.amp == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -299,7 +315,7 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
         opt.load_state_dict(ckpt["optimizer"])
         history, wall = ckpt["history"], ckpt["wall_time_s"]
         run.write_metrics(history)  # heal a metrics file that lagged the checkpoint at the kill
-    step_model = torch.compile(model) if config.compile else model
+    step_model = compiled(model, config)
 
     epochs = config.protocol.epochs
     bar = None

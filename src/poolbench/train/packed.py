@@ -68,7 +68,7 @@ _SHARED_LEAVES = (nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU,
                   nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
 # RunConfig fields that must agree between the runs of one pack.
 _SAME_FIELDS = ("model", "dataset", "protocol", "amp", "val_split", "holdout", "model_args", "data_path", "data_dir",
-                "channels_last", "compile")
+                "channels_last", "compile", "compile_mode")
 
 
 # ----------------------------------------------------------------------------- per-model RNG
@@ -499,7 +499,7 @@ class _Pack:
         self.opt = engine.make_optimizer(self.packed, configs[0])
         if all(s is not None for s in opt_states):
             load_optimizer_members(self.packed, self.opt, opt_states)
-        self.step_model = torch.compile(self.packed) if configs[0].compile else self.packed
+        self.step_model = engine.compiled(self.packed, configs[0])
 
     def member_states(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
         return unpack_state(self.packed), unpack_optimizer_state(self.packed, self.opt)
