@@ -74,6 +74,7 @@ class Row:
     min_per_run: Optional[float] = None  # projected wall minutes of one full 200-epoch run
     runs_per_hour: Optional[float] = None
     speedup: Optional[float] = None  # training images/s over the plain baseline's (median per-round ratio)
+    warmup_s: Optional[float] = None  # untimed first steps + evaluation: torch.compile / graph capture cost
     note: str = ""
 
     def steps_per_s(self) -> Optional[float]:
@@ -321,7 +322,9 @@ def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Cal
                 t0 = time.perf_counter()
                 runner[0](bc.warmup)  # warm-up (and torch.compile) outside the timing
                 runner[1](min(bc.eval_images, engine.EVAL_BATCH))
-                log(f"  {model_name} {row.path} k={row.k} {row.mode} {row.amp}: warm-up {time.perf_counter() - t0:.1f}s")
+                _sync(device)
+                row.warmup_s = time.perf_counter() - t0
+                log(f"  {model_name} {row.path} k={row.k} {row.mode} {row.amp}: warm-up {row.warmup_s:.1f}s")
             except (NotPackable, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
                 row.note, runner = _short(exc), None
                 _free(device)
@@ -374,7 +377,10 @@ def environment(device: torch.device) -> Dict[str, Any]:
     return env
 
 
-def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
+def run_bench(bc: BenchConfig, log: Callable[[str], None] = print,
+              on_model: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+    """Every model's rows under one header; ``on_model(result so far)`` after each model (so a caller
+    can write partial results that survive a kill)."""
     device = engine.auto_device(bc.device)
     start = time.monotonic()
     over = (lambda: False) if bc.budget_s is None else (lambda: time.monotonic() - start > bc.budget_s)
@@ -384,9 +390,13 @@ def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, 
                             f"+ {TEST_IMAGES} test images)"}
     log(f"poolbench bench on {header['device']}, torch {header['torch']}, commit {header['commit']}")
     rows: List[Row] = []
+    result: Dict[str, Any] = {**header, "rows": []}
     for m in bc.models:
         rows += bench_model(m, bc, device, log, over)
-    return {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+        result = {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+        if on_model is not None:
+            on_model(result)
+    return result
 
 
 def merge_results(parts: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

@@ -72,11 +72,15 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"poolbench bench: {exc}", file=sys.stderr)
         return 2
-    result = run_bench(bc, log=lambda s: print(s, file=sys.stderr))
     argv = sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv else None
-    result["command"] = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
+    command = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
+
+    def write(result) -> list:  # after every model too: a bench killed by its caller keeps what it measured
+        result["command"] = command
+        return [] if args.no_write else write_results(result, args.out)
+
+    result = run_bench(bc, log=lambda s: print(s, file=sys.stderr), on_model=write)
     print(format_table(result))
-    if not args.no_write:
-        for path in write_results(result, args.out):
-            print(f"wrote {path}")
+    for path in write(result):
+        print(f"wrote {path}")
     return 0

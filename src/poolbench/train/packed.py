@@ -30,10 +30,8 @@ comes from ``engine.epoch_batches(data, seed_k, epoch)``, already per model).
 Divergence. Member k's parameters only ever meet member k's activations (grouped convs, per-channel
 BN, per-model heads), so a diverged (NaN) member cannot touch the others (tested on CPU). It is
 recorded as diverged at that epoch, exactly as ``train_run`` would, and the pack is rebuilt from
-the survivors' exact states.
-
-GPU status: the CUDA paths here (MemberRNG's CUDA states, packing on a GPU) are written but were
-not run on a GPU when this was committed; the CPU tests cover the same code otherwise.
+the survivors' exact states. The CUDA paths (MemberRNG's CUDA states, cuDNN's grouped
+convolutions) are checked by tests/train/test_packed_cuda.py on a GPU.
 """
 from __future__ import annotations
 
