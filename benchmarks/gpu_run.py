@@ -430,9 +430,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if "tests" in phases:
         xml = logs / "cuda-tests.xml"
-        # -v: one line per test as it ends, so a log cut off by the time limit still says what ran
-        cmd = [py, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-v", "-rs", "--junitxml", str(xml),
-               "tests/train", "tests/pools", "tests/models"]
+        # -v: one line per test as it ends, so a log cut off by the time limit still says what ran;
+        # --timeout (pytest-timeout, on the GPU image): one hung test cannot take the whole phase
+        import importlib.util
+
+        per_test = ["--timeout", "150"] if importlib.util.find_spec("pytest_timeout") else []
+        cmd = [py, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-v", "-rs", *per_test, "--junitxml",
+               str(xml), "tests/train", "tests/pools", "tests/models"]
         s["phases"].append(run_phase("tests", cmd, min(tests_s, clock.left()), work, logs / "cuda-tests.log"))
         s["tests"] = junit_counts(xml) + "\n\n```\n" + tail(logs / "cuda-tests.log", 25) + "\n```"
 

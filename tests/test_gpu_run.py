@@ -50,7 +50,7 @@ def test_gpu_run_dry_run_on_cpu_writes_every_phase(tmp_path):
     assert len(results) == 2 and all(r["status"] == "finished" for r in results)
     assert all(r["protocol_label"].startswith("non-standard") for r in results)  # tiny: never a standard run
     assert not any(m.endswith(".pt") for m in members)  # no checkpoints come back
-    assert all(any(m.endswith(f"/{f}") for m in members) for f in ("config.json", "metrics.jsonl", "pack.json"))
+    assert all(any(m.endswith(f"/{f}") for m in members) for f in ("config.json", "metrics.jsonl"))
     with tarfile.open(out / "logs.tar.gz") as tar:
         assert {"logs/cuda-tests.log", "logs/runs.log", "logs/bench-part0.log"} <= set(tar.getnames())
 

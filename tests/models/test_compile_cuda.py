@@ -31,8 +31,9 @@ def test_compiled_training_step_equals_eager(cuda_fp32, name):
     eager = create_model(name, num_classes=10).to(cuda_fp32).to(memory_format=torch.channels_last)
     compiled_model = copy.deepcopy(eager)
     step = torch.compile(compiled_model)
-    x = torch.randn(32, 3, 32, 32, device=cuda_fp32).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (32,), device=cuda_fp32)
+    # the protocol's batch and layout, as the bench's compiled path: inductor's cache may then serve it
+    x = torch.randn(128, 3, 32, 32, device=cuda_fp32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (128,), device=cuda_fp32)
     outs = []
     for model in (eager, step):
         model.train()

@@ -1,5 +1,6 @@
 """Every registered pool on a CUDA GPU: forward and backward on channels_last input, in fp32 and in
-bf16 autocast, against the same module on the CPU.
+bf16 (bf16 input under autocast, as a pool meets it after a bf16 convolution), against the same
+module on the CPU in fp32.
 
 Tolerances: fp32 on the GPU with TF32 off (``cuda_fp32``) reorders a reduction over at most 64
 positions, ~1e-6 relative, so 1e-4; bf16 keeps 8 mantissa bits (2^-8 ~ 4e-3 relative per rounding)
@@ -28,7 +29,9 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_pool_forward_backward_on_cuda_channels_last_fp32_and_bf16(cuda_fp32, name):
     torch.manual_seed(0)
     cpu_pool = build_pool(name, C)
-    x = torch.randn(4, C, HW, HW)
+    # Every map holds 64 distinct multiples of 1/16 in [-2, 2): exact in bf16, so both precisions see
+    # the same input, and no ties, so max-like pools pick the same position on both devices.
+    x = ((torch.stack([torch.randperm(HW * HW) for _ in range(4 * C)]).float() - 32) / 16).view(4, C, HW, HW)
     cpu_pool.eval()
     with torch.no_grad():
         cpu_pool(x)  # lazily sized pools take their shapes here, before the copy
@@ -38,8 +41,10 @@ def test_pool_forward_backward_on_cuda_channels_last_fp32_and_bf16(cuda_fp32, na
         ref = cpu_pool(ref_in)
         ref.sum().backward()
         gpu_pool = copy.deepcopy(cpu_pool).to(cuda_fp32)
-        gpu_in = x.to(cuda_fp32).contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        gpu_pool.zero_grad(set_to_none=True)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        gpu_in = x.to(cuda_fp32, dtype).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        with torch.autocast(cuda_fp32.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             out = gpu_pool(gpu_in)
         out.float().sum().backward()
         assert out.shape == ref.shape, f"{name} {precision}: shape {tuple(out.shape)} vs {tuple(ref.shape)}"
@@ -50,7 +55,7 @@ def test_pool_forward_backward_on_cuda_channels_last_fp32_and_bf16(cuda_fp32, na
             if q.grad is not None:
                 assert p.grad is not None and _rel(p.grad, q.grad) <= tol, f"{name} {precision} grad of {pname}"
     gpu_pool.train()  # training mode (random draws, dropout) runs and stays finite in bf16 too
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        y = gpu_pool(x.to(cuda_fp32).contiguous(memory_format=torch.channels_last).requires_grad_(True))
+    with torch.autocast(cuda_fp32.type, dtype=torch.bfloat16):
+        y = gpu_pool(x.to(cuda_fp32, torch.bfloat16).contiguous(memory_format=torch.channels_last).requires_grad_(True))
     y.float().sum().backward()
     assert torch.isfinite(y.float()).all()

@@ -24,10 +24,11 @@ from poolbench.train import Protocol, RunConfig
 pytestmark = pytest.mark.cuda
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-ARGS = ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gem", "--seeds", "0", "--epochs", "3",
-        "--train-subset", "4096", "--test-subset", "1000", "--device", "cuda", "--channels-last", "--no-progress"]
+# 4 epochs of 40 steps (the synthetic set's 5000 images): long enough on a GPU to be killed mid-run
+ARGS = ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gem", "--seeds", "0", "--epochs", "4",
+        "--test-subset", "1000", "--device", "cuda", "--channels-last", "--no-progress"]
 CFG = RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=0,
-                protocol=Protocol(epochs=3, train_subset=4096, test_subset=1000))
+                protocol=Protocol(epochs=4, test_subset=1000))
 DETERMINISTIC = ("import sys, torch; torch.use_deterministic_algorithms(True, warn_only=True); "
                  "from poolbench.cli import main; sys.exit(main(sys.argv[1:]))")
 
@@ -55,7 +56,7 @@ def test_sigkill_then_resume_gives_identical_metrics_on_cuda(tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline and not (run_dir / "checkpoint.pt").exists() and proc.poll() is None:
         time.sleep(0.01)
-    time.sleep(0.2)  # into epoch two
+    time.sleep(0.05)  # into epoch two
     assert proc.poll() is None, "the run ended before it could be killed: give it more images"
     proc.send_signal(signal.SIGKILL)
     proc.wait()

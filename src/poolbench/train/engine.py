@@ -178,6 +178,14 @@ def compiled(model: nn.Module, config: RunConfig) -> nn.Module:
     return torch.compile(model, mode=config.compile_mode)
 
 
+def step_begin(config: RunConfig) -> None:
+    """Under CUDA graphs (compile mode "reduce-overhead"), mark that a new step begins: nothing of
+    the previous step's graph outputs is used again (its loss and accuracy were already added to the
+    on-device sums), so cudagraph trees may reuse their memory instead of guessing."""
+    if config.compile and config.compile_mode == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
+
+
 def autocast(config: RunConfig, device: torch.device):
     if config.amp == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -204,6 +212,7 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
     for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size, config.protocol.augment):
+        step_begin(config)
         xb = data.inputs(xb)
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -228,6 +237,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, 
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for i in range(0, len(y), EVAL_BATCH):
+        step_begin(config)
         xb = data.inputs(x[i:i + EVAL_BATCH])
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)

@@ -445,6 +445,7 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
     streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment)
                for c in configs]
     for batches in zip(*streams):
+        engine.step_begin(cfg)
         x = pack_inputs([data.inputs(xb) for xb, _ in batches])
         y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
         if cfg.channels_last:
@@ -470,6 +471,7 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
     for i in range(0, len(y), engine.EVAL_BATCH):
+        engine.step_begin(config)
         xb = data.inputs(x[i:i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
         yb = y[i:i + engine.EVAL_BATCH]
         if config.channels_last:
