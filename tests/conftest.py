@@ -15,6 +15,29 @@ CIFAR10_JPG = SHARED_DATA / "cifar10-jpg.tar.gz"
 FASHION_MNIST = SHARED_DATA / "fashion-mnist"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip, with the reason, where no CUDA GPU is visible."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (benchmarks/gpu_run.sh runs these on the GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def cuda_fp32():
+    """True fp32 on the GPU: no TF32 in convolutions or matmuls (PyTorch enables it for cuDNN
+    convolutions by default, ~1e-3 relative), fixed cuDNN algorithms; restored afterwards."""
+    flags = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.deterministic)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    yield torch.device("cuda")
+    (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
+     torch.backends.cudnn.deterministic) = flags
+
+
 @pytest.fixture
 def shared_cifar10() -> Path:
     if not CIFAR10_JPG.exists():

@@ -1,21 +1,32 @@
-"""Training throughput: a plain eager loop vs poolbench's training path, single and packed.
+"""Training throughput: what a user would otherwise run vs poolbench's training path, single and packed.
 
-What is timed, per model (batch 128, fp32 unless ``--amp bf16``, whose use is recorded):
+What is timed, per model (batch 128, fp32 unless ``--amp bf16``, a non-standard option whose use is
+recorded in every row):
 
-  * ``baseline`` -- what a plain PyTorch loop does: per step, index a batch, augment it (the same
-    batched crop+flip ops), normalise, NCHW forward/backward, ``torch.optim.SGD`` with its default
-    implementation, and ``loss.item()`` for logging (a host sync per step);
+  * ``dataloader`` -- the seed harness's way: a ``torch.utils.data.DataLoader`` over a dataset that
+    transforms each image on its own (pad 4 + random 32x32 crop + coin-flip mirror + normalise, as
+    torchvision's per-image ``RandomCrop``/``RandomHorizontalFlip``/``ToTensor``/``Normalize``) in
+    worker processes, host-to-device copies per batch, NCHW, default ``torch.optim.SGD``,
+    ``loss.item()`` per step;
+  * ``baseline`` -- a plain eager loop on resident data: per step, index a batch, augment it with the
+    batched crop+flip ops, normalise, NCHW forward/backward, default SGD, ``loss.item()``;
   * ``poolbench`` -- the engine's own code (``engine.train_epoch``): the epoch augmented at once on
     the device from resident uint8 data (after airbench, KellerJordan/cifar10-airbench), channels_last
-    (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch, ``--compile`` optional;
+    (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch;
   * ``packed K`` -- K models as one network (``train.packed``, after HFTA, Wang et al., MLSys 2021),
     the same code ``train_packed`` runs, images/s counting all K models' images.
+
+poolbench's paths run in each of ``--modes``: ``eager``; ``compile`` (``torch.compile``, default
+mode); ``cudagraphs`` (``torch.compile(mode="reduce-overhead")``: forward and backward replayed as
+CUDA graphs on a GPU; on a CPU it is plain compile, and the row says so).
 
 The mathematics is the protocol's in every path (same SGD, weight decay on all parameters, same
 batch composition); only the implementation differs. A "run" is projected from the measured step
 and evaluation times: 200 epochs x (391 steps + 10000 test images). Timing on a shared CPU is noisy,
 so the paths are timed in alternating rounds and the median round is reported, and speed-ups are
 ratios from one invocation. Data is random uint8 of CIFAR shape: throughput does not depend on it.
+With ``budget_s`` the bench stops starting new paths (and rounds) once that much time has passed
+and says so in the rows it could not time.
 """
 from __future__ import annotations
 
@@ -42,6 +53,8 @@ from .train.packed import NotPackable, evaluate_packed, pack_models, train_packe
 from .train.provenance import device_name, git_commit
 
 MODELS = ("resnet20", "resnet56", "vgg16_bn", "mobilenetv2")
+MODES = {"eager": None, "compile": "default", "cudagraphs": "reduce-overhead"}  # -> torch.compile mode
+BASELINES = ("plain", "dataloader")
 STEPS_PER_EPOCH = 391  # 50000 = 390 * 128 + 80: the last partial batch is kept
 TEST_IMAGES = 10000
 EPOCHS = 200
@@ -51,14 +64,17 @@ MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 @dataclass
 class Row:
     model: str
-    path: str  # "baseline", "poolbench" or "packed"
+    path: str  # "dataloader", "baseline", "poolbench" or "packed"
     k: int
+    mode: str = "eager"  # eager | compile | cudagraphs (poolbench's paths; baselines are eager)
+    amp: str = "none"  # "bf16" is a non-standard option
     step_ms: Optional[float] = None  # one optimizer step of all k models
     images_per_s: Optional[float] = None  # all k models' training images
     eval_ms_per_1k: Optional[float] = None  # test images, per 1000, for all k models
     min_per_run: Optional[float] = None  # projected wall minutes of one full 200-epoch run
     runs_per_hour: Optional[float] = None
-    speedup: Optional[float] = None  # training images/s over the baseline's (median per-round ratio)
+    speedup: Optional[float] = None  # training images/s over the plain baseline's (median per-round ratio)
+    warmup_s: Optional[float] = None  # untimed first steps + evaluation: torch.compile / graph capture cost
     note: str = ""
 
     def steps_per_s(self) -> Optional[float]:
@@ -76,10 +92,17 @@ class BenchConfig:
     batch_size: int = 128
     amp: str = "none"
     channels_last: bool = True
-    compile: bool = False
-    compile_mode: Optional[str] = None  # e.g. "reduce-overhead": CUDA graphs (GPU; untested here)
+    modes: Sequence[str] = ("eager",)
+    baselines: Sequence[str] = ("plain",)  # any of BASELINES; () for none
+    loader_workers: int = 0  # the dataloader baseline's worker processes
+    budget_s: Optional[float] = None  # stop starting paths / rounds after this many seconds
     device: Optional[str] = None
-    baseline: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in MODES] + [b for b in self.baselines if b not in BASELINES]
+        if bad:
+            raise ValueError(f"unknown bench mode or baseline {', '.join(map(repr, bad))}; modes: "
+                             f"{', '.join(MODES)}; baselines: {', '.join(BASELINES)}")
 
 
 def _sync(device: torch.device) -> None:
@@ -100,18 +123,31 @@ def _subset(data: engine.RunData, n: int) -> engine.RunData:
     return dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
 
 
-def _config(model: str, bc: BenchConfig, seed: int = 0) -> RunConfig:
+def _config(model: str, bc: BenchConfig, seed: int = 0, mode: str = "eager") -> RunConfig:
     return RunConfig(model=model, dataset="synthetic", seed=seed, amp=bc.amp, channels_last=bc.channels_last,
-                     compile=bc.compile, protocol=Protocol(batch_size=bc.batch_size))
+                     compile=mode != "eager", compile_mode=MODES[mode], protocol=Protocol(batch_size=bc.batch_size))
 
 
-# ----------------------------------------------------------------------------- the three paths
-def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
-    """A plain eager loop: per-batch augmentation and normalisation, NCHW, default SGD, loss.item()."""
+# ----------------------------------------------------------------------------- the paths
+def _plain_model(model_name: str, device: torch.device):
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=10, in_chans=3).to(device)
     p = Protocol()
-    opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+    return model, torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+
+
+def _plain_step(model, opt, x, y, cfg: RunConfig, device: torch.device) -> None:
+    with engine.autocast(cfg, device):
+        loss = F.cross_entropy(model(x).float(), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    loss.item()
+
+
+def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+    """A plain eager loop: per-batch augmentation and normalisation, NCHW, default SGD, loss.item()."""
+    model, opt = _plain_model(model_name, device)
     g = torch.Generator(device=device).manual_seed(0)
     cfg = _config(model_name, bc)
 
@@ -120,12 +156,7 @@ def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, dev
         for _ in range(steps):
             idx = torch.randint(0, len(data.train_y), (bc.batch_size,), generator=g, device=device)
             x = normalize(batch_flip(batch_random_crop(data.train_x[idx], 32, 4, g), g), data.mean, data.std)
-            with engine.autocast(cfg, device):
-                loss = F.cross_entropy(model(x).float(), data.train_y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            loss.item()
+            _plain_step(model, opt, x, data.train_y[idx], cfg, device)
 
     def evaluate(n: int) -> None:
         model.eval()
@@ -138,9 +169,75 @@ def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, dev
     return run, evaluate
 
 
-def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int):
+class PerImageDataset(torch.utils.data.Dataset):
+    """uint8 CPU images transformed one at a time, as torchvision's per-image transforms do:
+    RandomCrop(32, padding=4) (zero padding), RandomHorizontalFlip, ToTensor + Normalize.
+    ``train=False``: ToTensor + Normalize only. Randomness is the worker's global RNG (DataLoader
+    seeds each worker), as with torchvision."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, mean, std, train: bool):
+        self.x, self.y, self.train = x, y, train
+        self.mean = torch.tensor(mean).view(-1, 1, 1)
+        self.std = torch.tensor(std).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        img = self.x[i]
+        if self.train:
+            padded = F.pad(img, (4, 4, 4, 4))
+            dy, dx = (int(v) for v in torch.randint(0, 9, (2,)))
+            img = padded[:, dy:dy + 32, dx:dx + 32]
+            if torch.rand(()) < 0.5:
+                img = img.flip(-1)
+        return (img.float() / 255 - self.mean) / self.std, self.y[i]
+
+
+def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+    """The seed harness's way: DataLoader + per-image transforms, copies per batch, NCHW, default SGD."""
+    from torch.utils.data import DataLoader
+
+    model, opt = _plain_model(model_name, device)
+    cfg = _config(model_name, bc)
+    cpu = lambda t: t.cpu()
+    kw = dict(num_workers=bc.loader_workers, pin_memory=device.type == "cuda",
+              persistent_workers=bc.loader_workers > 0)
+    train = DataLoader(PerImageDataset(cpu(data.train_x), cpu(data.train_y), data.mean, data.std, True),
+                       batch_size=bc.batch_size, shuffle=True, drop_last=False, **kw)
+    test = DataLoader(PerImageDataset(cpu(data.test_x), cpu(data.test_y), data.mean, data.std, False),
+                      batch_size=bc.batch_size, shuffle=False, **kw)
+    batches = iter(())
+
+    def run(steps: int) -> None:
+        nonlocal batches
+        model.train()
+        for _ in range(steps):
+            try:
+                x, y = next(batches)
+            except StopIteration:  # a new epoch of the loader
+                batches = iter(train)
+                x, y = next(batches)
+            _plain_step(model, opt, x.to(device, non_blocking=True), y.to(device, non_blocking=True), cfg, device)
+
+    def evaluate(n: int) -> None:
+        model.eval()
+        seen = 0
+        with torch.no_grad():
+            for x, y in test:
+                if seen >= n:
+                    break
+                with engine.autocast(cfg, device):
+                    (model(x.to(device, non_blocking=True)).float().argmax(1) == y.to(device)).sum().item()
+                seen += len(y)
+
+    return run, evaluate
+
+
+def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int,
+                      mode: str):
     """The engine's training epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
-    configs = [_config(model_name, bc, seed) for seed in range(k)]
+    configs = [_config(model_name, bc, seed, mode) for seed in range(k)]
     models = [engine.build_model(c, data).to(device) for c in configs]
     if k == 1:
         model = models[0]
@@ -150,7 +247,7 @@ def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, de
     if bc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = engine.make_optimizer(model, configs[0])
-    step_model = torch.compile(model, mode=bc.compile_mode) if bc.compile else model
+    step_model = engine.compiled(model, configs[0])
     epoch = [0]
 
     def run(steps: int) -> None:
@@ -187,50 +284,72 @@ def _project(row: Row, step_s: float, eval_s_per_image: float, k: int, batch: in
     row.runs_per_hour = 60 * k / row.min_per_run
 
 
-def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Callable[[str], None] = print) -> List[Row]:
-    """All paths for one model, timed in alternating rounds (median round per path)."""
-    if bc.compile:
+def _paths(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+    """[(row, make_runner)] in timing order: the baselines, then every mode x K of poolbench's path."""
+    out: List[tuple] = []
+    for b in bc.baselines:
+        make = _dataloader_runner if b == "dataloader" else _baseline_runner
+        out.append((Row(model_name, "dataloader" if b == "dataloader" else "baseline", 1, amp=bc.amp),
+                    lambda make=make: make(model_name, bc, data, device)))
+    for mode in bc.modes:
+        for k in bc.packs:
+            row = Row(model_name, "poolbench" if k == 1 else "packed", k, mode=mode, amp=bc.amp)
+            if mode == "cudagraphs" and device.type != "cuda":
+                row.note = "no CUDA device: reduce-overhead compiles without CUDA graphs"
+            out.append((row, lambda k=k, mode=mode: _poolbench_runner(model_name, bc, data, device, k, mode)))
+    return out
+
+
+def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Callable[[str], None] = print,
+                over: Callable[[], bool] = lambda: False) -> List[Row]:
+    """All paths for one model, timed in alternating rounds (median round per path). ``over()``
+    true means the time budget is spent: paths not yet warmed up are not timed, no new round starts."""
+    if any(m != "eager" for m in bc.modes):
         # Every model shares PooledClassifier.forward, and dynamo's recompile limit counts per code
         # object: without a reset the later models would silently fall back to eager.
         torch._dynamo.reset()
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     n_train = max(bc.steps, bc.warmup) * bc.batch_size
     data = _random_data(n_train, bc.eval_images, device)
     paths: List[tuple] = []
-    if bc.baseline:
-        paths.append((Row(model_name, "baseline", 1), _baseline_runner(model_name, bc, data, device)))
-    for k in bc.packs:
-        row = Row(model_name, "poolbench" if k == 1 else "packed", k)
-        try:
-            paths.append((row, _poolbench_runner(model_name, bc, data, device, k)))
-        except (NotPackable, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-            row.note = _short(exc)
-            paths.append((row, None))
+    for row, make in _paths(model_name, bc, data, device):
+        runner = None
+        if over():
+            row.note = "not timed: bench budget spent"
+        else:
+            try:
+                runner = make()
+                t0 = time.perf_counter()
+                runner[0](bc.warmup)  # warm-up (and torch.compile) outside the timing
+                runner[1](min(bc.eval_images, engine.EVAL_BATCH))
+                _sync(device)
+                row.warmup_s = time.perf_counter() - t0
+                log(f"  {model_name} {row.path} k={row.k} {row.mode} {row.amp}: warm-up {row.warmup_s:.1f}s")
+            except (NotPackable, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                row.note, runner = _short(exc), None
+                _free(device)
+        paths.append((row, runner))
+    base = next((i for i, (row, runner) in enumerate(paths) if row.path == "baseline" and runner), None)
     times: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
     evals: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
-    for i, (row, runner) in enumerate(paths):  # warm-up (and torch.compile) outside the timing
-        if runner is not None:
-            try:
-                runner[0](bc.warmup)
-                runner[1](min(bc.eval_images, engine.EVAL_BATCH))
-            except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-                row.note, paths[i] = _short(exc), (row, None)
-                _free(device)
     for r in range(bc.rounds):
+        if r and over():
+            log(f"  {model_name}: bench budget spent after {r} round(s)")
+            break
         for i, (row, runner) in enumerate(paths):
             if runner is None:
                 continue
             times[i].append(_time(runner[0], bc.steps, device) / bc.steps)
             evals[i].append(_time(runner[1], bc.eval_images, device) / bc.eval_images)
-            log(f"  {model_name} {row.path} k={row.k} round {r + 1}: {1000 * times[i][-1]:.1f} ms/step")
+            log(f"  {model_name} {row.path} k={row.k} {row.mode} round {r + 1}: {1000 * times[i][-1]:.2f} ms/step")
     rows = []
     for i, (row, runner) in enumerate(paths):
-        if runner is not None:
+        if runner is not None and times[i]:
             _project(row, statistics.median(times[i]), statistics.median(evals[i]), row.k, bc.batch_size)
-            if bc.baseline and paths[0][1] is not None:
+            if base is not None:
                 # The machine's speed drifts between rounds (other jobs), so the speed-up is the median
-                # of per-round ratios against the baseline timed just before, not a ratio of medians.
-                row.speedup = statistics.median(row.k * b / t for b, t in zip(times[0], times[i]))
+                # of per-round ratios against the baseline timed in the same round, not a ratio of medians.
+                row.speedup = statistics.median(row.k * b / t for b, t in zip(times[base], times[i]))
         rows.append(row)
     del paths
     _free(device)
@@ -247,18 +366,49 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def run_bench(bc: BenchConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
+def environment(device: torch.device) -> Dict[str, Any]:
+    """What a throughput number depends on besides the code: device, torch, CUDA, cuDNN, TF32 switches."""
+    env: Dict[str, Any] = {"device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
+                           "threads": torch.get_num_threads(), "host": platform.node(), "cpu": _cpu_model()}
+    if device.type == "cuda":
+        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                   tf32_conv=torch.backends.cudnn.allow_tf32, tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                   cudnn_benchmark=torch.backends.cudnn.benchmark)
+    return env
+
+
+def run_bench(bc: BenchConfig, log: Callable[[str], None] = print,
+              on_model: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+    """Every model's rows under one header; ``on_model(result so far)`` after each model (so a caller
+    can write partial results that survive a kill)."""
     device = engine.auto_device(bc.device)
-    header = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-              "threads": torch.get_num_threads(), "host": platform.node(), "cpu": _cpu_model(), "config": _jsonable(asdict(bc)),
+    start = time.monotonic()
+    over = (lambda: False) if bc.budget_s is None else (lambda: time.monotonic() - start > bc.budget_s)
+    header = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **environment(device),
+              "config": _jsonable(asdict(bc)),
               "projection": f"{EPOCHS} epochs x ({STEPS_PER_EPOCH} steps of batch {bc.batch_size} "
                             f"+ {TEST_IMAGES} test images)"}
     log(f"poolbench bench on {header['device']}, torch {header['torch']}, commit {header['commit']}")
     rows: List[Row] = []
+    result: Dict[str, Any] = {**header, "rows": []}
     for m in bc.models:
-        rows += bench_model(m, bc, device, log)
-    return {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+        rows += bench_model(m, bc, device, log, over)
+        result = {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
+        if on_model is not None:
+            on_model(result)
+    return result
+
+
+def merge_results(parts: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Several bench invocations on one machine (e.g. fp32 eager, compiled, bf16) as one result:
+    the first one's header, every part's command and config, all rows (each with its part's index)."""
+    if not parts:
+        raise ValueError("no bench results to merge")
+    out = {k: v for k, v in parts[0].items() if k not in ("rows", "config", "command")}
+    out["parts"] = [{"command": p.get("command", ""), "date": p["date"], "config": p.get("config")} for p in parts]
+    out["rows"] = [dict(r, part=i) for i, p in enumerate(parts) for r in p["rows"]]
+    out["command"] = " ; ".join(p.get("command", "") for p in parts)
+    return out
 
 
 def _cpu_model() -> str:
@@ -279,14 +429,16 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def format_table(result: Dict[str, Any]) -> str:
-    head = ("| model | path | K | ms/step | steps/s | images/s | eval ms/1k img | min/run (proj.) "
+    head = ("| model | path | K | mode | amp | ms/step | steps/s | images/s | eval ms/1k img | min/run (proj.) "
             "| runs/device-hour | x baseline | note |")
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 13]
     for r in result["rows"]:
-        lines.append(f"| {r['model']} | {r['path']} | {r['k']} | {_fmt(r['step_ms'], '.1f')} | "
-                     f"{_fmt(r['steps_per_s'], '.2f')} | {_fmt(r['images_per_s'], '.0f')} | "
-                     f"{_fmt(r['eval_ms_per_1k'], '.0f')} | {_fmt(r['min_per_run'], '.0f')} | "
-                     f"{_fmt(r['runs_per_hour'], '.3f')} | {_fmt(r['speedup'], '.2f')} | {r['note']} |")
+        amp = r.get("amp", "none")
+        lines.append(f"| {r['model']} | {r['path']} | {r['k']} | {r.get('mode', 'eager')} | "
+                     f"{'bf16 (non-standard)' if amp == 'bf16' else 'fp32'} | {_fmt(r['step_ms'], '.2f')} | "
+                     f"{_fmt(r['steps_per_s'], '.1f')} | {_fmt(r['images_per_s'], '.0f')} | "
+                     f"{_fmt(r['eval_ms_per_1k'], '.1f')} | {_fmt(r['min_per_run'], '.1f')} | "
+                     f"{_fmt(r['runs_per_hour'], '.2f')} | {_fmt(r['speedup'], '.2f')} | {r['note']} |")
     return "\n".join(lines)
 
 
@@ -298,10 +450,15 @@ def write_results(result: Dict[str, Any], out_dir: str = "benchmarks/results") -
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / f"{stem}.json", out / f"{stem}.md"
     js.write_text(json.dumps(result, indent=2) + "\n")
+    commands = [p["command"] for p in result.get("parts", [])] or [result.get("command", "")]
+    cuda = "".join(f"- {k}: {result[k]}\n" for k in ("cuda", "cudnn", "tf32_conv", "tf32_matmul") if k in result)
     md.write_text(
         f"# Throughput: {result['device']}\n\n"
         f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads; "
         f"cpu: {result.get('cpu', '?')})\n"
-        f"- torch: {result['torch']}\n- commit: {result['commit']}\n- command: `{result.get('command', '')}`\n"
-        f"- projection: {result['projection']}\n\n{format_table(result)}\n")
+        f"- torch: {result['torch']}\n{cuda}- commit: {result['commit']}\n"
+        + "".join(f"- command: `{c}`\n" for c in commands)
+        + f"- projection: {result['projection']}\n- amp bf16 rows are a non-standard option "
+        f"(the protocol is fp32); speed-ups are against the plain eager baseline of the same command\n\n"
+        f"{format_table(result)}\n")
     return [js, md]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .results.store import RunDir
-from .train.config import RunConfig
+from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
 
 # The benchmark's three columns, as (model, dataset) cells. "benchmark-cifar10" is the same
@@ -88,17 +88,25 @@ def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfi
     protocol = protocol or Protocol()
     seeds = list(seeds)
     out: Dict[str, RunConfig] = {}
+    fields = {pool: pool_fields(pool) for pool in pools}  # a user's file: its resolved path and sha256
     for (model, dataset), pool in itertools.product(cells, pools):
         args = {**pool_args.get("*", {}), **pool_args.get(pool, {})}
         for seed in seeds:
-            cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=args, seed=seed,
-                            protocol=protocol, **common)
-            out.setdefault(cfg.run_id, cfg)
+            cfg = RunConfig(model=model, dataset=dataset, pool_args=args, seed=seed,
+                            protocol=protocol, **fields[pool], **common)
+            out.setdefault(cfg.settings_key(), cfg)  # (run ids would read every dataset here)
     return list(out.values())
 
 
 def run_status(config: RunConfig, runs_dir) -> str:
-    """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), or 'new'."""
+    """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), 'new', or
+    'no data' (its dataset is not here, so its run id is unknown; nothing is downloaded to find out)."""
+    from .data import DataError
+
+    try:
+        config.resolve_data_fingerprint(download=False)
+    except DataError:
+        return "no data"
     rd = RunDir(runs_dir, config.run_id)
     result = rd.read_result()
     if result and result.get("status") in DONE:

@@ -52,3 +52,28 @@ def test_compare_with_the_published_baseline(runs, capsys):
     assert main(["compare", "gem", "avg", "--published", "gem", "--runs-dir", str(runs)]) == 2
     assert "not both" in capsys.readouterr().err
     assert main(["compare", "gem", "--published", "gem", "--metric", "final", "--runs-dir", str(runs)]) == 2
+
+
+def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
+    """issue 12 finding 6: compare was one pair per command; now one row per baseline, with a sentence."""
+    from fakeruns import write_run
+
+    pool = tmp_path / "custom_pool.py"
+    pool.write_text("import torch.nn as nn\nclass CustomPool(nn.Module):\n    def forward(self, x):\n"
+                    "        return x.mean((2, 3))\n")
+    runs = tmp_path / "runs"
+    means = {"avg": 70.0, "max": 69.0, "gem": 72.0, "avgmax": 71.0}
+    for seed in range(3):
+        write_run(runs, pool="file", pool_file=f"{pool}:CustomPool", seed=seed, best=71.5 + 0.1 * seed)
+        for name, m in means.items():
+            write_run(runs, pool=name, seed=seed, best=m + 0.1 * seed)
+    assert main(["compare", "custom_pool.py", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("resnet56-cifar100 ")]
+    assert [r.split()[1] for r in rows] == ["avg", "max", "gem", "avgmax"]
+    assert "custom_pool.py:CustomPool@" in out
+    assert "minus avg: +1.50 points (n=3 vs 3); A is higher (Welch p < 0.05)" in out
+    assert "minus gem: -0.50 points (n=3 vs 3); A is lower" in out
+    assert main(["compare", "custom_pool.py", "--against", "gem", "--runs-dir", str(runs)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet56-cifar100 ")]
+    assert [r.split()[1] for r in rows] == ["gem"]

@@ -16,3 +16,15 @@ def test_demo_prints_a_leaderboard_and_writes_learning_curves(tmp_path, capsys):
         assert im.size[0] > 100 and len(im.convert("L").getcolors(1 << 16) or []) > 2  # a real figure, not blank
     assert main(args) == 0  # a second call skips the finished runs
     assert "2 skipped" in capsys.readouterr().out
+
+
+def test_finding3_demo_takes_a_pool_file(tmp_path, capsys):
+    """`demo --pools file.py:CustomPool` made a failed run directory (an unknown pool name)."""
+    from pathlib import Path
+
+    pool = Path(__file__).resolve().parents[2] / "examples" / "custom_pool.py"
+    out = tmp_path / "demo"
+    assert main(["demo", "--pools", f"avg,{pool}", "--epochs", "1", "--train-subset", "64", "--test-subset", "32",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "2 finished, 0 diverged, 0 failed" in text and "custom_pool.py:CustomPool@" in text

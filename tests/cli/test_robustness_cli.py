@@ -95,3 +95,40 @@ def test_robustness_rejects_bad_arguments(tmp_path_factory, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["robustness", str(run), "--cifar100c", str(tmp_path), "--corruptions", "fog"]) == 2
     assert "CIFAR-100" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # trains one tiny run with per-image inputs
+def test_robustness_normalises_as_the_run_was_trained(tmp_path_factory, tmp_path, monkeypatch):
+    """A run trained on per-image-normalised inputs (a Birodkar et al. SVHN preset's) is scored on
+    per-image-normalised corrupted images, never on the dataset's per-channel statistics."""
+    import dataclasses
+
+    import torch
+    from seed_runs import TINY
+
+    from poolbench.cli._trained import load_trained
+    from poolbench.data.augment import normalize, normalize_per_image
+    from poolbench.robustness import evaluate
+
+    run = tiny_run(tmp_path_factory, "avg", protocol=dataclasses.replace(TINY, input_norm="image"))
+    _, data, _ = load_trained(run, "cpu", full_test=True)
+    clean = data.test_x.permute(0, 2, 3, 1).numpy()
+    released = tmp_path / "CIFAR-10-C"
+    released.mkdir()
+    np.save(released / "fog.npy", np.tile(clean, (5, 1, 1, 1)))  # the identity "corruption"
+    np.save(released / "labels.npy", np.tile(data.test_y.numpy(), 5).astype(np.uint8))
+    seen = []  # (uint8 images, the float inputs the model was given)
+    real = evaluate.logits_of
+
+    def spy(model, images, to_input, device, batch=500):
+        x = torch.from_numpy(np.array(images[:8])).permute(0, 3, 1, 2)
+        seen.append((x, to_input(x)))
+        return real(model, images, to_input, device, batch)
+
+    monkeypatch.setattr(evaluate, "logits_of", spy)
+    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
+                 "none", "--severities", "1", "--out", str(tmp_path / "r.json")]) == 0
+    assert len(seen) == 2  # the clean images and severity 1
+    for x, given in seen:
+        assert torch.equal(given, normalize_per_image(x))
+        assert not torch.allclose(given, normalize(x, data.mean, data.std))  # the two are told apart

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poolbench.data.augment import batch_flip, batch_random_crop, normalize, pad_to
+from poolbench.data.augment import batch_flip, batch_random_crop, crop_gather, normalize, pad_to
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -49,6 +49,15 @@ def test_every_crop_is_a_shift_of_the_zero_padded_image():
     assert zero_rows.any() and not zero_rows[:, 4:28].any()
 
 
+def test_the_gpu_gather_crop_copies_the_same_pixels_as_the_cpu_loop():
+    """batch_random_crop takes a single gather on a GPU; on the same offsets it must equal the loop."""
+    x = images(200)
+    g = gen(3)
+    dy, dx = torch.randint(9, (200,), generator=g), torch.randint(9, (200,), generator=g)
+    want = batch_random_crop(x, 32, 4, gen(3))  # the CPU loop, drawing dy then dx from the same seed
+    assert torch.equal(crop_gather(F.pad(x, (4, 4, 4, 4)), dy, dx, 32), want)
+
+
 def test_flip_is_its_own_inverse_and_per_image():
     x = images()
     once = batch_flip(x, gen(5))
@@ -73,6 +82,8 @@ def test_normalize():
     assert y.dtype == torch.float32
     assert torch.allclose(y[:, 0], torch.tensor(2.0)) and torch.allclose(y[:, 1], torch.tensor(-1.0))
     assert torch.allclose(y[:, 2], torch.tensor(0.5))
+    again = normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))  # the cached statistics are not modified
+    assert torch.equal(again, y)
     with pytest.raises(ValueError):
         normalize(x, (0.5,), (0.5,))
     with pytest.raises(TypeError):

@@ -6,6 +6,7 @@ best-validation accuracies are the numbers the test asked for.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -55,6 +56,9 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
     ``status``: finished | diverged | failed | unfinished (no result.json; ``epochs`` lines so far).
     With ``val_split``, ``at_best_val`` is the test accuracy at the epoch of best val accuracy.
     """
+    # fake runs name datasets that are not on disk: a stand-in fingerprint, one per dataset + selection
+    config_kw.setdefault("data_fingerprint", hashlib.sha256(
+        json.dumps([dataset, protocol, val_split], sort_keys=True).encode()).hexdigest()[:16])
     cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=pool_args or {}, seed=seed,
                     protocol=Protocol(**(protocol or {})), val_split=val_split,
                     pool_file=pool_file, **config_kw)

@@ -77,7 +77,8 @@ def test_missing_runs_dir_names_the_fix(tmp_path):
 def test_pool_labels():
     assert pool_label({"pool": "gem", "pool_args": {}}) == "gem"
     assert pool_label({"pool": "gem", "pool_args": {"p": 3.0, "eps": 1e-6}}) == "gem(eps=1e-06,p=3)"
-    assert pool_label({"pool": "avg", "pool_file": "my/pools.py:MyPool"}) == "file:MyPool"
+    assert pool_label({"pool": "avg", "pool_file": "my/pools.py:MyPool"}) == "pools.py:MyPool"
+    assert pool_label({"pool": "file", "pool_file": "my/pools.py:MyPool", "pool_file_sha": "3f2a9c"}) == "pools.py:MyPool@3f2a"
     v2 = {"flex_sac_version": 2}
     assert pool_label({"pool": "flex", "model_args": {"lda_layer": 2}, **v2}) == "flex [lda_layer=2]"
     assert pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}, **v2}) == \
@@ -92,3 +93,48 @@ def test_index_is_plain_sqlite(tmp_path):
     build_index(tmp_path).close()
     with sqlite3.connect(tmp_path / "index.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM epochs").fetchone()[0] == 6
+
+
+def _pool_file(path, body="x = 1\n"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("import torch.nn as nn\n" + body + "class CustomPool(nn.Module):\n"
+                    "    def forward(self, x):\n        return x.mean((2, 3))\n")
+    return f"{path.resolve()}:CustomPool"
+
+
+def test_finding2_two_pool_files_with_one_class_name_are_two_rows(tmp_path):
+    """issue 12 finding 2: custom_pool.py:CustomPool and learn_pool.py:CustomPool became one row."""
+    a = _pool_file(tmp_path / "custom_pool.py")
+    b = _pool_file(tmp_path / "learn_pool.py", body="y = 2\n")
+    for seed in (0, 1):
+        write_run(tmp_path / "runs", pool="file", pool_file=a, seed=seed)
+        write_run(tmp_path / "runs", pool="file", pool_file=b, seed=seed, best=60.0)
+    rows = build_index(tmp_path / "runs").execute("SELECT pool, seed FROM runs").fetchall()
+    labels = sorted({r["pool"] for r in rows})
+    assert len(labels) == 2
+    assert labels[0].startswith("custom_pool.py:CustomPool@") and labels[1].startswith("learn_pool.py:CustomPool@")
+
+
+def test_finding2_an_edited_pool_file_is_another_row(tmp_path):
+    spec = _pool_file(tmp_path / "custom_pool.py")
+    write_run(tmp_path / "runs", pool="file", pool_file=spec, seed=0)
+    _pool_file(tmp_path / "custom_pool.py", body="scale = 2.0\n")
+    write_run(tmp_path / "runs", pool="file", pool_file=spec, seed=0, best=50.0)
+    rows = build_index(tmp_path / "runs").execute("SELECT pool FROM runs").fetchall()
+    assert len({r["pool"] for r in rows}) == 2
+
+
+def test_the_same_file_name_and_content_in_two_folders_show_their_paths(tmp_path):
+    a = _pool_file(tmp_path / "alice" / "custom_pool.py")
+    b = _pool_file(tmp_path / "bob" / "custom_pool.py")
+    write_run(tmp_path / "runs", pool="file", pool_file=a, seed=0)
+    write_run(tmp_path / "runs", pool="file", pool_file=b, seed=0)
+    labels = {r["pool"] for r in build_index(tmp_path / "runs").execute("SELECT pool FROM runs")}
+    assert len(labels) == 2 and all("custom_pool.py:CustomPool@" in x and "/" in x for x in labels)
+
+
+def test_two_datasets_under_one_column_name_get_their_fingerprints(tmp_path):
+    write_run(tmp_path, dataset="imagefolder", seed=0, data_fingerprint="aaaa" + "0" * 12)
+    write_run(tmp_path, dataset="imagefolder", seed=0, data_fingerprint="bbbb" + "0" * 12, best=40.0)
+    cols = {r["column_key"] for r in build_index(tmp_path).execute("SELECT column_key FROM runs")}
+    assert cols == {"resnet56-imagefolder@aaaa", "resnet56-imagefolder@bbbb"}

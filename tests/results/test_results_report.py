@@ -62,3 +62,21 @@ def test_a_damaged_run_is_reported_not_fatal(tmp_path):
         html_path, _ = write_report(tmp_path / "runs", tmp_path / "out")
     html = html_path.read_text()
     assert "could not be read" in html and bad.name in html
+
+
+def test_the_report_compares_each_pool_with_every_baseline(tmp_path):
+    """issue 12 finding 6: no "my pool vs every baseline" in the report."""
+    pool = tmp_path / "custom_pool.py"
+    pool.write_text("x = 1\n")
+    for seed in range(2):
+        write_run(tmp_path / "runs", pool="file", pool_file=f"{pool}:CustomPool", seed=seed, best=71.0 + seed)
+        for name in ("avg", "max", "gem", "avgmax"):
+            write_run(tmp_path / "runs", pool=name, seed=seed, best=69.0 + seed)
+    html_path, md_path = write_report(tmp_path / "runs", tmp_path / "out")
+    html, md = html_path.read_text(), md_path.read_text()
+    assert 'id="versus"' in html and "Each pool vs every baseline" in md
+    section = md.split("## Each pool vs every baseline")[1].split("\n## ")[0]
+    assert "custom_pool.py:CustomPool@" in section
+    rows = [line for line in section.splitlines() if line.startswith("| resnet56-cifar100")]
+    assert [r.split("|")[3].strip() for r in rows] == ["avg", "max", "gem", "avgmax"]
+    assert all("+2.00" in r for r in rows)

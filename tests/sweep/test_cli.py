@@ -52,11 +52,13 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
-def test_suite_without_models_and_datasets(tmp_path, capsys):
+def test_suite_without_models_and_datasets(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default data dir is ./data
     assert main(["sweep", "--suite", "benchmark-cifar10", "--pools", "avg", "--seeds", "0-1",
                  "--runs-dir", str(tmp_path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.count("resnet56-cifar10-avg") == 2 and out.count("mobilenetv2-fashion_mnist-avg") == 2
+    assert not (tmp_path / "data").exists()  # a dry run never downloads to learn a run id
     assert "cifar100" not in out
 
 

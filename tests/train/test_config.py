@@ -91,3 +91,21 @@ def test_a_run_made_under_the_old_flex_defaults_is_never_rebuilt_as_the_new_one(
     # and the tables keep the old runs out of today's flex cell
     assert pool_label(stored) == "flex [flex/sac defaults v1]" and pool_label(new.to_dict()) == "flex"
     assert pool_label({"pool": "avg", "sac": {}, "flex_sac_version": 2}) == "avg +sac"
+
+
+def test_speed_switches_are_recorded_but_not_identity():
+    base = RunConfig(model="resnet20", dataset="synthetic")
+    fast = base.replace(channels_last=True, compile=True, compile_mode="reduce-overhead")
+    assert fast.run_id == base.run_id and fast.to_dict()["compile_mode"] == "reduce-overhead"
+
+
+def test_an_unknown_compile_mode_is_refused_by_name():
+    import torch.nn as nn
+
+    from poolbench.train.engine import compiled
+
+    cfg = RunConfig(model="resnet20", dataset="synthetic", compile=True, compile_mode="fastest")
+    with pytest.raises(ValueError, match="unknown compile mode 'fastest'"):
+        compiled(nn.Linear(2, 2), cfg)
+    lin = nn.Linear(2, 2)
+    assert compiled(lin, cfg.replace(compile=False)) is lin

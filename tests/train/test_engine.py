@@ -151,3 +151,20 @@ def test_a_paper_preset_trains_with_adam_no_augmentation_and_a_cv_fold(tmp_path)
     assert torch.allclose(z.mean((1, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(z.std((1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
     assert torch.equal(normalize_per_image(torch.full((1, 3, 4, 4), 7, dtype=torch.uint8)), torch.zeros(1, 3, 4, 4))
+
+
+@pytest.mark.slow
+def test_compiled_in_cuda_graphs_mode_trains_like_eager(tmp_path):
+    """compile_mode="reduce-overhead" through train_run (step marks included). On a CPU inductor
+    compiles without CUDA graphs (benchmarks/gpu_run.sh runs them on a GPU); the metrics equal the
+    eager run's up to rounding: 2 SGD steps barely amplify fused-kernel rounding (~1e-6), so 1e-3 on
+    the losses, and at most one of 128 test images may flip."""
+    cfg = CFG.replace(protocol=Protocol(epochs=1, train_subset=256, test_subset=128))
+    eager = train_run(cfg, tmp_path / "eager", device="cpu", progress=False)
+    fast = train_run(cfg.replace(compile=True, compile_mode="reduce-overhead"), tmp_path / "compiled", device="cpu",
+                     progress=False)
+    assert fast["status"] == eager["status"] == "finished" and fast["run_id"] == eager["run_id"]
+    (a,), (b,) = _metrics(tmp_path / "eager" / cfg.run_id), _metrics(tmp_path / "compiled" / cfg.run_id)
+    for key in ("train_loss", "test_loss"):
+        assert abs(a[key] - b[key]) <= 1e-3 * max(1.0, abs(a[key])), key
+    assert abs(a["test_acc"] - b["test_acc"]) <= 100 / 128 + 1e-9

@@ -43,7 +43,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:  # one line on how to go on, never a traceback
+        from ..train.progress import RunInterrupted
+
+        line = str(exc) if isinstance(exc, RunInterrupted) else (
+            "interrupted; finished epochs are saved after every epoch: run the same command again to resume")
+        print(f"\npoolbench {args.command}: {line}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

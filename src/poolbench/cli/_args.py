@@ -5,10 +5,11 @@ import argparse
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..train import Protocol, RunConfig
-from ..train.config import file_sha256
+from ..train.config import pool_fields
 from ..train.protocol import BENCHMARK_SEEDS
 from ._validate import bad, check_kv_item, finite_float, int_at_least, parse_sac_stages
 
@@ -73,7 +74,7 @@ def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
         try:
             return preset(args.preset, **{**base, **over})
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise bad("--pool-file", args.pool_file, str(exc), "give path/to/file.py[:ClassName]") from None
     return Protocol(**{**base, **over})
 
 
@@ -91,6 +92,34 @@ def _lda_layers(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"--lda-layer takes layer numbers like 2 or 3,1, got {text!r}") from None
     return layers[0] if len(layers) == 1 else layers
+
+
+def add_check_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-check", action="store_true",
+                   help="train even if the pool fails the contract check (poolbench check) that runs first")
+
+
+def refuse_failing_pools(configs: List[RunConfig], command: str) -> bool:
+    """Run the contract check once per distinct (pool, arguments, model) of ``configs``; print the
+    table of each failing pool and return False when any fails (the caller exits 2)."""
+    import sys
+
+    from ..train.preflight import contract_check
+
+    seen, ok = set(), True
+    for cfg in configs:
+        key = (cfg.pool, json.dumps(cfg.pool_args, sort_keys=True, default=str), cfg.pool_file, cfg.pool_file_sha,
+               cfg.model)
+        if key in seen:
+            continue
+        seen.add(key)
+        report = contract_check(cfg)
+        if not report.passed:
+            ok = False
+            print(report.format_table(), file=sys.stderr)
+            print(f"poolbench {command}: the pool fails the contract for {cfg.model}; fix it (poolbench check shows "
+                  f"the same table) or pass --no-check to train it anyway", file=sys.stderr)
+    return ok
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -143,18 +172,26 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return {"model_args": model_args, "sac": sac}
 
 
+def absolute(path: Optional[str]) -> Optional[str]:
+    return str(Path(path).expanduser().resolve()) if path else path
+
+
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
-    pool_file = getattr(args, "pool_file", None)
-    if pool_file and not os.path.isfile(pool_file.rpartition(":")[0] or pool_file):
-        raise bad("--pool-file", pool_file, "no such file", "give path/to/file.py:ClassName")
     kw: Dict[str, Any] = dict(
-        model=args.model, dataset=args.dataset, pool=pool if not pool_file else "file",
-        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), pool_file=pool_file,
-        pool_file_sha=file_sha256(pool_file.split(":")[0]) if pool_file else None, seed=seed,
+        model=args.model, dataset=args.dataset, pool=pool,
+        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), seed=seed,
         protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
-        data_path=args.data_path, data_dir=args.data_dir,
-        channels_last=getattr(args, "channels_last", False), compile=getattr(args, "compile", False),
+        # stored absolute (not part of the id), so show/robustness/fit-lda work from any folder
+        data_path=absolute(args.data_path), data_dir=absolute(args.data_dir),
+        channels_last=getattr(args, "channels_last", False),
+        compile=getattr(args, "compile", False) or bool(getattr(args, "compile_mode", None)),
+        compile_mode=getattr(args, "compile_mode", None),
     )
+    if getattr(args, "pool_file", None):
+        try:
+            kw.update(pool_fields(args.pool_file))
+        except ValueError as exc:
+            raise bad("--pool-file", args.pool_file, str(exc), "give path/to/file.py[:ClassName]") from None
     kw.update(model_extras_from_args(args))
     kw.update(overrides)
     return RunConfig(**kw)

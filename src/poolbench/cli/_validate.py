@@ -185,6 +185,24 @@ def _build(config: Any, pool: Any, pool_args: Dict[str, Any]):
     return model
 
 
+def _width_fix(config: Any, pool: Any) -> str:
+    """The contract checker's fix for a pool whose output is k*C wide without ``feat_mult`` saying
+    so ("" when that is not the problem): the pool alone on the model's own final map."""
+    import torch
+
+    from ..pools import build_pool
+    from ..pools.check import width_fix
+
+    try:
+        with torch.random.fork_rng():
+            feats = _build(config.replace(sac=None), "avg", {}).forward_features(torch.randn(2, 3, 32, 32))
+            m = build_pool(pool, feats.shape[1], **config.pool_args).eval()
+            with torch.no_grad():
+                return width_fix(m, feats.shape[1], m(feats))
+    except Exception:  # noqa: BLE001 - not a width problem: the caller names the original error
+        return ""
+
+
 def _unknown_keyword(e: Exception, given: Dict[str, Any]) -> Optional[str]:
     m = _UNEXPECTED.search(str(e))
     return m.group(1) if m and m.group(1) in given else None
@@ -246,6 +264,9 @@ def check_model(config: Any) -> None:
             flag, name_value = "--pool-arg", _kv(config.pool_args)
         else:
             name_value = name
+        fix = _width_fix(config, pool)
+        if fix:  # the usual cause of a shape error at the head, named as the contract checker names it
+            raise bad(flag, name_value, f"{name} fails in {config.model}", fix) from None
         raise bad(flag, name_value, f"{name} fails in {config.model} ({type(e).__name__}: {e})",
                   f"fix it ({name}'s arguments: {args})") from None
     if config.sac is not None:
@@ -283,7 +304,7 @@ def check_data(configs: Sequence[Any]) -> None:
     A dataset this machine does not hold is left to the runs (they download CIFAR; a Ray cluster's
     nodes may hold data the driver does not): nothing is downloaded to validate."""
     from ..data import DatasetNotFoundError, load_dataset
-    from ..train.engine import check_split_sizes
+    from ..train.data import check_split_sizes
 
     seen = set()
     for c in configs:

@@ -13,6 +13,10 @@ def _ints(text: str):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _names(text: str):
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure training throughput (steps/s, images/s, projected run time)",
                        description="Time a plain eager loop against poolbench's training path and packed "
@@ -25,12 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median is reported")
     p.add_argument("--eval-images", type=int, help="test images timed per round (default 1000 CPU, 10000 GPU)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast (recorded)")
+    p.add_argument("--amp", choices=["none", "bf16"], default="none",
+                   help="bf16 autocast (a non-standard option, recorded in every row)")
     p.add_argument("--no-channels-last", action="store_true", help="time poolbench's path in NCHW")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model in poolbench's path")
-    p.add_argument("--compile-mode", help="torch.compile mode, e.g. reduce-overhead (CUDA graphs; not yet "
-                                          "run on a GPU by this project)")
-    p.add_argument("--no-baseline", action="store_true", help="skip the plain eager loop")
+    p.add_argument("--modes", type=_names, default=None,
+                   help="poolbench's path in each of: eager, compile (torch.compile), cudagraphs "
+                        "(torch.compile mode=reduce-overhead); default eager")
+    p.add_argument("--compile", action="store_true", help="same as --modes compile")
+    p.add_argument("--baselines", type=_names, default=("plain", "dataloader"),
+                   help="what a user would otherwise run: plain (eager loop on resident data), dataloader "
+                        "(DataLoader + per-image transforms, the seed harness's way); default both")
+    p.add_argument("--no-baseline", action="store_true", help="time no baseline")
+    p.add_argument("--loader-workers", type=int,
+                   help="DataLoader workers of the dataloader baseline (default 0 on CPU, 8 on a GPU)")
+    p.add_argument("--budget-s", type=float, help="stop starting new paths and rounds after this many seconds")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
     p.add_argument("--out", default="benchmarks/results", help="directory for the JSON/Markdown results")
@@ -47,18 +59,28 @@ def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     gpu = auto_device(args.device).type == "cuda"
-    bc = BenchConfig(models=[m.strip() for m in args.models.split(",") if m.strip()],
-                     packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
-                     steps=args.steps or (50 if gpu else 5), warmup=args.warmup or (20 if gpu else 2),
-                     rounds=args.rounds, eval_images=args.eval_images or (10000 if gpu else 1000),
-                     batch_size=args.batch_size, amp=args.amp, channels_last=not args.no_channels_last,
-                     compile=args.compile or bool(args.compile_mode), compile_mode=args.compile_mode,
-                     device=args.device, baseline=not args.no_baseline)
-    result = run_bench(bc, log=lambda s: print(s, file=sys.stderr))
+    try:
+        bc = BenchConfig(models=[m.strip() for m in args.models.split(",") if m.strip()],
+                         packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
+                         steps=args.steps or (50 if gpu else 5), warmup=args.warmup or (20 if gpu else 2),
+                         rounds=args.rounds, eval_images=args.eval_images or (10000 if gpu else 1000),
+                         batch_size=args.batch_size, amp=args.amp, channels_last=not args.no_channels_last,
+                         modes=args.modes or (("compile",) if args.compile else ("eager",)),
+                         baselines=() if args.no_baseline else args.baselines,
+                         loader_workers=args.loader_workers if args.loader_workers is not None else (8 if gpu else 0),
+                         budget_s=args.budget_s, device=args.device)
+    except ValueError as exc:
+        print(f"poolbench bench: {exc}", file=sys.stderr)
+        return 2
     argv = sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv else None
-    result["command"] = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
+    command = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
+
+    def write(result) -> list:  # after every model too: a bench killed by its caller keeps what it measured
+        result["command"] = command
+        return [] if args.no_write else write_results(result, args.out)
+
+    result = run_bench(bc, log=lambda s: print(s, file=sys.stderr), on_model=write)
     print(format_table(result))
-    if not args.no_write:
-        for path in write_results(result, args.out):
-            print(f"wrote {path}")
+    for path in write(result):
+        print(f"wrote {path}")
     return 0

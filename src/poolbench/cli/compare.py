@@ -1,4 +1,5 @@
-"""``poolbench compare A B``: per column, A minus B with a bootstrap CI, Welch and paired tests."""
+"""``poolbench compare A [B]``: per column, A minus B with a bootstrap CI, Welch and paired tests;
+without B, A against every baseline (``--against``) or a published baseline (``--published``)."""
 from __future__ import annotations
 
 import sys
@@ -9,12 +10,16 @@ def register(subparsers) -> None:
     from poolbench.results.table import METRICS
 
     p = subparsers.add_parser(
-        "compare", help="compare two pools per column (bootstrap CI, Welch, paired over seeds)",
+        "compare", help="compare pools per column (bootstrap CI, Welch, paired over seeds); A alone: vs baselines",
         description="For each column (model-dataset, same protocol) where both pools have finished "
                     "runs: mean difference A-B, its 95%% bootstrap confidence interval, Welch's "
-                    "t-test p, and a paired t-test / Wilcoxon over matching seeds.")
-    p.add_argument("a", metavar="A", help="pool label as in the table, e.g. gem or 'gem(p=2)'")
-    p.add_argument("b", metavar="B", nargs="?", help="pool label to compare against (or --published)")
+                    "t-test p, and a paired t-test / Wilcoxon over matching seeds. Without B: A against "
+                    "every baseline with runs (avg, max, gem, avgmax; --against picks), one row each.")
+    p.add_argument("a", metavar="A", help="pool label as in the table, e.g. gem or 'gem(p=2)', or a unique "
+                                          "prefix of one (custom_pool.py)")
+    p.add_argument("b", metavar="B", nargs="?", help="pool label to compare against (or --against / --published)")
+    p.add_argument("--against", help="comma list of pools to compare A with, one row each "
+                                     "(the default without B and --published: every baseline with runs)")
     p.add_argument("--published", metavar="BASELINE",
                    help="compare A's standard-protocol runs with a published baseline's three seeds "
                         "(avg_max, gem, global_max, or our names avgmax, max) instead of B")
@@ -26,12 +31,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from poolbench.results.compare import (compare_pools, compare_with_published, comparison_json,
-                                           render_comparison, render_published_comparison)
+    from poolbench.results.compare import (compare_against, compare_pools, compare_with_published, comparison_json,
+                                           render_against, render_comparison, render_published_comparison,
+                                           resolve_pool)
     from poolbench.results.index import build_index, default_runs_dir
 
-    if (args.b is None) == (args.published is None):
-        print("poolbench compare: give either a pool B or --published BASELINE, not both or neither",
+    if sum(x is not None for x in (args.b, args.published, args.against)) > 1:
+        print("poolbench compare: give one of a pool B, --published BASELINE or --against POOLS, not both",
               file=sys.stderr)
         return 2
     if args.published and args.metric != "best":
@@ -41,10 +47,15 @@ def run(args) -> int:
     try:
         conn = build_index(args.runs_dir or default_runs_dir())
         try:
+            a = resolve_pool(conn, args.a)
             if args.published:
-                res = compare_with_published(conn, args.a, args.published, args.column)
+                res = compare_with_published(conn, a, args.published, args.column)
+            elif args.b:
+                b = resolve_pool(conn, args.b)
+                results = compare_pools(conn, a, b, args.metric, args.column)
             else:
-                results = compare_pools(conn, args.a, args.b, args.metric, args.column)
+                against = [x.strip() for x in args.against.split(",") if x.strip()] if args.against else None
+                results = compare_against(conn, a, against, args.metric, args.column)
         finally:
             conn.close()
     except (FileNotFoundError, ValueError) as e:
@@ -52,11 +63,15 @@ def run(args) -> int:
         return 2
     if args.published:
         if args.format == "json":
-            sys.stdout.write(comparison_json(res["comparisons"], args.a, f"published {res['published']}", "best",
+            sys.stdout.write(comparison_json(res["comparisons"], a, f"published {res['published']}", "best",
                                              skipped=res["skipped"]))
         else:
-            sys.stdout.write(render_published_comparison(res, args.a))
-        return 0
-    render = comparison_json if args.format == "json" else render_comparison
-    sys.stdout.write(render(results, args.a, args.b, args.metric))
+            sys.stdout.write(render_published_comparison(res, a))
+    elif args.b:
+        render = comparison_json if args.format == "json" else render_comparison
+        sys.stdout.write(render(results, a, b, args.metric))
+    elif args.format == "json":
+        sys.stdout.write(comparison_json(results, a, "baselines", args.metric))
+    else:
+        sys.stdout.write(render_against(results, a, args.metric))
     return 0

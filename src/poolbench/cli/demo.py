@@ -8,10 +8,11 @@ learning curves. Re-running skips finished runs, so a second call only prints.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from ._args import parse_seeds
+from ._args import parse_seeds, refuse_failing_pools
 
 DEMO_POOLS = "avg,max,gem,flex"
 DEMO_EPOCHS = 6
@@ -24,7 +25,8 @@ DEMO_TEST = 500
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="short benchmark on synthetic data: leaderboard + learning-curve PNG",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pools", default=DEMO_POOLS, help="comma list (default: %(default)s)")
+    p.add_argument("--pools", default=DEMO_POOLS, help="comma list of pool names and pool files "
+                                                       "(custom_pool.py, file.py:MyPool; default: %(default)s)")
     p.add_argument("--model", default="resnet20")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
     p.add_argument("--train-subset", type=int, default=DEMO_TRAIN)
@@ -46,7 +48,13 @@ def main(args: argparse.Namespace) -> int:
     runs_dir = out / "runs"
     pools = [p.strip() for p in args.pools.split(",") if p.strip()]
     protocol = Protocol(epochs=args.epochs, train_subset=args.train_subset, test_subset=args.test_subset)
-    configs = expand_grid(pools, [args.model], ["synthetic"], args.seeds, protocol=protocol)
+    try:
+        configs = expand_grid(pools, [args.model], ["synthetic"], args.seeds, protocol=protocol)
+        if not refuse_failing_pools(configs, "demo"):
+            return 2
+    except ValueError as exc:  # an unknown pool, a missing file or class
+        print(f"poolbench demo: {exc}", file=sys.stderr)
+        return 2
     print(f"poolbench demo: {args.model} on synthetic, pools {', '.join(pools)}, seeds {args.seeds}")
     print(f"protocol: {configs[0].protocol_label()} -- a short demonstration, not the benchmark's numbers")
     t0 = time.perf_counter()
@@ -61,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     print(render(load_leaderboard(runs_dir), "text"))
     conn = build_index(runs_dir)
     try:
-        png = learning_curves(conn, configs[0].protocol_label(), [f"{args.model}-synthetic"], pool_colors(pools))
+        labels = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs")]  # a file's label is not its spec
+        png = learning_curves(conn, configs[0].protocol_label(), [f"{args.model}-synthetic"], pool_colors(labels))
     finally:
         conn.close()
     curves = out / "learning_curves.png"

@@ -121,7 +121,7 @@ def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -
                                     progress=lambda n: say(f"generating {n}"))
         out["corruption_source"] = str(c_dir)
         out.update(evaluate.corruption_errors(model, clean, labels, c_dir, settings["corruptions"],
-                                              settings["severities"], data.mean, data.std, dev,
+                                              settings["severities"], data.inputs, dev,
                                               progress=lambda n: say(f"evaluating {n}")))
     else:
         out.update({"n": len(labels), "errors": {}, "clean": None})
@@ -131,7 +131,7 @@ def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -
             p_dir = sets.generate_p(as_hwc(sub_x), cache, files, settings["seed"],
                                     progress=lambda n: say(f"generating {n}"))
         out["perturbation_source"] = str(p_dir)
-        out["perturbation"] = evaluate.flip_statistics(model, p_dir, files, data.mean, data.std, dev,
+        out["perturbation"] = evaluate.flip_statistics(model, p_dir, files, data.inputs, dev,
                                                        progress=lambda n: say(f"evaluating {n}"))
     return out
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._args import (DEFAULT_SEEDS, add_data_args, add_model_args, add_protocol_args, config_from_args, parse_kv,
-                    parse_seeds)
+from ._args import (DEFAULT_SEEDS, add_check_arg, add_data_args, add_model_args, add_protocol_args, config_from_args,
+                    parse_kv, parse_seeds, refuse_failing_pools)
 from ._validate import int_at_least, one_line_error, validate_configs
 
 
@@ -16,14 +16,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18")
     p.add_argument("--dataset", required=True, help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic")
     p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
-    p.add_argument("--pool-file", help="path/to/file.py:ClassName, a user pool (the benchmark's convention)")
+    p.add_argument("--pool-file", help="path/to/file.py[:ClassName], a user pool (the benchmark's convention; "
+                                       "the class defaults to CustomPool)")
     p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
     p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS,
                    help="e.g. 0,1,2 or 0-4 (default %(default)s: the benchmark's published seeds)")
     p.add_argument("--pack", type=int_at_least(1), default=1, help="train K seeds at once as one packed network")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
+    p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile mode (implies --compile); reduce-overhead = CUDA graphs on a GPU")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_check_arg(p)
     add_protocol_args(p)
     add_data_args(p)
     add_model_args(p)
@@ -40,6 +44,12 @@ def main(args: argparse.Namespace) -> int:
         validate_configs(configs, device=args.device, runs_dir=args.runs_dir)
     except (argparse.ArgumentTypeError, ValueError, OSError, DataError) as exc:
         print(one_line_error("poolbench run", exc), file=sys.stderr)
+        return 2
+    try:
+        if not args.no_check and not refuse_failing_pools(configs[:1], "run"):
+            return 2
+    except ValueError as exc:  # an unknown pool name, a missing class in the file
+        print(f"poolbench run: {exc}", file=sys.stderr)
         return 2
     label = configs[0].protocol_label()
     print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")

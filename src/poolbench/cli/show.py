@@ -29,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from .. import viz
     from ..data import load_dataset
-    from ..data.augment import normalize
     from ..results.store import RunDir
     from ..robustness.evaluate import select_images
     from ._trained import load_trained, resolve_run
@@ -48,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         viz.plot_learning_curves(history, out / "curves.png", f"{run_dir.name} [{config.protocol_label()}]")
         written.append("curves.png")
     x_u8, y = select_images(data.test_x, data.test_y, args.n)
-    x = normalize(x_u8, data.mean, data.std)
+    x = data.inputs(x_u8)  # as the run was trained: per-channel or per-image (a preset)
     images = x_u8[:8].permute(0, 2, 3, 1).float().div(255).cpu().numpy()
     if images.shape[-1] == 1:
         images = images.repeat(3, -1)

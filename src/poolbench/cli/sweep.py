@@ -17,8 +17,8 @@ from typing import Any, Dict, List
 from ..executors import EXECUTORS
 from ..results.store import RunFileError
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
-from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_model_args, add_protocol_args, model_extras_from_args, parse_value,
-                    protocol_from_args)
+from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, absolute, add_check_arg, add_model_args, add_protocol_args,
+                    model_extras_from_args, parse_value, protocol_from_args, refuse_failing_pools)
 from ._validate import check_dataset, check_kv_item, int_at_least, one_line_error, validate_configs
 
 
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("sweep", help="train a grid of runs (local or on a Ray cluster)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("grid")
-    g.add_argument("--pools", required=True, help="comma list of pool names, e.g. avg,max,gem")
+    g.add_argument("--pools", required=True, help="comma list of pool names and pool files, e.g. "
+                                                  "avg,max,gem,custom_pool.py (class CustomPool) or file.py:MyPool")
     g.add_argument("--models", help="comma list of models (not with --suite)")
     g.add_argument("--datasets", help="comma list of datasets (not with --suite)")
     g.add_argument("--suite", choices=sorted(SUITES),
@@ -50,6 +51,7 @@ def register(subparsers) -> None:
     x.add_argument("--data-dir", help="where dataset archives live / are downloaded")
     x.add_argument("--dry-run", action="store_true", help="list the grid and each run's status; train nothing")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_check_arg(x)
     p.set_defaults(func=main)
 
 
@@ -82,9 +84,12 @@ def build_configs(args: argparse.Namespace):
     pools = _split(args.pools)
     if not pools:
         raise ValueError("--pools is empty: give e.g. --pools avg,max,gem")
-    _check_names("pool", pools, list_pools())
+    from ..pools.loader import is_pool_file_spec
+
+    _check_names("pool", [p for p in pools if not is_pool_file_spec(p)], list_pools())
     common = dict(protocol=protocol_from_args(args), pool_args=parse_pool_args(args.pool_arg),
-                  val_split=args.val_split, amp=args.amp, data_path=args.data_path, data_dir=args.data_dir,
+                  val_split=args.val_split, amp=args.amp, data_path=absolute(args.data_path),
+                  data_dir=absolute(args.data_dir),
                   **model_extras_from_args(args))
     seeds = parse_seeds(args.seeds)
     if args.suite:
@@ -116,6 +121,12 @@ def main(args: argparse.Namespace) -> int:
         return 2
 
     try:
+        if not args.dry_run and not args.no_check and not refuse_failing_pools(configs, "sweep"):
+            return 2
+    except ValueError as e:
+        print(f"poolbench sweep: error: {e}", file=sys.stderr)
+        return 2
+    try:
         return _run(args, configs)
     except RunFileError as e:  # a damaged result.json of one run: named, the sweep not started
         print(one_line_error("poolbench sweep", e), file=sys.stderr)
@@ -126,9 +137,11 @@ def _run(args: argparse.Namespace, configs) -> int:
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
         for cfg, status in zip(configs, statuses):
-            print(f"{status:7s} {cfg.run_id}")
+            name = cfg.run_id if status != "no data" else f"{cfg.model}-{cfg.dataset}-{cfg.pool}-s{cfg.seed} (dataset not found)"
+            print(f"{status:7s} {name}")
         counts = Counter(statuses)
-        print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ("new", "resume", "failed", "done")))
+        kinds = ("new", "resume", "failed", "done") + (("no data",) if counts["no data"] else ())
+        print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in kinds))
         return 0
 
     summary = run_sweep(configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address,

@@ -18,7 +18,8 @@ function of (generator seed, input).
 """
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +44,9 @@ def _randint(high: int, n: int, generator: torch.Generator, device: torch.device
 def batch_random_crop(x: torch.Tensor, size: int, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Zero-pad by ``padding`` and take a random ``size`` x ``size`` crop of each image.
 
-    Vectorised over images: the loop runs over the (2 * padding + 1)^2 possible offsets, each copying
-    all images that drew it at once (faster on CPU than one big gather, and few kernels on a GPU).
+    Vectorised over images. On CPU the loop runs over the (2 * padding + 1)^2 possible offsets, each
+    copying all images that drew it at once (faster there than one big gather); on a GPU one gather
+    does it (the loop's ``nonzero`` would wait for the device 81 times). Both copy the same pixels.
     """
     n, c, h, w = x.shape
     max_y, max_x = h + 2 * padding - size, w + 2 * padding - size
@@ -53,6 +55,8 @@ def batch_random_crop(x: torch.Tensor, size: int, padding: int, generator: torch
     dy = _randint(max_y + 1, n, generator, x.device)
     dx = _randint(max_x + 1, n, generator, x.device)
     padded = F.pad(x, (padding,) * 4) if padding else x
+    if x.device.type != "cpu":
+        return crop_gather(padded, dy, dx, size)
     out = torch.empty((n, c, size, size), dtype=x.dtype, device=x.device)
     for oy in range(max_y + 1):
         for ox in range(max_x + 1):
@@ -60,6 +64,17 @@ def batch_random_crop(x: torch.Tensor, size: int, padding: int, generator: torch
             if len(idx):
                 out[idx] = padded[idx, :, oy:oy + size, ox:ox + size]
     return out
+
+
+def crop_gather(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: int) -> torch.Tensor:
+    """``out[i] = padded[i, :, dy[i]:dy[i]+size, dx[i]:dx[i]+size]`` as one advanced-indexing gather."""
+    n, c = padded.shape[:2]
+    dev = padded.device
+    span = torch.arange(size, device=dev)
+    rows = (dy[:, None] + span)[:, None, :, None]  # [n, 1, size, 1]
+    cols = (dx[:, None] + span)[:, None, None, :]  # [n, 1, 1, size]
+    return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                  rows, cols]
 
 
 def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -74,10 +89,19 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
         raise ValueError(f"{x.shape[1]} channels but mean/std have {len(mean)}/{len(std)} entries")
     if x.dtype != torch.uint8:
         raise TypeError(f"normalize expects uint8 images (0..255), got {x.dtype}")
-    # Scale mean/std up instead of dividing the images: one fewer full-size pass.
-    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
-    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    m, s = _scaled_stats(tuple(map(float, mean)), tuple(map(float, std)), x.device)
     return (x.float() - m) / s
+
+
+@functools.lru_cache(maxsize=16)
+def _scaled_stats(mean: Tuple[float, ...], std: Tuple[float, ...],
+                  device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """mean*255 and std*255 as [1, C, 1, 1] tensors on ``device``, made once: building them from a list
+    every batch is a blocking host-to-device copy per step on a GPU. (Scaling the statistics up
+    instead of dividing the images saves one full-size pass.) Read-only: never modify the result."""
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255.0
+    return m, s
 
 
 def normalize_per_image(x: torch.Tensor) -> torch.Tensor:

@@ -76,18 +76,49 @@ def archive_path(name: str, data_path: Optional[str], data_dir: Optional[str]) -
     return Path(data_dir or "data").expanduser() / spec.filename
 
 
+def read_only(path: Path) -> bool:
+    """A file or folder nobody may write (no write bit at all, a read-only mount, or no access).
+
+    The permission bits are read as an intent even where root could override them: a shared data
+    folder made read-only for everyone is never written to."""
+    st = path.stat()
+    return (st.st_mode & 0o222) == 0 or bool(os.statvfs(path).f_flag & os.ST_RDONLY) or not os.access(path, os.W_OK)
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether poolbench may create files in ``folder`` (or in the first existing folder above it)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return not read_only(folder)
+
+
 def verify(path: Path, spec: CifarSpec) -> None:
     actual = md5sum(path)
-    if actual != spec.md5:
+    if actual == spec.md5:
+        return
+    if read_only(path) or not writable_folder(path.parent):
+        # a read-only (shared) file is someone else's: never tell the user to delete it
         raise ChecksumError(
-            f"{path}: MD5 is {actual}, expected {spec.md5} (the official {spec.filename}). The file is "
-            f"corrupt, truncated or not the official archive. Delete it and run again to re-download it "
-            f"from {spec.url}, or put the official file there."
+            f"{path}: MD5 is {actual}, expected {spec.md5}: it is not the official {spec.filename}, and it is "
+            f"read-only (a shared file; leave it as it is). Point --data-path at the official archive, or "
+            f"--data-dir at a folder of your own (poolbench downloads it there)."
         )
+    raise ChecksumError(
+        f"{path}: MD5 is {actual}, expected {spec.md5} (the official {spec.filename}). The file is "
+        f"corrupt, truncated or not the official archive. Delete it and run again to re-download it "
+        f"from {spec.url}, or put the official file there."
+    )
 
 
 def download(spec: CifarSpec, dest: Path, timeout: float = 60.0) -> None:
-    """Fetch ``spec.url`` to ``dest``: temp file in the same folder, MD5 check, atomic rename."""
+    """Fetch ``spec.url`` to ``dest``: temp file in the same folder, MD5 check, atomic rename.
+    A read-only folder (a shared data folder) is never written to: that is a clear error instead."""
+    if not writable_folder(dest.parent):
+        raise DatasetNotFoundError(
+            f"{dest} is missing and {dest.parent} is read-only (a shared data folder): poolbench never downloads "
+            f"into it. Pass --data-dir with a folder of your own (e.g. --data-dir data) to download "
+            f"{spec.filename} there, or --data-path pointing at the archive."
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest.parent)
     print(f"poolbench: downloading {spec.url} -> {dest}", file=sys.stderr)

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import cifar, idx, imagefolder, svhn, synthetic
+from . import cifar, cifar_copy, idx, imagefolder, svhn, synthetic
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
@@ -45,6 +45,12 @@ class Dataset:
     mean: Tuple[float, ...]  # per channel, 0..1 scale, of the training images
     std: Tuple[float, ...]
     source: str = ""  # where it was read from (for provenance)
+    variant: str = ""  # "jpeg" for an image-folder copy of CIFAR-10 read as cifar10 (data/cifar_copy.py)
+
+    @property
+    def label(self) -> str:
+        """What tables call it: the name, or ``cifar10-jpeg`` for a re-encoded copy."""
+        return f"{self.name}-{self.variant}" if self.variant else self.name
 
     @property
     def num_classes(self) -> int:
@@ -83,9 +89,21 @@ def _path_or_empty(p) -> List[Path]:
     return [Path(p).expanduser()] if p and Path(p).expanduser().exists() else []
 
 
+def _cifar10_copy(p, d) -> Optional[Path]:
+    return cifar_copy.find_copy(p, d, cifar.archive_path("cifar10", p, d))
+
+
+def _read_cifar10(p, d, dl) -> tuple:
+    """The official archive, or an image-folder copy of CIFAR-10 (a 6th element names the variant)."""
+    copy = _cifar10_copy(p, d)
+    if copy is not None:
+        return (*cifar_copy.read_copy(copy), cifar_copy.VARIANT)
+    return cifar.load("cifar10", p, d, allow_download=dl)
+
+
 READERS: Dict[str, Tuple[Reader, Sources]] = {
-    "cifar10": (lambda p, d, dl: cifar.load("cifar10", p, d, allow_download=dl),
-                lambda p, d: _path_or_empty(cifar.archive_path("cifar10", p, d))),
+    "cifar10": (_read_cifar10,
+                lambda p, d: _path_or_empty(_cifar10_copy(p, d) or cifar.archive_path("cifar10", p, d))),
     "cifar100": (lambda p, d, dl: cifar.load("cifar100", p, d, allow_download=dl),
                  lambda p, d: _path_or_empty(cifar.archive_path("cifar100", p, d))),
     "fashion_mnist": (lambda p, d, dl: idx.load("fashion_mnist", p, d), _idx_sources("fashion_mnist")),
@@ -193,7 +211,7 @@ def load_dataset(name: str, data_path: Optional[str] = None, data_dir: Optional[
             _write_cache(folder / f"{key}.pt", payload)
     ds = Dataset(name=name, train_x=payload["train_x"], train_y=payload["train_y"], test_x=payload["test_x"],
                  test_y=payload["test_y"], classes=list(payload["classes"]), mean=tuple(payload["mean"]),
-                 std=tuple(payload["std"]), source=payload["source"])
+                 std=tuple(payload["std"]), source=payload["source"], variant=payload.get("variant", ""))
     if cache and key:
         _MEMORY[key] = ds
         while len(_MEMORY) > _MEMORY_SIZE:
@@ -205,7 +223,7 @@ def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], downlo
     """Run the reader (checksums, download, decoding) and compute the statistics: the cache payload."""
     if name != "synthetic":
         print(f"poolbench: decoding {name} (first load; cached afterwards)", file=sys.stderr)
-    train_x, train_y, test_x, test_y, classes = READERS[name][0](data_path, data_dir, download)
+    train_x, train_y, test_x, test_y, classes, *variant = READERS[name][0](data_path, data_dir, download)
     for split, y in (("training", train_y), ("test", test_y)):
         if len(y) == 0:  # every later step would divide by it
             raise CorruptDataError(f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; "
@@ -216,7 +234,7 @@ def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], downlo
     else:
         source = str(Path(data_path or data_dir or "data").expanduser().resolve())
     return dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, classes=classes,
-                mean=list(mean), std=list(std), source=source)
+                mean=list(mean), std=list(std), source=source, variant=variant[0] if variant else "")
 
 
 def split_validation(dataset: Dataset, n: int, seed: int = 0) -> Tuple[Dataset, Dataset]:

@@ -10,6 +10,8 @@ from typing import Callable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
+from ..train.progress import interactive
+
 from ..train.config import RunConfig
 from .base import Results, packing_fns, plan_tasks, run_task
 
@@ -32,7 +34,7 @@ class LocalExecutor:
             pack = auto_pack(torch.cuda.is_available())
         tasks = plan_tasks(configs, pack, can_pack if (pack_fn or default_pack_fn) else None)
         results: Results = {}
-        with tqdm(total=len(configs), desc="sweep", unit="run", disable=not progress) as bar:
+        with tqdm(total=len(configs), desc="sweep", unit="run", disable=not (progress and interactive())) as bar:
             for task in tasks:
                 results.update(run_task(task, str(runs_dir), run_fn, pack_fn, progress=progress))
                 bar.update(len(task))

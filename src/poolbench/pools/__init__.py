@@ -4,6 +4,8 @@
 >>> pool = create_pool("gem", p=3.0)
 >>> list_pools("avg*")
 ['avg', 'avgmax', 'avgmax_half']
+>>> check_pool("gem").passed   # the contract (pools/check.py)
+True
 """
 from __future__ import annotations
 
@@ -64,4 +66,7 @@ for _m in pkgutil.iter_modules(__path__):
     if _m.name not in ("base", "check", "loader"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["GlobalPool", "register_pool", "create_pool", "build_pool", "list_pools", "get_pool_class", "is_pool"]
+from .check import CheckReport, check_pool  # noqa: E402 - the contract needs the registry above
+
+__all__ = ["GlobalPool", "register_pool", "create_pool", "build_pool", "list_pools", "get_pool_class", "is_pool",
+           "check_pool", "CheckReport"]

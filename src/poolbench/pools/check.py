@@ -158,6 +158,12 @@ def check_pool(
     else:
         make = lambda c: build_pool(target, channels=c, **pool_args)  # noqa: E731
     report = CheckReport(_target_name(target))
+    fitted = fitted_map_size(make(min(channels)))
+    if fitted is not None:  # fitted LDA weights / a sized flex pool: other sizes are refused by design
+        maps = [fitted]
+        report.rows.append(CheckRow("map sizes", True, False, f"the pool accepts {_hw(*fitted)} maps only (it was "
+                                                              f"fitted or sized for them): checked on that size",
+                                    info=True))
     steps: List[Tuple[str, Callable[[], CheckRow]]] = []
     for c in channels:
         batches = (1, 128) if c == min(channels) else (2,)
@@ -172,6 +178,7 @@ def check_pool(
         ("non-contiguous", lambda: _check_layout(make, c0, maps, "non-contiguous")),
         ("train/eval", lambda: _check_modes(make, c0, maps)),
         ("state_dict", lambda: _check_state_dict(make, c0, probe)),
+        ("lazy parameters", lambda: _check_lazy(make, c0, probe)),
     ]
     if (1, 1) in maps:
         steps.append(("1x1 map", lambda: _check_1x1(make)))
@@ -187,7 +194,7 @@ def check_pool(
             try:
                 row = step()
             except Exception as e:  # a check that crashes outside a case is still a row
-                row = CheckRow(name, False, not name.startswith(("torch.compile", "onnx", "1x1")), _error(e))
+                row = CheckRow(name, False, not name.startswith(("torch.compile", "onnx", "1x1", "lazy")), _error(e))
             row.name = name
             report.rows.append(row)
             if verbose:
@@ -201,6 +208,7 @@ def _expected_width(module: nn.Module, c: int) -> int:
 
 def _check_shape(make, c: int, maps, batches: Iterable[int]) -> CheckRow:
     probs = _Problems()
+    fix = ""
     for h, w in maps:
         for b in batches:
             where = f"{_hw(h, w)} B={b}"
@@ -210,11 +218,46 @@ def _check_shape(make, c: int, maps, batches: Iterable[int]) -> CheckRow:
                 want = (b, _expected_width(m, c))
                 if tuple(y.shape) != want:
                     probs.add(f"shape {list(y.shape)} (expected {list(want)})", where)
+                    fix = fix or width_fix(m, c, y)
                 elif y.dtype != torch.float32:
                     probs.add(f"dtype {y.dtype} for float32 input", where)
             except Exception as e:
                 probs.add(_error(e), where)
-    return probs.row("shape")
+    row = probs.row("shape")
+    if fix:
+        row.detail = f"{fix}. {row.detail}"
+    return row
+
+
+def width_fix(m: nn.Module, c: int, y: torch.Tensor) -> str:
+    """The fix for an output k*C wide from a pool that does not say so (feat_mult, read by the head)."""
+    if y.dim() == 2 and y.shape[1] % c == 0 and y.shape[1] != _expected_width(m, c):
+        k = y.shape[1] // c
+        return (f"the output is {k}*C wide but feat_mult is {int(getattr(m, 'feat_mult', 1))}: "
+                f"set `feat_mult = {k}` on {type(m).__name__} so the classifier is sized {k}*C")
+    return ""
+
+
+def _check_lazy(make, c: int, hw: Tuple[int, int]) -> CheckRow:
+    """Parameters created in the first forward are missed by an optimizer built before it."""
+    m = make(c).train()
+    before = {id(p) for p in m.parameters()}
+    with torch.no_grad():
+        m(torch.randn(2, c, *hw))
+    new = [name for name, p in m.named_parameters() if id(p) not in before]
+    if not new:
+        return CheckRow("lazy parameters", True, False, "none: every parameter exists before the first forward")
+    return CheckRow("lazy parameters", False, False,
+                    f"{', '.join(new)} created in the first forward: an optimizer built before it would never "
+                    f"train them. poolbench runs a dry forward before building its optimizer; in your own loop "
+                    f"do the same (model(x[:2]) under torch.no_grad()), or create them in __init__ "
+                    f"(pre-allocate for the largest C and slice)")
+
+
+def fitted_map_size(m: nn.Module) -> Optional[Tuple[int, int]]:
+    """The one map size a pool accepts (``input_size``: fitted LDA weights, a sized flex), or None."""
+    size = getattr(m, "input_size", None)
+    return (int(size[0]), int(size[1])) if size is not None else None
 
 
 def _check_finite(make, c: int, maps, kind: str) -> CheckRow:
@@ -355,6 +398,8 @@ def _check_state_dict(make, c: int, hw: Tuple[int, int]) -> CheckRow:
     torch.save(a.state_dict(), buf)
     buf.seek(0)
     b = make(c).eval()
+    with torch.no_grad():
+        b(x)  # a lazily built pool has its parameters only after a forward
     b.load_state_dict(torch.load(buf, weights_only=True))
     with torch.no_grad():
         y = b(x)

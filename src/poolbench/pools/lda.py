@@ -162,6 +162,11 @@ class LDAPool(GlobalPool):
         self.register_buffer("channel_mean", mean)
 
     @property
+    def input_size(self) -> Optional[Tuple[int, int]]:
+        """The map size the fitted weights apply to (None: uniform, any size); read by the checker."""
+        return tuple(self.p.shape[-2:]) if self.p.numel() else None
+
+    @property
     def feat_mult(self) -> int:  # M weight maps -> M*C features
         return self.p.shape[0] if self.p.dim() == 3 else 1
 

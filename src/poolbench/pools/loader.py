@@ -1,6 +1,7 @@
 """Load a user's pool class from a file: ``load_pool_file("path/to/file.py:ClassName")``.
 
-This is the benchmark's convention for user pools (a ``CustomPool`` class in a file). The class
+This is the benchmark's convention for user pools (a ``CustomPool`` class in a file): the class
+name may be left out (``custom_pool.py`` means ``custom_pool.py:CustomPool``). The class
 may be a ``GlobalPool`` or any ``nn.Module`` mapping [B, C, H, W] -> [B, C]; a missing
 ``feat_mult`` is read as 1 by the checker and the models.
 """
@@ -10,22 +11,51 @@ import hashlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Type
+from typing import Optional, Tuple, Type
 
 import torch.nn as nn
 
 
+DEFAULT_CLASS = "CustomPool"  # the benchmark's scaffold names its pool class so
+
+
 def is_pool_file_spec(spec: str) -> bool:
-    """True for 'something.py:Name' (what the CLI treats as a file, not a registered name)."""
+    """True for 'something.py' or 'something.py:Name' (a file, not a registered pool name)."""
     path, sep, name = spec.rpartition(":")
-    return bool(sep) and path.endswith(".py") and bool(name)
+    return spec.endswith(".py") or (bool(sep) and path.endswith(".py") and bool(name))
+
+
+def split_pool_file_spec(spec: str) -> Tuple[str, str]:
+    """'dir/pool.py:Mine' -> ('dir/pool.py', 'Mine'); 'dir/pool.py' -> ('dir/pool.py', 'CustomPool')."""
+    if spec.endswith(".py"):
+        return spec, DEFAULT_CLASS
+    path_str, sep, name = spec.rpartition(":")
+    if not sep or not path_str.endswith(".py") or not name:
+        raise ValueError(f"a pool file is 'path/to/file.py' or 'path/to/file.py:ClassName', got {spec!r}")
+    return path_str, name
+
+
+def normalize_pool_file_spec(spec: str) -> str:
+    """The spec a run records: the file's resolved path and the class, '/abs/pool.py:CustomPool'.
+    ValueError (naming the file) when it does not exist."""
+    path_str, name = split_pool_file_spec(spec)
+    path = Path(path_str).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"pool file not found: {path_str} (from {spec!r}); give the path of a .py file")
+    return f"{path}:{name}"
+
+
+def pool_file_label(spec: str, sha: Optional[str], full_path: bool = False) -> str:
+    """A table's row label: 'custom_pool.py:CustomPool@3f2a' (file name, class, first 4 hex of its
+    sha256), so two files, or two versions of one file, never share a row."""
+    path_str, name = split_pool_file_spec(spec)
+    where = path_str if full_path else Path(path_str).name
+    return f"{where}:{name}" + (f"@{sha[:4]}" if sha else "")
 
 
 def load_pool_file(spec: str) -> Type[nn.Module]:
-    """Import ``path.py`` by its path and return its class ``ClassName`` (an nn.Module subclass)."""
-    path_str, sep, name = spec.rpartition(":")
-    if not sep or not path_str or not name:
-        raise ValueError(f"pool file spec must be 'path/to/file.py:ClassName', got {spec!r}")
+    """Import ``path.py`` by its path and return its class ``ClassName`` (default ``CustomPool``)."""
+    path_str, name = split_pool_file_spec(spec)
     path = Path(path_str).expanduser().resolve()
     if not path.is_file():
         raise ValueError(f"pool file not found: {path_str} (from {spec!r})")

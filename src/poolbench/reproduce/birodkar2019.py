@@ -193,9 +193,14 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
 
 # ----------------------------------------------------------------------------- running
 def _result(runs_dir: Path, config) -> Optional[Dict[str, Any]]:
+    from ..data import DataError
     from ..results.store import read_json
 
-    return read_json(runs_dir / config.run_id / "result.json")
+    try:
+        run_id = config.run_id  # fingerprints the run's selected data
+    except (ValueError, DataError):  # a fold that does not fit the data, or data not here: no such run
+        return None
+    return read_json(runs_dir / run_id / "result.json")
 
 
 def _error(result: Optional[Dict[str, Any]], key: str) -> Optional[float]:

@@ -169,3 +169,90 @@ def comparison_json(results: List[Dict[str, Any]], a: str, b: str, metric: str,
     if skipped is not None:
         doc["skipped"] = [{"what": w, "why": why} for w, why in skipped]
     return json.dumps(doc, indent=2, default=list) + "\n"
+
+
+# ----------------------------------------------------------------------------- one pool vs baselines
+#: the benchmark's baselines (its avg_max is our avgmax, global_max our max), in report order
+BASELINES = ("avg", "max", "gem", "avgmax")
+
+
+def resolve_pool(conn: sqlite3.Connection, name: str) -> str:
+    """A pool label as in the table, or a unique prefix of one (``custom_pool.py`` finds
+    ``custom_pool.py:CustomPool@3f2a``). ValueError listing the candidates otherwise."""
+    pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]
+    if name in pools:
+        return name
+    hits = [p for p in pools if p.startswith(name + ":") or p.startswith(name + "@") or p.startswith(name + "(")]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise ValueError(f"{name!r} matches {len(hits)} pools: {', '.join(hits)}; give one label as the table shows it")
+    raise ValueError(f"no runs of pool {name!r}; pools with runs: {', '.join(pools) or '(none)'}")
+
+
+def compare_against(conn: sqlite3.Connection, a: str, against: Optional[List[str]] = None, metric: str = "best",
+                    column: Optional[str] = None) -> List[Dict[str, Any]]:
+    """``compare_pools(a, b)`` for every baseline b (default: each of ``BASELINES`` with runs), one
+    dict per (protocol, column, baseline) with the key ``baseline`` added."""
+    pools = {r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs")}
+    a = resolve_pool(conn, a)
+    if against is None:
+        against = [b for b in BASELINES if b in pools and b != a]
+    out = []
+    for b in against:
+        out += [dict(r, baseline=b) for r in compare_pools(conn, a, resolve_pool(conn, b), metric, column)]
+    order = column_order({r["column"] for r in out})
+    rank = {b: i for i, b in enumerate(against)}
+    out.sort(key=lambda r: (r["protocol_label"] != "standard", r["protocol_label"], order.index(r["column"]),
+                            rank[r["baseline"]]))
+    return out
+
+
+def against_sentence(a: str, r: Dict[str, Any]) -> str:
+    """One plain sentence on a ``compare_against`` row: the difference, then ``verdict`` (A = ``a``)."""
+    return f"{a} minus {r['baseline']}: {r['mean_diff']:+.2f} points (n={r['n_a']} vs {r['n_b']}); {verdict(r)}"
+
+
+def against_rows(results: List[Dict[str, Any]], a: str) -> List[Dict[str, str]]:
+    """Display rows (strings) for text, Markdown and HTML: one per comparison."""
+    rows = []
+    for r in results:
+        ci = f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]" if r["ci95"] else "n/a"
+        rows.append({"column": r["column"], "protocol": r["protocol_label"], "baseline": r["baseline"],
+                     "difference": f"{r['mean_diff']:+.2f}", "95% CI": ci, "p (Welch)": _p(r["welch_p"]),
+                     "n": f"{r['n_a']} vs {r['n_b']}", "verdict": against_sentence(a, r)})
+    return rows
+
+
+def render_against(results: List[Dict[str, Any]], a: str, metric: str = "best") -> str:
+    """A table per protocol: one row per (column, baseline), then the sentence of each row."""
+    lines = [f"{a} vs every baseline: {METRICS[metric][1]}, differences are {a} minus the baseline"]
+    if not results:
+        return "\n".join(lines + ["no baseline shares a column and a protocol with this pool's finished runs"]) + "\n"
+    rows = against_rows(results, a)
+    cols = ["column", "baseline", "difference", "95% CI", "p (Welch)", "n"]
+    for label in dict.fromkeys(r["protocol"] for r in rows):
+        group = [r for r in rows if r["protocol"] == label]
+        width = {c: max(len(c), *(len(r[c]) for r in group)) for c in cols}
+        lines += ["", f"protocol: {label}", "  ".join(c.ljust(width[c]) for c in cols),
+                  "  ".join("-" * width[c] for c in cols)]
+        lines += ["  ".join(r[c].ljust(width[c]) for c in cols).rstrip() for r in group]
+        lines += [""] + [f"- {r['column']}: {r['verdict']}" for r in group]
+    lines += ["", "95% CI: bootstrap (BCa) of the difference of means; p: Welch's two-sided t-test; "
+                  "n: seeds of each side (`poolbench compare A B` shows the paired tests)."]
+    if any(min(r["n_a"], r["n_b"]) < FEW_SEEDS for r in results):
+        lines.append(f"Fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; the sentences "
+                     "follow the t-test.")
+    return "\n".join(lines) + "\n"
+
+
+def against_all(conn: sqlite3.Connection, metric: str = "best") -> Dict[str, List[Dict[str, Any]]]:
+    """For the report: every pool that is not a baseline -> its comparisons with the baselines."""
+    pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs WHERE status = 'finished' ORDER BY pool")]
+    out = {}
+    for a in pools:
+        if a not in BASELINES:
+            res = compare_against(conn, a, metric=metric)
+            if res:
+                out[a] = res
+    return out

@@ -33,7 +33,9 @@ RUN_COLUMNS = (
     ("run_id", "TEXT PRIMARY KEY"),
     ("model", "TEXT"),
     ("dataset", "TEXT"),
-    ("column_key", "TEXT"),  # f"{model}-{dataset}": a column of the benchmark's table
+    ("column_key", "TEXT"),  # f"{model}-{dataset}" (+ "@fingerprint" when two datasets would share it)
+    ("data_fingerprint", "TEXT"),  # what the run trained on (schema 2); None for unmigrated old runs
+    ("pool_file", "TEXT"),  # a user's pool: "/abs/path.py:Class"; its sha256 is in the label
     ("pool", "TEXT"),  # the row label: pool name + arguments + variant, e.g. "gem(p=2)"
     ("pool_name", "TEXT"),
     ("pool_args", "TEXT"),  # JSON
@@ -82,16 +84,20 @@ def _fmt_kwargs(d: Dict[str, Any]) -> str:
     return ",".join(f"{k}={_fmt_arg(d[k])}" for k in sorted(d))
 
 
-def pool_label(config: Dict[str, Any]) -> str:
+def pool_label(config: Dict[str, Any], full_path: bool = False) -> str:
     """The row label of a run: what distinguishes one pooling method from another.
 
-    ``gem``, ``gem(p=2)``, ``file:MyPool``; model arguments and auxiliary classifiers change the
-    method too, so they are appended (``flex [lda_layer=2]``, ``avg +sac(weights=[0.1,0.2,0.7])``)
-    rather than silently merged into the plain pool's cell; so is a flex/SAC run made under older
-    defaults (``flex [flex/sac defaults v1]``, see ``train.config.FLEX_SAC_VERSION``).
+    ``gem``, ``gem(p=2)``, ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
+    first hex digits of its sha256, see ``pools.loader.pool_file_label``); model arguments and
+    auxiliary classifiers change the method too, so they are appended (``flex [lda_layer=2]``,
+    ``avg +sac(weights=[0.1,0.2,0.7])``) rather than silently merged into the plain pool's cell; so
+    is a flex/SAC run made under older defaults (``flex [flex/sac defaults v1]``, see
+    ``train.config.FLEX_SAC_VERSION``).
     """
     if config.get("pool_file"):
-        label = "file:" + str(config["pool_file"]).split(":")[-1]
+        from ..pools.loader import pool_file_label
+
+        label = pool_file_label(str(config["pool_file"]), config.get("pool_file_sha"), full_path)
     else:
         label = str(config.get("pool", "avg"))
     if config.get("pool_args"):
@@ -159,7 +165,9 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         "run_id": run_id,
         "model": model,
         "dataset": dataset,
-        "column_key": f"{model}-{dataset}",
+        "column_key": f"{model}-{config.get('data_label') or dataset}",
+        "data_fingerprint": config.get("data_fingerprint"),
+        "pool_file": config.get("pool_file"),
         "pool": pool_label(config),
         "pool_name": config.get("pool"),
         "pool_args": json.dumps(config.get("pool_args") or {}, sort_keys=True),
@@ -188,12 +196,39 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
                                     if not p.name.startswith(".") and not p.is_symlink() and p.is_file())),
         "path": str(run_dir.resolve()),
     }
+    row["_config"] = config  # for disambiguate(); not a column
     epochs = [{"run_id": run_id, **{k: m.get(k) for k in EPOCH_COLUMNS[1:]}} for m in metrics]
     for rec in [row, *epochs]:  # checked here so that an insert can never fail half-way
         bad = [k for k, v in rec.items() if v is not None and not isinstance(v, (str, int, float))]
+        bad = [k for k in bad if k != "_config"]
         if bad:
             raise ValueError(f"field(s) {', '.join(bad)} hold neither a number nor a string")
     return row, epochs
+
+
+def disambiguate(rows: List[Dict[str, Any]]) -> None:
+    """Make labels that would merge different things distinct, in place.
+
+    - Two pool files with the same name, class and content at different paths: their row labels
+      carry the whole path.
+    - Two datasets under one column name in one protocol section (another image folder, another
+      copy): the column carries the data fingerprint, ``resnet20-imagefolder@3f2a``. Old runs
+      without a fingerprint (schema 1) cannot be told apart and keep the plain column.
+    """
+    paths: Dict[str, set] = {}
+    for r in rows:
+        if r.get("pool_file"):
+            paths.setdefault(r["pool"], set()).add(str(r["pool_file"]).rpartition(":")[0])
+    for r in rows:
+        if r.get("pool_file") and len(paths[r["pool"]]) > 1:
+            r["pool"] = pool_label(r["_config"], full_path=True)
+    prints: Dict[Tuple[str, str], set] = {}
+    for r in rows:
+        if r.get("data_fingerprint"):
+            prints.setdefault((r["protocol_label"], r["column_key"]), set()).add(r["data_fingerprint"])
+    for r in rows:
+        if r.get("data_fingerprint") and len(prints[(r["protocol_label"], r["column_key"])]) > 1:
+            r["column_key"] += "@" + r["data_fingerprint"][:4]
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -247,6 +282,7 @@ def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlit
         insert_run = f"INSERT INTO runs VALUES ({','.join('?' * len(names))})"
         insert_epoch = f"INSERT OR REPLACE INTO epochs VALUES ({','.join('?' * len(EPOCH_COLUMNS))})"
         seen = set()
+        read = []
         for run_dir in sorted(p.parent for p in runs_dir.glob("*/config.json")):
             try:
                 row, epochs = read_run(run_dir)
@@ -259,6 +295,9 @@ def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlit
                 conn.execute("INSERT INTO skipped VALUES (?, ?)", (str(run_dir), str(e)))
                 continue
             seen.add(row["run_id"])
+            read.append((row, epochs))
+        disambiguate([row for row, _ in read])
+        for row, epochs in read:
             conn.execute(insert_run, [row[n] for n in names])
             conn.executemany(insert_epoch, [[e[n] for n in EPOCH_COLUMNS] for e in epochs])
         conn.commit()

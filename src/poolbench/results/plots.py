@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from . import published as pub  # noqa: E402
 from .safe_text import figure  # noqa: E402  (labels come from config.json: no mathtext, no 200k chars)
@@ -69,10 +70,11 @@ def learning_curves(conn: sqlite3.Connection, protocol_label: str, columns: List
             ax.fill_between(epochs, mean - std, mean + std, color=colors[pool], alpha=0.18, lw=0)
         ax.set_title(figure(col), fontsize=11)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-        if ax.has_data():
-            ax.legend(fontsize=8, frameon=False, loc="lower right")
+        if ax.has_data():  # below the panel: a legend inside would cover the curves
+            ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     axes[0].set_ylabel("test accuracy (%)")
     return _png(fig)
 
@@ -85,6 +87,8 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
         lows, highs = [], []  # the extent of bars, whiskers and reference ticks
         for i, c in enumerate(cells):
             ci = mean_ci95(c.values)
+            if ci:  # an accuracy lies in [0, 100]: so does the drawn interval of its mean
+                ci = (max(ci[0], 0.0), min(ci[1], 100.0))
             ax.bar(i, c.mean, color=colors[c.pool], alpha=0.9 if c.n > 1 else 0.45,
                    hatch=None if c.n > 1 else "//", edgecolor=BEST_EDGE if c.best else "none",
                    lw=2.5 if c.best else 0)
@@ -106,7 +110,7 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
             # accuracies differ by tenths of a percent: start the axis just below the lowest
             # interval, not at 0 (the axis label says so)
             span = max(max(highs) - min(lows), 0.5)
-            ax.set_ylim(min(lows) - 0.6 * span, max(highs) + 0.5 * span)
+            ax.set_ylim(max(min(lows) - 0.6 * span, 0.0), min(max(highs) + 0.5 * span, 105.0))
         ax.set_xlim(-0.7, max(len(cells), 3) - 0.3)  # same bar width in every panel
         ax.set_xticks(range(len(cells)), [figure(c.pool) for c in cells], rotation=30, ha="right", fontsize=9)
         ax.set_title(figure(col), fontsize=11)

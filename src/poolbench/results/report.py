@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from .. import __version__
 from . import published as pub
+from .compare import against_all, against_rows
 from .index import build_index
 from .plots import bar_chart, learning_curves, pool_colors
 from .safe_text import markdown, plain
@@ -264,6 +265,7 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLi
     try:
         boards: Dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "at_best_val")}
         runs = _provenance(conn)
+        versus = against_all(conn)
         skipped = conn.execute("SELECT * FROM skipped").fetchall()
         colors = pool_colors([r["pool"] for r in runs])
         figures = []  # (section title, kind, file name, png)
@@ -285,18 +287,51 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLi
     subtitle = (f"{len(runs)} runs ({n_fin} finished) from <code style=\"background:rgba(255,255,255,.15);"
                 f"color:#fff\">{e(str(Path(runs_dir)))}</code> · generated {e(generated)} · poolbench {e(__version__)}")
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(_html(boards, figures, pictures, runs, skipped, subtitle), encoding="utf-8")
-    md_path.write_text(_markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir), encoding="utf-8")
+    html_path.write_text(_html(boards, figures, pictures, runs, skipped, subtitle, versus), encoding="utf-8")
+    md_path.write_text(_markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus), encoding="utf-8")
     return html_path, md_path
 
 
-def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
+VERSUS_COLUMNS = ("column", "protocol", "baseline", "difference", "95% CI", "p (Welch)", "n", "verdict")
+
+
+def _versus_html(versus) -> str:
+    if not versus:
+        return ('<p class="note">Every pool with runs is a baseline (avg, max, gem, avgmax): nothing to compare '
+                'with them.</p>')
+    blocks = []
+    for a, res in versus.items():
+        head = "".join(f"<th>{e(c)}</th>" for c in VERSUS_COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in VERSUS_COLUMNS) + "</tr>"
+                       for r in against_rows(res, plain(a)))
+        blocks.append(f"<h3>{e(plain(a))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "".join(blocks)
+
+
+def _versus_md(versus) -> List[str]:
+    md = ["## Each pool vs every baseline", ""]
+    if not versus:
+        return md + ["Every pool with runs is a baseline: nothing to compare.", ""]
+    for a, res in versus.items():
+        md += [f"### {markdown(a)}", "", "| " + " | ".join(VERSUS_COLUMNS) + " |", "|" + "---|" * len(VERSUS_COLUMNS)]
+        # the label is cut to its shown length first, so the plain sentence that names it stays whole
+        md += ["| " + " | ".join(markdown(r[c], limit=10 ** 4) for c in VERSUS_COLUMNS) + " |"
+               for r in against_rows(res, plain(a))]
+        md.append("")
+    return md
+
+
+def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> str:
     best = boards["best"]
     parts = []
     lead = "".join(_section_html(s, "leaderboard" if i == 0 else None) for i, s in enumerate(best.sections)) or '<p class="note">No runs yet.</p>'
     parts.append(f'<section class="card" id="lb"><h2>Leaderboard — {e(best.metric_title)}</h2>'
                  f'<p class="note">The benchmark\'s metric: best test accuracy over epochs, mean ± std over '
                  f'seeds. Click a header to sort.</p>{lead}{_legend_html()}</section>')
+    parts.append(f'<section class="card" id="versus"><h2>Each pool vs every baseline</h2><p class="note">Per '
+                 f'column and protocol: the pool minus each baseline (avg, max, gem, avgmax), bootstrap 95% CI of the '
+                 f'difference, Welch p, seeds per side (<code>poolbench compare POOL</code>).</p>'
+                 f'{_versus_html(versus)}</section>')
     parts.append(f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>')
     charts = []
     for sec in best.sections:
@@ -332,7 +367,8 @@ def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
                  f'commit, torch, device, date, wall time. Statistics: {e(CI_METHOD)} for differences (see '
                  f'<code>poolbench compare</code>), Welch\'s t-test for "beats the runner-up".</p>'
                  f'{_provenance_html(runs, skipped)}</section>')
-    nav = "".join(f'<a href="#{i}">{t}</a>' for i, t in (("lb", "Leaderboard"), ("published-ref", "Published"),
+    nav = "".join(f'<a href="#{i}">{t}</a>' for i, t in (("lb", "Leaderboard"), ("versus", "vs baselines"),
+                  ("published-ref", "Published"),
                   ("charts", "Charts"), ("metrics", "Other metrics"),
                   ("pictures", "Pictures"), ("prov", "Provenance")) if i != "pictures" or pictures)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
@@ -341,9 +377,10 @@ def _html(boards, figures, pictures, runs, skipped, subtitle) -> str:
             f'</header><main>{"".join(parts)}</main><script>{JS}</script></body></html>\n')
 
 
-def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir) -> str:
+def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir, versus=None) -> str:
     md = ["# poolbench report", "", f"{len(runs)} runs from `{plain(runs_dir).replace('`', '')}`, generated {generated}.", "",
           "## Leaderboard", "", render_md(boards["best"], heading="###")]
+    md += _versus_md(versus)
     for m in ("final", "at_best_val"):
         if boards[m].sections:
             md += [f"## {boards[m].metric_title[0].upper() + boards[m].metric_title[1:]}", "",

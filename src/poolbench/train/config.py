@@ -1,8 +1,11 @@
 """RunConfig: everything that defines one training run, and the run id derived from it.
 
 The id is a readable prefix plus a hash of every field that changes the mathematics of the run
-(model, dataset, pool and its arguments, protocol, seed, ...). Fields that only say *where* or
-*how fast* (data path, device, channels_last) are recorded but are not part of the id.
+(model, dataset, pool and its arguments, protocol, seed, ...) and of what the data *is*: a content
+fingerprint of the images the run trains and tests on (``train/data.py``), so another folder, copy
+or subset is another run. Fields that only say *where* or *how fast* (data path, device,
+channels_last) are recorded but are not part of the id. A user's pool file joins by its resolved
+path and its sha256.
 """
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ from typing import Any, Dict, Optional
 
 from .protocol import Protocol
 
+#: config.json format: 2 added ``data_fingerprint`` (run dirs written before it are migrated by
+#: ``python -m poolbench.train.migrate RUNS_DIR``; unmigrated ones are read as schema 1).
+CONFIG_SCHEMA = 2
 # Not part of the identity: where the data lives and speed-only switches.
-_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile")
+_NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "compile_mode", "data_label")
 # Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
 # path alone does not define the run: refitting into the same file must give a new run id.
 WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
@@ -29,6 +35,18 @@ FLEX_SAC_VERSION = 2
 
 def file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def pool_fields(spec: str) -> Dict[str, Any]:
+    """RunConfig's pool fields for a pool spec: a registered name (``gem``) or a user's file
+    (``custom_pool.py``, ``custom_pool.py:MyPool``; class default CustomPool), recorded by its
+    resolved path and sha256. ValueError naming the file when it does not exist."""
+    from ..pools.loader import is_pool_file_spec, normalize_pool_file_spec
+
+    if not is_pool_file_spec(spec):
+        return {"pool": spec}
+    full = normalize_pool_file_spec(spec)
+    return dict(pool="file", pool_file=full, pool_file_sha=file_sha256(full.rpartition(":")[0]))
 
 
 @dataclass(frozen=True)
@@ -53,12 +71,21 @@ class RunConfig:
     weight_file_sha: Dict[str, str] = field(default_factory=dict)
     # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in), None for the others
     flex_sac_version: Optional[int] = None
+    # sha256 (16 hex) of the selected data (train/data.py); computed on first use of the run id
+    data_fingerprint: Optional[str] = None
+    # what tables call the data: the dataset name, or e.g. "cifar10-jpeg" (derived from the data, so
+    # not part of the identity beyond the fingerprint)
+    data_label: Optional[str] = None
     data_path: Optional[str] = None
     data_dir: Optional[str] = None
     channels_last: bool = False
     compile: bool = False
+    # torch.compile's mode when ``compile``: None (default) or "reduce-overhead" (CUDA graphs on a GPU)
+    compile_mode: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.pool_file and not self.pool_file_sha and Path(self.pool_file.rpartition(":")[0]).is_file():
+            object.__setattr__(self, "pool_file_sha", file_sha256(self.pool_file.rpartition(":")[0]))
         if not self.weight_file_sha:
             object.__setattr__(self, "weight_file_sha", self.current_weight_file_sha())
         if self.flex_sac_version is None and self.uses_flex_or_sac:
@@ -105,11 +132,55 @@ class RunConfig:
                                  f"{self.weight_file_sha[key]} then, {now[key]} now): a resumed run would mix two "
                                  f"weight sets; start a new run (a new config picks up the new file and a new id)")
 
+    def check_pool_file(self) -> None:
+        """Refuse to train when the pool file is gone or was edited since this run was configured."""
+        if not self.pool_file:
+            return
+        path = self.pool_file.rpartition(":")[0]
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
+        now = file_sha256(path)
+        if self.pool_file_sha and now != self.pool_file_sha:
+            raise ValueError(f"pool file {path} changed since this run was configured (sha256 {self.pool_file_sha} "
+                             f"then, {now} now): the edited pool is another run; run the command again to start it")
+
+    # --- data -----------------------------------------------------------------------------
+    def resolve_data_fingerprint(self, download: bool = True) -> str:
+        """The data's fingerprint, computed (and kept on this config) the first time it is asked for.
+
+        Raises ``poolbench.data.DataError`` when the data cannot be read (with ``download=False``,
+        also when an official archive would have to be downloaded first)."""
+        if self.data_fingerprint is None:
+            from .data import data_identity
+
+            fp, label = data_identity(self, download=download)
+            object.__setattr__(self, "data_fingerprint", fp)
+            object.__setattr__(self, "data_label", label)
+        return self.data_fingerprint
+
+    def check_data(self) -> None:
+        """Refuse to resume on data that differs from what this run was configured with."""
+        if self.data_fingerprint is None:
+            return
+        from .data import data_fingerprint
+
+        now = data_fingerprint(self)
+        if now != self.data_fingerprint:
+            raise ValueError(f"the data for {self.dataset} ({self.data_path or self.data_dir or 'default location'}) is not "
+                             f"what this run was configured with (fingerprint {self.data_fingerprint} then, {now} now); "
+                             f"start a new run on it (a new config gets a new run id)")
+
     # --- identity -------------------------------------------------------------------------
-    def identity(self) -> Dict[str, Any]:
+    def identity(self, schema: int = CONFIG_SCHEMA) -> Dict[str, Any]:
+        """The fields that define the run; ``schema=1`` leaves out the data fingerprint, as run dirs
+        written before schema 2 did (``train/migrate.py`` uses it to check a stored id)."""
+        if schema >= 2:
+            self.resolve_data_fingerprint()
         d = self.to_dict()
         for k in _NOT_IDENTITY:
             d.pop(k, None)
+        if schema < 2:
+            d.pop("data_fingerprint")
         if not d["weight_file_sha"]:  # runs without weights files keep the ids they always had
             d.pop("weight_file_sha")
         if d["flex_sac_version"] is None:  # runs without flex or SAC keep the ids they always had
@@ -118,12 +189,22 @@ class RunConfig:
             d.pop("holdout", None)
         return d
 
-    @property
-    def run_id(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+    def run_id_for(self, schema: int = CONFIG_SCHEMA) -> str:
+        blob = json.dumps(self.identity(schema), sort_keys=True, default=str).encode()
         digest = hashlib.sha1(blob).hexdigest()[:10]
         pool = self.pool if not self.pool_file else "file-" + self.pool_file.split(":")[-1]
         return f"{self.model}-{self.dataset}-{pool}-s{self.seed}-{digest}"
+
+    def settings_key(self) -> str:
+        """What the user asked for, before the data is looked at: equal keys, equal runs."""
+        d = self.to_dict()
+        d.pop("data_fingerprint")
+        d.pop("data_label")
+        return json.dumps(d, sort_keys=True, default=str)
+
+    @property
+    def run_id(self) -> str:
+        return self.run_id_for(CONFIG_SCHEMA)
 
     @property
     def is_standard(self) -> bool:
@@ -161,4 +242,7 @@ class RunConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with ``changes``; the data fingerprint is recomputed unless given (the data may differ)."""
+        changes.setdefault("data_fingerprint", None)
+        changes.setdefault("data_label", None)
         return dataclasses.replace(self, **changes)

@@ -27,17 +27,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import load_dataset, split_validation
 from ..data.augment import batch_flip, batch_random_crop, normalize, normalize_per_image, pad_to
 from ..models import create_model
 from ..results.store import RunDir, atomic_write_json
-from .config import WEIGHT_FILE_ARGS, RunConfig
+from .config import CONFIG_SCHEMA, WEIGHT_FILE_ARGS, RunConfig
+from .data import holdout_fold, select_data  # noqa: F401 - holdout_fold: engine's public name too
+from .progress import RunInterrupted, StepTimer, interactive
 from .provenance import provenance
 
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
 EVAL_BATCH = 1000
-_SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
-_HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
 
 
 def auto_device(device: Union[str, torch.device, None] = None) -> torch.device:
@@ -70,73 +69,19 @@ class RunData:
         return normalize(x, self.mean, self.std)
 
 
-def check_split_sizes(config: RunConfig, n_train: int, n_test: int) -> None:
-    """ValueError (naming the flag) unless the sizes asked of a dataset with ``n_train`` training and
-    ``n_test`` test images exist: a subset larger than its split would silently be the whole split
-    under a label that says otherwise."""
-    name = config.dataset
-    if n_train == 0 or n_test == 0:
-        raise ValueError(f"{name}: the {'training' if n_train == 0 else 'test'} split is empty; check the data")
-    val = config.val_split
-    if val and not 0 < val < n_train:
-        raise ValueError(f"--val-split {val}: {name} has {n_train} training images; hold out 1 .. {n_train - 1}")
-    for flag, n, have, what in (("--train-subset", config.protocol.train_subset, n_train - val,
-                                 "training images" + (" after --val-split" if val else "")),
-                                ("--test-subset", config.protocol.test_subset, n_test, "test images")):
-        if n is not None and not 0 < n <= have:
-            raise ValueError(f"{flag} {n}: {name} has {have} {what}; use 1 .. {have}, or leave the flag out for all")
-
-
-def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    if n is None or n >= len(y):
-        return x, y
-    g = torch.Generator().manual_seed(_SUBSET_SEED)
-    idx = torch.randperm(len(y), generator=g)[:n].sort().values
-    return x[idx], y[idx]
-
-
 def prepare_data(config: RunConfig, device: torch.device) -> RunData:
-    ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir)
-    check_split_sizes(config, len(ds.train_y), len(ds.test_y))
-    val_x = val_y = None
-    train = ds
-    if config.val_split:
-        train, val = split_validation(ds, config.val_split, seed=0)
-        val_x, val_y = val.train_x, val.train_y
-    train_x, train_y = _fixed_subset(train.train_x, train.train_y, config.protocol.train_subset)
-    if config.holdout is not None:  # cross-validation fold, taken from the (possibly reduced) training set
-        if config.val_split:
-            raise ValueError("a run has either val_split or holdout (a cross-validation fold), not both")
-        (train_x, train_y), (val_x, val_y) = holdout_fold(train_x, train_y, **config.holdout)
-    test_x, test_y = _fixed_subset(ds.test_x, ds.test_y, config.protocol.test_subset)
+    sel = select_data(config)
+    ds = sel.dataset
 
     def put(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         return None if x is None else pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
 
     return RunData(
-        train_x=put(train_x), train_y=train_y.to(device), test_x=put(test_x), test_y=test_y.to(device),
-        val_x=put(val_x), val_y=None if val_y is None else val_y.to(device),
+        train_x=put(sel.train_x), train_y=sel.train_y.to(device), test_x=put(sel.test_x),
+        test_y=sel.test_y.to(device), val_x=put(sel.val_x), val_y=None if sel.val_y is None else sel.val_y.to(device),
         mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, in_chans=ds.in_chans,
         input_norm=config.protocol.input_norm,
     )
-
-
-def holdout_fold(x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
-                 ) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
-    """((train_x, train_y), (held_x, held_y)): fold ``fold`` of a fixed (seed-independent) shuffle cut
-    into consecutive blocks of round(fraction * n) images, so folds 0, 1, ... are *distinct* held-out
-    subsets (Birodkar et al. 2019, Sec. 6.2: "5 distinct random held-out subsets of the training
-    data"; with fraction 0.2 the five folds partition the set)."""
-    n = len(y)
-    size = int(round(fraction * n))
-    if not 0 < size < n or not 0 <= fold < n // size:
-        raise ValueError(f"holdout fraction {fraction} fold {fold} does not fit {n} training images "
-                         f"(folds 0..{max(n // max(size, 1) - 1, 0)})")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_HOLDOUT_SEED))
-    held = perm[fold * size:(fold + 1) * size].sort().values
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[held] = False
-    return (x[keep], y[keep]), (x[held], y[held])
 
 
 def _seed_for(seed: int, epoch: int, salt: str) -> int:
@@ -193,7 +138,21 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
             tied = {"size", "channels"} | {key for group, key in WEIGHT_FILE_ARGS if group == "pool_args"}
             sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in tied}
         model = with_aux_classifiers(model, **sac)
+    materialize(model, data.in_chans)
     return model
+
+
+@torch.no_grad()
+def materialize(model: nn.Module, in_chans: int) -> List[str]:
+    """One dry forward (eval mode: no BatchNorm statistics change, no randomness drawn) so that
+    parameters a pool creates on its first input (the benchmark's no-argument ``CustomPool``
+    scaffold) exist before the optimizer is built and a checkpoint is loaded. Returns their names."""
+    before = {id(p) for p in model.parameters()}
+    was_training = model.training
+    model.eval()
+    model(torch.zeros(2, in_chans, IMAGE_SIZE, IMAGE_SIZE))
+    model.train(was_training)
+    return [name for name, p in model.named_parameters() if id(p) not in before]
 
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -203,6 +162,30 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
     # weight decay on every parameter (BN and biases too): the benchmark's plain SGD setup
     return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
                            foreach=True)
+
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compiled(model: nn.Module, config: RunConfig) -> nn.Module:
+    """The module the training step calls: ``model`` itself, or ``torch.compile(model)`` in the config's
+    mode ("reduce-overhead" captures forward and backward in CUDA graphs on a GPU). The same
+    mathematics either way (a speed switch, not part of the run's identity); the optimizer step and
+    the per-epoch bookkeeping stay eager."""
+    if not config.compile:
+        return model
+    if config.compile_mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode {config.compile_mode!r}; use one of "
+                         f"{', '.join(str(m) for m in COMPILE_MODES[1:])}")
+    return torch.compile(model, mode=config.compile_mode)
+
+
+def step_begin(config: RunConfig) -> None:
+    """Under CUDA graphs (compile mode "reduce-overhead"), mark that a new step begins: nothing of
+    the previous step's graph outputs is used again (its loss and accuracy were already added to the
+    on-device sums), so cudagraph trees may reuse their memory instead of guessing."""
+    if config.compile and config.compile_mode == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
 
 
 def autocast(config: RunConfig, device: torch.device):
@@ -228,9 +211,10 @@ def nonfinite(t: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, config: RunConfig, epoch: int,
-                device: torch.device) -> Dict[str, float]:
-    """One epoch; ``train_loss`` is NaN when any logit of the epoch was non-finite, even where the
-    cross-entropy stayed finite (a -inf logit), so the caller's one check sees every divergence."""
+                device: torch.device, on_step: Optional[Callable[[int], None]] = None) -> Dict[str, float]:
+    """One epoch; ``on_step(i)`` is called after step i (1-based), e.g. to time a few steps.
+    ``train_loss`` is NaN when any logit of the epoch was non-finite, even where the cross-entropy
+    stayed finite (a -inf logit), so the caller's one check sees every divergence."""
     model.train()
     torch.manual_seed(_seed_for(config.seed, epoch, "model"))  # dropout / stochastic pools
     loss_sum = torch.zeros((), device=device)
@@ -238,6 +222,7 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
     bad = torch.zeros((), device=device, dtype=torch.bool)
     n = 0
     for xb, yb in epoch_batches(data, config.seed, epoch, config.protocol.batch_size, config.protocol.augment):
+        step_begin(config)
         xb = data.inputs(xb)
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -250,6 +235,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
         correct += (logits.detach().argmax(1) == yb).sum()
         bad |= nonfinite(logits)
         n += len(yb)
+        if on_step is not None:
+            on_step(-(-n // config.protocol.batch_size))
     loss = float("nan") if bool(bad) else float(loss_sum) / n
     return {"train_loss": loss, "train_acc": 100.0 * float(correct) / n}
 
@@ -265,6 +252,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, 
     correct = torch.zeros((), device=device, dtype=torch.long)
     bad = torch.zeros((), device=device, dtype=torch.bool)
     for i in range(0, len(y), EVAL_BATCH):
+        step_begin(config)
         xb = data.inputs(x[i:i + EVAL_BATCH])
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -307,7 +295,8 @@ def write_config(run: RunDir, config: RunConfig) -> None:
     if run.config.exists():
         return
     d = config.to_dict()
-    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard)
+    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard,
+             schema=CONFIG_SCHEMA)
     atomic_write_json(run.config, d)
 
 
@@ -337,11 +326,17 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     """
     run = RunDir(runs_dir, config.run_id)
     if run.is_done():
-        return run.read_result()
+        result = run.read_result()
+        if log is not None:
+            best = f", best test acc {result['best_test_acc']:.2f}" if result.get("best_test_acc") is not None else ""
+            log(f"{config.run_id}: already done ({result.get('status')}{best}); not trained again")
+        return result
     device = auto_device(device)
     # Build everything that can fail on bad input *before* the run directory exists.
     config.protocol.check()
     config.check_weight_files()
+    config.check_pool_file()
+    config.check_data()
     data = prepare_data(config, device)
     model = build_model(config, data).to(device)
     if config.channels_last:
@@ -359,15 +354,20 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
         opt.load_state_dict(ckpt["optimizer"])
         history, wall = ckpt["history"], ckpt["wall_time_s"]
         run.write_metrics(history)  # heal a metrics file that lagged the checkpoint at the kill
-    step_model = torch.compile(model) if config.compile else model
+    step_model = compiled(model, config)
 
     epochs = config.protocol.epochs
     bar = None
-    if progress:
+    if progress and interactive():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=len(history), desc=config.run_id, unit="ep", leave=False)
-    say = log or (bar.write if bar is not None else (lambda s: None))
+    # one whole line per epoch wherever there is no bar (a log file, --no-progress)
+    say = log or (bar.write if bar is not None else print)
+    if history:
+        say(f"{config.run_id}: resumed from epoch {len(history)} (of {epochs}); training epoch {len(history) + 1} next")
+    timer = StepTimer(-(-len(data.train_y) // config.protocol.batch_size), epochs - len(history), device, say,
+                      config.run_id)
     try:
         for epoch in range(len(history), epochs):
             t0 = time.perf_counter()
@@ -375,7 +375,7 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
             for group in opt.param_groups:
                 group["lr"] = lr
             rec: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-            rec.update(train_epoch(step_model, opt, data, config, epoch, device))
+            rec.update(train_epoch(step_model, opt, data, config, epoch, device, on_step=timer))
             why = divergence(rec)
             if why is None:
                 rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config,
@@ -400,6 +400,10 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
+    except KeyboardInterrupt:  # nothing is lost but the epoch in progress: say how to go on
+        raise RunInterrupted(f"{config.run_id}: interrupted in epoch {len(history) + 1} of {epochs}; "
+                             f"{len(history)} finished epochs are saved. Run the same command again to resume "
+                             f"from epoch {len(history) + 1}.") from None
     except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
         try:
             finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")

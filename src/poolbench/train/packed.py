@@ -30,10 +30,8 @@ comes from ``engine.epoch_batches(data, seed_k, epoch)``, already per model).
 Divergence. Member k's parameters only ever meet member k's activations (grouped convs, per-channel
 BN, per-model heads), so a diverged (NaN) member cannot touch the others (tested on CPU). It is
 recorded as diverged at that epoch, exactly as ``train_run`` would, and the pack is rebuilt from
-the survivors' exact states.
-
-GPU status: the CUDA paths here (MemberRNG's CUDA states, packing on a GPU) are written but were
-not run on a GPU when this was committed; the CPU tests cover the same code otherwise.
+the survivors' exact states. The CUDA paths (MemberRNG's CUDA states, cuDNN's grouped
+convolutions) are checked by tests/train/test_packed_cuda.py on a GPU.
 """
 from __future__ import annotations
 
@@ -51,6 +49,7 @@ from ..pools.base import GlobalPool
 from ..results.store import RunDir, atomic_write_json
 from . import engine
 from .config import RunConfig
+from .progress import interactive
 
 
 Slot = Tuple[str, str, Any, Any]  # (packed name, member name, how, member shape): see PackedModel
@@ -66,7 +65,7 @@ _SHARED_LEAVES = (nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU,
                   nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
 # RunConfig fields that must agree between the runs of one pack.
 _SAME_FIELDS = ("model", "dataset", "protocol", "amp", "val_split", "holdout", "model_args", "data_path", "data_dir",
-                "channels_last", "compile")
+                "channels_last", "compile", "compile_mode")
 
 
 # ----------------------------------------------------------------------------- per-model RNG
@@ -457,6 +456,7 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
     streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment)
                for c in configs]
     for batches in zip(*streams):
+        engine.step_begin(cfg)
         x = pack_inputs([data.inputs(xb) for xb, _ in batches])
         y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
         if cfg.channels_last:
@@ -485,6 +485,7 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
     correct = torch.zeros(k, device=device, dtype=torch.long)
     bad = torch.zeros(k, device=device, dtype=torch.bool)
     for i in range(0, len(y), engine.EVAL_BATCH):
+        engine.step_begin(config)
         xb = data.inputs(x[i:i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
         yb = y[i:i + engine.EVAL_BATCH]
         if config.channels_last:
@@ -514,7 +515,7 @@ class _Pack:
         self.opt = engine.make_optimizer(self.packed, configs[0])
         if all(s is not None for s in opt_states):
             load_optimizer_members(self.packed, self.opt, opt_states)
-        self.step_model = torch.compile(self.packed) if configs[0].compile else self.packed
+        self.step_model = engine.compiled(self.packed, configs[0])
 
     def member_states(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
         return unpack_state(self.packed), unpack_optimizer_state(self.packed, self.opt)
@@ -569,6 +570,8 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     for c in cfgs:
         c.protocol.check()
         c.check_weight_files()
+        c.check_pool_file()
+        c.check_data()
     data = engine.prepare_data(cfgs[0], device)
     try:
         models = [engine.build_model(c, data).to(device) for c in cfgs]
@@ -592,11 +595,11 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
             run.write_metrics(history[c.run_id])  # heal a metrics file that lagged the checkpoint
     epochs = cfgs[0].protocol.epochs
     bar = None
-    if progress:
+    if progress and interactive():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=start.pop(), desc=f"pack of {len(cfgs)}", unit="ep", leave=False)
-    say = log or (bar.write if bar is not None else (lambda s: None))
+    say = log or (bar.write if bar is not None else print)  # whole lines where there is no bar
     try:
         for epoch in range(len(history[cfgs[0].run_id]), epochs):
             if pack is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -15,7 +16,11 @@ import poolbench
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD of the checkout poolbench runs from, '+dirty' when it has uncommitted changes."""
+    """HEAD of the checkout poolbench runs from, '+dirty' when it has uncommitted changes.
+
+    Where the source tree travels without its git folder (a lent GPU machine gets a copy of the
+    working tree), ``$POOLBENCH_COMMIT`` -- written next to the data by ``benchmarks/gpu_run.py
+    --prepare`` -- names it instead, marked '(from POOLBENCH_COMMIT)'; else 'unknown'."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
@@ -24,7 +29,8 @@ def git_commit() -> str:
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except Exception:
-        return "unknown"
+        told = os.environ.get("POOLBENCH_COMMIT", "").strip()
+        return f"{told} (from POOLBENCH_COMMIT)" if told else "unknown"
 
 
 def device_name(device: torch.device) -> str:

@@ -1,0 +1,57 @@
+"""What a run tells its user while it trains: a bar on a terminal, one line per epoch elsewhere,
+the projected wall time from a few timed steps, and one line on how to resume after Ctrl-C."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Optional
+
+import torch
+
+TIMED_STEPS = (2, 5)  # steps [2, 5) of the first epoch: step 1 pays for warm-up (allocation, kernels)
+
+
+def interactive() -> bool:
+    """A progress bar only on a terminal; a log file gets whole lines (no carriage returns)."""
+    return sys.stderr.isatty()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; its message is the one line that says how to resume."""
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{int(minutes // 60)} h {int(minutes % 60)} min"
+
+
+class StepTimer:
+    """Times steps ``TIMED_STEPS`` of the first epoch trained and reports the projection once."""
+
+    def __init__(self, steps_per_epoch: int, epochs_left: int, device: torch.device, say: Callable[[str], None],
+                 name: str):
+        self.steps_per_epoch, self.epochs_left, self.device, self.say, self.name = (
+            steps_per_epoch, epochs_left, device, say, name)
+        self.t0: Optional[float] = None
+        self.done = steps_per_epoch < TIMED_STEPS[1]  # too short an epoch to time: nothing to project
+
+    def __call__(self, step: int) -> None:
+        """Called after training step ``step`` (1-based) of the epoch."""
+        if self.done or step not in TIMED_STEPS:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if step == TIMED_STEPS[0]:
+            self.t0 = now
+            return
+        per_step = (now - self.t0) / (TIMED_STEPS[1] - TIMED_STEPS[0])
+        total = per_step * self.steps_per_epoch * self.epochs_left
+        self.say(f"{self.name}: projected {format_duration(total)} for {self.epochs_left} epochs "
+                 f"({per_step:.3f} s/step x {self.steps_per_epoch} steps/epoch, from "
+                 f"{TIMED_STEPS[1] - TIMED_STEPS[0]} timed steps; evaluation not included)")
+        self.done = True

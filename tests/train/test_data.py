@@ -1,0 +1,111 @@
+"""What a run trains on joins its identity: another folder, copy or subset is another run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from poolbench.cli import main
+from poolbench.data import datasets
+from poolbench.train import Protocol, RunConfig
+from poolbench.train import data as run_data
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))
+    datasets._MEMORY.clear()
+    run_data._MEMORY.clear()
+    yield
+    datasets._MEMORY.clear()
+    run_data._MEMORY.clear()
+
+
+def write_folder(root: Path, classes, n_train=4, n_test=2, seed=0) -> Path:
+    rs = np.random.RandomState(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c in classes:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(rs.randint(0, 256, (8, 8, 3)).astype(np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+def folder_config(path, **kw) -> RunConfig:
+    return RunConfig(model="resnet20", dataset="imagefolder", data_path=str(path), protocol=Protocol(epochs=1), **kw)
+
+
+def test_two_image_folders_are_two_runs(tmp_path):
+    a = write_folder(tmp_path / "big", ["a", "b", "c"])
+    b = write_folder(tmp_path / "tiny", ["x", "y"], seed=1)
+    assert folder_config(a).run_id != folder_config(b).run_id
+    ca, cb = folder_config(a), folder_config(b)
+    assert ca.resolve_data_fingerprint() != cb.resolve_data_fingerprint()
+
+
+def test_same_content_elsewhere_is_the_same_run_and_a_subset_is_not(tmp_path):
+    a = write_folder(tmp_path / "one", ["a", "b"])
+    b = write_folder(tmp_path / "two", ["a", "b"])  # same seed: the same pixels
+    assert folder_config(a).run_id == folder_config(b).run_id
+    sub = RunConfig(model="resnet20", dataset="imagefolder", data_path=str(a),
+                    protocol=Protocol(epochs=1, train_subset=3))
+    assert sub.run_id != folder_config(a).run_id
+
+
+def test_fingerprint_is_cached_on_disk_and_follows_an_edit(tmp_path, monkeypatch):
+    a = write_folder(tmp_path / "f", ["a", "b"])
+    first = folder_config(a).resolve_data_fingerprint()
+    assert list((tmp_path / "cache" / "fingerprints").glob("*.txt"))
+    run_data._MEMORY.clear()
+    monkeypatch.setattr(run_data, "select_data", lambda c: pytest.fail("recomputed despite the cache"))
+    assert folder_config(a).resolve_data_fingerprint() == first
+    monkeypatch.undo()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")  # new size/mtime
+    assert folder_config(a).resolve_data_fingerprint() != first
+
+
+def test_replace_recomputes_the_fingerprint(tmp_path):
+    a = write_folder(tmp_path / "f", ["a", "b"])
+    c = folder_config(a)
+    c.resolve_data_fingerprint()
+    assert c.replace(protocol=Protocol(epochs=1, test_subset=1)).run_id != c.run_id
+
+
+def test_finding1_a_tiny_folder_is_not_reported_done_with_the_other_folders_result(tmp_path, capsys):
+    """issue 12 finding 1: `run --dataset imagefolder --data-path tinyfolder` printed another dataset's result."""
+    big = write_folder(tmp_path / "big", ["a", "b", "c"])
+    tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
+    common = ["run", "--seeds", "0", "--model", "resnet20", "--dataset", "imagefolder", "--epochs", "1", "--no-progress",
+              "--device", "cpu", "--runs-dir", str(tmp_path / "runs")]
+    assert main(common + ["--data-path", str(big)]) == 0
+    assert main(common + ["--data-path", str(tiny)]) == 0
+    results = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/result.json")]
+    assert len(results) == 2
+    cfgs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/config.json")]
+    assert {c["data_path"] for c in cfgs} == {str(big), str(tiny)}
+    assert all(c["schema"] == 2 and len(c["data_fingerprint"]) == 16 for c in cfgs)
+
+
+def test_sweep_dry_run_does_not_list_another_folders_runs_as_done(tmp_path, capsys):
+    big = write_folder(tmp_path / "big", ["a", "b", "c"])
+    tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
+    runs = str(tmp_path / "runs")
+    base = ["--models", "resnet20", "--datasets", "imagefolder", "--pools", "avg", "--seeds", "0", "--epochs", "1",
+            "--runs-dir", runs, "--no-progress"]
+    assert main(["sweep", *base, "--data-path", str(big)]) == 0
+    capsys.readouterr()
+    assert main(["sweep", *base, "--data-path", str(tiny), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "0 done" in out and "1 new" in out
+
+
+def test_resuming_on_changed_data_is_refused(tmp_path):
+    a = write_folder(tmp_path / "f", ["a", "b"])
+    c = folder_config(a)
+    stored = RunConfig.from_dict(json.loads(json.dumps({**c.to_dict(), "data_fingerprint": c.resolve_data_fingerprint()})))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")
+    with pytest.raises(ValueError, match="not what this run was configured with"):
+        stored.check_data()

@@ -1,0 +1,72 @@
+"""What a run says (issue 12, finding 6): projected time, resumed / already done, Ctrl-C, whole lines."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from poolbench.cli import main
+from poolbench.train import engine
+
+TINY = ["--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--train-subset", "96", "--test-subset", "32",
+        "--batch-size", "16", "--device", "cpu"]
+
+
+def test_run_projects_its_wall_time_and_says_already_done(tmp_path, capsys):
+    assert main(["run", *TINY, "--epochs", "1", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "projected" in out and "for 1 epochs" in out and "6 steps/epoch" in out
+    assert "\r" not in out  # not a terminal: whole lines, no progress-bar carriage returns
+    assert main(["run", *TINY, "--epochs", "1", "--runs-dir", str(tmp_path)]) == 0
+    assert "already done (finished, best test acc" in capsys.readouterr().out
+
+
+def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, capsys, monkeypatch):
+    real = engine.evaluate
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_2(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "evaluate", interrupt_in_epoch_2)
+    assert main(["run", *TINY, "--epochs", "2", "--runs-dir", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "interrupted in epoch 2 of 2" in err[0] and "Run the same command again" in err[0]
+    assert not list(tmp_path.glob("*/result.json"))  # not recorded as failed
+    monkeypatch.setattr(engine, "evaluate", real)
+    assert main(["run", *TINY, "--epochs", "2", "--runs-dir", str(tmp_path)]) == 0
+    assert "resumed from epoch 1 (of 2)" in capsys.readouterr().out
+    (result,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/result.json")]
+    assert result["status"] == "finished" and result["epochs_completed"] == 2
+
+
+def test_a_sweep_with_no_progress_prints_one_line_per_epoch(tmp_path, capsys):
+    assert main(["sweep", "--seeds", "0", "--pools", "avg", "--models", "resnet20", "--datasets", "synthetic", "--epochs", "2",
+                 "--train-subset", "64", "--test-subset", "32", "--no-progress", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1/2" in out and "epoch   2/2" in out and "\r" not in out
+
+
+def test_show_from_another_directory_finds_a_relative_data_path(tmp_path, monkeypatch):
+    """A run started in `project/` with `--data-path imgs` stores a relative path in old configs."""
+    import numpy as np
+    from PIL import Image
+
+    from poolbench.cli._trained import locate_data
+    from poolbench.train import RunConfig
+
+    project = tmp_path / "project"
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (project / "imgs" / split / c).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(project / "imgs" / split / c / "0.png")
+    run_dir = project / "runs" / "some-run"
+    run_dir.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    cfg = locate_data(RunConfig(model="resnet20", dataset="imagefolder", data_path="imgs"), run_dir)
+    assert cfg.data_path == str((project / "imgs").resolve())
+    with pytest.raises(ValueError, match="relative and found neither here"):
+        locate_data(RunConfig(model="resnet20", dataset="imagefolder", data_path="nowhere"), run_dir)
