@@ -11,7 +11,8 @@ from poolbench.data.synthetic import CLASSES, generate
 
 
 def test_names_and_unknown_name():
-    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "svhn", "synthetic"]
+    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "patterns", "svhn",
+                               "synthetic"]
     with pytest.raises(ValueError, match="valid names: cifar10, cifar100"):
         load_dataset("cifar-10")
 

@@ -141,6 +141,7 @@ def test_shared_and_frozen_exponent():
     torch.randn(2, 8, 4, 4) * 1e6, -torch.rand(2, 8, 1, 1), torch.zeros(2, 8, 1, 1),
 ])
 def test_finite_on_extreme_inputs_with_finite_gradients(x):
+    torch.manual_seed(0)  # w2 from a fixed seed: the outcome must not depend on which tests ran before
     pool = create_pool("gemgate", channels=8, **FULL)
     with torch.no_grad():
         pool.w2.normal_()

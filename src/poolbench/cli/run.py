@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train MODEL on DATASET with POOL for each seed. A finished run is "
                                    "skipped, an unfinished one resumes from its last checkpoint.")
     p.add_argument("--model", required=True, help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18")
-    p.add_argument("--dataset", required=True, help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic")
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic, patterns")
     p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
     p.add_argument("--pool-file", help="path/to/file.py[:ClassName], a user pool (the benchmark's convention; "
                                        "the class defaults to CustomPool)")

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import cifar, cifar_copy, idx, imagefolder, svhn, synthetic
+from . import cifar, cifar_copy, idx, imagefolder, patterns, svhn, synthetic
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
@@ -111,7 +111,11 @@ READERS: Dict[str, Tuple[Reader, Sources]] = {
     "svhn": (lambda p, d, dl: svhn.load(p, d, allow_download=dl), lambda p, d: svhn.source_files(p, d)),
     "imagefolder": (lambda p, d, dl: imagefolder.load(p), lambda p, d: _path_or_empty(p)),
     "synthetic": (lambda p, d, dl: synthetic.load(), lambda p, d: []),
+    "patterns": (lambda p, d, dl: patterns.load(), lambda p, d: []),
 }
+# Generated datasets have no source files: their cache key holds what determines their bytes instead.
+GENERATED = {"synthetic": lambda: [synthetic.N_TRAIN, synthetic.N_TEST, synthetic.SEED],
+             "patterns": lambda: patterns.identity()}
 
 
 def list_datasets() -> List[str]:
@@ -139,9 +143,9 @@ def _identity(paths: List[Path]) -> List[list]:
 def cache_key(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None) -> Optional[str]:
     """The cache file's key, or None when the source is missing (nothing to cache against yet)."""
     sources = READERS[name][1](data_path, data_dir)
-    if name != "synthetic" and not sources:
+    if name not in GENERATED and not sources:
         return None
-    generator = [synthetic.N_TRAIN, synthetic.N_TEST, synthetic.SEED] if name == "synthetic" else []
+    generator = GENERATED[name]() if name in GENERATED else []
     blob = json.dumps([CACHE_VERSION, name, _identity(sources), generator]).encode()
     return f"{name}-{hashlib.sha1(blob).hexdigest()[:16]}"
 
@@ -221,7 +225,7 @@ def load_dataset(name: str, data_path: Optional[str] = None, data_dir: Optional[
 
 def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], download: bool) -> dict:
     """Run the reader (checksums, download, decoding) and compute the statistics: the cache payload."""
-    if name != "synthetic":
+    if name not in GENERATED:
         print(f"poolbench: decoding {name} (first load; cached afterwards)", file=sys.stderr)
     train_x, train_y, test_x, test_y, classes, *variant = READERS[name][0](data_path, data_dir, download)
     for split, y in (("training", train_y), ("test", test_y)):
@@ -229,7 +233,7 @@ def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], downlo
             raise CorruptDataError(f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; "
                                    "check the files")
     mean, std = channel_stats(train_x)
-    if name == "synthetic":
+    if name in GENERATED:
         source = "generated"
     else:
         source = str(Path(data_path or data_dir or "data").expanduser().resolve())
