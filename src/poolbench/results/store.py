@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterable, List, Optional, Union
 
 import torch
 
@@ -22,13 +22,15 @@ from ..tensorfile import TensorFileError, load_tensor_file
 PathLike = Union[str, Path]
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(f)`` into a temporary file beside ``path``, fsync, then rename it over ``path``: a
+    reader sees the old file or the whole new one, never a part (a kill leaves only the temp file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -36,6 +38,10 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_json(path: PathLike, obj: Any) -> None:

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from ..results.store import atomic_write_json
+from ..results.store import atomic_write, atomic_write_json
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .perturbations import SEQUENCES, perturb
 
@@ -85,18 +83,7 @@ def _sha256(path: Path) -> str:
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(arr), allow_pickle=False))
     return _sha256(path)
 
 
