@@ -254,3 +254,37 @@ def test_p_min_lets_the_exponent_go_below_average_pooling():
         create_pool("gemgate", channels=8, p=1.0, p_min=0.0)
     with pytest.raises(ValueError, match=r"p=0.8 must lie in \[p_min=1.0"):
         create_pool("gemgate", channels=8, p=0.8)
+
+
+def test_a_dropped_position_far_above_the_kept_maximum_stays_finite():
+    """Position dropout can drop a value 1e36 times the kept maximum: its p-th power overflowed to
+    inf and inf * 0 made the pooled value and every gradient NaN (seen once in ~40 random w2 draws on
+    randn * 1e6 input). The kept positions' GeM is what must come out, with finite gradients."""
+    from poolbench.pools.gemgate import channel_spread, masked_gem
+
+    x = torch.tensor([[[1e-6, 2e-6, 1e30]]], requires_grad=True)
+    p = torch.tensor([8.0], requires_grad=True)
+    mask = torch.tensor([[[1.0, 1.0, 0.0]]])
+    pooled, xn = masked_gem(x, p, mask)
+    want = ((1e-6 ** 8 + 2e-6 ** 8) / 2) ** (1 / 8)  # GeM over the two kept positions, by hand
+    assert torch.isfinite(pooled).all() and pooled.item() == pytest.approx(want, rel=1e-5)
+    spread = channel_spread(xn, mask)
+    assert torch.isfinite(spread).all()
+    (pooled.sum() + spread.sum()).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(p.grad).all()
+    assert x.grad[0, 0, 2].item() == 0.0  # the dropped position takes no part
+
+
+def test_position_dropout_on_huge_random_maps_is_finite_for_many_gates():
+    """The case that failed: train mode (position dropout on), randn * 1e6 maps, random gates."""
+    for seed in range(120):
+        torch.manual_seed(seed)
+        x = (torch.randn(2, 8, 4, 4) * 1e6).requires_grad_(True)
+        pool = create_pool("gemgate", channels=8, **FULL).train()
+        with torch.no_grad():
+            pool.w2.normal_()
+            pool.delta.fill_(0.9)
+        y = pool(x)
+        y.sum().backward()
+        assert torch.isfinite(y).all() and torch.isfinite(x.grad).all(), f"seed {seed}"
+        assert all(torch.isfinite(q.grad).all() for q in pool.parameters() if q.grad is not None), f"seed {seed}"

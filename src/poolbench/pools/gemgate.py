@@ -72,7 +72,11 @@ def masked_gem(x: torch.Tensor, p: torch.Tensor, mask: Optional[torch.Tensor] = 
         pooled = xn.pow(p).mean(dim=2)
     else:
         m = (x * mask).amax(dim=2, keepdim=True)  # the max over kept positions: one term is exactly 1
-        xn = x / m
+        # A dropped position may exceed the kept maximum by any factor (1e30 / 1e-6): its power would
+        # overflow to inf and inf * 0 is NaN, in the output and the gradients. It is set to 1 instead
+        # (then masked out), so x / m <= 1 wherever it is used, here and in the spread. It is replaced
+        # *before* the division: x / m itself has an infinite derivative in m there (x / m^2 overflows).
+        xn = torch.where(mask > 0, x, m) / m
         pooled = (xn.pow(p) * mask).sum(dim=2) / mask.sum(dim=2)
     return pooled.pow(1.0 / p.squeeze(2)) * m.squeeze(2), xn
 
