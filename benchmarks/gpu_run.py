@@ -34,6 +34,7 @@ Everything lands in ``--out`` as at most six files, no folders: ``summary.md`` (
 directories: config, metrics, result, pack; no checkpoints) and ``logs.tar.gz`` (every phase's log,
 the pytest junit XML, nvidia-smi).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,13 +50,17 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FMNIST = REPO.parent / "shared" / "data" / "fashion-mnist"
 DEVDATA = REPO / "devdata"  # git-ignored; travels to the GPU machine as a carried path
-FMNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte.gz")
+FMNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 POOLS = ("avg", "gem", "max", "avgmax", "gemgate")  # gemgate last: the issue's "if it fits"
 SEEDS = (42, 123, 456)  # the published baselines' seeds
 FMNIST_TRAIN, FMNIST_TEST = 60000, 10000
@@ -82,7 +87,7 @@ class Plan:
     seeds: tuple = SEEDS
     shares: tuple = (0.25, 0.45)  # tests, bench (of the budget left after env); runs get the rest
 
-    def bench_parts(self) -> List[tuple]:
+    def bench_parts(self) -> list[tuple]:
         """[(share of the bench time, share of that the bench may start paths in, extra args)]. Every
         part times the plain baseline too, so each row's speed-up is a same-round ratio. A compiled
         path's warm-up (compilation) takes tens of seconds, so compiled parts stop starting paths
@@ -91,19 +96,29 @@ class Plan:
             eager = ("--packs", "1,2", "--modes", "eager", "--baselines", "plain,dataloader")
             bf16 = ("--packs", "2", "--amp", "bf16", "--modes", "eager", "--baselines", "plain")
             return [(0.5, 0.75, eager), (0.5, 0.75, bf16)]
-        return [(0.30, 0.75, ("--packs", "1,4,8,16", "--modes", "eager", "--baselines", "plain,dataloader")),
-                (0.45, 0.5, ("--packs", "1,8", "--modes", "cudagraphs,compile", "--baselines", "plain")),
-                (0.25, 0.5, ("--packs", "1,8", "--amp", "bf16", "--modes", "eager,cudagraphs", "--baselines", "plain"))]
+        return [
+            (0.30, 0.75, ("--packs", "1,4,8,16", "--modes", "eager", "--baselines", "plain,dataloader")),
+            (0.45, 0.5, ("--packs", "1,8", "--modes", "cudagraphs,compile", "--baselines", "plain")),
+            (0.25, 0.5, ("--packs", "1,8", "--amp", "bf16", "--modes", "eager,cudagraphs", "--baselines", "plain")),
+        ]
 
 
 def make_plan(device: str, tiny: bool) -> Plan:
     if not tiny:
         return Plan(device=device, tiny=False)
-    return Plan(device=device, tiny=True, bench_models="mobilenetv2",
-                bench_common=("--steps", "1", "--warmup", "1", "--rounds", "1", "--eval-images", "16",
-                              "--batch-size", "8"),
-                protocol=(("epochs", 1), ("train_subset", 256), ("test_subset", 128)), train_images=256,
-                test_images=128, epochs=1, pools=("avg", "max"), seeds=(42,), shares=(0.2, 0.4))
+    return Plan(
+        device=device,
+        tiny=True,
+        bench_models="mobilenetv2",
+        bench_common=("--steps", "1", "--warmup", "1", "--rounds", "1", "--eval-images", "16", "--batch-size", "8"),
+        protocol=(("epochs", 1), ("train_subset", 256), ("test_subset", 128)),
+        train_images=256,
+        test_images=128,
+        epochs=1,
+        pools=("avg", "max"),
+        seeds=(42,),
+        shares=(0.2, 0.4),
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -115,7 +130,7 @@ class Clock:
         return self.budget - (time.monotonic() - self.start)
 
 
-def child_env(work: Path) -> Dict[str, str]:
+def child_env(work: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", POOLBENCH_CACHE=str(work / "cache"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
     commit = DEVDATA / "COMMIT"
@@ -124,7 +139,7 @@ def child_env(work: Path) -> Dict[str, str]:
     return env
 
 
-def run_phase(name: str, cmd: List[str], timeout_s: float, work: Path, log: Path) -> Dict[str, Any]:
+def run_phase(name: str, cmd: list[str], timeout_s: float, work: Path, log: Path) -> dict[str, Any]:
     """Run ``cmd`` with a time limit, its output to ``log``; {phase, status, rc, wall_s}."""
     t0 = time.monotonic()
     if timeout_s < 5:
@@ -133,8 +148,9 @@ def run_phase(name: str, cmd: List[str], timeout_s: float, work: Path, log: Path
     with open(log, "w") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=child_env(work),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=child_env(work), start_new_session=True
+        )
         try:
             rc = proc.wait(timeout=timeout_s)
             status = "ok" if rc == 0 else "failed"
@@ -155,27 +171,41 @@ def tail(path: Path, n: int = 15) -> str:
 
 
 # ----------------------------------------------------------------------------- phase 1: environment
-def environment(device: str) -> Dict[str, Any]:
+def environment(device: str) -> dict[str, Any]:
     import platform
 
     import torch
 
-    env: Dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                           "python": sys.version.split()[0], "torch": torch.__version__, "host": platform.node(),
-                           "cuda_available": torch.cuda.is_available(), "cuda": torch.version.cuda,
-                           "commit": _git_head()}
+    env: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "host": platform.node(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda": torch.version.cuda,
+        "commit": _git_head(),
+    }
     if env["commit"] == "unknown":  # the tree travelled without .git: the commit --prepare recorded
         env["commit"] = child_env(Path("/tmp")).get("POOLBENCH_COMMIT", "unknown") + " (from devdata/COMMIT)"
     if device.startswith("cuda") and torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
-        env.update(gpu=p.name, capability=f"{p.major}.{p.minor}", memory_gib=round(p.total_memory / 2 ** 30, 1),
-                   multiprocessors=p.multi_processor_count, cudnn=torch.backends.cudnn.version(),
-                   tf32_conv_default=torch.backends.cudnn.allow_tf32,
-                   tf32_matmul_default=torch.backends.cuda.matmul.allow_tf32)
+        env.update(
+            gpu=p.name,
+            capability=f"{p.major}.{p.minor}",
+            memory_gib=round(p.total_memory / 2**30, 1),
+            multiprocessors=p.multi_processor_count,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_conv_default=torch.backends.cudnn.allow_tf32,
+            tf32_matmul_default=torch.backends.cuda.matmul.allow_tf32,
+        )
     smi = shutil.which("nvidia-smi")
     if smi:
-        q = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
-                            "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        q = subprocess.run(
+            [smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         env["nvidia_smi_query"] = q.stdout.strip() or q.stderr.strip()
         env["nvidia_smi"] = subprocess.run([smi], capture_output=True, text=True, timeout=30).stdout
     return env
@@ -183,8 +213,9 @@ def environment(device: str) -> Dict[str, Any]:
 
 def _git_head() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
     except Exception:
         return "unknown"
 
@@ -199,14 +230,28 @@ def bench(plan: Plan, seconds: float, work: Path, logs: Path, py: str) -> tuple:
     for i, (share, start_share, extra) in enumerate(plan.bench_parts()):
         out = work / f"bench-part{i}"
         limit = share * seconds
-        cmd = [py, "-m", "poolbench", "bench", "--device", plan.device, "--models", plan.bench_models,
-               *plan.bench_common, *extra, "--budget-s", f"{start_share * limit:.0f}", "--out", str(out)]
+        cmd = [
+            py,
+            "-m",
+            "poolbench",
+            "bench",
+            "--device",
+            plan.device,
+            "--models",
+            plan.bench_models,
+            *plan.bench_common,
+            *extra,
+            "--budget-s",
+            f"{start_share * limit:.0f}",
+            "--out",
+            str(out),
+        ]
         records.append(run_phase(f"bench part {i}", cmd, limit, work, logs / f"bench-part{i}.log"))
         parts += [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     return records, (merge_results(parts) if parts else None)
 
 
-def target_lines(result: Dict[str, Any]) -> List[str]:
+def target_lines(result: dict[str, Any]) -> list[str]:
     """The issue's targets, recorded (never asserted): ResNet-56 <= 3 ms/step and MobileNetV2 <= 2 ms
     single-model fp32 (best mode), packed K=8 >= 4x the runs per GPU-hour of K=1 (same mode)."""
     rows = [r for r in result["rows"] if r.get("amp") == "none" and r["step_ms"] is not None]
@@ -215,26 +260,36 @@ def target_lines(result: Dict[str, Any]) -> List[str]:
         single = [r for r in rows if r["model"] == model and r["k"] == 1 and r["path"] == "poolbench"]
         if single:
             best = min(single, key=lambda r: r["step_ms"])
-            out.append(f"- {model} single fp32, best mode ({best['mode']}): {best['step_ms']:.2f} ms/step "
-                       f"(target <= {target} ms: {'met' if best['step_ms'] <= target else 'not met'})")
+            out.append(
+                f"- {model} single fp32, best mode ({best['mode']}): {best['step_ms']:.2f} ms/step "
+                f"(target <= {target} ms: {'met' if best['step_ms'] <= target else 'not met'})"
+            )
         else:
             out.append(f"- {model} single fp32: not measured")
     for r8 in (r for r in rows if r["k"] == 8):
-        r1 = next((r for r in rows if r["model"] == r8["model"] and r["mode"] == r8["mode"] and r["k"] == 1
-                   and r["path"] == "poolbench"), None)
+        r1 = next(
+            (
+                r
+                for r in rows
+                if r["model"] == r8["model"] and r["mode"] == r8["mode"] and r["k"] == 1 and r["path"] == "poolbench"
+            ),
+            None,
+        )
         if r1:
             ratio = r8["runs_per_hour"] / r1["runs_per_hour"]
-            out.append(f"- {r8['model']} {r8['mode']}: packed K=8 gives {ratio:.2f}x the runs per GPU-hour of K=1 "
-                       f"(target >= 4x: {'met' if ratio >= 4 else 'not met'})")
+            out.append(
+                f"- {r8['model']} {r8['mode']}: packed K=8 gives {ratio:.2f}x the runs per GPU-hour of K=1 "
+                f"(target >= 4x: {'met' if ratio >= 4 else 'not met'})"
+            )
     return out
 
 
 # ----------------------------------------------------------------------------- phase 4: runs
-def run_list(plan: Plan) -> List[Dict[str, Any]]:
+def run_list(plan: Plan) -> list[dict[str, Any]]:
     return [{"pool": p, "seed": s} for p in plan.pools for s in plan.seeds]
 
 
-def projections(plan: Plan, result: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def projections(plan: Plan, result: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Projected wall seconds of one pack of K runs of the runs model, per measured (mode, K), fp32."""
     if result is None:
         return []
@@ -242,8 +297,12 @@ def projections(plan: Plan, result: Optional[Dict[str, Any]]) -> List[Dict[str, 
     configs = [p.get("config") or {} for p in result.get("parts", [result])]
     out = []
     for r in result["rows"]:
-        if (r["model"] != plan.runs_model or r.get("amp") != "none" or r["step_ms"] is None
-                or r["path"] not in ("poolbench", "packed")):
+        if (
+            r["model"] != plan.runs_model
+            or r.get("amp") != "none"
+            or r["step_ms"] is None
+            or r["path"] not in ("poolbench", "packed")
+        ):
             continue
         # A bench of smaller batches (the dry run's) is scaled up to the protocol's 128 images a step.
         batch = configs[min(r.get("part", 0), len(configs) - 1)].get("batch_size", 128)
@@ -254,7 +313,7 @@ def projections(plan: Plan, result: Optional[Dict[str, Any]]) -> List[Dict[str, 
     return out
 
 
-def choose(plan: Plan, proj: List[Dict[str, Any]], seconds: float) -> Optional[Dict[str, Any]]:
+def choose(plan: Plan, proj: list[dict[str, Any]], seconds: float) -> dict[str, Any] | None:
     """The (mode, K) that finishes the most runs in ``seconds`` (then the least time); None if none fits."""
     n = len(run_list(plan))
     best = None
@@ -277,14 +336,23 @@ def train_spec(spec_path: str) -> int:
     from poolbench.train.packed import train_packed
 
     spec = json.loads(Path(spec_path).read_text())
-    configs = [RunConfig(model=spec["model"], dataset=spec["dataset"], pool=r["pool"], seed=r["seed"],
-                         protocol=Protocol(**spec["protocol"]), data_dir=spec["data_dir"], channels_last=True,
-                         compile=spec["mode"] != "eager",
-                         compile_mode={"eager": None, "compile": None, "cudagraphs": "reduce-overhead"}[spec["mode"]])
-               for r in spec["runs"]]
+    configs = [
+        RunConfig(
+            model=spec["model"],
+            dataset=spec["dataset"],
+            pool=r["pool"],
+            seed=r["seed"],
+            protocol=Protocol(**spec["protocol"]),
+            data_dir=spec["data_dir"],
+            channels_last=True,
+            compile=spec["mode"] != "eager",
+            compile_mode={"eager": None, "compile": None, "cudagraphs": "reduce-overhead"}[spec["mode"]],
+        )
+        for r in spec["runs"]
+    ]
     k = spec["k"]
     for i in range(0, len(configs), k):
-        pack = configs[i:i + k]
+        pack = configs[i : i + k]
         print(f"pack {i // k + 1}: {[c.run_id for c in pack]}", flush=True)
         if len(pack) == 1:
             results = [train_run(pack[0], spec["runs_dir"], device=spec["device"], progress=False, log=print)]
@@ -295,7 +363,7 @@ def train_spec(spec_path: str) -> int:
     return 0
 
 
-def pack_runs(runs_dir: Path, dest: Path, top: str) -> List[Dict[str, Any]]:
+def pack_runs(runs_dir: Path, dest: Path, top: str) -> list[dict[str, Any]]:
     """Tar the ended runs (finished or diverged: config, metrics, result, pack; no checkpoints)."""
     ended = []
     with tarfile.open(dest, "w:gz") as tar:
@@ -303,8 +371,15 @@ def pack_runs(runs_dir: Path, dest: Path, top: str) -> List[Dict[str, Any]]:
             r = json.loads(result.read_text())
             if r.get("status") not in ("finished", "diverged"):
                 continue
-            ended.append({"run_id": r["run_id"], "status": r["status"], "best_test_acc": r.get("best_test_acc"),
-                          "protocol": r.get("protocol_label"), "wall_s": r.get("provenance", {}).get("wall_time_s")})
+            ended.append(
+                {
+                    "run_id": r["run_id"],
+                    "status": r["status"],
+                    "best_test_acc": r.get("best_test_acc"),
+                    "protocol": r.get("protocol_label"),
+                    "wall_s": r.get("provenance", {}).get("wall_time_s"),
+                }
+            )
             for f in ("config.json", "metrics.jsonl", "result.json", "pack.json"):
                 if (result.parent / f).is_file():
                     tar.add(result.parent / f, arcname=f"{top}/{result.parent.name}/{f}")
@@ -322,19 +397,31 @@ def junit_counts(xml: Path) -> str:
     suites = [root] if root.tag == "testsuite" else list(root)
     tot = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
     passed = tot["tests"] - tot["failures"] - tot["errors"] - tot["skipped"]
-    failed = [f"{c.get('classname')}::{c.get('name')}" for s in suites for c in s.iter("testcase")
-              if c.find("failure") is not None or c.find("error") is not None]
-    return (f"{passed} passed, {tot['failures']} failed, {tot['errors']} errors, {tot['skipped']} skipped"
-            + ("".join(f"\n  - FAILED {f}" for f in failed)))
+    failed = [
+        f"{c.get('classname')}::{c.get('name')}"
+        for s in suites
+        for c in s.iter("testcase")
+        if c.find("failure") is not None or c.find("error") is not None
+    ]
+    return f"{passed} passed, {tot['failures']} failed, {tot['errors']} errors, {tot['skipped']} skipped" + (
+        "".join(f"\n  - FAILED {f}" for f in failed)
+    )
 
 
-def write_summary(out: Path, s: Dict[str, Any]) -> str:
-    lines = [f"# GPU run {s['date']} ({'TINY CPU DRY RUN, not a measurement' if s['tiny'] else s['device']})", "",
-             f"- command: `{s['command']}`", f"- device: {s['env'].get('gpu') or s['device']}; torch "
-             f"{s['env'].get('torch')}, CUDA {s['env'].get('cuda')}, cuDNN {s['env'].get('cudnn')}; "
-             f"driver: {s['env'].get('nvidia_smi_query', '-')}", f"- commit: {s['env'].get('commit')}",
-             f"- budget {s['budget_s']:.0f}s, used {s['used_s']:.0f}s", "", "| phase | status | wall s |",
-             "|---|---|---|"]
+def write_summary(out: Path, s: dict[str, Any]) -> str:
+    lines = [
+        f"# GPU run {s['date']} ({'TINY CPU DRY RUN, not a measurement' if s['tiny'] else s['device']})",
+        "",
+        f"- command: `{s['command']}`",
+        f"- device: {s['env'].get('gpu') or s['device']}; torch "
+        f"{s['env'].get('torch')}, CUDA {s['env'].get('cuda')}, cuDNN {s['env'].get('cudnn')}; "
+        f"driver: {s['env'].get('nvidia_smi_query', '-')}",
+        f"- commit: {s['env'].get('commit')}",
+        f"- budget {s['budget_s']:.0f}s, used {s['used_s']:.0f}s",
+        "",
+        "| phase | status | wall s |",
+        "|---|---|---|",
+    ]
     lines += [f"| {p['phase']} | {p['status']} | {p['wall_s']} |" for p in s["phases"]]
     lines += ["", f"## CUDA tests\n\n{s.get('tests', 'not run')}", "", "## Throughput"]
     if s.get("bench_file"):
@@ -364,8 +451,10 @@ def prepare(src: Path) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     for name in FMNIST_FILES:
         if not (src / name).is_file():
-            print(f"gpu_run --prepare: {src / name} not found; pass --from DIR holding the four Fashion-MNIST "
-                  f"gz files", file=sys.stderr)
+            print(
+                f"gpu_run --prepare: {src / name} not found; pass --from DIR holding the four Fashion-MNIST gz files",
+                file=sys.stderr,
+            )
             return 2
         data = (src / name).read_bytes()
         if name in sums and hashlib.sha256(data).hexdigest() != sums[name]:
@@ -373,16 +462,19 @@ def prepare(src: Path) -> int:
             return 2
         (dest / name).write_bytes(data)
     head = _git_head()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     (DEVDATA / "COMMIT").write_text(head + ("+dirty" if dirty else "") + "\n")
     size = sum(f.stat().st_size for f in DEVDATA.rglob("*") if f.is_file())
-    print(f"devdata/: {size / 2 ** 20:.1f} MiB (Fashion-MNIST + COMMIT {head[:10]}{'+dirty' if dirty else ''}); "
-          f"carry it: run(..., carry=['devdata'])")
+    print(
+        f"devdata/: {size / 2**20:.1f} MiB (Fashion-MNIST + COMMIT {head[:10]}{'+dirty' if dirty else ''}); "
+        f"carry it: run(..., carry=['devdata'])"
+    )
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget-s", type=float, default=450, help="wall seconds for everything (default 450)")
     ap.add_argument("--out", help="where the few result files go (e.g. $OUT)")
@@ -390,8 +482,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny sizes and a short protocol: the CPU dry run")
     ap.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}")
     ap.add_argument("--data-dir", default=str(DEVDATA), help="holds fashion-mnist/ (default devdata/)")
-    ap.add_argument("--bench-json", help="project the runs from this earlier bench JSON instead of this "
-                                         "session's (e.g. to spend a whole call on runs: --phases env,runs)")
+    ap.add_argument(
+        "--bench-json",
+        help="project the runs from this earlier bench JSON instead of this "
+        "session's (e.g. to spend a whole call on runs: --phases env,runs)",
+    )
     ap.add_argument("--work", help="scratch folder for run directories and caches (default: a temp folder)")
     ap.add_argument("--prepare", action="store_true", help="copy the data and commit into devdata/ and exit")
     ap.add_argument("--from", dest="src", default=str(SHARED_FMNIST), help="--prepare: Fashion-MNIST folder")
@@ -413,18 +508,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     clock, plan, py = Clock(args.budget_s), make_plan(args.device, args.tiny), sys.executable
-    s: Dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "tiny": args.tiny,
-                         "device": args.device, "budget_s": args.budget_s, "phases": [], "targets": [],
-                         "command": "benchmarks/gpu_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                         "runs_note": "phase not run"}
+    s: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "tiny": args.tiny,
+        "device": args.device,
+        "budget_s": args.budget_s,
+        "phases": [],
+        "targets": [],
+        "command": "benchmarks/gpu_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "runs_note": "phase not run",
+    }
 
     t0 = time.monotonic()
     s["env"] = environment(args.device) if "env" in phases else {}
     (out / "env.json").write_text(json.dumps(s["env"], indent=2) + "\n")
     if s["env"].get("nvidia_smi"):
         (logs / "nvidia-smi.txt").write_text(s["env"]["nvidia_smi"])
-    s["phases"].append({"phase": "env", "status": "ok" if "env" in phases else "skipped",
-                        "wall_s": round(time.monotonic() - t0, 1)})
+    s["phases"].append(
+        {"phase": "env", "status": "ok" if "env" in phases else "skipped", "wall_s": round(time.monotonic() - t0, 1)}
+    )
     left = clock.left()
     tests_s, bench_s = plan.shares[0] * left, plan.shares[1] * left
 
@@ -435,8 +537,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         import importlib.util
 
         per_test = ["--timeout", "150"] if importlib.util.find_spec("pytest_timeout") else []
-        cmd = [py, "-m", "pytest", "-m", "cuda", "-p", "no:cacheprovider", "-v", "-rs", *per_test, "--junitxml",
-               str(xml), "tests/train", "tests/pools", "tests/models"]
+        cmd = [
+            py,
+            "-m",
+            "pytest",
+            "-m",
+            "cuda",
+            "-p",
+            "no:cacheprovider",
+            "-v",
+            "-rs",
+            *per_test,
+            "--junitxml",
+            str(xml),
+            "tests/train",
+            "tests/pools",
+            "tests/models",
+        ]
         s["phases"].append(run_phase("tests", cmd, min(tests_s, clock.left()), work, logs / "cuda-tests.log"))
         s["tests"] = junit_counts(xml) + "\n\n```\n" + tail(logs / "cuda-tests.log", 25) + "\n```"
 
@@ -452,8 +569,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             s["bench_file"], s["targets"] = js.name, target_lines(result)
     if args.bench_json:
         result = json.loads(Path(args.bench_json).read_text())
-        s["targets"].append(f"- the runs below are projected from `{args.bench_json}` ({result.get('device')}, "
-                            f"{result.get('date')})")
+        s["targets"].append(
+            f"- the runs below are projected from `{args.bench_json}` ({result.get('device')}, {result.get('date')})"
+        )
 
     if "runs" in phases:
         t_runs = time.monotonic()
@@ -463,22 +581,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         runs_dir = work / "runs"
         shown = ", ".join(f"{p['mode']} K={p['k']}: {p['pack_s'] / 60:.1f} min" for p in proj) or "none measured"
         if pick is None:
-            s["runs_note"] = (f"not started: no pack of {plan.runs_model} runs is projected to finish in the "
-                              f"{max(0, seconds) / 60:.1f} min left (projected per pack: {shown}).")
+            s["runs_note"] = (
+                f"not started: no pack of {plan.runs_model} runs is projected to finish in the "
+                f"{max(0, seconds) / 60:.1f} min left (projected per pack: {shown})."
+            )
             s["phases"].append({"phase": "runs", "status": "skipped", "wall_s": 0.0})
         else:
-            runs = run_list(plan)[:pick["runs"]]
+            runs = run_list(plan)[: pick["runs"]]
             protocol = dict(plan.protocol)
-            spec = {"model": plan.runs_model, "dataset": plan.runs_dataset, "protocol": protocol,
-                    "data_dir": args.data_dir, "device": plan.device, "mode": pick["mode"], "k": pick["k"],
-                    "runs": runs, "runs_dir": str(runs_dir)}
+            spec = {
+                "model": plan.runs_model,
+                "dataset": plan.runs_dataset,
+                "protocol": protocol,
+                "data_dir": args.data_dir,
+                "device": plan.device,
+                "mode": pick["mode"],
+                "k": pick["k"],
+                "runs": runs,
+                "runs_dir": str(runs_dir),
+            }
             (work / "runs-spec.json").write_text(json.dumps(spec, indent=2))
             cmd = [py, str(Path(__file__).resolve()), "--train-spec", str(work / "runs-spec.json")]
             s["phases"].append(run_phase("runs", cmd, seconds, work, logs / "runs.log"))
             names = ", ".join(f"{r['pool']}/s{r['seed']}" for r in runs)
-            s["runs_note"] = (f"{len(runs)} runs ({names}) in packs "
-                              f"of {pick['k']}, mode {pick['mode']}, projected {pick['cost_s'] / 60:.1f} min "
-                              f"(projected per pack: {shown}).")
+            s["runs_note"] = (
+                f"{len(runs)} runs ({names}) in packs "
+                f"of {pick['k']}, mode {pick['mode']}, projected {pick['cost_s'] / 60:.1f} min "
+                f"(projected per pack: {shown})."
+            )
         runs_dir.mkdir(parents=True, exist_ok=True)
         top = f"gpu-{s['date'][:10]}"
         s["runs"] = pack_runs(runs_dir, out / "runs.tar.gz", top)

@@ -15,6 +15,7 @@ with date, device, commit, torch version, threads, load average and the command.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pool_overhead.py --pools gemgate,gem,avg \
         --pool-arg gemgate:drop=0.1 --pool-arg gemgate:pos_drop=0.2 --out benchmarks/results/pool-overhead-DATE.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List
 
 import torch
 
@@ -44,8 +45,9 @@ def _time(fn: Callable[[], None]) -> float:
     return time.perf_counter() - t
 
 
-def measure(model_name: str, in_chans: int, pools: Dict[str, dict], batch: int, repeats: int,
-            mode: str) -> Dict[str, Dict[str, float]]:
+def measure(
+    model_name: str, in_chans: int, pools: dict[str, dict], batch: int, repeats: int, mode: str
+) -> dict[str, dict[str, float]]:
     """Time the model (built with the first pool) and each pool alone on its real final map."""
     first = next(iter(pools))
     torch.manual_seed(0)
@@ -80,22 +82,33 @@ def measure(model_name: str, in_chans: int, pools: Dict[str, dict], batch: int, 
         run_model()
         for m in mods.values():
             run_pool(m)
-    tm: List[float] = []
-    tp: Dict[str, List[float]] = {n: [] for n in mods}
+    tm: list[float] = []
+    tp: dict[str, list[float]] = {n: [] for n in mods}
     for _ in range(repeats):  # interleaved: background load hits model and pools alike
         tm.append(_time(run_model))
         for n, m in mods.items():
             tp[n].append(sum(_time(lambda: run_pool(m)) for _ in range(5)) / 5)  # fast: average 5 calls
     mt = statistics.median(tm)
-    return {n: {"model_ms": 1e3 * mt, "pool_ms": 1e3 * statistics.median(t),
-                "share_pct": 100.0 * statistics.median(t) / mt, "map": "x".join(map(str, feats.shape[1:]))}
-            for n, t in tp.items()}
+    return {
+        n: {
+            "model_ms": 1e3 * mt,
+            "pool_ms": 1e3 * statistics.median(t),
+            "share_pct": 100.0 * statistics.median(t) / mt,
+            "map": "x".join(map(str, feats.shape[1:])),
+        }
+        for n, t in tp.items()
+    }
 
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -111,7 +124,7 @@ def main() -> int:
     ap.add_argument("--modes", default="eval,train")
     ap.add_argument("--out", help="also write the Markdown report here")
     args = ap.parse_args()
-    pool_args: Dict[str, dict] = {}
+    pool_args: dict[str, dict] = {}
     for item in args.pool_arg:
         key, _, value = item.partition("=")
         pool, _, k = key.rpartition(":")
@@ -141,9 +154,11 @@ def main() -> int:
             res = measure(model_name, chans[model_name], pools, args.batch, args.repeats, mode)
             for pool_name, r in res.items():
                 pa = pools[pool_name]
-                line = (f"| {model_name} | {r['map']} | {mode} | {pool_name} | "
-                        f"{','.join(f'{k}={v}' for k, v in pa.items()) or '-'} | {r['model_ms']:.1f} | "
-                        f"{r['pool_ms']:.3f} | {r['share_pct']:.2f} |")
+                line = (
+                    f"| {model_name} | {r['map']} | {mode} | {pool_name} | "
+                    f"{','.join(f'{k}={v}' for k, v in pa.items()) or '-'} | {r['model_ms']:.1f} | "
+                    f"{r['pool_ms']:.3f} | {r['share_pct']:.2f} |"
+                )
                 lines.append(line)
                 print(line, flush=True)
     lines.append("")

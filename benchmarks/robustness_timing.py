@@ -8,6 +8,7 @@ with ``nice`` on a shared machine; extrapolate linearly to 10,000 images (every 
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 python benchmarks/robustness_timing.py --n 200 \\
         --data-path ../shared/data/cifar10-jpg.tar.gz --out benchmarks/results/robustness_timing_cpu.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,17 +53,23 @@ def main() -> None:
         cpu = torch.device("cpu")
         to_input = lambda x: normalize(x, ds.mean, ds.std)  # noqa: E731 (the benchmark protocol's inputs)
         t = time.time()
-        evaluate.corruption_errors(model, imgs, labels, c_dir, list(corruptions.CORRUPTIONS), [1, 2, 3, 4, 5],
-                                   to_input, cpu)
+        evaluate.corruption_errors(
+            model, imgs, labels, c_dir, list(corruptions.CORRUPTIONS), [1, 2, 3, 4, 5], to_input, cpu
+        )
         res["eval_c"] = time.time() - t
         t = time.time()
         evaluate.flip_statistics(model, p_dir, list(perturbations.SEQUENCES), to_input, cpu)
         res["eval_p"] = time.time() - t
     res["gen_c_total"], res["gen_p_total"] = sum(res["gen_c"].values()), sum(res["gen_p"].values())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    res["provenance"] = {"commit": commit, "torch": torch.__version__, "device": "cpu, 1 thread",
-                         "machine": platform.platform(), "model": "resnet20 (avg pool, untrained)",
-                         "protocol": "NON-STANDARD timing (generation + evaluation only)"}
+    res["provenance"] = {
+        "commit": commit,
+        "torch": torch.__version__,
+        "device": "cpu, 1 thread",
+        "machine": platform.platform(),
+        "model": "resnet20 (avg pool, untrained)",
+        "protocol": "NON-STANDARD timing (generation + evaluation only)",
+    }
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
 

@@ -7,6 +7,7 @@ rejects it before any training:
 
     finite: random  FAIL  NaN output on 1x1 map; ...
 """
+
 import torch
 import torch.nn as nn
 

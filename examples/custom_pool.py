@@ -8,6 +8,7 @@ count, so its per-channel parameter is created on the first input it sees.
 The pool is mixed max-average pooling (Lee, Gallagher & Tu, AISTATS 2016): per channel,
 a * max + (1 - a) * mean with a = sigmoid(w), w learned, init 0 (a = 0.5).
 """
+
 import torch
 import torch.nn as nn
 

@@ -1,5 +1,6 @@
 """A scaffold-style pool with a pre-allocated parameter, sliced to the input's channel count
 (no-argument ``__init__``; 2048 covers every model's width). GeM with one exponent per channel."""
+
 import torch
 import torch.nn as nn
 

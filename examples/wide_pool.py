@@ -1,5 +1,6 @@
 """A pool that concatenates [avg, max] (output 2*C wide) but forgets ``feat_mult = 2``: the
 contract check catches it and names the fix."""
+
 import torch
 import torch.nn as nn
 

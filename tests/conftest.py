@@ -1,4 +1,5 @@
 """Shared test setup: small thread count (CI has 2 cores) and paths to the real data."""
+
 from __future__ import annotations
 
 import os
@@ -29,13 +30,21 @@ def pytest_collection_modifyitems(config, items):
 def cuda_fp32():
     """True fp32 on the GPU: no TF32 in convolutions or matmuls (PyTorch enables it for cuDNN
     convolutions by default, ~1e-3 relative), fixed cuDNN algorithms; restored afterwards."""
-    flags = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
-             torch.backends.cudnn.deterministic)
+    flags = (
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     yield torch.device("cuda")
-    (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
-     torch.backends.cudnn.deterministic) = flags
+    (
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    ) = flags
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 It asserts nothing about speed (a measurement is a benchmark with its output committed).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from poolbench.cli import main
 
 
 def test_bench_runs_every_path_and_writes_provenance(tmp_path):
-    bc = BenchConfig(models=["resnet20"], packs=(1, 2), steps=1, warmup=1, rounds=1, eval_images=8,
-                     batch_size=8, device="cpu")
+    bc = BenchConfig(
+        models=["resnet20"], packs=(1, 2), steps=1, warmup=1, rounds=1, eval_images=8, batch_size=8, device="cpu"
+    )
     result = run_bench(bc, log=lambda s: None)
     rows = {(r["path"], r["k"]): r for r in result["rows"]}
     assert set(rows) == {("baseline", 1), ("poolbench", 1), ("packed", 2)}
@@ -30,17 +32,50 @@ def test_bench_runs_every_path_and_writes_provenance(tmp_path):
 
 
 def test_bench_command(tmp_path, capsys):
-    assert main(["bench", "--models", "resnet20", "--packs", "1", "--steps", "1", "--warmup", "1",
-                 "--rounds", "1", "--eval-images", "4", "--batch-size", "4", "--device", "cpu",
-                 "--no-baseline", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--models",
+                "resnet20",
+                "--packs",
+                "1",
+                "--steps",
+                "1",
+                "--warmup",
+                "1",
+                "--rounds",
+                "1",
+                "--eval-images",
+                "4",
+                "--batch-size",
+                "4",
+                "--device",
+                "cpu",
+                "--no-baseline",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| resnet20 | poolbench | 1 |" in out and len(list(tmp_path.glob("*.json"))) == 1
 
 
 def test_dataloader_baseline_and_a_spent_budget(tmp_path):
     """The seed harness's way is timed like the others; a spent budget times nothing and says so."""
-    bc = BenchConfig(models=["resnet20"], packs=(1,), steps=1, warmup=1, rounds=1, eval_images=8, batch_size=8,
-                     device="cpu", baselines=("plain", "dataloader"))
+    bc = BenchConfig(
+        models=["resnet20"],
+        packs=(1,),
+        steps=1,
+        warmup=1,
+        rounds=1,
+        eval_images=8,
+        batch_size=8,
+        device="cpu",
+        baselines=("plain", "dataloader"),
+    )
     rows = {r["path"]: r for r in run_bench(bc, log=lambda s: None)["rows"]}
     assert set(rows) == {"baseline", "dataloader", "poolbench"}
     assert rows["dataloader"]["steps_per_s"] > 0 and rows["dataloader"]["speedup"] > 0
@@ -56,9 +91,10 @@ def test_per_image_dataset_is_a_crop_of_the_padded_image_then_normalised():
     img, label = ds[2]
     raw = (img * 0.25 + 0.5) * 255
     padded = F.pad(x[2], (4, 4, 4, 4)).float()
-    crops = [padded[:, a:a + 32, b:b + 32] for a in range(9) for b in range(9)]
-    assert label == 2 and any(torch.allclose(raw, c, atol=1e-3) or torch.allclose(raw, c.flip(-1), atol=1e-3)
-                              for c in crops)
+    crops = [padded[:, a : a + 32, b : b + 32] for a in range(9) for b in range(9)]
+    assert label == 2 and any(
+        torch.allclose(raw, c, atol=1e-3) or torch.allclose(raw, c.flip(-1), atol=1e-3) for c in crops
+    )
     test = PerImageDataset(x, torch.arange(4), (0.5,) * 3, (0.25,) * 3, train=False)
     assert torch.allclose((test[1][0] * 0.25 + 0.5) * 255, x[1].float(), atol=1e-3)
 
@@ -66,8 +102,21 @@ def test_per_image_dataset_is_a_crop_of_the_padded_image_then_normalised():
 def test_merged_parts_keep_every_command_and_row(tmp_path):
     parts = []
     for modes in (("eager",),):
-        r = run_bench(BenchConfig(models=["resnet20"], packs=(1,), steps=1, warmup=1, rounds=1, eval_images=4,
-                                  batch_size=4, device="cpu", modes=modes, baselines=()), log=lambda s: None)
+        r = run_bench(
+            BenchConfig(
+                models=["resnet20"],
+                packs=(1,),
+                steps=1,
+                warmup=1,
+                rounds=1,
+                eval_images=4,
+                batch_size=4,
+                device="cpu",
+                modes=modes,
+                baselines=(),
+            ),
+            log=lambda s: None,
+        )
         r["command"] = f"part {len(parts)}"
         parts += [r, dict(r, command="part 1", rows=[dict(x, amp="bf16") for x in r["rows"]])]
     merged = merge_results(parts)

@@ -14,6 +14,7 @@ selected variant, the other candidates and every baseline:
 
     .venv/bin/python results/cpu-screen-v2/analyze.py        # writes summary.md and prints it
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ import math
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 from scipy import stats as sps
 
@@ -32,16 +32,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import screen  # noqa: E402  (the protocols, candidates, baselines and the selection rule)
 
-METRICS = (("best_test_acc", "best-epoch test"), ("final_test_acc", "final-epoch test"),
-           ("test_acc_at_best_val", "test at best-val epoch"))
+METRICS = (
+    ("best_test_acc", "best-epoch test"),
+    ("final_test_acc", "final-epoch test"),
+    ("test_acc_at_best_val", "test at best-val epoch"),
+)
 
 
-def load() -> Dict[Tuple[str, str], List[dict]]:
+def load() -> dict[tuple[str, str], list[dict]]:
     """{(column, pool label): rows of ended runs (finished or diverged), each with 'best_val'}.
 
     A diverged run keeps the accuracies of the epochs it completed (none if it diverged in its
     first); its cell says how many of its runs diverged, and the statistics use the finished runs."""
-    cells: Dict[Tuple[str, str], List[dict]] = defaultdict(list)
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for path in sorted(HERE.glob("*/config.json")):
         row = screen.ended(path.parent)
         if row is not None:
@@ -49,11 +52,11 @@ def load() -> Dict[Tuple[str, str], List[dict]]:
     return cells
 
 
-def ok(rows: List[dict]) -> List[dict]:
+def ok(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["status"] == "finished"]
 
 
-def fmt(rows: List[dict], metric: str) -> str:
+def fmt(rows: list[dict], metric: str) -> str:
     """mean ± std (n) over the finished runs, and how many runs diverged."""
     m, s, n = summarize([r[metric] for r in ok(rows)])
     div = len(rows) - len(ok(rows))
@@ -61,7 +64,7 @@ def fmt(rows: List[dict], metric: str) -> str:
     return text + (f" **{div}/{len(rows)} diverged**" if div else "")
 
 
-def welch_ci(a: List[float], b: List[float]) -> str:
+def welch_ci(a: list[float], b: list[float]) -> str:
     if len(a) < 2 or len(b) < 2:
         return "n/a (n<2)"
     r = sps.ttest_ind(a, b, equal_var=False)
@@ -73,24 +76,29 @@ def label(args: dict) -> str:
     return pool_label({"pool": "gemgate", "pool_args": args})
 
 
-def leaderboard(cells, col: str, rows_order: List[str], selected: str) -> List[str]:
-    out = ["| pool | val (best epoch) | " + " | ".join(t for _, t in METRICS) + " | seeds |",
-           "|---|---|" + "---|" * len(METRICS) + "---|"]
+def leaderboard(cells, col: str, rows_order: list[str], selected: str) -> list[str]:
+    out = [
+        "| pool | val (best epoch) | " + " | ".join(t for _, t in METRICS) + " | seeds |",
+        "|---|---|" + "---|" * len(METRICS) + "---|",
+    ]
     for lab in rows_order:
         rows = cells.get((col, lab), [])
         if rows:
             name = f"**`{lab}`** (selected)" if lab == selected else f"`{lab}`"
-            out.append(f"| {name} | {fmt(rows, 'best_val')} | "
-                       + " | ".join(fmt(rows, m) for m, _ in METRICS)
-                       + f" | {sorted(r['seed'] for r in rows)} |")
+            out.append(
+                f"| {name} | {fmt(rows, 'best_val')} | "
+                + " | ".join(fmt(rows, m) for m, _ in METRICS)
+                + f" | {sorted(r['seed'] for r in rows)} |"
+            )
     return out + [""]
 
 
-def versus_best_baseline(cells, col: str, selected: str) -> List[str]:
+def versus_best_baseline(cells, col: str, selected: str) -> list[str]:
     out = []
     sel = sorted(ok(cells.get((col, selected), [])), key=lambda r: r["seed"])
-    base = {b: sorted(ok(cells[(col, b)]), key=lambda r: r["seed"]) for b in screen.BASELINES
-            if ok(cells.get((col, b), []))}  # a pool whose every run diverged has no mean to beat
+    base = {
+        b: sorted(ok(cells[(col, b)]), key=lambda r: r["seed"]) for b in screen.BASELINES if ok(cells.get((col, b), []))
+    }  # a pool whose every run diverged has no mean to beat
     if col in screen.ONE_BY_ONE:  # max / mixed / softpool ran at one seed there, as an identity check
         base = {b: rows for b, rows in base.items() if b not in screen.SAME_AS_AVG_ON_1X1}
     for m, title in METRICS:
@@ -102,10 +110,14 @@ def versus_best_baseline(cells, col: str, selected: str) -> List[str]:
         pairs = {r["seed"]: r[m] for r in base[best]}
         paired = ", ".join(f"s{r['seed']} {r[m] - pairs[r['seed']]:+.2f}" for r in sel if r["seed"] in pairs)
         wins = all(summarize(a)[0] > summarize([r[m] for r in rows])[0] for rows in base.values())
-        out.append(f"| {title} | `{best}` {summarize(b)[0]:.2f} | **{diff:+.2f}** | {welch_ci(a, b)} | {paired} | "
-                   f"{'yes' if wins else 'no'} |")
-    head = ["| metric | best baseline | Δ mean | Welch-t 95% CI of Δ | paired Δ per seed | above every baseline |",
-            "|---|---|---|---|---|---|"]
+        out.append(
+            f"| {title} | `{best}` {summarize(b)[0]:.2f} | **{diff:+.2f}** | {welch_ci(a, b)} | {paired} | "
+            f"{'yes' if wins else 'no'} |"
+        )
+    head = [
+        "| metric | best baseline | Δ mean | Welch-t 95% CI of Δ | paired Δ per seed | above every baseline |",
+        "|---|---|---|---|---|---|",
+    ]
     dead = [b for b in screen.BASELINES if cells.get((col, b)) and not ok(cells[(col, b)])]
     notes = [f"Baselines whose every run diverged (no accuracy; counted as beaten): {dead}."] if dead else []
     if any(len(ok(cells[(col, b)])) < len(cells[(col, b)]) for b in base):
@@ -113,7 +125,7 @@ def versus_best_baseline(cells, col: str, selected: str) -> List[str]:
     return head + out + [""] + notes + [""]
 
 
-def learned_exponents(cells, col: str) -> List[str]:
+def learned_exponents(cells, col: str) -> list[str]:
     """Where did gemgate's per-channel p go? Read from the runs' final checkpoints (kept on the
     machine that trained them, not committed): p = clamp(init_p * exp(delta), p_min, 8)."""
     import torch
@@ -134,14 +146,22 @@ def learned_exponents(cells, col: str) -> List[str]:
                     ps.append((args.get("p", 3.0) * delta.float().exp()).clamp(p_min, P_MAX))
         if ps:
             p = torch.cat(ps)
-            out.append(f"| `{lab}` | {len(ps)} | {p.min():.3f} | {p.median():.3f} | {p.max():.3f} | "
-                       f"{(p > 1 + 1e-3).float().mean():.0%} | {(p < 1 - 1e-3).float().mean():.0%} |")
+            out.append(
+                f"| `{lab}` | {len(ps)} | {p.min():.3f} | {p.median():.3f} | {p.max():.3f} | "
+                f"{(p > 1 + 1e-3).float().mean():.0%} | {(p < 1 - 1e-3).float().mean():.0%} |"
+            )
     if not out:
         return []
-    return (["Learned GeM exponents after the last epoch (all channels of all seeds' checkpoints):", "",
-             "| pool | runs | min p | median p | max p | channels with p > 1.001 | with p < 0.999 |",
-             "|---|---|---|---|---|---|---|"]
-            + out + [""])
+    return (
+        [
+            "Learned GeM exponents after the last epoch (all channels of all seeds' checkpoints):",
+            "",
+            "| pool | runs | min p | median p | max p | channels with p > 1.001 | with p < 0.999 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        + out
+        + [""]
+    )
 
 
 def main() -> int:
@@ -156,35 +176,62 @@ def main() -> int:
     selected = label(screen.VARIANTS[chosen])
     candidates = [label(a) for a in screen.VARIANTS.values()]
     protocols = sorted({r["protocol_label"] for rows in cells.values() for r in rows})
-    commits = sorted({str(r["git_commit"])[:7] + ("+dirty" if "dirty" in str(r["git_commit"]) else "")
-                      for rows in cells.values() for r in rows})
-    out = ["# Second CPU screen of gemgate — NON-STANDARD protocols", "",
-           "Not the benchmark's 200-epoch protocol: 5 epochs on subsets, CPU, 1 thread per run (see screen.py).",
-           "Numbers are not comparable to published ones.", "",
-           "Protocols: " + "; ".join(f"`{p}`" for p in protocols) + ".",
-           f"Optimiser as the benchmark (SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine); commits {commits}.",
-           "", "## Selection (validation accuracy only)", "",
-           "Mean over columns of the mean over seeds 0–2 of each run's best validation accuracy:", ""]
+    commits = sorted(
+        {
+            str(r["git_commit"])[:7] + ("+dirty" if "dirty" in str(r["git_commit"]) else "")
+            for rows in cells.values()
+            for r in rows
+        }
+    )
+    out = [
+        "# Second CPU screen of gemgate — NON-STANDARD protocols",
+        "",
+        "Not the benchmark's 200-epoch protocol: 5 epochs on subsets, CPU, 1 thread per run (see screen.py).",
+        "Numbers are not comparable to published ones.",
+        "",
+        "Protocols: " + "; ".join(f"`{p}`" for p in protocols) + ".",
+        f"Optimiser as the benchmark (SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, cosine); commits {commits}.",
+        "",
+        "## Selection (validation accuracy only)",
+        "",
+        "Mean over columns of the mean over seeds 0–2 of each run's best validation accuracy:",
+        "",
+    ]
     out += [f"- `{label(screen.VARIANTS[n])}` ({n}): {v:.2f}" for n, v in score.items()]
-    out += ["", f"**Selected for every column: `{selected}` ({chosen}).**" if not math.isnan(score[chosen])
-            else "**PROGRESS VIEW (--partial): candidate runs still missing, nothing is selected; the first "
-                 "variant is shown in the selected row.**", ""]
+    out += [
+        "",
+        f"**Selected for every column: `{selected}` ({chosen}).**"
+        if not math.isnan(score[chosen])
+        else "**PROGRESS VIEW (--partial): candidate runs still missing, nothing is selected; the first "
+        "variant is shown in the selected row.**",
+        "",
+    ]
     columns = list(screen.COLUMNS)
     # one-glance table: best-epoch test accuracy per column
     pools = [selected] + [c for c in candidates if c != selected] + screen.BASELINES
-    out += ["## Leaderboard at a glance (best-epoch test accuracy %, mean ± std (n))", "",
-            "| pool | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    out += [
+        "## Leaderboard at a glance (best-epoch test accuracy %, mean ± std (n))",
+        "",
+        "| pool | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
     for lab in pools:
-        cols = ["= avg (the same function on a 1x1 map; seed 0 checked below)"
-                if c in screen.ONE_BY_ONE and lab in screen.SAME_AS_AVG_ON_1X1
-                else fmt(cells.get((c, lab), []), "best_test_acc") for c in columns]
+        cols = [
+            "= avg (the same function on a 1x1 map; seed 0 checked below)"
+            if c in screen.ONE_BY_ONE and lab in screen.SAME_AS_AVG_ON_1X1
+            else fmt(cells.get((c, lab), []), "best_test_acc")
+            for c in columns
+        ]
         out.append(f"| {'**' + lab + '** (selected)' if lab == selected else lab} | " + " | ".join(cols) + " |")
     out.append("")
     for col in columns:
         out += [f"## {col}", ""]
         out += leaderboard(cells, col, pools, selected)
-        out += ["Selected minus the best baseline, all seeds run (seeds 3-4 were added after the screen for "
-                "the headline cells: optional stopping):", ""] + versus_best_baseline(cells, col, selected)
+        out += [
+            "Selected minus the best baseline, all seeds run (seeds 3-4 were added after the screen for "
+            "the headline cells: optional stopping):",
+            "",
+        ] + versus_best_baseline(cells, col, selected)
         first = {k: [r for r in v if r["seed"] in screen.SEEDS] for k, v in cells.items()}
         out += [f"The same on the pre-declared seeds {list(screen.SEEDS)} only:", ""]
         out += versus_best_baseline(first, col, selected)
@@ -192,10 +239,14 @@ def main() -> int:
             out += learned_exponents(cells, col)
         base_args = screen.VARIANTS[chosen]
         full = [r for r in cells.get((col, selected), []) if r["seed"] in screen.SEEDS]
-        out += [f"Ablation of `{selected}` (one component removed; seeds {list(screen.SEEDS)} for every row):", "",
-                "| removed | pool | val (best epoch) | best-epoch test | final-epoch test |", "|---|---|---|---|---|",
-                f"| nothing | `{selected}` | {fmt(full, 'best_val')} | {fmt(full, 'best_test_acc')} | "
-                f"{fmt(full, 'final_test_acc')} |"]
+        out += [
+            f"Ablation of `{selected}` (one component removed; seeds {list(screen.SEEDS)} for every row):",
+            "",
+            "| removed | pool | val (best epoch) | best-epoch test | final-epoch test |",
+            "|---|---|---|---|---|",
+            f"| nothing | `{selected}` | {fmt(full, 'best_val')} | {fmt(full, 'best_test_acc')} | "
+            f"{fmt(full, 'final_test_acc')} |",
+        ]
         for comp in screen.active_components(base_args):
             lab = label({**base_args, **screen.COMPONENTS[comp]})
             rows = cells.get((col, lab), [])
@@ -204,8 +255,10 @@ def main() -> int:
             elif not rows:
                 out.append(f"| {comp} | `{lab}` | not run (time) | | |")
             else:
-                out.append(f"| {comp} | `{lab}` | {fmt(rows, 'best_val')} | "
-                           f"{fmt(rows, 'best_test_acc')} | {fmt(rows, 'final_test_acc')} |")
+                out.append(
+                    f"| {comp} | `{lab}` | {fmt(rows, 'best_val')} | "
+                    f"{fmt(rows, 'best_test_acc')} | {fmt(rows, 'final_test_acc')} |"
+                )
         out.append("")
         if col in screen.ONE_BY_ONE:
             avg0 = {r["seed"]: r for r in cells.get((col, "avg"), [])}.get(0)
@@ -214,22 +267,32 @@ def main() -> int:
                 r0 = {r["seed"]: r for r in cells.get((col, b), [])}.get(0)
                 if r0 and avg0:
                     same = all(r0[m] == avg0[m] for m, _ in METRICS)
-                    checks.append(f"`{b}` {r0['best_test_acc']:.2f} vs `avg` {avg0['best_test_acc']:.2f} "
-                                  f"({'identical on every metric' if same else 'DIFFERENT'})")
+                    checks.append(
+                        f"`{b}` {r0['best_test_acc']:.2f} vs `avg` {avg0['best_test_acc']:.2f} "
+                        f"({'identical on every metric' if same else 'DIFFERENT'})"
+                    )
             if checks:
                 out += ["1x1 identity check at seed 0: " + "; ".join(checks) + ".", ""]
     fu = [(name, label(args)) for name, args in screen.FOLLOW_UP.items()]
     col = "resnet20-imagefolder"
-    out += ["## Follow-up (after the screen; not part of the declared selection)", "",
-            "| pool | val (best epoch) | best-epoch test | paired Δ test vs `avg` per seed |", "|---|---|---|---|"]
+    out += [
+        "## Follow-up (after the screen; not part of the declared selection)",
+        "",
+        "| pool | val (best epoch) | best-epoch test | paired Δ test vs `avg` per seed |",
+        "|---|---|---|---|",
+    ]
     avg = {r["seed"]: r["best_test_acc"] for r in ok(cells.get((col, "avg"), []))}
     for name, lab in fu + [("selected", selected), ("avg", "avg")]:
         rows = [r for r in cells.get((col, lab), []) if r["seed"] in screen.SEEDS]
-        diffs = ", ".join(f"s{r['seed']} {r['best_test_acc'] - avg[r['seed']]:+.2f}" for r in ok(rows) if r["seed"] in avg)
+        diffs = ", ".join(
+            f"s{r['seed']} {r['best_test_acc'] - avg[r['seed']]:+.2f}" for r in ok(rows) if r["seed"] in avg
+        )
         out.append(f"| `{lab}` ({name}) | {fmt(rows, 'best_val')} | {fmt(rows, 'best_test_acc')} | {diffs} |")
     out.append("")
-    out += ["Provenance: each run's config.json / result.json (git commit, torch, device, wall time) and "
-            "metrics.jsonl are in its run directory beside this file."]
+    out += [
+        "Provenance: each run's config.json / result.json (git commit, torch, device, wall time) and "
+        "metrics.jsonl are in its run directory beside this file."
+    ]
     text = "\n".join(out) + "\n"
     (HERE / "summary.md").write_text(text)
     print(text)

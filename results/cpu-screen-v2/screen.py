@@ -34,6 +34,7 @@ when the screen is restarted with --reset-claims.
     for w in 0 1; do OMP_NUM_THREADS=1 nohup .venv/bin/python results/cpu-screen-v2/screen.py \
         --deadline-min 75 >> results/cpu-screen-v2/screen-$w.log 2>&1 & done
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import torch
 
@@ -58,19 +58,25 @@ DATA = Path(os.environ.get("POOLBENCH_SHARED_DATA", REPO.parent / "shared" / "da
 
 VAL_SPLIT = 2500  # held out of the training set (stratified, seed-independent): selection only
 SEEDS = (0, 1, 2)
-COLUMNS: Dict[str, dict] = {
+COLUMNS: dict[str, dict] = {
     "resnet20-imagefolder": dict(  # 8x8 final map, C=64: stands in for ResNet-56 / CIFAR-100
-        model="resnet20", dataset="imagefolder", data_path=str(DATA / "cifar10-jpg.tar.gz"),
-        protocol=Protocol(epochs=5, train_subset=8000, test_subset=5000)),
+        model="resnet20",
+        dataset="imagefolder",
+        data_path=str(DATA / "cifar10-jpg.tar.gz"),
+        protocol=Protocol(epochs=5, train_subset=8000, test_subset=5000),
+    ),
     "mobilenetv2-fashion_mnist": dict(  # 1x1 final map, C=1280: the benchmark's own column
-        model="mobilenetv2", dataset="fashion_mnist", data_dir=str(DATA / "fashion-mnist"),
-        protocol=Protocol(epochs=5, train_subset=10000, test_subset=5000)),
+        model="mobilenetv2",
+        dataset="fashion_mnist",
+        data_dir=str(DATA / "fashion-mnist"),
+        protocol=Protocol(epochs=5, train_subset=10000, test_subset=5000),
+    ),
 }
 ONE_BY_ONE = ("mobilenetv2-fashion_mnist",)
 
 # Declared before the first finished run; `select` picks one for every column. All start as GAP
 # (p = 1): see the module docstring for why not GeM's p = 3.
-VARIANTS: Dict[str, dict] = {
+VARIANTS: dict[str, dict] = {
     "plain": {"p": 1.0},
     "reg": {"p": 1.0, "drop": 0.1, "pos_drop": 0.2},
     "nogate": {"p": 1.0, "gate": False, "drop": 0.1, "pos_drop": 0.2},
@@ -79,25 +85,35 @@ BASELINES = ["avg", "max", "gem", "avgmax", "mixed", "softpool"]
 SAME_AS_AVG_ON_1X1 = ("max", "mixed", "softpool")
 # Each component of a variant and the arguments that switch it off; IDENTITY_ON_1X1 components
 # cannot act on a 1x1 map (no spatial axis), so removing them there is not run.
-COMPONENTS = {"gate": {"gate": False}, "spread": {"spread": False}, "per_channel_p": {"per_channel_p": False},
-              "drop": {"drop": 0.0}, "pos_drop": {"pos_drop": 0.0}}
+COMPONENTS = {
+    "gate": {"gate": False},
+    "spread": {"spread": False},
+    "per_channel_p": {"per_channel_p": False},
+    "drop": {"drop": 0.0},
+    "pos_drop": {"pos_drop": 0.0},
+}
 IDENTITY_ON_1X1 = ("spread", "per_channel_p", "pos_drop")
 
 
 def cfg(column: str, pool: str, seed: int, **pool_args) -> RunConfig:
-    return RunConfig(pool=pool, pool_args=pool_args, seed=seed, val_split=VAL_SPLIT, channels_last=True,
-                     **COLUMNS[column])
+    return RunConfig(
+        pool=pool, pool_args=pool_args, seed=seed, val_split=VAL_SPLIT, channels_last=True, **COLUMNS[column]
+    )
 
 
-def active_components(args: dict) -> List[str]:
+def active_components(args: dict) -> list[str]:
     """The components a gemgate configuration uses (class defaults: gate, spread, per-channel p on)."""
-    on = {"gate": args.get("gate", True), "spread": args.get("spread", True) and args.get("gate", True),
-          "per_channel_p": args.get("per_channel_p", True), "drop": args.get("drop", 0.0) > 0,
-          "pos_drop": args.get("pos_drop", 0.0) > 0}
+    on = {
+        "gate": args.get("gate", True),
+        "spread": args.get("spread", True) and args.get("gate", True),
+        "per_channel_p": args.get("per_channel_p", True),
+        "drop": args.get("drop", 0.0) > 0,
+        "pos_drop": args.get("pos_drop", 0.0) > 0,
+    }
     return [c for c, v in on.items() if v]
 
 
-def main_plan() -> List[RunConfig]:
+def main_plan() -> list[RunConfig]:
     """Candidates and baselines, seed by seed (so an early stop leaves whole seeds)."""
     runs = []
     for seed in SEEDS:
@@ -108,7 +124,7 @@ def main_plan() -> List[RunConfig]:
     return runs
 
 
-def ablation_plan(selected: str) -> List[RunConfig]:
+def ablation_plan(selected: str) -> list[RunConfig]:
     """Component by component (the gate first: the one that acts on both map sizes), all seeds each."""
     base = VARIANTS[selected]
     runs = []
@@ -127,7 +143,7 @@ EXTRA_SEEDS = (3, 4)
 EXTRA_CELLS = {"resnet20-imagefolder": ["avg"], "mobilenetv2-fashion_mnist": ["avg", "gem"]}
 
 
-def extra_plan(selected: str) -> List[RunConfig]:
+def extra_plan(selected: str) -> list[RunConfig]:
     runs = []
     for seed in EXTRA_SEEDS:
         for col, pools in EXTRA_CELLS.items():
@@ -142,11 +158,11 @@ def extra_plan(selected: str) -> List[RunConfig]:
 FOLLOW_UP = {"p_min": {"p": 1.0, "p_min": 0.5}}
 
 
-def follow_up_plan() -> List[RunConfig]:
+def follow_up_plan() -> list[RunConfig]:
     return [cfg("resnet20-imagefolder", "gemgate", seed, **args) for seed in SEEDS for args in FOLLOW_UP.values()]
 
 
-def ended(run_dir: Path) -> Optional[dict]:
+def ended(run_dir: Path) -> dict | None:
     """The run's row once it has ended (finished or diverged), with ``best_val`` added: the best
     validation accuracy of its completed epochs, 0 for a run that diverged before its first."""
     if not (run_dir / "result.json").exists():
@@ -158,11 +174,11 @@ def ended(run_dir: Path) -> Optional[dict]:
     return row
 
 
-def done(runs_dir: Path, c: RunConfig) -> Optional[dict]:
+def done(runs_dir: Path, c: RunConfig) -> dict | None:
     return ended(runs_dir / c.run_id)
 
 
-def select(runs_dir: Path) -> Optional[Dict[str, float]]:
+def select(runs_dir: Path) -> dict[str, float] | None:
     """Mean over columns of (mean over seeds of each run's best validation accuracy) per variant;
     None until every candidate run has ended. The selected variant is the argmax."""
     score = {}
@@ -186,7 +202,7 @@ def claim(runs_dir: Path, c: RunConfig) -> bool:
         return False
 
 
-def work(runs: List[RunConfig], runs_dir: Path, t0: float, deadline_min: float) -> bool:
+def work(runs: list[RunConfig], runs_dir: Path, t0: float, deadline_min: float) -> bool:
     """Train every unclaimed, unfinished run; False once the deadline stops it."""
     for c in runs:
         if done(runs_dir, c) or not claim(runs_dir, c):
@@ -197,9 +213,12 @@ def work(runs: List[RunConfig], runs_dir: Path, t0: float, deadline_min: float) 
             return False
         t = time.time()
         r = train_run(c, runs_dir, device="cpu", progress=False, log=lambda s: print("   ", s, flush=True))
-        print(f"{c.run_id} {pool_label(c.to_dict())}: {r['status']} best test {r.get('best_test_acc')} "
-              f"final {r.get('final_test_acc')} test@best-val {r.get('test_acc_at_best_val')} "
-              f"({time.time() - t:.0f}s)", flush=True)
+        print(
+            f"{c.run_id} {pool_label(c.to_dict())}: {r['status']} best test {r.get('best_test_acc')} "
+            f"final {r.get('final_test_acc')} test@best-val {r.get('test_acc_at_best_val')} "
+            f"({time.time() - t:.0f}s)",
+            flush=True,
+        )
     return True
 
 
@@ -227,8 +246,9 @@ def main() -> int:
         time.sleep(20)
     selected = max(score, key=score.get)
     print(f"validation scores {score}: selected {selected}", flush=True)
-    if work(ablation_plan(selected), args.runs_dir, t0, args.deadline_min) and \
-            work(extra_plan(selected), args.runs_dir, t0, args.deadline_min):
+    if work(ablation_plan(selected), args.runs_dir, t0, args.deadline_min) and work(
+        extra_plan(selected), args.runs_dir, t0, args.deadline_min
+    ):
         work(follow_up_plan(), args.runs_dir, t0, args.deadline_min)
     return 0
 

@@ -13,6 +13,7 @@ a pool at the first non-finite loss, where the engine would record the run as di
     OMP_NUM_THREADS=2 .venv/bin/python results/cpu-screen-v2/stability_probe.py --model resnet56 \
         > results/cpu-screen-v2/stability_probe-resnet56.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -41,7 +41,7 @@ def parse(spec: str):
     return name, {k: json.loads(v) for k, v in (kv.split("=") for kv in args.split(",") if kv)}
 
 
-def exponent(pool) -> Optional[float]:
+def exponent(pool) -> float | None:
     """GeM's learned exponent after the step: ``gem``'s p, or the mean p of ``gemgate``."""
     if isinstance(getattr(pool, "p", None), torch.Tensor):
         return float(pool.p.detach().float().mean())
@@ -73,8 +73,9 @@ def main() -> int:
         for step, (xb, yb) in enumerate(epoch_batches(data, c.seed, 1, c.protocol.batch_size)):
             if step == args.steps:
                 break
-            loss, _ = training_loss(model, normalize(xb, data.mean, data.std).contiguous(
-                memory_format=torch.channels_last), yb)
+            loss, _ = training_loss(
+                model, normalize(xb, data.mean, data.std).contiguous(memory_format=torch.channels_last), yb
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -84,8 +85,10 @@ def main() -> int:
                 break
         losses[pool_label(c.to_dict())] = (row, exps)
     print(f"# First {args.steps} SGD steps of {c.model} on the CPU screen's {args.column} data (seed {args.seed})\n")
-    print(f"Protocol of the steps: {c.protocol_label()}; lr 0.1, no warm-up. Date "
-          f"{datetime.date.today()}, commit {git_commit()}, torch {torch.__version__}, CPU.\n")
+    print(
+        f"Protocol of the steps: {c.protocol_label()}; lr 0.1, no warm-up. Date "
+        f"{datetime.date.today()}, commit {git_commit()}, torch {torch.__version__}, CPU.\n"
+    )
     print(f"Command: `{' '.join(['python', 'results/cpu-screen-v2/stability_probe.py'] + sys.argv[1:])}`\n")
     print("| pool | loss at step 1 | max finite loss | step of max | last step | loss there | GeM p: min (step) |")
     print("|---|---|---|---|---|---|---|")

@@ -15,18 +15,17 @@ validation accuracy). Never test accuracy. Per column:
 
     .venv/bin/python results/cpu-screen/analyze.py            # writes summary.md, prints it
 """
+
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Tuple
 
-from poolbench.results.index import pool_label, read_run
 from scipy import stats as sps
 
+from poolbench.results.index import pool_label, read_run
 from poolbench.results.stats import compare_groups, summarize
 
 HERE = Path(__file__).resolve().parent
@@ -34,13 +33,16 @@ sys.path.insert(0, str(HERE))
 import screen  # noqa: E402  (the protocol and the variant/ablation definitions)
 
 BASELINES = screen.BASELINES
-METRICS = (("best_test_acc", "best-epoch test"), ("final_test_acc", "final-epoch test"),
-           ("test_acc_at_best_val", "test at best-val epoch"))
+METRICS = (
+    ("best_test_acc", "best-epoch test"),
+    ("final_test_acc", "final-epoch test"),
+    ("test_acc_at_best_val", "test at best-val epoch"),
+)
 
 
-def load() -> Dict[Tuple[str, str], List[dict]]:
+def load() -> dict[tuple[str, str], list[dict]]:
     """{(column, pool label): [run rows with 'best_val' added]} for finished runs."""
-    cells: Dict[Tuple[str, str], List[dict]] = defaultdict(list)
+    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for cfg_path in sorted(HERE.glob("*/config.json")):
         row, epochs = read_run(cfg_path.parent)
         if row["status"] != "finished":
@@ -52,14 +54,14 @@ def load() -> Dict[Tuple[str, str], List[dict]]:
     return cells
 
 
-def fmt(values: List[float]) -> str:
+def fmt(values: list[float]) -> str:
     m, s, n = summarize(values)
     if n == 0:
         return "-"
     return f"{m:.2f} ± {s:.2f} (n={n})" if n > 1 else f"{m:.2f} (n=1)"
 
 
-def welch_ci(a: List[float], b: List[float]) -> str:
+def welch_ci(a: list[float], b: list[float]) -> str:
     """Welch's t 95% CI of mean(a) - mean(b) (scipy): honest about tiny n, unlike a bootstrap."""
     if len(a) < 2 or len(b) < 2:
         return "n/a (n<2)"
@@ -67,14 +69,16 @@ def welch_ci(a: List[float], b: List[float]) -> str:
     return f"[{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) and math.isfinite(hi) else "n/a"
 
 
-def fmt_ci(c: dict, a: List[float], b: List[float]) -> str:
+def fmt_ci(c: dict, a: list[float], b: list[float]) -> str:
     ci = f"[{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]" if c["ci95"] else f"n/a ({c['ci_reason']})"
     ci += f" (bootstrap; too narrow with n≤3 a side), Welch-t 95% CI {welch_ci(a, b)}"
     p = f"{c['welch_p']:.3f}" if c["welch_p"] is not None else "n/a"
     pair = c.get("paired")
-    pr = (f"paired Δ {pair['mean_diff']:+.2f} over seeds {pair['seeds']}, t-test p "
-          f"{pair['t_p']:.3f}" if pair and pair["t_p"] is not None else
-          (f"paired Δ {pair['mean_diff']:+.2f} over seeds {pair['seeds']}" if pair else "paired: n/a"))
+    pr = (
+        f"paired Δ {pair['mean_diff']:+.2f} over seeds {pair['seeds']}, t-test p {pair['t_p']:.3f}"
+        if pair and pair["t_p"] is not None
+        else (f"paired Δ {pair['mean_diff']:+.2f} over seeds {pair['seeds']}" if pair else "paired: n/a")
+    )
     return f"Δ {c['mean_diff']:+.2f}, 95% CI {ci}, Welch p {p}; {pr}"
 
 
@@ -91,9 +95,13 @@ def main() -> int:
     cells = load()
     columns = sorted({c for c, _ in cells})
     protocols = sorted({r["protocol_label"] for rows in cells.values() for r in rows})
-    out: List[str] = ["# CPU screen of gemgate — NON-STANDARD protocol", "",
-                      f"Protocol: {'; '.join(protocols)} (see screen.py). Device: CPU, 1 thread, shared machine.",
-                      "Not the benchmark's 200-epoch protocol; numbers are not comparable to published ones.", ""]
+    out: list[str] = [
+        "# CPU screen of gemgate — NON-STANDARD protocol",
+        "",
+        f"Protocol: {'; '.join(protocols)} (see screen.py). Device: CPU, 1 thread, shared machine.",
+        "Not the benchmark's 200-epoch protocol; numbers are not comparable to published ones.",
+        "",
+    ]
     variants = {name: label("gemgate", args) for name, args in screen.VARIANTS.items()}
     score = {}
     for name, lab in variants.items():
@@ -105,9 +113,13 @@ def main() -> int:
         return 1
     chosen = max(score, key=score.get)
     chosen_label = variants[chosen]
-    out += ["## Selection", "",
-            "One configuration for all columns: the a-priori variant with the highest validation accuracy "
-            "averaged over the columns (rule fixed before reading test numbers):", ""]
+    out += [
+        "## Selection",
+        "",
+        "One configuration for all columns: the a-priori variant with the highest validation accuracy "
+        "averaged over the columns (rule fixed before reading test numbers):",
+        "",
+    ]
     out += [f"- `{variants[n]}` ({n}): mean over columns of val {v:.2f}" for n, v in score.items()]
     out += ["", f"**Selected: `{chosen_label}` ({chosen}).**", ""]
     # post hoc, clearly labelled: which gemgate configuration would validation pick among all that ran?
@@ -116,9 +128,12 @@ def main() -> int:
     post = {lab: sum(v) / len(v) for lab, v in post.items() if all(x is not None for x in v)}
     if post:
         top = max(post, key=post.get)
-        out += [f"Post hoc, NOT the rule (it looks at the ablation runs too): among every gemgate "
-                f"configuration run in both columns, the highest mean validation accuracy over columns "
-                f"is `{top}` ({post[top]:.2f}).", ""]
+        out += [
+            f"Post hoc, NOT the rule (it looks at the ablation runs too): among every gemgate "
+            f"configuration run in both columns, the highest mean validation accuracy over columns "
+            f"is `{top}` ({post[top]:.2f}).",
+            "",
+        ]
     for col in columns:
         out += [f"## {col}", ""]
         # 1. the selection (one configuration for all columns, see the module docstring)
@@ -129,17 +144,21 @@ def main() -> int:
         out += ["", f"Selected for every column: `{chosen_label}` ({chosen}).", ""]
         # 2. leaderboard
         pools = [chosen_label] + [v for k, v in variants.items() if k != chosen] + BASELINES
-        out += ["| pool | val (best) | " + " | ".join(t for _, t in METRICS) + " | seeds |",
-                "|---|---|" + "---|" * len(METRICS) + "---|"]
+        out += [
+            "| pool | val (best) | " + " | ".join(t for _, t in METRICS) + " | seeds |",
+            "|---|---|" + "---|" * len(METRICS) + "---|",
+        ]
         for lab in pools:
             rows = cells.get((col, lab), [])
             if not rows:
                 continue
             seeds = sorted(r["seed"] for r in rows)
             name = f"**{lab}** (selected)" if lab == chosen_label else f"`{lab}`"
-            out.append(f"| {name} | {fmt([r['best_val'] for r in rows])} | "
-                       + " | ".join(fmt([r[m] for r in rows if r[m] is not None]) for m, _ in METRICS)
-                       + f" | {seeds} |")
+            out.append(
+                f"| {name} | {fmt([r['best_val'] for r in rows])} | "
+                + " | ".join(fmt([r[m] for r in rows if r[m] is not None]) for m, _ in METRICS)
+                + f" | {seeds} |"
+            )
         out.append("")
         # 3. difference to the best baseline, per metric
         out += ["Selected gemgate minus the best baseline (highest mean on that metric):", ""]
@@ -154,13 +173,19 @@ def main() -> int:
             c = compare_groups(a, b, paired_seeds=([r["seed"] for r in sel_rows], [r["seed"] for r in base[best]]))
             c_fmt = fmt_ci(c, a, b)
             wins = all(summarize(a)[0] > summarize([r[m] for r in base[x]])[0] for x in base)
-            out.append(f"- {title}: best baseline `{best}`; {c_fmt}; higher mean than every baseline: "
-                       f"{'yes' if wins else 'no'}")
+            out.append(
+                f"- {title}: best baseline `{best}`; {c_fmt}; higher mean than every baseline: "
+                f"{'yes' if wins else 'no'}"
+            )
         out.append("")
         # 4. ablation (each component removed from the full pool)
         full = label("gemgate", screen.VARIANTS["reg"])
-        out += [f"Ablation of the full pool `{full}` (one component removed):", "",
-                "| variant | val (best) | best-epoch test | final-epoch test |", "|---|---|---|---|"]
+        out += [
+            f"Ablation of the full pool `{full}` (one component removed):",
+            "",
+            "| variant | val (best) | best-epoch test | final-epoch test |",
+            "|---|---|---|---|",
+        ]
         abl = [("full", full), ("-drop -pos_drop (= plain)", variants["plain"])]
         abl += [(n, label("gemgate", a)) for n, a in screen.ABLATIONS.items()]
         for name, lab in abl:
@@ -174,11 +199,15 @@ def main() -> int:
             if not rows:
                 out.append(f"| {name} | not run (time) | | |")
                 continue
-            out.append(f"| {name} `{lab}` | {fmt([r['best_val'] for r in rows])} | "
-                       f"{fmt([r['best_test_acc'] for r in rows])} | {fmt([r['final_test_acc'] for r in rows])} |")
+            out.append(
+                f"| {name} `{lab}` | {fmt([r['best_val'] for r in rows])} | "
+                f"{fmt([r['best_test_acc'] for r in rows])} | {fmt([r['final_test_acc'] for r in rows])} |"
+            )
         out.append("")
-    out += ["Provenance: every run's config.json / result.json (git commit, torch, device, wall time) is in "
-            "its run directory beside this file."]
+    out += [
+        "Provenance: every run's config.json / result.json (git commit, torch, device, wall time) is in "
+        "its run directory beside this file."
+    ]
     text = "\n".join(out) + "\n"
     (HERE / "summary.md").write_text(text)
     print(text)

@@ -11,6 +11,7 @@ Runs are trained one after another in priority order (seed 0 of the main cells, 
 then the ablations), each skipped when already finished, so the script can be re-run to extend
 the screen. No new run starts after ``--deadline-min`` minutes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ ONE_BY_ONE_SAME_AS_AVG = ("max", "mixed", "softpool")  # identity on 1x1 maps, e
 
 
 def cfg(column: str, pool: str, seed: int, **pool_args) -> RunConfig:
-    return RunConfig(pool=pool, pool_args=pool_args, seed=seed, protocol=PROTOCOL, val_split=VAL_SPLIT,
-                     **COLUMNS[column])
+    return RunConfig(
+        pool=pool, pool_args=pool_args, seed=seed, protocol=PROTOCOL, val_split=VAL_SPLIT, **COLUMNS[column]
+    )
 
 
 def plan():
@@ -83,19 +85,28 @@ def plan():
     for seed in SEEDS[:2]:
         for col in COLUMNS:
             runs += [cfg(col, "gemgate", seed, **args) for args in VARIANTS.values()]
-            runs += [cfg(col, pool, seed) for pool in BASELINES
-                     if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)]
+            runs += [
+                cfg(col, pool, seed)
+                for pool in BASELINES
+                if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)
+            ]
     for seed in ABLATION_SEEDS:
         for col in COLUMNS:
-            runs += [cfg(col, "gemgate", seed, **args) for name, args in ABLATIONS.items()
-                     if not (col.startswith("mobilenetv2") and name in IDENTITY_ON_1X1 + SAME_AS_PLAIN_ON_1X1)]
+            runs += [
+                cfg(col, "gemgate", seed, **args)
+                for name, args in ABLATIONS.items()
+                if not (col.startswith("mobilenetv2") and name in IDENTITY_ON_1X1 + SAME_AS_PLAIN_ON_1X1)
+            ]
     for seed in SEEDS:  # so that every baseline cell has the same seeds
         runs += [cfg("mobilenetv2-fmnist", pool, seed) for pool in ONE_BY_ONE_SAME_AS_AVG]
     for seed in SEEDS[2:]:
         for col in COLUMNS:
             runs += [cfg(col, "gemgate", seed, **args) for args in VARIANTS.values()]
-            runs += [cfg(col, pool, seed) for pool in BASELINES
-                     if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)]
+            runs += [
+                cfg(col, pool, seed)
+                for pool in BASELINES
+                if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)
+            ]
     seen, out = set(), []
     for c in runs:  # -drop / -pos_drop coincide with nothing else, but keep the list free of repeats
         if c.run_id not in seen:
@@ -115,8 +126,9 @@ def main() -> int:
         (HERE / "screen.pid").write_text(str(os.getpid()))  # so that exactly this process can be stopped
     t0 = time.time()
     runs = plan()
-    print(f"{len(runs)} runs planned; protocol {runs[0].protocol_label()}; threads {torch.get_num_threads()}",
-          flush=True)
+    print(
+        f"{len(runs)} runs planned; protocol {runs[0].protocol_label()}; threads {torch.get_num_threads()}", flush=True
+    )
     for i, c in enumerate(runs):
         if args.dry_run:
             print(c.run_id, c.pool, c.pool_args)
@@ -127,9 +139,12 @@ def main() -> int:
             break
         t = time.time()
         r = train_run(c, args.runs_dir, device="cpu", progress=False, log=lambda s: print("   ", s, flush=True))
-        print(f"[{i + 1}/{len(runs)}] {c.run_id} {c.pool} {c.pool_args}: status {r['status']} "
-              f"best test {r.get('best_test_acc')} final {r.get('final_test_acc')} "
-              f"test@best-val {r.get('test_acc_at_best_val')} ({time.time() - t:.0f}s)", flush=True)
+        print(
+            f"[{i + 1}/{len(runs)}] {c.run_id} {c.pool} {c.pool_args}: status {r['status']} "
+            f"best test {r.get('best_test_acc')} final {r.get('final_test_acc')} "
+            f"test@best-val {r.get('test_acc_at_best_val')} ({time.time() - t:.0f}s)",
+            flush=True,
+        )
     return 0
 
 

@@ -28,6 +28,7 @@ ratios from one invocation. Data is random uint8 of CIFAR shape: throughput does
 With ``budget_s`` the bench stops starting new paths (and rounds) once that much time has passed
 and says so in the rows it could not time.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,17 +39,17 @@ import platform
 import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .data.augment import batch_flip, batch_random_crop, normalize
 from .models import create_model
-from .train import Protocol, RunConfig
-from .train import engine
+from .train import Protocol, RunConfig, engine
 from .train.packed import NotPackable, evaluate_packed, pack_models, train_packed_epoch
 from .train.provenance import device_name, git_commit
 
@@ -68,16 +69,16 @@ class Row:
     k: int
     mode: str = "eager"  # eager | compile | cudagraphs (poolbench's paths; baselines are eager)
     amp: str = "none"  # "bf16" is a non-standard option
-    step_ms: Optional[float] = None  # one optimizer step of all k models
-    images_per_s: Optional[float] = None  # all k models' training images
-    eval_ms_per_1k: Optional[float] = None  # test images, per 1000, for all k models
-    min_per_run: Optional[float] = None  # projected wall minutes of one full 200-epoch run
-    runs_per_hour: Optional[float] = None
-    speedup: Optional[float] = None  # training images/s over the plain baseline's (median per-round ratio)
-    warmup_s: Optional[float] = None  # untimed first steps + evaluation: torch.compile / graph capture cost
+    step_ms: float | None = None  # one optimizer step of all k models
+    images_per_s: float | None = None  # all k models' training images
+    eval_ms_per_1k: float | None = None  # test images, per 1000, for all k models
+    min_per_run: float | None = None  # projected wall minutes of one full 200-epoch run
+    runs_per_hour: float | None = None
+    speedup: float | None = None  # training images/s over the plain baseline's (median per-round ratio)
+    warmup_s: float | None = None  # untimed first steps + evaluation: torch.compile / graph capture cost
     note: str = ""
 
-    def steps_per_s(self) -> Optional[float]:
+    def steps_per_s(self) -> float | None:
         return None if self.step_ms is None else 1000.0 / self.step_ms
 
 
@@ -95,14 +96,16 @@ class BenchConfig:
     modes: Sequence[str] = ("eager",)
     baselines: Sequence[str] = ("plain",)  # any of BASELINES; () for none
     loader_workers: int = 0  # the dataloader baseline's worker processes
-    budget_s: Optional[float] = None  # stop starting paths / rounds after this many seconds
-    device: Optional[str] = None
+    budget_s: float | None = None  # stop starting paths / rounds after this many seconds
+    device: str | None = None
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES] + [b for b in self.baselines if b not in BASELINES]
         if bad:
-            raise ValueError(f"unknown bench mode or baseline {', '.join(map(repr, bad))}; modes: "
-                             f"{', '.join(MODES)}; baselines: {', '.join(BASELINES)}")
+            raise ValueError(
+                f"unknown bench mode or baseline {', '.join(map(repr, bad))}; modes: "
+                f"{', '.join(MODES)}; baselines: {', '.join(BASELINES)}"
+            )
 
 
 def _sync(device: torch.device) -> None:
@@ -114,8 +117,18 @@ def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0)
     g = torch.Generator().manual_seed(seed)
     img = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
     lab = lambda n: torch.randint(0, 10, (n,), generator=g).to(device)
-    return engine.RunData(train_x=img(n_train), train_y=lab(n_train), test_x=img(n_test), test_y=lab(n_test),
-                          val_x=None, val_y=None, mean=MEAN, std=STD, num_classes=10, in_chans=3)
+    return engine.RunData(
+        train_x=img(n_train),
+        train_y=lab(n_train),
+        test_x=img(n_test),
+        test_y=lab(n_test),
+        val_x=None,
+        val_y=None,
+        mean=MEAN,
+        std=STD,
+        num_classes=10,
+        in_chans=3,
+    )
 
 
 def _subset(data: engine.RunData, n: int) -> engine.RunData:
@@ -124,8 +137,16 @@ def _subset(data: engine.RunData, n: int) -> engine.RunData:
 
 
 def _config(model: str, bc: BenchConfig, seed: int = 0, mode: str = "eager") -> RunConfig:
-    return RunConfig(model=model, dataset="synthetic", seed=seed, amp=bc.amp, channels_last=bc.channels_last,
-                     compile=mode != "eager", compile_mode=MODES[mode], protocol=Protocol(batch_size=bc.batch_size))
+    return RunConfig(
+        model=model,
+        dataset="synthetic",
+        seed=seed,
+        amp=bc.amp,
+        channels_last=bc.channels_last,
+        compile=mode != "eager",
+        compile_mode=MODES[mode],
+        protocol=Protocol(batch_size=bc.batch_size),
+    )
 
 
 # ----------------------------------------------------------------------------- the paths
@@ -162,7 +183,7 @@ def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, dev
         model.eval()
         with torch.no_grad():
             for i in range(0, n, engine.EVAL_BATCH):
-                x = normalize(data.test_x[i:i + engine.EVAL_BATCH], data.mean, data.std)
+                x = normalize(data.test_x[i : i + engine.EVAL_BATCH], data.mean, data.std)
                 with engine.autocast(cfg, device):
                     model(x).float().argmax(1).sum().item()
 
@@ -188,7 +209,7 @@ class PerImageDataset(torch.utils.data.Dataset):
         if self.train:
             padded = F.pad(img, (4, 4, 4, 4))
             dy, dx = (int(v) for v in torch.randint(0, 9, (2,)))
-            img = padded[:, dy:dy + 32, dx:dx + 32]
+            img = padded[:, dy : dy + 32, dx : dx + 32]
             if torch.rand(()) < 0.5:
                 img = img.flip(-1)
         return (img.float() / 255 - self.mean) / self.std, self.y[i]
@@ -201,12 +222,20 @@ def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, d
     model, opt = _plain_model(model_name, device)
     cfg = _config(model_name, bc)
     cpu = lambda t: t.cpu()
-    kw = dict(num_workers=bc.loader_workers, pin_memory=device.type == "cuda",
-              persistent_workers=bc.loader_workers > 0)
-    train = DataLoader(PerImageDataset(cpu(data.train_x), cpu(data.train_y), data.mean, data.std, True),
-                       batch_size=bc.batch_size, shuffle=True, drop_last=False, **kw)
-    test = DataLoader(PerImageDataset(cpu(data.test_x), cpu(data.test_y), data.mean, data.std, False),
-                      batch_size=bc.batch_size, shuffle=False, **kw)
+    kw = dict(num_workers=bc.loader_workers, pin_memory=device.type == "cuda", persistent_workers=bc.loader_workers > 0)
+    train = DataLoader(
+        PerImageDataset(cpu(data.train_x), cpu(data.train_y), data.mean, data.std, True),
+        batch_size=bc.batch_size,
+        shuffle=True,
+        drop_last=False,
+        **kw,
+    )
+    test = DataLoader(
+        PerImageDataset(cpu(data.test_x), cpu(data.test_y), data.mean, data.std, False),
+        batch_size=bc.batch_size,
+        shuffle=False,
+        **kw,
+    )
     batches = iter(())
 
     def run(steps: int) -> None:
@@ -234,8 +263,7 @@ def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, d
     return run, evaluate
 
 
-def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int,
-                      mode: str):
+def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int, mode: str):
     """The engine's training epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
     configs = [_config(model_name, bc, seed, mode) for seed in range(k)]
     models = [engine.build_model(c, data).to(device) for c in configs]
@@ -286,11 +314,15 @@ def _project(row: Row, step_s: float, eval_s_per_image: float, k: int, batch: in
 
 def _paths(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
     """[(row, make_runner)] in timing order: the baselines, then every mode x K of poolbench's path."""
-    out: List[tuple] = []
+    out: list[tuple] = []
     for b in bc.baselines:
         make = _dataloader_runner if b == "dataloader" else _baseline_runner
-        out.append((Row(model_name, "dataloader" if b == "dataloader" else "baseline", 1, amp=bc.amp),
-                    lambda make=make: make(model_name, bc, data, device)))
+        out.append(
+            (
+                Row(model_name, "dataloader" if b == "dataloader" else "baseline", 1, amp=bc.amp),
+                lambda make=make: make(model_name, bc, data, device),
+            )
+        )
     for mode in bc.modes:
         for k in bc.packs:
             row = Row(model_name, "poolbench" if k == 1 else "packed", k, mode=mode, amp=bc.amp)
@@ -300,8 +332,13 @@ def _paths(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch
     return out
 
 
-def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Callable[[str], None] = print,
-                over: Callable[[], bool] = lambda: False) -> List[Row]:
+def bench_model(
+    model_name: str,
+    bc: BenchConfig,
+    device: torch.device,
+    log: Callable[[str], None] = print,
+    over: Callable[[], bool] = lambda: False,
+) -> list[Row]:
     """All paths for one model, timed in alternating rounds (median round per path). ``over()``
     true means the time budget is spent: paths not yet warmed up are not timed, no new round starts."""
     if any(m != "eager" for m in bc.modes):
@@ -311,7 +348,7 @@ def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Cal
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     n_train = max(bc.steps, bc.warmup) * bc.batch_size
     data = _random_data(n_train, bc.eval_images, device)
-    paths: List[tuple] = []
+    paths: list[tuple] = []
     for row, make in _paths(model_name, bc, data, device):
         runner = None
         if over():
@@ -330,8 +367,8 @@ def bench_model(model_name: str, bc: BenchConfig, device: torch.device, log: Cal
                 _free(device)
         paths.append((row, runner))
     base = next((i for i, (row, runner) in enumerate(paths) if row.path == "baseline" and runner), None)
-    times: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
-    evals: Dict[int, List[float]] = {i: [] for i in range(len(paths))}
+    times: dict[int, list[float]] = {i: [] for i in range(len(paths))}
+    evals: dict[int, list[float]] = {i: [] for i in range(len(paths))}
     for r in range(bc.rounds):
         if r and over():
             log(f"  {model_name}: bench budget spent after {r} round(s)")
@@ -366,31 +403,45 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def environment(device: torch.device) -> Dict[str, Any]:
+def environment(device: torch.device) -> dict[str, Any]:
     """What a throughput number depends on besides the code: device, torch, CUDA, cuDNN, TF32 switches."""
-    env: Dict[str, Any] = {"device": device_name(device), "torch": torch.__version__, "commit": git_commit(),
-                           "threads": torch.get_num_threads(), "host": platform.node(), "cpu": _cpu_model()}
+    env: dict[str, Any] = {
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "commit": git_commit(),
+        "threads": torch.get_num_threads(),
+        "host": platform.node(),
+        "cpu": _cpu_model(),
+    }
     if device.type == "cuda":
-        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                   tf32_conv=torch.backends.cudnn.allow_tf32, tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
-                   cudnn_benchmark=torch.backends.cudnn.benchmark)
+        env.update(
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_conv=torch.backends.cudnn.allow_tf32,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            cudnn_benchmark=torch.backends.cudnn.benchmark,
+        )
     return env
 
 
-def run_bench(bc: BenchConfig, log: Callable[[str], None] = print,
-              on_model: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+def run_bench(
+    bc: BenchConfig, log: Callable[[str], None] = print, on_model: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Every model's rows under one header; ``on_model(result so far)`` after each model (so a caller
     can write partial results that survive a kill)."""
     device = engine.auto_device(bc.device)
     start = time.monotonic()
     over = (lambda: False) if bc.budget_s is None else (lambda: time.monotonic() - start > bc.budget_s)
-    header = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **environment(device),
-              "config": _jsonable(asdict(bc)),
-              "projection": f"{EPOCHS} epochs x ({STEPS_PER_EPOCH} steps of batch {bc.batch_size} "
-                            f"+ {TEST_IMAGES} test images)"}
+    header = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **environment(device),
+        "config": _jsonable(asdict(bc)),
+        "projection": f"{EPOCHS} epochs x ({STEPS_PER_EPOCH} steps of batch {bc.batch_size} "
+        f"+ {TEST_IMAGES} test images)",
+    }
     log(f"poolbench bench on {header['device']}, torch {header['torch']}, commit {header['commit']}")
-    rows: List[Row] = []
-    result: Dict[str, Any] = {**header, "rows": []}
+    rows: list[Row] = []
+    result: dict[str, Any] = {**header, "rows": []}
     for m in bc.models:
         rows += bench_model(m, bc, device, log, over)
         result = {**header, "rows": [dict(asdict(r), steps_per_s=r.steps_per_s()) for r in rows]}
@@ -399,7 +450,7 @@ def run_bench(bc: BenchConfig, log: Callable[[str], None] = print,
     return result
 
 
-def merge_results(parts: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Several bench invocations on one machine (e.g. fp32 eager, compiled, bf16) as one result:
     the first one's header, every part's command and config, all rows (each with its part's index)."""
     if not parts:
@@ -419,7 +470,7 @@ def _cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
-def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=list))
 
 
@@ -428,21 +479,25 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def format_table(result: Dict[str, Any]) -> str:
-    head = ("| model | path | K | mode | amp | ms/step | steps/s | images/s | eval ms/1k img | min/run (proj.) "
-            "| runs/device-hour | x baseline | note |")
+def format_table(result: dict[str, Any]) -> str:
+    head = (
+        "| model | path | K | mode | amp | ms/step | steps/s | images/s | eval ms/1k img | min/run (proj.) "
+        "| runs/device-hour | x baseline | note |"
+    )
     lines = [head, "|" + "---|" * 13]
     for r in result["rows"]:
         amp = r.get("amp", "none")
-        lines.append(f"| {r['model']} | {r['path']} | {r['k']} | {r.get('mode', 'eager')} | "
-                     f"{'bf16 (non-standard)' if amp == 'bf16' else 'fp32'} | {_fmt(r['step_ms'], '.2f')} | "
-                     f"{_fmt(r['steps_per_s'], '.1f')} | {_fmt(r['images_per_s'], '.0f')} | "
-                     f"{_fmt(r['eval_ms_per_1k'], '.1f')} | {_fmt(r['min_per_run'], '.1f')} | "
-                     f"{_fmt(r['runs_per_hour'], '.2f')} | {_fmt(r['speedup'], '.2f')} | {r['note']} |")
+        lines.append(
+            f"| {r['model']} | {r['path']} | {r['k']} | {r.get('mode', 'eager')} | "
+            f"{'bf16 (non-standard)' if amp == 'bf16' else 'fp32'} | {_fmt(r['step_ms'], '.2f')} | "
+            f"{_fmt(r['steps_per_s'], '.1f')} | {_fmt(r['images_per_s'], '.0f')} | "
+            f"{_fmt(r['eval_ms_per_1k'], '.1f')} | {_fmt(r['min_per_run'], '.1f')} | "
+            f"{_fmt(r['runs_per_hour'], '.2f')} | {_fmt(r['speedup'], '.2f')} | {r['note']} |"
+        )
     return "\n".join(lines)
 
 
-def write_results(result: Dict[str, Any], out_dir: str = "benchmarks/results") -> List[Path]:
+def write_results(result: dict[str, Any], out_dir: str = "benchmarks/results") -> list[Path]:
     """``<date>-<device>-<commit>.json`` and ``.md`` under ``out_dir``; returns the paths."""
     slug = re.sub(r"[^a-z0-9]+", "-", result["device"].lower()).strip("-")[:40]
     stem = f"{result['date'][:10]}-{slug}-{result['commit'][:7]}"
@@ -460,5 +515,6 @@ def write_results(result: Dict[str, Any], out_dir: str = "benchmarks/results") -
         + "".join(f"- command: `{c}`\n" for c in commands)
         + f"- projection: {result['projection']}\n- amp bf16 rows are a non-standard option "
         f"(the protocol is fp32); speed-ups are against the plain eager baseline of the same command\n\n"
-        f"{format_table(result)}\n")
+        f"{format_table(result)}\n"
+    )
     return [js, md]

@@ -4,18 +4,21 @@ The benchmark's command line on poolbench's engine; the same as ``poolbench harn
 ``poolbench/cli/harness.py``). A pool file can end with ``raise SystemExit(main(pool_file=__file__))``
 under ``if __name__ == "__main__":`` to run as ``python custom_pool.py --arch ... --dataset ...``.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
 
 
-def main(argv: Optional[List[str]] = None, pool_file: Optional[str] = None) -> int:
+def main(argv: list[str] | None = None, pool_file: str | None = None) -> int:
     from .cli import harness
 
-    parser = argparse.ArgumentParser(prog="python -m poolbench.harness" if pool_file is None else pool_file,
-                                     description=harness.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m poolbench.harness" if pool_file is None else pool_file,
+        description=harness.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     harness.add_arguments(parser, with_file=pool_file is None)
     args = parser.parse_args(argv)
     if pool_file is not None:

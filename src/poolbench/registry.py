@@ -4,18 +4,21 @@
 ``list`` filters names with shell wildcards. Unlike timm, an unknown name raises a
 ``ValueError`` that lists every valid name, so a typo costs one line, not a traceback hunt.
 """
+
 from __future__ import annotations
 
+import builtins
 import fnmatch
-from typing import Any, Callable, Dict, List, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 
 class Registry:
     def __init__(self, kind: str):
         self.kind = kind  # "pool" or "model": used in error messages
-        self._entries: Dict[str, Callable[..., Any]] = {}
+        self._entries: dict[str, Callable[..., Any]] = {}
 
-    def register(self, name: Optional[str] = None) -> Callable:
+    def register(self, name: str | None = None) -> Callable:
         """Decorator: ``@register("gem")`` (or bare ``@register()`` to use ``fn.__name__``)."""
 
         def wrap(obj: Callable) -> Callable:
@@ -34,11 +37,11 @@ class Registry:
             valid = ", ".join(sorted(self._entries))
             raise ValueError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
-    def create(self, name_or_class: Union[str, Callable[..., Any]], **kwargs: Any) -> Any:
+    def create(self, name_or_class: str | Callable[..., Any], **kwargs: Any) -> Any:
         factory = self.get(name_or_class) if isinstance(name_or_class, str) else name_or_class
         return factory(**kwargs)
 
-    def list(self, pattern: str = "*") -> List[str]:
+    def list(self, pattern: str = "*") -> builtins.list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: str) -> bool:

@@ -10,15 +10,17 @@ idempotent: finished (or diverged) runs are skipped up-front, unfinished ones re
 last checkpoint (the engine does that), failed ones are tried again. Workers write only their
 run directories; the driver rebuilds the results index at the end.
 """
+
 from __future__ import annotations
 
 import importlib
 import itertools
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .results.store import RunDir
 from .train.config import RunConfig, pool_fields
@@ -26,7 +28,7 @@ from .train.protocol import Protocol
 
 # The benchmark's three columns, as (model, dataset) cells. "benchmark-cifar10" is the same
 # table where CIFAR-100 is not available: CIFAR-10 takes its place, Fashion-MNIST stays.
-SUITES: Dict[str, Tuple[Tuple[str, str], ...]] = {
+SUITES: dict[str, tuple[tuple[str, str], ...]] = {
     "benchmark": (("resnet56", "cifar100"), ("vgg16_bn", "cifar100"), ("mobilenetv2", "fashion_mnist")),
     "benchmark-cifar10": (("resnet56", "cifar10"), ("vgg16_bn", "cifar10"), ("mobilenetv2", "fashion_mnist")),
 }
@@ -37,11 +39,11 @@ DONE = ("finished", "diverged")  # a diverged run is a result, not an accident: 
 MAX_SEEDS = 10_000  # a longer seed list is a typo, not a plan (and a grid too large to list)
 
 
-def parse_seeds(spec: str, limit: int = MAX_SEEDS) -> List[int]:
+def parse_seeds(spec: str, limit: int = MAX_SEEDS) -> list[int]:
     """'0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]; mixed '0-2,7' works too. Order kept, no repeats.
 
     More than ``limit`` distinct seeds is refused before any list of them is built."""
-    seeds: Dict[int, None] = {}  # an ordered set: linear, where a list's `in` made '0-100000000' hang
+    seeds: dict[int, None] = {}  # an ordered set: linear, where a list's `in` made '0-100000000' hang
     for part in str(spec).split(","):
         part = part.strip()
         if not part:
@@ -63,22 +65,34 @@ def parse_seeds(spec: str, limit: int = MAX_SEEDS) -> List[int]:
     return list(seeds)
 
 
-def expand_grid(pools: Sequence[str], models: Sequence[str], datasets: Sequence[str],
-                seeds: Iterable[int], protocol: Optional[Protocol] = None,
-                pool_args: Optional[Dict[str, Dict[str, Any]]] = None, **common: Any) -> List[RunConfig]:
+def expand_grid(
+    pools: Sequence[str],
+    models: Sequence[str],
+    datasets: Sequence[str],
+    seeds: Iterable[int],
+    protocol: Protocol | None = None,
+    pool_args: dict[str, dict[str, Any]] | None = None,
+    **common: Any,
+) -> list[RunConfig]:
     """Every (model, dataset) pair crossed with every pool and seed."""
     return _expand(list(itertools.product(models, datasets)), pools, seeds, protocol, pool_args, **common)
 
 
-def expand_suite(suite: str, pools: Sequence[str], seeds: Iterable[int], protocol: Optional[Protocol] = None,
-                 pool_args: Optional[Dict[str, Dict[str, Any]]] = None, **common: Any) -> List[RunConfig]:
+def expand_suite(
+    suite: str,
+    pools: Sequence[str],
+    seeds: Iterable[int],
+    protocol: Protocol | None = None,
+    pool_args: dict[str, dict[str, Any]] | None = None,
+    **common: Any,
+) -> list[RunConfig]:
     """A named suite's (model, dataset) cells (not their product) crossed with pools and seeds."""
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
     return _expand(list(SUITES[suite]), pools, seeds, protocol, pool_args, **common)
 
 
-def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfig]:
+def _expand(cells, pools, seeds, protocol, pool_args, **common) -> list[RunConfig]:
     """Configs in a stable order (cell, pool, seed), deduplicated by run_id.
 
     ``pool_args`` maps a pool name to its keyword arguments; the key ``"*"`` applies to every
@@ -87,13 +101,14 @@ def _expand(cells, pools, seeds, protocol, pool_args, **common) -> List[RunConfi
     pool_args = pool_args or {}
     protocol = protocol or Protocol()
     seeds = list(seeds)
-    out: Dict[str, RunConfig] = {}
+    out: dict[str, RunConfig] = {}
     fields = {pool: pool_fields(pool) for pool in pools}  # a user's file: its resolved path and sha256
     for (model, dataset), pool in itertools.product(cells, pools):
         args = {**pool_args.get("*", {}), **pool_args.get(pool, {})}
         for seed in seeds:
-            cfg = RunConfig(model=model, dataset=dataset, pool_args=args, seed=seed,
-                            protocol=protocol, **fields[pool], **common)
+            cfg = RunConfig(
+                model=model, dataset=dataset, pool_args=args, seed=seed, protocol=protocol, **fields[pool], **common
+            )
             out.setdefault(cfg.settings_key(), cfg)  # (run ids would read every dataset here)
     return list(out.values())
 
@@ -125,20 +140,29 @@ class SweepSummary:
     finished: int = 0
     diverged: int = 0
     failed: int = 0
-    results: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def problems(self) -> List[Dict[str, Any]]:
+    def problems(self) -> list[dict[str, Any]]:
         """Results of this grid that are not plain finished runs (diverged or failed)."""
         return [r for r in self.results.values() if r.get("status") != "finished"]
 
     def __str__(self) -> str:
-        return (f"{self.total} runs: {self.skipped} skipped (already done), {self.finished} finished, "
-                f"{self.diverged} diverged, {self.failed} failed")
+        return (
+            f"{self.total} runs: {self.skipped} skipped (already done), {self.finished} finished, "
+            f"{self.diverged} diverged, {self.failed} failed"
+        )
 
 
-def run_sweep(configs: Sequence[RunConfig], runs_dir, executor: str = "local", ray_address: Optional[str] = None,
-              pack: Optional[int] = None, progress: bool = True, run_fn: Optional[Callable] = None,
-              pack_fn: Optional[Callable] = None) -> SweepSummary:
+def run_sweep(
+    configs: Sequence[RunConfig],
+    runs_dir,
+    executor: str = "local",
+    ray_address: str | None = None,
+    pack: int | None = None,
+    progress: bool = True,
+    run_fn: Callable | None = None,
+    pack_fn: Callable | None = None,
+) -> SweepSummary:
     """Run every config not yet done and return a summary; never raises for a single run's failure.
 
     ``run_fn(config, runs_dir, device=None, progress=True) -> result`` defaults to the engine's

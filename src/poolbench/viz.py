@@ -11,10 +11,11 @@ went, and what the pooled features say about each class.
 * ``plot_class_features``: the mean pooled feature vector (what the classifier reads) per class,
   each feature standardised across classes and features ordered by the class they favour.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 import matplotlib.ticker
@@ -26,22 +27,25 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-Panel = Tuple[str, np.ndarray, str]  # (title, 2-D array or RGB image, kind: "weights" | "signed" | "overlay")
+Panel = tuple[str, np.ndarray, str]  # (title, 2-D array or RGB image, kind: "weights" | "signed" | "overlay")
 
 
-def spatial_modules(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+def spatial_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Every submodule with learned spatial weights (it has ``spatial_weights``), by name."""
     return [(name, m) for name, m in model.named_modules() if hasattr(type(m), "spatial_weights")]
 
 
 @torch.no_grad()
-def _module_inputs(model: nn.Module, modules: Sequence[Tuple[str, nn.Module]], x: torch.Tensor) -> Dict[str, torch.Tensor]:
+def _module_inputs(
+    model: nn.Module, modules: Sequence[tuple[str, nn.Module]], x: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The input each module sees on images x (auxiliary heads run through ``training_loss``'s path)."""
-    seen: Dict[str, torch.Tensor] = {}
+    seen: dict[str, torch.Tensor] = {}
 
     def keeper(name: str):
         def hook(mod, inp, out) -> None:  # returns None: a forward hook's return value replaces the output
             seen.setdefault(name, inp[0].detach())
+
         return hook
 
     hooks = [m.register_forward_hook(keeper(name)) for name, m in modules]
@@ -69,7 +73,7 @@ def _overlay(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
     return 0.45 * image + 0.55 * heat
 
 
-def pool_panels(name: str, module: nn.Module, inp: Optional[torch.Tensor], images: Optional[np.ndarray]) -> List[Panel]:
+def pool_panels(name: str, module: nn.Module, inp: torch.Tensor | None, images: np.ndarray | None) -> list[Panel]:
     """The heat maps of one module (see the module docstring)."""
     kind = type(module).__name__
     if kind == "LDADownsample":
@@ -84,19 +88,26 @@ def pool_panels(name: str, module: nn.Module, inp: Optional[torch.Tensor], image
         panels = [(f"{name} (attn): mean over {len(weights)} images", weights.mean(0), "weights")]
         if images is not None:
             n = weights[0].size
-            panels += [(f"{name}: image {i} (x H*W {n * weights[i].min():.3g}..{n * weights[i].max():.3g}, stretched)",
-                        _overlay(images[i], weights[i]), "overlay") for i in range(min(3, len(images)))]
+            panels += [
+                (
+                    f"{name}: image {i} (x H*W {n * weights[i].min():.3g}..{n * weights[i].max():.3g}, stretched)",
+                    _overlay(images[i], weights[i]),
+                    "overlay",
+                )
+                for i in range(min(3, len(images)))
+            ]
         return panels
     if kind == "LDAPool":
         maps = weights[None] if weights.ndim == 2 else weights
         return [(f"{name} (lda) map {i}", mp, "signed") for i, mp in enumerate(maps[:4])]
     if weights.ndim == 3:  # per-channel flex
-        return [(f"{name} ({kind}): mean over {len(weights)} channels", weights.mean(0), "weights")] + \
-               [(f"{name}: channel {c}", weights[c], "weights") for c in range(min(3, len(weights)))]
+        return [(f"{name} ({kind}): mean over {len(weights)} channels", weights.mean(0), "weights")] + [
+            (f"{name}: channel {c}", weights[c], "weights") for c in range(min(3, len(weights)))
+        ]
     return [(f"{name} ({kind})", weights, "weights")]
 
 
-def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: Optional[np.ndarray] = None) -> bool:
+def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: np.ndarray | None = None) -> bool:
     """Heat maps of all learned spatial weights on normalised inputs x; False (no file) if none."""
     modules = spatial_modules(model)
     if not modules:
@@ -118,8 +129,12 @@ def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: Opt
             else:
                 arr = arr * arr.size  # relative to average pooling's 1/(H*W): 1 everywhere is GAP
                 lim = np.abs(arr).max() or 1.0
-                im = ax.imshow(arr, cmap="RdBu_r" if kind == "signed" else "viridis",
-                               vmin=-lim if kind == "signed" else None, vmax=lim if kind == "signed" else None)
+                im = ax.imshow(
+                    arr,
+                    cmap="RdBu_r" if kind == "signed" else "viridis",
+                    vmin=-lim if kind == "signed" else None,
+                    vmax=lim if kind == "signed" else None,
+                )
                 bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
                 bar.formatter.set_useOffset(False)
                 bar.update_ticks()
@@ -155,8 +170,9 @@ def pooled_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torc
     return module_outputs(model, model.pool, x, batch).flatten(1)
 
 
-def plot_class_features(feats: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], path: Path,
-                        title: str = "") -> None:
+def plot_class_features(
+    feats: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], path: Path, title: str = ""
+) -> None:
     """Heat map classes x pooled features of the per-class mean, z-scored per feature across classes."""
     labels = labels.cpu()
     present = [k for k in range(len(classes)) if (labels == k).any()]
@@ -175,7 +191,7 @@ def plot_class_features(feats: torch.Tensor, labels: torch.Tensor, classes: Sequ
 
 
 # ----------------------------------------------------------------------------- Birodkar et al. 2019, Figure 1
-def evenly_spaced_outputs(out_size: Sequence[int], k: int = 3) -> List[int]:
+def evenly_spaced_outputs(out_size: Sequence[int], k: int = 3) -> list[int]:
     """Flat indices of a k x k grid of evenly spaced output positions (the paper's "9 evenly spaced
     locations in the output feature map")."""
     ho, wo = out_size
@@ -184,8 +200,9 @@ def evenly_spaced_outputs(out_size: Sequence[int], k: int = 3) -> List[int]:
     return [int(r * wo + c) for r in rows for c in cols]
 
 
-def plot_pooling_maps(p: np.ndarray, in_size: Sequence[int], out_size: Sequence[int], path: Path,
-                      title: str = "", copy: int = 0) -> Path:
+def plot_pooling_maps(
+    p: np.ndarray, in_size: Sequence[int], out_size: Sequence[int], path: Path, title: str = "", copy: int = 0
+) -> Path:
     """Figure 1a: one heat map per output position (a 3 x 3 grid of them) over the whole input,
     positive weights red, negative blue, on one symmetric scale. ``p`` [K, M, N] (or [M, N])."""
     p = np.asarray(p, dtype=float)
@@ -200,8 +217,9 @@ def plot_pooling_maps(p: np.ndarray, in_size: Sequence[int], out_size: Sequence[
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7)
-    fig.suptitle(title or f"pooling map, copy {copy}: {in_size[0]}x{in_size[1]} -> {out_size[0]}x{out_size[1]}",
-                 fontsize=9)
+    fig.suptitle(
+        title or f"pooling map, copy {copy}: {in_size[0]}x{in_size[1]} -> {out_size[0]}x{out_size[1]}", fontsize=9
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -212,32 +230,39 @@ def plot_pooling_maps(p: np.ndarray, in_size: Sequence[int], out_size: Sequence[
 @torch.no_grad()
 def module_outputs(model: nn.Module, module: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """What ``module`` (inside ``model``) outputs for the inputs ``x``, batch by batch."""
-    outs: List[torch.Tensor] = []
+    outs: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, inp, out: outs.append(out.detach().float().cpu()))
     try:
         model.eval()
         for i in range(0, len(x), batch):
-            model(x[i:i + batch])
+            model(x[i : i + batch])
     finally:
         handle.remove()
     return torch.cat(outs)
 
 
-def plot_per_class_pooled_maps(outputs: Dict[str, torch.Tensor], labels: torch.Tensor, path: Path, channel: int,
-                               classes: Sequence[str], nearest: int = 5) -> Path:
+def plot_per_class_pooled_maps(
+    outputs: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    path: Path,
+    channel: int,
+    classes: Sequence[str],
+    nearest: int = 5,
+) -> Path:
     """Figure 1b: for each model (rows of panels) and class, the mean of one channel's pooled map over the
     class, then the ``nearest`` maps of that class closest to that mean (Euclidean). ``outputs``:
     name -> [B, C, Ho, Wo] outputs of the downsampling being compared."""
     labels = labels.cpu()
     names = list(outputs)
     q = len(classes)
-    fig, axes = plt.subplots(q, len(names) * (nearest + 1), figsize=(1.1 * len(names) * (nearest + 1), 1.1 * q),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        q, len(names) * (nearest + 1), figsize=(1.1 * len(names) * (nearest + 1), 1.1 * q), squeeze=False
+    )
     for j, name in enumerate(names):
         maps = outputs[name][:, channel]
         for c in range(q):
             members = maps[labels == c]
-            row = axes[c, j * (nearest + 1):(j + 1) * (nearest + 1)]
+            row = axes[c, j * (nearest + 1) : (j + 1) * (nearest + 1)]
             for ax in row:
                 ax.set_xticks([])
                 ax.set_yticks([])

@@ -1,5 +1,6 @@
 """Tiny trained runs shared by the fit-lda / robustness / show CLI tests (trained once per session:
 ``train_run`` skips a finished run, and every caller uses the same session directory)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """Every bad command line is one line naming the flag and the value (and the fix), exit 2, and
 no run directory: the 30 of 56 attack lines that used to end in a traceback, a silent wrong run or a
 run directory that counted as done forever."""
+
 from __future__ import annotations
 
 import time
@@ -10,10 +11,46 @@ import torch
 
 from poolbench.cli import main
 
-RUN = ["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-       "--train-subset", "32", "--test-subset", "32", "--no-progress", "--device", "cpu"]
-SWEEP = ["sweep", "--pools", "avg,gem", "--models", "resnet20", "--datasets", "synthetic", "--seeds", "0",
-         "--epochs", "1", "--batch-size", "32", "--train-subset", "32", "--test-subset", "32", "--no-progress"]
+RUN = [
+    "run",
+    "--seeds",
+    "0",
+    "--model",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--train-subset",
+    "32",
+    "--test-subset",
+    "32",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
+SWEEP = [
+    "sweep",
+    "--pools",
+    "avg,gem",
+    "--models",
+    "resnet20",
+    "--datasets",
+    "synthetic",
+    "--seeds",
+    "0",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--train-subset",
+    "32",
+    "--test-subset",
+    "32",
+    "--no-progress",
+]
 
 # (extra arguments, what the one line must name: the flag and the value)
 RUN_CASES = [

@@ -1,4 +1,5 @@
 """``poolbench check`` in-process: one pool, a user's file pool, --all, and usage errors."""
+
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,16 @@ BROKEN = Path(__file__).resolve().parents[2] / "examples" / "broken_std_pool.py"
 def test_check_one_pool_prints_a_row_per_check(capsys):
     assert main(["check", "gem", "--no-compile", "--no-onnx"]) == 0
     out = capsys.readouterr().out
-    for row in ("shape C=1280", "finite: zeros", "finite: huge", "bf16 autocast", "channels_last",
-                "non-contiguous", "train/eval", "state_dict"):
+    for row in (
+        "shape C=1280",
+        "finite: zeros",
+        "finite: huge",
+        "bf16 autocast",
+        "channels_last",
+        "non-contiguous",
+        "train/eval",
+        "state_dict",
+    ):
         assert any(line.startswith(row) and " pass" in line for line in out.splitlines()), row
     assert "gem: passed" in out and "torch.compile" not in out
 
@@ -42,27 +51,30 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     assert next(line for line in lines if line.startswith("avg ")).endswith("x: the identity")
     assert summary["broken_std"][0] == "FAIL"
     i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it
-    assert any("FAIL finite: random: NaN output on 1x1 map" in line for line in lines[i + 1:])
+    assert any("FAIL finite: random: NaN output on 1x1 map" in line for line in lines[i + 1 :])
     assert lines[-1] == "2/3 pools pass the contract"
 
 
 def test_pool_args_reach_the_pool(capsys):
-    assert main(["check", "flex", "--pool-arg", "per_channel=false", "--channels", "64", "--no-compile",
-                 "--no-onnx"]) == 0
+    assert (
+        main(["check", "flex", "--pool-arg", "per_channel=false", "--channels", "64", "--no-compile", "--no-onnx"]) == 0
+    )
     assert "35 saved values" in capsys.readouterr().out  # shared: 7 x 5 logits (per channel: 64 x 7 x 5)
-    assert main(["check", "flex", "--pool-arg", "weighting=raw", "--channels", "64", "--no-compile",
-                 "--no-onnx"]) == 0
+    assert main(["check", "flex", "--pool-arg", "weighting=raw", "--channels", "64", "--no-compile", "--no-onnx"]) == 0
     out = capsys.readouterr().out
     assert "2240 saved values" in out
     assert "1x1 map           info    x at init, a_c x (one factor per channel) once trained" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["check", "gemm"], "unknown pool 'gemm'; valid names: "),
-    (["check"], "give one pool"),
-    (["check", "gem", "--all"], "give one pool"),
-    (["check", "missing.py:CustomPool"], "pool file not found"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "gemm"], "unknown pool 'gemm'; valid names: "),
+        (["check"], "give one pool"),
+        (["check", "gem", "--all"], "give one pool"),
+        (["check", "missing.py:CustomPool"], "pool file not found"),
+    ],
+)
 def test_usage_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err

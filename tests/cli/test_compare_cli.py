@@ -1,4 +1,5 @@
 """``poolbench compare A B`` end to end on fake run directories."""
+
 import json
 import sys
 from pathlib import Path
@@ -59,8 +60,10 @@ def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
     from fakeruns import write_run
 
     pool = tmp_path / "custom_pool.py"
-    pool.write_text("import torch.nn as nn\nclass CustomPool(nn.Module):\n    def forward(self, x):\n"
-                    "        return x.mean((2, 3))\n")
+    pool.write_text(
+        "import torch.nn as nn\nclass CustomPool(nn.Module):\n    def forward(self, x):\n"
+        "        return x.mean((2, 3))\n"
+    )
     runs = tmp_path / "runs"
     means = {"avg": 70.0, "max": 69.0, "gem": 72.0, "avgmax": 71.0}
     for seed in range(3):

@@ -1,4 +1,5 @@
 """``poolbench demo`` end to end on a tiny setting: leaderboard printed, learning-curve PNG written."""
+
 import pytest
 from PIL import Image
 
@@ -7,8 +8,21 @@ from poolbench.cli import main
 
 def test_demo_prints_a_leaderboard_and_writes_learning_curves(tmp_path, capsys):
     out = tmp_path / "demo"
-    args = ["demo", "--pools", "avg,flex", "--epochs", "1", "--train-subset", "128", "--test-subset", "64",
-            "--out", str(out), "--device", "cpu"]
+    args = [
+        "demo",
+        "--pools",
+        "avg,flex",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "128",
+        "--test-subset",
+        "64",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "non-standard" in text and "avg" in text and "flex" in text and "(n=1)" in text
@@ -25,8 +39,26 @@ def test_finding3_demo_takes_a_pool_file(tmp_path, capsys):
 
     pool = Path(__file__).resolve().parents[2] / "examples" / "custom_pool.py"
     out = tmp_path / "demo"
-    assert main(["demo", "--pools", f"avg,{pool}", "--epochs", "1", "--train-subset", "64", "--test-subset", "32",
-                 "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--pools",
+                f"avg,{pool}",
+                "--epochs",
+                "1",
+                "--train-subset",
+                "64",
+                "--test-subset",
+                "32",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "2 finished, 0 diverged, 0 failed" in text and "custom_pool.py:CustomPool@" in text
 
@@ -42,4 +74,6 @@ def test_default_demo_trains_every_pool_above_chance(tmp_path, capsys):
     assert "4 finished, 0 diverged, 0 failed" in text and "cnn4-patterns" in text
     runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
     assert sorted(json.loads((r / "config.json").read_text())["pool"] for r in runs) == ["avg", "flex", "gem", "max"]
-    assert all(json.loads((r / "result.json").read_text())["best_test_acc"] > 50 for r in runs)  # chance is 25% (4 balanced classes)
+    assert all(
+        json.loads((r / "result.json").read_text())["best_test_acc"] > 50 for r in runs
+    )  # chance is 25% (4 balanced classes)

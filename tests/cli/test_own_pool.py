@@ -1,4 +1,5 @@
 """A researcher's own pool file through check, run, sweep (packed too) and the benchmark's harness."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,22 @@ def _results(runs: Path):
 
 def test_finding3_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, capsys):
     """A NaN-on-1x1 pool used to train a full epoch, then "diverged", exit 0; `:CustomPool` was required."""
-    rc = main(["run", "--model", "mobilenetv2", "--dataset", "synthetic", "--pool-file", str(EX / "broken_std_pool.py"),
-               "--runs-dir", str(tmp_path), *TINY, "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--model",
+            "mobilenetv2",
+            "--dataset",
+            "synthetic",
+            "--pool-file",
+            str(EX / "broken_std_pool.py"),
+            "--runs-dir",
+            str(tmp_path),
+            *TINY,
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "finite: random" in err and "NaN output on 1x1 map" in err and "--no-check" in err
@@ -31,26 +46,84 @@ def test_finding3_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, 
 
 
 def test_finding3_a_widened_pool_without_feat_mult_is_caught_with_the_fix(tmp_path, capsys):
-    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", f"{EX / 'wide_pool.py'}:CustomPool",
-               "--runs-dir", str(tmp_path), *TINY, "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--pool-file",
+            f"{EX / 'wide_pool.py'}:CustomPool",
+            "--runs-dir",
+            str(tmp_path),
+            *TINY,
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "set `feat_mult = 2` on CustomPool" in err and "mat1 and mat2" not in err
 
 
 def test_a_missing_pool_file_or_class_is_one_line(tmp_path, capsys):
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", str(tmp_path / "nope.py"),
-                 "--runs-dir", str(tmp_path), *TINY]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "synthetic",
+                "--pool-file",
+                str(tmp_path / "nope.py"),
+                "--runs-dir",
+                str(tmp_path),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "pool file not found" in capsys.readouterr().err
-    assert main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file",
-                 f"{EX / 'custom_pool.py'}:Nope", "--runs-dir", str(tmp_path), *TINY]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "synthetic",
+                "--pool-file",
+                f"{EX / 'custom_pool.py'}:Nope",
+                "--runs-dir",
+                str(tmp_path),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "no class 'Nope'" in capsys.readouterr().err
 
 
 def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
     """The scaffold's CustomPool() creates its weight on the first input; the optimizer must see it."""
-    rc = main(["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", str(EX / "custom_pool.py"),
-               "--runs-dir", str(tmp_path), *TINY, "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--pool-file",
+            str(EX / "custom_pool.py"),
+            "--runs-dir",
+            str(tmp_path),
+            *TINY,
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     (result,) = _results(tmp_path)
     assert result["status"] == "finished"
@@ -63,8 +136,24 @@ def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
 
 
 def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, capsys):
-    rc = main(["sweep", "--pools", f"avg,{EX / 'custom_pool.py'},{EX / 'sliced_pool.py'}", "--models", "resnet20",
-               "--datasets", "synthetic", "--pack", "2", "--runs-dir", str(tmp_path), *TINY, "--seeds", "0-1"])
+    rc = main(
+        [
+            "sweep",
+            "--pools",
+            f"avg,{EX / 'custom_pool.py'},{EX / 'sliced_pool.py'}",
+            "--models",
+            "resnet20",
+            "--datasets",
+            "synthetic",
+            "--pack",
+            "2",
+            "--runs-dir",
+            str(tmp_path),
+            *TINY,
+            "--seeds",
+            "0-1",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "6 runs: 0 skipped (already done), 6 finished, 0 diverged, 0 failed" in out
@@ -74,8 +163,20 @@ def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, caps
 
 
 def test_sweep_refuses_a_failing_pool_file_before_training_anything(tmp_path, capsys):
-    rc = main(["sweep", "--pools", f"avg,{EX / 'broken_std_pool.py'}", "--models", "mobilenetv2", "--datasets",
-               "synthetic", "--runs-dir", str(tmp_path), *TINY])
+    rc = main(
+        [
+            "sweep",
+            "--pools",
+            f"avg,{EX / 'broken_std_pool.py'}",
+            "--models",
+            "mobilenetv2",
+            "--datasets",
+            "synthetic",
+            "--runs-dir",
+            str(tmp_path),
+            *TINY,
+        ]
+    )
     assert rc == 2
     assert "NaN output on 1x1 map" in capsys.readouterr().err
     assert not any(p.is_dir() for p in tmp_path.iterdir())
@@ -99,9 +200,28 @@ def test_finding6_check_lda_with_fitted_weights_checks_the_fitted_map_size(tmp_p
 
 
 def test_finding4_the_benchmarks_harness_command_line(tmp_path, capsys):
-    rc = main(["harness", str(EX / "custom_pool.py"), "--arch", "resnet20", "--dataset", "synthetic", "--seed", "42",
-               "--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--runs-dir", str(tmp_path),
-               "--device", "cpu"])
+    rc = main(
+        [
+            "harness",
+            str(EX / "custom_pool.py"),
+            "--arch",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--seed",
+            "42",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "64",
+            "--test-subset",
+            "32",
+            "--runs-dir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "arch=resnet20 dataset=synthetic seed=42" in out and "best test acc:" in out
@@ -110,11 +230,29 @@ def test_finding4_the_benchmarks_harness_command_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_python_m_poolbench_harness_and_the_pool_files_own_main(tmp_path):
-    common = ["--arch", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-subset", "64",
-              "--test-subset", "32", "--runs-dir", str(tmp_path), "--device", "cpu"]
+    common = [
+        "--arch",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "64",
+        "--test-subset",
+        "32",
+        "--runs-dir",
+        str(tmp_path),
+        "--device",
+        "cpu",
+    ]
     env = {"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    a = subprocess.run([sys.executable, "-m", "poolbench.harness", str(EX / "custom_pool.py"), *common],
-                       capture_output=True, text=True, env=env)
+    a = subprocess.run(
+        [sys.executable, "-m", "poolbench.harness", str(EX / "custom_pool.py"), *common],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert a.returncode == 0, a.stderr
     b = subprocess.run([sys.executable, str(EX / "custom_pool.py"), *common], capture_output=True, text=True, env=env)
     assert b.returncode == 0, b.stderr

@@ -1,4 +1,5 @@
 """``poolbench report`` end to end on fake run directories."""
+
 import sys
 from pathlib import Path
 

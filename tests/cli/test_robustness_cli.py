@@ -1,5 +1,6 @@
 """poolbench robustness: Table 2 / 3 layouts, JSON with CE / FR against a baseline, generated-set
 cache, released-set folders, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,18 @@ from poolbench.robustness import sets
 
 
 def fast(tmp_path):
-    return ["--n", "6", "--severities", "1,5", "--corruptions", "gaussian_noise,fog,saturate",
-            "--perturbations", "translate,shot_noise", "--cache", str(tmp_path / "cache")]
+    return [
+        "--n",
+        "6",
+        "--severities",
+        "1,5",
+        "--corruptions",
+        "gaussian_noise,fog,saturate",
+        "--perturbations",
+        "translate,shot_noise",
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
 
 
 @pytest.mark.slow  # trains the two tiny runs (shared with the other analysis-command tests)
@@ -74,15 +85,49 @@ def test_robustness_reads_a_released_folder(tmp_path_factory, tmp_path, capsys):
     released.mkdir()
     np.save(released / "fog.npy", np.tile(clean[::-1], (5, 1, 1, 1)))
     np.save(released / "labels.npy", np.tile(data.test_y.numpy()[::-1], 5).astype(np.uint8))
-    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
-                 "none", "--severities", "1,5", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "robustness",
+                str(run),
+                "--cifar10c",
+                str(released),
+                "--corruptions",
+                "fog",
+                "--perturbations",
+                "none",
+                "--severities",
+                "1,5",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["n"] == len(clean) and res["settings"]["cifar_c"] == str(released)
     assert all(abs(e - res["clean"]) < 1e-9 for e in res["errors"]["fog"].values())
     assert "released set" in capsys.readouterr().out
     np.save(released / "labels.npy", np.zeros(5 * len(clean), np.uint8))  # labels of other images: refused
-    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
-                 "none", "--severities", "1", "--out", str(tmp_path / "r2.json")]) == 2
+    assert (
+        main(
+            [
+                "robustness",
+                str(run),
+                "--cifar10c",
+                str(released),
+                "--corruptions",
+                "fog",
+                "--perturbations",
+                "none",
+                "--severities",
+                "1",
+                "--out",
+                str(tmp_path / "r2.json"),
+            ]
+        )
+        == 2
+    )
     assert "labels are not those" in capsys.readouterr().err
 
 
@@ -126,8 +171,25 @@ def test_robustness_normalises_as_the_run_was_trained(tmp_path_factory, tmp_path
         return real(model, images, to_input, device, batch)
 
     monkeypatch.setattr(evaluate, "logits_of", spy)
-    assert main(["robustness", str(run), "--cifar10c", str(released), "--corruptions", "fog", "--perturbations",
-                 "none", "--severities", "1", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "robustness",
+                str(run),
+                "--cifar10c",
+                str(released),
+                "--corruptions",
+                "fog",
+                "--perturbations",
+                "none",
+                "--severities",
+                "1",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert len(seen) == 2  # the clean images and severity 1
     for x, given in seen:
         assert torch.equal(given, normalize_per_image(x))

@@ -1,4 +1,5 @@
 """``poolbench run`` end to end: real data (when ../shared is present), user pool files, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,22 @@ def _results(runs: Path):
 
 @pytest.mark.realdata
 def test_resnet20_trains_on_the_real_cifar10_jpeg_copy(shared_cifar10, tmp_path, capsys):
-    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "imagefolder", "--data-path", str(shared_cifar10),
-               "--runs-dir", str(tmp_path), *SHORT])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "imagefolder",
+            "--data-path",
+            str(shared_cifar10),
+            "--runs-dir",
+            str(tmp_path),
+            *SHORT,
+        ]
+    )
     assert rc == 0
     (result,) = _results(tmp_path)
     assert result["status"] == "finished" and 0 <= result["best_test_acc"] <= 100
@@ -29,8 +44,22 @@ def test_resnet20_trains_on_the_real_cifar10_jpeg_copy(shared_cifar10, tmp_path,
 
 @pytest.mark.realdata
 def test_mobilenetv2_trains_on_the_real_fashion_mnist(shared_fmnist, tmp_path):
-    rc = main(["run", "--seeds", "0", "--model", "mobilenetv2", "--dataset", "fashion_mnist", "--data-dir", str(shared_fmnist),
-               "--runs-dir", str(tmp_path), *SHORT])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "mobilenetv2",
+            "--dataset",
+            "fashion_mnist",
+            "--data-dir",
+            str(shared_fmnist),
+            "--runs-dir",
+            str(tmp_path),
+            *SHORT,
+        ]
+    )
     assert rc == 0
     (result,) = _results(tmp_path)
     assert result["status"] == "finished"
@@ -42,10 +71,31 @@ def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
     """The benchmark lost VGG/MobileNetV2 submissions to an unbiased std over one element (trained here
     past the contract check, which refuses it by default: tests/cli/test_own_pool.py)."""
     broken = REPO / "examples" / "broken_std_pool.py"
-    rc = main(["run", "--seeds", "0", "--model", "mobilenetv2", "--dataset", "synthetic", "--pool-file", f"{broken}:CustomPool",
-               "--no-check",
-               "--runs-dir", str(tmp_path), "--epochs", "2", "--train-subset", "256", "--test-subset", "128",
-               "--no-progress", "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "mobilenetv2",
+            "--dataset",
+            "synthetic",
+            "--pool-file",
+            f"{broken}:CustomPool",
+            "--no-check",
+            "--runs-dir",
+            str(tmp_path),
+            "--epochs",
+            "2",
+            "--train-subset",
+            "256",
+            "--test-subset",
+            "128",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     (result,) = _results(tmp_path)
     assert result["status"] == "diverged" and result["diverged_at_epoch"] == 1
@@ -53,15 +103,66 @@ def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
 
 
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, tmp_path_factory, capsys):
-    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gme",
-                 "--runs-dir", str(tmp_path), *SHORT]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--seeds",
+                "0",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "synthetic",
+                "--pool",
+                "gme",
+                "--runs-dir",
+                str(tmp_path),
+                *SHORT,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--pool gme: unknown pool" in err and "gem" in err and len(err.strip().splitlines()) == 1
-    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool-arg", "p3",
-                 "--runs-dir", str(tmp_path), *SHORT]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--seeds",
+                "0",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "synthetic",
+                "--pool-arg",
+                "p3",
+                "--runs-dir",
+                str(tmp_path),
+                *SHORT,
+            ]
+        )
+        == 2
+    )
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "cifar100", "--data-dir", str(tmp_path_factory.mktemp("nodata")),
-                 "--runs-dir", str(tmp_path), *SHORT]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--seeds",
+                "0",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "cifar100",
+                "--data-dir",
+                str(tmp_path_factory.mktemp("nodata")),
+                "--runs-dir",
+                str(tmp_path),
+                *SHORT,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "cifar-100-python.tar.gz" in err and "eb9058c3a382ffc7106e4002c42a8d85" in err
     assert not any(tmp_path.iterdir())

@@ -1,4 +1,5 @@
 """poolbench show: the PNGs exist, are images, and pool_weights.png only where weights are learned."""
+
 from __future__ import annotations
 
 from PIL import Image

@@ -1,4 +1,5 @@
 """``poolbench table`` end to end on fake run directories."""
+
 import csv
 import io
 import json
@@ -28,8 +29,11 @@ def test_table_text(runs, capsys):
 def test_table_formats_and_metric(runs, capsys):
     assert main(["table", "--runs-dir", str(runs), "--format", "json", "--metric", "final"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    gem = next(c for c in doc["cells"] if c["pool"] == "gem" and c["protocol_label"] == "standard"
-               and c["column"] == "resnet56-cifar100")
+    gem = next(
+        c
+        for c in doc["cells"]
+        if c["pool"] == "gem" and c["protocol_label"] == "standard" and c["column"] == "resnet56-cifar100"
+    )
     assert doc["metric"] == "final" and gem["mean"] == pytest.approx(72.1)  # final = best - 0.3
     assert main(["table", "--runs-dir", str(runs), "--format", "csv"]) == 0
     assert csv.DictReader(io.StringIO(capsys.readouterr().out)).fieldnames[0] == "source"

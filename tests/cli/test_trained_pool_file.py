@@ -1,5 +1,6 @@
 """show / robustness / fit-lda import the pool file a config.json names only if it is the file the
 run trained with (pool_file_sha): a config.json is data, the file it names is code."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,27 @@ import pytest
 
 from poolbench.cli import main
 
-POOL = '''
+POOL = """
 from poolbench.pools.base import GlobalPool
 
 
 class MyPool(GlobalPool):
     def forward(self, x):
         return x.mean((2, 3))
-'''
-TINY = ["--epochs", "1", "--batch-size", "32", "--train-subset", "32", "--test-subset", "32", "--no-progress",
-        "--device", "cpu"]
+"""
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--train-subset",
+    "32",
+    "--test-subset",
+    "32",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +37,47 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pf")
     pool = root / "mypool.py"
     pool.write_text(POOL)
-    assert main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", f"{pool}:MyPool",
-                 "--runs-dir", str(root / "runs"), *TINY]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--seeds",
+                "0",
+                "--model",
+                "resnet20",
+                "--dataset",
+                "synthetic",
+                "--pool-file",
+                f"{pool}:MyPool",
+                "--runs-dir",
+                str(root / "runs"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     (run_dir,) = (root / "runs").iterdir()
     return root, pool, run_dir
 
 
 COMMANDS = [
     ["show", "{run}", "--n", "16", "--out", "{out}", "--device", "cpu"],
-    ["robustness", "{run}", "--n", "16", "--severities", "1", "--corruptions", "fog", "--perturbations", "none",
-     "--device", "cpu", "--out", "{out}/r.json"],
+    [
+        "robustness",
+        "{run}",
+        "--n",
+        "16",
+        "--severities",
+        "1",
+        "--corruptions",
+        "fog",
+        "--perturbations",
+        "none",
+        "--device",
+        "cpu",
+        "--out",
+        "{out}/r.json",
+    ],
     ["fit-lda", "{run}", "--layer", "final", "--alpha", "1", "--out", "{out}/w.pt", "--device", "cpu"],
 ]
 

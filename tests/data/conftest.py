@@ -1,4 +1,5 @@
 """Data tests never touch ~/.cache: each test gets its own cache folder and an empty memory cache."""
+
 from __future__ import annotations
 
 import pytest

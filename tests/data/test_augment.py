@@ -1,4 +1,5 @@
 """Batched augmentation: exactly RandomCrop(32, padding=4) + horizontal flip, seeded, vectorised."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,7 +41,9 @@ def test_every_crop_is_a_shift_of_the_zero_padded_image():
     padded = F.pad(x, (4, 4, 4, 4))
     offsets = set()
     for i in range(len(x)):
-        match = [(a, b) for a in range(9) for b in range(9) if torch.equal(out[i], padded[i, :, a:a + 32, b:b + 32])]
+        match = [
+            (a, b) for a in range(9) for b in range(9) if torch.equal(out[i], padded[i, :, a : a + 32, b : b + 32])
+        ]
         assert match, f"image {i} is not a crop of its padded self"
         offsets.add(match[0])
     assert len(offsets) > 15  # each image draws its own offset

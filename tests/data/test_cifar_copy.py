@@ -1,5 +1,6 @@
 """An image-folder copy of CIFAR-10 read as --dataset cifar10 (labelled cifar10-jpeg); checksum
 messages about read-only files; no download into a read-only folder (issue 12, finding 5)."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,9 @@ def write_copy(root: Path, classes=cifar_copy.CLASSES, per_class=(2, 1), as_tar=
         for c in classes:
             (root / split / c).mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                Image.fromarray(rs.randint(0, 256, (size, size, 3)).astype(np.uint8)).save(root / split / c / f"{i}.jpg")
+                Image.fromarray(rs.randint(0, 256, (size, size, 3)).astype(np.uint8)).save(
+                    root / split / c / f"{i}.jpg"
+                )
     if not as_tar:
         return root
     tar_path = root.parent / "cifar10-jpg.tar.gz"

@@ -1,5 +1,6 @@
 """CIFAR-10/100 readers on tiny archives written here in the official layout; checksum, corrupt,
 truncated and download behaviour (with urlopen faked: no network is used)."""
+
 from __future__ import annotations
 
 import dataclasses

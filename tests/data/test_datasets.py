@@ -1,4 +1,5 @@
 """load_dataset (names, cache), the synthetic dataset and split_validation."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,16 @@ from poolbench.data.synthetic import CLASSES, generate
 
 
 def test_names_and_unknown_name():
-    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist", "patterns", "svhn",
-                               "synthetic"]
+    assert list_datasets() == [
+        "cifar10",
+        "cifar100",
+        "fashion_mnist",
+        "imagefolder",
+        "mnist",
+        "patterns",
+        "svhn",
+        "synthetic",
+    ]
     with pytest.raises(ValueError, match="valid names: cifar10, cifar100"):
         load_dataset("cifar-10")
 

@@ -1,5 +1,6 @@
 """MNIST / Fashion-MNIST idx reader: tiny files written here (gz and raw), errors, and the real
 Fashion-MNIST copy in ../shared/data."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,8 +22,10 @@ def idx_bytes(a: np.ndarray) -> bytes:
 def write_idx_set(folder: Path, n_train: int = 12, n_test: int = 5, gz: bool = True, seed: int = 0) -> dict:
     rs = np.random.RandomState(seed)
     arrays = {
-        "train_x": rs.randint(0, 256, (n_train, 28, 28)), "train_y": rs.randint(0, 10, n_train),
-        "test_x": rs.randint(0, 256, (n_test, 28, 28)), "test_y": rs.randint(0, 10, n_test),
+        "train_x": rs.randint(0, 256, (n_train, 28, 28)),
+        "train_y": rs.randint(0, 10, n_train),
+        "test_x": rs.randint(0, 256, (n_test, 28, 28)),
+        "test_y": rs.randint(0, 10, n_test),
     }
     folder.mkdir(parents=True, exist_ok=True)
     for key, stem in FILES.items():

@@ -1,4 +1,5 @@
 """Image folders (folder, .tar, .tar.gz) written here, and the real CIFAR-10 JPEG archive."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from poolbench.data import CorruptDataError, DatasetNotFoundError, datasets, load_dataset
-from poolbench.data import imagefolder
+from poolbench.data import CorruptDataError, DatasetNotFoundError, datasets, imagefolder, load_dataset
 
 
 def write_folder(root: Path, size=(8, 8), mode="RGB", classes=("zebra", "ant", "moth")) -> dict:

@@ -1,4 +1,5 @@
 """The generated ``patterns`` dataset: deterministic, balanced, CIFAR-shaped, and its label is in the pixels."""
+
 import torch
 
 from poolbench.data import patterns

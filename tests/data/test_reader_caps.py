@@ -1,5 +1,6 @@
 """Hostile or odd data files: every reader caps what it reads before it reads it, and says so in one
 named error; 16-bit PNGs, empty class folders, empty splits and wrong image sizes are handled."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,13 +12,11 @@ import tarfile
 import numpy as np
 import pytest
 from PIL import Image
-
-from poolbench.data import CorruptDataError, load_dataset
-from poolbench.data import cifar, idx, imagefolder
-
 from test_cifar_reader import write_archive
 from test_idx_reader import idx_bytes, write_idx_set
 from test_imagefolder_reader import write_folder
+
+from poolbench.data import CorruptDataError, cifar, idx, imagefolder, load_dataset
 
 
 def _png(a: np.ndarray, mode=None) -> bytes:
@@ -54,8 +53,9 @@ def test_an_oversized_file_in_a_folder_is_refused(tmp_path, monkeypatch):
 def test_a_huge_canvas_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
     monkeypatch.setattr(imagefolder, "MAX_PIXELS", 64 * 64)
     path = tmp_path / "big.tar.gz"
-    _tar_with(path, {"train/a/0.png": _png(np.zeros((100, 100), np.uint8)),
-                     "test/a/0.png": _png(np.zeros((4, 4), np.uint8))})
+    _tar_with(
+        path, {"train/a/0.png": _png(np.zeros((100, 100), np.uint8)), "test/a/0.png": _png(np.zeros((4, 4), np.uint8))}
+    )
     decoded = []
     load = Image.Image.load
     monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(1) or load(self))
@@ -67,8 +67,9 @@ def test_a_huge_canvas_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
 def test_a_decompression_bomb_is_a_named_error_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's own bomb check fires first
     path = tmp_path / "b.tar.gz"
-    _tar_with(path, {"train/a/0.png": _png(np.zeros((20, 20), np.uint8)),
-                     "test/a/0.png": _png(np.zeros((4, 4), np.uint8))})
+    _tar_with(
+        path, {"train/a/0.png": _png(np.zeros((20, 20), np.uint8)), "test/a/0.png": _png(np.zeros((4, 4), np.uint8))}
+    )
     with pytest.raises(CorruptDataError, match="decompression bomb") as e:
         imagefolder.load(str(path))
     assert "train/a/0.png" in str(e.value)

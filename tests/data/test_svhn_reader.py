@@ -1,4 +1,5 @@
 """SVHN from .mat files the tests write in the official layout (X: 32x32x3xN uint8, y: Nx1, 10 = digit 0)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,7 @@ import pytest
 import scipy.io
 import torch
 
-from poolbench.data import ChecksumError, CorruptDataError, DatasetNotFoundError, load_dataset
-from poolbench.data import svhn
+from poolbench.data import ChecksumError, CorruptDataError, DatasetNotFoundError, load_dataset, svhn
 
 
 def write_mat(path, n, seed):
@@ -22,8 +22,10 @@ def write_mat(path, n, seed):
 
 
 def accept(monkeypatch, folder):
-    files = {k: dataclasses.replace(f, md5=hashlib.md5((folder / f.filename).read_bytes()).hexdigest())
-             for k, f in svhn.FILES.items()}
+    files = {
+        k: dataclasses.replace(f, md5=hashlib.md5((folder / f.filename).read_bytes()).hexdigest())
+        for k, f in svhn.FILES.items()
+    }
     monkeypatch.setattr(svhn, "FILES", files)
 
 
@@ -51,8 +53,9 @@ def test_wrong_checksum_missing_file_and_bad_layout(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match="train_32x32.mat"):
         svhn.load(data_dir=str(tmp_path / "nowhere"), allow_download=False)
     (tmp_path / "bad").mkdir()
-    scipy.io.savemat(str(tmp_path / "bad" / "train_32x32.mat"), {"X": np.zeros((28, 28, 1, 2), np.uint8),
-                                                                "y": np.ones((2, 1))})
+    scipy.io.savemat(
+        str(tmp_path / "bad" / "train_32x32.mat"), {"X": np.zeros((28, 28, 1, 2), np.uint8), "y": np.ones((2, 1))}
+    )
     with pytest.raises(CorruptDataError, match="official layout"):
         svhn.read_mat(tmp_path / "bad" / "train_32x32.mat")
     (tmp_path / "bad" / "test_32x32.mat").write_bytes(b"not a mat file")

@@ -1,5 +1,6 @@
 """Closed-form learned pooling (Birodkar et al. 2019): the fit against an independent numpy
 implementation of Algorithm 1 and Sec. 3.6, the regulariser, the downsampling module and surgery."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,12 +45,12 @@ def reference_algorithm_1(feats: np.ndarray, y: np.ndarray, alpha: float, s: int
         b += t_q / k_q - x_q @ x_q.T
     a = t_bar - s_bar @ s_bar.T / q_count  # line 16
     coord_big = np.array([(nn % i_sz + 1, nn // i_sz + 1) for nn in range(n)], dtype=float)  # column-major, 1-based
-    d, e = coord_big, (coord_big ** 2).sum(1)  # lines 17-18
+    d, e = coord_big, (coord_big**2).sum(1)  # lines 17-18
     io, jo = i_sz // s, j_sz // s
     out = np.zeros((n_eig, io, jo, i_sz, j_sz))
-    for m in range(n // s ** 2):  # lines 19-24
+    for m in range(n // s**2):  # lines 19-24
         cm = np.array([m % io + 1, m // io + 1], dtype=float)
-        cvec = e - 2 * s * d @ cm + s ** 2 * (cm ** 2).sum()
+        cvec = e - 2 * s * d @ cm + s**2 * (cm**2).sum()
         vals, vecs = np.linalg.eig(np.linalg.inv(b + alpha * np.diag(cvec)) @ a)
         order = np.argsort(-vals.real)[:n_eig]
         for r, idx in enumerate(order):
@@ -74,7 +75,8 @@ def random_features(seed=0, sizes=(50, 20, 35, 15)):
 def source(feats, y, batch=17):
     def batches():
         for i in range(0, len(y), batch):
-            yield torch.as_tensor(feats[i:i + batch], dtype=torch.float32), torch.as_tensor(y[i:i + batch])
+            yield torch.as_tensor(feats[i : i + batch], dtype=torch.float32), torch.as_tensor(y[i : i + batch])
+
     return batches
 
 
@@ -187,12 +189,19 @@ def test_downsample_packing_and_a_known_p():
 def _weights(tmp_path, name, c, size, n_out=2):
     h, w = size
     p = np.random.default_rng(0).random((n_out, (h // 2) * (w // 2), h * w))
-    return str(save_downsample_weights(tmp_path / name, p, {"size": [h, w], "out_size": [h // 2, w // 2],
-                                                            "channel_mean": [0.1] * c, "normalization": "per-channel"}))
+    return str(
+        save_downsample_weights(
+            tmp_path / name,
+            p,
+            {"size": [h, w], "out_size": [h // 2, w // 2], "channel_mean": [0.1] * c, "normalization": "per-channel"},
+        )
+    )
 
 
-@pytest.mark.parametrize("model_name, layer, c, size", [("cnn4", 3, 256, (8, 8)), ("preact_resnet18", 2, 128, (16, 16)),
-                                                        ("resnet20", 1, 16, (32, 32))])
+@pytest.mark.parametrize(
+    "model_name, layer, c, size",
+    [("cnn4", 3, 256, (8, 8)), ("preact_resnet18", 2, 128, (16, 16)), ("resnet20", 1, 16, (32, 32))],
+)
 def test_surgery_replaces_the_strided_entry(tmp_path, model_name, layer, c, size):
     from poolbench.models import create_model
     from poolbench.train.packed import pack_models, verify_pack
@@ -221,7 +230,9 @@ def test_surgery_in_sequence_and_checks(tmp_path):
         with_lda_downsampling(create_model("cnn4", num_classes=10), [3, 1], [f3])
     with pytest.raises(ValueError, match="1..2"):
         check_lda_layer(create_model("resnet20", num_classes=10), 3)
-    with pytest.raises(ValueError, match="fitted on 256 channels, this layer has 128"):  # layer 3's weights at layer 2: the channels do not fit
+    with pytest.raises(
+        ValueError, match="fitted on 256 channels, this layer has 128"
+    ):  # layer 3's weights at layer 2: the channels do not fit
         with_lda_downsampling(create_model("cnn4", num_classes=10), 2, f3)
 
 

@@ -1,4 +1,5 @@
 """Simple Auxiliary Classifiers: the loss formula, evaluation without aux heads, all models, CLI run."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def _by_hand(model, sac, x, y, lambdas):
     return sum(lam * F.cross_entropy(h, y) for lam, h in zip(lambdas, heads))
 
 
-@pytest.mark.parametrize("preset, lambdas", [(None, (0.1, 0.2, 0.7)), ("paper", (0.1, 0.2, 0.7)),
-                                             ("code", (0.01, 0.11, 0.88))])
+@pytest.mark.parametrize(
+    "preset, lambdas", [(None, (0.1, 0.2, 0.7)), ("paper", (0.1, 0.2, 0.7)), ("code", (0.01, 0.11, 0.88))]
+)
 def test_resnet20_default_is_the_papers_eq3_on_stages_1_and_2(preset, lambdas):
     model = _model()
     sac = with_aux_classifiers(model, weights=preset)
@@ -110,16 +112,41 @@ def test_bad_stages_and_weights():
     assert isinstance(with_aux_classifiers(_model()), SACModel)
 
 
-@pytest.mark.parametrize("extra", [[], ["--sac-weights", "code"],
-                                   ["--pool-arg", "weighting=raw", "--pool-reg", "1e-4", "--drop-rate", "0.25"]],
-                         ids=["sac", "sac-code", "sac+reg+drop"])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--sac-weights", "code"], ["--pool-arg", "weighting=raw", "--pool-reg", "1e-4", "--drop-rate", "0.25"]],
+    ids=["sac", "sac-code", "sac+reg+drop"],
+)
 def test_cli_run_with_flex_and_sac(tmp_path, extra):
     from poolbench.cli import main
     from poolbench.results.store import RunDir
 
-    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--pool", "flex", "--sac", *extra,
-               "--epochs", "1", "--train-subset", "128", "--test-subset", "64", "--runs-dir", str(tmp_path),
-               "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--pool",
+            "flex",
+            "--sac",
+            *extra,
+            "--epochs",
+            "1",
+            "--train-subset",
+            "128",
+            "--test-subset",
+            "64",
+            "--runs-dir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     cfg = json.loads((run_dir / "config.json").read_text())
@@ -140,8 +167,14 @@ def test_a_runs_auxiliary_pools_take_the_main_pools_arguments_but_not_its_map():
     class Data:  # what build_model reads of the data
         num_classes, in_chans = 10, 3
 
-    cfg = RunConfig(model="resnet20", dataset="synthetic", pool="flex", sac={"weights": "paper"},
-                    pool_args={"weighting": "raw", "size": [8, 8]}, protocol=Protocol(epochs=1))
+    cfg = RunConfig(
+        model="resnet20",
+        dataset="synthetic",
+        pool="flex",
+        sac={"weights": "paper"},
+        pool_args={"weighting": "raw", "size": [8, 8]},
+        protocol=Protocol(epochs=1),
+    )
     model = build_model(cfg, Data())
     assert [h.pool.weighting for h in model.aux_heads] == ["raw", "raw"]  # the raw variant throughout
     assert model.pool.logits.shape == (64, 8, 8) and all(h.pool.logits.numel() == 0 for h in model.aux_heads)

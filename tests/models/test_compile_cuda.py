@@ -7,6 +7,7 @@ values), ~1e-6 relative per layer; through 20-56 layers forward and back that st
 logits within 1e-3 and gradients within 5e-3 (relative L2 norm). A graph that computes something
 else (BN in the wrong mode, a dropped op, a wrong layout) is off by O(1).
 """
+
 from __future__ import annotations
 
 import copy

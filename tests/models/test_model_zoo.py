@@ -3,6 +3,7 @@
 The pools here are tiny local classes (not registered), so these tests do not depend on the pool
 library.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The option-A ResNet shortcut and its packed (K models side by side) form."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """cnn4 and preact_resnet18 (Birodkar et al. 2019's models): layout, parameter counts, stage convention."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The contract for every registered pool, and proof that the checker fails broken pools."""
+
 from pathlib import Path
 
 import pytest
@@ -80,14 +81,17 @@ class NoisyEval(nn.Module):
         return x.mean((2, 3)) + 0.01 * torch.randn(x.shape[0], x.shape[1])
 
 
-@pytest.mark.parametrize("pool, row, reason", [
-    (NaiveSoftPool, "finite: huge", "NaN output on 8x8, 4x4, 7x5, 2x2, 1x1 maps"),
-    (NaiveGeM, "finite: negative", "NaN output on 8x8"),
-    (Float64Pool, "shape C=64", "dtype torch.float64 for float32 input"),
-    (WrongWidth, "shape C=512", "shape [2, 512] (expected [2, 1024])"),
-    (ChannelsLastBug, "channels_last", "channels_last input changes the output"),
-    (NoisyEval, "train/eval", "eval mode is not deterministic"),
-])
+@pytest.mark.parametrize(
+    "pool, row, reason",
+    [
+        (NaiveSoftPool, "finite: huge", "NaN output on 8x8, 4x4, 7x5, 2x2, 1x1 maps"),
+        (NaiveGeM, "finite: negative", "NaN output on 8x8"),
+        (Float64Pool, "shape C=64", "dtype torch.float64 for float32 input"),
+        (WrongWidth, "shape C=512", "shape [2, 512] (expected [2, 1024])"),
+        (ChannelsLastBug, "channels_last", "channels_last input changes the output"),
+        (NoisyEval, "train/eval", "eval mode is not deterministic"),
+    ],
+)
 def test_checker_fails_broken_pools_with_the_reason(pool, row, reason):
     report = check_pool(pool, compile=False, onnx=False)
     rows = {r.name: r for r in report.rows}
@@ -113,8 +117,9 @@ def test_a_ready_module_and_a_factory_are_accepted():
     from poolbench.pools import create_pool
 
     assert check_pool(create_pool("gem"), channels=(64,), compile=False, onnx=False).passed
-    assert check_pool(lambda channels: create_pool("gem_channel", channels=channels), channels=(64,),
-                      compile=False, onnx=False).passed
+    assert check_pool(
+        lambda channels: create_pool("gem_channel", channels=channels), channels=(64,), compile=False, onnx=False
+    ).passed
 
 
 def test_loader_errors_are_clear(tmp_path):

@@ -5,6 +5,7 @@
 - the paper's text (Sec. 3): raw weights w_ijk initialised to 1 / (H*W), the same weighted sum,
   and its Eq. 2 regulariser R = sum_k (sum_ij w_ijk - 1)^2.
 """
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """gemgate: equals GeM at initialisation, each component does what it claims, gradients reach the gate."""
+
 from __future__ import annotations
 
 import math
@@ -136,10 +137,17 @@ def test_shared_and_frozen_exponent():
     assert list(frozen.parameters()) == [frozen.delta]
 
 
-@pytest.mark.parametrize("x", [
-    torch.zeros(2, 8, 4, 4), torch.full((2, 8, 4, 4), 1e30), torch.full((2, 8, 4, 4), 1e-30),
-    torch.randn(2, 8, 4, 4) * 1e6, -torch.rand(2, 8, 1, 1), torch.zeros(2, 8, 1, 1),
-])
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.zeros(2, 8, 4, 4),
+        torch.full((2, 8, 4, 4), 1e30),
+        torch.full((2, 8, 4, 4), 1e-30),
+        torch.randn(2, 8, 4, 4) * 1e6,
+        -torch.rand(2, 8, 1, 1),
+        torch.zeros(2, 8, 1, 1),
+    ],
+)
 def test_finite_on_extreme_inputs_with_finite_gradients(x):
     torch.manual_seed(0)  # w2 from a fixed seed: the outcome must not depend on which tests ran before
     pool = create_pool("gemgate", channels=8, **FULL)
@@ -266,7 +274,7 @@ def test_a_dropped_position_far_above_the_kept_maximum_stays_finite():
     p = torch.tensor([8.0], requires_grad=True)
     mask = torch.tensor([[[1.0, 1.0, 0.0]]])
     pooled, xn = masked_gem(x, p, mask)
-    want = ((1e-6 ** 8 + 2e-6 ** 8) / 2) ** (1 / 8)  # GeM over the two kept positions, by hand
+    want = ((1e-6**8 + 2e-6**8) / 2) ** (1 / 8)  # GeM over the two kept positions, by hand
     assert torch.isfinite(pooled).all() and pooled.item() == pytest.approx(want, rel=1e-5)
     spread = channel_spread(xn, mask)
     assert torch.isfinite(spread).all()

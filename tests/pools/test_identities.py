@@ -1,4 +1,5 @@
 """Closed-form identities of the pools (each would catch a wrong formula or a wrong reduction)."""
+
 import math
 
 import pytest
@@ -50,7 +51,7 @@ def test_gem_channel_uses_one_p_per_channel(x):
     with torch.no_grad():
         pool.p.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
     for c in range(5):
-        ref = create_pool("gem", p=float(c + 1))(pos[:, c:c + 1])[:, 0]
+        ref = create_pool("gem", p=float(c + 1))(pos[:, c : c + 1])[:, 0]
         assert torch.allclose(pool(pos)[:, c], ref, rtol=1e-5)
 
 
@@ -216,8 +217,10 @@ def test_lda_rejects_bad_weights(tmp_path):
         save_lda_weights(tmp_path / "p.txt", torch.rand(4), {})
 
 
-@pytest.mark.parametrize("name", ["avg", "max", "avgmax_half", "catavgmax", "lse", "softpool", "mixed", "gated",
-                                  "topk", "attn", "flex", "lda"])
+@pytest.mark.parametrize(
+    "name",
+    ["avg", "max", "avgmax_half", "catavgmax", "lse", "softpool", "mixed", "gated", "topk", "attn", "flex", "lda"],
+)
 def test_identity_on_a_1x1_map(name):
     x = torch.randn(4, 6, 1, 1)
     pool = build_pool(name, channels=6)

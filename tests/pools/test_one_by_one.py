@@ -1,4 +1,5 @@
 """probe_1x1 names what a pool computes on a 1x1 map; checked on modules whose answer is known by construction."""
+
 import torch
 import torch.nn as nn
 

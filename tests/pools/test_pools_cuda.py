@@ -7,6 +7,7 @@ positions, ~1e-6 relative, so 1e-4; bf16 keeps 8 mantissa bits (2^-8 ~ 4e-3 rela
 and a pool rounds its input, its reduction and its output, so 3e-2. A pool that mishandles the
 channels_last layout (mixes channels and positions) is off by O(1).
 """
+
 from __future__ import annotations
 
 import copy

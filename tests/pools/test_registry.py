@@ -1,4 +1,5 @@
 """The pool registry: names, wildcards, factories, unknown names, channels passed only when taken."""
+
 import re
 import sys
 
@@ -8,12 +9,28 @@ import torch.nn as nn
 
 from poolbench.pools import GlobalPool, build_pool, create_pool, get_pool_class, list_pools
 
-EXPECTED = {"avg", "max", "avgmax", "avgmax_half", "catavgmax", "gem", "gem_channel", "lse", "softpool",
-            "mixed", "gated", "topk", "stochastic", "attn", "flex", "lda"}
+EXPECTED = {
+    "avg",
+    "max",
+    "avgmax",
+    "avgmax_half",
+    "catavgmax",
+    "gem",
+    "gem_channel",
+    "lse",
+    "softpool",
+    "mixed",
+    "gated",
+    "topk",
+    "stochastic",
+    "attn",
+    "flex",
+    "lda",
+}
 
 
 def test_every_issue_pool_is_registered():
-    assert EXPECTED <= set(list_pools())
+    assert set(list_pools()) >= EXPECTED
 
 
 def test_wildcards():

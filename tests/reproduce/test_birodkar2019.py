@@ -1,4 +1,5 @@
 """``poolbench reproduce birodkar2019`` end to end on tiny synthetic data: baseline, CV, fit, retrain, table."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,9 +17,30 @@ def tiny_setting(monkeypatch):
 
 @pytest.mark.slow
 def test_workflow_runs_resumes_and_reports(tiny_setting, tmp_path, capsys):
-    argv = ["reproduce", "birodkar2019", "cnn-synthetic", "--seeds", "0,1", "--folds", "2", "--layers", "2,3",
-            "--alphas", "5", "--norms", "l1", "--epochs", "1", "--test-subset", "50", "--runs-dir", str(tmp_path),
-            "--device", "cpu", "--sgd-pooling"]
+    argv = [
+        "reproduce",
+        "birodkar2019",
+        "cnn-synthetic",
+        "--seeds",
+        "0,1",
+        "--folds",
+        "2",
+        "--layers",
+        "2,3",
+        "--alphas",
+        "5",
+        "--norms",
+        "l1",
+        "--epochs",
+        "1",
+        "--test-subset",
+        "50",
+        "--runs-dir",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--sgd-pooling",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| cnn-synthetic"))
@@ -36,13 +58,29 @@ def test_workflow_runs_resumes_and_reports(tiny_setting, tmp_path, capsys):
     out = capsys.readouterr().out
     assert row in out and "per-class-pooled.png" in out
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
-        "cnn-synthetic-per-class-pooled.png", "cnn-synthetic-pooling-map-copy0.png", "cnn-synthetic-pooling-map-copy1.png"]
+        "cnn-synthetic-per-class-pooled.png",
+        "cnn-synthetic-pooling-map-copy0.png",
+        "cnn-synthetic-pooling-map-copy1.png",
+    ]
     assert len([p for p in tmp_path.iterdir() if (p / "result.json").exists()]) == 12
 
 
 def test_report_only_on_nothing_and_bad_names(tiny_setting, tmp_path, capsys):
-    assert main(["reproduce", "birodkar2019", "cnn-synthetic", "--report-only", "--runs-dir", str(tmp_path),
-                 "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "birodkar2019",
+                "cnn-synthetic",
+                "--report-only",
+                "--runs-dir",
+                str(tmp_path),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| cnn-synthetic | cnn4 width=4 | synthetic (2%) | - |" in out and "not in paper" in out
     assert not any(tmp_path.iterdir())
@@ -52,8 +90,12 @@ def test_report_only_on_nothing_and_bad_names(tiny_setting, tmp_path, capsys):
 
 def test_choice_needs_every_fold_of_every_grid_point():
     grid = [(2, 5.0, "l1"), (3, 5.0, "l1"), (3, 25.0, "l2")]
-    cv = {"baseline": {0: 10.0, 1: 12.0}, (2, 5.0, "l1"): {0: 8.0, 1: 9.0}, (3, 5.0, "l1"): {0: 5.0},
-          (3, 25.0, "l2"): {0: 9.0, 1: 8.5}}
+    cv = {
+        "baseline": {0: 10.0, 1: 12.0},
+        (2, 5.0, "l1"): {0: 8.0, 1: 9.0},
+        (3, 5.0, "l1"): {0: 5.0},
+        (3, 25.0, "l2"): {0: 9.0, 1: 8.5},
+    }
     assert repro.choose(cv, 2, grid) is None  # (3, 5, l1) lacks fold 1: no choice yet
     cv[(3, 5.0, "l1")][1] = 6.0
     assert repro.choose(cv, 2, grid) == (3, 5.0, "l1")

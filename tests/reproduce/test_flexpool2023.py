@@ -1,4 +1,5 @@
 """``poolbench reproduce flexpool2023``: the paper's arms as run configs, its numbers, and the layout end to end."""
+
 import pytest
 
 from poolbench.cli import build_parser, main
@@ -30,8 +31,9 @@ def test_each_arm_is_the_papers_method():
     (sac_avg,), (sac_reg,) = cells[("synthetic", True, "AvgPool")], cells[("synthetic", True, "FlexPool + Reg")]
     assert sac_avg.sac == {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}  # the paper's Eq. 3
     assert sac_reg.sac == {"stages": [1, 2], "weights": [0.1, 0.2, 0.7], "pool_reg": 1e-3}
-    assert all(c.model == "resnet20" and c.protocol == Protocol() and c.seed == 42
-               for cfgs in cells.values() for c in cfgs)  # the benchmark's fixed protocol by default
+    assert all(
+        c.model == "resnet20" and c.protocol == Protocol() and c.seed == 42 for cfgs in cells.values() for c in cfgs
+    )  # the benchmark's fixed protocol by default
     _, code = _plan("--synthetic", "--sac", "with", "--sac-weights", "code", "--flex-weighting", "softmax")
     assert code[("synthetic", True, "FlexPool")][0].sac["weights"] == [0.01, 0.11, 0.88]
     assert code[("synthetic", True, "FlexPool")][0].pool_args == {"weighting": "softmax"}

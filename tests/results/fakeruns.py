@@ -4,6 +4,7 @@
 are the trainer's own); ``metrics.jsonl`` is a learning curve built so that the best, final and
 best-validation accuracies are the numbers the test asked for.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,11 +12,10 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from poolbench.train.config import RunConfig
 from poolbench.train.protocol import Protocol
-
 
 
 def fake_png(seed: int = 0, size: int = 32) -> bytes:
@@ -31,7 +31,7 @@ def fake_png(seed: int = 0, size: int = 32) -> bytes:
     return buf.getvalue()
 
 
-def curve(best: float, final: float, epochs: int, best_epoch: int, seed: int = 0) -> List[float]:
+def curve(best: float, final: float, epochs: int, best_epoch: int, seed: int = 0) -> list[float]:
     """Test accuracy per epoch: a saturating rise (with a little seed-dependent wobble) ending at
     ``final``, whose maximum ``best`` is at ``best_epoch``."""
     assert best >= final and 1 <= best_epoch <= epochs
@@ -43,12 +43,24 @@ def curve(best: float, final: float, epochs: int, best_epoch: int, seed: int = 0
     return accs
 
 
-def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100", pool: str = "avg",
-              seed: int = 0, best: Optional[float] = 70.0, final: Optional[float] = None,
-              pool_args: Optional[Dict[str, Any]] = None, protocol: Optional[Dict[str, Any]] = None,
-              val_split: int = 0, at_best_val: Optional[float] = None, status: str = "finished",
-              epochs: int = 6, images: tuple = (), pool_file: Optional[str] = None,
-              **config_kw: Any) -> Path:
+def write_run(
+    runs_dir: Path,
+    model: str = "resnet56",
+    dataset: str = "cifar100",
+    pool: str = "avg",
+    seed: int = 0,
+    best: float | None = 70.0,
+    final: float | None = None,
+    pool_args: dict[str, Any] | None = None,
+    protocol: dict[str, Any] | None = None,
+    val_split: int = 0,
+    at_best_val: float | None = None,
+    status: str = "finished",
+    epochs: int = 6,
+    images: tuple = (),
+    pool_file: str | None = None,
+    **config_kw: Any,
+) -> Path:
     """Write one run directory; return it.
 
     ``protocol``: deviations from the standard protocol (None = standard); ``epochs`` is only the
@@ -57,15 +69,24 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
     With ``val_split``, ``at_best_val`` is the test accuracy at the epoch of best val accuracy.
     """
     # fake runs name datasets that are not on disk: a stand-in fingerprint, one per dataset + selection
-    config_kw.setdefault("data_fingerprint", hashlib.sha256(
-        json.dumps([dataset, protocol, val_split], sort_keys=True).encode()).hexdigest()[:16])
-    cfg = RunConfig(model=model, dataset=dataset, pool=pool, pool_args=pool_args or {}, seed=seed,
-                    protocol=Protocol(**(protocol or {})), val_split=val_split,
-                    pool_file=pool_file, **config_kw)
+    config_kw.setdefault(
+        "data_fingerprint",
+        hashlib.sha256(json.dumps([dataset, protocol, val_split], sort_keys=True).encode()).hexdigest()[:16],
+    )
+    cfg = RunConfig(
+        model=model,
+        dataset=dataset,
+        pool=pool,
+        pool_args=pool_args or {},
+        seed=seed,
+        protocol=Protocol(**(protocol or {})),
+        val_split=val_split,
+        pool_file=pool_file,
+        **config_kw,
+    )
     run_dir = Path(runs_dir) / cfg.run_id
     run_dir.mkdir(parents=True)
-    config = cfg.to_dict() | {"run_id": cfg.run_id, "protocol_label": cfg.protocol_label(),
-                              "standard": cfg.is_standard}
+    config = cfg.to_dict() | {"run_id": cfg.run_id, "protocol_label": cfg.protocol_label(), "standard": cfg.is_standard}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
     final = best if final is None else final
@@ -81,8 +102,18 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
         val = None
         if val_split:
             val = 80.0 if e == val_best_epoch else 50.0 + e
-        lines.append({"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_acc": accs[e - 1] + 5,
-                      "test_loss": 1.5 / e, "test_acc": accs[e - 1], "val_acc": val, "epoch_time_s": 1.25})
+        lines.append(
+            {
+                "epoch": e,
+                "lr": 0.1,
+                "train_loss": 1.0 / e,
+                "train_acc": accs[e - 1] + 5,
+                "test_loss": 1.5 / e,
+                "test_acc": accs[e - 1],
+                "val_acc": val,
+                "epoch_time_s": 1.25,
+            }
+        )
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in lines))
     for name in images:
         (run_dir / name).write_bytes(fake_png(seed))
@@ -91,7 +122,8 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
 
     ok = status == "finished"
     result = {
-        "status": status, "run_id": cfg.run_id,
+        "status": status,
+        "run_id": cfg.run_id,
         "best_test_acc": best if ok else None,
         "best_epoch": (accs.index(max(accs)) + 1) if ok else None,
         "final_test_acc": final if ok else None,
@@ -99,9 +131,15 @@ def write_run(runs_dir: Path, model: str = "resnet56", dataset: str = "cifar100"
         "epochs_completed": n_epochs,
         "diverged_at_epoch": n_epochs if status == "diverged" else None,
         "error": "RuntimeError: boom" if status == "failed" else None,
-        "provenance": {"git_commit": "abc1234", "torch_version": "2.13.0", "device": "cpu",
-                       "wall_time_s": 12.5, "date": "2025-01-02T03:04:05", "hostname": "testhost",
-                       "poolbench_version": "0.1.0"},
+        "provenance": {
+            "git_commit": "abc1234",
+            "torch_version": "2.13.0",
+            "device": "cpu",
+            "wall_time_s": 12.5,
+            "date": "2025-01-02T03:04:05",
+            "hostname": "testhost",
+            "poolbench_version": "0.1.0",
+        },
     }
     (run_dir / "result.json").write_text(json.dumps(result, indent=2))
     return run_dir
@@ -124,12 +162,29 @@ def write_benchmark(runs_dir: Path, images: bool = True, epochs: int = 6) -> Pat
     for (pool, col), bests in STANDARD_BEST.items():
         model, dataset = col.split("-")
         for seed, b in enumerate(bests):
-            write_run(runs_dir, model, dataset, pool, seed=seed, best=b, final=b - 0.3, epochs=epochs,
-                      images=("pool_weights.png",) if images and pool == "gem" else ())
+            write_run(
+                runs_dir,
+                model,
+                dataset,
+                pool,
+                seed=seed,
+                best=b,
+                final=b - 0.3,
+                epochs=epochs,
+                images=("pool_weights.png",) if images and pool == "gem" else (),
+            )
     write_run(runs_dir, "resnet56", "cifar100", "max", seed=1, status="diverged", epochs=epochs)
     write_run(runs_dir, "resnet56", "cifar100", "avg", seed=3, status="unfinished", epochs=epochs)
     # a short CPU protocol: must never be mixed with the standard cells
     for seed, b in enumerate([55.0, 56.0]):
-        write_run(runs_dir, "resnet56", "cifar100", "gem", seed=seed, best=b, epochs=6,
-                  protocol={"epochs": 6, "train_subset": 5000})
+        write_run(
+            runs_dir,
+            "resnet56",
+            "cifar100",
+            "gem",
+            seed=seed,
+            best=b,
+            epochs=6,
+            protocol={"epochs": 6, "train_subset": 5000},
+        )
     return runs_dir

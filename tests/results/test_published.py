@@ -1,4 +1,5 @@
 """The published baselines: the numbers are the leaderboard's, three seeds each, summarised independently."""
+
 import json
 from pathlib import Path
 
@@ -15,7 +16,9 @@ def test_every_published_run_is_the_leaderboards():
     doc = json.loads(LEADERBOARD.read_text())
     assert tuple(doc["columns"]) == pub.BENCHMARK_COLUMNS
     theirs = {(r["pool"], r["seed"], c): r[c] for r in doc["runs"] for c in doc["columns"]}
-    ours = {(p, s, c): v for p, cols in pub.PUBLISHED.items() for c, by_seed in cols.items() for s, v in by_seed.items()}
+    ours = {
+        (p, s, c): v for p, cols in pub.PUBLISHED.items() for c, by_seed in cols.items() for s, v in by_seed.items()
+    }
     assert ours == theirs
 
 

@@ -1,9 +1,10 @@
 """compare_pools: per (protocol, column) statistics, pairing only over matching seeds."""
+
 import numpy as np
 import pytest
+from fakeruns import write_run
 from scipy import stats as sps
 
-from fakeruns import write_run
 from poolbench.results.compare import compare_pools, render_comparison
 from poolbench.results.index import build_index
 
@@ -57,9 +58,13 @@ def test_against_the_published_runs_welch_and_bootstrap_unpaired(conn):
     assert r["seeds_b"] == [42, 123, 456] and r["n_a"] == 3 and r["n_b"] == 3
     assert r["mean_diff"] == pytest.approx(np.mean(list(GEM.values())) - np.mean(theirs))
     assert r["welch_p"] == pytest.approx(sps.ttest_ind(list(GEM.values()), theirs, equal_var=False).pvalue)
-    boot = sps.bootstrap((np.array(list(GEM.values())), np.array(theirs)),
-                         lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), n_resamples=9999,
-                         rng=np.random.default_rng(0), method="BCa").confidence_interval
+    boot = sps.bootstrap(
+        (np.array(list(GEM.values())), np.array(theirs)),
+        lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
+        n_resamples=9999,
+        rng=np.random.default_rng(0),
+        method="BCa",
+    ).confidence_interval
     assert r["ci95"] == pytest.approx((boot.low, boot.high))
     assert r["paired"] is None and "another code base" in r["paired_reason"]  # seed 42 is not our seed 42
     assert "no difference detected at n=3 vs n=3" in r["verdict"] and "not evidence" in r["verdict"]

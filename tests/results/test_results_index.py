@@ -1,16 +1,27 @@
 """The SQLite index: one row per run directory, epochs from metrics.jsonl, robust to bad files."""
+
 import json
 import sqlite3
 
 import pytest
-
 from fakeruns import write_run
+
 from poolbench.results.index import build_index, pool_label
 
 
 def test_index_holds_every_field_of_a_finished_run(tmp_path):
-    d = write_run(tmp_path, "resnet56", "cifar100", "gem", pool_args={"p": 2.0}, seed=3, best=71.5,
-                  final=71.0, epochs=5, images=("pool_weights.png",))
+    d = write_run(
+        tmp_path,
+        "resnet56",
+        "cifar100",
+        "gem",
+        pool_args={"p": 2.0},
+        seed=3,
+        best=71.5,
+        final=71.0,
+        epochs=5,
+        images=("pool_weights.png",),
+    )
     conn = build_index(tmp_path)
     rows = conn.execute("SELECT * FROM runs").fetchall()
     assert len(rows) == 1
@@ -78,14 +89,21 @@ def test_pool_labels():
     assert pool_label({"pool": "gem", "pool_args": {}}) == "gem"
     assert pool_label({"pool": "gem", "pool_args": {"p": 3.0, "eps": 1e-6}}) == "gem(eps=1e-06,p=3)"
     assert pool_label({"pool": "avg", "pool_file": "my/pools.py:MyPool"}) == "pools.py:MyPool"
-    assert pool_label({"pool": "file", "pool_file": "my/pools.py:MyPool", "pool_file_sha": "3f2a9c"}) == "pools.py:MyPool@3f2a"
+    assert (
+        pool_label({"pool": "file", "pool_file": "my/pools.py:MyPool", "pool_file_sha": "3f2a9c"})
+        == "pools.py:MyPool@3f2a"
+    )
     v2 = {"flex_sac_version": 2}
     assert pool_label({"pool": "flex", "model_args": {"lda_layer": 2}, **v2}) == "flex [lda_layer=2]"
-    assert pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}, **v2}) == \
-        "avg +sac(stages=[1,2],weights=[0.1,0.2,0.7])"
+    assert (
+        pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}, **v2})
+        == "avg +sac(stages=[1,2],weights=[0.1,0.2,0.7])"
+    )
     # written before flex/SAC defaults had a version: the old meaning, kept apart from today's
-    assert pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weight": 0.3}}) == \
-        "avg +sac(stages=[1,2],weight=0.3) [flex/sac defaults v1]"
+    assert (
+        pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weight": 0.3}})
+        == "avg +sac(stages=[1,2],weight=0.3) [flex/sac defaults v1]"
+    )
 
 
 def test_index_is_plain_sqlite(tmp_path):
@@ -97,8 +115,10 @@ def test_index_is_plain_sqlite(tmp_path):
 
 def _pool_file(path, body="x = 1\n"):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("import torch.nn as nn\n" + body + "class CustomPool(nn.Module):\n"
-                    "    def forward(self, x):\n        return x.mean((2, 3))\n")
+    path.write_text(
+        "import torch.nn as nn\n" + body + "class CustomPool(nn.Module):\n"
+        "    def forward(self, x):\n        return x.mean((2, 3))\n"
+    )
     return f"{path.resolve()}:CustomPool"
 
 

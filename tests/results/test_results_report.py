@@ -1,10 +1,11 @@
 """The HTML report and its Markdown twin, on fake run directories."""
+
 import base64
 import re
 
 import pytest
-
 from fakeruns import write_benchmark, write_run
+
 from poolbench.results.report import write_report
 
 

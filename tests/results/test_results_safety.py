@@ -1,6 +1,7 @@
 """Hostile run directories against the readers: the report writes only inside its folder, embeds
 only regular PNG files inside a run directory, survives mathtext and enormous labels, and labels
 reach terminals, Markdown and CSV without their escapes, HTML or formulas."""
+
 import base64
 import csv
 import io
@@ -9,8 +10,8 @@ import os
 import stat
 
 import pytest
-
 from fakeruns import fake_png, write_run
+
 from poolbench.results import table
 from poolbench.results.index import build_index
 from poolbench.results.report import write_report
@@ -31,7 +32,8 @@ def test_a_traversal_run_id_cannot_write_outside_the_report(tmp_path):
     written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()} - {p.resolve() for p in runs.rglob("*")}
     assert written and all(str(p).startswith(str(out.resolve())) for p in written), written
     assert not list(tmp_path.rglob("*escaped*pool_weights.png")) or all(
-        out.resolve() in p.resolve().parents for p in tmp_path.rglob("*escaped*pool_weights.png"))
+        out.resolve() in p.resolve().parents for p in tmp_path.rglob("*escaped*pool_weights.png")
+    )
 
 
 def test_a_symlinked_picture_is_never_embedded(tmp_path):
@@ -81,7 +83,7 @@ def test_one_unreadable_run_costs_one_row(tmp_path):
     assert "could not be read" in html and bad.name in html
 
 
-HOSTILE = "=HYPERLINK(\"http://x\")\x1b[31m<script>alert(1)</script>\nrow2|col"
+HOSTILE = '=HYPERLINK("http://x")\x1b[31m<script>alert(1)</script>\nrow2|col'
 
 
 def test_labels_are_neutralised_in_text_markdown_and_csv(tmp_path):
@@ -111,8 +113,7 @@ def test_safe_text_functions():
     assert figure("$x$") == "\\$x\\$" and len(figure("z" * 1000)) == 60
 
 
-@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else False,
-                    reason="root writes into read-only folders")
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else False, reason="root writes into read-only folders")
 def test_a_read_only_runs_dir_is_indexed_in_a_temp_dir(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, pool="avg")

@@ -1,4 +1,5 @@
 """Statistics against scipy and numpy called directly."""
+
 import math
 
 import numpy as np
@@ -22,8 +23,13 @@ def test_compare_groups_matches_scipy():
     r = compare_groups(A, B)
     assert r["mean_diff"] == pytest.approx(np.mean(A) - np.mean(B))
     assert r["welch_p"] == pytest.approx(sps.ttest_ind(A, B, equal_var=False).pvalue)
-    ref = sps.bootstrap((np.array(A), np.array(B)), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
-                        method="BCa", n_resamples=9999, rng=np.random.default_rng(0)).confidence_interval
+    ref = sps.bootstrap(
+        (np.array(A), np.array(B)),
+        lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
+        method="BCa",
+        n_resamples=9999,
+        rng=np.random.default_rng(0),
+    ).confidence_interval
     assert r["ci95"] == pytest.approx((ref.low, ref.high))
     assert r["ci95"][0] < r["mean_diff"] < r["ci95"][1]
     assert r["ci_method"].startswith("bootstrap BCa")

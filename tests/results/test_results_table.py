@@ -1,13 +1,14 @@
 """The leaderboard: numbers computed independently with numpy, marks, sections, formats."""
+
 import csv
 import io
 import json
 
 import numpy as np
 import pytest
+from fakeruns import STANDARD_BEST, write_benchmark, write_run
 from scipy import stats as sps
 
-from fakeruns import STANDARD_BEST, write_benchmark, write_run
 from poolbench.results.table import load_leaderboard, render
 
 
@@ -82,7 +83,9 @@ def test_a_1x1_column_with_a_non_plain_pool_is_not_called_the_same_function(tmp_
         write_run(tmp_path, "vgg16_bn", "cifar100", "max", seed=seed, best=73.5 + seed)
     assert "vgg16_bn-cifar100" in _std_section(load_leaderboard(tmp_path)).same_function
     for seed in range(2):  # SAC heads see the 2x2 ... 16x16 maps: more than the pool differs
-        write_run(tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=74.0, sac={"stages": [4], "weights": [0.3, 0.7]})
+        write_run(
+            tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=74.0, sac={"stages": [4], "weights": [0.3, 0.7]}
+        )
     sec = _std_section(load_leaderboard(tmp_path))
     assert not sec.same_function and any(c.best for c in sec.cells.values())
 

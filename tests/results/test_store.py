@@ -1,5 +1,6 @@
 """Run-directory files someone else may have written: a hostile or damaged checkpoint is refused
 with its name (never executed), a garbage result.json is named, stale temp files are cleaned."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ class _Payload:
 
 def _hostile_checkpoint(run: RunDir, marker) -> None:
     run.path.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": {}, "optimizer": {}, "history": [], "wall_time_s": 0.0, "x": _Payload(marker)},
-               run.checkpoint)
+    torch.save({"model": {}, "optimizer": {}, "history": [], "wall_time_s": 0.0, "x": _Payload(marker)}, run.checkpoint)
 
 
 def test_a_hostile_checkpoint_is_refused_and_never_executed(tmp_path):
@@ -55,9 +55,30 @@ def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
 def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
-    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-               "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
-               "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--train-subset",
+            "32",
+            "--test-subset",
+            "32",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and not marker.exists()
     assert len(err.splitlines()) == 1 and "checkpoint.pt: refused" in err
@@ -120,9 +141,30 @@ def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
     run = RunDir(tmp_path, CFG.run_id)
     run.path.mkdir(parents=True)
     run.result.write_text("{garbage")
-    rc = main(["run", "--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-               "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress",
-               "--device", "cpu"])
+    rc = main(
+        [
+            "run",
+            "--seeds",
+            "0",
+            "--model",
+            "resnet20",
+            "--dataset",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--train-subset",
+            "32",
+            "--test-subset",
+            "32",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and str(run.result) in err and len(err.splitlines()) == 1
 

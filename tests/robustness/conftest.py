@@ -1,4 +1,5 @@
 """Fixed images for the robustness tests: smooth colour fields with a bright square (edges to blur)."""
+
 from __future__ import annotations
 
 import numpy as np

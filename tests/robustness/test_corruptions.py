@@ -1,6 +1,7 @@
 """Golden tests of the 19 CIFAR-10-C corruptions: each is recomputed here from make_cifar_c.py's
 formula with plain loops / textbook formulas (not the project's helpers), on fixed images, with the
 same random draws (``image_rng``), and compared value for value."""
+
 from __future__ import annotations
 
 import colorsys
@@ -58,7 +59,7 @@ def to_u8(v):
 def test_gaussian_noise(images):
     x = images[0]
     for s in (1, 5):
-        noise = rng_for("gaussian_noise", s).normal(size=x.shape, scale=(0.04, 0.06, .08, .09, .10)[s - 1])
+        noise = rng_for("gaussian_noise", s).normal(size=x.shape, scale=(0.04, 0.06, 0.08, 0.09, 0.10)[s - 1])
         expect = np.uint8(np.clip(x / 255 + noise, 0, 1) * 255)
         close(run("gaussian_noise", s, x), expect)
 
@@ -114,13 +115,13 @@ def test_defocus_blur(images):
         L = np.arange(-8, 9)
         disk = np.array([[float(i * i + j * j <= radius * radius) for j in L] for i in L], np.float32)
         disk /= disk.sum()  # float32 as the reference's kernel: flat areas truncate the same way
-        g = np.exp(-np.array([1.0, 0.0, 1.0]) / (2 * alias ** 2))
+        g = np.exp(-np.array([1.0, 0.0, 1.0]) / (2 * alias**2))
         g = (g / g.sum()).astype(np.float32)
         p = np.pad(disk, 1, mode="reflect")
-        rows = sum(g[j] * p[:, j:j + 17] for j in range(3)).astype(np.float32)
-        kern = sum(g[i] * rows[i:i + 17] for i in range(3)).astype(np.float32)
+        rows = sum(g[j] * p[:, j : j + 17] for j in range(3)).astype(np.float32)
+        kern = sum(g[i] * rows[i : i + 17] for i in range(3)).astype(np.float32)
         q = np.pad(x, ((8, 8), (8, 8), (0, 0)), mode="reflect")
-        out = sum(kern[i, j] * q[i:i + 32, j:j + 32] for i in range(17) for j in range(17))
+        out = sum(kern[i, j] * q[i : i + 32, j : j + 32] for i in range(17) for j in range(17))
         close(run("defocus_blur", s, images[0]), np.uint8(np.clip(out, 0, 1) * 255), frac=0.01)
 
 
@@ -166,9 +167,9 @@ def centre_zoom(img, factor):
     h = img.shape[0]
     ch = int(np.ceil(h / factor))
     top = (h - ch) // 2
-    z = zoom_linear(img[top:top + ch, top:top + ch], factor)
+    z = zoom_linear(img[top : top + ch, top : top + ch], factor)
     t = (z.shape[0] - h) // 2
-    return z[t:t + h, t:t + h]
+    return z[t : t + h, t : t + h]
 
 
 def test_zoom_blur(images):
@@ -194,7 +195,9 @@ def test_snow(images):
         close(run("snow", s, images[0]), expect, frac=0.01)
 
 
-@pytest.mark.skipif(not frost_mod.available(), reason="frost needs the 'imagecorruptions' package (pip install 'poolbench[robustness]')")
+@pytest.mark.skipif(
+    not frost_mod.available(), reason="frost needs the 'imagecorruptions' package (pip install 'poolbench[robustness]')"
+)
 def test_frost():
     x = np.full((32, 32, 3), 100, np.uint8)
     folder = frost_mod.frost_dir()
@@ -203,9 +206,9 @@ def test_frost():
         r = rng_for("frost", s)
         name = ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"][r.integers(5)]
         pic = np.asarray(Image.open(folder / name).convert("RGB"))
-        small = pic[2::5, 2::5][:int(np.rint(pic.shape[0] / 5)), :int(np.rint(pic.shape[1] / 5))]
+        small = pic[2::5, 2::5][: int(np.rint(pic.shape[0] / 5)), : int(np.rint(pic.shape[1] / 5))]
         top, left = r.integers(0, small.shape[0] - 32), r.integers(0, small.shape[1] - 32)
-        expect = np.uint8(np.clip(a * x + b * small[top:top + 32, left:left + 32], 0, 255))
+        expect = np.uint8(np.clip(a * x + b * small[top : top + 32, left : left + 32], 0, 255))
         close(run("frost", s, x), expect)
 
 
@@ -229,7 +232,12 @@ def plasma_by_cells(r, size, decay):
         for i in range(n):
             for j in range(n):
                 y, x = i * step, j * step
-                corners = m[y, x] + m[(y + step) % size, x] + m[y, (x + step) % size] + m[(y + step) % size, (x + step) % size]
+                corners = (
+                    m[y, x]
+                    + m[(y + step) % size, x]
+                    + m[y, (x + step) % size]
+                    + m[(y + step) % size, (x + step) % size]
+                )
                 m[y + half, x + half] = corners / 4 + wib * u[i, j]
         u_row, u_col = r.uniform(-wib, wib, (n, n)), None
         for i in range(n):
@@ -376,8 +384,12 @@ def bilinear(img, ys, xs, border):
     y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
     fy, fx = (ys - y0)[..., None], (xs - x0)[..., None]
     g = lambda yy, xx: img[fold(yy, h), fold(xx, w)]  # noqa: E731
-    return (g(y0, x0) * (1 - fy) * (1 - fx) + g(y0, x0 + 1) * (1 - fy) * fx
-            + g(y0 + 1, x0) * fy * (1 - fx) + g(y0 + 1, x0 + 1) * fy * fx)
+    return (
+        g(y0, x0) * (1 - fy) * (1 - fx)
+        + g(y0, x0 + 1) * (1 - fy) * fx
+        + g(y0 + 1, x0) * fy * (1 - fx)
+        + g(y0 + 1, x0 + 1) * fy * fx
+    )
 
 
 def test_elastic_transform(images):
@@ -392,8 +404,9 @@ def test_elastic_transform(images):
         A = np.linalg.solve(np.hstack([src, np.ones((3, 1))]), dst).T  # dst = A [src; 1]
         inv = np.linalg.inv(np.vstack([A, [0, 0, 1]]))
         yy, xx = np.meshgrid(np.arange(32.0), np.arange(32.0), indexing="ij")
-        warped = bilinear(x, inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2], inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2],
-                          "reflect101")
+        warped = bilinear(
+            x, inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2], inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2], "reflect101"
+        )
         fields = []
         for _ in range(2):
             u = r.uniform(-1, 1, size=(32, 32))

@@ -1,5 +1,6 @@
 """CE / relative CE / mCE, flip probability (noise vs motion), flip rate / mFR and top-5 distance,
 on hand-made numbers and against the paper's formulas written out literally."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,10 +11,22 @@ from poolbench.robustness.corruptions import STANDARD
 
 
 def test_ce_and_relative_ce_by_hand():
-    run = {"clean": 10.0, "errors": {"fog": {"1": 20.0, "2": 30.0}, "contrast": {"1": 15.0, "2": 25.0},
-                                     "saturate": {"1": 50.0, "2": 60.0}}}
-    base = {"clean": 5.0, "errors": {"fog": {"1": 25.0, "2": 35.0}, "contrast": {"1": 10.0, "2": 30.0},
-                                     "saturate": {"1": 10.0, "2": 10.0}}}
+    run = {
+        "clean": 10.0,
+        "errors": {
+            "fog": {"1": 20.0, "2": 30.0},
+            "contrast": {"1": 15.0, "2": 25.0},
+            "saturate": {"1": 50.0, "2": 60.0},
+        },
+    }
+    base = {
+        "clean": 5.0,
+        "errors": {
+            "fog": {"1": 25.0, "2": 35.0},
+            "contrast": {"1": 10.0, "2": 30.0},
+            "saturate": {"1": 10.0, "2": 10.0},
+        },
+    }
     out = metrics.corruption_errors(run, base, STANDARD)
     per = out["per_corruption"]
     assert per["fog"]["ce"] == pytest.approx(100 * 50 / 60)
@@ -84,12 +97,14 @@ def test_top5_distance_equals_the_papers_double_sum():
 
 
 def test_flip_rates_and_mfr_over_the_standard_ten():
-    fp = metrics.perturbation_fp({"shot_noise": 3.0, "shot_noise_2": 6.0, "shot_noise_3": 9.0, "rotate": 2.0,
-                                  "shear": 1.0}, {"shot_noise": ["shot_noise", "shot_noise_2", "shot_noise_3"],
-                                                  "rotate": ["rotate"], "shear": ["shear"]})
+    fp = metrics.perturbation_fp(
+        {"shot_noise": 3.0, "shot_noise_2": 6.0, "shot_noise_3": 9.0, "rotate": 2.0, "shear": 1.0},
+        {"shot_noise": ["shot_noise", "shot_noise_2", "shot_noise_3"], "rotate": ["rotate"], "shear": ["shear"]},
+    )
     assert fp == {"shot_noise": 6.0, "rotate": 2.0, "shear": 1.0}
     base = {"shot_noise": 12.0, "rotate": 0.0, "shear": 4.0}
     from poolbench.robustness.perturbations import STANDARD as P_STD
+
     out = metrics.flip_rates(fp, base, P_STD)
     assert out["per_perturbation"] == {"shot_noise": 50.0, "rotate": None, "shear": 25.0}
     assert out["mFR"] == 50.0 and out["mFR_over"] == 1  # rotate undefined, shear an extra

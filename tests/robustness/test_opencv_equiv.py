@@ -1,6 +1,7 @@
 """The OpenCV re-derivations: hand-checked cases, and against OpenCV itself where it is installed
 (the robustness extra brings it; the warps are compared only with OpenCV < 4.11, whose fixed-point
 1/32-pixel warps the 2018 generator ran on; 4.11 rewrote them)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,8 +55,10 @@ except Exception:  # pragma: no cover - absent or unloadable
     cv2 = None
 
 needs_cv2 = pytest.mark.skipif(cv2 is None, reason="OpenCV not installed (pip install 'poolbench[robustness]')")
-old_warps = pytest.mark.skipif(cv2 is None or tuple(int(v) for v in cv2.__version__.split(".")[:2]) >= (4, 11),
-                               reason="OpenCV >= 4.11 replaced the fixed-point warps the generator used")
+old_warps = pytest.mark.skipif(
+    cv2 is None or tuple(int(v) for v in cv2.__version__.split(".")[:2]) >= (4, 11),
+    reason="OpenCV >= 4.11 replaced the fixed-point warps the generator used",
+)
 
 
 def liquid_layers(n=30):
@@ -99,6 +102,7 @@ def test_against_opencv_warps():
         assert np.array_equal(cv.warp_affine(x, m), ref)
     img = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
     from poolbench.robustness.perturbations import tilt_matrix
+
     for deg in (-11.25, -3.0, 0.0, 7.5, 11.25):
         m = tilt_matrix(deg)
         assert np.array_equal(cv.warp_perspective(img, m), cv2.warpPerspective(img, m, (32, 32)))

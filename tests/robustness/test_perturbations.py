@@ -1,6 +1,7 @@
 """Golden tests of the CIFAR-10-P sequences: frame counts, ranges and border handling of
 make_cifar_p.py, each frame recomputed here from the generator's formula (Pillow's bilinear rule,
 ImageMagick's motion kernel, colorsys HSV, ...) with the same random draws."""
+
 from __future__ import annotations
 
 import colorsys
@@ -54,15 +55,35 @@ def pillow_affine(img, angle=0.0, translate=(0, 0), scale=1.0, shear=0.0, neares
 
 
 def test_the_benchmark_and_the_extras():
-    assert P.STANDARD == ["gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness",
-                          "translate", "rotate", "tilt", "scale"]
+    assert P.STANDARD == [
+        "gaussian_noise",
+        "shot_noise",
+        "motion_blur",
+        "zoom_blur",
+        "snow",
+        "brightness",
+        "translate",
+        "rotate",
+        "tilt",
+        "scale",
+    ]
     assert P.EXTRAS == ["speckle_noise", "gaussian_blur", "spatter", "shear"]
     assert P.files_of("shot_noise") == ["shot_noise", "shot_noise_2", "shot_noise_3"]
     assert P.is_noise("speckle_noise_2") and not P.is_noise("translate")
 
 
-@pytest.mark.parametrize("name,frames", [("gaussian_noise", 31), ("motion_blur", 21), ("translate", 16),
-                                         ("rotate", 31), ("tilt", 31), ("scale", 31), ("spatter", 31)])
+@pytest.mark.parametrize(
+    "name,frames",
+    [
+        ("gaussian_noise", 31),
+        ("motion_blur", 21),
+        ("translate", 16),
+        ("rotate", 31),
+        ("tilt", 31),
+        ("scale", 31),
+        ("spatter", 31),
+    ],
+)
 def test_frame_counts(images, name, frames):
     s = seq(name, images[0])
     assert s.shape == (frames, 32, 32, 3) and s.dtype == np.uint8
@@ -93,16 +114,21 @@ def test_translate_shifts_minus_7_to_8_with_black_borders(images):
         shift = i - 7
         expect = np.zeros_like(x)
         if shift >= 0:
-            expect[:, shift:] = x[:, :32 - shift]
+            expect[:, shift:] = x[:, : 32 - shift]
         else:
             expect[:, :shift] = x[:, -shift:]
         assert np.array_equal(s[i], expect), shift
         assert np.array_equal(s[i], pillow_affine(x, translate=(shift, 0), nearest=True))
 
 
-@pytest.mark.parametrize("name,kw", [("rotate", lambda i: dict(angle=i - 15)),
-                                     ("scale", lambda i: dict(scale=(2 * i + 70) / 100)),
-                                     ("shear", lambda i: dict(shear=i - 15))])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("rotate", lambda i: dict(angle=i - 15)),
+        ("scale", lambda i: dict(scale=(2 * i + 70) / 100)),
+        ("shear", lambda i: dict(shear=i - 15)),
+    ],
+)
 def test_geometric_sequences(images, name, kw):
     x = images[2]
     s = seq(name, x)
@@ -135,7 +161,12 @@ def test_tilt(images):
                 sx, sy = u[0] / u[2], u[1] / u[2]
                 x0, y0 = math.floor(sx), math.floor(sy)
                 fx, fy = sx - x0, sy - y0
-                for oy, ox, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+                for oy, ox, wt in (
+                    (0, 0, (1 - fy) * (1 - fx)),
+                    (0, 1, (1 - fy) * fx),
+                    (1, 0, fy * (1 - fx)),
+                    (1, 1, fy * fx),
+                ):
                     if 0 <= y0 + oy < 32 and 0 <= x0 + ox < 32:
                         out[yy, xx] += wt * x[y0 + oy, x0 + ox]
         d = np.abs(s[i].astype(int) - np.rint(out))

@@ -1,5 +1,6 @@
 """Released-set layouts (readers refuse other shapes and pickles), generated sets in the same layout,
 bit-identical regeneration, the checksummed cache."""
+
 from __future__ import annotations
 
 import json

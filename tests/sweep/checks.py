@@ -1,4 +1,5 @@
 """What a complete sweep leaves on disk, checked the same way for every executor."""
+
 from __future__ import annotations
 
 from pathlib import Path

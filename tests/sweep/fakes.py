@@ -2,9 +2,8 @@
 
 They let the grid, the executors and the CLI be tested without training anything.
 """
-from __future__ import annotations
 
-from typing import List
+from __future__ import annotations
 
 from poolbench.results.store import RunDir, atomic_write_json
 from poolbench.train.config import RunConfig
@@ -15,8 +14,8 @@ class FakeEngine:
 
     def __init__(self, fail=(), diverge=(), pack_fails=False):
         self.fail, self.diverge, self.pack_fails = set(fail), set(diverge), pack_fails
-        self.calls: List[str] = []  # run ids, in call order
-        self.packs: List[List[str]] = []
+        self.calls: list[str] = []  # run ids, in call order
+        self.packs: list[list[str]] = []
 
     def run(self, config: RunConfig, runs_dir, device=None, progress=True):
         self.calls.append(config.run_id)
@@ -24,14 +23,25 @@ class FakeEngine:
             raise RuntimeError(f"boom in {config.pool}")
         rd = RunDir(runs_dir, config.run_id)
         rd.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(rd.config, {**config.to_dict(), "run_id": config.run_id,
-                                      "protocol_label": config.protocol_label(), "standard": config.is_standard})
+        atomic_write_json(
+            rd.config,
+            {
+                **config.to_dict(),
+                "run_id": config.run_id,
+                "protocol_label": config.protocol_label(),
+                "standard": config.is_standard,
+            },
+        )
         epochs = config.protocol.epochs
         rd.write_metrics([{"epoch": e, "test_acc": 10.0 * e} for e in range(1, epochs + 1)])
         status = "diverged" if config.pool in self.diverge else "finished"
-        result = {"status": status, "run_id": config.run_id, "error": None,
-                  "best_test_acc": None if status == "diverged" else 10.0 * epochs,
-                  "diverged_at_epoch": 1 if status == "diverged" else None}
+        result = {
+            "status": status,
+            "run_id": config.run_id,
+            "error": None,
+            "best_test_acc": None if status == "diverged" else 10.0 * epochs,
+            "diverged_at_epoch": 1 if status == "diverged" else None,
+        }
         atomic_write_json(rd.result, result)
         return result
 

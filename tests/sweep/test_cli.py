@@ -1,4 +1,5 @@
 """``poolbench sweep``: dry run, usage errors (exit 2), failures reported but not fatal (exit 0)."""
+
 import pytest
 
 import poolbench.executors.base as base
@@ -8,8 +9,24 @@ from poolbench.results.store import RunDir
 
 from .fakes import FakeEngine
 
-GRID = ["sweep", "--pools", "avg,max", "--models", "resnet20", "--datasets", "synthetic", "--seeds", "0-1",
-        "--epochs", "2", "--train-subset", "256", "--test-subset", "128", "--no-progress"]
+GRID = [
+    "sweep",
+    "--pools",
+    "avg,max",
+    "--models",
+    "resnet20",
+    "--datasets",
+    "synthetic",
+    "--seeds",
+    "0-1",
+    "--epochs",
+    "2",
+    "--train-subset",
+    "256",
+    "--test-subset",
+    "128",
+    "--no-progress",
+]
 
 
 def test_dry_run_lists_the_grid_with_each_status(tmp_path, capsys):
@@ -39,14 +56,17 @@ def test_sweep_reports_failures_and_still_exits_0(tmp_path, capsys, monkeypatch)
     assert "4 runs: 2 skipped (already done), 2 finished, 0 diverged, 0 failed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--pools", "avg,nopool"], "unknown pool 'nopool'; valid pools: "),
-    (["--models", "resnet21"], "unknown model 'resnet21'; valid models: "),
-    (["--seeds", "4-2"], "bad seed range"),
-    (["--suite", "benchmark"], "--suite sets the models and datasets"),
-    (["--pool-arg", "gem:p"], "--pool-arg gem:p: expected KEY=VALUE"),
-    (["--pools", ","], "--pools is empty"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--pools", "avg,nopool"], "unknown pool 'nopool'; valid pools: "),
+        (["--models", "resnet21"], "unknown model 'resnet21'; valid models: "),
+        (["--seeds", "4-2"], "bad seed range"),
+        (["--suite", "benchmark"], "--suite sets the models and datasets"),
+        (["--pool-arg", "gem:p"], "--pool-arg gem:p: expected KEY=VALUE"),
+        (["--pools", ","], "--pools is empty"),
+    ],
+)
 def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
     assert main(GRID + extra + ["--runs-dir", str(tmp_path), "--dry-run"]) == 2
     assert message in capsys.readouterr().err
@@ -54,8 +74,23 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
 
 def test_suite_without_models_and_datasets(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default data dir is ./data
-    assert main(["sweep", "--suite", "benchmark-cifar10", "--pools", "avg", "--seeds", "0-1",
-                 "--runs-dir", str(tmp_path), "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--suite",
+                "benchmark-cifar10",
+                "--pools",
+                "avg",
+                "--seeds",
+                "0-1",
+                "--runs-dir",
+                str(tmp_path),
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("resnet56-cifar10-avg") == 2 and out.count("mobilenetv2-fashion_mnist-avg") == 2
     assert not (tmp_path / "data").exists()  # a dry run never downloads to learn a run id
@@ -64,7 +99,9 @@ def test_suite_without_models_and_datasets(tmp_path, capsys, monkeypatch):
 
 def test_pool_args_scope():
     assert parse_pool_args(["gem:p=4", "eps=1e-6", "gem:learn=true", "x=a:b"]) == {
-        "gem": {"p": 4, "learn": True}, "*": {"eps": 1e-6, "x": "a:b"}}
+        "gem": {"p": 4, "learn": True},
+        "*": {"eps": 1e-6, "x": "a:b"},
+    }
 
 
 @pytest.mark.parametrize("dry", [True, False])

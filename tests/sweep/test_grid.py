@@ -1,4 +1,5 @@
 """Grid expansion, seeds, suites, task planning and run status (no training)."""
+
 import pytest
 
 from poolbench.executors.base import plan_tasks
@@ -9,8 +10,10 @@ from poolbench.train import Protocol
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
 
 
-@pytest.mark.parametrize("spec, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]),
-                                         ("0-2,7,1", [0, 1, 2, 7]), (" 1 , 2 ", [1, 2])])
+@pytest.mark.parametrize(
+    "spec, seeds",
+    [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]), ("0-2,7,1", [0, 1, 2, 7]), (" 1 , 2 ", [1, 2])],
+)
 def test_parse_seeds(spec, seeds):
     assert parse_seeds(spec) == seeds
 
@@ -25,11 +28,16 @@ def test_expand_grid_is_the_full_product_in_a_stable_order():
     cfgs = expand_grid(["avg", "max"], ["resnet20", "vgg16_bn"], ["synthetic"], [0, 1], TINY)
     assert len(cfgs) == 2 * 2 * 1 * 2
     assert [(c.model, c.pool, c.seed) for c in cfgs[:4]] == [
-        ("resnet20", "avg", 0), ("resnet20", "avg", 1), ("resnet20", "max", 0), ("resnet20", "max", 1)]
+        ("resnet20", "avg", 0),
+        ("resnet20", "avg", 1),
+        ("resnet20", "max", 0),
+        ("resnet20", "max", 1),
+    ]
     assert len({c.run_id for c in cfgs}) == len(cfgs)
     assert all(c.protocol == TINY for c in cfgs)
-    assert [c.run_id for c in cfgs] == [c.run_id for c in
-                                        expand_grid(["avg", "max"], ["resnet20", "vgg16_bn"], ["synthetic"], [0, 1], TINY)]
+    assert [c.run_id for c in cfgs] == [
+        c.run_id for c in expand_grid(["avg", "max"], ["resnet20", "vgg16_bn"], ["synthetic"], [0, 1], TINY)
+    ]
 
 
 def test_expand_grid_drops_duplicates_by_run_id():
@@ -38,8 +46,9 @@ def test_expand_grid_drops_duplicates_by_run_id():
 
 
 def test_pool_args_are_scoped_to_their_pool():
-    cfgs = expand_grid(["avg", "gem"], ["resnet20"], ["synthetic"], [0], TINY,
-                       pool_args={"gem": {"p": 4}, "*": {"flag": True}})
+    cfgs = expand_grid(
+        ["avg", "gem"], ["resnet20"], ["synthetic"], [0], TINY, pool_args={"gem": {"p": 4}, "*": {"flag": True}}
+    )
     args = {c.pool: c.pool_args for c in cfgs}
     assert args == {"avg": {"flag": True}, "gem": {"flag": True, "p": 4}}
 
@@ -85,11 +94,19 @@ def test_runs_differing_in_protocol_are_never_packed():
 
 def test_run_status(tmp_path):
     new, started, done, diverged, failed = expand_grid(["avg"], ["resnet20"], ["synthetic"], range(5), TINY)
-    for cfg, body in ((done, {"status": "finished"}), (diverged, {"status": "diverged"}),
-                      (failed, {"status": "failed"})):
+    for cfg, body in (
+        (done, {"status": "finished"}),
+        (diverged, {"status": "diverged"}),
+        (failed, {"status": "failed"}),
+    ):
         atomic_write_json(RunDir(tmp_path, cfg.run_id).result, body)
     RunDir(tmp_path, started.run_id).path.mkdir()
     assert run_status(started, tmp_path) == "new"  # an empty directory holds nothing to resume
     RunDir(tmp_path, started.run_id).checkpoint.write_bytes(b"x")
     assert [run_status(c, tmp_path) for c in (new, started, done, diverged, failed)] == [
-        "new", "resume", "done", "done", "failed"]
+        "new",
+        "resume",
+        "done",
+        "done",
+        "failed",
+    ]

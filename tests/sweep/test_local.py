@@ -1,4 +1,5 @@
 """run_sweep on the local executor with a fake engine: skip, retry, failures, packing, index."""
+
 import json
 import sys
 import types

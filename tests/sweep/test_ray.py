@@ -2,6 +2,7 @@
 
 The cluster is started once for the module (2 CPUs, no dashboard) and shut down at the end.
 """
+
 import json
 import os
 import signal

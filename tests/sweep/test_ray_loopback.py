@@ -1,4 +1,5 @@
 """The Ray executor's local cluster listens on loopback only; joining a cluster is explicit."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Runs in a fresh interpreter: start the executor's own local cluster (RayExecutor.run), start a
 # worker, then list every listening TCP socket of this process and its descendants (/proc).
-PROBE = r'''
+PROBE = r"""
 import json, os, sys
 from pathlib import Path
 import ray
@@ -66,7 +67,7 @@ class Probe(RayExecutor):
         return {}
 
 Probe(init_kwargs=dict(num_cpus=1, configure_logging=False)).run([], "/tmp", progress=False)
-'''
+"""
 
 # /proc/net/tcp addresses: hex, little-endian per 32-bit word
 LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
@@ -76,8 +77,13 @@ LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFF
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc to list sockets")
 def test_the_local_cluster_listens_on_loopback_only():
     pytest.importorskip("ray")
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     addresses = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(addresses) >= 3, "found too few listening sockets: the probe did not see Ray's processes"
@@ -106,5 +112,5 @@ def test_a_local_cluster_is_started_on_loopback_and_an_address_is_joined_as_give
     (local, flag), (joined, _) = fake.calls
     assert local["_node_ip_address"] == "127.0.0.1" and local["include_dashboard"] is False
     assert local["address"] is None and local["num_cpus"] == 1
-    assert flag is False and ray_constants.ENABLE_RAY_CLUSTER == before  # only while starting
+    assert flag is False and before == ray_constants.ENABLE_RAY_CLUSTER  # only while starting
     assert joined == {"address": "ray://head:10001"}

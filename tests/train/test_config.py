@@ -1,4 +1,5 @@
 """RunConfig: weights files (fit-lda output) join the run id by content, not only by path."""
+
 import pytest
 
 from poolbench.train import Protocol, RunConfig
@@ -7,8 +8,14 @@ from poolbench.train.packed import train_packed
 
 
 def lda_config(path, **kw):
-    return RunConfig(model="resnet20", dataset="synthetic", pool="lda", pool_args={"weights": str(path)},
-                     protocol=Protocol(epochs=1), **kw)
+    return RunConfig(
+        model="resnet20",
+        dataset="synthetic",
+        pool="lda",
+        pool_args={"weights": str(path)},
+        protocol=Protocol(epochs=1),
+        **kw,
+    )
 
 
 def test_runs_without_weight_files_keep_their_identity():
@@ -70,8 +77,10 @@ def test_flex_and_sac_runs_carry_the_defaults_version_others_keep_their_ids():
 
     gem = RunConfig(model="resnet20", dataset="synthetic", pool="gem")
     assert gem.flex_sac_version is None and "flex_sac_version" not in gem.identity()
-    for cfg in (RunConfig(model="resnet20", dataset="synthetic", pool="flex"),
-                RunConfig(model="resnet20", dataset="synthetic", pool="avg", sac={})):
+    for cfg in (
+        RunConfig(model="resnet20", dataset="synthetic", pool="flex"),
+        RunConfig(model="resnet20", dataset="synthetic", pool="avg", sac={}),
+    ):
         assert cfg.flex_sac_version == FLEX_SAC_VERSION == 2
         assert cfg.identity()["flex_sac_version"] == 2
         assert RunConfig.from_dict(cfg.to_dict()).run_id == cfg.run_id  # round trip keeps it

@@ -1,4 +1,5 @@
 """What a run trains on joins its identity: another folder, copy or subset is another run."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,9 @@ def test_same_content_elsewhere_is_the_same_run_and_a_subset_is_not(tmp_path):
     a = write_folder(tmp_path / "one", ["a", "b"])
     b = write_folder(tmp_path / "two", ["a", "b"])  # same seed: the same pixels
     assert folder_config(a).run_id == folder_config(b).run_id
-    sub = RunConfig(model="resnet20", dataset="imagefolder", data_path=str(a),
-                    protocol=Protocol(epochs=1, train_subset=3))
+    sub = RunConfig(
+        model="resnet20", dataset="imagefolder", data_path=str(a), protocol=Protocol(epochs=1, train_subset=3)
+    )
     assert sub.run_id != folder_config(a).run_id
 
 
@@ -78,8 +80,22 @@ def test_finding1_a_tiny_folder_is_not_reported_done_with_the_other_folders_resu
     """issue 12 finding 1: `run --dataset imagefolder --data-path tinyfolder` printed another dataset's result."""
     big = write_folder(tmp_path / "big", ["a", "b", "c"])
     tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
-    common = ["run", "--seeds", "0", "--model", "resnet20", "--dataset", "imagefolder", "--epochs", "1", "--no-progress",
-              "--device", "cpu", "--runs-dir", str(tmp_path / "runs")]
+    common = [
+        "run",
+        "--seeds",
+        "0",
+        "--model",
+        "resnet20",
+        "--dataset",
+        "imagefolder",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     assert main(common + ["--data-path", str(big)]) == 0
     assert main(common + ["--data-path", str(tiny)]) == 0
     results = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/result.json")]
@@ -93,8 +109,21 @@ def test_sweep_dry_run_does_not_list_another_folders_runs_as_done(tmp_path, caps
     big = write_folder(tmp_path / "big", ["a", "b", "c"])
     tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
     runs = str(tmp_path / "runs")
-    base = ["--models", "resnet20", "--datasets", "imagefolder", "--pools", "avg", "--seeds", "0", "--epochs", "1",
-            "--runs-dir", runs, "--no-progress"]
+    base = [
+        "--models",
+        "resnet20",
+        "--datasets",
+        "imagefolder",
+        "--pools",
+        "avg",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        runs,
+        "--no-progress",
+    ]
     assert main(["sweep", *base, "--data-path", str(big)]) == 0
     capsys.readouterr()
     assert main(["sweep", *base, "--data-path", str(tiny), "--dry-run"]) == 0
@@ -105,7 +134,9 @@ def test_sweep_dry_run_does_not_list_another_folders_runs_as_done(tmp_path, caps
 def test_resuming_on_changed_data_is_refused(tmp_path):
     a = write_folder(tmp_path / "f", ["a", "b"])
     c = folder_config(a)
-    stored = RunConfig.from_dict(json.loads(json.dumps({**c.to_dict(), "data_fingerprint": c.resolve_data_fingerprint()})))
+    stored = RunConfig.from_dict(
+        json.loads(json.dumps({**c.to_dict(), "data_fingerprint": c.resolve_data_fingerprint()}))
+    )
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")
     with pytest.raises(ValueError, match="not what this run was configured with"):
         stored.check_data()

@@ -1,5 +1,6 @@
 """A model whose loss or any logit is non-finite, in training or in eval mode, single or packed, is
 *diverged* at that epoch: never a finished accuracy (a NaN model's argmax is a constant class)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from poolbench.train.packed import train_packed
 
 # A pool that is fine in training and NaN in eval mode on a 1x1 map (mobilenetv2's last map on
 # 32x32 inputs): the unbiased std of one value is 0/0. The old check read only the training loss.
-EVAL_NAN_POOL = '''
+EVAL_NAN_POOL = """
 from poolbench.pools.base import GlobalPool
 
 
@@ -24,7 +25,7 @@ class EvalNanOn1x1(GlobalPool):
         flat = x.flatten(2)
         n = flat.shape[2]
         return (((flat - flat.mean(2, keepdim=True)) ** 2).sum(2) / (n - 1)).sqrt()  # unbiased std
-'''
+"""
 ONE_STEP = Protocol(epochs=2, batch_size=32, train_subset=32, test_subset=32)
 
 
@@ -53,8 +54,10 @@ def test_an_eval_only_nan_pool_on_a_1x1_map_is_diverged(tmp_path, eval_nan_pool)
 
 
 def test_an_eval_only_nan_member_of_a_pack_is_diverged_and_the_other_finishes(tmp_path, eval_nan_pool):
-    cfgs = [RunConfig(model="mobilenetv2", dataset="synthetic", seed=0, protocol=ONE_STEP),
-            RunConfig(model="mobilenetv2", dataset="synthetic", seed=1, pool_file=eval_nan_pool, protocol=ONE_STEP)]
+    cfgs = [
+        RunConfig(model="mobilenetv2", dataset="synthetic", seed=0, protocol=ONE_STEP),
+        RunConfig(model="mobilenetv2", dataset="synthetic", seed=1, pool_file=eval_nan_pool, protocol=ONE_STEP),
+    ]
     said = []
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False, log=said.append)
     assert not any("not packing" in s for s in said), said  # really trained as one packed network
@@ -63,8 +66,7 @@ def test_an_eval_only_nan_member_of_a_pack_is_diverged_and_the_other_finishes(tm
 
 
 def test_a_nan_validation_loss_is_diverged(tmp_path, eval_nan_pool):
-    cfg = RunConfig(model="mobilenetv2", dataset="synthetic", pool_file=eval_nan_pool, protocol=ONE_STEP,
-                    val_split=100)
+    cfg = RunConfig(model="mobilenetv2", dataset="synthetic", pool_file=eval_nan_pool, protocol=ONE_STEP, val_split=100)
     _assert_diverged(train_run(cfg, tmp_path, device="cpu", progress=False))
 
 
@@ -72,8 +74,11 @@ def test_a_nan_validation_loss_is_diverged(tmp_path, eval_nan_pool):
 def test_a_non_finite_or_huge_learning_rate_is_diverged(tmp_path, lr):
     # one training step: the step's own loss is finite (taken before the update), what it did to the
     # model shows only in eval mode
-    cfg = RunConfig(model="resnet20", dataset="synthetic",
-                    protocol=Protocol(epochs=1, lr=lr, batch_size=32, train_subset=32, test_subset=32))
+    cfg = RunConfig(
+        model="resnet20",
+        dataset="synthetic",
+        protocol=Protocol(epochs=1, lr=lr, batch_size=32, train_subset=32, test_subset=32),
+    )
     _assert_diverged(train_run(cfg, tmp_path, device="cpu", progress=False))
 
 

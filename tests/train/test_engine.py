@@ -1,4 +1,5 @@
 """The engine: reproducibility, resume after SIGKILL at any moment, divergence, skipping."""
+
 from __future__ import annotations
 
 import json
@@ -61,9 +62,31 @@ def test_asking_again_skips_a_finished_run(reference):
 
 
 def _launch(runs: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "poolbench", "run", "--model", "resnet20", "--dataset", "synthetic",
-           "--pool", "avg", "--seeds", "0", "--epochs", "3", "--train-subset", "256", "--test-subset", "128",
-           "--runs-dir", str(runs), "--device", "cpu", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "poolbench",
+        "run",
+        "--model",
+        "resnet20",
+        "--dataset",
+        "synthetic",
+        "--pool",
+        "avg",
+        "--seeds",
+        "0",
+        "--epochs",
+        "3",
+        "--train-subset",
+        "256",
+        "--test-subset",
+        "128",
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
@@ -95,7 +118,10 @@ def test_sigkill_at_any_moment_then_resume_gives_identical_metrics(uninterrupted
             time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (run_dir / "result.json").exists() or json.loads((run_dir / "result.json").read_text())["status"] != "finished"
+    assert (
+        not (run_dir / "result.json").exists()
+        or json.loads((run_dir / "result.json").read_text())["status"] != "finished"
+    )
     resumed = _launch(tmp_path)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()[-2000:]
@@ -139,9 +165,13 @@ def test_a_paper_preset_trains_with_adam_no_augmentation_and_a_cv_fold(tmp_path)
     from poolbench.train.engine import train_run
     from poolbench.train.presets import preset
 
-    cfg = RunConfig("cnn4", "synthetic", protocol=preset("birodkar2019-cnn-svhn", epochs=1, train_subset=100,
-                                                        test_subset=50), holdout={"fraction": 0.2, "fold": 1},
-                    model_args={"width": 8})
+    cfg = RunConfig(
+        "cnn4",
+        "synthetic",
+        protocol=preset("birodkar2019-cnn-svhn", epochs=1, train_subset=100, test_subset=50),
+        holdout={"fraction": 0.2, "fold": 1},
+        model_args={"width": 8},
+    )
     assert "holdout=0.2/fold1" in cfg.protocol_label() and not cfg.is_standard
     result = train_run(cfg, tmp_path, device="cpu", progress=False)
     assert result["status"] == "finished"
@@ -161,8 +191,9 @@ def test_compiled_in_cuda_graphs_mode_trains_like_eager(tmp_path):
     the losses, and at most one of 128 test images may flip."""
     cfg = CFG.replace(protocol=Protocol(epochs=1, train_subset=256, test_subset=128))
     eager = train_run(cfg, tmp_path / "eager", device="cpu", progress=False)
-    fast = train_run(cfg.replace(compile=True, compile_mode="reduce-overhead"), tmp_path / "compiled", device="cpu",
-                     progress=False)
+    fast = train_run(
+        cfg.replace(compile=True, compile_mode="reduce-overhead"), tmp_path / "compiled", device="cpu", progress=False
+    )
     assert fast["status"] == eager["status"] == "finished" and fast["run_id"] == eager["run_id"]
     (a,), (b,) = _metrics(tmp_path / "eager" / cfg.run_id), _metrics(tmp_path / "compiled" / cfg.run_id)
     for key in ("train_loss", "test_loss"):

@@ -7,6 +7,7 @@ so an op without a deterministic CUDA kernel warns instead of failing, and the e
 below is what tells whether it mattered). Without them, atomics in some backward kernels make two
 uninterrupted CUDA runs differ in the last bits, and such a test could not fail for the right reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,19 +26,46 @@ pytestmark = pytest.mark.cuda
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # 4 epochs of 40 steps (the synthetic set's 5000 images): long enough on a GPU to be killed mid-run
-ARGS = ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "gem", "--seeds", "0", "--epochs", "4",
-        "--test-subset", "1000", "--device", "cuda", "--channels-last", "--no-progress"]
-CFG = RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=0,
-                protocol=Protocol(epochs=4, test_subset=1000))
-DETERMINISTIC = ("import sys, torch; torch.use_deterministic_algorithms(True, warn_only=True); "
-                 "from poolbench.cli import main; sys.exit(main(sys.argv[1:]))")
+ARGS = [
+    "run",
+    "--model",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--pool",
+    "gem",
+    "--seeds",
+    "0",
+    "--epochs",
+    "4",
+    "--test-subset",
+    "1000",
+    "--device",
+    "cuda",
+    "--channels-last",
+    "--no-progress",
+]
+CFG = RunConfig(
+    model="resnet20", dataset="synthetic", pool="gem", seed=0, protocol=Protocol(epochs=4, test_subset=1000)
+)
+DETERMINISTIC = (
+    "import sys, torch; torch.use_deterministic_algorithms(True, warn_only=True); "
+    "from poolbench.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def _launch(runs: Path) -> subprocess.Popen:
-    env = dict(os.environ, CUBLAS_WORKSPACE_CONFIG=":4096:8",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen([sys.executable, "-c", DETERMINISTIC, *ARGS, "--runs-dir", str(runs)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    env = dict(
+        os.environ,
+        CUBLAS_WORKSPACE_CONFIG=":4096:8",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", DETERMINISTIC, *ARGS, "--runs-dir", str(runs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def _metrics(run_dir: Path):

@@ -1,4 +1,5 @@
 """Schema-1 run directories (no data fingerprint) are migrated to the current run id, checked first."""
+
 import json
 
 from poolbench.train import Protocol, RunConfig

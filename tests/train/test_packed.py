@@ -1,9 +1,10 @@
 """Packed training (K models as one network) equals K separate runs, in fp32, within 1e-5."""
+
 from __future__ import annotations
 
 import functools
-import math
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,17 @@ from poolbench.models import create_model
 from poolbench.results.store import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import make_optimizer, train_run
-from poolbench.train.packed import (NotPackable, can_pack, load_members, load_optimizer_members, pack_models,
-                                    plan_packs, train_packed, unpack_optimizer_state, unpack_state)
+from poolbench.train.packed import (
+    NotPackable,
+    can_pack,
+    load_members,
+    load_optimizer_members,
+    pack_models,
+    plan_packs,
+    train_packed,
+    unpack_optimizer_state,
+    unpack_state,
+)
 
 TOL = 1e-5
 STEPS = 20
@@ -53,7 +63,7 @@ def _models(name, pools, seeds, **kw):
 @functools.lru_cache(maxsize=1)
 def _images():
     ds = load_dataset("synthetic")  # learnable images: random ones make GeM's p blow up at lr 0.1
-    x = normalize(ds.train_x[:, :, ::32 // SIZE, ::32 // SIZE], ds.mean, ds.std)
+    x = normalize(ds.train_x[:, :, :: 32 // SIZE, :: 32 // SIZE], ds.mean, ds.std)
     return x, ds.train_y
 
 
@@ -128,12 +138,15 @@ def _compare(name, pools, kw, steps, tol, batch=16):
         _assert_close(mom, ref, f"model {k} momentum", tol)
 
 
-@pytest.mark.parametrize("name,pools,kw", [
-    ("resnet20", ["avg", "avg", "avg"], {}),                         # K seeds of one config
-    ("resnet20", ["gem", "gated", "attn"], {}),                      # learnable, gated, cross-channel attention
-    ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5}),  # random draws: each model's own RNG
-    ("resnet20", ["mixed", "gem_channel", "lse"], {}),               # per-channel pool parameters
-])
+@pytest.mark.parametrize(
+    "name,pools,kw",
+    [
+        ("resnet20", ["avg", "avg", "avg"], {}),  # K seeds of one config
+        ("resnet20", ["gem", "gated", "attn"], {}),  # learnable, gated, cross-channel attention
+        ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5}),  # random draws: each model's own RNG
+        ("resnet20", ["mixed", "gem_channel", "lse"], {}),  # per-channel pool parameters
+    ],
+)
 def test_k3_packed_training_equals_three_separate_runs(name, pools, kw):
     """K=3 packed models, 20 SGD steps (the protocol's lr 0.1, momentum, weight decay, fp32), against
     three separate runs: every step's loss, and the final weights, BN statistics and momentum buffers,
@@ -259,8 +272,10 @@ def _close(a, b):
 @pytest.fixture(scope="module")
 def separate_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("separate")
-    cfgs = [RunConfig(model="resnet20", dataset="synthetic", pool=p, seed=s, protocol=TINY)
-            for p, s in (("avg", 0), ("avg", 1), ("gem", 2))]
+    cfgs = [
+        RunConfig(model="resnet20", dataset="synthetic", pool=p, seed=s, protocol=TINY)
+        for p, s in (("avg", 0), ("avg", 1), ("gem", 2))
+    ]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with torch.backends.mkldnn.flags(enabled=False):
@@ -277,8 +292,9 @@ def test_train_packed_writes_the_run_dirs_train_run_writes(separate_runs, tmp_pa
         assert g["best_epoch"] == w["best_epoch"] and abs(g["best_test_acc"] - w["best_test_acc"]) < 1e-6
         for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id)):
             _close(a, b)
-        assert json.loads((tmp_path / c.run_id / "config.json").read_text()) == \
-            json.loads((runs / c.run_id / "config.json").read_text())
+        assert json.loads((tmp_path / c.run_id / "config.json").read_text()) == json.loads(
+            (runs / c.run_id / "config.json").read_text()
+        )
         assert json.loads((tmp_path / c.run_id / "pack.json").read_text())["k"] == 3
         # the checkpoint is a plain train_run checkpoint: train_run sees the run as done
         assert train_run(c, tmp_path, device="cpu", progress=False) == g
@@ -304,8 +320,10 @@ def test_train_packed_resumes_and_skips_finished(separate_runs, tmp_path, native
 
 
 def test_unpackable_runs_fall_back_to_separate_runs(tmp_path):
-    cfgs = [RunConfig(model="resnet20", dataset="synthetic", seed=0, protocol=TINY),
-            RunConfig(model="resnet20", dataset="synthetic", seed=1, protocol=TINY, pool="catavgmax")]
+    cfgs = [
+        RunConfig(model="resnet20", dataset="synthetic", seed=0, protocol=TINY),
+        RunConfig(model="resnet20", dataset="synthetic", seed=1, protocol=TINY, pool="catavgmax"),
+    ]
     said = []
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False, log=said.append)
     assert [g["status"] for g in got] == ["finished", "finished"]
@@ -335,10 +353,17 @@ class NanAfterTwoSteps(GlobalPool):
 def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_convs):
     (tmp_path / "nanpool.py").write_text(NAN_POOL)
     proto = Protocol(epochs=3, batch_size=32, train_subset=64, test_subset=64)
-    cfgs = [RunConfig(model="resnet20", dataset="synthetic", seed=0, protocol=proto),
-            RunConfig(model="resnet20", dataset="synthetic", seed=1, protocol=proto,
-                      pool_file=f"{tmp_path / 'nanpool.py'}:NanAfterTwoSteps"),
-            RunConfig(model="resnet20", dataset="synthetic", seed=2, protocol=proto, pool="gem")]
+    cfgs = [
+        RunConfig(model="resnet20", dataset="synthetic", seed=0, protocol=proto),
+        RunConfig(
+            model="resnet20",
+            dataset="synthetic",
+            seed=1,
+            protocol=proto,
+            pool_file=f"{tmp_path / 'nanpool.py'}:NanAfterTwoSteps",
+        ),
+        RunConfig(model="resnet20", dataset="synthetic", seed=2, protocol=proto, pool="gem"),
+    ]
     said = []
     got = train_packed(cfgs, tmp_path / "packed", device="cpu", progress=False, log=said.append)
     assert [g["status"] for g in got] == ["finished", "diverged", "finished"]

@@ -23,6 +23,7 @@ an activation can change the sample and the loss by O(1) (seen on CPU with oneDN
 steps). Its per-member random stream is exact on CPU (native kernels) in test_packed.py; dropout,
 whose masks do not depend on the values, checks the CUDA random streams here.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,6 +31,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from test_packed import _train_separately  # the same separate runs (tests/train is on sys.path)
 
 from poolbench.data import load_dataset
 from poolbench.data.augment import normalize
@@ -37,7 +39,6 @@ from poolbench.models import create_model
 from poolbench.train import RunConfig
 from poolbench.train.engine import autocast, make_optimizer
 from poolbench.train.packed import pack_models, unpack_optimizer_state, unpack_state
-from test_packed import _train_separately  # the same separate runs (tests/train is on sys.path)
 
 pytestmark = pytest.mark.cuda
 
@@ -85,11 +86,14 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.float() - b.float()).abs().max().item() / max(1.0, b.float().abs().max().item())
 
 
-@pytest.mark.parametrize("name,pools,kw", [
-    ("resnet20", ["avg", "gem", "attn"], {}),                        # learnable, cross-channel
-    ("resnet20", ["gated", "gem", "avg"], {"drop_rate": 0.5}),  # dropout: each member's own CUDA RNG
-    ("mobilenetv2", ["avg", "max", "avgmax"], {}),                   # depthwise convs: groups = K * hidden
-])
+@pytest.mark.parametrize(
+    "name,pools,kw",
+    [
+        ("resnet20", ["avg", "gem", "attn"], {}),  # learnable, cross-channel
+        ("resnet20", ["gated", "gem", "avg"], {"drop_rate": 0.5}),  # dropout: each member's own CUDA RNG
+        ("mobilenetv2", ["avg", "max", "avgmax"], {}),  # depthwise convs: groups = K * hidden
+    ],
+)
 def test_packed_equals_separate_runs_on_cuda_fp32(cuda_fp32, name, pools, kw):
     device = cuda_fp32
     data = _batches(device, len(pools))

@@ -1,4 +1,5 @@
 """What a run says (issue 12, finding 6): projected time, resumed / already done, Ctrl-C, whole lines."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,22 @@ import pytest
 from poolbench.cli import main
 from poolbench.train import engine
 
-TINY = ["--seeds", "0", "--model", "resnet20", "--dataset", "synthetic", "--train-subset", "96", "--test-subset", "32",
-        "--batch-size", "16", "--device", "cpu"]
+TINY = [
+    "--seeds",
+    "0",
+    "--model",
+    "resnet20",
+    "--dataset",
+    "synthetic",
+    "--train-subset",
+    "96",
+    "--test-subset",
+    "32",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+]
 
 
 def test_run_projects_its_wall_time_and_says_already_done(tmp_path, capsys):
@@ -44,8 +59,31 @@ def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, caps
 
 
 def test_a_sweep_with_no_progress_prints_one_line_per_epoch(tmp_path, capsys):
-    assert main(["sweep", "--seeds", "0", "--pools", "avg", "--models", "resnet20", "--datasets", "synthetic", "--epochs", "2",
-                 "--train-subset", "64", "--test-subset", "32", "--no-progress", "--runs-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--seeds",
+                "0",
+                "--pools",
+                "avg",
+                "--models",
+                "resnet20",
+                "--datasets",
+                "synthetic",
+                "--epochs",
+                "2",
+                "--train-subset",
+                "64",
+                "--test-subset",
+                "32",
+                "--no-progress",
+                "--runs-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "epoch   1/2" in out and "epoch   2/2" in out and "\r" not in out
 

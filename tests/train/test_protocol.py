@@ -39,7 +39,7 @@ def test_run_id_depends_on_identity_not_location():
     assert a.run_id != a.replace(protocol=Protocol(epochs=3)).run_id
     assert a.run_id.startswith("resnet20-synthetic-gem-s1-")
     assert RunConfig.from_dict(a.to_dict()) == a
-    assert STANDARD == Protocol()
+    assert Protocol() == STANDARD
 
 
 def test_presets_are_named_non_standard_and_leave_the_benchmark_ids_alone():
@@ -47,10 +47,20 @@ def test_presets_are_named_non_standard_and_leave_the_benchmark_ids_alone():
     from poolbench.train.presets import PRESETS, preset
 
     std = Protocol()
-    assert set(std.to_dict()) == {"epochs", "batch_size", "lr", "momentum", "weight_decay", "train_subset",
-                                  "test_subset", "version"}  # the extended fields are absent at defaults
-    assert RunConfig("resnet20", "synthetic").run_id == RunConfig("resnet20", "synthetic", protocol=Protocol.from_dict(
-        std.to_dict())).run_id  # (synthetic: a run id fingerprints its data, which must be present)
+    assert set(std.to_dict()) == {
+        "epochs",
+        "batch_size",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "train_subset",
+        "test_subset",
+        "version",
+    }  # the extended fields are absent at defaults
+    assert (
+        RunConfig("resnet20", "synthetic").run_id
+        == RunConfig("resnet20", "synthetic", protocol=Protocol.from_dict(std.to_dict())).run_id
+    )  # (synthetic: a run id fingerprints its data, which must be present)
     r = PRESETS["birodkar2019-resnet-cifar"]
     assert r.label().startswith("non-standard (preset=birodkar2019-resnet-cifar")
     assert [r.lr_at(e) for e in (0, 149, 150, 249, 250, 349)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3])

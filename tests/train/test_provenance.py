@@ -1,4 +1,5 @@
 """Provenance: the commit a number came from, also where the tree travelled without its .git."""
+
 from __future__ import annotations
 
 import subprocess

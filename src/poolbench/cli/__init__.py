@@ -5,13 +5,13 @@ Each subcommand lives in its own module in this package and exposes
 parsed args and returning an exit code). Modules are discovered, so adding a command is adding
 a file.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import pkgutil
 import sys
-from typing import List, Optional
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -48,8 +48,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt as exc:  # one line on how to go on, never a traceback
         from ..train.progress import RunInterrupted
 
-        line = str(exc) if isinstance(exc, RunInterrupted) else (
-            "interrupted; finished epochs are saved after every epoch: run the same command again to resume")
+        line = (
+            str(exc)
+            if isinstance(exc, RunInterrupted)
+            else ("interrupted; finished epochs are saved after every epoch: run the same command again to resume")
+        )
         print(f"\npoolbench {args.command}: {line}", file=sys.stderr)
         return 130
 

@@ -1,4 +1,5 @@
 """Argument helpers shared by the run, sweep and demo commands."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ..train import Protocol, RunConfig
 from ..train.config import pool_fields
@@ -18,7 +19,7 @@ DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
 DEFAULT_SEEDS = ",".join(map(str, BENCHMARK_SEEDS))
 
 
-def parse_seeds(text: str) -> List[int]:
+def parse_seeds(text: str) -> list[int]:
     """argparse type for seed lists ('0-4', '0,2,5'): ``sweep.parse_seeds`` with argparse's error."""
     from ..sweep import parse_seeds as _parse
 
@@ -39,8 +40,8 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for item in items or []:
         check_kv_item(item, flag)
         k, v = item.split("=", 1)
@@ -50,24 +51,40 @@ def parse_kv(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol (any override marks the run non-standard)")
-    g.add_argument("--preset", help="a seed paper's named protocol (non-standard), e.g. birodkar2019-cnn-cifar; "
-                                    "the flags below override its values")
+    g.add_argument(
+        "--preset",
+        help="a seed paper's named protocol (non-standard), e.g. birodkar2019-cnn-cifar; "
+        "the flags below override its values",
+    )
     g.add_argument("--epochs", type=int_at_least(1, " (the protocol's is 200)"), help="default 200")
     g.add_argument("--batch-size", type=int_at_least(1, " (the protocol's is 128)"), help="default 128")
     g.add_argument("--lr", type=finite_float(0.0, low_open=True, hint=" (the protocol's is 0.1)"), help="default 0.1")
     g.add_argument("--train-subset", type=int_at_least(1), help="train on a fixed, seed-independent subset of N images")
     g.add_argument("--test-subset", type=int_at_least(1), help="test on a fixed subset of N images")
-    g.add_argument("--val-split", type=int_at_least(0), default=0,
-                   help="hold out N training images as a validation set")
-    g.add_argument("--amp", choices=["none", "bf16"], default="none",
-                   help="bf16 autocast inside forward/backward only; fp32 weights and optimizer state")
+    g.add_argument(
+        "--val-split", type=int_at_least(0), default=0, help="hold out N training images as a validation set"
+    )
+    g.add_argument(
+        "--amp",
+        choices=["none", "bf16"],
+        default="none",
+        help="bf16 autocast inside forward/backward only; fp32 weights and optimizer state",
+    )
 
 
 def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
     """The standard protocol (or ``base``, e.g. a paper's preset) with the flags given on top."""
-    over = {k: getattr(args, a) for k, a in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                                             ("train_subset", "train_subset"), ("test_subset", "test_subset"))
-            if getattr(args, a, None) is not None}
+    over = {
+        k: getattr(args, a)
+        for k, a in (
+            ("epochs", "epochs"),
+            ("batch_size", "batch_size"),
+            ("lr", "lr"),
+            ("train_subset", "train_subset"),
+            ("test_subset", "test_subset"),
+        )
+        if getattr(args, a, None) is not None
+    }
     if getattr(args, "preset", None):
         from ..train.presets import preset
 
@@ -95,11 +112,14 @@ def _lda_layers(text: str):
 
 
 def add_check_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-check", action="store_true",
-                   help="train even if the pool fails the contract check (poolbench check) that runs first")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="train even if the pool fails the contract check (poolbench check) that runs first",
+    )
 
 
-def refuse_failing_pools(configs: List[RunConfig], command: str) -> bool:
+def refuse_failing_pools(configs: list[RunConfig], command: str) -> bool:
     """Run the contract check once per distinct (pool, arguments, model) of ``configs``; print the
     table of each failing pool and return False when any fails (the caller exits 2)."""
     import sys
@@ -108,8 +128,13 @@ def refuse_failing_pools(configs: List[RunConfig], command: str) -> bool:
 
     seen, ok = set(), True
     for cfg in configs:
-        key = (cfg.pool, json.dumps(cfg.pool_args, sort_keys=True, default=str), cfg.pool_file, cfg.pool_file_sha,
-               cfg.model)
+        key = (
+            cfg.pool,
+            json.dumps(cfg.pool_args, sort_keys=True, default=str),
+            cfg.pool_file,
+            cfg.pool_file_sha,
+            cfg.model,
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -117,30 +142,43 @@ def refuse_failing_pools(configs: List[RunConfig], command: str) -> bool:
         if not report.passed:
             ok = False
             print(report.format_table(), file=sys.stderr)
-            print(f"poolbench {command}: the pool fails the contract for {cfg.model}; fix it (poolbench check shows "
-                  f"the same table) or pass --no-check to train it anyway", file=sys.stderr)
+            print(
+                f"poolbench {command}: the pool fails the contract for {cfg.model}; fix it (poolbench check shows "
+                f"the same table) or pass --no-check to train it anyway",
+                file=sys.stderr,
+            )
     return ok
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model extras (part of the run's identity)")
     g.add_argument("--model-arg", action="append", metavar="K=V", help="extra model keyword, repeatable")
-    g.add_argument("--drop-rate", type=finite_float(0.0, 1.0),
-                   help="dropout before the classifier (FlexPooling ablation)")
-    g.add_argument("--lda-layer", type=_lda_layers,
-                   help="replace this stride-2 downsampling (1, 2, 3) by closed-form learned pooling "
-                        "(Birodkar et al. 2019); several: 3,1")
+    g.add_argument(
+        "--drop-rate", type=finite_float(0.0, 1.0), help="dropout before the classifier (FlexPooling ablation)"
+    )
+    g.add_argument(
+        "--lda-layer",
+        type=_lda_layers,
+        help="replace this stride-2 downsampling (1, 2, 3) by closed-form learned pooling "
+        "(Birodkar et al. 2019); several: 3,1",
+    )
     g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda); several: F3,F1")
     g.add_argument("--sac", action="store_true", help="simple auxiliary classifiers after every stage but the last")
     g.add_argument("--sac-stages", help="comma list of stages (1-based) that get an auxiliary classifier")
-    g.add_argument("--sac-weights", help="loss weights, auxiliary heads in stage order then main: 'paper' "
-                                         "(0.1,0.2,0.7, the default, the paper's Eq. 3), 'code' (0.01,0.11,0.88, "
-                                         "the authors' code) or a comma list")
-    g.add_argument("--pool-reg", type=finite_float(0.0), help="coefficient of the paper's R on raw flex weights "
-                                                              "(--pool-arg weighting=raw), added to the loss")
+    g.add_argument(
+        "--sac-weights",
+        help="loss weights, auxiliary heads in stage order then main: 'paper' "
+        "(0.1,0.2,0.7, the default, the paper's Eq. 3), 'code' (0.01,0.11,0.88, "
+        "the authors' code) or a comma list",
+    )
+    g.add_argument(
+        "--pool-reg",
+        type=finite_float(0.0),
+        help="coefficient of the paper's R on raw flex weights (--pool-arg weighting=raw), added to the loss",
+    )
 
 
-def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+def model_extras_from_args(args: argparse.Namespace) -> dict[str, Any]:
     model_args = parse_kv(args.model_arg, "--model-arg")
     if args.drop_rate is not None:
         model_args["drop_rate"] = args.drop_rate
@@ -149,7 +187,7 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     if args.lda_weights is not None:
         files = args.lda_weights.split(",")
         model_args["lda_weights"] = files[0] if len(files) == 1 else files
-    sac: Optional[Dict[str, Any]] = None
+    sac: dict[str, Any] | None = None
     if args.sac or args.sac_stages or args.sac_weights is not None:
         from ..models.aux import DEFAULT_WEIGHTS, WEIGHT_PRESETS
 
@@ -159,30 +197,38 @@ def model_extras_from_args(args: argparse.Namespace) -> Dict[str, Any]:
         # the numbers, never a preset's name, go into the config: they are what the run means
         spec = args.sac_weights or DEFAULT_WEIGHTS
         try:
-            sac["weights"] = list(WEIGHT_PRESETS[spec]) if spec in WEIGHT_PRESETS else [
-                float(w) for w in spec.split(",")]
+            sac["weights"] = (
+                list(WEIGHT_PRESETS[spec]) if spec in WEIGHT_PRESETS else [float(w) for w in spec.split(",")]
+            )
             if not all(math.isfinite(w) and w >= 0 for w in sac["weights"]):
                 raise ValueError
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--sac-weights {spec}: expected {' or '.join(WEIGHT_PRESETS)} or a "
-                                             f"comma list of finite numbers >= 0") from None
+            raise argparse.ArgumentTypeError(
+                f"--sac-weights {spec}: expected {' or '.join(WEIGHT_PRESETS)} or a comma list of finite numbers >= 0"
+            ) from None
     if args.pool_reg is not None:
         # The regulariser lives in the training-loss wrapper; without --sac it runs with no aux heads.
         sac = dict(sac if sac is not None else {"stages": [], "weights": [1.0]}, pool_reg=args.pool_reg)
     return {"model_args": model_args, "sac": sac}
 
 
-def absolute(path: Optional[str]) -> Optional[str]:
+def absolute(path: str | None) -> str | None:
     return str(Path(path).expanduser().resolve()) if path else path
 
 
 def config_from_args(args: argparse.Namespace, pool: str, seed: int, **overrides: Any) -> RunConfig:
-    kw: Dict[str, Any] = dict(
-        model=args.model, dataset=args.dataset, pool=pool,
-        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"), seed=seed,
-        protocol=protocol_from_args(args), val_split=args.val_split, amp=args.amp,
+    kw: dict[str, Any] = dict(
+        model=args.model,
+        dataset=args.dataset,
+        pool=pool,
+        pool_args=parse_kv(getattr(args, "pool_arg", None), "--pool-arg"),
+        seed=seed,
+        protocol=protocol_from_args(args),
+        val_split=args.val_split,
+        amp=args.amp,
         # stored absolute (not part of the id), so show/robustness/fit-lda work from any folder
-        data_path=absolute(args.data_path), data_dir=absolute(args.data_dir),
+        data_path=absolute(args.data_path),
+        data_dir=absolute(args.data_dir),
         channels_last=getattr(args, "channels_last", False),
         compile=getattr(args, "compile", False) or bool(getattr(args, "compile_mode", None)),
         compile_mode=getattr(args, "compile_mode", None),

@@ -1,19 +1,19 @@
 """Load a trained run directory back into (config, data, model) for the analysis commands
 (``fit-lda``, ``robustness``, ``show``): the model is rebuilt exactly as the engine built it and the
 latest checkpoint is loaded into it."""
+
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..results.store import RunDir, read_json
-from ..train import RunConfig
+from ..train import RunConfig, engine
 from ..train.config import file_sha256
-from ..train import engine
 
 
 def resolve_run(run: str, runs_dir: str) -> Path:
@@ -24,7 +24,7 @@ def resolve_run(run: str, runs_dir: str) -> Path:
     raise ValueError(f"no run directory {run!r} (looked for config.json in {run} and {Path(runs_dir) / run})")
 
 
-def check_pool_file(recorded: Dict[str, Any], run_dir: Path) -> None:
+def check_pool_file(recorded: dict[str, Any], run_dir: Path) -> None:
     """Refuse to import the ``pool_file`` a config.json names unless it is the file the run trained
     with (its sha256, recorded as ``pool_file_sha``): a config.json is data anyone can edit, and the
     file it names is code that runs on import. ``recorded`` is the config.json as written, read
@@ -40,9 +40,11 @@ def check_pool_file(recorded: Dict[str, Any], run_dir: Path) -> None:
         raise ValueError(f"{where}, which does not exist here (run from the folder the run was trained in)")
     now = file_sha256(path)
     if now != recorded_sha:
-        raise ValueError(f"{where}, but that file changed since the run trained (sha256 {recorded_sha} "
-                         f"then, {now} now): refusing to import code the run did not train with; restore the "
-                         f"file or retrain")
+        raise ValueError(
+            f"{where}, but that file changed since the run trained (sha256 {recorded_sha} "
+            f"then, {now} now): refusing to import code the run did not train with; restore the "
+            f"file or retrain"
+        )
 
 
 def locate_data(config: RunConfig, run_dir: Path) -> RunConfig:
@@ -58,13 +60,16 @@ def locate_data(config: RunConfig, run_dir: Path) -> RunConfig:
         if (started_in / value).exists():
             changes[key] = str(started_in / value)
         else:
-            raise ValueError(f"{run_dir}: its {key} {value!r} is relative and found neither here nor in {started_in}; "
-                             f"run from the folder the run was started in")
+            raise ValueError(
+                f"{run_dir}: its {key} {value!r} is relative and found neither here nor in {started_in}; "
+                f"run from the folder the run was started in"
+            )
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def load_trained(run_dir: Path, device: Optional[str] = None, full_train: bool = False,
-                 full_test: bool = False) -> Tuple[RunConfig, engine.RunData, nn.Module]:
+def load_trained(
+    run_dir: Path, device: str | None = None, full_train: bool = False, full_test: bool = False
+) -> tuple[RunConfig, engine.RunData, nn.Module]:
     """(config, data, model in eval mode). ``full_train`` / ``full_test`` drop the protocol's fixed
     subsets, so analyses see the whole split whatever the run trained on."""
     recorded = read_json(run_dir / "config.json")

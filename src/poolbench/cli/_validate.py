@@ -6,13 +6,16 @@ argparse types below check what a value alone can tell; ``validate_configs`` che
 whole configuration (pool and model arguments, by building the model once; data sizes, by
 loading the dataset the runs would load anyway).
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any
+
 
 class UsageError(ValueError):
     """A command-line value that cannot be used; the message names the flag, the value and the fix."""
@@ -27,8 +30,10 @@ def one_line_error(prog: str, exc: BaseException) -> str:
     import errno
 
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        msg = (f"no space left on device{f' writing {exc.filename}' if exc.filename else ''}: free some space and "
-               f"run the same command again (finished epochs are kept and the run resumes)")
+        msg = (
+            f"no space left on device{f' writing {exc.filename}' if exc.filename else ''}: free some space and "
+            f"run the same command again (finished epochs are kept and the run resumes)"
+        )
     elif isinstance(exc, OSError) and exc.filename and exc.strerror:
         msg = f"{exc.filename}: {exc.strerror}"
     else:
@@ -53,8 +58,9 @@ def int_at_least(low: int, hint: str = "") -> Callable[[str], int]:
     return parse
 
 
-def finite_float(low: float = 0.0, high: float = math.inf, low_open: bool = False,
-                 hint: str = "") -> Callable[[str], float]:
+def finite_float(
+    low: float = 0.0, high: float = math.inf, low_open: bool = False, hint: str = ""
+) -> Callable[[str], float]:
     """argparse type: a finite float in [low, high) (or (low, high) with ``low_open``)."""
 
     def parse(text: str) -> float:
@@ -75,7 +81,7 @@ def finite_float(low: float = 0.0, high: float = math.inf, low_open: bool = Fals
 
 
 # ----------------------------------------------------------------------------- single flags
-def check_device(text: Optional[str]) -> None:
+def check_device(text: str | None) -> None:
     """--device: a device torch knows and this machine has."""
     if text is None:
         return
@@ -104,8 +110,9 @@ def check_runs_dir(text: str) -> None:
     for p in [path, *path.parents]:
         if p.exists():
             if not p.is_dir():
-                raise bad("--runs-dir", text, f"{p} is a file, not a folder",
-                          "give a folder (it is created if missing)")
+                raise bad(
+                    "--runs-dir", text, f"{p} is a file, not a folder", "give a folder (it is created if missing)"
+                )
             break
 
 
@@ -116,7 +123,7 @@ def check_dataset(name: str, flag: str = "--dataset") -> None:
         raise bad(flag, name, "unknown dataset", f"use one of {', '.join(list_datasets())}")
 
 
-def parse_sac_stages(text: Optional[str]) -> Optional[List[int]]:
+def parse_sac_stages(text: str | None) -> list[int] | None:
     if not text:
         return None
     try:
@@ -137,37 +144,41 @@ def check_kv_item(item: str, flag: str) -> None:
     if not eq or not key.strip():
         raise bad(flag, item, "expected KEY=VALUE", f"e.g. {flag} p=3")
     value = value.strip()
-    if value[:1] in "[{\"":
+    if value[:1] in '[{"':
         try:
             json.loads(value)
         except ValueError as e:
-            raise bad(flag, item, f"the value is not valid JSON ({e})", "quote it for the shell, e.g. 'p=[1, 2]'") \
-                from None
+            raise bad(
+                flag, item, f"the value is not valid JSON ({e})", "quote it for the shell, e.g. 'p=[1, 2]'"
+            ) from None
 
 
 # ----------------------------------------------------------------------------- whole configs
 _UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
 
 
-def _arguments_of(factory: Any) -> List[str]:
+def _arguments_of(factory: Any) -> list[str]:
     import inspect
 
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return []
-    return [n for n, p in params.items() if n not in ("self", "channels") and p.kind is not p.VAR_KEYWORD
-            and p.kind is not p.VAR_POSITIONAL]
+    return [
+        n
+        for n, p in params.items()
+        if n not in ("self", "channels") and p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
+    ]
 
 
-def _kv(d: Dict[str, Any]) -> str:
+def _kv(d: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items()) or "(none)"
 
 
 _MODEL_FLAGS = {"lda_layer": "--lda-layer", "lda_weights": "--lda-weights", "drop_rate": "--drop-rate"}
 
 
-def _build(config: Any, pool: Any, pool_args: Dict[str, Any]):
+def _build(config: Any, pool: Any, pool_args: dict[str, Any]):
     """The run's model as the engine builds it (surgery and auxiliary heads included) for a
     3-channel, 10-class input, in eval mode, after one forward (2 images)."""
     import types
@@ -203,7 +214,7 @@ def _width_fix(config: Any, pool: Any) -> str:
         return ""
 
 
-def _unknown_keyword(e: Exception, given: Dict[str, Any]) -> Optional[str]:
+def _unknown_keyword(e: Exception, given: dict[str, Any]) -> str | None:
     m = _UNEXPECTED.search(str(e))
     return m.group(1) if m and m.group(1) in given else None
 
@@ -219,8 +230,14 @@ def check_model(config: Any) -> None:
     if config.model not in list_models():
         raise bad("--model", config.model, "unknown model", f"use one of {', '.join(list_models())}")
     model_args = dict(config.model_args)
-    known = ", ".join(a for a in _arguments_of(_model_factory(config.model))
-                      if a not in ("num_classes", "in_chans", "pool", "pool_args")) or "none"
+    known = (
+        ", ".join(
+            a
+            for a in _arguments_of(_model_factory(config.model))
+            if a not in ("num_classes", "in_chans", "pool", "pool_args")
+        )
+        or "none"
+    )
     try:
         _build(config.replace(sac=None), "avg", {})
     except Exception as e:  # noqa: BLE001 - every failure becomes one named line
@@ -228,24 +245,34 @@ def check_model(config: Any) -> None:
         if key is not None:
             flag = _MODEL_FLAGS.get(key)
             if flag:
-                raise bad(flag, model_args[key], f"{config.model} does not support it",
-                          f"{config.model} takes: {known}") from None
-            raise bad("--model-arg", f"{key}={model_args[key]}", f"{config.model} takes no argument {key!r}",
-                      f"its arguments are: {known}") from None
+                raise bad(
+                    flag, model_args[key], f"{config.model} does not support it", f"{config.model} takes: {known}"
+                ) from None
+            raise bad(
+                "--model-arg",
+                f"{key}={model_args[key]}",
+                f"{config.model} takes no argument {key!r}",
+                f"its arguments are: {known}",
+            ) from None
         text = str(e).lower()
-        key = next((k for k in _MODEL_FLAGS if k in model_args and (k in text or k.split("_")[0] in text)),
-                   "lda_layer" if "lda_layer" in model_args else None)  # surgery is the usual culprit
+        key = next(
+            (k for k in _MODEL_FLAGS if k in model_args and (k in text or k.split("_")[0] in text)),
+            "lda_layer" if "lda_layer" in model_args else None,
+        )  # surgery is the usual culprit
         flag, value = (_MODEL_FLAGS[key], model_args[key]) if key else ("--model-arg", _kv(model_args))
-        raise bad(flag, value, f"{config.model} cannot be built ({type(e).__name__}: {e})",
-                  f"fix the value ({config.model} takes: {known})") from None
+        raise bad(
+            flag,
+            value,
+            f"{config.model} cannot be built ({type(e).__name__}: {e})",
+            f"fix the value ({config.model} takes: {known})",
+        ) from None
     if config.pool_file:
         from ..pools.loader import load_pool_file
 
         try:
             pool: Any = load_pool_file(config.pool_file)
         except Exception as e:  # noqa: BLE001 - an import error in the user's file, named
-            raise bad("--pool-file", config.pool_file, f"{type(e).__name__}: {e}", "fix the path or the file") \
-                from None
+            raise bad("--pool-file", config.pool_file, f"{type(e).__name__}: {e}", "fix the path or the file") from None
         name, flag = config.pool_file, "--pool-file"
     else:
         if not is_pool(config.pool):
@@ -258,8 +285,12 @@ def check_model(config: Any) -> None:
         args = ", ".join(_arguments_of(factory)) or "none"
         key = _unknown_keyword(e, config.pool_args)
         if key is not None:
-            raise bad("--pool-arg", f"{key}={config.pool_args[key]}", f"{name} takes no argument {key!r}",
-                      f"its arguments are: {args}") from None
+            raise bad(
+                "--pool-arg",
+                f"{key}={config.pool_args[key]}",
+                f"{name} takes no argument {key!r}",
+                f"its arguments are: {args}",
+            ) from None
         if config.pool_args:
             flag, name_value = "--pool-arg", _kv(config.pool_args)
         else:
@@ -267,8 +298,12 @@ def check_model(config: Any) -> None:
         fix = _width_fix(config, pool)
         if fix:  # the usual cause of a shape error at the head, named as the contract checker names it
             raise bad(flag, name_value, f"{name} fails in {config.model}", fix) from None
-        raise bad(flag, name_value, f"{name} fails in {config.model} ({type(e).__name__}: {e})",
-                  f"fix it ({name}'s arguments: {args})") from None
+        raise bad(
+            flag,
+            name_value,
+            f"{name} fails in {config.model} ({type(e).__name__}: {e})",
+            f"fix it ({name}'s arguments: {args})",
+        ) from None
     if config.sac is not None:
         try:
             _build(config, pool, config.pool_args)
@@ -280,8 +315,12 @@ def check_model(config: Any) -> None:
                 flag, value = "--sac-stages", ",".join(map(str, sac["stages"]))
             else:
                 flag, value = "--sac", "(default stages)"
-            raise bad(flag, value, f"{config.model}: {type(e).__name__}: {e}",
-                      "pick stages the model has (1-based, not the last) and a pool that fits") from None
+            raise bad(
+                flag,
+                value,
+                f"{config.model}: {type(e).__name__}: {e}",
+                "pick stages the model has (1-based, not the last) and a pool that fits",
+            ) from None
 
 
 def _model_factory(name: str) -> Any:
@@ -294,8 +333,9 @@ def check_weight_files(config: Any) -> None:
     for key, path in config.weight_files().items():
         if not Path(path).is_file():
             flag = "--lda-weights" if key == "model_args.lda_weights" else "--pool-arg weights"
-            raise bad(flag, path, "no such file", "write it with poolbench fit-lda RUN --layer N --out FILE, or fix "
-                                                  "the path")
+            raise bad(
+                flag, path, "no such file", "write it with poolbench fit-lda RUN --layer N --out FILE, or fix the path"
+            )
 
 
 def check_data(configs: Sequence[Any]) -> None:
@@ -319,8 +359,9 @@ def check_data(configs: Sequence[Any]) -> None:
         check_split_sizes(c, len(ds.train_y), len(ds.test_y))
 
 
-def validate_configs(configs: Iterable[Any], device: Optional[str] = None, runs_dir: Optional[str] = None,
-                     data: bool = True) -> None:
+def validate_configs(
+    configs: Iterable[Any], device: str | None = None, runs_dir: str | None = None, data: bool = True
+) -> None:
     """Everything the runs of ``configs`` need, checked before any of them starts (``data=False``:
     all but the sizes asked of the datasets, which needs them loaded)."""
     configs = list(configs)

@@ -1,4 +1,5 @@
 """``poolbench bench``: training throughput, baseline vs poolbench vs packed (see ``poolbench.bench``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,13 @@ def _names(text: str):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure training throughput (steps/s, images/s, projected run time)",
-                       description="Time a plain eager loop against poolbench's training path and packed "
-                                   "training of K models, and project minutes per full 200-epoch run. "
-                                   "Writes a table to stdout and JSON + Markdown to --out.")
+    p = sub.add_parser(
+        "bench",
+        help="measure training throughput (steps/s, images/s, projected run time)",
+        description="Time a plain eager loop against poolbench's training path and packed "
+        "training of K models, and project minutes per full 200-epoch run. "
+        "Writes a table to stdout and JSON + Markdown to --out.",
+    )
     p.add_argument("--models", default="resnet20,resnet56,vgg16_bn,mobilenetv2", help="comma-separated")
     p.add_argument("--packs", type=_ints, help="K values to time (default 1,4 on CPU, 1,4,8,16 on a GPU)")
     p.add_argument("--steps", type=int, help="timed steps per round (default 5 on CPU, 50 on a GPU)")
@@ -29,19 +33,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median is reported")
     p.add_argument("--eval-images", type=int, help="test images timed per round (default 1000 CPU, 10000 GPU)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--amp", choices=["none", "bf16"], default="none",
-                   help="bf16 autocast (a non-standard option, recorded in every row)")
+    p.add_argument(
+        "--amp",
+        choices=["none", "bf16"],
+        default="none",
+        help="bf16 autocast (a non-standard option, recorded in every row)",
+    )
     p.add_argument("--no-channels-last", action="store_true", help="time poolbench's path in NCHW")
-    p.add_argument("--modes", type=_names, default=None,
-                   help="poolbench's path in each of: eager, compile (torch.compile), cudagraphs "
-                        "(torch.compile mode=reduce-overhead); default eager")
+    p.add_argument(
+        "--modes",
+        type=_names,
+        default=None,
+        help="poolbench's path in each of: eager, compile (torch.compile), cudagraphs "
+        "(torch.compile mode=reduce-overhead); default eager",
+    )
     p.add_argument("--compile", action="store_true", help="same as --modes compile")
-    p.add_argument("--baselines", type=_names, default=("plain", "dataloader"),
-                   help="what a user would otherwise run: plain (eager loop on resident data), dataloader "
-                        "(DataLoader + per-image transforms, the seed harness's way); default both")
+    p.add_argument(
+        "--baselines",
+        type=_names,
+        default=("plain", "dataloader"),
+        help="what a user would otherwise run: plain (eager loop on resident data), dataloader "
+        "(DataLoader + per-image transforms, the seed harness's way); default both",
+    )
     p.add_argument("--no-baseline", action="store_true", help="time no baseline")
-    p.add_argument("--loader-workers", type=int,
-                   help="DataLoader workers of the dataloader baseline (default 0 on CPU, 8 on a GPU)")
+    p.add_argument(
+        "--loader-workers",
+        type=int,
+        help="DataLoader workers of the dataloader baseline (default 0 on CPU, 8 on a GPU)",
+    )
     p.add_argument("--budget-s", type=float, help="stop starting new paths and rounds after this many seconds")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
@@ -60,19 +79,26 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     gpu = auto_device(args.device).type == "cuda"
     try:
-        bc = BenchConfig(models=[m.strip() for m in args.models.split(",") if m.strip()],
-                         packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
-                         steps=args.steps or (50 if gpu else 5), warmup=args.warmup or (20 if gpu else 2),
-                         rounds=args.rounds, eval_images=args.eval_images or (10000 if gpu else 1000),
-                         batch_size=args.batch_size, amp=args.amp, channels_last=not args.no_channels_last,
-                         modes=args.modes or (("compile",) if args.compile else ("eager",)),
-                         baselines=() if args.no_baseline else args.baselines,
-                         loader_workers=args.loader_workers if args.loader_workers is not None else (8 if gpu else 0),
-                         budget_s=args.budget_s, device=args.device)
+        bc = BenchConfig(
+            models=[m.strip() for m in args.models.split(",") if m.strip()],
+            packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
+            steps=args.steps or (50 if gpu else 5),
+            warmup=args.warmup or (20 if gpu else 2),
+            rounds=args.rounds,
+            eval_images=args.eval_images or (10000 if gpu else 1000),
+            batch_size=args.batch_size,
+            amp=args.amp,
+            channels_last=not args.no_channels_last,
+            modes=args.modes or (("compile",) if args.compile else ("eager",)),
+            baselines=() if args.no_baseline else args.baselines,
+            loader_workers=args.loader_workers if args.loader_workers is not None else (8 if gpu else 0),
+            budget_s=args.budget_s,
+            device=args.device,
+        )
     except ValueError as exc:
         print(f"poolbench bench: {exc}", file=sys.stderr)
         return 2
-    argv = sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv else None
+    argv = sys.argv[sys.argv.index("bench") :] if "bench" in sys.argv else None
     command = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"
 
     def write(result) -> list:  # after every model too: a bench killed by its caller keeps what it measured

@@ -7,20 +7,23 @@
 Exit status 1 if any contract check fails (torch.compile / ONNX rows are reported, not fatal),
 2 for a usage error (unknown name, missing file).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import List
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check pools against the contract (shapes, finiteness, autocast, ...)",
-                       description="Check a pool against the contract: output shape and dtype for several C and "
-                                   "map sizes (1x1 and 7x5 included), finite outputs and gradients on awkward "
-                                   "inputs, bf16 autocast, channels_last and non-contiguous inputs, train/eval, "
-                                   "state_dict round-trip; torch.compile and ONNX export are reported, not fatal.")
+    p = sub.add_parser(
+        "check",
+        help="check pools against the contract (shapes, finiteness, autocast, ...)",
+        description="Check a pool against the contract: output shape and dtype for several C and "
+        "map sizes (1x1 and 7x5 included), finite outputs and gradients on awkward "
+        "inputs, bf16 autocast, channels_last and non-contiguous inputs, train/eval, "
+        "state_dict round-trip; torch.compile and ONNX export are reported, not fatal.",
+    )
     p.add_argument("target", nargs="?", help="a registered pool name, or path/to/file.py:ClassName")
     p.add_argument("--all", action="store_true", help="check every registered pool")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
@@ -42,14 +45,15 @@ def main(args: argparse.Namespace) -> int:
         if args.all == bool(args.target):
             raise ValueError("give one pool (a name or path/to/file.py:ClassName) or --all")
         if args.all:
-            targets: List = list_pools()
+            targets: list = list_pools()
         elif is_pool_file_spec(args.target):
             targets = [load_pool_file(args.target)]
         elif is_pool(args.target):
             targets = [args.target]
         else:
-            raise ValueError(f"unknown pool {args.target!r}; valid names: {', '.join(list_pools())} "
-                             f"(or path/to/file.py:ClassName)")
+            raise ValueError(
+                f"unknown pool {args.target!r}; valid names: {', '.join(list_pools())} (or path/to/file.py:ClassName)"
+            )
     except (ValueError, argparse.ArgumentTypeError) as exc:
         print(f"poolbench check: {exc}", file=sys.stderr)
         return 2
@@ -74,8 +78,12 @@ def main(args: argparse.Namespace) -> int:
         verdict = "pass" if report.passed else "FAIL"
         note = f"  ({len(bad)} not fatal)" if report.passed and bad else ""
         n_checks = len(report.checks)
-        print(f"{name:<{width}}  {verdict:<6}  {n_checks - len(bad):>2}/{n_checks:<3}  "
-              f"{time.perf_counter() - t0:.1f}s{note}".ljust(width + 30) + report.one_by_one, flush=True)
+        print(
+            f"{name:<{width}}  {verdict:<6}  {n_checks - len(bad):>2}/{n_checks:<3}  "
+            f"{time.perf_counter() - t0:.1f}s{note}".ljust(width + 30)
+            + report.one_by_one,
+            flush=True,
+        )
         for row in bad:
             print(f"{'':<{width}}    {row.status} {row.name}: {row.detail}")
     print(f"{len(targets) - failed}/{len(targets)} pools pass the contract")

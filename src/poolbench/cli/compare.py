@@ -1,5 +1,6 @@
 """``poolbench compare A [B]``: per column, A minus B with a bootstrap CI, Welch and paired tests;
 without B, A against every baseline (``--against``) or a published baseline (``--published``)."""
+
 from __future__ import annotations
 
 import sys
@@ -10,19 +11,30 @@ def register(subparsers) -> None:
     from poolbench.results.table import METRICS
 
     p = subparsers.add_parser(
-        "compare", help="compare pools per column (bootstrap CI, Welch, paired over seeds); A alone: vs baselines",
+        "compare",
+        help="compare pools per column (bootstrap CI, Welch, paired over seeds); A alone: vs baselines",
         description="For each column (model-dataset, same protocol) where both pools have finished "
-                    "runs: mean difference A-B, its 95%% bootstrap confidence interval, Welch's "
-                    "t-test p, and a paired t-test / Wilcoxon over matching seeds. Without B: A against "
-                    "every baseline with runs (avg, max, gem, avgmax; --against picks), one row each.")
-    p.add_argument("a", metavar="A", help="pool label as in the table, e.g. gem or 'gem(p=2)', or a unique "
-                                          "prefix of one (custom_pool.py)")
+        "runs: mean difference A-B, its 95%% bootstrap confidence interval, Welch's "
+        "t-test p, and a paired t-test / Wilcoxon over matching seeds. Without B: A against "
+        "every baseline with runs (avg, max, gem, avgmax; --against picks), one row each.",
+    )
+    p.add_argument(
+        "a",
+        metavar="A",
+        help="pool label as in the table, e.g. gem or 'gem(p=2)', or a unique prefix of one (custom_pool.py)",
+    )
     p.add_argument("b", metavar="B", nargs="?", help="pool label to compare against (or --against / --published)")
-    p.add_argument("--against", help="comma list of pools to compare A with, one row each "
-                                     "(the default without B and --published: every baseline with runs)")
-    p.add_argument("--published", metavar="BASELINE",
-                   help="compare A's standard-protocol runs with a published baseline's three seeds "
-                        "(avg_max, gem, global_max, or our names avgmax, max) instead of B")
+    p.add_argument(
+        "--against",
+        help="comma list of pools to compare A with, one row each "
+        "(the default without B and --published: every baseline with runs)",
+    )
+    p.add_argument(
+        "--published",
+        metavar="BASELINE",
+        help="compare A's standard-protocol runs with a published baseline's three seeds "
+        "(avg_max, gem, global_max, or our names avgmax, max) instead of B",
+    )
     p.add_argument("--column", default=None, help="only this column, e.g. resnet56-cifar100")
     p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.add_argument("--metric", choices=list(METRICS), default="best")
@@ -31,18 +43,30 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from poolbench.results.compare import (compare_against, compare_pools, compare_with_published, comparison_json,
-                                           render_against, render_comparison, render_published_comparison,
-                                           resolve_pool)
+    from poolbench.results.compare import (
+        compare_against,
+        compare_pools,
+        compare_with_published,
+        comparison_json,
+        render_against,
+        render_comparison,
+        render_published_comparison,
+        resolve_pool,
+    )
     from poolbench.results.index import build_index, default_runs_dir
 
     if sum(x is not None for x in (args.b, args.published, args.against)) > 1:
-        print("poolbench compare: give one of a pool B, --published BASELINE or --against POOLS, not both",
-              file=sys.stderr)
+        print(
+            "poolbench compare: give one of a pool B, --published BASELINE or --against POOLS, not both",
+            file=sys.stderr,
+        )
         return 2
     if args.published and args.metric != "best":
-        print(f"poolbench compare: the published baselines are best-epoch accuracies; --metric {args.metric} "
-              f"cannot be compared with them (use --metric best)", file=sys.stderr)
+        print(
+            f"poolbench compare: the published baselines are best-epoch accuracies; --metric {args.metric} "
+            f"cannot be compared with them (use --metric best)",
+            file=sys.stderr,
+        )
         return 2
     try:
         conn = build_index(args.runs_dir or default_runs_dir())
@@ -63,8 +87,9 @@ def run(args) -> int:
         return 2
     if args.published:
         if args.format == "json":
-            sys.stdout.write(comparison_json(res["comparisons"], a, f"published {res['published']}", "best",
-                                             skipped=res["skipped"]))
+            sys.stdout.write(
+                comparison_json(res["comparisons"], a, f"published {res['published']}", "best", skipped=res["skipped"])
+            )
         else:
             sys.stdout.write(render_published_comparison(res, a))
     elif args.b:

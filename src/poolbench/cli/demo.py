@@ -7,6 +7,7 @@ strength, which max-like pools keep and averaging dilutes) with GAP, max, GeM an
 sent max pooling to a loss of ~14 in its first epoch and to chance, in pilots); prints the leaderboard
 and writes a PNG of the learning curves. Re-running skips finished runs, so a second call only prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,17 @@ DEMO_OPTIM = dict(optimizer="adam", lr=0.002, batch_size=64)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="short benchmark on synthetic data: leaderboard + learning-curve PNG",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pools", default=DEMO_POOLS, help="comma list of pool names and pool files "
-                                                       "(custom_pool.py, file.py:MyPool; default: %(default)s)")
+    p = sub.add_parser(
+        "demo",
+        help="short benchmark on synthetic data: leaderboard + learning-curve PNG",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--pools",
+        default=DEMO_POOLS,
+        help="comma list of pool names and pool files (custom_pool.py, file.py:MyPool; default: %(default)s)",
+    )
     p.add_argument("--model", default=DEMO_MODEL, help="default: %(default)s at width 16")
     p.add_argument("--dataset", default=DEMO_DATASET, help="default: %(default)s (generated, no files)")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
@@ -53,12 +61,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     runs_dir = out / "runs"
     pools = [p.strip() for p in args.pools.split(",") if p.strip()]
-    protocol = Protocol(epochs=args.epochs, train_subset=args.train_subset, test_subset=args.test_subset,
-                        **DEMO_OPTIM)
+    protocol = Protocol(epochs=args.epochs, train_subset=args.train_subset, test_subset=args.test_subset, **DEMO_OPTIM)
     model_args = {"width": DEMO_WIDTH} if args.model == DEMO_MODEL else {}
     try:
-        configs = expand_grid(pools, [args.model], [args.dataset], args.seeds, protocol=protocol,
-                              model_args=model_args)
+        configs = expand_grid(pools, [args.model], [args.dataset], args.seeds, protocol=protocol, model_args=model_args)
         if not refuse_failing_pools(configs, "demo"):
             return 2
     except ValueError as exc:  # an unknown pool, a missing file or class
@@ -73,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
 
         def run_fn(cfg, rd, device=None, progress=True):  # noqa: E306 - pin the requested device
             return train_run(cfg, rd, device=args.device, progress=progress)
+
     summary = run_sweep(configs, runs_dir, executor="local", run_fn=run_fn)
     print(f"{summary} in {time.perf_counter() - t0:.0f} s\n")
     print(render(load_leaderboard(runs_dir), "text"))

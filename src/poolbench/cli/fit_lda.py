@@ -10,6 +10,7 @@ position (``poolbench.lda``). Then retrain from scratch with the weights fixed, 
 
 ``--alpha`` is the paper's alpha (its Table 1 uses 5 to 65); there is no default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,24 +24,43 @@ import torch
 def register(sub: argparse._SubParsersAction) -> None:
     from ._args import DEFAULT_RUNS_DIR
 
-    p = sub.add_parser("fit-lda", help="fit closed-form LDA pooling weights on a trained run",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "fit-lda",
+        help="fit closed-form LDA pooling weights on a trained run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
-    p.add_argument("--layer", default="final", choices=["final", "1", "2", "3"],
-                   help="1|2|3: the L-th stride-2 downsampling (cnn4, preact_resnet18: 1-3; resnet20..110: 1-2); "
-                        "final: the global pool")
+    p.add_argument(
+        "--layer",
+        default="final",
+        choices=["final", "1", "2", "3"],
+        help="1|2|3: the L-th stride-2 downsampling (cnn4, preact_resnet18: 1-3; resnet20..110: 1-2); "
+        "final: the global pool",
+    )
     p.add_argument("--alpha", type=float, required=True, help="the paper's localisation penalty alpha (eq. 16)")
     p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="p / ||p||, l1 or l2 (Sec. 3.6)")
     p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; the channel ratio, 2, for 1|2|3)")
     p.add_argument("--max-per-class", type=int, default=10000, help="images per class (default %(default)s, Sec. 6.4)")
-    p.add_argument("--all-train", action="store_true",
-                   help="fit on the whole training split, not only the images the run trained on")
+    p.add_argument(
+        "--all-train",
+        action="store_true",
+        help="fit on the whole training split, not only the images the run trained on",
+    )
     p.add_argument("--ridge", type=float, default=0.0, help="add ridge*I to B + alpha C (not in the paper; default 0)")
-    p.add_argument("--centre", choices=["paper", "block"], default="paper",
-                   help="regulariser anchor: paper = s*coord(m), 1-based (default); block = the block centre")
-    p.add_argument("--normalization", choices=["per-channel", "per-map"], default="per-channel",
-                   help="per-channel = the paper's Sec. 3.6 (default); per-map = poolbench's earlier reading")
+    p.add_argument(
+        "--centre",
+        choices=["paper", "block"],
+        default="paper",
+        help="regulariser anchor: paper = s*coord(m), 1-based (default); block = the block centre",
+    )
+    p.add_argument(
+        "--normalization",
+        choices=["per-channel", "per-map"],
+        default="per-channel",
+        help="per-channel = the paper's Sec. 3.6 (default); per-map = poolbench's earlier reading",
+    )
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--out", help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
@@ -56,7 +76,7 @@ def feature_batches(model, data, layer, batch: int, max_per_class: int):
     def batches():
         with torch.no_grad():
             for i in range(0, len(keep), batch):
-                idx = keep[i:i + batch]
+                idx = keep[i : i + batch]
                 x = data.inputs(data.train_x[idx.to(data.train_x.device)])
                 feats = model.forward_features(x) if layer == "final" else model.forward_stages(x)[layer - 1]
                 yield feats.float().cpu(), y_all[idx]
@@ -79,8 +99,10 @@ def main(args: argparse.Namespace) -> int:
             ratio = model.stage_channels[layer] // model.stage_channels[layer - 1]
             n_out = args.n_out or ratio
             if n_out != ratio:
-                raise ValueError(f"--layer {layer} must keep {ratio} eigenvectors: stage {layer + 1} expects "
-                                 f"{model.stage_channels[layer]} = {ratio} x {model.stage_channels[layer - 1]} channels")
+                raise ValueError(
+                    f"--layer {layer} must keep {ratio} eigenvectors: stage {layer + 1} expects "
+                    f"{model.stage_channels[layer]} = {ratio} x {model.stage_channels[layer - 1]} channels"
+                )
         else:
             n_out = args.n_out or 1
         alpha = args.alpha
@@ -89,13 +111,23 @@ def main(args: argparse.Namespace) -> int:
         if h * w == 1:
             raise ValueError(f"{config.model}'s map at layer {layer} is 1x1: there is nothing to pool spatially")
         out_size = None if layer == "final" else (h // 2, w // 2)
-        print(f"fit-lda {run_dir.name}: layer {layer} ({probe.shape[1]}x{h}x{w}"
-              + (f" -> {n_out * probe.shape[1]}x{h // 2}x{w // 2}" if out_size else " -> global")
-              + f"), alpha {alpha}, norm {args.norm}, <= {args.max_per_class} images per class")
-        p, meta = fit_lda_pooling(feature_batches(model, data, layer, args.batch, args.max_per_class),
-                                  data.num_classes, alpha=alpha, norm=args.norm, n_out=n_out, out_size=out_size,
-                                  max_per_class=args.max_per_class, ridge=args.ridge, centre=args.centre,
-                                  normalization=args.normalization)
+        print(
+            f"fit-lda {run_dir.name}: layer {layer} ({probe.shape[1]}x{h}x{w}"
+            + (f" -> {n_out * probe.shape[1]}x{h // 2}x{w // 2}" if out_size else " -> global")
+            + f"), alpha {alpha}, norm {args.norm}, <= {args.max_per_class} images per class"
+        )
+        p, meta = fit_lda_pooling(
+            feature_batches(model, data, layer, args.batch, args.max_per_class),
+            data.num_classes,
+            alpha=alpha,
+            norm=args.norm,
+            n_out=n_out,
+            out_size=out_size,
+            max_per_class=args.max_per_class,
+            ridge=args.ridge,
+            centre=args.centre,
+            normalization=args.normalization,
+        )
     except ValueError as exc:
         print(f"poolbench fit-lda: {exc}", file=sys.stderr)
         return 2
@@ -114,10 +146,17 @@ def main(args: argparse.Namespace) -> int:
         use = f"--lda-layer {','.join(map(str, layers))} --lda-weights {','.join(files)}"
     top = np.abs(p.reshape(-1, h * w)[0]).reshape(h, w)
     peak = np.unravel_index(top.argmax(), top.shape)
-    print(f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"
-          f"{' (output 0)' if out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}")
-    data_args = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("data_path", config.data_path),
-                                                                      ("data_dir", config.data_dir)) if v)
-    print(f"wrote {out}\nretrain from scratch: poolbench run --model {config.model} --dataset {config.dataset}"
-          f"{data_args} {use}")
+    print(
+        f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"
+        f"{' (output 0)' if out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}"
+    )
+    data_args = "".join(
+        f" --{k.replace('_', '-')} {v}"
+        for k, v in (("data_path", config.data_path), ("data_dir", config.data_dir))
+        if v
+    )
+    print(
+        f"wrote {out}\nretrain from scratch: poolbench run --model {config.model} --dataset {config.dataset}"
+        f"{data_args} {use}"
+    )
     return 0

@@ -7,17 +7,17 @@ Its names are mapped to poolbench's (``vgg16bn`` -> ``vgg16_bn``, ``fmnist`` -> 
 ``python -m poolbench.harness`` and a pool file's own ``__main__`` (see examples/custom_pool.py)
 call the same function.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Dict
 
 from ._args import DEFAULT_RUNS_DIR, absolute, add_check_arg, refuse_failing_pools
 
 #: the benchmark's architecture and dataset names -> poolbench's (poolbench's own names work too)
-ARCHS: Dict[str, str] = {"vgg16bn": "vgg16_bn", "vgg16-bn": "vgg16_bn"}
-DATASETS: Dict[str, str] = {"fmnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
+ARCHS: dict[str, str] = {"vgg16bn": "vgg16_bn", "vgg16-bn": "vgg16_bn"}
+DATASETS: dict[str, str] = {"fmnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
 
 
 def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     p.add_argument("--dataset", required=True, help="cifar10, cifar100, fmnist (fashion_mnist)")
     p.add_argument("--seed", type=int, default=42, help="default 42, as the benchmark's usage line")
     p.add_argument("--epochs", type=int, help="default 200 (any other value is a non-standard run)")
-    p.add_argument("--train-subset", type=int, help="poolbench extra: a fixed subset of N training images "
-                                                    "(non-standard)")
+    p.add_argument(
+        "--train-subset", type=int, help="poolbench extra: a fixed subset of N training images (non-standard)"
+    )
     p.add_argument("--test-subset", type=int, help="poolbench extra: a fixed subset of N test images (non-standard)")
     p.add_argument("--data-dir", help="where the official archives live (default ./data)")
     p.add_argument("--data-path", help="one archive or image folder instead")
@@ -38,8 +39,12 @@ def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("harness", help="the benchmark's command line: POOL_FILE --arch --dataset --seed",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "harness",
+        help="the benchmark's command line: POOL_FILE --arch --dataset --seed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(p)
     p.set_defaults(func=main)
 
@@ -58,21 +63,32 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown --arch {args.arch!r}; valid: {', '.join(list_models())} (or vgg16bn)")
         over = {k: getattr(args, k) for k in ("epochs", "train_subset", "test_subset") if getattr(args, k) is not None}
         protocol = Protocol(**over)
-        config = RunConfig(model=model, dataset=dataset, seed=args.seed, protocol=protocol,
-                           data_dir=absolute(args.data_dir), data_path=absolute(args.data_path),
-                           **pool_fields(args.pool_file))
+        config = RunConfig(
+            model=model,
+            dataset=dataset,
+            seed=args.seed,
+            protocol=protocol,
+            data_dir=absolute(args.data_dir),
+            data_path=absolute(args.data_path),
+            **pool_fields(args.pool_file),
+        )
         if not args.no_check and not refuse_failing_pools([config], "harness"):
             return 2
-        print(f"arch={model} dataset={dataset} seed={args.seed} pool={args.pool_file} protocol={config.protocol_label()}",
-              flush=True)
-        result = train_run(config, args.runs_dir, device=args.device, progress=False,
-                           log=lambda s: print(s, flush=True))
+        print(
+            f"arch={model} dataset={dataset} seed={args.seed} pool={args.pool_file} protocol={config.protocol_label()}",
+            flush=True,
+        )
+        result = train_run(
+            config, args.runs_dir, device=args.device, progress=False, log=lambda s: print(s, flush=True)
+        )
     except (ValueError, DataError) as exc:
         print(f"poolbench harness: {exc}", file=sys.stderr)
         return 2
     if result["status"] != "finished":
-        print(f"status: {result['status']}" + (f" at epoch {result['diverged_at_epoch']}"
-                                                 if result.get("diverged_at_epoch") else ""))
+        print(
+            f"status: {result['status']}"
+            + (f" at epoch {result['diverged_at_epoch']}" if result.get("diverged_at_epoch") else "")
+        )
         return 1
     print(f"best test acc: {result['best_test_acc']:.2f} (epoch {result['best_epoch']})")
     print(f"final test acc: {result['final_test_acc']:.2f}")

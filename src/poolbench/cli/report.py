@@ -1,4 +1,5 @@
 """``poolbench report``: one self-contained HTML page (plus Markdown) from the run directories."""
+
 from __future__ import annotations
 
 import sys
@@ -8,9 +9,11 @@ def register(subparsers) -> None:
     from poolbench.results.index import RUNS_ENV
 
     p = subparsers.add_parser(
-        "report", help="write report.html (self-contained) and report.md from the runs",
+        "report",
+        help="write report.html (self-contained) and report.md from the runs",
         description="Leaderboard, published reference, bar charts with 95%% CIs, learning curves, "
-                    "pictures from the run directories and the provenance of every run.")
+        "pictures from the run directories and the provenance of every run.",
+    )
     p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.add_argument("--out", default="out/report", help="output directory (default: out/report)")
     p.set_defaults(func=run)

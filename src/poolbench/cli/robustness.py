@@ -10,19 +10,24 @@ flip rate against the baseline; with mCE over the 15 benchmark corruptions and m
 benchmark perturbations (each mean says over how many it is taken; the extras are reported apart).
 Writes ``RUN/robustness.json``; the baseline's measurement is cached beside it.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ._args import DEFAULT_RUNS_DIR, parse_seeds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("robustness", help="CIFAR-10-C / -P robustness of a trained run (CE, mCE, FP, FR)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "robustness",
+        help="CIFAR-10-C / -P robustness of a trained run (CE, mCE, FP, FR)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--baseline", help="run directory or id to compare against (CE, relative CE, flip rate)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
@@ -32,8 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = p.add_mutually_exclusive_group()
     q.add_argument("--cifar10p", metavar="DIR", help="released CIFAR-10-P folder (<sequence>.npy)")
     q.add_argument("--cifar100p", metavar="DIR", help="released CIFAR-100-P folder")
-    p.add_argument("--n", type=int, default=1000,
-                   help="test images for generated sets (a fixed subset; default %(default)s; the full split: 10000)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=1000,
+        help="test images for generated sets (a fixed subset; default %(default)s; the full split: 10000)",
+    )
     p.add_argument("--severities", type=parse_seeds, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
     p.add_argument("--corruptions", help="comma list, 'standard' (the 15), 'all' (15 + 4 extras, default) or 'none'")
     p.add_argument("--perturbations", help="comma list, 'standard' (the 10), 'all' (10 + 4 extras, default) or 'none'")
@@ -44,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _names(text: Optional[str], standard: List[str], extras: List[str], what: str) -> List[str]:
+def _names(text: str | None, standard: list[str], extras: list[str], what: str) -> list[str]:
     if not text or text == "all":
         return standard + extras
     if text == "standard":
@@ -69,19 +78,23 @@ def _released(args: argparse.Namespace, kind: str):
     return None, None
 
 
-def _fingerprint(run_dir: Path, settings: Dict[str, Any]) -> Dict[str, Any]:
+def _fingerprint(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """What else decides the numbers: the trained weights, and the released files (size, mtime)."""
     import hashlib
 
     ckpt = run_dir / "checkpoint.pt"
-    out: Dict[str, Any] = {"checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None}
+    out: dict[str, Any] = {
+        "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None
+    }
     for key in ("cifar_c", "cifar_p"):
         if settings.get(key):
-            out[key] = sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in Path(settings[key]).glob("*.npy"))
+            out[key] = sorted(
+                [f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in Path(settings[key]).glob("*.npy")
+            )
     return out
 
 
-def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+def measure(run_dir: Path, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The run's errors and flip statistics under ``settings`` (reused from robustness.json when the
     settings, the weights and the released files are the same)."""
     import numpy as np
@@ -102,44 +115,70 @@ def measure(run_dir: Path, settings: Dict[str, Any], args: argparse.Namespace) -
     p_dir, p_classes = _released(args, "p")
     for classes in (c_classes, p_classes):
         if classes and classes != data.num_classes:
-            raise ValueError(f"the run classifies {data.num_classes} classes ({config.dataset}); "
-                             f"a CIFAR-{classes} set needs a CIFAR-{classes} run")
+            raise ValueError(
+                f"the run classifies {data.num_classes} classes ({config.dataset}); "
+                f"a CIFAR-{classes} set needs a CIFAR-{classes} run"
+            )
     if tuple(data.test_x.shape[1:]) != (3, 32, 32):
-        raise ValueError(f"CIFAR-10-C/-P are 32x32 RGB; the run's {config.dataset} images are "
-                         f"{tuple(data.test_x.shape[1:])} (C, H, W): train on cifar10, cifar100 or a 32x32 RGB folder")
+        raise ValueError(
+            f"CIFAR-10-C/-P are 32x32 RGB; the run's {config.dataset} images are "
+            f"{tuple(data.test_x.shape[1:])} (C, H, W): train on cifar10, cifar100 or a 32x32 RGB folder"
+        )
     as_hwc = lambda t: t.permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
     sub_x, sub_y = evaluate.select_images(data.test_x, data.test_y, settings["n"])  # generated sets' images
     x, y = (data.test_x, data.test_y) if c_dir else (sub_x, sub_y)  # a released -C set holds the whole split
     clean, labels = as_hwc(x), y.cpu().numpy().astype(np.int64)
     cache = Path(args.cache) if args.cache else default_cache_dir() / "robustness"
     say = lambda what: print(f"  {run_dir.name}: {what}", file=sys.stderr, flush=True)  # noqa: E731
-    out: Dict[str, Any] = {"run_id": run_dir.name, "dataset": config.dataset, "settings": settings,
-                           "fingerprint": fingerprint}
+    out: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "dataset": config.dataset,
+        "settings": settings,
+        "fingerprint": fingerprint,
+    }
     if settings["corruptions"]:
         if c_dir is None:
-            c_dir = sets.generate_c(clean, labels, cache, settings["corruptions"], settings["seed"],
-                                    progress=lambda n: say(f"generating {n}"))
+            c_dir = sets.generate_c(
+                clean,
+                labels,
+                cache,
+                settings["corruptions"],
+                settings["seed"],
+                progress=lambda n: say(f"generating {n}"),
+            )
         out["corruption_source"] = str(c_dir)
-        out.update(evaluate.corruption_errors(model, clean, labels, c_dir, settings["corruptions"],
-                                              settings["severities"], data.inputs, dev,
-                                              progress=lambda n: say(f"evaluating {n}")))
+        out.update(
+            evaluate.corruption_errors(
+                model,
+                clean,
+                labels,
+                c_dir,
+                settings["corruptions"],
+                settings["severities"],
+                data.inputs,
+                dev,
+                progress=lambda n: say(f"evaluating {n}"),
+            )
+        )
     else:
         out.update({"n": len(labels), "errors": {}, "clean": None})
     files = [f for p in settings["perturbations"] for f in files_of(p)]
     if files:
         if p_dir is None:
-            p_dir = sets.generate_p(as_hwc(sub_x), cache, files, settings["seed"],
-                                    progress=lambda n: say(f"generating {n}"))
+            p_dir = sets.generate_p(
+                as_hwc(sub_x), cache, files, settings["seed"], progress=lambda n: say(f"generating {n}")
+            )
         out["perturbation_source"] = str(p_dir)
-        out["perturbation"] = evaluate.flip_statistics(model, p_dir, files, data.inputs, dev,
-                                                       progress=lambda n: say(f"evaluating {n}"))
+        out["perturbation"] = evaluate.flip_statistics(
+            model, p_dir, files, data.inputs, dev, progress=lambda n: say(f"evaluating {n}")
+        )
     return out
 
 
-def compare(res: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
+def compare(res: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     from ..robustness import corruptions, metrics, perturbations
 
-    cmp: Dict[str, Any] = {"baseline": base["run_id"]}
+    cmp: dict[str, Any] = {"baseline": base["run_id"]}
     if res["errors"]:
         cmp["corruption"] = metrics.corruption_errors(res, base, list(corruptions.STANDARD))
     if res.get("perturbation"):
@@ -165,14 +204,18 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(f"severities must be within 1-5, got {args.severities}")
         if args.n is not None and args.n < 1:
             raise ValueError(f"--n must be at least 1, got {args.n}")
-        settings = {"n": args.n, "severities": sorted(args.severities), "seed": args.seed,
-                    "corruptions": _names(args.corruptions, list(corruptions.STANDARD), list(corruptions.EXTRAS),
-                                          "corruption"),
-                    "perturbations": _names(args.perturbations, perturbations.STANDARD, perturbations.EXTRAS,
-                                            "perturbation"),
-                    "cifar_c": args.cifar10c or args.cifar100c, "cifar_p": args.cifar10p or args.cifar100p}
+        settings = {
+            "n": args.n,
+            "severities": sorted(args.severities),
+            "seed": args.seed,
+            "corruptions": _names(args.corruptions, list(corruptions.STANDARD), list(corruptions.EXTRAS), "corruption"),
+            "perturbations": _names(args.perturbations, perturbations.STANDARD, perturbations.EXTRAS, "perturbation"),
+            "cifar_c": args.cifar10c or args.cifar100c,
+            "cifar_p": args.cifar10p or args.cifar100p,
+        }
         if "frost" in settings["corruptions"] and not settings["cifar_c"]:
             from ..robustness.frost import frost_dir
+
             try:
                 frost_dir()  # refuses with the install hint before any work is done
             except ValueError as exc:
@@ -185,7 +228,9 @@ def main(args: argparse.Namespace) -> int:
     cmp = None
     if base:
         if base["dataset"] != res["dataset"]:
-            print(f"poolbench robustness: baseline is on {base['dataset']}, the run on {res['dataset']}", file=sys.stderr)
+            print(
+                f"poolbench robustness: baseline is on {base['dataset']}, the run on {res['dataset']}", file=sys.stderr
+            )
             return 2
         atomic_write_json(base_dir / "robustness.json", {k: v for k, v in base.items() if k != "comparison"})
         cmp = compare(res, base)

@@ -1,31 +1,57 @@
 """``poolbench run``: train one configuration over one or more seeds (skip done, resume unfinished)."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ._args import (DEFAULT_SEEDS, add_check_arg, add_data_args, add_model_args, add_protocol_args, config_from_args,
-                    parse_kv, parse_seeds, refuse_failing_pools)
+from ._args import (
+    DEFAULT_SEEDS,
+    add_check_arg,
+    add_data_args,
+    add_model_args,
+    add_protocol_args,
+    config_from_args,
+    parse_kv,
+    parse_seeds,
+    refuse_failing_pools,
+)
 from ._validate import int_at_least, one_line_error, validate_configs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="train a model with a pool under the fixed protocol",
-                       description="Train MODEL on DATASET with POOL for each seed. A finished run is "
-                                   "skipped, an unfinished one resumes from its last checkpoint.")
+    p = sub.add_parser(
+        "run",
+        help="train a model with a pool under the fixed protocol",
+        description="Train MODEL on DATASET with POOL for each seed. A finished run is "
+        "skipped, an unfinished one resumes from its last checkpoint.",
+    )
     p.add_argument("--model", required=True, help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18")
-    p.add_argument("--dataset", required=True, help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic, patterns")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic, patterns",
+    )
     p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
-    p.add_argument("--pool-file", help="path/to/file.py[:ClassName], a user pool (the benchmark's convention; "
-                                       "the class defaults to CustomPool)")
+    p.add_argument(
+        "--pool-file",
+        help="path/to/file.py[:ClassName], a user pool (the benchmark's convention; the class defaults to CustomPool)",
+    )
     p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
-    p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS,
-                   help="e.g. 0,1,2 or 0-4 (default %(default)s: the benchmark's published seeds)")
+    p.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=DEFAULT_SEEDS,
+        help="e.g. 0,1,2 or 0-4 (default %(default)s: the benchmark's published seeds)",
+    )
     p.add_argument("--pack", type=int_at_least(1), default=1, help="train K seeds at once as one packed network")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (speed only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (speed only)")
-    p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
-                   help="torch.compile mode (implies --compile); reduce-overhead = CUDA graphs on a GPU")
+    p.add_argument(
+        "--compile-mode",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile mode (implies --compile); reduce-overhead = CUDA graphs on a GPU",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_check_arg(p)
     add_protocol_args(p)
@@ -62,14 +88,14 @@ def main(args: argparse.Namespace) -> int:
             ok, reason = can_pack(configs)
             if ok:
                 for i in range(0, len(configs), args.pack):
-                    results += train_packed(configs[i:i + args.pack], args.runs_dir, device=args.device,
-                                            progress=not args.no_progress)
+                    results += train_packed(
+                        configs[i : i + args.pack], args.runs_dir, device=args.device, progress=not args.no_progress
+                    )
                 pending = []
             else:
                 print(f"not packing: {reason}; training the seeds one after another")
         for cfg in pending:
-            results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress,
-                                     log=print))
+            results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress, log=print))
     except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2
@@ -78,8 +104,13 @@ def main(args: argparse.Namespace) -> int:
         return 1
     for cfg, r in zip(configs, results):
         if r["status"] == "finished":
-            print(f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "
-                  f"final {r['final_test_acc']:.2f} [{label}]")
+            print(
+                f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "
+                f"final {r['final_test_acc']:.2f} [{label}]"
+            )
         else:
-            print(f"{cfg.run_id}: {r['status']}" + (f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else ""))
+            print(
+                f"{cfg.run_id}: {r['status']}"
+                + (f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else "")
+            )
     return 0

@@ -6,6 +6,7 @@
 * ``class_features.png``: per-class mean of the pooled features the classifier reads.
 The report (``poolbench report``) embeds the ``*.png`` files it finds in run directories.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,12 @@ from ._args import DEFAULT_RUNS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help="write PNG pictures of a trained run (pool weights, curves, class features)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "show",
+        help="write PNG pictures of a trained run (pool weights, curves, class features)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
     p.add_argument("--out", help="directory for the PNGs (default: the run directory)")
@@ -56,8 +61,13 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(f"{config.pool}: no learned spatial weights to draw (pool_weights.png skipped)")
     classes = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir).classes
-    viz.plot_class_features(viz.pooled_features(model, x), y, classes, out / "class_features.png",
-                            f"{run_dir.name}: per-class mean pooled features ({len(y)} test images)")
+    viz.plot_class_features(
+        viz.pooled_features(model, x),
+        y,
+        classes,
+        out / "class_features.png",
+        f"{run_dir.name}: per-class mean pooled features ({len(y)} test images)",
+    )
     written.append("class_features.png")
     print(f"wrote {', '.join(written)} in {out}")
     return 0

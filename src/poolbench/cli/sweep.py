@@ -7,46 +7,83 @@
 Runs already finished (or diverged) are skipped; a failed or crashed run is recorded in its
 run directory and reported here, and does not change the exit code (2 means a usage error).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from collections import Counter
-from typing import Any, Dict, List
+from typing import Any
 
 from ..executors import EXECUTORS
 from ..results.store import RunFileError
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
-from ._args import (DEFAULT_RUNS_DIR, DEFAULT_SEEDS, absolute, add_check_arg, add_model_args, add_protocol_args,
-                    model_extras_from_args, parse_value, protocol_from_args, refuse_failing_pools)
+from ._args import (
+    DEFAULT_RUNS_DIR,
+    DEFAULT_SEEDS,
+    absolute,
+    add_check_arg,
+    add_model_args,
+    add_protocol_args,
+    model_extras_from_args,
+    parse_value,
+    protocol_from_args,
+    refuse_failing_pools,
+)
 from ._validate import check_dataset, check_kv_item, int_at_least, one_line_error, validate_configs
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sweep", help="train a grid of runs (local or on a Ray cluster)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "sweep",
+        help="train a grid of runs (local or on a Ray cluster)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g = p.add_argument_group("grid")
-    g.add_argument("--pools", required=True, help="comma list of pool names and pool files, e.g. "
-                                                  "avg,max,gem,custom_pool.py (class CustomPool) or file.py:MyPool")
+    g.add_argument(
+        "--pools",
+        required=True,
+        help="comma list of pool names and pool files, e.g. "
+        "avg,max,gem,custom_pool.py (class CustomPool) or file.py:MyPool",
+    )
     g.add_argument("--models", help="comma list of models (not with --suite)")
     g.add_argument("--datasets", help="comma list of datasets (not with --suite)")
-    g.add_argument("--suite", choices=sorted(SUITES),
-                   help="the benchmark's (model, dataset) columns; benchmark-cifar10 uses CIFAR-10 "
-                        "where the benchmark uses CIFAR-100")
-    g.add_argument("--seeds", default=DEFAULT_SEEDS,
-                   help="'0-4' or '0,2,5' (default: %(default)s, the benchmark's published seeds)")
-    g.add_argument("--pool-arg", action="append", metavar="[POOL:]K=V",
-                   help="pool keyword, repeatable; 'gem:p=4' only for gem, 'p=4' for every pool")
+    g.add_argument(
+        "--suite",
+        choices=sorted(SUITES),
+        help="the benchmark's (model, dataset) columns; benchmark-cifar10 uses CIFAR-10 "
+        "where the benchmark uses CIFAR-100",
+    )
+    g.add_argument(
+        "--seeds",
+        default=DEFAULT_SEEDS,
+        help="'0-4' or '0,2,5' (default: %(default)s, the benchmark's published seeds)",
+    )
+    g.add_argument(
+        "--pool-arg",
+        action="append",
+        metavar="[POOL:]K=V",
+        help="pool keyword, repeatable; 'gem:p=4' only for gem, 'p=4' for every pool",
+    )
     add_protocol_args(p)
     add_model_args(p)
     x = p.add_argument_group("execution")
     x.add_argument("--executor", choices=EXECUTORS, default="local", help="default: %(default)s (in-process)")
-    x.add_argument("--ray-address", help="address of a running Ray cluster ('auto', 'ray://host:10001'); "
-                                         "default: start a local one")
-    x.add_argument("--pack", type=int_at_least(1), help="runs per task, trained as one packed network "
-                                            "(default: 8 on a GPU, 1 on CPU)")
-    x.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
-                   help="where run directories go; shared by every node for ray (default: %(default)s)")
+    x.add_argument(
+        "--ray-address",
+        help="address of a running Ray cluster ('auto', 'ray://host:10001'); default: start a local one",
+    )
+    x.add_argument(
+        "--pack",
+        type=int_at_least(1),
+        help="runs per task, trained as one packed network (default: 8 on a GPU, 1 on CPU)",
+    )
+    x.add_argument(
+        "--runs-dir",
+        default=DEFAULT_RUNS_DIR,
+        help="where run directories go; shared by every node for ray (default: %(default)s)",
+    )
     x.add_argument("--data-path", help="image folder or .tar(.gz) for --datasets imagefolder")
     x.add_argument("--data-dir", help="where dataset archives live / are downloaded")
     x.add_argument("--dry-run", action="store_true", help="list the grid and each run's status; train nothing")
@@ -55,13 +92,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _split(text: str) -> List[str]:
+def _split(text: str) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def parse_pool_args(items: List[str]) -> Dict[str, Dict[str, Any]]:
+def parse_pool_args(items: list[str]) -> dict[str, dict[str, Any]]:
     """['gem:p=4', 'eps=1e-6'] -> {'gem': {'p': 4}, '*': {'eps': 1e-6}} (see sweep.expand_grid)."""
-    out: Dict[str, Dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for item in items or []:
         check_kv_item(item, "--pool-arg")
         key, eq, value = item.partition("=")
@@ -70,7 +107,7 @@ def parse_pool_args(items: List[str]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def _check_names(kind: str, names: List[str], valid: List[str]) -> None:
+def _check_names(kind: str, names: list[str], valid: list[str]) -> None:
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise ValueError(f"unknown {kind} {', '.join(map(repr, unknown))}; valid {kind}s: {', '.join(valid)}")
@@ -87,10 +124,15 @@ def build_configs(args: argparse.Namespace):
     from ..pools.loader import is_pool_file_spec
 
     _check_names("pool", [p for p in pools if not is_pool_file_spec(p)], list_pools())
-    common = dict(protocol=protocol_from_args(args), pool_args=parse_pool_args(args.pool_arg),
-                  val_split=args.val_split, amp=args.amp, data_path=absolute(args.data_path),
-                  data_dir=absolute(args.data_dir),
-                  **model_extras_from_args(args))
+    common = dict(
+        protocol=protocol_from_args(args),
+        pool_args=parse_pool_args(args.pool_arg),
+        val_split=args.val_split,
+        amp=args.amp,
+        data_path=absolute(args.data_path),
+        data_dir=absolute(args.data_dir),
+        **model_extras_from_args(args),
+    )
     seeds = parse_seeds(args.seeds)
     if args.suite:
         if args.models or args.datasets:
@@ -104,8 +146,10 @@ def build_configs(args: argparse.Namespace):
         check_dataset(d, "--datasets")
     unknown = sorted(set(common["pool_args"]) - {"*"} - set(pools))
     if unknown:
-        raise ValueError(f"--pool-arg {unknown[0]}:...: {unknown[0]!r} is not in --pools; "
-                         f"name a pool of the grid ({', '.join(pools)}) or drop the prefix")
+        raise ValueError(
+            f"--pool-arg {unknown[0]}:...: {unknown[0]!r} is not in --pools; "
+            f"name a pool of the grid ({', '.join(pools)}) or drop the prefix"
+        )
     return expand_grid(pools, models, datasets, seeds, **common)
 
 
@@ -137,15 +181,25 @@ def _run(args: argparse.Namespace, configs) -> int:
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
         for cfg, status in zip(configs, statuses):
-            name = cfg.run_id if status != "no data" else f"{cfg.model}-{cfg.dataset}-{cfg.pool}-s{cfg.seed} (dataset not found)"
+            name = (
+                cfg.run_id
+                if status != "no data"
+                else f"{cfg.model}-{cfg.dataset}-{cfg.pool}-s{cfg.seed} (dataset not found)"
+            )
             print(f"{status:7s} {name}")
         counts = Counter(statuses)
         kinds = ("new", "resume", "failed", "done") + (("no data",) if counts["no data"] else ())
         print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in kinds))
         return 0
 
-    summary = run_sweep(configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address,
-                        pack=args.pack, progress=not args.no_progress)
+    summary = run_sweep(
+        configs,
+        args.runs_dir,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        pack=args.pack,
+        progress=not args.no_progress,
+    )
     print(summary)
     for r in summary.problems():
         where = f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else ""

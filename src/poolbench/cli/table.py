@@ -1,4 +1,5 @@
 """``poolbench table``: the leaderboard of the runs in a runs directory."""
+
 from __future__ import annotations
 
 import sys
@@ -9,15 +10,21 @@ def register(subparsers) -> None:
     from poolbench.results.table import FORMATS, METRICS
 
     p = subparsers.add_parser(
-        "table", help="leaderboard: rows pools, columns model-dataset, mean ± std (n) over seeds",
+        "table",
+        help="leaderboard: rows pools, columns model-dataset, mean ± std (n) over seeds",
         description="Print the benchmark's table from the run directories (index rebuilt each time). "
-                    "Standard and non-standard protocols are separate sections; the published "
-                    "baselines follow as a reference block.")
+        "Standard and non-standard protocols are separate sections; the published "
+        "baselines follow as a reference block.",
+    )
     p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.add_argument("--format", choices=FORMATS, default="text")
-    p.add_argument("--metric", choices=list(METRICS), default="best",
-                   help="best: best-epoch test accuracy (the benchmark's); final: last epoch; "
-                        "at_best_val: test accuracy at the best validation epoch (--val-split runs)")
+    p.add_argument(
+        "--metric",
+        choices=list(METRICS),
+        default="best",
+        help="best: best-epoch test accuracy (the benchmark's); final: last epoch; "
+        "at_best_val: test accuracy at the best validation epoch (--val-split runs)",
+    )
     p.set_defaults(func=run)
 
 

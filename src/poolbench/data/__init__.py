@@ -10,10 +10,19 @@ MD5 + download), ``idx.py`` (MNIST, Fashion-MNIST),
 ``imagefolder.py`` (train/<class>/*, test/<class>/* folders or tars), ``synthetic.py`` (generated);
 ``datasets.py`` (``Dataset``, ``load_dataset``, the cache, ``split_validation``); ``augment.py``.
 """
+
 from __future__ import annotations
 
 from .datasets import Dataset, list_datasets, load_dataset, split_validation
 from .errors import ChecksumError, CorruptDataError, DataError, DatasetNotFoundError
 
-__all__ = ["Dataset", "load_dataset", "list_datasets", "split_validation", "DataError", "DatasetNotFoundError",
-           "ChecksumError", "CorruptDataError"]
+__all__ = [
+    "Dataset",
+    "load_dataset",
+    "list_datasets",
+    "split_validation",
+    "DataError",
+    "DatasetNotFoundError",
+    "ChecksumError",
+    "CorruptDataError",
+]

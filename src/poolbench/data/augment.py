@@ -16,10 +16,11 @@ resampling). Training then applies the protocol's crop on top (pad 4 around the 
 All randomness comes from the ``torch.Generator`` passed in, so an epoch's augmentation is a pure
 function of (generator seed, input).
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -62,7 +63,7 @@ def batch_random_crop(x: torch.Tensor, size: int, padding: int, generator: torch
         for ox in range(max_x + 1):
             idx = ((dy == oy) & (dx == ox)).nonzero().squeeze(1)
             if len(idx):
-                out[idx] = padded[idx, :, oy:oy + size, ox:ox + size]
+                out[idx] = padded[idx, :, oy : oy + size, ox : ox + size]
     return out
 
 
@@ -73,8 +74,9 @@ def crop_gather(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: 
     span = torch.arange(size, device=dev)
     rows = (dy[:, None] + span)[:, None, :, None]  # [n, 1, size, 1]
     cols = (dx[:, None] + span)[:, None, None, :]  # [n, 1, 1, size]
-    return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-                  rows, cols]
+    return padded[
+        torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols
+    ]
 
 
 def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -94,8 +96,9 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
 
 @functools.lru_cache(maxsize=16)
-def _scaled_stats(mean: Tuple[float, ...], std: Tuple[float, ...],
-                  device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def _scaled_stats(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mean*255 and std*255 as [1, C, 1, 1] tensors on ``device``, made once: building them from a list
     every batch is a blocking host-to-device copy per step on a GPU. (Scaling the statistics up
     instead of dividing the images saves one full-size pass.) Read-only: never modify the result."""

@@ -10,6 +10,7 @@ An archive is checked against its official MD5 before it is read, and downloaded
 address when it is missing: into a temporary file beside the target, renamed into place only once
 its MD5 is right, so an interrupted or corrupt download never leaves a file that looks complete.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -24,7 +25,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class CifarSpec:
     filename: str
     md5: str
     folder: str  # top folder inside the archive
-    train: Tuple[str, ...]
+    train: tuple[str, ...]
     test: str
     meta: str
     label_key: bytes
@@ -50,12 +50,27 @@ class CifarSpec:
         return BASE_URL + self.filename
 
 
-SPECS: Dict[str, CifarSpec] = {
-    "cifar10": CifarSpec("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py",
-                         tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta",
-                         b"labels", b"label_names"),
-    "cifar100": CifarSpec("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python",
-                          ("train",), "test", "meta", b"fine_labels", b"fine_label_names"),
+SPECS: dict[str, CifarSpec] = {
+    "cifar10": CifarSpec(
+        "cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
+        b"labels",
+        b"label_names",
+    ),
+    "cifar100": CifarSpec(
+        "cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+        "cifar-100-python",
+        ("train",),
+        "test",
+        "meta",
+        b"fine_labels",
+        b"fine_label_names",
+    ),
 }
 
 
@@ -67,7 +82,7 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def archive_path(name: str, data_path: Optional[str], data_dir: Optional[str]) -> Path:
+def archive_path(name: str, data_path: str | None, data_dir: str | None) -> Path:
     """``data_path`` (the archive, or a folder holding it), else ``data_dir/<official name>``."""
     spec = SPECS[name]
     if data_path:
@@ -166,8 +181,10 @@ def _reconstruct_empty(cls, shape, dtype):
     """numpy's array unpickling hook, limited to what ``ndarray.__reduce__`` emits: an empty array
     that the pickle then fills (BUILD). Any other shape would be *uninitialised* memory as data."""
     if cls is not np.ndarray or tuple(shape) != (0,):
-        raise pickle.UnpicklingError(f"array reconstruction with {getattr(cls, '__name__', cls)} of shape {shape}: "
-                                     "not how numpy pickles an array")
+        raise pickle.UnpicklingError(
+            f"array reconstruction with {getattr(cls, '__name__', cls)} of shape {shape}: "
+            "not how numpy pickles an array"
+        )
     return np.ndarray.__new__(np.ndarray, (0,), dtype)
 
 
@@ -197,11 +214,11 @@ def _load_pickle(blob: bytes) -> dict:
     return _ArrayUnpickler(io.BytesIO(blob), encoding="bytes").load()
 
 
-def read_archive(name: str, path: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+def read_archive(name: str, path: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """Decode an official archive (already verified, or a test's own) into uint8 NCHW tensors."""
     spec = SPECS[name]
     wanted = {f"{spec.folder}/{m}" for m in (*spec.train, spec.test, spec.meta)}
-    blobs: Dict[str, bytes] = {}
+    blobs: dict[str, bytes] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
@@ -214,15 +231,16 @@ def read_archive(name: str, path: Path) -> Tuple[torch.Tensor, torch.Tensor, tor
                 f"{spec.folder}/. For an image folder (e.g. a JPEG copy) use --dataset imagefolder --data-path {path}."
             )
 
-        def split(members: Tuple[str, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
+        def split(members: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
             xs, ys = [], []
             for m in members:
                 d = _load_pickle(blobs[m])
                 data = np.asarray(d[b"data"], dtype=np.uint8)
                 labels = np.asarray(d[spec.label_key], dtype=np.int64)
                 if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-                    raise CorruptDataError(f"{path}: {m} has data {data.shape} and {len(labels)} labels, "
-                                           "expected N x 3072 and N labels")
+                    raise CorruptDataError(
+                        f"{path}: {m} has data {data.shape} and {len(labels)} labels, expected N x 3072 and N labels"
+                    )
                 xs.append(data.reshape(-1, 3, 32, 32))
                 ys.append(labels)
             return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
@@ -240,8 +258,13 @@ def read_archive(name: str, path: Path) -> Tuple[torch.Tensor, torch.Tensor, tor
     return train_x, train_y, test_x, test_y, classes
 
 
-def load(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None,
-         allow_download: bool = True, check_md5: bool = True):
+def load(
+    name: str,
+    data_path: str | None = None,
+    data_dir: str | None = None,
+    allow_download: bool = True,
+    check_md5: bool = True,
+):
     """Find (or download), verify and decode CIFAR-10/100. ``check_md5=False`` is for test archives."""
     path = archive_path(name, data_path, data_dir)
     if check_md5:

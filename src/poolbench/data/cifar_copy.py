@@ -7,11 +7,11 @@ labelled ``cifar10-jpeg`` in its run's config and in every table: its column lin
 CIFAR-10 column and says that the pixels were re-encoded (expect accuracies a little below the
 published ones). Anything else in that layout is refused with ``--dataset imagefolder`` as the fix.
 """
+
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import torch
 
@@ -44,7 +44,7 @@ def is_image_folder(path: Path) -> bool:
     return False
 
 
-def find_copy(data_path: Optional[str], data_dir: Optional[str], official: Path) -> Optional[Path]:
+def find_copy(data_path: str | None, data_dir: str | None, official: Path) -> Path | None:
     """The image-folder copy the arguments point at, or None (then the official archive is read)."""
     if data_path:
         p = Path(data_path).expanduser()
@@ -58,7 +58,7 @@ def find_copy(data_path: Optional[str], data_dir: Optional[str], official: Path)
     return None
 
 
-def read_copy(path: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+def read_copy(path: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """Decode the copy and check that it is CIFAR-10 (names, counts, size)."""
     train_x, train_y, test_x, test_y, classes = imagefolder.load(str(path))
     problems = []
@@ -72,6 +72,8 @@ def read_copy(path: Path) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     if tuple(train_x.shape[1:]) != (3, 32, 32):
         problems.append(f"its images are {list(train_x.shape[1:])}, CIFAR-10's are [3, 32, 32]")
     if problems:
-        raise CorruptDataError(f"{path} is an image folder but not a copy of CIFAR-10 ({'; '.join(problems)}); "
-                               f"read it with --dataset imagefolder --data-path {path}")
+        raise CorruptDataError(
+            f"{path} is an image folder but not a copy of CIFAR-10 ({'; '.join(problems)}); "
+            f"read it with --dataset imagefolder --data-path {path}"
+        )
     return train_x, train_y, test_x, test_y, classes

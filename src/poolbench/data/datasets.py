@@ -11,6 +11,7 @@ Per-channel ``mean``/``std`` (0..1 scale) are computed from the training images 
 and stored in the cache; for the official files they match the usual constants (CIFAR-10
 0.4914/0.4822/0.4465, Fashion-MNIST 0.2860).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,9 @@ import sys
 import tempfile
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -30,7 +31,7 @@ from . import cifar, cifar_copy, idx, imagefolder, patterns, svhn, synthetic
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
-_MEMORY: "OrderedDict[str, Dataset]" = OrderedDict()
+_MEMORY: OrderedDict[str, Dataset] = OrderedDict()
 _MEMORY_SIZE = 2
 
 
@@ -41,9 +42,9 @@ class Dataset:
     train_y: torch.Tensor  # [N] int64
     test_x: torch.Tensor
     test_y: torch.Tensor
-    classes: List[str]
-    mean: Tuple[float, ...]  # per channel, 0..1 scale, of the training images
-    std: Tuple[float, ...]
+    classes: list[str]
+    mean: tuple[float, ...]  # per channel, 0..1 scale, of the training images
+    std: tuple[float, ...]
     source: str = ""  # where it was read from (for provenance)
     variant: str = ""  # "jpeg" for an image-folder copy of CIFAR-10 read as cifar10 (data/cifar_copy.py)
 
@@ -61,18 +62,20 @@ class Dataset:
         return int(self.train_x.shape[1])
 
     @property
-    def image_size(self) -> Tuple[int, int]:
+    def image_size(self) -> tuple[int, int]:
         return int(self.train_x.shape[2]), int(self.train_x.shape[3])
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={tuple(self.train_x.shape)}, test={tuple(self.test_x.shape)}, "
-                f"classes={self.num_classes}, source={self.source!r})")
+        return (
+            f"Dataset({self.name!r}, train={tuple(self.train_x.shape)}, test={tuple(self.test_x.shape)}, "
+            f"classes={self.num_classes}, source={self.source!r})"
+        )
 
 
 # name -> (read(data_path, data_dir, download) -> (train_x, train_y, test_x, test_y, classes),
 #          files(data_path, data_dir) -> the source files whose size+mtime make the cache key)
-Reader = Callable[[Optional[str], Optional[str], bool], tuple]
-Sources = Callable[[Optional[str], Optional[str]], List[Path]]
+Reader = Callable[[str | None, str | None, bool], tuple]
+Sources = Callable[[str | None, str | None], list[Path]]
 
 
 def _idx_sources(name: str) -> Sources:
@@ -85,11 +88,11 @@ def _idx_sources(name: str) -> Sources:
     return sources
 
 
-def _path_or_empty(p) -> List[Path]:
+def _path_or_empty(p) -> list[Path]:
     return [Path(p).expanduser()] if p and Path(p).expanduser().exists() else []
 
 
-def _cifar10_copy(p, d) -> Optional[Path]:
+def _cifar10_copy(p, d) -> Path | None:
     return cifar_copy.find_copy(p, d, cifar.archive_path("cifar10", p, d))
 
 
@@ -101,11 +104,12 @@ def _read_cifar10(p, d, dl) -> tuple:
     return cifar.load("cifar10", p, d, allow_download=dl)
 
 
-READERS: Dict[str, Tuple[Reader, Sources]] = {
-    "cifar10": (_read_cifar10,
-                lambda p, d: _path_or_empty(_cifar10_copy(p, d) or cifar.archive_path("cifar10", p, d))),
-    "cifar100": (lambda p, d, dl: cifar.load("cifar100", p, d, allow_download=dl),
-                 lambda p, d: _path_or_empty(cifar.archive_path("cifar100", p, d))),
+READERS: dict[str, tuple[Reader, Sources]] = {
+    "cifar10": (_read_cifar10, lambda p, d: _path_or_empty(_cifar10_copy(p, d) or cifar.archive_path("cifar10", p, d))),
+    "cifar100": (
+        lambda p, d, dl: cifar.load("cifar100", p, d, allow_download=dl),
+        lambda p, d: _path_or_empty(cifar.archive_path("cifar100", p, d)),
+    ),
     "fashion_mnist": (lambda p, d, dl: idx.load("fashion_mnist", p, d), _idx_sources("fashion_mnist")),
     "mnist": (lambda p, d, dl: idx.load("mnist", p, d), _idx_sources("mnist")),
     "svhn": (lambda p, d, dl: svhn.load(p, d, allow_download=dl), lambda p, d: svhn.source_files(p, d)),
@@ -114,11 +118,13 @@ READERS: Dict[str, Tuple[Reader, Sources]] = {
     "patterns": (lambda p, d, dl: patterns.load(), lambda p, d: []),
 }
 # Generated datasets have no source files: their cache key holds what determines their bytes instead.
-GENERATED = {"synthetic": lambda: [synthetic.N_TRAIN, synthetic.N_TEST, synthetic.SEED],
-             "patterns": lambda: patterns.identity()}
+GENERATED = {
+    "synthetic": lambda: [synthetic.N_TRAIN, synthetic.N_TEST, synthetic.SEED],
+    "patterns": lambda: patterns.identity(),
+}
 
 
-def list_datasets() -> List[str]:
+def list_datasets() -> list[str]:
     return sorted(READERS)
 
 
@@ -129,7 +135,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "poolbench"
 
 
-def _identity(paths: List[Path]) -> List[list]:
+def _identity(paths: list[Path]) -> list[list]:
     """(path, size, mtime) of each source file; a folder contributes every file inside it."""
     out = []
     for p in paths:
@@ -140,7 +146,7 @@ def _identity(paths: List[Path]) -> List[list]:
     return out
 
 
-def cache_key(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None) -> Optional[str]:
+def cache_key(name: str, data_path: str | None = None, data_dir: str | None = None) -> str | None:
     """The cache file's key, or None when the source is missing (nothing to cache against yet)."""
     sources = READERS[name][1](data_path, data_dir)
     if name not in GENERATED and not sources:
@@ -150,12 +156,12 @@ def cache_key(name: str, data_path: Optional[str] = None, data_dir: Optional[str
     return f"{name}-{hashlib.sha1(blob).hexdigest()[:16]}"
 
 
-def channel_stats(x: torch.Tensor, chunk: int = 4096) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of uint8 images on a 0..1 scale, exact in float64."""
     total = torch.zeros(x.shape[1], dtype=torch.float64)
     squares = torch.zeros(x.shape[1], dtype=torch.float64)
     for i in range(0, len(x), chunk):  # chunks: never a float copy of the whole set
-        part = x[i:i + chunk].to(torch.float64)
+        part = x[i : i + chunk].to(torch.float64)
         total += part.sum((0, 2, 3))
         squares += (part * part).sum((0, 2, 3))
     count = x.numel() / x.shape[1]
@@ -164,7 +170,7 @@ def channel_stats(x: torch.Tensor, chunk: int = 4096) -> Tuple[Tuple[float, ...]
     return tuple(round(v / 255, 6) for v in mean.tolist()), tuple(round(v / 255, 6) for v in std.tolist())
 
 
-def _read_cache(path: Path) -> Optional[dict]:
+def _read_cache(path: Path) -> dict | None:
     try:
         return torch.load(path, weights_only=True)
     except FileNotFoundError:
@@ -192,8 +198,14 @@ def _write_cache(path: Path, payload: dict) -> None:
         warnings.warn(f"could not write dataset cache {path} ({e}); the next load decodes again")
 
 
-def load_dataset(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None,
-                 cache_dir: Optional[str] = None, cache: bool = True, download: bool = True) -> Dataset:
+def load_dataset(
+    name: str,
+    data_path: str | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    cache: bool = True,
+    download: bool = True,
+) -> Dataset:
     """Load ``name`` (see ``list_datasets()``) as uint8 tensors, from the cache when it is current.
 
     ``data_dir`` (default ``./data``) is where the official files live (CIFAR archives are downloaded
@@ -213,9 +225,18 @@ def load_dataset(name: str, data_path: Optional[str] = None, data_dir: Optional[
         key = key or cache_key(name, data_path, data_dir)  # the source exists now (e.g. downloaded)
         if cache and key:
             _write_cache(folder / f"{key}.pt", payload)
-    ds = Dataset(name=name, train_x=payload["train_x"], train_y=payload["train_y"], test_x=payload["test_x"],
-                 test_y=payload["test_y"], classes=list(payload["classes"]), mean=tuple(payload["mean"]),
-                 std=tuple(payload["std"]), source=payload["source"], variant=payload.get("variant", ""))
+    ds = Dataset(
+        name=name,
+        train_x=payload["train_x"],
+        train_y=payload["train_y"],
+        test_x=payload["test_x"],
+        test_y=payload["test_y"],
+        classes=list(payload["classes"]),
+        mean=tuple(payload["mean"]),
+        std=tuple(payload["std"]),
+        source=payload["source"],
+        variant=payload.get("variant", ""),
+    )
     if cache and key:
         _MEMORY[key] = ds
         while len(_MEMORY) > _MEMORY_SIZE:
@@ -223,25 +244,35 @@ def load_dataset(name: str, data_path: Optional[str] = None, data_dir: Optional[
     return ds
 
 
-def _decode(name: str, data_path: Optional[str], data_dir: Optional[str], download: bool) -> dict:
+def _decode(name: str, data_path: str | None, data_dir: str | None, download: bool) -> dict:
     """Run the reader (checksums, download, decoding) and compute the statistics: the cache payload."""
     if name not in GENERATED:
         print(f"poolbench: decoding {name} (first load; cached afterwards)", file=sys.stderr)
     train_x, train_y, test_x, test_y, classes, *variant = READERS[name][0](data_path, data_dir, download)
     for split, y in (("training", train_y), ("test", test_y)):
         if len(y) == 0:  # every later step would divide by it
-            raise CorruptDataError(f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; "
-                                   "check the files")
+            raise CorruptDataError(
+                f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; check the files"
+            )
     mean, std = channel_stats(train_x)
     if name in GENERATED:
         source = "generated"
     else:
         source = str(Path(data_path or data_dir or "data").expanduser().resolve())
-    return dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, classes=classes,
-                mean=list(mean), std=list(std), source=source, variant=variant[0] if variant else "")
+    return dict(
+        train_x=train_x,
+        train_y=train_y,
+        test_x=test_x,
+        test_y=test_y,
+        classes=classes,
+        mean=list(mean),
+        std=list(std),
+        source=source,
+        variant=variant[0] if variant else "",
+    )
 
 
-def split_validation(dataset: Dataset, n: int, seed: int = 0) -> Tuple[Dataset, Dataset]:
+def split_validation(dataset: Dataset, n: int, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Hold out ``n`` training images, stratified by class and fixed by ``seed``.
 
     Returns (train, val): ``train`` keeps the remaining training images (in their original order) and

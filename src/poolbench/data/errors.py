@@ -1,4 +1,5 @@
 """Data errors. Each message names the file that is wrong and says what to do about it."""
+
 from __future__ import annotations
 
 

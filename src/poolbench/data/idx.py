@@ -5,13 +5,13 @@ idx format: two zero bytes, a type byte (0x08 = unsigned byte), the number of di
 dimension as a big-endian uint32, then the data. Images are idx3 (N x 28 x 28), labels idx1 (N).
 Everything is checked (magic, type, sizes, label range) so a truncated file is named, not mis-read.
 """
+
 from __future__ import annotations
 
 import gzip
 import math
 import struct
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -26,8 +26,18 @@ FILES = {
 }
 CLASSES = {
     "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 # Where to look under --data-dir (the first folder holding the files wins; torchvision's layout too).
 SUBDIRS = {
@@ -40,17 +50,20 @@ URLS = {
 }
 
 
-def _find(folder: Path, stem: str) -> Optional[Path]:
+def _find(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate
     return None
 
 
-def find_files(name: str, data_path: Optional[str], data_dir: Optional[str]) -> List[Path]:
+def find_files(name: str, data_path: str | None, data_dir: str | None) -> list[Path]:
     """The four idx files: from ``data_path`` (their folder) or a known folder under ``data_dir``."""
-    folders = [Path(data_path).expanduser()] if data_path else \
-        [Path(data_dir or "data").expanduser() / sub for sub in SUBDIRS[name]]
+    folders = (
+        [Path(data_path).expanduser()]
+        if data_path
+        else [Path(data_dir or "data").expanduser() / sub for sub in SUBDIRS[name]]
+    )
     for folder in folders:
         found = [_find(folder, stem) for stem in FILES.values()]
         if all(found):
@@ -71,7 +84,7 @@ IMAGE_SIZE = (28, 28)
 def read_idx(path: Path, ndim: int, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """One idx file as a uint8 array, with every size checked before the data is read."""
     try:
-        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as f:
             header = 4 + 4 * ndim
             head = f.read(header)
             if len(head) < header:
@@ -85,13 +98,16 @@ def read_idx(path: Path, ndim: int, max_bytes: int = MAX_BYTES) -> np.ndarray:
             shape = struct.unpack(f">{ndim}I", head[4:header])
             expected = math.prod(shape)  # Python ints: a product that overflows int64 stays huge
             if expected > max_bytes:
-                raise CorruptDataError(f"{path}: header says {shape} = {expected} bytes of data, more than the "
-                                       f"{max_bytes} an idx file of this benchmark may hold; replace it with the "
-                                       "official file")
+                raise CorruptDataError(
+                    f"{path}: header says {shape} = {expected} bytes of data, more than the "
+                    f"{max_bytes} an idx file of this benchmark may hold; replace it with the "
+                    "official file"
+                )
             data = f.read(expected + 1)  # one byte more: a file longer than its header is wrong too
     except (OSError, EOFError) as e:  # gzip raises EOFError on a truncated stream
-        raise CorruptDataError(f"{path} cannot be decompressed ({e}): truncated or corrupt; replace it "
-                               "with the official file") from e
+        raise CorruptDataError(
+            f"{path} cannot be decompressed ({e}): truncated or corrupt; replace it with the official file"
+        ) from e
     if len(data) != expected:
         have = f"{len(data)}" if len(data) <= expected else f"more than {expected}"
         raise CorruptDataError(
@@ -101,15 +117,17 @@ def read_idx(path: Path, ndim: int, max_bytes: int = MAX_BYTES) -> np.ndarray:
     return np.frombuffer(data, np.uint8).reshape(shape)
 
 
-def load(name: str, data_path: Optional[str] = None, data_dir: Optional[str] = None
-         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+def load(
+    name: str, data_path: str | None = None, data_dir: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     paths = find_files(name, data_path, data_dir)
     arrays = [read_idx(p, 3 if key.endswith("_x") else 1) for p, key in zip(paths, FILES)]
     train_x, train_y, test_x, test_y = arrays
     for x, y, px, py in ((train_x, train_y, paths[0], paths[1]), (test_x, test_y, paths[2], paths[3])):
         if tuple(x.shape[1:]) != IMAGE_SIZE:
-            raise CorruptDataError(f"{px}: images are {x.shape[2]}x{x.shape[1]}, {name} images are 28x28; is it "
-                                   "the right file?")
+            raise CorruptDataError(
+                f"{px}: images are {x.shape[2]}x{x.shape[1]}, {name} images are 28x28; is it the right file?"
+            )
         if len(x) == 0:
             raise CorruptDataError(f"{px} holds no images; replace it with the official file")
         if len(x) != len(y):

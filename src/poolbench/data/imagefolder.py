@@ -6,12 +6,13 @@ folders give the official label order. Anything above ``<split>/<class>/<file>``
 archive with one wrapping folder works too. Images are decoded with Pillow into one uint8 tensor:
 RGB, or one channel if every image is grayscale; all images must have the same size.
 """
+
 from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
@@ -30,11 +31,12 @@ MAX_PIXELS = 4096 * 4096
 
 
 def _too_big(where: str, size: int) -> CorruptDataError:
-    return CorruptDataError(f"{where} is {size} bytes, more than the {MAX_FILE_BYTES} an image may be here; "
-                            "remove it (or resize it first)")
+    return CorruptDataError(
+        f"{where} is {size} bytes, more than the {MAX_FILE_BYTES} an image may be here; remove it (or resize it first)"
+    )
 
 
-def _entries_from_folder(root: Path, dirs: Set[str]) -> Iterator[Tuple[str, bytes]]:
+def _entries_from_folder(root: Path, dirs: set[str]) -> Iterator[tuple[str, bytes]]:
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
         if p.is_dir():
@@ -46,7 +48,7 @@ def _entries_from_folder(root: Path, dirs: Set[str]) -> Iterator[Tuple[str, byte
             yield rel, p.read_bytes()
 
 
-def _entries_from_tar(path: Path, dirs: Set[str]) -> Iterator[Tuple[str, bytes]]:
+def _entries_from_tar(path: Path, dirs: set[str]) -> Iterator[tuple[str, bytes]]:
     # Stream mode ("r|*"): one pass through the gzip stream, no seeking back for each member.
     with tarfile.open(path, "r|*") as tar:
         for member in tar:
@@ -60,7 +62,7 @@ def _entries_from_tar(path: Path, dirs: Set[str]) -> Iterator[Tuple[str, bytes]]
                 yield name, tar.extractfile(member).read(MAX_FILE_BYTES + 1)
 
 
-def _split_class(name: str) -> Optional[Tuple[str, str]]:
+def _split_class(name: str) -> tuple[str, str] | None:
     """('train', 'cat') for '.../train/cat/0001.jpg'; None for files outside the layout."""
     parts = name.split("/")
     if len(parts) < 3 or not name.lower().endswith(EXTENSIONS) or parts[-1].startswith("."):
@@ -75,8 +77,10 @@ def _decode(blob: bytes, where: str) -> np.ndarray:
         with Image.open(io.BytesIO(blob)) as im:  # reads the header only
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise CorruptDataError(f"{where} is {w}x{h} pixels, more than the {MAX_PIXELS} an image may have "
-                                       "here; remove it (or resize it first)")
+                raise CorruptDataError(
+                    f"{where} is {w}x{h} pixels, more than the {MAX_PIXELS} an image may have "
+                    "here; remove it (or resize it first)"
+                )
             if im.mode in _16BIT_MODES:
                 return (np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8)
             mode = "L" if im.mode in _GRAY_MODES else "RGB"
@@ -87,14 +91,15 @@ def _decode(blob: bytes, where: str) -> np.ndarray:
         raise CorruptDataError(f"{where}: cannot decode image ({e}); remove or replace it") from e
 
 
-def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, List[str]]:
+def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     if not data_path:
-        raise DatasetNotFoundError("imagefolder needs --data-path: a folder or .tar/.tar.gz holding "
-                                   "train/<class>/* and test/<class>/*")
+        raise DatasetNotFoundError(
+            "imagefolder needs --data-path: a folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*"
+        )
     path = Path(data_path).expanduser()
     if not path.exists():
         raise DatasetNotFoundError(f"{path} not found (expected a folder or .tar/.tar.gz with train/ and test/)")
-    dirs: Set[str] = set()  # every folder seen: an empty class folder is an error, not a dropped label
+    dirs: set[str] = set()  # every folder seen: an empty class folder is an error, not a dropped label
     if path.is_dir():
         entries = _entries_from_folder(path, dirs)
     else:
@@ -104,7 +109,7 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
             raise CorruptDataError(f"{path} is not a folder or a readable .tar/.tar.gz ({e})") from e
         entries = _entries_from_tar(path, dirs)
 
-    images: Dict[str, List[Tuple[str, str, np.ndarray]]] = {s: [] for s in SPLITS}
+    images: dict[str, list[tuple[str, str, np.ndarray]]] = {s: [] for s in SPLITS}
     shape = None
     try:
         for name, blob in entries:
@@ -115,8 +120,10 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
             if shape is None:
                 shape = arr.shape[:2]
             elif arr.shape[:2] != shape:
-                raise CorruptDataError(f"{path}:{name} is {arr.shape[1]}x{arr.shape[0]} but earlier images are "
-                                       f"{shape[1]}x{shape[0]}; all images must have one size (resize them first)")
+                raise CorruptDataError(
+                    f"{path}:{name} is {arr.shape[1]}x{arr.shape[0]} but earlier images are "
+                    f"{shape[1]}x{shape[0]}; all images must have one size (resize them first)"
+                )
             images[key[0]].append((key[1], name, arr))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e}): truncated or corrupt") from e
@@ -125,8 +132,10 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
     train_dirs = {d.split("/")[-1] for d in dirs if len(d.split("/")) >= 2 and d.split("/")[-2] == "train"}
     empty = sorted(c for c in train_dirs - set(classes) if not c.startswith("."))
     if images["train"] and empty:
-        raise CorruptDataError(f"{path}: train/{empty[0]} holds no images; a class without images would silently "
-                               f"shift every later label. Add its images or remove the folder")
+        raise CorruptDataError(
+            f"{path}: train/{empty[0]} holds no images; a class without images would silently "
+            f"shift every later label. Add its images or remove the folder"
+        )
     for split in SPLITS:
         if not images[split]:
             raise CorruptDataError(f"{path}: no {split}/<class>/*.png|jpg images found")
@@ -136,7 +145,7 @@ def load(data_path: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor, torch.Te
     gray = all(a.ndim == 2 for split in SPLITS for _, _, a in images[split])
     index = {c: i for i, c in enumerate(classes)}
 
-    def stack(items: List[Tuple[str, str, np.ndarray]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def stack(items: list[tuple[str, str, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
         items.sort(key=lambda t: (index[t[0]], t[1]))  # class order, then file name: deterministic
         if gray:
             x = np.stack([a for _, _, a in items])[:, None]

@@ -8,9 +8,8 @@ average pooling mixes with a varying number of weak copies (one strong copy and 
 to about as much as more weak ones). Generated in well under a second with numpy's frozen
 ``RandomState``: identical bytes on every machine.
 """
-from __future__ import annotations
 
-from typing import List, Tuple
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -22,10 +21,10 @@ MOTIF = 5  # each motif is MOTIF x MOTIF pixels
 WEAK, STRONG = 0.25, 0.5  # amplitudes added to the 0..1 image (the class's strength)
 MAX_COPIES = 4  # weak copies of the motif besides the target, 0..MAX_COPIES
 NOISE = 0.08
-CLASSES: List[str] = ["plus-weak", "plus-strong", "x-weak", "x-strong"]
+CLASSES: list[str] = ["plus-weak", "plus-strong", "x-weak", "x-strong"]
 
 
-def _motifs() -> Tuple[np.ndarray, np.ndarray]:
+def _motifs() -> tuple[np.ndarray, np.ndarray]:
     plus = np.zeros((MOTIF, MOTIF), np.float32)
     plus[MOTIF // 2, :] = plus[:, MOTIF // 2] = 1.0
     x = np.maximum(np.eye(MOTIF, dtype=np.float32), np.fliplr(np.eye(MOTIF, dtype=np.float32)))
@@ -37,7 +36,7 @@ def identity() -> list:
     return [N_TRAIN, N_TEST, SEED, MOTIF, WEAK, STRONG, MAX_COPIES, NOISE]
 
 
-def generate(n: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def generate(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` uint8 images (n, 3, 32, 32) and their int64 labels, balanced (n // 4 of each class, +1 for the
     first n % 4) and shuffled."""
     rs = np.random.RandomState(seed)
@@ -50,7 +49,7 @@ def generate(n: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
         amplitudes = [STRONG if c % 2 else WEAK] + [WEAK] * rs.randint(0, MAX_COPIES + 1)
         for a in amplitudes:
             y0, x0 = rs.randint(0, SIZE - MOTIF + 1, 2)
-            x[i, :, y0:y0 + MOTIF, x0:x0 + MOTIF] += a * motif
+            x[i, :, y0 : y0 + MOTIF, x0 : x0 + MOTIF] += a * motif
     images = torch.from_numpy(np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8))
     return images, torch.from_numpy(labels.astype(np.int64))
 

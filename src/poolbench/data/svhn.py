@@ -16,11 +16,11 @@ numeric arrays only, so reading a file cannot run code.
 ``train_subset`` (``poolbench reproduce birodkar2019`` sets it); the paper's SVHN images are
 normalised one by one without augmentation (the ``birodkar2019-*-svhn`` presets).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 import scipy.io
@@ -45,11 +45,13 @@ class SvhnFile:
         return BASE_URL + self.filename
 
 
-FILES = {"train": SvhnFile("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
-         "test": SvhnFile("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3")}
+FILES = {
+    "train": SvhnFile("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
+    "test": SvhnFile("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3"),
+}
 
 
-def folder(data_path: Optional[str], data_dir: Optional[str]) -> Path:
+def folder(data_path: str | None, data_dir: str | None) -> Path:
     """``data_path`` (the folder holding both files), else ``data_dir``/svhn if it exists, else ``data_dir``."""
     if data_path:
         return Path(data_path).expanduser()
@@ -57,30 +59,35 @@ def folder(data_path: Optional[str], data_dir: Optional[str]) -> Path:
     return base / "svhn" if (base / "svhn").is_dir() else base
 
 
-def source_files(data_path: Optional[str], data_dir: Optional[str]) -> List[Path]:
+def source_files(data_path: str | None, data_dir: str | None) -> list[Path]:
     root = folder(data_path, data_dir)
     return [root / f.filename for f in FILES.values() if (root / f.filename).exists()]
 
 
-def read_mat(path: Path) -> Tuple[torch.Tensor, torch.Tensor]:
+def read_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """(images [N, 3, 32, 32] uint8, labels [N] int64 in 0..9) from one official-layout .mat file."""
     try:
         blob = scipy.io.loadmat(str(path), variable_names=["X", "y"])
         x, y = np.asarray(blob["X"]), np.asarray(blob["y"]).reshape(-1)
     except (OSError, ValueError, KeyError, NotImplementedError, TypeError, scipy.io.matlab.MatReadError) as e:
-        raise CorruptDataError(f"{path} cannot be read as an SVHN .mat file ({type(e).__name__}: {e}): it is "
-                               f"truncated or not the official file; replace it with {BASE_URL}{path.name}") from e
+        raise CorruptDataError(
+            f"{path} cannot be read as an SVHN .mat file ({type(e).__name__}: {e}): it is "
+            f"truncated or not the official file; replace it with {BASE_URL}{path.name}"
+        ) from e
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
-        raise CorruptDataError(f"{path}: X is {x.dtype} {x.shape} with {len(y)} labels; expected uint8 32x32x3xN "
-                               f"and N labels (the official layout)")
+        raise CorruptDataError(
+            f"{path}: X is {x.dtype} {x.shape} with {len(y)} labels; expected uint8 32x32x3xN "
+            f"and N labels (the official layout)"
+        )
     if len(y) and (y.min() < 1 or y.max() > 10):
         raise CorruptDataError(f"{path}: labels must be 1..10 (10 is the digit 0), found {y.min()}..{y.max()}")
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1)))
     return images, torch.from_numpy((y % 10).astype(np.int64))
 
 
-def load(data_path: Optional[str] = None, data_dir: Optional[str] = None, allow_download: bool = True,
-         check_md5: bool = True):
+def load(
+    data_path: str | None = None, data_dir: str | None = None, allow_download: bool = True, check_md5: bool = True
+):
     """Find (or download), verify and decode SVHN: (train_x, train_y, test_x, test_y, classes).
     ``check_md5=False`` is for test files."""
     root = folder(data_path, data_dir)
@@ -92,7 +99,8 @@ def load(data_path: Optional[str] = None, data_dir: Optional[str] = None, allow_
                 raise DatasetNotFoundError(
                     f"{path} not found. Download {spec.url} (MD5 {spec.md5}) and put it there, or pass --data-dir "
                     f"(a folder holding {', '.join(f.filename for f in FILES.values())}, or its svhn/ sub-folder) "
-                    f"or --data-path (that folder).")
+                    f"or --data-path (that folder)."
+                )
             download(spec, path)
         if check_md5:
             verify(path, spec)

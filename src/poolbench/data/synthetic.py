@@ -12,9 +12,10 @@ weights) makes a difference, unlike a dataset whose class fills the frame.
 Randomness is numpy's legacy ``RandomState`` on purpose: its streams are frozen across numpy
 versions, so seed 0 gives the same bytes everywhere. Train and test use separate seeds.
 """
+
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ SEED = 0
 
 # Each shape is a mask over object coordinates (u, v) in [-1, 1] (v points down).
 Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
-SHAPES: List[Tuple[str, Mask]] = [
+SHAPES: list[tuple[str, Mask]] = [
     ("disk", lambda u, v: u * u + v * v < 1.0),
     ("square", lambda u, v: np.maximum(abs(u), abs(v)) < 0.8),
     ("ring", lambda u, v: (u * u + v * v < 1.0) & (u * u + v * v > 0.4)),
@@ -36,7 +37,7 @@ SHAPES: List[Tuple[str, Mask]] = [
     ("bars", lambda u, v: ((abs(v - 0.5) < 0.25) | (abs(v + 0.5) < 0.25)) & (abs(u) < 0.95)),
     ("diamond", lambda u, v: abs(u) + abs(v) < 1.0),
     ("frame", lambda u, v: (np.maximum(abs(u), abs(v)) < 0.95) & (np.maximum(abs(u), abs(v)) > 0.6)),
-    ("dots", lambda u, v: ((abs(abs(u) - 0.55) < 0.3) & (abs(abs(v) - 0.55) < 0.3))),
+    ("dots", lambda u, v: (abs(abs(u) - 0.55) < 0.3) & (abs(abs(v) - 0.55) < 0.3)),
 ]
 CLASSES = [name for name, _ in SHAPES]
 
@@ -58,7 +59,7 @@ def _background(rs: np.random.RandomState, n: int) -> np.ndarray:
     return img
 
 
-def generate(n: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def generate(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images [n, 3, 32, 32] uint8 and labels [n] int64 (classes balanced), from ``seed``."""
     rs = np.random.RandomState(seed)
     labels = rs.permutation(np.arange(n) % len(SHAPES))

@@ -6,14 +6,13 @@
 Both call the same worker body (``base.run_task``), so a run is trained, skipped, resumed and
 recorded identically whichever executor runs it.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 EXECUTORS = ("local", "ray")
 
 
-def get_executor(name: str, ray_address: Optional[str] = None):
+def get_executor(name: str, ray_address: str | None = None):
     """An executor by name: ``"local"`` or ``"ray"`` (``ray_address`` only matters for ray)."""
     if name == "local":
         from .local import LocalExecutor

@@ -4,6 +4,7 @@ A worker writes only the run directories of its task. A crash is caught here and
 ``result.json`` with status "failed" (plus ``error.log`` with the traceback), so one bad run never
 stops a sweep; the next sweep tries a failed run again.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,12 +13,13 @@ import os
 import platform
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..results.store import RunDir, atomic_write_json
 from ..train.config import RunConfig
 
-Results = Dict[str, Dict[str, Any]]
+Results = dict[str, dict[str, Any]]
 
 # Fields that may differ between the runs of one pack: packing fuses K copies of one network
 # that differ only in their initialisation and their pool (see train/packed.py).
@@ -51,21 +53,22 @@ def pack_key(config: RunConfig) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-def plan_tasks(configs: Sequence[RunConfig], pack: int = 1,
-               can_pack: Optional[Callable[[List[RunConfig]], Any]] = None) -> List[List[RunConfig]]:
+def plan_tasks(
+    configs: Sequence[RunConfig], pack: int = 1, can_pack: Callable[[list[RunConfig]], Any] | None = None
+) -> list[list[RunConfig]]:
     """Split configs into tasks of at most ``pack`` compatible runs, in the grid's order.
 
     A group that ``can_pack`` refuses (or no packing module at all) becomes single-run tasks.
     """
     if pack <= 1 or can_pack is None:
         return [[c] for c in configs]
-    groups: Dict[str, List[RunConfig]] = {}
+    groups: dict[str, list[RunConfig]] = {}
     for c in configs:
         groups.setdefault(pack_key(c), []).append(c)
-    tasks: List[List[RunConfig]] = []
+    tasks: list[list[RunConfig]] = []
     for group in groups.values():
         for i in range(0, len(group), pack):
-            chunk = group[i:i + pack]
+            chunk = group[i : i + pack]
             if len(chunk) > 1 and _packable(can_pack(chunk)):
                 tasks.append(chunk)
             else:
@@ -78,8 +81,14 @@ def _packable(answer) -> bool:
     return bool(answer[0]) if isinstance(answer, tuple) else bool(answer)
 
 
-def run_task(configs: List[RunConfig], runs_dir: str, run_fn: Optional[Callable] = None,
-             pack_fn: Optional[Callable] = None, progress: bool = False, executor: str = "local") -> Results:
+def run_task(
+    configs: list[RunConfig],
+    runs_dir: str,
+    run_fn: Callable | None = None,
+    pack_fn: Callable | None = None,
+    progress: bool = False,
+    executor: str = "local",
+) -> Results:
     """Train one run (or one pack of runs) and return ``{run_id: result}``; never raises for a run.
 
     This is the whole of a worker's job, in-process or as a Ray task. It is safe to execute
@@ -104,7 +113,7 @@ def run_task(configs: List[RunConfig], runs_dir: str, run_fn: Optional[Callable]
         return {cfg.run_id: _failed_result(cfg, runs_dir, what, tb) for cfg in configs}
 
 
-def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> Dict[str, Any]:
+def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> dict[str, Any]:
     """The engine records its own crashes before re-raising: keep that result.json (written once)
     and add the traceback; record the failure ourselves only where nobody did."""
     rd = RunDir(runs_dir, config.run_id)
@@ -115,8 +124,9 @@ def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> Dic
     return record_failure(config, runs_dir, error, tb)
 
 
-def record_failure(config: RunConfig, runs_dir: str, error: str, tb: Optional[str] = None,
-                   device: Optional[str] = None) -> Dict[str, Any]:
+def record_failure(
+    config: RunConfig, runs_dir: str, error: str, tb: str | None = None, device: str | None = None
+) -> dict[str, Any]:
     """Write a "failed" ``result.json`` (and ``error.log``) for a run, and return that result.
 
     A failed run keeps its checkpoint: the next sweep deletes nothing and resumes from it.
@@ -126,17 +136,33 @@ def record_failure(config: RunConfig, runs_dir: str, error: str, tb: Optional[st
     rd = RunDir(runs_dir, config.run_id)
     rd.path.mkdir(parents=True, exist_ok=True)
     if not rd.config.exists():  # so that the index can show the failure beside its config
-        atomic_write_json(rd.config, {**config.to_dict(), "run_id": config.run_id,
-                                      "protocol_label": config.protocol_label(),
-                                      "standard": config.is_standard})
+        atomic_write_json(
+            rd.config,
+            {
+                **config.to_dict(),
+                "run_id": config.run_id,
+                "protocol_label": config.protocol_label(),
+                "standard": config.is_standard,
+            },
+        )
     prov = provenance(_torch_device())
     if device:
         prov["device"] = device
     prov["wall_time_s"] = None
-    result = {"status": "failed", "run_id": config.run_id, "best_test_acc": None, "best_epoch": None,
-              "final_test_acc": None, "test_acc_at_best_val": None,
-              "epochs_completed": len(rd.read_metrics()), "diverged_at_epoch": None, "error": error,
-              "protocol_label": config.protocol_label(), "standard": config.is_standard, "provenance": prov}
+    result = {
+        "status": "failed",
+        "run_id": config.run_id,
+        "best_test_acc": None,
+        "best_epoch": None,
+        "final_test_acc": None,
+        "test_acc_at_best_val": None,
+        "epochs_completed": len(rd.read_metrics()),
+        "diverged_at_epoch": None,
+        "error": error,
+        "protocol_label": config.protocol_label(),
+        "standard": config.is_standard,
+        "provenance": prov,
+    }
     if tb:
         (rd.path / "error.log").write_text(tb)
     atomic_write_json(rd.result, result)
@@ -158,8 +184,12 @@ def _log_attempt(config: RunConfig, runs_dir: str, executor: str) -> None:
     """
     rd = RunDir(runs_dir, config.run_id)
     rd.path.mkdir(parents=True, exist_ok=True)
-    line = {"pid": os.getpid(), "hostname": platform.node(), "executor": executor,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    line = {
+        "pid": os.getpid(),
+        "hostname": platform.node(),
+        "executor": executor,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     old = rd.read_result()
     if old and old.get("status") == "failed":
         line["previous_error"] = old.get("error")

@@ -3,16 +3,16 @@
 This is the embedded default: nothing to install or start. A tqdm bar counts runs over the
 grid; a run's own per-epoch bar (from the engine) appears beneath it.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from ..train.progress import interactive
-
 from ..train.config import RunConfig
+from ..train.progress import interactive
 from .base import Results, packing_fns, plan_tasks, run_task
 
 
@@ -24,8 +24,15 @@ def auto_pack(has_gpu: bool) -> int:
 class LocalExecutor:
     name = "local"
 
-    def run(self, configs: Sequence[RunConfig], runs_dir: str, pack: Optional[int] = None, progress: bool = True,
-            run_fn: Optional[Callable] = None, pack_fn: Optional[Callable] = None) -> Results:
+    def run(
+        self,
+        configs: Sequence[RunConfig],
+        runs_dir: str,
+        pack: int | None = None,
+        progress: bool = True,
+        run_fn: Callable | None = None,
+        pack_fn: Callable | None = None,
+    ) -> Results:
         """Train ``configs`` (none of them done yet) and return ``{run_id: result}``."""
         can_pack, default_pack_fn = packing_fns()
         if pack is None:

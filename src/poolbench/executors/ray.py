@@ -20,19 +20,20 @@ default), else one CPU. A killed worker is not a failed run: Ray retries its tas
 is trained twice and no result is duplicated. A task that dies more often than that is
 recorded as a failed run, like any other crash.
 """
+
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from ..train.config import RunConfig
 from .base import Results, packing_fns, plan_tasks, record_failure, run_task
 from .local import auto_pack
-
 
 LOOPBACK = "127.0.0.1"
 # Read by Ray when it is imported (and by the processes it starts): False makes a local node's
@@ -48,7 +49,7 @@ def _import_ray():
     return ray
 
 
-def local_init_kwargs() -> Dict[str, Any]:
+def local_init_kwargs() -> dict[str, Any]:
     """``ray.init`` arguments for a private, loopback-only local cluster."""
     return dict(_node_ip_address=LOOPBACK, include_dashboard=False, dashboard_host=LOOPBACK)
 
@@ -71,7 +72,7 @@ def loopback_only(ray):
             os.environ[_CLUSTER_ENV] = old_env
 
 
-def init_cluster(ray, address: Optional[str] = None, **kwargs: Any) -> None:
+def init_cluster(ray, address: str | None = None, **kwargs: Any) -> None:
     """Join ``address``, or start a local cluster bound to loopback (``kwargs`` may override)."""
     if address:
         ray.init(address=address, **kwargs)
@@ -83,14 +84,20 @@ def init_cluster(ray, address: Optional[str] = None, **kwargs: Any) -> None:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, address: Optional[str] = None, max_retries: int = 3,
-                 init_kwargs: Optional[Dict[str, Any]] = None):
+    def __init__(self, address: str | None = None, max_retries: int = 3, init_kwargs: dict[str, Any] | None = None):
         self.address = address
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
 
-    def run(self, configs: Sequence[RunConfig], runs_dir: str, pack: Optional[int] = None, progress: bool = True,
-            run_fn: Optional[Callable] = None, pack_fn: Optional[Callable] = None) -> Results:
+    def run(
+        self,
+        configs: Sequence[RunConfig],
+        runs_dir: str,
+        pack: int | None = None,
+        progress: bool = True,
+        run_fn: Callable | None = None,
+        pack_fn: Callable | None = None,
+    ) -> Results:
         """Submit ``configs`` (none of them done yet) as tasks; return ``{run_id: result}``."""
         ray = _import_ray()
         # Join a cluster someone else started (a test, a notebook) and leave it running;
@@ -113,7 +120,8 @@ class RayExecutor:
         # Exceptions inside a run are caught by run_task, so Ray retries only system failures
         # (a dead worker or node): exactly the failures where resuming is the right answer.
         remote = ray.remote(run_task).options(
-            num_gpus=1 if gpus else 0, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)
+            num_gpus=1 if gpus else 0, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
+        )
         pending = {remote.remote(t, runs_dir, run_fn, pack_fn, False, "ray"): t for t in tasks}
         results: Results = {}
         with tqdm(total=len(configs), desc="sweep (ray)", unit="run", disable=not progress) as bar:

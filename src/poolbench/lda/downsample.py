@@ -25,10 +25,11 @@ out_km(c) = sum_n p_kmn x_n(c) + (1 - sum_n p_kmn) fbar(c), fbar the fitting set
 p and fbar are non-persistent buffers rebuilt from the weights file named in the run's config, so
 the module holds no state of its own and packs (``pack``) like the option-A shortcut.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -49,14 +50,18 @@ def check_lda_layer(model: nn.Module, layer: int) -> None:
     """ValueError that says what to do for a layer this model cannot replace."""
     n = downsampling_layers(model)
     if n == 0:
-        raise ValueError(f"{type(model).__name__} has no replaceable downsamplings (cnn4, preact_resnet18 and the "
-                         f"CIFAR resnets do); use --layer final for the global pool")
+        raise ValueError(
+            f"{type(model).__name__} has no replaceable downsamplings (cnn4, preact_resnet18 and the "
+            f"CIFAR resnets do); use --layer final for the global pool"
+        )
     if not 1 <= layer <= n:
-        raise ValueError(f"lda layer must be 1..{n} (the stride-2 downsamplings of {type(model).__name__}), "
-                         f"got {layer}; the global pool is --pool lda")
+        raise ValueError(
+            f"lda layer must be 1..{n} (the stride-2 downsamplings of {type(model).__name__}), "
+            f"got {layer}; the global pool is --pool lda"
+        )
 
 
-def save_downsample_weights(path: Union[str, Path], p, meta: dict) -> Path:
+def save_downsample_weights(path: str | Path, p, meta: dict) -> Path:
     """p [K, M, N]: K pooled copies (eigenvectors), M = Ho * Wo outputs, N = H * W inputs."""
     return save_lda_weights(path, p, dict(meta, kind=KIND))
 
@@ -68,16 +73,24 @@ class LDADownsample(nn.Module):
     packed form (K models' channels side by side, each pooled with its own p and fbar).
     """
 
-    def __init__(self, p: torch.Tensor, in_size: Sequence[int], out_size: Sequence[int], models: int = 1,
-                 channel_mean: Optional[torch.Tensor] = None, per_map: bool = False):
+    def __init__(
+        self,
+        p: torch.Tensor,
+        in_size: Sequence[int],
+        out_size: Sequence[int],
+        models: int = 1,
+        channel_mean: torch.Tensor | None = None,
+        per_map: bool = False,
+    ):
         super().__init__()
         p = torch.as_tensor(p, dtype=torch.float32)
         if p.dim() == 3:
             p = p[None].expand(models, *p.shape).contiguous()
         h, w, ho, wo = *map(int, in_size), *map(int, out_size)
         if p.dim() != 4 or p.shape[0] != models or p.shape[2:] != (ho * wo, h * w):
-            raise ValueError(f"LDA downsample weights must be [K, {ho * wo}, {h * w}] for {h}x{w} -> {ho}x{wo}, "
-                             f"got {list(p.shape)}")
+            raise ValueError(
+                f"LDA downsample weights must be [K, {ho * wo}, {h * w}] for {h}x{w} -> {ho}x{wo}, got {list(p.shape)}"
+            )
         mean = torch.zeros(models, 0) if channel_mean is None else torch.as_tensor(channel_mean, dtype=torch.float32)
         if mean.dim() == 1:
             mean = mean[None].expand(models, -1).contiguous()
@@ -86,16 +99,19 @@ class LDADownsample(nn.Module):
         self.register_buffer("channel_mean", mean, persistent=False)  # [models, C] (or [models, 0])
 
     @classmethod
-    def from_file(cls, path: Union[str, Path], in_channels: int, out_channels: int) -> "LDADownsample":
+    def from_file(cls, path: str | Path, in_channels: int, out_channels: int) -> LDADownsample:
         p, meta = load_lda_weights(path)
         if meta.get("kind") != KIND:
             raise ValueError(f"{path} holds global-pool weights, not a downsampling (fit it with --layer 1, 2 or 3)")
         if p.shape[0] * in_channels != out_channels:
-            raise ValueError(f"{path} has {p.shape[0]} pooled copies of {in_channels} channels but the next stage "
-                             f"needs {out_channels}: fit it with n_out={out_channels // in_channels}")
+            raise ValueError(
+                f"{path} has {p.shape[0]} pooled copies of {in_channels} channels but the next stage "
+                f"needs {out_channels}: fit it with n_out={out_channels // in_channels}"
+            )
         mean, per_map = back_transform_mean(meta, in_channels)
-        return cls(p.reshape(p.shape[0], -1, p.shape[-1]), meta["size"], meta["out_size"],
-                   channel_mean=mean, per_map=per_map)
+        return cls(
+            p.reshape(p.shape[0], -1, p.shape[-1]), meta["size"], meta["out_size"], channel_mean=mean, per_map=per_map
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, mc, h, w = x.shape
@@ -103,15 +119,21 @@ class LDADownsample(nn.Module):
             raise ValueError(f"LDA downsample was fitted on {self.in_size[0]}x{self.in_size[1]} maps, got {h}x{w}")
         with torch.autocast(x.device.type, enabled=False):
             z = x.float().reshape(b, self.models, mc // self.models, h * w)  # [B, models, C, N]
-            out = torch.stack([pool_with(self.p[g], z[:, g], self.channel_mean[g], self.per_map)
-                               for g in range(self.models)], 1)  # [B, models, K, C, M]
+            out = torch.stack(
+                [pool_with(self.p[g], z[:, g], self.channel_mean[g], self.per_map) for g in range(self.models)], 1
+            )  # [B, models, K, C, M]
             return out.reshape(b, -1, *self.out_size)
 
-    def pack(self, mods: Union[int, List["LDADownsample"]]) -> "LDADownsample":
+    def pack(self, mods: int | list[LDADownsample]) -> LDADownsample:
         mods = [self] * mods if isinstance(mods, int) else list(mods)
-        return LDADownsample(torch.cat([m.p for m in mods]), self.in_size, self.out_size,
-                             models=len(mods) * self.models, channel_mean=torch.cat([m.channel_mean for m in mods]),
-                             per_map=self.per_map)
+        return LDADownsample(
+            torch.cat([m.p for m in mods]),
+            self.in_size,
+            self.out_size,
+            models=len(mods) * self.models,
+            channel_mean=torch.cat([m.channel_mean for m in mods]),
+            per_map=self.per_map,
+        )
 
     @torch.no_grad()
     def spatial_weights(self) -> torch.Tensor:
@@ -132,8 +154,10 @@ def with_lda_downsampling(model: nn.Module, layers, weights) -> nn.Module:
     (a file per layer) followed by the layer's entry module rebuilt at stride 1. In place; returns model."""
     layers, weights = [int(v) for v in _as_list(layers)], _as_list(weights)
     if len(layers) != len(weights) or not all(weights):
-        raise ValueError(f"lda_layer {layers} needs one lda_weights file per layer, got {weights} "
-                         f"(fit them with poolbench fit-lda RUN --layer L)")
+        raise ValueError(
+            f"lda_layer {layers} needs one lda_weights file per layer, got {weights} "
+            f"(fit them with poolbench fit-lda RUN --layer L)"
+        )
     if len(set(layers)) != len(layers):
         raise ValueError(f"lda_layer repeats a layer: {layers}")
     for layer, path in zip(layers, weights):

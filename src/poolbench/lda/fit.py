@@ -28,10 +28,12 @@ m at the centre of its block, ((i' - 1/2) s + 1/2, ...), instead of the paper's 
 For a single global output (I' = J' = 1, s = I) the paper's anchor is the corner (I, J); the paper
 itself never replaces the final global average pooling (Sec. 6.3).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -83,9 +85,17 @@ def normalise(p: np.ndarray, norm: str) -> np.ndarray:
     raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
 
 
-def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: float, n_out: int = 1,
-                  out_size: Optional[Sequence[int]] = None, norm: str = "l1", ridge: float = 0.0,
-                  centre: str = "paper") -> Tuple[np.ndarray, np.ndarray]:
+def solve_pooling(
+    a: np.ndarray,
+    b: np.ndarray,
+    in_size: Sequence[int],
+    alpha: float,
+    n_out: int = 1,
+    out_size: Sequence[int] | None = None,
+    norm: str = "l1",
+    ridge: float = 0.0,
+    centre: str = "paper",
+) -> tuple[np.ndarray, np.ndarray]:
     """(p, eigenvalues): p [n_out, M, N] (largest eigenvalue first), eigenvalues [n_out, M], for an
     ``out_size`` grid; ``out_size`` None is one global output, p [n_out, N], eigenvalues [n_out]."""
     n = a.shape[0]
@@ -102,9 +112,11 @@ def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: f
         try:
             w, v = scipy.linalg.eigh(a, rhs, subset_by_index=[n - n_out, n - 1])
         except np.linalg.LinAlgError:
-            raise ValueError(f"B + alpha C is not positive definite at output {m} (alpha={alpha}): too few "
-                             f"images for {n} positions? use a larger alpha, more images, or a ridge "
-                             f"(--ridge, not in the paper)") from None
+            raise ValueError(
+                f"B + alpha C is not positive definite at output {m} (alpha={alpha}): too few "
+                f"images for {n} positions? use a larger alpha, more images, or a ridge "
+                f"(--ridge, not in the paper)"
+            ) from None
         ps.append(v[:, ::-1].T)  # largest eigenvalue first
         vals.append(w[::-1])
     p = normalise(np.stack(ps, 1), norm)  # [n_out, M, N]
@@ -112,12 +124,21 @@ def solve_pooling(a: np.ndarray, b: np.ndarray, in_size: Sequence[int], alpha: f
     return (p[:, 0], vals[:, 0]) if out_size is None else (p, vals)
 
 
-FeatureSource = Callable[[], Iterable[Tuple[torch.Tensor, torch.Tensor]]]
+FeatureSource = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
 
-def fit_lda_pooling(features: FeatureSource, num_classes: int, alpha: float, norm: str = "l1", n_out: int = 1,
-                    out_size: Optional[Sequence[int]] = None, max_per_class: int = 10000, ridge: float = 0.0,
-                    centre: str = "paper", normalization: str = "per-channel") -> Tuple[np.ndarray, Dict[str, Any]]:
+def fit_lda_pooling(
+    features: FeatureSource,
+    num_classes: int,
+    alpha: float,
+    norm: str = "l1",
+    n_out: int = 1,
+    out_size: Sequence[int] | None = None,
+    max_per_class: int = 10000,
+    ridge: float = 0.0,
+    centre: str = "paper",
+    normalization: str = "per-channel",
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Fit p from ``features()``, a callable giving a fresh iterator of (features [B, C, H, W], labels [B]).
 
     Two passes (Sec. 3.6 normalises with statistics over the whole fitting set, Algorithm 1 needs
@@ -143,10 +164,22 @@ def fit_lda_pooling(features: FeatureSource, num_classes: int, alpha: float, nor
     a, b = (m.numpy() for m in acc.scatter())
     c, h, w = acc.shape
     p, vals = solve_pooling(a, b, (h, w), alpha, n_out, out_size, norm, ridge, centre)
-    meta = {"format": FORMAT, "method": "birodkar2019", "size": [h, w], "channels": c,
-            "out_size": list(out_size) if out_size else [1, 1], "n_out": n_out, "alpha": alpha, "norm": norm,
-            "ridge": ridge, "centre": centre, "normalization": normalization,
-            "channel_mean": mean.tolist(), "channel_var": var.tolist(),
-            "eigenvalues": np.round(vals, 6).tolist(), "images_per_class": acc.counts.tolist(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    meta = {
+        "format": FORMAT,
+        "method": "birodkar2019",
+        "size": [h, w],
+        "channels": c,
+        "out_size": list(out_size) if out_size else [1, 1],
+        "n_out": n_out,
+        "alpha": alpha,
+        "norm": norm,
+        "ridge": ridge,
+        "centre": centre,
+        "normalization": normalization,
+        "channel_mean": mean.tolist(),
+        "channel_var": var.tolist(),
+        "eigenvalues": np.round(vals, 6).tolist(),
+        "images_per_class": acc.counts.tolist(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     return p, meta

@@ -9,9 +9,10 @@ the 2 x 2 average of its block (exactly average pooling), so training starts fro
 operator and whatever it learns is SGD's. It replaces a stride-2 downsampling by the same surgery
 as the closed form (``with_sgd_downsampling``; ``model_args={"sgd_pool_layer": L}``).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -26,7 +27,7 @@ def block_average(in_size: Sequence[int], out_size: Sequence[int]) -> torch.Tens
     p = torch.zeros(ho, wo, h, w)
     for i in range(ho):
         for j in range(wo):
-            p[i, j, i * sh:(i + 1) * sh, j * sw:(j + 1) * sw] = 1.0 / (sh * sw)
+            p[i, j, i * sh : (i + 1) * sh, j * sw : (j + 1) * sw] = 1.0 / (sh * sw)
     return p.reshape(ho * wo, h * w)
 
 

@@ -25,9 +25,10 @@ set whenever that cap does not bind. ``normalization="per-map"`` is the project'
 (each map standardised by its own mean and std: A 1 = B 1 = 0, level information lost), kept only
 as a named option for comparison.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 
@@ -40,8 +41,8 @@ class ChannelStats:
 
     def __init__(self) -> None:
         self.count = 0
-        self.total: Optional[torch.Tensor] = None
-        self.squares: Optional[torch.Tensor] = None
+        self.total: torch.Tensor | None = None
+        self.squares: torch.Tensor | None = None
 
     def update(self, feats: torch.Tensor) -> None:
         x = feats.detach().cpu().to(torch.float64)
@@ -52,15 +53,16 @@ class ChannelStats:
         self.squares += (x * x).sum((0, 2, 3))
         self.count += x.shape[0] * x.shape[2] * x.shape[3]
 
-    def mean_var(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def mean_var(self) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.count:
             raise ValueError("no features were accumulated")
         mean = self.total / self.count
         return mean, (self.squares / self.count - mean * mean).clamp_min(0)
 
 
-def normalize_maps(x: torch.Tensor, mean: Optional[Sequence[float]], var: Optional[Sequence[float]],
-                   normalization: str = "per-channel") -> torch.Tensor:
+def normalize_maps(
+    x: torch.Tensor, mean: Sequence[float] | None, var: Sequence[float] | None, normalization: str = "per-channel"
+) -> torch.Tensor:
     """[B, C, H, W] -> [B, C, N] float64: g = (f - fbar(c)) / sqrt(v(c)) (Sec. 3.6), or per-map."""
     z = x.detach().to(torch.float64).flatten(2)
     if normalization == "per-channel":
@@ -80,8 +82,14 @@ class ScatterAccumulator:
     ``mean``/``var``: fbar(c), v(c) for the per-channel normalisation (from ``ChannelStats``).
     """
 
-    def __init__(self, num_classes: int, max_per_class: int = 10000, mean: Optional[Sequence[float]] = None,
-                 var: Optional[Sequence[float]] = None, normalization: str = "per-channel"):
+    def __init__(
+        self,
+        num_classes: int,
+        max_per_class: int = 10000,
+        mean: Sequence[float] | None = None,
+        var: Sequence[float] | None = None,
+        normalization: str = "per-channel",
+    ):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
         if normalization == "per-channel" and (mean is None or var is None):
@@ -89,9 +97,9 @@ class ScatterAccumulator:
         self.num_classes, self.max_per_class = num_classes, max_per_class
         self.mean, self.var, self.normalization = mean, var, normalization
         self.counts = torch.zeros(num_classes, dtype=torch.long)
-        self.class_sums: Optional[torch.Tensor] = None  # [Q, C, N]: sum of X_k (transposed)
-        self.class_grams: Optional[torch.Tensor] = None  # [Q, N, N]: sum of X_k X_k^T
-        self.shape: Optional[Tuple[int, int, int]] = None  # (C, H, W)
+        self.class_sums: torch.Tensor | None = None  # [Q, C, N]: sum of X_k (transposed)
+        self.class_grams: torch.Tensor | None = None  # [Q, N, N]: sum of X_k X_k^T
+        self.shape: tuple[int, int, int] | None = None  # (C, H, W)
 
     def update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
         if feats.dim() != 4:
@@ -118,7 +126,7 @@ class ScatterAccumulator:
     def full(self) -> bool:
         return bool((self.counts >= self.max_per_class).all())
 
-    def scatter(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def scatter(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(A, B), both [N, N] float64, by Algorithm 1 lines 11-16 over the classes seen."""
         if self.class_grams is None:
             raise ValueError("no features were accumulated")

@@ -3,12 +3,13 @@
 Every model splits ``forward_features`` (the conv trunk, [B, C, H, W]) from ``forward_head``
 (pool -> flatten -> Linear over ``pool.feat_mult * C``), as timm's models do.
 """
+
 from __future__ import annotations
 
 import functools
 import importlib
 import pkgutil
-from typing import Any, List, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -24,12 +25,12 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pool: Any = "av
     return _MODELS.create(name, num_classes=num_classes, in_chans=in_chans, pool=pool, **kwargs)
 
 
-def list_models(pattern: str = "*") -> List[str]:
+def list_models(pattern: str = "*") -> list[str]:
     return _MODELS.list(pattern)
 
 
-@functools.lru_cache(maxsize=None)
-def final_map_size(name: str, image_size: int = 32) -> Tuple[int, int]:
+@functools.cache
+def final_map_size(name: str, image_size: int = 32) -> tuple[int, int]:
     """(H, W) of the map the pool sees for an image_size x image_size input (every poolbench dataset
     is 32x32). Computed by running the trunk on the meta device: shapes only, no arithmetic."""
     with torch.device("meta"):

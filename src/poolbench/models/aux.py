@@ -43,9 +43,11 @@ Packing: the packed trainer (``poolbench.train.packed``) supports plain cross-en
 raises ``NotPackable`` for a model with ``training_loss``; SAC / ``--pool-reg`` runs therefore fall
 back to training one seed after another. The heads themselves are plain pool + Dropout + Linear.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -53,26 +55,30 @@ import torch.nn as nn
 from .head import ClassifierHead
 
 #: Named loss weights (auxiliary heads in stage order, main last) and their sources.
-WEIGHT_PRESETS: Dict[str, Tuple[float, ...]] = {
-    "paper": (0.1, 0.2, 0.7),    # the paper's Eq. 3 with the values of its Sec. 4.1
+WEIGHT_PRESETS: dict[str, tuple[float, ...]] = {
+    "paper": (0.1, 0.2, 0.7),  # the paper's Eq. 3 with the values of its Sec. 4.1
     "code": (0.01, 0.11, 0.88),  # the authors' train_softflexpool_mscale.py
 }
 DEFAULT_WEIGHTS = "paper"
 
 
-def resolve_weights(weights: Union[str, Sequence[float], None], n_aux: int) -> List[float]:
+def resolve_weights(weights: str | Sequence[float] | None, n_aux: int) -> list[float]:
     """The loss weights as a list of n_aux + 1 floats (main last); ValueError naming the fix."""
     if weights is None:
         weights = DEFAULT_WEIGHTS if n_aux else [1.0]
     if isinstance(weights, str):
         if weights not in WEIGHT_PRESETS:
-            raise ValueError(f"unknown SAC weights {weights!r}; use one of {', '.join(WEIGHT_PRESETS)} "
-                             f"or a list of {n_aux + 1} numbers (auxiliary heads in stage order, main last)")
+            raise ValueError(
+                f"unknown SAC weights {weights!r}; use one of {', '.join(WEIGHT_PRESETS)} "
+                f"or a list of {n_aux + 1} numbers (auxiliary heads in stage order, main last)"
+            )
         preset = WEIGHT_PRESETS[weights]
         if len(preset) != n_aux + 1:
-            raise ValueError(f"SAC weights {weights!r} = {preset} are for {len(preset) - 1} auxiliary heads + main, "
-                             f"but {n_aux} auxiliary stage(s) were asked for; pick two stages (--sac-stages) or "
-                             f"give {n_aux + 1} weights (--sac-weights w1,...,main)")
+            raise ValueError(
+                f"SAC weights {weights!r} = {preset} are for {len(preset) - 1} auxiliary heads + main, "
+                f"but {n_aux} auxiliary stage(s) were asked for; pick two stages (--sac-stages) or "
+                f"give {n_aux + 1} weights (--sac-weights w1,...,main)"
+            )
         return list(preset)
     out = [float(w) for w in weights]
     if len(out) != n_aux + 1:
@@ -87,9 +93,15 @@ def _has_penalty(m: nn.Module) -> bool:
 class SACModel(nn.Module):
     """A model with ``forward_stages`` / ``forward_head`` plus auxiliary heads after some stages."""
 
-    def __init__(self, model: nn.Module, stages: Optional[Sequence[int]] = None,
-                 weights: Union[str, Sequence[float], None] = None, pool: Any = "same",
-                 pool_args: Optional[Dict[str, Any]] = None, pool_reg: float = 0.0):
+    def __init__(
+        self,
+        model: nn.Module,
+        stages: Sequence[int] | None = None,
+        weights: str | Sequence[float] | None = None,
+        pool: Any = "same",
+        pool_args: dict[str, Any] | None = None,
+        pool_reg: float = 0.0,
+    ):
         super().__init__()
         for attr in ("forward_stages", "forward_head", "stage_channels"):
             if not hasattr(model, attr):
@@ -102,7 +114,7 @@ class SACModel(nn.Module):
         if len(set(stages)) != len(stages):
             raise ValueError(f"SAC stages repeat: {stages}")
         self.model = model
-        self.aux_stages: List[int] = sorted(stages)
+        self.aux_stages: list[int] = sorted(stages)
         self.weights = resolve_weights(weights, len(self.aux_stages))
         self.pool_reg = float(pool_reg)
         aux_pool = type(model.pool) if pool == "same" else pool
@@ -110,11 +122,14 @@ class SACModel(nn.Module):
         num_classes = model.classifier.out_features
         self.aux_heads = nn.ModuleList(
             ClassifierHead(model.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
-            for s in self.aux_stages)
+            for s in self.aux_stages
+        )
         if self.pool_reg and not any(_has_penalty(m) for m in self.modules()):
-            raise ValueError(f"pool_reg={self.pool_reg} needs a pool with a regulariser (flex with weighting=raw: "
-                             f"--pool flex --pool-arg weighting=raw); {type(model.pool).__name__} "
-                             f"{getattr(model.pool, 'weighting', '')} has none")
+            raise ValueError(
+                f"pool_reg={self.pool_reg} needs a pool with a regulariser (flex with weighting=raw: "
+                f"--pool flex --pool-arg weighting=raw); {type(model.pool).__name__} "
+                f"{getattr(model.pool, 'weighting', '')} has none"
+            )
 
     # --- what evaluation and the reports see ------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +153,7 @@ class SACModel(nn.Module):
                 raise
             return getattr(inner, name)
 
-    def main_state_dict(self) -> Dict[str, torch.Tensor]:
+    def main_state_dict(self) -> dict[str, torch.Tensor]:
         """The reported model's state (no auxiliary heads), loadable into the unwrapped model."""
         return self.model.state_dict()
 
@@ -167,8 +182,13 @@ class SACModel(nn.Module):
         return f"aux_stages={self.aux_stages}, weights={self.weights}, pool_reg={self.pool_reg}"
 
 
-def with_aux_classifiers(model: nn.Module, stages: Optional[Sequence[int]] = None,
-                         weights: Union[str, Sequence[float], None] = None, pool: Any = "same",
-                         pool_args: Optional[Dict[str, Any]] = None, pool_reg: float = 0.0) -> SACModel:
+def with_aux_classifiers(
+    model: nn.Module,
+    stages: Sequence[int] | None = None,
+    weights: str | Sequence[float] | None = None,
+    pool: Any = "same",
+    pool_args: dict[str, Any] | None = None,
+    pool_reg: float = 0.0,
+) -> SACModel:
     """Wrap ``model`` with SAC heads (``RunConfig.sac`` holds these keyword arguments)."""
     return SACModel(model, stages=stages, weights=weights, pool=pool, pool_args=pool_args, pool_reg=pool_reg)

@@ -14,9 +14,10 @@ Initialisation (``init_trunk`` and ``ClassifierHead``), the same for all models:
     pool, so pools start training from the same place.
 The pool's own parameters are never touched: each pool initialises itself.
 """
+
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -39,8 +40,9 @@ def init_trunk(module: nn.Module) -> None:
 class ClassifierHead(nn.Module):
     """Global pool over a [B, C, H, W] map, then one Linear over ``pool.feat_mult * C`` features."""
 
-    def __init__(self, channels: int, num_classes: int, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
+    def __init__(
+        self, channels: int, num_classes: int, pool: Any = "avg", pool_args: dict | None = None, drop_rate: float = 0.0
+    ):
         super().__init__()
         self.pool = build_pool(pool, channels=channels, **(pool_args or {}))
         # A plain nn.Module pool (e.g. nn.AdaptiveMaxPool2d) has no feat_mult: it keeps C features.
@@ -66,10 +68,10 @@ class PooledClassifier(nn.Module):
 
     stem: nn.Module
     stages: nn.ModuleList
-    stage_channels: List[int]
+    stage_channels: list[int]
     # Models whose stages[L][0] (L >= 1) is a stride-2 downsampling name the factory of that module,
     # (in_ch, out_ch, stride) -> nn.Module, so surgery (``poolbench.lda``) can rebuild it unstrided.
-    downsample_entry: Optional[Any] = None
+    downsample_entry: Any | None = None
 
     def entry_block(self, in_ch: int, out_ch: int, stride: int) -> nn.Module:
         """A fresh, initialised stage-entry module (``downsample_entry``)."""
@@ -79,12 +81,12 @@ class PooledClassifier(nn.Module):
         init_trunk(block)
         return block
 
-    def _build_head(self, num_classes: int, pool: Any, pool_args: Optional[dict], drop_rate: float) -> None:
+    def _build_head(self, num_classes: int, pool: Any, pool_args: dict | None, drop_rate: float) -> None:
         self.num_features = self.stage_channels[-1]
         self.num_classes = num_classes
         self.head = ClassifierHead(self.num_features, num_classes, pool, pool_args, drop_rate)
 
-    def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)
         outs = []
         for stage in self.stages:

@@ -9,9 +9,10 @@ counts as in the paper and torchvision. ``in_chans`` 1 (MNIST-like) or 3.
 Stages end where the resolution drops: [stem + 16] 16x16, [24] 8x8, [32] 4x4, [64, 96] 2x2,
 [160, 320, 1x1 conv] 1x1.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -59,8 +60,15 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(PooledClassifier):
-    def __init__(self, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0, last_channels: int = 1280):
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 3,
+        pool: Any = "avg",
+        pool_args: dict | None = None,
+        drop_rate: float = 0.0,
+        last_channels: int = 1280,
+    ):
         super().__init__()
         self.stem = conv_bn_relu6(in_chans, 32, 3, stride=2)
         stages, current, in_ch = [], [], 32
@@ -81,5 +89,7 @@ class MobileNetV2(PooledClassifier):
 
 
 @register_model("mobilenetv2")
-def mobilenetv2(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> MobileNetV2:
+def mobilenetv2(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> MobileNetV2:
     return MobileNetV2(num_classes, in_chans, pool, pool_args, **kw)

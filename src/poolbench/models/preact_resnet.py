@@ -12,9 +12,10 @@ no BN-ReLU after the last block: the 512 x 4 x 4 map goes straight to the head (
 Stages follow the zoo's convention for replaceable downsamplings: the first module of ``stages[L]``
 (L = 1, 2, 3) is the L-th stride-2 downsampling; ``downsample_entry(in_ch, out_ch, stride)`` builds it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -47,8 +48,15 @@ class PreActBlock(nn.Module):
 class PreActResNet(PooledClassifier):
     downsample_entry = staticmethod(PreActBlock)  # (in_ch, out_ch, stride): what stages[L] starts with
 
-    def __init__(self, blocks_per_stage, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
+    def __init__(
+        self,
+        blocks_per_stage,
+        num_classes: int,
+        in_chans: int = 3,
+        pool: Any = "avg",
+        pool_args: dict | None = None,
+        drop_rate: float = 0.0,
+    ):
         super().__init__()
         self.stage_channels = [64, 128, 256, 512]
         self.stem = nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False)
@@ -63,6 +71,7 @@ class PreActResNet(PooledClassifier):
 
 
 @register_model("preact_resnet18")
-def preact_resnet18(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None,
-                    **kw: Any) -> PreActResNet:
+def preact_resnet18(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> PreActResNet:
     return PreActResNet([2, 2, 2, 2], num_classes, in_chans, pool, pool_args, **kw)

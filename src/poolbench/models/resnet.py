@@ -9,9 +9,10 @@ zero channels (no parameters), so the parameter counts are the paper's (0.27M fo
 downsampling (the zoo's convention, see ``downsample_entry``). That shortcut is ``PadShortcut``, which knows how to ``pack`` itself for K
 models whose channels sit side by side (see ``poolbench.train.packed``).
 """
+
 from __future__ import annotations
 
-from typing import Any, List, Optional, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -43,7 +44,7 @@ class PadShortcut(nn.Module):
         x = F.pad(x.reshape(b, self.models, kc // self.models, h, w), pad)
         return x.reshape(b, -1, h, w)
 
-    def pack(self, k: Union[int, List[nn.Module]]) -> "PadShortcut":
+    def pack(self, k: int | list[nn.Module]) -> PadShortcut:
         """The equivalent module for ``k`` models (an int, or the list of the k modules to fuse)."""
         k = k if isinstance(k, int) else len(k)
         return PadShortcut(self.stride, self.pad_channels, models=self.models * k)
@@ -75,14 +76,23 @@ class BasicBlock(nn.Module):
 class CifarResNet(PooledClassifier):
     downsample_entry = staticmethod(BasicBlock)  # (in_ch, out_ch, stride): what stages[L] starts with
 
-    def __init__(self, depth: int, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
+    def __init__(
+        self,
+        depth: int,
+        num_classes: int,
+        in_chans: int = 3,
+        pool: Any = "avg",
+        pool_args: dict | None = None,
+        drop_rate: float = 0.0,
+    ):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
         self.stage_channels = [16, 32, 64]
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)
+        )
         stages, in_ch = [], 16
         for i, ch in enumerate(self.stage_channels):
             blocks = [BasicBlock(in_ch, ch, stride=1 if i == 0 else 2)]
@@ -95,25 +105,35 @@ class CifarResNet(PooledClassifier):
 
 
 @register_model("resnet20")
-def resnet20(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarResNet:
+def resnet20(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarResNet:
     return CifarResNet(20, num_classes, in_chans, pool, pool_args, **kw)
 
 
 @register_model("resnet32")
-def resnet32(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarResNet:
+def resnet32(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarResNet:
     return CifarResNet(32, num_classes, in_chans, pool, pool_args, **kw)
 
 
 @register_model("resnet44")
-def resnet44(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarResNet:
+def resnet44(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarResNet:
     return CifarResNet(44, num_classes, in_chans, pool, pool_args, **kw)
 
 
 @register_model("resnet56")
-def resnet56(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarResNet:
+def resnet56(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarResNet:
     return CifarResNet(56, num_classes, in_chans, pool, pool_args, **kw)
 
 
 @register_model("resnet110")
-def resnet110(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarResNet:
+def resnet110(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarResNet:
     return CifarResNet(110, num_classes, in_chans, pool, pool_args, **kw)

@@ -7,9 +7,10 @@ max-pool, so a 32x32 input ends as a 512 x 1 x 1 map. The ImageNet model's three
 layers are replaced by the single Linear of the shared head (the usual CIFAR adaptation, e.g.
 kuangliu/pytorch-cifar). The five blocks are the stages.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch.nn as nn
 
@@ -21,8 +22,15 @@ VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
 
 
 class CifarVGG(PooledClassifier):
-    def __init__(self, cfg: list, num_classes: int, in_chans: int = 3, pool: Any = "avg",
-                 pool_args: Optional[dict] = None, drop_rate: float = 0.0):
+    def __init__(
+        self,
+        cfg: list,
+        num_classes: int,
+        in_chans: int = 3,
+        pool: Any = "avg",
+        pool_args: dict | None = None,
+        drop_rate: float = 0.0,
+    ):
         super().__init__()
         self.stem = nn.Identity()
         stages, layers, in_ch, self.stage_channels = [], [], in_chans, []
@@ -41,5 +49,7 @@ class CifarVGG(PooledClassifier):
 
 
 @register_model("vgg16_bn")
-def vgg16_bn(num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: Optional[dict] = None, **kw: Any) -> CifarVGG:
+def vgg16_bn(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> CifarVGG:
     return CifarVGG(VGG16_CFG, num_classes, in_chans, pool, pool_args, **kw)

@@ -7,12 +7,14 @@
 >>> check_pool("gem").passed   # the contract (pools/check.py)
 True
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
 import pkgutil
-from typing import Any, Callable, List, Union
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -23,7 +25,7 @@ _POOLS = Registry("pool")
 register_pool = _POOLS.register
 
 
-def create_pool(name_or_class: Union[str, Callable[..., Any]], **kwargs: Any) -> GlobalPool:
+def create_pool(name_or_class: str | Callable[..., Any], **kwargs: Any) -> GlobalPool:
     """Build a pool by registered name (or from a class/factory) with keyword arguments."""
     return _POOLS.create(name_or_class, **kwargs)
 
@@ -48,7 +50,7 @@ def build_pool(pool: Any, channels: int, **kwargs: Any) -> GlobalPool:
     return factory(**kwargs)
 
 
-def list_pools(pattern: str = "*") -> List[str]:
+def list_pools(pattern: str = "*") -> list[str]:
     """Registered pool names matching a shell wildcard, sorted."""
     return _POOLS.list(pattern)
 
@@ -68,5 +70,14 @@ for _m in pkgutil.iter_modules(__path__):
 
 from .check import CheckReport, check_pool  # noqa: E402 - the contract needs the registry above
 
-__all__ = ["GlobalPool", "register_pool", "create_pool", "build_pool", "list_pools", "get_pool_class", "is_pool",
-           "check_pool", "CheckReport"]
+__all__ = [
+    "GlobalPool",
+    "register_pool",
+    "create_pool",
+    "build_pool",
+    "list_pools",
+    "get_pool_class",
+    "is_pool",
+    "check_pool",
+    "CheckReport",
+]

@@ -10,10 +10,10 @@ keeps the softmax temperature independent of width, as in dot-product attention)
 zero, so the pool starts as GAP. The attention is data-dependent: ``spatial_weights(x)`` returns
 it per sample. Computed in fp32 with autocast off. On a 1x1 map the softmax is 1: the identity.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -26,7 +26,7 @@ from .base import GlobalPool
 class AttnPool(GlobalPool):
     """sum_s softmax_s(q . x_s / sqrt(C)) x_s with a learned query q (init 0 = GAP)."""
 
-    def __init__(self, channels: Optional[int] = None):
+    def __init__(self, channels: int | None = None):
         super().__init__()
         self.query = nn.Parameter(torch.zeros(channels or 0))
 
@@ -42,7 +42,7 @@ class AttnPool(GlobalPool):
             return torch.einsum("bn,bcn->bc", self._attention(z), z)
 
     @torch.no_grad()
-    def spatial_weights(self, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def spatial_weights(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """The attention map of each sample, [B, H, W] (it depends on x, so x is required)."""
         if x is None:
             raise ValueError("attn weights depend on the input: call spatial_weights(x) with a [B, C, H, W] map")

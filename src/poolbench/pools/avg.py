@@ -3,6 +3,7 @@
 Source: Lin, Chen & Yan, "Network In Network", ICLR 2014, Sec. 3.2 (global average pooling).
 On a 1x1 map it is the identity.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ Source: timm, ``timm/layers/adaptive_avgmax_pool.py`` (Wightman, pytorch-image-m
   ("cv-pooling-aggregation"), so it is kept unscaled: on a 1x1 map it returns 2x.
 - ``avgmax_half`` = 0.5 (avg + max), timm's ``adaptive_avgmax_pool2d``; the identity on a 1x1 map.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 A pool maps a feature map [B, C, H, W] to [B, feat_mult * C] for any B >= 1 and H, W >= 1.
 ``feat_mult`` tells the model head how wide the pooled vector is (timm's convention).
 """
+
 from __future__ import annotations
 
 import torch

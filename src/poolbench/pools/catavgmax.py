@@ -5,6 +5,7 @@ timm's ``adaptive_catavgmax_pool2d`` (``timm/layers/adaptive_avgmax_pool.py``); 
 ``AdaptiveConcatPool2d``. ``feat_mult = 2`` tells the model head to take 2C features.
 On a 1x1 map it returns [x, x].
 """
+
 from __future__ import annotations
 
 import torch

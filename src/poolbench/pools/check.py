@@ -11,20 +11,22 @@ Each case builds a fresh pool (``build_pool(..., channels=C)``, or a deep copy o
 module) because some pools size themselves on the first input they see. Shapes are checked at
 every C; values at the smallest C with B = 2, which keeps one full check around a second on CPU.
 """
+
 from __future__ import annotations
 
 import copy
 import io
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from . import build_pool, get_pool_class
 
-MAPS: Tuple[Tuple[int, int], ...] = ((8, 8), (4, 4), (7, 5), (2, 2), (1, 1))
+MAPS: tuple[tuple[int, int], ...] = ((8, 8), (4, 4), (7, 5), (2, 2), (1, 1))
 
 
 KINDS = ("zeros", "constant", "huge", "tiny", "negative", "random")
@@ -62,18 +64,18 @@ class CheckRow:
 @dataclass
 class CheckReport:
     target: str
-    rows: List[CheckRow] = field(default_factory=list)
+    rows: list[CheckRow] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         """True when every fatal (contract) row passed; compile/ONNX rows do not count."""
         return all(r.ok or not r.fatal for r in self.rows)
 
-    def failures(self, fatal_only: bool = False) -> List[CheckRow]:
+    def failures(self, fatal_only: bool = False) -> list[CheckRow]:
         return [r for r in self.rows if not r.ok and (r.fatal or not fatal_only)]
 
     @property
-    def checks(self) -> List[CheckRow]:
+    def checks(self) -> list[CheckRow]:
         """The rows that check something (not the informational 1x1 row)."""
         return [r for r in self.rows if not r.info]
 
@@ -97,7 +99,7 @@ class _Problems:
     """Collects 'what went wrong' -> [where], so a row reads 'NaN output on 2x2, 1x1 maps'."""
 
     def __init__(self) -> None:
-        self.where: Dict[str, List[str]] = {}
+        self.where: dict[str, list[str]] = {}
 
     def add(self, what: str, where: str) -> None:
         places = self.where.setdefault(what, [])
@@ -114,7 +116,7 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg[:150]}{'...' if len(msg) > 150 else ''}"
 
 
-def _nonfinite(t: torch.Tensor) -> Optional[str]:
+def _nonfinite(t: torch.Tensor) -> str | None:
     if torch.isnan(t).any():
         return "NaN"
     if torch.isinf(t).any():
@@ -137,11 +139,11 @@ def _target_name(target: Any) -> str:
 def check_pool(
     target: Any,
     channels: Sequence[int] = (64, 512, 1280),
-    maps: Sequence[Tuple[int, int]] = MAPS,
+    maps: Sequence[tuple[int, int]] = MAPS,
     compile: bool = True,
     onnx: bool = True,
     verbose: bool = False,
-    pool_args: Optional[Dict[str, Any]] = None,
+    pool_args: dict[str, Any] | None = None,
 ) -> CheckReport:
     """Check a pool against the contract.
 
@@ -161,10 +163,16 @@ def check_pool(
     fitted = fitted_map_size(make(min(channels)))
     if fitted is not None:  # fitted LDA weights / a sized flex pool: other sizes are refused by design
         maps = [fitted]
-        report.rows.append(CheckRow("map sizes", True, False, f"the pool accepts {_hw(*fitted)} maps only (it was "
-                                                              f"fitted or sized for them): checked on that size",
-                                    info=True))
-    steps: List[Tuple[str, Callable[[], CheckRow]]] = []
+        report.rows.append(
+            CheckRow(
+                "map sizes",
+                True,
+                False,
+                f"the pool accepts {_hw(*fitted)} maps only (it was fitted or sized for them): checked on that size",
+                info=True,
+            )
+        )
+    steps: list[tuple[str, Callable[[], CheckRow]]] = []
     for c in channels:
         batches = (1, 128) if c == min(channels) else (2,)
         steps.append((f"shape C={c}", lambda c=c, b=batches: _check_shape(make, c, maps, b)))
@@ -233,12 +241,14 @@ def width_fix(m: nn.Module, c: int, y: torch.Tensor) -> str:
     """The fix for an output k*C wide from a pool that does not say so (feat_mult, read by the head)."""
     if y.dim() == 2 and y.shape[1] % c == 0 and y.shape[1] != _expected_width(m, c):
         k = y.shape[1] // c
-        return (f"the output is {k}*C wide but feat_mult is {int(getattr(m, 'feat_mult', 1))}: "
-                f"set `feat_mult = {k}` on {type(m).__name__} so the classifier is sized {k}*C")
+        return (
+            f"the output is {k}*C wide but feat_mult is {int(getattr(m, 'feat_mult', 1))}: "
+            f"set `feat_mult = {k}` on {type(m).__name__} so the classifier is sized {k}*C"
+        )
     return ""
 
 
-def _check_lazy(make, c: int, hw: Tuple[int, int]) -> CheckRow:
+def _check_lazy(make, c: int, hw: tuple[int, int]) -> CheckRow:
     """Parameters created in the first forward are missed by an optimizer built before it."""
     m = make(c).train()
     before = {id(p) for p in m.parameters()}
@@ -247,14 +257,18 @@ def _check_lazy(make, c: int, hw: Tuple[int, int]) -> CheckRow:
     new = [name for name, p in m.named_parameters() if id(p) not in before]
     if not new:
         return CheckRow("lazy parameters", True, False, "none: every parameter exists before the first forward")
-    return CheckRow("lazy parameters", False, False,
-                    f"{', '.join(new)} created in the first forward: an optimizer built before it would never "
-                    f"train them. poolbench runs a dry forward before building its optimizer; in your own loop "
-                    f"do the same (model(x[:2]) under torch.no_grad()), or create them in __init__ "
-                    f"(pre-allocate for the largest C and slice)")
+    return CheckRow(
+        "lazy parameters",
+        False,
+        False,
+        f"{', '.join(new)} created in the first forward: an optimizer built before it would never "
+        f"train them. poolbench runs a dry forward before building its optimizer; in your own loop "
+        f"do the same (model(x[:2]) under torch.no_grad()), or create them in __init__ "
+        f"(pre-allocate for the largest C and slice)",
+    )
 
 
-def fitted_map_size(m: nn.Module) -> Optional[Tuple[int, int]]:
+def fitted_map_size(m: nn.Module) -> tuple[int, int] | None:
     """The one map size a pool accepts (``input_size``: fitted LDA weights, a sized flex), or None."""
     size = getattr(m, "input_size", None)
     return (int(size[0]), int(size[1])) if size is not None else None
@@ -334,8 +348,10 @@ def _check_layout(make, c: int, maps, layout: str) -> CheckRow:
         if layout == "channels_last":
             views = [torch.randn(2, c, h, w, generator=g).to(memory_format=torch.channels_last)]
         else:  # every other channel of a wider map, and a transposed map
-            views = [torch.randn(2, 2 * c, h, w, generator=g)[:, ::2],
-                     torch.randn(2, c, w, h, generator=g).transpose(2, 3)]
+            views = [
+                torch.randn(2, 2 * c, h, w, generator=g)[:, ::2],
+                torch.randn(2, c, w, h, generator=g).transpose(2, 3),
+            ]
         try:
             m = make(c).eval()
             with torch.no_grad():
@@ -383,7 +399,7 @@ def _check_1x1(make) -> CheckRow:
     return CheckRow("1x1 map", True, fatal=False, detail=detail, info=True)
 
 
-def _check_state_dict(make, c: int, hw: Tuple[int, int]) -> CheckRow:
+def _check_state_dict(make, c: int, hw: tuple[int, int]) -> CheckRow:
     """Perturb every float parameter and buffer, save, load into a fresh pool: identical output."""
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, c, *hw, generator=g)
@@ -435,7 +451,7 @@ def _check_compile(make, c: int, maps) -> CheckRow:
     return probs.row("torch.compile", fatal=False, note="backend aot_eager")
 
 
-def _check_onnx(make, c: int, hw: Tuple[int, int]) -> CheckRow:
+def _check_onnx(make, c: int, hw: tuple[int, int]) -> CheckRow:
     """ONNX export (TorchScript exporter, dynamo=False: quick) to memory, validated by onnx.checker."""
     m = make(c).eval()
     x = torch.randn(2, c, *hw)

@@ -32,9 +32,8 @@ construction (and R is identically 0):
 - On a 1x1 map the single softmax weight is 1 (the identity); a raw weight w gives w * x (the
   identity at initialisation).
 """
-from __future__ import annotations
 
-from typing import Optional, Tuple
+from __future__ import annotations
 
 import torch
 import torch.nn as nn
@@ -52,11 +51,11 @@ class FlexPool(GlobalPool):
 
     def __init__(
         self,
-        channels: Optional[int] = None,
+        channels: int | None = None,
         per_channel: bool = True,
         weighting: str = "softmax",
-        size: Optional[Tuple[int, int]] = None,
-        adapt: Optional[str] = None,
+        size: tuple[int, int] | None = None,
+        adapt: str | None = None,
     ):
         super().__init__()
         if adapt not in (None, "interpolate"):
@@ -98,7 +97,7 @@ class FlexPool(GlobalPool):
             return (x.float().flatten(2) * self._weights(self._params_for(x))).sum(dim=2)
 
     @torch.no_grad()
-    def spatial_weights(self, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def spatial_weights(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """The pooling weights, [H, W] (shared) or [C, H, W] (per channel); x only to size/adapt."""
         theta = self._params_for(x) if x is not None else self.logits
         if theta.numel() == 0:
@@ -113,8 +112,10 @@ class FlexPool(GlobalPool):
         every parameter value and a "regularised" softmax run would silently be an unregularised one.
         """
         if self.weighting != "raw":
-            raise ValueError("flex R(FlexPool) (the paper's Eq. 2) is identically 0 for softmax weights; "
-                             "build the pool with weighting='raw' (--pool-arg weighting=raw) to regularise it")
+            raise ValueError(
+                "flex R(FlexPool) (the paper's Eq. 2) is identically 0 for softmax weights; "
+                "build the pool with weighting='raw' (--pool-arg weighting=raw) to regularise it"
+            )
         return (self.logits.float().flatten(1).sum(dim=1) - 1.0).pow(2).sum()
 
     @property
@@ -122,5 +123,7 @@ class FlexPool(GlobalPool):
         return self.weighting == "raw"
 
     def extra_repr(self) -> str:
-        return (f"weighting={self.weighting}, per_channel={self.per_channel}, params={tuple(self.logits.shape)}, "
-                f"adapt={self.adapt}")
+        return (
+            f"weighting={self.weighting}, per_channel={self.per_channel}, params={tuple(self.logits.shape)}, "
+            f"adapt={self.adapt}"
+        )

@@ -10,6 +10,7 @@ with (w_avg, w_max, b) shared by all channels as the paper's mask is shared with
 Initialised at zero (g = 0.5, i.e. ``avgmax_half``). On a 1x1 map avg = max = x, so it is the
 identity whatever the gate.
 """
+
 from __future__ import annotations
 
 import torch

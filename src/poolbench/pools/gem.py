@@ -11,9 +11,8 @@ Numerics: computed in fp32 with autocast disabled (x^p is where half precision o
 via GeM's 1-homogeneity, m * GeM(x / m) with m = max_s x_s, so that x^p never overflows for large
 x or large p. On a 1x1 map it returns max(x, eps).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 import torch.nn as nn
@@ -52,7 +51,7 @@ class GeMPool(GlobalPool):
 class GeMChannelPool(GlobalPool):
     """GeM with one learnable p per channel (init 3); sized on the first input if ``channels`` is None."""
 
-    def __init__(self, channels: Optional[int] = None, p: float = 3.0, eps: float = 1e-6, learn_p: bool = True):
+    def __init__(self, channels: int | None = None, p: float = 3.0, eps: float = 1e-6, learn_p: bool = True):
         super().__init__()
         self.init_p = float(p)
         self.p = nn.Parameter(torch.full((channels or 0,), self.init_p), requires_grad=learn_p)

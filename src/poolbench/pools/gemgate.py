@@ -41,12 +41,12 @@ Packing (K models side by side on the channel axis, see ``poolbench.train.packed
 parameter has a leading ``models`` axis, the gate of one model never sees another model's
 channels, and ``pack([pools])`` / ``unpack()`` move weights between the two forms.
 """
+
 from __future__ import annotations
 
 import copy
 import hashlib
 import math
-from typing import List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -58,7 +58,7 @@ from .base import GlobalPool
 P_MIN, P_MAX = 1.0, 8.0  # the learned exponent is kept between average (1) and near-max pooling
 
 
-def masked_gem(x: torch.Tensor, p: torch.Tensor, mask: Optional[torch.Tensor] = None):
+def masked_gem(x: torch.Tensor, p: torch.Tensor, mask: torch.Tensor | None = None):
     """GeM over the last axis of fp32 ``x`` [B, C, N] (already clamped > 0); ``p`` [C] or [1].
 
     ``mask`` [B, 1, N] of 0/1 (at least one 1 per row) restricts the mean to the kept positions.
@@ -81,7 +81,7 @@ def masked_gem(x: torch.Tensor, p: torch.Tensor, mask: Optional[torch.Tensor] = 
     return pooled.pow(1.0 / p.squeeze(2)) * m.squeeze(2), xn
 
 
-def channel_spread(x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+def channel_spread(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """std / (mean + std) per channel over the last axis, in [0, 1): scale-free, 0 for a constant map.
 
     Pass a map already divided by its maximum (``masked_gem`` returns one): squares cannot overflow.
@@ -118,10 +118,22 @@ class GeMGatePool(GlobalPool):
         models: K > 1 is the packed form (K models' channels side by side); use ``pack``.
     """
 
-    def __init__(self, channels: Optional[int] = None, p: float = 3.0, per_channel_p: bool = True,
-                 learn_p: bool = True, gate: bool = True, reduction: int = 16, min_hidden: int = 8,
-                 spread: bool = True, drop: float = 0.0, pos_drop: float = 0.0, eps: float = 1e-6,
-                 models: int = 1, p_min: float = P_MIN):
+    def __init__(
+        self,
+        channels: int | None = None,
+        p: float = 3.0,
+        per_channel_p: bool = True,
+        learn_p: bool = True,
+        gate: bool = True,
+        reduction: int = 16,
+        min_hidden: int = 8,
+        spread: bool = True,
+        drop: float = 0.0,
+        pos_drop: float = 0.0,
+        eps: float = 1e-6,
+        models: int = 1,
+        p_min: float = P_MIN,
+    ):
         super().__init__()
         if not 0.0 <= drop < 1.0 or not 0.0 <= pos_drop < 1.0:
             raise ValueError(f"gemgate: drop={drop} and pos_drop={pos_drop} must lie in [0, 1)")
@@ -143,7 +155,7 @@ class GeMGatePool(GlobalPool):
             self.b1 = nn.Parameter(torch.zeros(0))  # [K, hidden]
             self.w2 = nn.Parameter(torch.zeros(0))  # [K, C, hidden], zero at init
             self.b2 = nn.Parameter(torch.zeros(0))  # [K, C], zero at init
-        self.channels: Optional[int] = None
+        self.channels: int | None = None
         if channels is not None:
             self._build(int(channels))
 
@@ -175,7 +187,8 @@ class GeMGatePool(GlobalPool):
             # gem run of the same seed start from the same weights and the same function.
             state = torch.get_rng_state().numpy().tobytes()
             g = torch.Generator().manual_seed(
-                int.from_bytes(hashlib.sha256(b"gemgate" + state).digest()[:8], "little") & ((1 << 63) - 1))
+                int.from_bytes(hashlib.sha256(b"gemgate" + state).digest()[:8], "little") & ((1 << 63) - 1)
+            )
             bound = 1.0 / math.sqrt(c_in)
             with torch.no_grad():
                 self.w1.copy_(torch.empty(self.w1.shape).uniform_(-bound, bound, generator=g))
@@ -229,7 +242,7 @@ class GeMGatePool(GlobalPool):
                 y = y * self.gate_factor(y, spread)
         return y
 
-    def gate_factor(self, y: torch.Tensor, spread: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def gate_factor(self, y: torch.Tensor, spread: torch.Tensor | None = None) -> torch.Tensor:
         """2 sigmoid(W2 relu(W1 [y, spread] + b1) + b2), per model; [B, K*C], 1 at initialisation."""
         b, kc = y.shape
         k = self.models
@@ -245,11 +258,21 @@ class GeMGatePool(GlobalPool):
 
     # ---------------------------------------------------------------- packing
     def _kwargs(self) -> dict:
-        return dict(p=self.init_p, per_channel_p=self.per_channel_p, learn_p=self.learn_p, gate=self.use_gate,
-                    reduction=self.reduction, min_hidden=self.min_hidden, spread=self.use_spread,
-                    drop=self.drop, pos_drop=self.pos_drop, eps=self.eps, p_min=self.p_min)
+        return dict(
+            p=self.init_p,
+            per_channel_p=self.per_channel_p,
+            learn_p=self.learn_p,
+            gate=self.use_gate,
+            reduction=self.reduction,
+            min_hidden=self.min_hidden,
+            spread=self.use_spread,
+            drop=self.drop,
+            pos_drop=self.pos_drop,
+            eps=self.eps,
+            p_min=self.p_min,
+        )
 
-    def pack(self, k: Union[int, List["GeMGatePool"]]) -> "GeMGatePool":
+    def pack(self, k: int | list[GeMGatePool]) -> GeMGatePool:
         """One pool for ``k`` models side by side: from a list of sized pools (their weights,
         concatenated), or an int (``k`` copies of this pool's weights)."""
         pools = [copy.deepcopy(self) for _ in range(k)] if isinstance(k, int) else list(k)
@@ -257,14 +280,15 @@ class GeMGatePool(GlobalPool):
             raise ValueError("gemgate.pack: every pool must be sized first (build it with channels=C)")
         if any(q._kwargs() != pools[0]._kwargs() for q in pools):
             raise ValueError("gemgate.pack: the pools differ in their settings; only identical pools pack")
-        out = GeMGatePool(channels=sum(q.channels for q in pools), models=sum(q.models for q in pools),
-                          **pools[0]._kwargs())
+        out = GeMGatePool(
+            channels=sum(q.channels for q in pools), models=sum(q.models for q in pools), **pools[0]._kwargs()
+        )
         with torch.no_grad():
             for name, t in out.named_parameters():
                 t.copy_(torch.cat([getattr(q, name).detach() for q in pools], dim=0))
         return out.to(pools[0].delta.device)
 
-    def unpack(self) -> List["GeMGatePool"]:
+    def unpack(self) -> list[GeMGatePool]:
         """The ``models`` single-model pools this packed pool holds (weights copied)."""
         k = self.models
         c = self.channels // k
@@ -275,11 +299,13 @@ class GeMGatePool(GlobalPool):
                 for name, t in q.named_parameters():
                     src = getattr(self, name)
                     n = src.shape[0] // k
-                    t.copy_(src[i * n:(i + 1) * n])
+                    t.copy_(src[i * n : (i + 1) * n])
             outs.append(q.to(self.delta.device))
         return outs
 
     def extra_repr(self) -> str:
-        return (f"channels={self.channels}, p={self.init_p}, p_min={self.p_min}, per_channel_p={self.per_channel_p}, "
-                f"learn_p={self.learn_p}, gate={self.use_gate}, spread={self.use_spread}, drop={self.drop}, "
-                f"pos_drop={self.pos_drop}, models={self.models}")
+        return (
+            f"channels={self.channels}, p={self.init_p}, p_min={self.p_min}, per_channel_p={self.per_channel_p}, "
+            f"learn_p={self.learn_p}, gate={self.use_gate}, spread={self.use_spread}, drop={self.drop}, "
+            f"pos_drop={self.pos_drop}, models={self.models}"
+        )

@@ -26,12 +26,14 @@ fitted p applies to its own map size only. ``channel_mean`` (default: the file's
 plain sum_n p_n x_n) must have one entry per channel. Weights files carry ``format``
 (``FORMAT``): files from before the paper's operator (no format) are refused.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,10 +44,10 @@ FORMAT = 2
 from . import register_pool
 from .base import GlobalPool
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
-def save_lda_weights(path: PathLike, p: Any, meta: Optional[Dict[str, Any]] = None) -> Path:
+def save_lda_weights(path: PathLike, p: Any, meta: dict[str, Any] | None = None) -> Path:
     """Write p ([H*W], [M, H*W] or [M, H, W]) and a JSON-able ``meta`` dict.
 
     The format follows the suffix: .pt (torch.save), .npz (numpy, meta as a JSON string) or .json.
@@ -67,17 +69,19 @@ def save_lda_weights(path: PathLike, p: Any, meta: Optional[Dict[str, Any]] = No
     return path
 
 
-def load_lda_weights(path: PathLike) -> Tuple[torch.Tensor, Dict[str, Any]]:
+def load_lda_weights(path: PathLike) -> tuple[torch.Tensor, dict[str, Any]]:
     """Read (p, meta) written by ``save_lda_weights``; ValueError for a file of another format."""
     p, meta = _read_lda_weights(Path(path))
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is an LDA weights file of format {meta.get('format', 1)} (fitted before poolbench "
-                         f"used the paper's operator: per-map standardisation, block-centred, rescaled alpha); "
-                         f"this poolbench reads format {FORMAT}: refit it with poolbench fit-lda")
+        raise ValueError(
+            f"{path} is an LDA weights file of format {meta.get('format', 1)} (fitted before poolbench "
+            f"used the paper's operator: per-map standardisation, block-centred, rescaled alpha); "
+            f"this poolbench reads format {FORMAT}: refit it with poolbench fit-lda"
+        )
     return p, meta
 
 
-def _read_lda_weights(path: Path) -> Tuple[torch.Tensor, Dict[str, Any]]:
+def _read_lda_weights(path: Path) -> tuple[torch.Tensor, dict[str, Any]]:
     if not path.exists():
         raise ValueError(f"LDA weights file not found: {path}")
     if path.suffix == ".pt":
@@ -97,7 +101,7 @@ def _read_lda_weights(path: Path) -> Tuple[torch.Tensor, Dict[str, Any]]:
     raise ValueError(f"LDA weights file must end in .pt, .npz or .json, got {path}")
 
 
-def _as_maps(p: torch.Tensor, size: Optional[Sequence[int]] = None) -> torch.Tensor:
+def _as_maps(p: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
     """p as [M, H, W]. [N] and [M, N] (N = H*W) are shaped by ``size``, or taken as square maps."""
     if p.dim() == 3:
         maps = p
@@ -109,8 +113,9 @@ def _as_maps(p: torch.Tensor, size: Optional[Sequence[int]] = None) -> torch.Ten
                 raise ValueError(f"LDA weights of length {n} are not a square map: give size=(H, W) or meta['size']")
             size = (math.isqrt(n), math.isqrt(n))
         if int(size[0]) * int(size[1]) != n:
-            raise ValueError(f"LDA weights have {n} entries per map but size {size[0]}x{size[1]} "
-                             f"needs {int(size[0]) * int(size[1])}")
+            raise ValueError(
+                f"LDA weights have {n} entries per map but size {size[0]}x{size[1]} needs {int(size[0]) * int(size[1])}"
+            )
         maps = flat.view(-1, int(size[0]), int(size[1]))
     else:
         raise ValueError(f"LDA weights must be [H*W], [M, H*W] or [M, H, W], got shape {list(p.shape)}")
@@ -119,7 +124,7 @@ def _as_maps(p: torch.Tensor, size: Optional[Sequence[int]] = None) -> torch.Ten
     return maps
 
 
-def back_transform_mean(meta: Dict[str, Any], channels: Optional[int] = None) -> Tuple[torch.Tensor, bool]:
+def back_transform_mean(meta: dict[str, Any], channels: int | None = None) -> tuple[torch.Tensor, bool]:
     """(fbar [C] float32, per_map): the constants the output is shifted back by (Sec. 3.6)."""
     per_map = meta.get("normalization") == "per-map"
     mean = torch.as_tensor(meta.get("channel_mean") or [], dtype=torch.float32)
@@ -144,10 +149,15 @@ def pool_with(p: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, per_map: boo
 class LDAPool(GlobalPool):
     """sum_s p_s x_s + (1 - sum p) fbar(c) per channel with a fixed p (buffer); p = None is GAP."""
 
-    def __init__(self, weights: Any = None, size: Optional[Tuple[int, int]] = None,
-                 channel_mean: Optional[Sequence[float]] = None, channels: Optional[int] = None):
+    def __init__(
+        self,
+        weights: Any = None,
+        size: tuple[int, int] | None = None,
+        channel_mean: Sequence[float] | None = None,
+        channels: int | None = None,
+    ):
         super().__init__()
-        self.meta: Dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
         if isinstance(weights, (str, Path)):
             weights, self.meta = load_lda_weights(weights)
             size = size or self.meta.get("size")
@@ -162,7 +172,7 @@ class LDAPool(GlobalPool):
         self.register_buffer("channel_mean", mean)
 
     @property
-    def input_size(self) -> Optional[Tuple[int, int]]:
+    def input_size(self) -> tuple[int, int] | None:
         """The map size the fitted weights apply to (None: uniform, any size); read by the checker."""
         return tuple(self.p.shape[-2:]) if self.p.numel() else None
 
@@ -184,13 +194,14 @@ class LDAPool(GlobalPool):
             z = x.float().flatten(2)  # [B, C, N]
             p = self._maps_for(x).flatten(1)  # [M, N]
             if self.channel_mean.numel() not in (0, z.shape[1]):
-                raise ValueError(f"lda weights were fitted on {self.channel_mean.numel()} channels but got "
-                                 f"{z.shape[1]}")
+                raise ValueError(
+                    f"lda weights were fitted on {self.channel_mean.numel()} channels but got {z.shape[1]}"
+                )
             out = pool_with(p, z, self.channel_mean, self.per_map)  # [B, C, M]
             return out.transpose(1, 2).flatten(1)  # [B, M*C]
 
     @torch.no_grad()
-    def spatial_weights(self, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def spatial_weights(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """p as [H, W] (M = 1) or [M, H, W]; for the uniform default, x gives the size."""
         if self.p.numel() == 0 and x is None:
             raise ValueError("lda without fitted weights is uniform at any size: pass x to get its map")

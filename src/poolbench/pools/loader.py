@@ -5,16 +5,15 @@ name may be left out (``custom_pool.py`` means ``custom_pool.py:CustomPool``). T
 may be a ``GlobalPool`` or any ``nn.Module`` mapping [B, C, H, W] -> [B, C]; a missing
 ``feat_mult`` is read as 1 by the checker and the models.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Optional, Tuple, Type
 
 import torch.nn as nn
-
 
 DEFAULT_CLASS = "CustomPool"  # the benchmark's scaffold names its pool class so
 
@@ -25,7 +24,7 @@ def is_pool_file_spec(spec: str) -> bool:
     return spec.endswith(".py") or (bool(sep) and path.endswith(".py") and bool(name))
 
 
-def split_pool_file_spec(spec: str) -> Tuple[str, str]:
+def split_pool_file_spec(spec: str) -> tuple[str, str]:
     """'dir/pool.py:Mine' -> ('dir/pool.py', 'Mine'); 'dir/pool.py' -> ('dir/pool.py', 'CustomPool')."""
     if spec.endswith(".py"):
         return spec, DEFAULT_CLASS
@@ -45,7 +44,7 @@ def normalize_pool_file_spec(spec: str) -> str:
     return f"{path}:{name}"
 
 
-def pool_file_label(spec: str, sha: Optional[str], full_path: bool = False) -> str:
+def pool_file_label(spec: str, sha: str | None, full_path: bool = False) -> str:
     """A table's row label: 'custom_pool.py:CustomPool@3f2a' (file name, class, first 4 hex of its
     sha256), so two files, or two versions of one file, never share a row."""
     path_str, name = split_pool_file_spec(spec)
@@ -53,7 +52,7 @@ def pool_file_label(spec: str, sha: Optional[str], full_path: bool = False) -> s
     return f"{where}:{name}" + (f"@{sha[:4]}" if sha else "")
 
 
-def load_pool_file(spec: str) -> Type[nn.Module]:
+def load_pool_file(spec: str) -> type[nn.Module]:
     """Import ``path.py`` by its path and return its class ``ClassName`` (default ``CustomPool``)."""
     path_str, name = split_pool_file_spec(spec)
     path = Path(path_str).expanduser().resolve()

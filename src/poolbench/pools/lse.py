@@ -7,6 +7,7 @@ Networks", CVPR 2015, Eq. (4) (LSE aggregation; r large -> max, r small -> avera
 Numerics: ``torch.logsumexp`` subtracts the maximum before exp, and it is computed in fp32 with
 autocast off. r is kept positive by clamping at ``r_min``. On a 1x1 map it is the identity.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Source: Oquab, Bottou, Laptev & Sivic, "Is object localization for free? Weakly-
 learning with convolutional neural networks", CVPR 2015 (global max pooling at the head).
 On a 1x1 map it is the identity. The gradient goes to the arg-max (split evenly among ties).
 """
+
 from __future__ import annotations
 
 import torch

@@ -8,10 +8,10 @@ The paper constrains a to [0, 1]; we parametrise a = sigmoid(logit) so the const
 the gradient. ``init`` is the starting a (0.5 = ``avgmax_half``). On a 1x1 map it is the
 identity, whatever a is.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -24,7 +24,7 @@ from .base import GlobalPool
 class MixedPool(GlobalPool):
     """a_c * max + (1 - a_c) * avg with a_c = sigmoid(logit_c), one per channel."""
 
-    def __init__(self, channels: Optional[int] = None, init: float = 0.5):
+    def __init__(self, channels: int | None = None, init: float = 0.5):
         super().__init__()
         if not 0.0 < init < 1.0:
             raise ValueError(f"mixed needs 0 < init < 1 (the starting share of max), got {init}")

@@ -13,11 +13,12 @@ x are told apart) in eval and train mode, then again after perturbing every para
 weights move in training: raw FlexPool weights are 1 at init, w_c afterwards), and names the
 relation it finds.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -33,7 +34,7 @@ class OneByOne:
     relation: str  # "x", "2 x", "[x, x]", "a_c x", "max(x, 1e-06)", "another function of x"
     identity: bool  # y == x in eval and train mode, for every parameter value tried
     same_as_identity: bool  # identity up to what the classifier absorbs, on non-negative maps
-    at_init: Optional[str] = None  # the relation at initialisation, when it differs from ``relation``
+    at_init: str | None = None  # the relation at initialisation, when it differs from ``relation``
 
     def text(self) -> str:
         rel = self.relation if self.at_init is None else f"{self.at_init} at init, {self.relation} once trained"
@@ -50,7 +51,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * (1 + float(b.abs().max()))))
 
 
-def _relation(y: torch.Tensor, x: torch.Tensor) -> Tuple[str, bool]:
+def _relation(y: torch.Tensor, x: torch.Tensor) -> tuple[str, bool]:
     """(name, same as the identity up to absorbed scale / eps clamp) for y [B, F] against x [B, C]."""
     c = x.shape[1]
     if y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] % c or not torch.isfinite(y).all():
@@ -104,5 +105,9 @@ def probe_1x1(make: Callable[[int], nn.Module], channels: int = 8, batch: int = 
     same = all(s for _, s in fresh + moved)
     if eval0 == train0 and eval1 == train1:  # differs only with the parameters
         return OneByOne(eval1, False, same, at_init=eval0)
-    return OneByOne(f"train: {train1}; eval: {eval1}", False, same,
-                    at_init=None if (eval0, train0) == (eval1, train1) else f"train: {train0}; eval: {eval0}")
+    return OneByOne(
+        f"train: {train1}; eval: {eval1}",
+        False,
+        same,
+        at_init=None if (eval0, train0) == (eval1, train1) else f"train: {train0}; eval: {eval0}",
+    )

@@ -6,6 +6,7 @@ ICCV 2021, Eqs. (1)-(2), applied globally (one region = the whole H x W map).
 Numerics: ``softmax`` subtracts the per-channel maximum before exp, so huge activations cannot
 overflow; fp32 with autocast off. A constant map returns the constant; a 1x1 map is the identity.
 """
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@ channel with no positive activation has sum a = 0: training then samples uniform
 and eval returns 0, instead of 0/0. Gradients flow to the sampled position (training) or through
 the weighted mean (eval). On a 1x1 map both modes return max(x, 0).
 """
+
 from __future__ import annotations
 
 import torch

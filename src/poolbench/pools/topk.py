@@ -7,6 +7,7 @@ top-instance term). k = 1 is max pooling; k = H*W is average pooling.
 
 k is clipped to H*W, so any map size works; on a 1x1 map it is the identity.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ A reproduction module defines ``NAME`` (the ``poolbench reproduce`` name, e.g. `
 (resumable, through the sweep executors) and prints the paper's table layout with the paper's
 numbers beside ours; it reports only runs that exist.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -29,6 +29,7 @@ fixed 5% of Fashion-MNIST / of the CIFAR-10 JPEG copy). What is not implemented:
 layers in sequence *inside* the search (the paper's CIFAR-10 ResNet row, 3rd then 1st); the
 surgery itself supports it (``--lda-layer 3,1``), the search picks one layer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,31 +37,75 @@ import contextlib
 import itertools
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 NAME = "birodkar2019"
 HELP = "Birodkar et al. 2019, Table 1 (+ Table 4): closed-form learned pooling, CV-selected, retrained"
 
 # Table 1 and Table 4 of the paper: (baseline error, (layer, alpha, norm), replaced error, SGD-learned error)
-PAPER: Dict[str, Dict[str, Any]] = {
-    "cnn-reduced-svhn": dict(model="CNN", dataset="Reduced SVHN", base="32.53 ± 0.284", choice="3rd / 5 / l1",
-                             lda="21.56 ± 0.525", sgd="22.49 ± 0.49 (3rd)"),
-    "cnn-svhn": dict(model="CNN", dataset="SVHN", base="10.68 ± 0.435", choice="2nd / 25 / l2", lda="9.93 ± 0.47",
-                     sgd="9.19 ± 0.218 (3rd)"),
-    "cnn-cifar10": dict(model="CNN", dataset="CIFAR-10", base="14.59 ± 0.352", choice="3rd / 45 / l2",
-                        lda="16.08 ± 0.191", sgd="16.77 ± 0.796 (3rd)"),
-    "cnn-cifar100": dict(model="CNN", dataset="CIFAR-100", base="45.04 ± 0.397", choice="3rd / 5 / l2",
-                         lda="45.13 ± 0.483", sgd="48.17 ± 0.363 (3rd)"),
-    "resnet-reduced-svhn": dict(model="ResNet", dataset="Reduced SVHN", base="12.38 ± 0.33", choice="2nd / 25 / l1",
-                                lda="10.46 ± 0.534", sgd="13.78 ± 0.357 (3rd)"),
-    "resnet-svhn": dict(model="ResNet", dataset="SVHN", base="4.07 ± 0.126", choice="2nd / 10 / l1",
-                        lda="3.62 ± 0.057", sgd="3.97 ± 0.09 (3rd)"),
-    "resnet-cifar10": dict(model="ResNet", dataset="CIFAR-10", base="4.57 ± 0.123", choice="3rd, 1st / 15, 65 / l2, l1",
-                           lda="4.3 ± 0.151", sgd="18.33 ± 2.612 (1st)"),
-    "resnet-cifar100": dict(model="ResNet", dataset="CIFAR-100", base="22.31 ± 0.2896", choice="2nd / 5 / l1",
-                            lda="21.5 ± 0.145", sgd="-"),
+PAPER: dict[str, dict[str, Any]] = {
+    "cnn-reduced-svhn": dict(
+        model="CNN",
+        dataset="Reduced SVHN",
+        base="32.53 ± 0.284",
+        choice="3rd / 5 / l1",
+        lda="21.56 ± 0.525",
+        sgd="22.49 ± 0.49 (3rd)",
+    ),
+    "cnn-svhn": dict(
+        model="CNN",
+        dataset="SVHN",
+        base="10.68 ± 0.435",
+        choice="2nd / 25 / l2",
+        lda="9.93 ± 0.47",
+        sgd="9.19 ± 0.218 (3rd)",
+    ),
+    "cnn-cifar10": dict(
+        model="CNN",
+        dataset="CIFAR-10",
+        base="14.59 ± 0.352",
+        choice="3rd / 45 / l2",
+        lda="16.08 ± 0.191",
+        sgd="16.77 ± 0.796 (3rd)",
+    ),
+    "cnn-cifar100": dict(
+        model="CNN",
+        dataset="CIFAR-100",
+        base="45.04 ± 0.397",
+        choice="3rd / 5 / l2",
+        lda="45.13 ± 0.483",
+        sgd="48.17 ± 0.363 (3rd)",
+    ),
+    "resnet-reduced-svhn": dict(
+        model="ResNet",
+        dataset="Reduced SVHN",
+        base="12.38 ± 0.33",
+        choice="2nd / 25 / l1",
+        lda="10.46 ± 0.534",
+        sgd="13.78 ± 0.357 (3rd)",
+    ),
+    "resnet-svhn": dict(
+        model="ResNet",
+        dataset="SVHN",
+        base="4.07 ± 0.126",
+        choice="2nd / 10 / l1",
+        lda="3.62 ± 0.057",
+        sgd="3.97 ± 0.09 (3rd)",
+    ),
+    "resnet-cifar10": dict(
+        model="ResNet",
+        dataset="CIFAR-10",
+        base="4.57 ± 0.123",
+        choice="3rd, 1st / 15, 65 / l2, l1",
+        lda="4.3 ± 0.151",
+        sgd="18.33 ± 2.612 (1st)",
+    ),
+    "resnet-cifar100": dict(
+        model="ResNet", dataset="CIFAR-100", base="22.31 ± 0.2896", choice="2nd / 5 / l1", lda="21.5 ± 0.145", sgd="-"
+    ),
 }
 
 
@@ -69,32 +114,41 @@ class Setting:
     model: str
     dataset: str
     preset: str
-    train_fraction: Optional[float]  # a fixed fraction of the training set ("reduced"), None = all
+    train_fraction: float | None  # a fixed fraction of the training set ("reduced"), None = all
     cv_fraction: float  # held out per fold (Sec. 6.2)
-    paper: Optional[str] = None  # key into PAPER (None: a stand-in the paper did not run)
-    model_args: Tuple[Tuple[str, Any], ...] = ()
-    data_path: Optional[str] = None
+    paper: str | None = None  # key into PAPER (None: a stand-in the paper did not run)
+    model_args: tuple[tuple[str, Any], ...] = ()
+    data_path: str | None = None
 
 
-SETTINGS: Dict[str, Setting] = {
+SETTINGS: dict[str, Setting] = {
     "cnn-reduced-svhn": Setting("cnn4", "svhn", "birodkar2019-cnn-svhn", 0.05, 0.2, "cnn-reduced-svhn"),
     "cnn-svhn": Setting("cnn4", "svhn", "birodkar2019-cnn-svhn", None, 0.05, "cnn-svhn"),
     "cnn-cifar10": Setting("cnn4", "cifar10", "birodkar2019-cnn-cifar", None, 0.1, "cnn-cifar10"),
     "cnn-cifar100": Setting("cnn4", "cifar100", "birodkar2019-cnn-cifar", None, 0.1, "cnn-cifar100"),
-    "resnet-reduced-svhn": Setting("preact_resnet18", "svhn", "birodkar2019-resnet-svhn", 0.05, 0.2,
-                                   "resnet-reduced-svhn"),
+    "resnet-reduced-svhn": Setting(
+        "preact_resnet18", "svhn", "birodkar2019-resnet-svhn", 0.05, 0.2, "resnet-reduced-svhn"
+    ),
     "resnet-svhn": Setting("preact_resnet18", "svhn", "birodkar2019-resnet-svhn", None, 0.05, "resnet-svhn"),
     "resnet-cifar10": Setting("preact_resnet18", "cifar10", "birodkar2019-resnet-cifar", None, 0.1, "resnet-cifar10"),
-    "resnet-cifar100": Setting("preact_resnet18", "cifar100", "birodkar2019-resnet-cifar", None, 0.1,
-                               "resnet-cifar100"),
+    "resnet-cifar100": Setting(
+        "preact_resnet18", "cifar100", "birodkar2019-resnet-cifar", None, 0.1, "resnet-cifar100"
+    ),
     # CPU stand-ins (not in the paper): reduced sets like its reduced SVHN
     "cnn-fmnist-5pct": Setting("cnn4", "fashion_mnist", "birodkar2019-cnn-svhn", 0.05, 0.2),
-    "cnn-cifar10jpg-5pct": Setting("cnn4", "imagefolder", "birodkar2019-cnn-cifar", 0.05, 0.2,
-                                   data_path="../shared/data/cifar10-jpg.tar.gz"),
+    "cnn-cifar10jpg-5pct": Setting(
+        "cnn4", "imagefolder", "birodkar2019-cnn-cifar", 0.05, 0.2, data_path="../shared/data/cifar10-jpg.tar.gz"
+    ),
 }
 
-TRAIN_SIZES = {"svhn": 73257, "cifar10": 50000, "cifar100": 50000, "fashion_mnist": 60000, "imagefolder": 50000,
-               "synthetic": 5000}
+TRAIN_SIZES = {
+    "svhn": 73257,
+    "cifar10": 50000,
+    "cifar100": 50000,
+    "fashion_mnist": 60000,
+    "imagefolder": 50000,
+    "synthetic": 5000,
+}
 
 
 # ----------------------------------------------------------------------------- configs
@@ -109,7 +163,7 @@ class Plan:
     def protocol(self):
         from ..train.presets import preset
 
-        over: Dict[str, Any] = {}
+        over: dict[str, Any] = {}
         n = self.train_size()
         if self.setting.train_fraction is not None:
             over["train_subset"] = int(round(self.setting.train_fraction * n))
@@ -121,25 +175,31 @@ class Plan:
     def train_size(self) -> int:
         return int(getattr(self.args, "train_size", None) or TRAIN_SIZES.get(self.setting.dataset, 50000))
 
-    def model_args(self) -> Dict[str, Any]:
+    def model_args(self) -> dict[str, Any]:
         d = dict(self.setting.model_args)
         d.update(self.args.model_arg or {})
         return d
 
-    def config(self, seed: int, fold: Optional[int] = None, extra: Optional[Dict[str, Any]] = None):
+    def config(self, seed: int, fold: int | None = None, extra: dict[str, Any] | None = None):
         from ..train import RunConfig
 
         model_args = dict(self.model_args(), **(extra or {}))
-        return RunConfig(model=self.setting.model, dataset=self.setting.dataset, seed=seed, protocol=self.protocol(),
-                         holdout=None if fold is None else {"fraction": self.setting.cv_fraction, "fold": fold},
-                         model_args=model_args, data_path=self.args.data_path or self.setting.data_path,
-                         data_dir=self.args.data_dir)
+        return RunConfig(
+            model=self.setting.model,
+            dataset=self.setting.dataset,
+            seed=seed,
+            protocol=self.protocol(),
+            holdout=None if fold is None else {"fraction": self.setting.cv_fraction, "fold": fold},
+            model_args=model_args,
+            data_path=self.args.data_path or self.setting.data_path,
+            data_dir=self.args.data_dir,
+        )
 
-    def weights_path(self, fold: Optional[int], layer: int, alpha: float, norm: str) -> Path:
+    def weights_path(self, fold: int | None, layer: int, alpha: float, norm: str) -> Path:
         tag = "full" if fold is None else f"fold{fold}"
         return Path(self.args.runs_dir) / "birodkar2019-weights" / self.name / f"{tag}-L{layer}-a{alpha:g}-{norm}.pt"
 
-    def grid(self) -> List[Tuple[int, float, str]]:
+    def grid(self) -> list[tuple[int, float, str]]:
         return list(itertools.product(self.args.layers, self.args.alphas, self.args.norms))
 
 
@@ -171,8 +231,7 @@ def claimed(path: Path):
     yield False
 
 
-def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
-                device: Optional[str]) -> Optional[Path]:
+def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str, device: str | None) -> Path | None:
     """``poolbench fit-lda`` on a finished baseline run (kept if the file exists: its sha is in run ids);
     None while another process is fitting it."""
     if path.exists():
@@ -183,8 +242,18 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
         if not mine:
             return None
         tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
-        argv = ["fit-lda", str(base_run), "--layer", str(layer), "--alpha", str(alpha), "--norm", norm,
-                "--out", str(tmp)] + (["--device", device] if device else [])
+        argv = [
+            "fit-lda",
+            str(base_run),
+            "--layer",
+            str(layer),
+            "--alpha",
+            str(alpha),
+            "--norm",
+            norm,
+            "--out",
+            str(tmp),
+        ] + (["--device", device] if device else [])
         if cli_main(argv) != 0:
             raise RuntimeError(f"fit-lda failed on {base_run} (layer {layer}, alpha {alpha}, {norm})")
         os.replace(tmp, path)  # whole or absent: a half-written file would become a run's identity
@@ -192,7 +261,7 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
 
 
 # ----------------------------------------------------------------------------- running
-def _result(runs_dir: Path, config) -> Optional[Dict[str, Any]]:
+def _result(runs_dir: Path, config) -> dict[str, Any] | None:
     from ..data import DataError
     from ..results.store import read_json
 
@@ -203,7 +272,7 @@ def _result(runs_dir: Path, config) -> Optional[Dict[str, Any]]:
     return read_json(runs_dir / run_id / "result.json")
 
 
-def _error(result: Optional[Dict[str, Any]], key: str) -> Optional[float]:
+def _error(result: dict[str, Any] | None, key: str) -> float | None:
     """Final-epoch error (%) of a finished, finite run; None for missing, unfinished or diverged."""
     if not result or result.get("status") != "finished":
         return None
@@ -212,7 +281,7 @@ def _error(result: Optional[Dict[str, Any]], key: str) -> Optional[float]:
     return None if result.get("final_test_acc") is None else 100.0 - result["final_test_acc"]
 
 
-def _train(config, args) -> Optional[Dict[str, Any]]:
+def _train(config, args) -> dict[str, Any] | None:
     runs_dir = Path(args.runs_dir)
     done = _result(runs_dir, config)
     if done is not None and done.get("status") in ("finished", "diverged"):
@@ -229,11 +298,17 @@ def _train(config, args) -> Optional[Dict[str, Any]]:
         return train_run(config, runs_dir, device=args.device, progress=False, log=None)
 
 
-def run_setting(plan: Plan) -> Dict[str, Any]:
+def run_setting(plan: Plan) -> dict[str, Any]:
     """Steps 1-4 for one setting, running what is missing (unless --report-only); returns its row."""
     args, runs_dir = plan.args, Path(plan.args.runs_dir)
-    row: Dict[str, Any] = {"name": plan.name, "setting": plan.setting, "protocol": plan.protocol().label(),
-                           "seeds": list(args.seeds), "cv": {}, "model_args": plan.model_args()}
+    row: dict[str, Any] = {
+        "name": plan.name,
+        "setting": plan.setting,
+        "protocol": plan.protocol().label(),
+        "seeds": list(args.seeds),
+        "cv": {},
+        "model_args": plan.model_args(),
+    }
     base = {s: _train(plan.config(s), args) for s in args.seeds}
     row["base"] = {s: _error(r, "test") for s, r in base.items()}
     # cross-validation: per fold a baseline without the held-out images, a fit on it, each grid point
@@ -256,8 +331,9 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
-        if not (args.report_only and not path.exists()) and \
-                fit_weights(runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm, args.device):
+        if not (args.report_only and not path.exists()) and fit_weights(
+            runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm, args.device
+        ):
             for s in args.seeds:
                 cfg = plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)})
                 row["lda"][s] = _error(_train(cfg, args), "test")
@@ -267,7 +343,7 @@ def run_setting(plan: Plan) -> Dict[str, Any]:
     return row
 
 
-def write_figures(plan: Plan, row: Dict[str, Any], out_dir: Path) -> List[Path]:
+def write_figures(plan: Plan, row: dict[str, Any], out_dir: Path) -> list[Path]:
     """Figure 1 for a setting whose replaced-pooling runs exist: (a) the fitted map's 9 evenly spaced
     outputs, both copies; (b) per-class pooled maps of one channel (chosen at random, seed 0), the
     default strided downsampling of the first seed's baseline beside the learned pooling of the
@@ -284,14 +360,21 @@ def write_figures(plan: Plan, row: Dict[str, Any], out_dir: Path) -> List[Path]:
     p, meta = load_lda_weights(plan.weights_path(None, layer, alpha, norm))
     written = []
     for copy in range(p.shape[0]):
-        written.append(plot_pooling_maps(p.numpy(), meta["size"], meta["out_size"],
-                                         out_dir / f"{plan.name}-pooling-map-copy{copy}.png", copy=copy,
-                                         title=f"{plan.name}: layer {layer}, alpha {alpha:g}, {norm}, copy {copy} "
-                                               f"(red +, blue -)"))
+        written.append(
+            plot_pooling_maps(
+                p.numpy(),
+                meta["size"],
+                meta["out_size"],
+                out_dir / f"{plan.name}-pooling-map-copy{copy}.png",
+                copy=copy,
+                title=f"{plan.name}: layer {layer}, alpha {alpha:g}, {norm}, copy {copy} (red +, blue -)",
+            )
+        )
     runs_dir = Path(plan.args.runs_dir)
     seed = plan.args.seeds[0]
-    lda_cfg = plan.config(seed, extra={"lda_layer": layer, "lda_weights": str(plan.weights_path(None, layer, alpha,
-                                                                                               norm))})
+    lda_cfg = plan.config(
+        seed, extra={"lda_layer": layer, "lda_weights": str(plan.weights_path(None, layer, alpha, norm))}
+    )
     outputs, labels, classes = {}, None, None
     for name, cfg in (("strided conv (baseline)", plan.config(seed)), ("learned pooling", lda_cfg)):
         _, data, model = load_trained(runs_dir / cfg.run_id, plan.args.device)
@@ -300,15 +383,18 @@ def write_figures(plan: Plan, row: Dict[str, Any], out_dir: Path) -> List[Path]:
         outputs[name] = module_outputs(model, module, data.inputs(data.test_x))
         labels, classes = data.test_y, [str(c) for c in range(data.num_classes)]
     channel = int(np.random.default_rng(0).integers(outputs["learned pooling"].shape[1]))
-    written.append(plot_per_class_pooled_maps(outputs, labels, out_dir / f"{plan.name}-per-class-pooled.png",
-                                              channel, classes))
+    written.append(
+        plot_per_class_pooled_maps(outputs, labels, out_dir / f"{plan.name}-per-class-pooled.png", channel, classes)
+    )
     return written
 
 
-def choose(cv: Dict[Any, Dict[int, Optional[float]]], folds: int, grid: Sequence[Tuple[int, float, str]]
-           ) -> Optional[Tuple[int, float, str]]:
+def choose(
+    cv: dict[Any, dict[int, float | None]], folds: int, grid: Sequence[tuple[int, float, str]]
+) -> tuple[int, float, str] | None:
     """The grid point with the lowest mean held-out error over all folds; None until *every* point of the
     grid has a finished run on every fold (a choice among a partial grid would not be the CV's)."""
+
     def complete(key) -> bool:
         v = cv.get(key, {})
         return len(v) == folds and all(e is not None for e in v.values())
@@ -319,7 +405,7 @@ def choose(cv: Dict[Any, Dict[int, Optional[float]]], folds: int, grid: Sequence
 
 
 # ----------------------------------------------------------------------------- report
-def _ms(errors: Dict[int, Optional[float]]) -> str:
+def _ms(errors: dict[int, float | None]) -> str:
     from ..results.stats import summarize
 
     vals = [e for e in errors.values() if e is not None]
@@ -333,12 +419,14 @@ def _ordinal(layer: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(layer, f"{layer}th")
 
 
-def format_rows(rows: Sequence[Dict[str, Any]], folds: int) -> str:
+def format_rows(rows: Sequence[dict[str, Any]], folds: int) -> str:
     from ..results.stats import compare_groups
 
-    head = ("| setting | model | dataset | baseline error (ours) | paper | layer / alpha / norm (ours, CV) | paper "
-            "| error with replaced pooling (ours) | paper | replaced - baseline, 95% CI | SGD-learned map (ours) "
-            "| paper (Table 4) |")
+    head = (
+        "| setting | model | dataset | baseline error (ours) | paper | layer / alpha / norm (ours, CV) | paper "
+        "| error with replaced pooling (ours) | paper | replaced - baseline, 95% CI | SGD-learned map (ours) "
+        "| paper (Table 4) |"
+    )
     lines = [head, "|" + "---|" * 12]
     notes = []
     for r in rows:
@@ -353,36 +441,51 @@ def format_rows(rows: Sequence[Dict[str, Any]], folds: int) -> str:
             if cmp["ci95"]:
                 ci = f"{cmp['mean_diff']:+.2f} [{cmp['ci95'][0]:+.2f}, {cmp['ci95'][1]:+.2f}]"
         model = s.model + "".join(f" {k}={v}" for k, v in r.get("model_args", {}).items())
-        lines.append(f"| {r['name']} | {model} | {s.dataset}{'' if s.train_fraction is None else f' ({s.train_fraction:.0%})'} "
-                     f"| {_ms(r['base'])} | {paper.get('base', 'not in paper')} | {chosen} | {paper.get('choice', '-')} "
-                     f"| {_ms(r['lda'])} | {paper.get('lda', '-')} | {ci} | {_ms(r['sgd'])} | {paper.get('sgd', '-')} |")
+        lines.append(
+            f"| {r['name']} | {model} | {s.dataset}{'' if s.train_fraction is None else f' ({s.train_fraction:.0%})'} "
+            f"| {_ms(r['base'])} | {paper.get('base', 'not in paper')} | {chosen} | {paper.get('choice', '-')} "
+            f"| {_ms(r['lda'])} | {paper.get('lda', '-')} | {ci} | {_ms(r['sgd'])} | {paper.get('sgd', '-')} |"
+        )
         cv = "; ".join(f"{_ordinal(k[0])}/{k[1]:g}/{k[2]}: {_ms(v)}" for k, v in r["cv"].items() if k != "baseline")
-        notes.append(f"- {r['name']}: protocol {r['protocol']}; seeds {r['seeds']}; CV ({folds} folds, "
-                     f"{s.cv_fraction:.0%} held out, held-out error %, mean ± std over folds): baseline "
-                     f"{_ms(r['cv'].get('baseline', {}))}; {cv or 'none yet'}")
+        notes.append(
+            f"- {r['name']}: protocol {r['protocol']}; seeds {r['seeds']}; CV ({folds} folds, "
+            f"{s.cv_fraction:.0%} held out, held-out error %, mean ± std over folds): baseline "
+            f"{_ms(r['cv'].get('baseline', {}))}; {cv or 'none yet'}"
+        )
     return "\n".join(lines + [""] + notes)
 
 
 # ----------------------------------------------------------------------------- CLI
-def _floats(text: str) -> List[float]:
+def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",")]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli._args import DEFAULT_RUNS_DIR, parse_kv, parse_seeds
 
-    p.add_argument("settings", nargs="*", default=None,
-                   help=f"which rows (default: the paper's eight): {', '.join(SETTINGS)}")
+    p.add_argument(
+        "settings", nargs="*", default=None, help=f"which rows (default: the paper's eight): {', '.join(SETTINGS)}"
+    )
     p.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="trials (default 0-4, the paper's 5)")
     p.add_argument("--folds", type=int, default=5, help="distinct held-out subsets (default 5, Sec. 6.2)")
     p.add_argument("--layers", type=lambda t: [int(v) for v in t.split(",")], default=[1, 2, 3])
-    p.add_argument("--alphas", type=_floats, default=[5.0, 10.0, 15.0, 25.0, 45.0, 65.0],
-                   help="alpha grid (default: the values in the paper's Table 1)")
+    p.add_argument(
+        "--alphas",
+        type=_floats,
+        default=[5.0, 10.0, 15.0, 25.0, 45.0, 65.0],
+        help="alpha grid (default: the values in the paper's Table 1)",
+    )
     p.add_argument("--norms", type=lambda t: t.split(","), default=["l1", "l2"])
     p.add_argument("--epochs", type=int, help="override the preset's epochs (non-standard, labelled)")
     p.add_argument("--test-subset", type=int, help="evaluate on a fixed subset of the test set (labelled)")
-    p.add_argument("--model-arg", action="append", type=lambda t: parse_kv([t], "--model-arg"), default=None,
-                   metavar="K=V", help="extra model keyword (e.g. width=16 for cnn4; labelled in the run ids)")
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        type=lambda t: parse_kv([t], "--model-arg"),
+        default=None,
+        metavar="K=V",
+        help="extra model keyword (e.g. width=16 for cnn4; labelled in the run ids)",
+    )
     p.add_argument("--sgd-pooling", action="store_true", help="also Table 4: the pooling map learned by SGD")
     p.add_argument("--report-only", action="store_true", help="run nothing; report what exists")
     p.add_argument("--figures", help="write Figure 1 pictures (pooling maps, per-class pooled maps) into this folder")
@@ -398,8 +501,10 @@ def main(args: argparse.Namespace) -> int:
     names = args.settings or [k for k, s in SETTINGS.items() if s.paper]
     unknown = [n for n in names if n not in SETTINGS]
     if unknown:
-        print(f"poolbench reproduce birodkar2019: unknown setting(s) {', '.join(unknown)}; valid: "
-              f"{', '.join(SETTINGS)}", file=sys.stderr)
+        print(
+            f"poolbench reproduce birodkar2019: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(SETTINGS)}",
+            file=sys.stderr,
+        )
         return 2
     if args.folds < 1 or not args.seeds:
         print("poolbench reproduce birodkar2019: need --folds >= 1 and at least one seed", file=sys.stderr)
@@ -413,9 +518,11 @@ def main(args: argparse.Namespace) -> int:
         except (ValueError, DataError) as exc:
             print(f"poolbench reproduce birodkar2019: {name}: {exc}", file=sys.stderr)
             return 2
-    print("Birodkar et al. 2019, Table 1 / Table 4 layout: test error % (final epoch), mean ± std over seeds; "
-          "ours beside the paper's. Protocols are the paper's presets (NON-STANDARD for the pooling benchmark), "
-          "with any override named in the notes.\n")
+    print(
+        "Birodkar et al. 2019, Table 1 / Table 4 layout: test error % (final epoch), mean ± std over seeds; "
+        "ours beside the paper's. Protocols are the paper's presets (NON-STANDARD for the pooling benchmark), "
+        "with any override named in the notes.\n"
+    )
     print(format_rows(rows, args.folds))
     for row in rows if args.figures else []:
         for path in write_figures(Plan(row["name"], row["setting"], args), row, Path(args.figures)):

@@ -27,21 +27,24 @@ protocol has one schedule and one augmentation): a non-standard protocol, labell
 Runs go through the sweep executors (local or Ray), so the command is resumable: finished runs
 are skipped, unfinished ones resume. The table reports only runs that exist.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 NAME = "flexpool2023"
-HELP = ("FlexPooling + SAC (Ali, Alsuwaidi & Khan, VISAPP 2023), Tables 1-2: ResNet-20, AvgPool / FlexPool / "
-        "+Reg / +Reg+Dropout, without and with SAC")
+HELP = (
+    "FlexPooling + SAC (Ali, Alsuwaidi & Khan, VISAPP 2023), Tables 1-2: ResNet-20, AvgPool / FlexPool / "
+    "+Reg / +Reg+Dropout, without and with SAC"
+)
 
 MODEL = "resnet20"
 ARMS = ("AvgPool", "FlexPool", "FlexPool + Reg", "FlexPool + Reg + Dropout")
 #: The paper's numbers (best test accuracy, %), Table 1 (without SAC) and Table 2 (with SAC), in ARMS order.
-PAPER: Dict[Tuple[str, bool], Tuple[float, float, float, float]] = {
+PAPER: dict[tuple[str, bool], tuple[float, float, float, float]] = {
     ("cifar10", False): (91.63, 91.91, 91.87, 92.32),
     ("fashion_mnist", False): (91.38, 92.35, 93.48, 93.98),
     ("cifar100", False): (66.18, 66.50, 66.73, 68.30),
@@ -49,8 +52,12 @@ PAPER: Dict[Tuple[str, bool], Tuple[float, float, float, float]] = {
     ("fashion_mnist", True): (93.55, 93.65, 93.48, 93.84),
     ("cifar100", True): (63.79, 64.12, 64.53, 65.57),
 }
-DATASET_TITLES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "cifar100": "CIFAR-100",
-                  "synthetic": "synthetic (stand-in)"}
+DATASET_TITLES = {
+    "cifar10": "CIFAR-10",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar100": "CIFAR-100",
+    "synthetic": "synthetic (stand-in)",
+}
 DROPOUT = 0.25  # the paper's Sec. 4.4.1: "drop out of 0.25"
 # The paper gives no coefficient for R. R's Hessian in one channel's weights is 2 * ones(N, N), top
 # eigenvalue 2N (N = H*W), so SGD with momentum m is stable on it only for lr * reg * 2N < 2(1 + m).
@@ -69,28 +76,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     d = p.add_argument_group("data (a dataset without its path is not run)")
-    d.add_argument("--cifar10", metavar="PATH", help="CIFAR-10: an image-folder directory / .tar(.gz) (e.g. "
-                   "../shared/data/cifar10-jpg.tar.gz) or the official cifar-10-python.tar.gz")
+    d.add_argument(
+        "--cifar10",
+        metavar="PATH",
+        help="CIFAR-10: an image-folder directory / .tar(.gz) (e.g. "
+        "../shared/data/cifar10-jpg.tar.gz) or the official cifar-10-python.tar.gz",
+    )
     d.add_argument("--fashion-mnist", metavar="PATH", help="Fashion-MNIST: the folder of the official idx files")
     d.add_argument("--cifar100", metavar="PATH", help="CIFAR-100: the official cifar-100-python.tar.gz")
-    d.add_argument("--synthetic", action="store_true", help="add poolbench's synthetic data as a stand-in row "
-                   "(no paper numbers): a quick end-to-end check")
+    d.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="add poolbench's synthetic data as a stand-in row (no paper numbers): a quick end-to-end check",
+    )
     m = p.add_argument_group("the paper's arms")
-    m.add_argument("--sac", choices=("both", "without", "with"), default="both",
-                   help="Table 1 (without SAC), Table 2 (with SAC) or both (default)")
-    m.add_argument("--flex-weighting", choices=("raw", "softmax"), default="raw",
-                   help="the FlexPool arm's weights: raw (the paper's text, default) or softmax (the authors' code); "
-                        "the +Reg arms always use raw weights, the only ones R regularises")
-    m.add_argument("--reg", type=float, default=REG, help="coefficient of R (the paper's Eq. 2) in the +Reg arms "
-                   "(default %(default)s, well inside SGD's stability bound for R; the paper gives none)")
+    m.add_argument(
+        "--sac",
+        choices=("both", "without", "with"),
+        default="both",
+        help="Table 1 (without SAC), Table 2 (with SAC) or both (default)",
+    )
+    m.add_argument(
+        "--flex-weighting",
+        choices=("raw", "softmax"),
+        default="raw",
+        help="the FlexPool arm's weights: raw (the paper's text, default) or softmax (the authors' code); "
+        "the +Reg arms always use raw weights, the only ones R regularises",
+    )
+    m.add_argument(
+        "--reg",
+        type=float,
+        default=REG,
+        help="coefficient of R (the paper's Eq. 2) in the +Reg arms "
+        "(default %(default)s, well inside SGD's stability bound for R; the paper gives none)",
+    )
     m.add_argument("--dropout", type=float, default=DROPOUT, help="dropout of the +Dropout arm (default %(default)s)")
-    m.add_argument("--sac-weights", choices=("paper", "code"), default="paper",
-                   help="SAC loss weights: the paper's 0.1/0.2/0.7 (default) or the code's 0.01/0.11/0.88")
+    m.add_argument(
+        "--sac-weights",
+        choices=("paper", "code"),
+        default="paper",
+        help="SAC loss weights: the paper's 0.1/0.2/0.7 (default) or the code's 0.01/0.11/0.88",
+    )
     p.add_argument("--seeds", type=parse_seeds, default=DEFAULT_SEEDS, help="default %(default)s")
-    p.add_argument("--paper-protocol", action="store_true",
-                   help="the authors' code's optimiser, batch and epochs (SGD 0.05/0.9/1e-4, batch 16, 50 epochs) "
-                        "with cosine in place of one-cycle: non-standard (the paper's text and code disagree; "
-                        "see above)")
+    p.add_argument(
+        "--paper-protocol",
+        action="store_true",
+        help="the authors' code's optimiser, batch and epochs (SGD 0.05/0.9/1e-4, batch 16, 50 epochs) "
+        "with cosine in place of one-cycle: non-standard (the paper's text and code disagree; "
+        "see above)",
+    )
     add_protocol_args(p)
     x = p.add_argument_group("execution")
     x.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="default %(default)s")
@@ -108,7 +142,7 @@ def protocol_for(args: argparse.Namespace):
     return protocol_from_args(args, **(PAPER_PROTOCOL if args.paper_protocol else {}))
 
 
-def datasets(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str]]]:
+def datasets(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
     """[(row key, registry dataset name, data_path)] of the datasets given, in the paper's order."""
     out = []
     if args.cifar10:
@@ -123,8 +157,9 @@ def datasets(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str]]]:
     return out
 
 
-def arm_config(arm: str, with_sac: bool, dataset: str, data_path: Optional[str], seed: int, protocol,
-               args: argparse.Namespace):
+def arm_config(
+    arm: str, with_sac: bool, dataset: str, data_path: str | None, seed: int, protocol, args: argparse.Namespace
+):
     """The RunConfig of one cell of the paper's tables."""
     from ..models.aux import WEIGHT_PRESETS
     from ..train import RunConfig
@@ -139,16 +174,31 @@ def arm_config(arm: str, with_sac: bool, dataset: str, data_path: Optional[str],
         sac = {"stages": [1, 2], "weights": list(WEIGHT_PRESETS[args.sac_weights])}
     if "Reg" in arm:
         sac = dict(sac or {"stages": [], "weights": [1.0]}, pool_reg=args.reg)
-    return RunConfig(model=MODEL, dataset=dataset, pool=pool, pool_args=pool_args, seed=seed, protocol=protocol,
-                     val_split=args.val_split, amp=args.amp, model_args=model_args, sac=sac, data_path=data_path)
+    return RunConfig(
+        model=MODEL,
+        dataset=dataset,
+        pool=pool,
+        pool_args=pool_args,
+        seed=seed,
+        protocol=protocol,
+        val_split=args.val_split,
+        amp=args.amp,
+        model_args=model_args,
+        sac=sac,
+        data_path=data_path,
+    )
 
 
 def plan(args: argparse.Namespace):
     """{(row, with_sac, arm): [RunConfig per seed]} for every table cell asked for."""
     protocol = protocol_for(args)
     tables = {"both": (False, True), "without": (False,), "with": (True,)}[args.sac]
-    return {(row, sac, arm): [arm_config(arm, sac, name, path, s, protocol, args) for s in args.seeds]
-            for sac in tables for row, name, path in datasets(args) for arm in ARMS}
+    return {
+        (row, sac, arm): [arm_config(arm, sac, name, path, s, protocol, args) for s in args.seeds]
+        for sac in tables
+        for row, name, path in datasets(args)
+        for arm in ARMS
+    }
 
 
 def _cell(configs, runs_dir) -> str:
@@ -176,14 +226,17 @@ def _grid(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([fmt(rows[0]), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows[1:]])
 
 
-def render(cells: Dict, args: argparse.Namespace, runs_dir) -> str:
+def render(cells: dict, args: argparse.Namespace, runs_dir) -> str:
     """The paper's two tables, each dataset with a row of ours (mean ± std, n) and a row of the paper's."""
     first = next(iter(cells.values()))[0]
     label = first.protocol_label()
     title = "FlexPooling with SAC (Ali, Alsuwaidi & Khan, VISAPP 2023): ResNet-20, best-epoch test accuracy (%)"
     seeds = ", ".join(map(str, args.seeds))
-    head = [title, f"ours: protocol {label}{' (the authors-code preset, see --help)' if args.paper_protocol else ''}; "
-                   f"seeds {seeds}; mean ± std (n). paper: one number per cell, its own protocol (see --help)."]
+    head = [
+        title,
+        f"ours: protocol {label}{' (the authors-code preset, see --help)' if args.paper_protocol else ''}; "
+        f"seeds {seeds}; mean ± std (n). paper: one number per cell, its own protocol (see --help).",
+    ]
     if not first.is_standard:
         head.append("NON-STANDARD protocol: our numbers are not comparable with the paper's or the benchmark's.")
     parts = ["\n".join(head)]
@@ -198,9 +251,11 @@ def render(cells: Dict, args: argparse.Namespace, runs_dir) -> str:
         parts.append(name + "\n" + _grid(grid))
     flex = "raw weights (the paper's text)" if args.flex_weighting == "raw" else "softmax weights (the authors' code)"
     sac_w = {"paper": "0.1/0.2/0.7 (the paper's Eq. 3)", "code": "0.01/0.11/0.88 (the authors' code)"}[args.sac_weights]
-    parts.append(f"FlexPool arm: {flex}; +Reg arms: raw weights + {args.reg:g} x R (Eq. 2); dropout {args.dropout:g}; "
-                 f"SAC: FlexPool/avg + Linear heads on stages 1, 2, weights {sac_w}. The paper's ImageNet row "
-                 f"(32x32 Tiny ImageNet) has no dataset here; CIFAR-100 is run only where --cifar100 is given.")
+    parts.append(
+        f"FlexPool arm: {flex}; +Reg arms: raw weights + {args.reg:g} x R (Eq. 2); dropout {args.dropout:g}; "
+        f"SAC: FlexPool/avg + Linear heads on stages 1, 2, weights {sac_w}. The paper's ImageNet row "
+        f"(32x32 Tiny ImageNet) has no dataset here; CIFAR-100 is run only where --cifar100 is given."
+    )
     return "\n\n".join(parts) + "\n"
 
 
@@ -215,8 +270,11 @@ def main(args: argparse.Namespace) -> int:
     from ..sweep import run_status, run_sweep
 
     if not datasets(args):
-        print("poolbench reproduce flexpool2023: no dataset given; pass --cifar10 PATH, --fashion-mnist PATH, "
-              "--cifar100 PATH and/or --synthetic", file=sys.stderr)
+        print(
+            "poolbench reproduce flexpool2023: no dataset given; pass --cifar10 PATH, --fashion-mnist PATH, "
+            "--cifar100 PATH and/or --synthetic",
+            file=sys.stderr,
+        )
         return 2
     try:
         cells = plan(args)
@@ -229,8 +287,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
         return 0
     if not args.table_only:
-        summary = run_sweep(configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address,
-                            progress=not args.no_progress)
+        summary = run_sweep(
+            configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address, progress=not args.no_progress
+        )
         print(summary)
     sys.stdout.write(render(cells, args, args.runs_dir))
     return 0

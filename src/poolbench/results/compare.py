@@ -5,12 +5,13 @@ with a short CPU run); each (protocol, column) where both pools have runs is one
 ``compare_with_published`` compares a pool's standard-protocol runs with a published baseline's
 runs (``published.PUBLISHED``, three seeds) in the benchmark's columns, unpaired.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import sqlite3
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from . import published as pub
 from .stats import ALPHA, compare_groups
@@ -21,13 +22,13 @@ from .table import METRICS, column_order
 FEW_SEEDS = 5
 
 
-def _values(conn: sqlite3.Connection, pool: str, key: str, column: Optional[str]):
+def _values(conn: sqlite3.Connection, pool: str, key: str, column: str | None):
     sql = f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
     args = [pool]
     if column:
         sql += " AND column_key = ?"
         args.append(column)
-    out: Dict[tuple, Dict[str, list]] = {}
+    out: dict[tuple, dict[str, list]] = {}
     for r in conn.execute(sql + " ORDER BY seed", args):
         g = out.setdefault((r["protocol_label"], r["column_key"]), {"values": [], "seeds": []})
         g["values"].append(r["v"])
@@ -35,8 +36,9 @@ def _values(conn: sqlite3.Connection, pool: str, key: str, column: Optional[str]
     return out
 
 
-def compare_pools(conn: sqlite3.Connection, a: str, b: str, metric: str = "best",
-                  column: Optional[str] = None) -> List[Dict[str, Any]]:
+def compare_pools(
+    conn: sqlite3.Connection, a: str, b: str, metric: str = "best", column: str | None = None
+) -> list[dict[str, Any]]:
     """One dict per (protocol, column) where both pools have finished runs: the keys of
     ``compare_groups`` plus protocol_label, column, seeds_a, seeds_b. Raises ValueError for an
     unknown pool label or column (the message lists the known ones)."""
@@ -58,13 +60,15 @@ def compare_pools(conn: sqlite3.Connection, a: str, b: str, metric: str = "best"
     for group in sorted(both, key=lambda g: (g[0] != "standard", g[0], order.index(g[1]))):
         ga, gb = va[group], vb[group]
         res = compare_groups(ga["values"], gb["values"], paired_seeds=(ga["seeds"], gb["seeds"]))
-        out.append({"protocol_label": group[0], "column": group[1], "seeds_a": ga["seeds"],
-                    "seeds_b": gb["seeds"], **res})
+        out.append(
+            {"protocol_label": group[0], "column": group[1], "seeds_a": ga["seeds"], "seeds_b": gb["seeds"], **res}
+        )
     return out
 
 
-def compare_with_published(conn: sqlite3.Connection, a: str, published: str,
-                           column: Optional[str] = None) -> Dict[str, Any]:
+def compare_with_published(
+    conn: sqlite3.Connection, a: str, published: str, column: str | None = None
+) -> dict[str, Any]:
     """Pool ``a``'s standard-protocol runs minus a published baseline's runs, per benchmark column.
 
     Returns {"published": its benchmark name, "comparisons": [one dict per column where ``a`` has
@@ -79,10 +83,13 @@ def compare_with_published(conn: sqlite3.Connection, a: str, published: str,
     if a not in pools:
         raise ValueError(f"no runs of pool {a!r}; pools with runs: {', '.join(pools) or '(none)'}")
     ours = _values(conn, a, METRICS["best"][0], column)
-    out: Dict[str, Any] = {"published": theirs, "comparisons": [], "skipped": []}
-    for (label, col) in sorted(g for g in ours if g[0] != "standard" or g[1] not in pub.COLUMNS):
-        why = ("not a column of the published benchmark" if label == "standard" else
-               f"protocol {label}: the published runs are standard-protocol, never compared with these")
+    out: dict[str, Any] = {"published": theirs, "comparisons": [], "skipped": []}
+    for label, col in sorted(g for g in ours if g[0] != "standard" or g[1] not in pub.COLUMNS):
+        why = (
+            "not a column of the published benchmark"
+            if label == "standard"
+            else f"protocol {label}: the published runs are standard-protocol, never compared with these"
+        )
         out["skipped"].append((f"{col} [{label}]", why))
     for col in [column] if column else pub.COLUMNS:
         group = ours.get(("standard", col))
@@ -92,33 +99,46 @@ def compare_with_published(conn: sqlite3.Connection, a: str, published: str,
         vals = pub.values(theirs, col)
         seeds_b = sorted(vals)
         res = compare_groups(group["values"], [vals[s] for s in seeds_b])  # unpaired, see above
-        res["paired_reason"] = ("not paired: the published runs come from another code base, so a shared "
-                                "seed number is not a shared initialisation")
-        out["comparisons"].append({"protocol_label": "standard", "column": col, "seeds_a": group["seeds"],
-                                   "seeds_b": seeds_b, **res, "verdict": verdict(res)})
+        res["paired_reason"] = (
+            "not paired: the published runs come from another code base, so a shared "
+            "seed number is not a shared initialisation"
+        )
+        out["comparisons"].append(
+            {
+                "protocol_label": "standard",
+                "column": col,
+                "seeds_a": group["seeds"],
+                "seeds_b": seeds_b,
+                **res,
+                "verdict": verdict(res),
+            }
+        )
     return out
 
 
-def verdict(r: Dict[str, Any]) -> str:
+def verdict(r: dict[str, Any]) -> str:
     """One plain sentence: can these seeds tell the two apart, and what may be concluded."""
     na, nb = r["n_a"], r["n_b"]
     if r["welch_p"] is None:
-        return (f"cannot conclude: n={na} vs n={nb} is too small for any test (at least 2 seeds a side); "
-                f"run more seeds")
+        return f"cannot conclude: n={na} vs n={nb} is too small for any test (at least 2 seeds a side); run more seeds"
     if r["welch_p"] < ALPHA:
         side = "higher" if r["mean_diff"] > 0 else "lower"
         few = f" (only {min(na, nb)} seeds on a side: a rough result)" if min(na, nb) < FEW_SEEDS else ""
         return f"A is {side} (Welch p < {ALPHA}){few}"
-    return (f"no difference detected at n={na} vs n={nb} (Welch p >= {ALPHA}); with this few seeds that is "
-            f"not evidence that they are equal — only a large difference could have shown")
+    return (
+        f"no difference detected at n={na} vs n={nb} (Welch p >= {ALPHA}); with this few seeds that is "
+        f"not evidence that they are equal — only a large difference could have shown"
+    )
 
 
-def render_published_comparison(res: Dict[str, Any], a: str) -> str:
+def render_published_comparison(res: dict[str, Any], a: str) -> str:
     """Text for ``compare_with_published``: the blocks of ``render_comparison`` plus a verdict each."""
     b = f"published {res['published']}"
     text = render_comparison(res["comparisons"], a, b, "best")
-    text = text.replace("no column has finished runs of both pools under the same protocol",
-                        f"{a} has no finished standard-protocol runs in the published columns")
+    text = text.replace(
+        "no column has finished runs of both pools under the same protocol",
+        f"{a} has no finished standard-protocol runs in the published columns",
+    )
     lines = text.rstrip("\n").split("\n")
     lines.insert(1, f"published: {pub.SOURCE}; seeds {', '.join(map(str, pub.SEEDS))}; unpaired")
     for skipped, why in res["skipped"]:
@@ -126,7 +146,7 @@ def render_published_comparison(res: Dict[str, Any], a: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _p(p: Optional[float]) -> str:
+def _p(p: float | None) -> str:
     return "n/a" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
 
@@ -134,26 +154,35 @@ def _ms(mean: float, std: float, n: int) -> str:
     return f"{mean:.2f} (n=1)†" if n == 1 else f"{mean:.2f} ± {std:.2f} (n={n})"
 
 
-def render_comparison(results: List[Dict[str, Any]], a: str, b: str, metric: str = "best") -> str:
+def render_comparison(results: list[dict[str, Any]], a: str, b: str, metric: str = "best") -> str:
     """Human-readable text, one block per (protocol, column)."""
     lines = [f"{a} vs {b}: {METRICS[metric][1]}, differences are {a} minus {b}"]
     if not results:
         lines.append("no column has finished runs of both pools under the same protocol")
     for r in results:
-        lines += ["", f"{r['column']}  [protocol: {r['protocol_label']}]",
-                  f"  {a}: {_ms(r['mean_a'], r['std_a'], r['n_a'])}    {b}: {_ms(r['mean_b'], r['std_b'], r['n_b'])}"]
-        ci = (f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] ({r['ci_method']})" if r["ci95"]
-              else f"n/a ({r['ci_reason']})")
+        lines += [
+            "",
+            f"{r['column']}  [protocol: {r['protocol_label']}]",
+            f"  {a}: {_ms(r['mean_a'], r['std_a'], r['n_a'])}    {b}: {_ms(r['mean_b'], r['std_b'], r['n_b'])}",
+        ]
+        ci = (
+            f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] ({r['ci_method']})" if r["ci95"] else f"n/a ({r['ci_reason']})"
+        )
         lines.append(f"  mean difference {r['mean_diff']:+.2f}, 95% CI {ci}")
         if r["ci95"] and min(r["n_a"], r["n_b"]) < FEW_SEEDS:
-            lines.append(f"  (fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; "
-                         "trust the t-tests more)")
-        lines.append(f"  Welch's t-test p = {_p(r['welch_p'])}" + (f" ({r['welch_reason']})" if r["welch_reason"] else ""))
+            lines.append(
+                f"  (fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; trust the t-tests more)"
+            )
+        lines.append(
+            f"  Welch's t-test p = {_p(r['welch_p'])}" + (f" ({r['welch_reason']})" if r["welch_reason"] else "")
+        )
         pr = r["paired"]
         if pr:
-            lines.append(f"  paired over seeds {', '.join(map(str, pr['seeds']))} (n={pr['n_pairs']}): "
-                         f"mean difference {pr['mean_diff']:+.2f}, paired t p = {_p(pr['t_p'])}, "
-                         f"Wilcoxon p = {_p(pr['wilcoxon_p'])}")
+            lines.append(
+                f"  paired over seeds {', '.join(map(str, pr['seeds']))} (n={pr['n_pairs']}): "
+                f"mean difference {pr['mean_diff']:+.2f}, paired t p = {_p(pr['t_p'])}, "
+                f"Wilcoxon p = {_p(pr['wilcoxon_p'])}"
+            )
         else:
             lines.append(f"  paired: n/a ({r['paired_reason']})")
         if r.get("verdict"):
@@ -161,8 +190,9 @@ def render_comparison(results: List[Dict[str, Any]], a: str, b: str, metric: str
     return "\n".join(lines) + "\n"
 
 
-def comparison_json(results: List[Dict[str, Any]], a: str, b: str, metric: str,
-                    skipped: Optional[List[tuple]] = None) -> str:
+def comparison_json(
+    results: list[dict[str, Any]], a: str, b: str, metric: str, skipped: list[tuple] | None = None
+) -> str:
     clean = lambda x: None if isinstance(x, float) and math.isnan(x) else x  # noqa: E731
     rows = [{k: clean(v) for k, v in r.items()} for r in results]
     doc = {"a": a, "b": b, "metric": metric, "difference": "a - b", "comparisons": rows}
@@ -190,8 +220,9 @@ def resolve_pool(conn: sqlite3.Connection, name: str) -> str:
     raise ValueError(f"no runs of pool {name!r}; pools with runs: {', '.join(pools) or '(none)'}")
 
 
-def compare_against(conn: sqlite3.Connection, a: str, against: Optional[List[str]] = None, metric: str = "best",
-                    column: Optional[str] = None) -> List[Dict[str, Any]]:
+def compare_against(
+    conn: sqlite3.Connection, a: str, against: list[str] | None = None, metric: str = "best", column: str | None = None
+) -> list[dict[str, Any]]:
     """``compare_pools(a, b)`` for every baseline b (default: each of ``BASELINES`` with runs), one
     dict per (protocol, column, baseline) with the key ``baseline`` added."""
     pools = {r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs")}
@@ -203,28 +234,43 @@ def compare_against(conn: sqlite3.Connection, a: str, against: Optional[List[str
         out += [dict(r, baseline=b) for r in compare_pools(conn, a, resolve_pool(conn, b), metric, column)]
     order = column_order({r["column"] for r in out})
     rank = {b: i for i, b in enumerate(against)}
-    out.sort(key=lambda r: (r["protocol_label"] != "standard", r["protocol_label"], order.index(r["column"]),
-                            rank[r["baseline"]]))
+    out.sort(
+        key=lambda r: (
+            r["protocol_label"] != "standard",
+            r["protocol_label"],
+            order.index(r["column"]),
+            rank[r["baseline"]],
+        )
+    )
     return out
 
 
-def against_sentence(a: str, r: Dict[str, Any]) -> str:
+def against_sentence(a: str, r: dict[str, Any]) -> str:
     """One plain sentence on a ``compare_against`` row: the difference, then ``verdict`` (A = ``a``)."""
     return f"{a} minus {r['baseline']}: {r['mean_diff']:+.2f} points (n={r['n_a']} vs {r['n_b']}); {verdict(r)}"
 
 
-def against_rows(results: List[Dict[str, Any]], a: str) -> List[Dict[str, str]]:
+def against_rows(results: list[dict[str, Any]], a: str) -> list[dict[str, str]]:
     """Display rows (strings) for text, Markdown and HTML: one per comparison."""
     rows = []
     for r in results:
         ci = f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]" if r["ci95"] else "n/a"
-        rows.append({"column": r["column"], "protocol": r["protocol_label"], "baseline": r["baseline"],
-                     "difference": f"{r['mean_diff']:+.2f}", "95% CI": ci, "p (Welch)": _p(r["welch_p"]),
-                     "n": f"{r['n_a']} vs {r['n_b']}", "verdict": against_sentence(a, r)})
+        rows.append(
+            {
+                "column": r["column"],
+                "protocol": r["protocol_label"],
+                "baseline": r["baseline"],
+                "difference": f"{r['mean_diff']:+.2f}",
+                "95% CI": ci,
+                "p (Welch)": _p(r["welch_p"]),
+                "n": f"{r['n_a']} vs {r['n_b']}",
+                "verdict": against_sentence(a, r),
+            }
+        )
     return rows
 
 
-def render_against(results: List[Dict[str, Any]], a: str, metric: str = "best") -> str:
+def render_against(results: list[dict[str, Any]], a: str, metric: str = "best") -> str:
     """A table per protocol: one row per (column, baseline), then the sentence of each row."""
     lines = [f"{a} vs every baseline: {METRICS[metric][1]}, differences are {a} minus the baseline"]
     if not results:
@@ -234,19 +280,27 @@ def render_against(results: List[Dict[str, Any]], a: str, metric: str = "best") 
     for label in dict.fromkeys(r["protocol"] for r in rows):
         group = [r for r in rows if r["protocol"] == label]
         width = {c: max(len(c), *(len(r[c]) for r in group)) for c in cols}
-        lines += ["", f"protocol: {label}", "  ".join(c.ljust(width[c]) for c in cols),
-                  "  ".join("-" * width[c] for c in cols)]
+        lines += [
+            "",
+            f"protocol: {label}",
+            "  ".join(c.ljust(width[c]) for c in cols),
+            "  ".join("-" * width[c] for c in cols),
+        ]
         lines += ["  ".join(r[c].ljust(width[c]) for c in cols).rstrip() for r in group]
         lines += [""] + [f"- {r['column']}: {r['verdict']}" for r in group]
-    lines += ["", "95% CI: bootstrap (BCa) of the difference of means; p: Welch's two-sided t-test; "
-                  "n: seeds of each side (`poolbench compare A B` shows the paired tests)."]
+    lines += [
+        "",
+        "95% CI: bootstrap (BCa) of the difference of means; p: Welch's two-sided t-test; "
+        "n: seeds of each side (`poolbench compare A B` shows the paired tests).",
+    ]
     if any(min(r["n_a"], r["n_b"]) < FEW_SEEDS for r in results):
-        lines.append(f"Fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; the sentences "
-                     "follow the t-test.")
+        lines.append(
+            f"Fewer than {FEW_SEEDS} seeds a side: a bootstrap interval is too narrow; the sentences follow the t-test."
+        )
     return "\n".join(lines) + "\n"
 
 
-def against_all(conn: sqlite3.Connection, metric: str = "best") -> Dict[str, List[Dict[str, Any]]]:
+def against_all(conn: sqlite3.Connection, metric: str = "best") -> dict[str, list[dict[str, Any]]]:
     """For the report: every pool that is not a baseline -> its comparisons with the baselines."""
     pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs WHERE status = 'finished' ORDER BY pool")]
     out = {}

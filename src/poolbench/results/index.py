@@ -11,6 +11,7 @@ A run without ``result.json`` is still training (or was killed): status ``unfini
 accuracies. A run with unreadable JSON (half-written, garbage) is skipped with a warning; one
 bad directory never stops the index.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,11 @@ import sqlite3
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 from ..train.config import FLEX_SAC_VERSION
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 #: Default runs directory of the CLI; the environment variable overrides it.
 RUNS_ENV = "POOLBENCH_RUNS"
@@ -61,8 +62,7 @@ RUN_COLUMNS = (
     ("images", "TEXT"),  # JSON list of *.png file names in the run directory
     ("path", "TEXT"),
 )
-EPOCH_COLUMNS = ("run_id", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
-                 "val_acc", "epoch_time_s")
+EPOCH_COLUMNS = ("run_id", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "val_acc", "epoch_time_s")
 
 
 def default_runs_dir() -> Path:
@@ -80,11 +80,11 @@ def _fmt_arg(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
-def _fmt_kwargs(d: Dict[str, Any]) -> str:
+def _fmt_kwargs(d: dict[str, Any]) -> str:
     return ",".join(f"{k}={_fmt_arg(d[k])}" for k in sorted(d))
 
 
-def pool_label(config: Dict[str, Any], full_path: bool = False) -> str:
+def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
     """The row label of a run: what distinguishes one pooling method from another.
 
     ``gem``, ``gem(p=2)``, ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
@@ -113,7 +113,7 @@ def pool_label(config: Dict[str, Any], full_path: bool = False) -> str:
     return label
 
 
-def _read_json(path: Path) -> Optional[Dict[str, Any]]:
+def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     obj = json.loads(path.read_text())
@@ -122,7 +122,7 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
     return obj
 
 
-def _read_metrics(path: Path) -> List[Dict[str, Any]]:
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
@@ -139,7 +139,7 @@ def _read_metrics(path: Path) -> List[Dict[str, Any]]:
     return rows
 
 
-def _num(v: Any) -> Optional[float]:
+def _num(v: Any) -> float | None:
     """A finite float or None (NaN/inf accuracies of a broken run must not enter means)."""
     if v is None or isinstance(v, bool):
         return None
@@ -150,7 +150,7 @@ def _num(v: Any) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
-def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One run directory as (runs row, epoch rows). Raises ValueError/OSError when unreadable."""
     config = _read_json(run_dir / "config.json")
     if config is None:
@@ -192,8 +192,13 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         "hostname": prov.get("hostname"),
         "poolbench_version": prov.get("poolbench_version"),
         # regular files only: a run directory's *.png may be a symlink to anything (report re-checks)
-        "images": json.dumps(sorted(p.name for p in run_dir.glob("*.png")
-                                    if not p.name.startswith(".") and not p.is_symlink() and p.is_file())),
+        "images": json.dumps(
+            sorted(
+                p.name
+                for p in run_dir.glob("*.png")
+                if not p.name.startswith(".") and not p.is_symlink() and p.is_file()
+            )
+        ),
         "path": str(run_dir.resolve()),
     }
     row["_config"] = config  # for disambiguate(); not a column
@@ -206,7 +211,7 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     return row, epochs
 
 
-def disambiguate(rows: List[Dict[str, Any]]) -> None:
+def disambiguate(rows: list[dict[str, Any]]) -> None:
     """Make labels that would merge different things distinct, in place.
 
     - Two pool files with the same name, class and content at different paths: their row labels
@@ -215,14 +220,14 @@ def disambiguate(rows: List[Dict[str, Any]]) -> None:
       copy): the column carries the data fingerprint, ``resnet20-imagefolder@3f2a``. Old runs
       without a fingerprint (schema 1) cannot be told apart and keep the plain column.
     """
-    paths: Dict[str, set] = {}
+    paths: dict[str, set] = {}
     for r in rows:
         if r.get("pool_file"):
             paths.setdefault(r["pool"], set()).add(str(r["pool_file"]).rpartition(":")[0])
     for r in rows:
         if r.get("pool_file") and len(paths[r["pool"]]) > 1:
             r["pool"] = pool_label(r["_config"], full_path=True)
-    prints: Dict[Tuple[str, str], set] = {}
+    prints: dict[tuple[str, str], set] = {}
     for r in rows:
         if r.get("data_fingerprint"):
             prints.setdefault((r["protocol_label"], r["column_key"]), set()).add(r["data_fingerprint"])
@@ -234,9 +239,11 @@ def disambiguate(rows: List[Dict[str, Any]]) -> None:
 def _create_schema(conn: sqlite3.Connection) -> None:
     cols = ", ".join(f'"{name}" {kind}' for name, kind in RUN_COLUMNS)
     conn.execute(f"CREATE TABLE runs ({cols})")
-    conn.execute("CREATE TABLE epochs (run_id TEXT, epoch INTEGER, lr REAL, train_loss REAL, "
-                 "train_acc REAL, test_loss REAL, test_acc REAL, val_acc REAL, epoch_time_s REAL, "
-                 "PRIMARY KEY (run_id, epoch))")
+    conn.execute(
+        "CREATE TABLE epochs (run_id TEXT, epoch INTEGER, lr REAL, train_loss REAL, "
+        "train_acc REAL, test_loss REAL, test_acc REAL, val_acc REAL, epoch_time_s REAL, "
+        "PRIMARY KEY (run_id, epoch))"
+    )
     conn.execute("CREATE TABLE skipped (path TEXT, reason TEXT)")
 
 
@@ -251,7 +258,7 @@ def _fallback_db_path(runs_dir: Path) -> Path:
     return folder / f"{key}.sqlite"
 
 
-def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlite3.Connection:
+def build_index(runs_dir: PathLike, db_path: PathLike | None = None) -> sqlite3.Connection:
     """Scan ``runs_dir/*/config.json`` and (re)build the index; return a connection to it.
 
     The database (default ``runs_dir/index.sqlite``; in the temporary folder when ``runs_dir`` is
@@ -261,8 +268,7 @@ def build_index(runs_dir: PathLike, db_path: Optional[PathLike] = None) -> sqlit
     """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
-        raise FileNotFoundError(f"runs directory {str(runs_dir)!r} not found; pass --runs-dir or set "
-                                f"${RUNS_ENV}")
+        raise FileNotFoundError(f"runs directory {str(runs_dir)!r} not found; pass --runs-dir or set ${RUNS_ENV}")
     if db_path:
         db_path = Path(db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,12 @@
   of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks (their
   mean) with a dot per published seed.
 """
+
 from __future__ import annotations
 
 import io
 import sqlite3
 from collections import defaultdict
-from typing import Dict, List
 
 import matplotlib
 
@@ -28,7 +28,7 @@ from .table import Section  # noqa: E402
 BEST_EDGE = "#b8860b"
 
 
-def pool_colors(pools: List[str]) -> Dict[str, tuple]:
+def pool_colors(pools: list[str]) -> dict[str, tuple]:
     """A stable colour per pool (sorted names -> tab10/tab20) so every figure agrees."""
     names = sorted(set(pools))
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
@@ -47,14 +47,17 @@ def _panels(n: int, width: float = 4.4, height: float = 3.3):
     return fig, list(axes[0])
 
 
-def learning_curves(conn: sqlite3.Connection, protocol_label: str, columns: List[str],
-                    colors: Dict[str, tuple]) -> bytes:
+def learning_curves(
+    conn: sqlite3.Connection, protocol_label: str, columns: list[str], colors: dict[str, tuple]
+) -> bytes:
     """Mean test accuracy per epoch over the finished runs of each (pool, column)."""
     rows = conn.execute(
         "SELECT r.column_key, r.pool, r.run_id, e.epoch, e.test_acc FROM epochs e JOIN runs r "
         "USING (run_id) WHERE r.protocol_label = ? AND r.status = 'finished' AND e.test_acc IS NOT NULL "
-        "ORDER BY e.epoch", (protocol_label,))
-    curves: Dict[tuple, Dict[str, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+        "ORDER BY e.epoch",
+        (protocol_label,),
+    )
+    curves: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for col, pool, run_id, epoch, acc in rows:
         curves[(col, pool)][run_id][epoch] = acc
     fig, axes = _panels(len(columns))
@@ -79,7 +82,7 @@ def learning_curves(conn: sqlite3.Connection, protocol_label: str, columns: List
     return _png(fig)
 
 
-def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> bytes:
+def bar_chart(section: Section, colors: dict[str, tuple], title: str = "") -> bytes:
     """Bars at the mean with 95% CI whiskers per column; one-seed bars are hatched (no CI)."""
     fig, axes = _panels(len(section.columns), height=3.6)
     for ax, col in zip(axes, section.columns):
@@ -89,12 +92,17 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
             ci = mean_ci95(c.values)
             if ci:  # an accuracy lies in [0, 100]: so does the drawn interval of its mean
                 ci = (max(ci[0], 0.0), min(ci[1], 100.0))
-            ax.bar(i, c.mean, color=colors[c.pool], alpha=0.9 if c.n > 1 else 0.45,
-                   hatch=None if c.n > 1 else "//", edgecolor=BEST_EDGE if c.best else "none",
-                   lw=2.5 if c.best else 0)
+            ax.bar(
+                i,
+                c.mean,
+                color=colors[c.pool],
+                alpha=0.9 if c.n > 1 else 0.45,
+                hatch=None if c.n > 1 else "//",
+                edgecolor=BEST_EDGE if c.best else "none",
+                lw=2.5 if c.best else 0,
+            )
             if ci:
-                ax.errorbar(i, c.mean, yerr=[[c.mean - ci[0]], [ci[1] - c.mean]], color="#222",
-                            capsize=4, lw=1.2)
+                ax.errorbar(i, c.mean, yerr=[[c.mean - ci[0]], [ci[1] - c.mean]], color="#222", capsize=4, lw=1.2)
             lows.append(ci[0] if ci else c.mean)
             highs.append(top := ci[1] if ci else c.mean)
             ref = pub.published_for(c.pool, col) if section.standard else None
@@ -104,8 +112,15 @@ def bar_chart(section: Section, colors: Dict[str, tuple], title: str = "") -> by
                 ax.plot([i + 0.3] * len(ref), ref, "k.", ms=4)
                 lows.append(min(ref))
                 highs.append(max(ref))
-            ax.annotate(f"{c.mean:.2f}\nn={c.n}", (i, top), ha="center", va="bottom", fontsize=7.5,
-                        xytext=(0, 3), textcoords="offset points")
+            ax.annotate(
+                f"{c.mean:.2f}\nn={c.n}",
+                (i, top),
+                ha="center",
+                va="bottom",
+                fontsize=7.5,
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
         if cells:
             # accuracies differ by tenths of a percent: start the axis just below the lowest
             # interval, not at 0 (the axis label says so)

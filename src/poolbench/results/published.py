@@ -7,14 +7,15 @@ update of 2026-04-05): best-epoch test accuracy (%) under the standard protocol 
 shows only the seed-42 row. One place, so a typo is fixed once; ``tests/results/test_published.py``
 checks these numbers against the leaderboard file where it is present.
 """
-from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from __future__ import annotations
 
 from .stats import summarize
 
-SOURCE = ("MLS-Bench cv-pooling-aggregation public leaderboard (Imbernoulli/mls-bench-website, "
-          "public/data/leaderboards/cv-pooling-aggregation.json, data update 2026-04-05)")
+SOURCE = (
+    "MLS-Bench cv-pooling-aggregation public leaderboard (Imbernoulli/mls-bench-website, "
+    "public/data/leaderboards/cv-pooling-aggregation.json, data update 2026-04-05)"
+)
 METRIC = "best-epoch test accuracy (%), standard protocol"
 
 # The benchmark's columns as it labels them, in its order.
@@ -24,7 +25,7 @@ BENCHMARK_COLUMNS = ("resnet56-cifar100", "vgg16bn-cifar100", "mobilenetv2-fmnis
 SEEDS = (42, 123, 456)
 
 # {pool: {seed: (resnet56-cifar100, vgg16bn-cifar100, mobilenetv2-fmnist)}}, exactly as published.
-_RUNS: Dict[str, Dict[int, Tuple[float, float, float]]] = {
+_RUNS: dict[str, dict[int, tuple[float, float, float]]] = {
     "avg_max": {42: (71.06, 72.55, 94.52), 123: (71.60, 73.96, 94.32), 456: (71.84, 72.52, 94.36)},
     "gem": {42: (72.39, 74.02, 94.81), 123: (72.00, 72.48, 94.61), 456: (72.49, 73.83, 94.12)},
     # seed 123 on mobilenetv2-fmnist (61.22) is one collapsed run; it is part of the published mean
@@ -32,7 +33,7 @@ _RUNS: Dict[str, Dict[int, Tuple[float, float, float]]] = {
 }
 
 #: {pool: {column: {seed: value}}} under the benchmark's column names.
-PUBLISHED: Dict[str, Dict[str, Dict[int, float]]] = {
+PUBLISHED: dict[str, dict[str, dict[int, float]]] = {
     pool: {col: {seed: vals[i] for seed, vals in by_seed.items()} for i, col in enumerate(BENCHMARK_COLUMNS)}
     for pool, by_seed in _RUNS.items()
 }
@@ -40,10 +41,12 @@ PUBLISHED: Dict[str, Dict[str, Dict[int, float]]] = {
 # The benchmark's names -> ours (registry names of poolbench.pools, .models and .data; a column of
 # our table is f"{model}-{dataset}"): its avg_max is our plain-sum ``avgmax``, its global_max our
 # ``max``; its vgg16bn is our vgg16_bn, its fmnist our fashion_mnist.
-OUR_NAME: Dict[str, str] = {"avg_max": "avgmax", "gem": "gem", "global_max": "max"}
-OUR_COLUMN: Dict[str, str] = {"resnet56-cifar100": "resnet56-cifar100",
-                              "vgg16bn-cifar100": "vgg16_bn-cifar100",
-                              "mobilenetv2-fmnist": "mobilenetv2-fashion_mnist"}
+OUR_NAME: dict[str, str] = {"avg_max": "avgmax", "gem": "gem", "global_max": "max"}
+OUR_COLUMN: dict[str, str] = {
+    "resnet56-cifar100": "resnet56-cifar100",
+    "vgg16bn-cifar100": "vgg16_bn-cifar100",
+    "mobilenetv2-fmnist": "mobilenetv2-fashion_mnist",
+}
 #: The benchmark's columns under our names, in its order (our tables put these first).
 COLUMNS = tuple(OUR_COLUMN[c] for c in BENCHMARK_COLUMNS)
 
@@ -65,18 +68,18 @@ def resolve_pool(name: str) -> str:
     return theirs
 
 
-def values(pool: str, our_column: str) -> Dict[int, float]:
+def values(pool: str, our_column: str) -> dict[int, float]:
     """{seed: value} of one published baseline (its name or ours) in one of our columns ({} if none)."""
     column = {v: k for k, v in OUR_COLUMN.items()}.get(our_column)
     return dict(PUBLISHED[resolve_pool(pool)][column]) if column else {}
 
 
-def summary(pool: str, our_column: str) -> Tuple[float, float, int]:
+def summary(pool: str, our_column: str) -> tuple[float, float, int]:
     """(mean, sample std ddof=1, n) of one published cell, as ``stats.summarize``."""
     return summarize(list(values(pool, our_column).values()))
 
 
-def published_for(our_pool: str, our_column: str) -> Optional[List[float]]:
+def published_for(our_pool: str, our_column: str) -> list[float] | None:
     """The published per-seed values for one of our pool labels in one of our columns, or None."""
     if our_pool not in OUR_NAME.values():
         return None

@@ -9,6 +9,7 @@ published reference block, final-epoch and best-validation-epoch tables, bar cha
 CIs, learning curves, the pictures runs left in their directories (``pool_weights.png`` ...),
 and a provenance row for every run behind a number.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,6 @@ import sqlite3
 import stat
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
 
 from .. import __version__
 from . import published as pub
@@ -32,15 +32,26 @@ from .safe_text import markdown, plain
 from .stats import CI_METHOD
 from .table import LEGEND, Cell, Leaderboard, Section, build_leaderboard, published_rows, render_md
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 MAX_PICTURE_BYTES = 2_000_000  # larger run pictures are linked by path, not embedded
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The run id already names model, dataset, pool and seed; the pool label adds its arguments.
-PROVENANCE_FIELDS = (("run_id", "run"), ("status", "status"), ("pool", "pool"),
-                     ("protocol_label", "protocol"), ("seed", "seed"), ("best_test_acc", "best"),
-                     ("final_test_acc", "final"), ("test_acc_at_best_val", "at best val"),
-                     ("epochs_completed", "epochs"), ("git_commit", "commit"), ("torch_version", "torch"),
-                     ("device", "device"), ("date", "date"), ("wall_time_s", "wall time"))
+PROVENANCE_FIELDS = (
+    ("run_id", "run"),
+    ("status", "status"),
+    ("pool", "pool"),
+    ("protocol_label", "protocol"),
+    ("seed", "seed"),
+    ("best_test_acc", "best"),
+    ("final_test_acc", "final"),
+    ("test_acc_at_best_val", "at best val"),
+    ("epochs_completed", "epochs"),
+    ("git_commit", "commit"),
+    ("torch_version", "torch"),
+    ("device", "device"),
+    ("date", "date"),
+    ("wall_time_s", "wall time"),
+)
 
 CSS = """
 :root { --ink:#1f2933; --muted:#66788a; --line:#e4e8ee; --bg:#f6f8fb; --accent:#2f6fdf;
@@ -122,7 +133,7 @@ def _img(png: bytes, alt: str, cls: str = "fig") -> str:
     return f'<img class="{cls}" alt="{e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _cell_html(c: Optional[Cell]) -> str:
+def _cell_html(c: Cell | None) -> str:
     if c is None:
         return '<td class="num"></td>'
     extra = "; ".join(f"{v} {k}" for k, v in sorted(c.other.items()))
@@ -131,40 +142,54 @@ def _cell_html(c: Optional[Cell]) -> str:
         return f'<td class="num" data-v="-1">—{extra_html}</td>'
     runs = ", ".join(f"seed {s}: {r}" for s, r in zip(c.seeds, c.run_ids))
     num = f"{c.mean:.2f}" + (f' <span class="pm">± {c.std:.2f}</span>' if c.n > 1 else "")
-    n = f'<span class="n">n={c.n}</span>' + ('<span class="oneseed" title="one seed, no std">†</span>' if c.n == 1 else "")
+    n = f'<span class="n">n={c.n}</span>' + (
+        '<span class="oneseed" title="one seed, no std">†</span>' if c.n == 1 else ""
+    )
     beats = '<span class="beats" title="beats the runner-up, Welch p&lt;0.05">▲</span>' if c.beats_runner_up else ""
     cls = "num best" if c.best else "num"
     return f'<td class="{cls}" data-v="{c.mean:.4f}" title="{e(runs)}">{num}{beats} {n}{extra_html}</td>'
 
 
-def _section_html(sec: Section, table_id: Optional[str] = None) -> str:
+def _section_html(sec: Section, table_id: str | None = None) -> str:
     head = "".join(f'<th>{e(c)}<span class="arrow">⇅</span></th>' for c in sec.header())
     rows = "".join(
         f'<tr><td class="pool">{e(p)}</td>' + "".join(_cell_html(sec.cells.get((p, c))) for c in sec.columns) + "</tr>"
-        for p in sec.pools)
-    tag = ('<div class="stdtag">Standard protocol — comparable with the published benchmark.</div>' if sec.standard
-           else f'<div class="banner"><b>Protocol: {e(sec.protocol_label)}</b> — '
-                'not comparable with the published numbers.</div>')
+        for p in sec.pools
+    )
+    tag = (
+        '<div class="stdtag">Standard protocol — comparable with the published benchmark.</div>'
+        if sec.standard
+        else f'<div class="banner"><b>Protocol: {e(sec.protocol_label)}</b> — '
+        "not comparable with the published numbers.</div>"
+    )
     tid = f' id="{table_id}"' if table_id else ""
-    return (f"{tag}<div class=\"tablewrap\"><table class=\"sortable leaderboard\"{tid}>"
-            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+    return (
+        f'{tag}<div class="tablewrap"><table class="sortable leaderboard"{tid}>'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
 
 
 def _legend_html() -> str:
-    return ('<div class="legend"><span><span class="swatch"></span>best mean in its column (of 2+ pools)</span>'
-            '<span><span class="beats">▲</span> best beats the runner-up (Welch two-sided p&lt;0.05)</span>'
-            '<span>† one seed (no std)</span><span>n = seeds averaged; diverged, failed and unfinished runs '
-            'are counted, never averaged</span><span>hover a cell for its runs</span></div>')
+    return (
+        '<div class="legend"><span><span class="swatch"></span>best mean in its column (of 2+ pools)</span>'
+        '<span><span class="beats">▲</span> best beats the runner-up (Welch two-sided p&lt;0.05)</span>'
+        "<span>† one seed (no std)</span><span>n = seeds averaged; diverged, failed and unfinished runs "
+        "are counted, never averaged</span><span>hover a cell for its runs</span></div>"
+    )
 
 
 def _published_html() -> str:
     header, rows = published_rows()
     head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="{"pool" if i == 0 else "num"}">{e(v)}</td>'
-                                    for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return (f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Its {e(pub.column_note())}. Shown '
-            f'for reference, never mixed into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{"pool" if i == 0 else "num"}">{e(v)}</td>' for i, v in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return (
+        f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Its {e(pub.column_note())}. Shown '
+        f'for reference, never mixed into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _fmt(v, key: str) -> str:
@@ -177,11 +202,11 @@ def _fmt(v, key: str) -> str:
     return str(v)
 
 
-def _provenance(conn: sqlite3.Connection) -> List[sqlite3.Row]:
+def _provenance(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM runs ORDER BY standard DESC, protocol_label, column_key, pool, seed").fetchall()
 
 
-def _provenance_html(runs: List[sqlite3.Row], skipped: List[sqlite3.Row]) -> str:
+def _provenance_html(runs: list[sqlite3.Row], skipped: list[sqlite3.Row]) -> str:
     head = "".join(f"<th>{e(t)}</th>" for _, t in PROVENANCE_FIELDS)
     body = []
     for r in runs:
@@ -196,15 +221,17 @@ def _provenance_html(runs: List[sqlite3.Row], skipped: List[sqlite3.Row]) -> str
                 cls, text = f' title="{e(text)}"', text.replace("T", " ")[:16]
             tds.append(f"<td{cls}>{e(text)}</td>")
         body.append(f'<tr id="run-{e(r["run_id"])}">' + "".join(tds) + "</tr>")
-    out = (f'<div class="tablewrap"><table class="prov sortable" id="provenance"><thead><tr>{head}</tr></thead>'
-           f'<tbody>{"".join(body)}</tbody></table></div>')
+    out = (
+        f'<div class="tablewrap"><table class="prov sortable" id="provenance"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
     if skipped:
         items = "".join(f"<li><code>{e(s['path'])}</code>: {e(s['reason'])}</li>" for s in skipped)
         out += f'<h3>Run directories that could not be read</h3><ul class="note">{items}</ul>'
     return out
 
 
-def _read_png(run_dir: Path, name: str) -> Tuple[Optional[bytes], str]:
+def _read_png(run_dir: Path, name: str) -> tuple[bytes | None, str]:
     """(bytes, "") of a regular PNG file directly inside ``run_dir``, or (None, why not).
 
     A run directory is someone else's: ``*.png`` may be a symlink to a private key, a folder, a
@@ -229,7 +256,7 @@ def _read_png(run_dir: Path, name: str) -> Tuple[Optional[bytes], str]:
     return data, ""
 
 
-def _pictures(runs: List[sqlite3.Row]) -> List[Tuple[sqlite3.Row, str, Path, Optional[bytes], str]]:
+def _pictures(runs: list[sqlite3.Row]) -> list[tuple[sqlite3.Row, str, Path, bytes | None, str]]:
     """(run, file name, path, PNG bytes or None, why not) for every ``*.png`` a run left in its
     directory; only regular PNG files inside it have bytes (see ``_read_png``)."""
     out = []
@@ -252,26 +279,30 @@ def _caption(r: sqlite3.Row, name: str) -> str:
 
 
 def _caption_html(r: sqlite3.Row, name: str) -> str:
-    return (f"<b>{e(r['pool'])}</b> · {e(r['column_key'])} · seed {e(str(r['seed']))}<br>"
-            f"{e(name)} · {e(r['protocol_label'])}")
+    return (
+        f"<b>{e(r['pool'])}</b> · {e(r['column_key'])} · seed {e(str(r['seed']))}<br>"
+        f"{e(name)} · {e(r['protocol_label'])}"
+    )
 
 
-def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLike] = None) -> Tuple[Path, Path]:
+def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (+ ``img/``) into ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
     img_dir = out_dir / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     conn = build_index(runs_dir, db_path)
     try:
-        boards: Dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "at_best_val")}
+        boards: dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "at_best_val")}
         runs = _provenance(conn)
         versus = against_all(conn)
         skipped = conn.execute("SELECT * FROM skipped").fetchall()
         colors = pool_colors([r["pool"] for r in runs])
         figures = []  # (section title, kind, file name, png)
         for i, sec in enumerate(boards["best"].sections):
-            for kind, draw in (("bars", lambda: bar_chart(sec, colors)),
-                               ("curves", lambda: learning_curves(conn, sec.protocol_label, sec.columns, colors))):
+            for kind, draw in (
+                ("bars", lambda: bar_chart(sec, colors)),
+                ("curves", lambda: learning_curves(conn, sec.protocol_label, sec.columns, colors)),
+            ):
                 try:
                     figures.append((sec, kind, f"{kind}-{i}.png", draw()))
                 except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn costs that figure
@@ -284,11 +315,15 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: Optional[PathLi
 
     generated = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     n_fin = sum(r["status"] == "finished" for r in runs)
-    subtitle = (f"{len(runs)} runs ({n_fin} finished) from <code style=\"background:rgba(255,255,255,.15);"
-                f"color:#fff\">{e(str(Path(runs_dir)))}</code> · generated {e(generated)} · poolbench {e(__version__)}")
+    subtitle = (
+        f'{len(runs)} runs ({n_fin} finished) from <code style="background:rgba(255,255,255,.15);'
+        f'color:#fff">{e(str(Path(runs_dir)))}</code> · generated {e(generated)} · poolbench {e(__version__)}'
+    )
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(_html(boards, figures, pictures, runs, skipped, subtitle, versus), encoding="utf-8")
-    md_path.write_text(_markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus), encoding="utf-8")
+    md_path.write_text(
+        _markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus), encoding="utf-8"
+    )
     return html_path, md_path
 
 
@@ -297,26 +332,32 @@ VERSUS_COLUMNS = ("column", "protocol", "baseline", "difference", "95% CI", "p (
 
 def _versus_html(versus) -> str:
     if not versus:
-        return ('<p class="note">Every pool with runs is a baseline (avg, max, gem, avgmax): nothing to compare '
-                'with them.</p>')
+        return (
+            '<p class="note">Every pool with runs is a baseline (avg, max, gem, avgmax): nothing to compare '
+            "with them.</p>"
+        )
     blocks = []
     for a, res in versus.items():
         head = "".join(f"<th>{e(c)}</th>" for c in VERSUS_COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in VERSUS_COLUMNS) + "</tr>"
-                       for r in against_rows(res, plain(a)))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in VERSUS_COLUMNS) + "</tr>"
+            for r in against_rows(res, plain(a))
+        )
         blocks.append(f"<h3>{e(plain(a))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     return "".join(blocks)
 
 
-def _versus_md(versus) -> List[str]:
+def _versus_md(versus) -> list[str]:
     md = ["## Each pool vs every baseline", ""]
     if not versus:
         return md + ["Every pool with runs is a baseline: nothing to compare.", ""]
     for a, res in versus.items():
         md += [f"### {markdown(a)}", "", "| " + " | ".join(VERSUS_COLUMNS) + " |", "|" + "---|" * len(VERSUS_COLUMNS)]
         # the label is cut to its shown length first, so the plain sentence that names it stays whole
-        md += ["| " + " | ".join(markdown(r[c], limit=10 ** 4) for c in VERSUS_COLUMNS) + " |"
-               for r in against_rows(res, plain(a))]
+        md += [
+            "| " + " | ".join(markdown(r[c], limit=10**4) for c in VERSUS_COLUMNS) + " |"
+            for r in against_rows(res, plain(a))
+        ]
         md.append("")
     return md
 
@@ -324,72 +365,116 @@ def _versus_md(versus) -> List[str]:
 def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> str:
     best = boards["best"]
     parts = []
-    lead = "".join(_section_html(s, "leaderboard" if i == 0 else None) for i, s in enumerate(best.sections)) or '<p class="note">No runs yet.</p>'
-    parts.append(f'<section class="card" id="lb"><h2>Leaderboard — {e(best.metric_title)}</h2>'
-                 f'<p class="note">The benchmark\'s metric: best test accuracy over epochs, mean ± std over '
-                 f'seeds. Click a header to sort.</p>{lead}{_legend_html()}</section>')
-    parts.append(f'<section class="card" id="versus"><h2>Each pool vs every baseline</h2><p class="note">Per '
-                 f'column and protocol: the pool minus each baseline (avg, max, gem, avgmax), bootstrap 95% CI of the '
-                 f'difference, Welch p, seeds per side (<code>poolbench compare POOL</code>).</p>'
-                 f'{_versus_html(versus)}</section>')
+    lead = (
+        "".join(_section_html(s, "leaderboard" if i == 0 else None) for i, s in enumerate(best.sections))
+        or '<p class="note">No runs yet.</p>'
+    )
+    parts.append(
+        f'<section class="card" id="lb"><h2>Leaderboard — {e(best.metric_title)}</h2>'
+        f'<p class="note">The benchmark\'s metric: best test accuracy over epochs, mean ± std over '
+        f"seeds. Click a header to sort.</p>{lead}{_legend_html()}</section>"
+    )
+    parts.append(
+        f'<section class="card" id="versus"><h2>Each pool vs every baseline</h2><p class="note">Per '
+        f"column and protocol: the pool minus each baseline (avg, max, gem, avgmax), bootstrap 95% CI of the "
+        f"difference, Welch p, seeds per side (<code>poolbench compare POOL</code>).</p>"
+        f"{_versus_html(versus)}</section>"
+    )
     parts.append(f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>')
     charts = []
     for sec in best.sections:
         imgs = "".join(_img(png, f"{kind} {s.protocol_label}") for s, kind, _, png in figures if s is sec)
         charts.append(f'<h3>{e(sec.title())}</h3><div class="figrow">{imgs}</div>')
-    parts.append(f'<section class="card" id="charts"><h2>Per-column comparison and learning curves</h2>'
-                 f'<p class="note">Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; '
-                 f'gold edge: best; dashed: published. Curves: test accuracy per epoch of finished runs, '
-                 f'mean over seeds, band ±1 std.</p>{"".join(charts)}</section>')
+    parts.append(
+        f'<section class="card" id="charts"><h2>Per-column comparison and learning curves</h2>'
+        f'<p class="note">Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; '
+        f"gold edge: best; dashed: published. Curves: test accuracy per epoch of finished runs, "
+        f"mean over seeds, band ±1 std.</p>{''.join(charts)}</section>"
+    )
     other = []
     for m in ("final", "at_best_val"):
         lb = boards[m]
         if lb.sections:
-            other.append(f"<h3>{e(lb.metric_title[0].upper() + lb.metric_title[1:])}</h3>"
-                         + "".join(_section_html(s) for s in lb.sections))
+            other.append(
+                f"<h3>{e(lb.metric_title[0].upper() + lb.metric_title[1:])}</h3>"
+                + "".join(_section_html(s) for s in lb.sections)
+            )
     if not boards["at_best_val"].sections:
-        other.append('<p class="note">No run used <code>--val-split</code>, so there is no test accuracy at the '
-                     'epoch of best validation accuracy.</p>')
+        other.append(
+            '<p class="note">No run used <code>--val-split</code>, so there is no test accuracy at the '
+            "epoch of best validation accuracy.</p>"
+        )
     parts.append(f'<section class="card" id="metrics"><h2>Other metrics</h2>{"".join(other)}</section>')
     if pictures:
         figs = []
         for r, name, path, png, why in pictures:
             if png is None:
-                figs.append(f"<figure><figcaption>{e(_caption(r, name))}: {e(why)}, not embedded; see "
-                            f"<code>{e(str(path))}</code></figcaption></figure>")
+                figs.append(
+                    f"<figure><figcaption>{e(_caption(r, name))}: {e(why)}, not embedded; see "
+                    f"<code>{e(str(path))}</code></figcaption></figure>"
+                )
             else:
-                figs.append(f"<figure>{_img(png, name, '')}<figcaption>{_caption_html(r, name)}"
-                            f"</figcaption></figure>")
-        parts.append(f'<section class="card" id="pictures"><h2>Pictures from the runs</h2><p class="note">'
-                     f'Files the runs left in their directories (e.g. learned pooling maps).</p>'
-                     f'<div class="gallery">{"".join(figs)}</div></section>')
-    parts.append(f'<section class="card" id="prov"><h2>Provenance</h2><p class="note">Every run behind every number: '
-                 f'commit, torch, device, date, wall time. Statistics: {e(CI_METHOD)} for differences (see '
-                 f'<code>poolbench compare</code>), Welch\'s t-test for "beats the runner-up".</p>'
-                 f'{_provenance_html(runs, skipped)}</section>')
-    nav = "".join(f'<a href="#{i}">{t}</a>' for i, t in (("lb", "Leaderboard"), ("versus", "vs baselines"),
-                  ("published-ref", "Published"),
-                  ("charts", "Charts"), ("metrics", "Other metrics"),
-                  ("pictures", "Pictures"), ("prov", "Provenance")) if i != "pictures" or pictures)
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>poolbench report</title><style>{CSS}</style>'
-            f'</head><body><header><h1>poolbench — global pooling benchmark</h1><p>{subtitle}</p><nav>{nav}</nav>'
-            f'</header><main>{"".join(parts)}</main><script>{JS}</script></body></html>\n')
+                figs.append(f"<figure>{_img(png, name, '')}<figcaption>{_caption_html(r, name)}</figcaption></figure>")
+        parts.append(
+            f'<section class="card" id="pictures"><h2>Pictures from the runs</h2><p class="note">'
+            f"Files the runs left in their directories (e.g. learned pooling maps).</p>"
+            f'<div class="gallery">{"".join(figs)}</div></section>'
+        )
+    parts.append(
+        f'<section class="card" id="prov"><h2>Provenance</h2><p class="note">Every run behind every number: '
+        f"commit, torch, device, date, wall time. Statistics: {e(CI_METHOD)} for differences (see "
+        f'<code>poolbench compare</code>), Welch\'s t-test for "beats the runner-up".</p>'
+        f"{_provenance_html(runs, skipped)}</section>"
+    )
+    nav = "".join(
+        f'<a href="#{i}">{t}</a>'
+        for i, t in (
+            ("lb", "Leaderboard"),
+            ("versus", "vs baselines"),
+            ("published-ref", "Published"),
+            ("charts", "Charts"),
+            ("metrics", "Other metrics"),
+            ("pictures", "Pictures"),
+            ("prov", "Provenance"),
+        )
+        if i != "pictures" or pictures
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width, initial-scale=1"><title>poolbench report</title><style>{CSS}</style>'
+        f"</head><body><header><h1>poolbench — global pooling benchmark</h1><p>{subtitle}</p><nav>{nav}</nav>"
+        f"</header><main>{''.join(parts)}</main><script>{JS}</script></body></html>\n"
+    )
 
 
 def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir, versus=None) -> str:
-    md = ["# poolbench report", "", f"{len(runs)} runs from `{plain(runs_dir).replace('`', '')}`, generated {generated}.", "",
-          "## Leaderboard", "", render_md(boards["best"], heading="###")]
+    md = [
+        "# poolbench report",
+        "",
+        f"{len(runs)} runs from `{plain(runs_dir).replace('`', '')}`, generated {generated}.",
+        "",
+        "## Leaderboard",
+        "",
+        render_md(boards["best"], heading="###"),
+    ]
     md += _versus_md(versus)
     for m in ("final", "at_best_val"):
         if boards[m].sections:
-            md += [f"## {boards[m].metric_title[0].upper() + boards[m].metric_title[1:]}", "",
-                   render_md(boards[m], heading="###", published=False)]
-    md += ["## Per-column comparison", "", "Bars: mean; whiskers: 95% CI of the mean (Student t); "
-           "hatched: one seed; dashed: published.", ""]
+            md += [
+                f"## {boards[m].metric_title[0].upper() + boards[m].metric_title[1:]}",
+                "",
+                render_md(boards[m], heading="###", published=False),
+            ]
+    md += [
+        "## Per-column comparison",
+        "",
+        "Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; dashed: published.",
+        "",
+    ]
     md += [f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures if kind == "bars"]
-    md += ["## Learning curves", ""] + [f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures
-                                        if kind == "curves"]
+    md += ["## Learning curves", ""] + [
+        f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures if kind == "curves"
+    ]
     if pictures:
         md += ["## Pictures from the runs", ""]
         runs_img = img_dir / "runs"
@@ -402,8 +487,12 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
             target = runs_img / safe_file_name(f"{r['run_id']}-{name}")  # never a path out of img/runs
             target.write_bytes(png)
             md.append(f"![{caption}](img/runs/{target.name})  \n{caption}\n")
-    md += ["## Provenance", "", "| " + " | ".join(t for _, t in PROVENANCE_FIELDS) + " |",
-           "|" + "---|" * len(PROVENANCE_FIELDS)]
+    md += [
+        "## Provenance",
+        "",
+        "| " + " | ".join(t for _, t in PROVENANCE_FIELDS) + " |",
+        "|" + "---|" * len(PROVENANCE_FIELDS),
+    ]
     md += ["| " + " | ".join(markdown(_fmt(r[k], k)) for k, _ in PROVENANCE_FIELDS) + " |" for r in runs]
-    md += ["", f"Statistics: {CI_METHOD} for differences; Welch's t-test for \"beats the runner-up\". {LEGEND}", ""]
+    md += ["", f'Statistics: {CI_METHOD} for differences; Welch\'s t-test for "beats the runner-up". {LEGEND}', ""]
     return "\n".join(md)

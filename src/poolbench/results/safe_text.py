@@ -6,6 +6,7 @@ and takes away what the format would *execute* or *interpret*: ANSI escapes and 
 terminal, a table's rows), raw HTML (Markdown renders it), spreadsheet formulas (a CSV opened in a
 spreadsheet), mathtext (matplotlib renders ``$...$`` and fails on bad TeX), and length.
 """
+
 from __future__ import annotations
 
 import html
@@ -20,7 +21,7 @@ def plain(text: object, limit: int = MAX_LABEL) -> str:
     space, at most ``limit`` characters."""
     s = _CONTROL.sub(" ", str(text))
     s = " ".join(s.split())
-    return s if len(s) <= limit else s[:limit - 1] + "…"
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def markdown(text: object, limit: int = MAX_LABEL) -> str:
@@ -33,7 +34,7 @@ def csv_cell(value: object) -> object:
     a formula (= + - @), prefixed with a quote, as OWASP recommends; other values unchanged."""
     if not isinstance(value, str):
         return value
-    s = plain(value, limit=10 ** 9)
+    s = plain(value, limit=10**9)
     return "'" + s if s[:1] in ("=", "+", "-", "@") else s
 
 

@@ -6,15 +6,16 @@ run-to-run noise, so ``results.table`` marks it and stars no best there. A colum
 every pool in it is a plain pool (no SAC heads, model surgery or pool file: those change more than
 the pool) and the probe says so; anything unknown counts as different.
 """
+
 from __future__ import annotations
 
 import functools
 import json
-from typing import Dict, Iterable, Optional, Tuple
+from collections.abc import Iterable
 
 
-@functools.lru_cache(maxsize=None)
-def _pool_is_identity_on_1x1(pool_name: str, pool_args_json: str) -> Optional[str]:
+@functools.cache
+def _pool_is_identity_on_1x1(pool_name: str, pool_args_json: str) -> str | None:
     """The probe's relation if the pool is the identity up to what the classifier absorbs, else None."""
     from ..pools import build_pool, is_pool
     from ..pools.one_by_one import probe_1x1
@@ -29,13 +30,13 @@ def _pool_is_identity_on_1x1(pool_name: str, pool_args_json: str) -> Optional[st
     return found.relation if found.same_as_identity else None
 
 
-def _map_size(model: str) -> Optional[Tuple[int, int]]:
+def _map_size(model: str) -> tuple[int, int] | None:
     from ..models import final_map_size, list_models
 
     return final_map_size(model) if model in list_models() else None
 
 
-def same_function_columns(pools_by_column: Dict[str, Iterable[Tuple[str, str, str, bool]]]) -> Dict[str, str]:
+def same_function_columns(pools_by_column: dict[str, Iterable[tuple[str, str, str, bool]]]) -> dict[str, str]:
     """{column: why} for the columns where all pools are the same function of their 1x1 map.
 
     ``pools_by_column``: column -> (model, pool_name, pool_args JSON, plain) of each pool with runs

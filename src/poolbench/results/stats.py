@@ -10,12 +10,14 @@ Every test comes from scipy, none is written by hand:
 
 With the benchmark's handful of seeds these numbers are rough; they are shown with n, always.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
 import warnings
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -29,11 +31,11 @@ ALPHA = 0.05
 _RNG_KW = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
 
-def _finite(p: float) -> Optional[float]:
+def _finite(p: float) -> float | None:
     return float(p) if p is not None and math.isfinite(p) else None
 
 
-def summarize(values: Sequence[float]) -> Tuple[float, float, int]:
+def summarize(values: Sequence[float]) -> tuple[float, float, int]:
     """(mean, sample std with ddof=1, n); std is nan for n=1, both are nan for n=0."""
     x = np.asarray(list(values), dtype=float)
     n = int(x.size)
@@ -42,7 +44,7 @@ def summarize(values: Sequence[float]) -> Tuple[float, float, int]:
     return float(x.mean()), float(x.std(ddof=1)) if n > 1 else math.nan, n
 
 
-def mean_ci95(values: Sequence[float]) -> Optional[Tuple[float, float]]:
+def mean_ci95(values: Sequence[float]) -> tuple[float, float] | None:
     """Student-t 95% interval of the mean (None for n<2). Used for error bars."""
     mean, std, n = summarize(values)
     if n < 2:
@@ -57,24 +59,31 @@ def _diff_of_means(x, y, axis=-1):
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
-def bootstrap_diff_ci(a: Sequence[float], b: Sequence[float]) -> Tuple[Optional[Tuple[float, float]], str]:
+def bootstrap_diff_ci(a: Sequence[float], b: Sequence[float]) -> tuple[tuple[float, float] | None, str]:
     """95% bootstrap CI of mean(a) - mean(b) and the method actually used."""
     data = (np.asarray(a, float), np.asarray(b, float))
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             # BCa warns and returns nan when the jackknife is degenerate; we fall back instead
             warnings.simplefilter("ignore")
-            res = stats.bootstrap(data, _diff_of_means, vectorized=True, n_resamples=N_RESAMPLES,
-                                  method=method, confidence_level=0.95,
-                                  **{_RNG_KW: np.random.default_rng(BOOTSTRAP_SEED)})
+            res = stats.bootstrap(
+                data,
+                _diff_of_means,
+                vectorized=True,
+                n_resamples=N_RESAMPLES,
+                method=method,
+                confidence_level=0.95,
+                **{_RNG_KW: np.random.default_rng(BOOTSTRAP_SEED)},
+            )
         lo, hi = res.confidence_interval
         if math.isfinite(lo) and math.isfinite(hi):
             return (float(lo), float(hi)), f"bootstrap {method}, {N_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}"
     return None, "bootstrap undefined for these values"
 
 
-def compare_groups(a: Sequence[float], b: Sequence[float],
-                   paired_seeds: Optional[Tuple[Sequence[int], Sequence[int]]] = None) -> Dict[str, Any]:
+def compare_groups(
+    a: Sequence[float], b: Sequence[float], paired_seeds: tuple[Sequence[int], Sequence[int]] | None = None
+) -> dict[str, Any]:
     """Compare two groups of per-seed values (A minus B).
 
     ``paired_seeds`` = (seeds of ``a``, seeds of ``b``) in the order of the values; runs whose
@@ -89,10 +98,22 @@ def compare_groups(a: Sequence[float], b: Sequence[float],
     b = [float(v) for v in b]
     ma, sa, na = summarize(a)
     mb, sb, nb = summarize(b)
-    out: Dict[str, Any] = {"mean_a": ma, "std_a": sa, "n_a": na, "mean_b": mb, "std_b": sb, "n_b": nb,
-                           "mean_diff": ma - mb if na and nb else math.nan,
-                           "ci95": None, "ci_method": None, "ci_reason": None,
-                           "welch_p": None, "welch_reason": None, "paired": None, "paired_reason": None}
+    out: dict[str, Any] = {
+        "mean_a": ma,
+        "std_a": sa,
+        "n_a": na,
+        "mean_b": mb,
+        "std_b": sb,
+        "n_b": nb,
+        "mean_diff": ma - mb if na and nb else math.nan,
+        "ci95": None,
+        "ci_method": None,
+        "ci_reason": None,
+        "welch_p": None,
+        "welch_reason": None,
+        "paired": None,
+        "paired_reason": None,
+    }
     if na < 2 or nb < 2:
         why = f"needs at least 2 seeds per side (n={na} vs n={nb})"
         out["ci_reason"] = out["welch_reason"] = why
@@ -124,12 +145,17 @@ def compare_groups(a: Sequence[float], b: Sequence[float],
             w_p = _finite(stats.wilcoxon(x, y).pvalue)
         except ValueError:  # all differences zero
             w_p = None
-    out["paired"] = {"n_pairs": len(common), "seeds": common, "mean_diff": float(np.mean(x - y)),
-                     "t_p": t_p, "wilcoxon_p": w_p}
+    out["paired"] = {
+        "n_pairs": len(common),
+        "seeds": common,
+        "mean_diff": float(np.mean(x - y)),
+        "t_p": t_p,
+        "wilcoxon_p": w_p,
+    }
     return out
 
 
-def best_vs_runner_up(groups: Mapping[str, Sequence[float]]) -> Dict[str, Any]:
+def best_vs_runner_up(groups: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """The group with the highest mean, the runner-up, and whether the best beats it.
 
     "Beats" means Welch's two-sided p < 0.05 with the best mean higher (two-sided, so this is
@@ -138,8 +164,13 @@ def best_vs_runner_up(groups: Mapping[str, Sequence[float]]) -> Dict[str, Any]:
     """
     means = {k: summarize(v)[0] for k, v in groups.items() if len(v)}
     ranked = sorted(means, key=lambda k: means[k], reverse=True)
-    out: Dict[str, Any] = {"best": ranked[0] if ranked else None, "runner_up": None,
-                           "p": None, "beats": False, "reason": None}
+    out: dict[str, Any] = {
+        "best": ranked[0] if ranked else None,
+        "runner_up": None,
+        "p": None,
+        "beats": False,
+        "reason": None,
+    }
     if len(ranked) < 2:
         out["reason"] = "fewer than two pools in this column"
         return out

@@ -6,20 +6,22 @@ same directory, is fsync'ed and then renamed over the target, so a process kille
 leaves either the old file or the new one, never half of one (torchvision's references save
 checkpoints the same way).
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, BinaryIO
 
 import torch
 
 from ..tensorfile import TensorFileError, load_tensor_file
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
@@ -52,7 +54,7 @@ class RunFileError(ValueError):
     """A file of a run directory that cannot be read; the message names it and says what to do."""
 
 
-def read_json(path: PathLike) -> Optional[Dict[str, Any]]:
+def read_json(path: PathLike) -> dict[str, Any] | None:
     """The parsed JSON object, or None when the file does not exist; RunFileError naming the file
     when it is not a JSON object (garbage, truncated, not UTF-8)."""
     path = Path(path)
@@ -62,11 +64,15 @@ def read_json(path: PathLike) -> Optional[Dict[str, Any]]:
         with open(path, encoding="utf-8") as f:
             obj = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
-        raise RunFileError(f"{path} is not valid JSON ({type(e).__name__}: {str(e)[:120]}); it was not written by "
-                           f"poolbench or was damaged: move it away") from None
+        raise RunFileError(
+            f"{path} is not valid JSON ({type(e).__name__}: {str(e)[:120]}); it was not written by "
+            f"poolbench or was damaged: move it away"
+        ) from None
     if not isinstance(obj, dict):
-        raise RunFileError(f"{path} holds a JSON {type(obj).__name__}, not an object; it was not written by "
-                           f"poolbench or was damaged: move it away")
+        raise RunFileError(
+            f"{path} holds a JSON {type(obj).__name__}, not an object; it was not written by "
+            f"poolbench or was damaged: move it away"
+        )
     return obj
 
 
@@ -81,7 +87,7 @@ class RunDir:
         self.checkpoint = self.path / "checkpoint.pt"
         self.result = self.path / "result.json"
 
-    def read_result(self) -> Optional[Dict[str, Any]]:
+    def read_result(self) -> dict[str, Any] | None:
         return read_json(self.result)
 
     def is_done(self) -> bool:
@@ -89,24 +95,24 @@ class RunDir:
         r = self.read_result()
         return bool(r) and r.get("status") in ("finished", "diverged")
 
-    def write_metrics(self, history: Iterable[Dict[str, Any]]) -> None:
+    def write_metrics(self, history: Iterable[dict[str, Any]]) -> None:
         """Rewrite the whole JSONL from the checkpoint's history (tiny), so it can never hold a
         duplicated or half-written epoch line after a kill and resume."""
         text = "".join(json.dumps(rec, sort_keys=True) + "\n" for rec in history)
         atomic_write_bytes(self.metrics, text.encode())
 
-    def read_metrics(self) -> List[Dict[str, Any]]:
+    def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.exists():
             return []
         with open(self.metrics) as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    def save_checkpoint(self, state: Dict[str, Any]) -> None:
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.checkpoint, buf.getvalue())
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> Optional[Dict[str, Any]]:
+    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any] | None:
         """The checkpoint (tensors and plain data only, see ``tensorfile``), or None when there is none.
 
         A file that is refused or cannot be read raises ``TensorFileError`` naming it; moving it away

@@ -18,11 +18,12 @@ image index), so any slice of a set regenerates bit for bit on its own. The draw
 generator's in kind and order; its own stream (numpy's global state) is not reproduced, so a
 regenerated set is equal in distribution to the released one, not equal to it image for image.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -46,8 +47,13 @@ GLASS_BLUR = ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)
 DEFOCUS_BLUR = ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1))  # (disk radius, alias blur)
 MOTION_BLUR = ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5))  # ImageMagick (radius, sigma)
 ZOOM_BLUR = tuple(np.arange(1, top, 0.01) for top in (1.06, 1.11, 1.16, 1.21, 1.26))  # zoom factors
-SNOW = ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9), (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85), (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8))
+SNOW = (
+    (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+    (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+    (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+    (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+    (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+)
 # (flake mean, flake std, zoom, threshold, blur radius, blur sigma, image weight)
 FROST = ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45))  # (image weight, frost weight)
 FOG = ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75))  # (strength, wibble decay)
@@ -56,10 +62,23 @@ SATURATE = ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2))  # HSV saturatio
 CONTRAST = (0.75, 0.5, 0.4, 0.3, 0.15)  # factor on the deviation from the channel mean
 PIXELATE = (0.95, 0.9, 0.85, 0.75, 0.65)  # box-downsampling factor
 JPEG = (80, 65, 58, 50, 40)  # quality
-ELASTIC = tuple((32 * a, 32 * s, 32 * f) for a, s, f in  # (displacement scale, smoothing sigma, affine jitter)
-                ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)))
-SPATTER = ((0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0), (0.65, 0.3, 1, 0.69, 0.5, 0),
-           (0.65, 0.1, 0.7, 0.69, 0.6, 1), (0.65, 0.1, 0.5, 0.68, 0.6, 1))
+ELASTIC = tuple(
+    (32 * a, 32 * s, 32 * f)
+    for a, s, f in (  # (displacement scale, smoothing sigma, affine jitter)
+        (0, 0, 0.08),
+        (0.05, 0.2, 0.07),
+        (0.08, 0.06, 0.06),
+        (0.1, 0.04, 0.05),
+        (0.1, 0.03, 0.03),
+    )
+)
+SPATTER = (
+    (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+    (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+    (0.65, 0.3, 1, 0.69, 0.5, 0),
+    (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+    (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+)
 # (liquid mean, liquid std, smoothing sigma, threshold, strength or mud sigma, 0 water / 1 mud)
 
 Array = np.ndarray
@@ -120,7 +139,7 @@ def _disk(radius: float, alias_blur: float) -> Array:
     smoothed by a 3x3 OpenCV Gaussian with sigma ``alias_blur``."""
     L = np.arange(-8, 9)
     X, Y = np.meshgrid(L, L)
-    d = (X ** 2 + Y ** 2 <= radius ** 2).astype(np.float32)
+    d = (radius**2 >= X**2 + Y**2).astype(np.float32)
     d /= np.sum(d)
     return cv.gaussian_blur(d, 3, alias_blur)
 
@@ -142,9 +161,9 @@ def clipped_zoom(img: Array, factor: float) -> Array:
     h = img.shape[0]
     ch = int(np.ceil(h / factor))
     top = (h - ch) // 2
-    out = ndimage.zoom(img[top:top + ch, top:top + ch], (factor, factor, 1), order=1)
+    out = ndimage.zoom(img[top : top + ch, top : top + ch], (factor, factor, 1), order=1)
     trim = (out.shape[0] - h) // 2
-    return out[trim:trim + h, trim:trim + h]
+    return out[trim : trim + h, trim : trim + h]
 
 
 def zoom_blur(x: Array, s: int, rng: np.random.Generator) -> Array:
@@ -182,7 +201,7 @@ def frost(x: Array, s: int, rng: np.random.Generator) -> Array:
     a, b = FROST[s - 1]
     picture = frost_pictures()[rng.integers(5)]  # the generator's randint(5): frost6 is never drawn
     top, left = rng.integers(0, picture.shape[0] - 32), rng.integers(0, picture.shape[1] - 32)
-    return np.clip(a * x.astype(np.float64) + b * picture[top:top + 32, left:left + 32], 0, 255)
+    return np.clip(a * x.astype(np.float64) + b * picture[top : top + 32, left : left + 32], 0, 255)
 
 
 def plasma_fractal(rng: np.random.Generator, size: int = 32, decay: float = 3.0) -> Array:
@@ -296,8 +315,10 @@ def elastic_transform(x: Array, s: int, rng: np.random.Generator) -> Array:
     src = np.float32([centre + half, [centre[0] + half, centre[1] - half], centre - half])
     dst = src + rng.uniform(-jitter, jitter, size=src.shape).astype(np.float32)
     img = cv.warp_affine(img, cv.affine_from_points(src, dst), border="reflect101")
-    fields = [(gaussian(rng.uniform(-1, 1, size=(32, 32)), sigma, mode="reflect", truncate=3) * alpha)
-              .astype(np.float32) for _ in range(2)]
+    fields = [
+        (gaussian(rng.uniform(-1, 1, size=(32, 32)), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
+        for _ in range(2)
+    ]
     dx, dy = fields[0][..., None], fields[1][..., None]
     xs, ys, zs = np.meshgrid(np.arange(32), np.arange(32), np.arange(3))
     coords = (ys + dy).reshape(-1, 1), (xs + dx).reshape(-1, 1), zs.reshape(-1, 1)
@@ -305,16 +326,30 @@ def elastic_transform(x: Array, s: int, rng: np.random.Generator) -> Array:
 
 
 # ----------------------------------------------------------------------------- registry
-STANDARD: Dict[str, Fn] = {  # the 15 of the benchmark, in the paper's order (mCE averages these)
-    "gaussian_noise": gaussian_noise, "shot_noise": shot_noise, "impulse_noise": impulse_noise,
-    "defocus_blur": defocus_blur, "glass_blur": glass_blur, "motion_blur": motion_blur, "zoom_blur": zoom_blur,
-    "snow": snow, "frost": frost, "fog": fog, "brightness": brightness,
-    "contrast": contrast, "elastic_transform": elastic_transform, "pixelate": pixelate,
+STANDARD: dict[str, Fn] = {  # the 15 of the benchmark, in the paper's order (mCE averages these)
+    "gaussian_noise": gaussian_noise,
+    "shot_noise": shot_noise,
+    "impulse_noise": impulse_noise,
+    "defocus_blur": defocus_blur,
+    "glass_blur": glass_blur,
+    "motion_blur": motion_blur,
+    "zoom_blur": zoom_blur,
+    "snow": snow,
+    "frost": frost,
+    "fog": fog,
+    "brightness": brightness,
+    "contrast": contrast,
+    "elastic_transform": elastic_transform,
+    "pixelate": pixelate,
     "jpeg_compression": jpeg_compression,
 }
-EXTRAS: Dict[str, Fn] = {"speckle_noise": speckle_noise, "gaussian_blur": gaussian_blur, "spatter": spatter,
-                         "saturate": saturate}
-CORRUPTIONS: Dict[str, Fn] = {**STANDARD, **EXTRAS}
+EXTRAS: dict[str, Fn] = {
+    "speckle_noise": speckle_noise,
+    "gaussian_blur": gaussian_blur,
+    "spatter": spatter,
+    "saturate": saturate,
+}
+CORRUPTIONS: dict[str, Fn] = {**STANDARD, **EXTRAS}
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
@@ -326,8 +361,10 @@ def image_rng(seed: int, kind: str, level: int, index: int) -> np.random.Generat
 
 def check_image(x: Array) -> None:
     if x.dtype != np.uint8 or x.shape != IMAGE_SHAPE:
-        raise ValueError(f"the CIFAR-10-C/-P generators are defined on uint8 32x32 RGB images, got {x.dtype} "
-                         f"{tuple(x.shape)}: use a 32x32 RGB dataset (cifar10, cifar100, imagefolder of CIFAR)")
+        raise ValueError(
+            f"the CIFAR-10-C/-P generators are defined on uint8 32x32 RGB images, got {x.dtype} "
+            f"{tuple(x.shape)}: use a 32x32 RGB dataset (cifar10, cifar100, imagefolder of CIFAR)"
+        )
 
 
 def corrupt_image(x: Array, name: str, severity: int, rng: np.random.Generator) -> Array:

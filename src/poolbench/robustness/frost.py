@@ -6,12 +6,12 @@ into this repository.
 Each picture is decoded to RGB (alpha dropped, as OpenCV's ``imread`` does) and resized by 1/5 as
 the generator's ``cv2.resize(fx=0.2, fy=0.2)`` does (``opencv_equiv.subsample_resize``).
 """
+
 from __future__ import annotations
 
 import functools
 import importlib.util
 from pathlib import Path
-from typing import List
 
 import numpy as np
 from PIL import Image
@@ -35,7 +35,7 @@ def frost_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def frost_pictures() -> List[np.ndarray]:
+def frost_pictures() -> list[np.ndarray]:
     """The six pictures as uint8 RGB arrays, resized by 1/5."""
     folder = frost_dir()
     return [subsample_resize(np.asarray(Image.open(folder / f).convert("RGB")), 0.2) for f in FILES]

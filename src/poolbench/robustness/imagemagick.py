@@ -13,24 +13,26 @@ written back to 8 bits as floor(Q / 257). This equals ImageMagick 6.9.11 Q16's
 ``convert -motion-blur RxS+A`` bit for bit (checked by ``tests/robustness/test_imagemagick.py``
 where ``convert`` is installed).
 """
+
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
 
 import numpy as np
 
 
-def motion_taps(radius: float, sigma: float, angle_deg: float) -> List[Tuple[int, int, float]]:
+def motion_taps(radius: float, sigma: float, angle_deg: float) -> list[tuple[int, int, float]]:
     """(dx, dy, weight) per tap of ImageMagick's motion-blur kernel."""
     width = int(2 * math.ceil(radius) + 1)
-    weights = np.exp(-np.arange(width, dtype=np.float64) ** 2 / (2.0 * sigma * sigma))
+    weights = np.exp(-(np.arange(width, dtype=np.float64) ** 2) / (2.0 * sigma * sigma))
     weights /= weights.sum()
     a = math.pi * angle_deg / 180.0  # ImageMagick's DegreesToRadians, rounded as it rounds
     px, py = width * math.sin(a), width * math.cos(a)
     norm = math.hypot(px, py)
-    return [(int(math.ceil(i * py / norm - 0.5)), int(math.ceil(i * px / norm - 0.5)), float(weights[i]))
-            for i in range(width)]
+    return [
+        (int(math.ceil(i * py / norm - 0.5)), int(math.ceil(i * px / norm - 0.5)), float(weights[i]))
+        for i in range(width)
+    ]
 
 
 def motion_blur(img: np.ndarray, radius: float, sigma: float, angle_deg: float) -> np.ndarray:

@@ -23,9 +23,10 @@ Perturbations (CIFAR-10-P), sequences x_1..x_T of m images:
   benchmark perturbations; a perturbation with several difficulty files (the noises) has the mean
   of their FPs as its FP (as Birodkar et al. report "the average" of multiple severities).
 """
+
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def error(pred: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float(np.mean(np.asarray(pred) != np.asarray(labels)))
 
 
-def _comparisons(n_frames: int, noise: bool, step: int = 1) -> List[Tuple[int, int]]:
+def _comparisons(n_frames: int, noise: bool, step: int = 1) -> list[tuple[int, int]]:
     """(earlier, later) frame pairs the flip probability compares."""
     if noise:
         return [(0, j) for j in range(1, n_frames)]
@@ -72,12 +73,12 @@ def ranks_of(logits: np.ndarray) -> np.ndarray:
     return ranks.astype(np.int16)
 
 
-def _mean(values: Iterable[Optional[float]]) -> Tuple[Optional[float], int]:
+def _mean(values: Iterable[float | None]) -> tuple[float | None, int]:
     vals = [v for v in values if v is not None]
     return (sum(vals) / len(vals) if vals else None), len(vals)
 
 
-def corruption_errors(run: Dict, base: Dict, standard: Iterable[str]) -> Dict:
+def corruption_errors(run: dict, base: dict, standard: Iterable[str]) -> dict:
     """CE / rCE per corruption of ``run`` against ``base`` (dicts with "clean" and "errors"
     {name: {severity: E}}), and their means over the ``standard`` corruptions present in both."""
     per = {}
@@ -88,16 +89,24 @@ def corruption_errors(run: Dict, base: Dict, standard: Iterable[str]) -> Dict:
         sev = [s for s in errs if s in b]
         den = sum(b[s] for s in sev)
         rden = sum(b[s] - base["clean"] for s in sev)
-        per[name] = {"ce": 100.0 * sum(errs[s] for s in sev) / den if den > 0 else None,
-                     "relative_ce": (100.0 * sum(errs[s] - run["clean"] for s in sev) / rden) if rden > 0 else None}
+        per[name] = {
+            "ce": 100.0 * sum(errs[s] for s in sev) / den if den > 0 else None,
+            "relative_ce": (100.0 * sum(errs[s] - run["clean"] for s in sev) / rden) if rden > 0 else None,
+        }
     std = [n for n in standard if n in per]
     mce, n_ce = _mean(per[n]["ce"] for n in std)
     rmce, n_rce = _mean(per[n]["relative_ce"] for n in std)
-    return {"per_corruption": per, "mCE": mce, "mCE_over": n_ce, "relative_mCE": rmce, "relative_mCE_over": n_rce,
-            "standard_present": len(std)}
+    return {
+        "per_corruption": per,
+        "mCE": mce,
+        "mCE_over": n_ce,
+        "relative_mCE": rmce,
+        "relative_mCE_over": n_rce,
+        "standard_present": len(std),
+    }
 
 
-def perturbation_fp(fp_by_file: Dict[str, float], files: Dict[str, List[str]]) -> Dict[str, float]:
+def perturbation_fp(fp_by_file: dict[str, float], files: dict[str, list[str]]) -> dict[str, float]:
     """FP per perturbation: the mean over its difficulty files present."""
     out = {}
     for name, fs in files.items():
@@ -107,7 +116,7 @@ def perturbation_fp(fp_by_file: Dict[str, float], files: Dict[str, List[str]]) -
     return out
 
 
-def flip_rates(run_fp: Dict[str, float], base_fp: Dict[str, float], standard: Iterable[str]) -> Dict:
+def flip_rates(run_fp: dict[str, float], base_fp: dict[str, float], standard: Iterable[str]) -> dict:
     """FR per perturbation and mFR over the ``standard`` perturbations present in both."""
     fr = {k: (100.0 * v / base_fp[k] if base_fp[k] > 0 else None) for k, v in run_fp.items() if k in base_fp}
     std = [n for n in standard if n in fr]

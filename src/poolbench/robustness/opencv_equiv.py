@@ -12,6 +12,7 @@ including the parts that change pixel values:
   raster passes;
 * ``equalizeHist``: lut[j] = round(255 * cdf(j) / (N - count of the darkest level)).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,7 @@ def correlate(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     for i in range(kh):
         for j in range(kw):
             if kernel[i, j] != 0:
-                out += float(kernel[i, j]) * p[i:i + x.shape[0], j:j + x.shape[1]]
+                out += float(kernel[i, j]) * p[i : i + x.shape[0], j : j + x.shape[1]]
     return out
 
 
@@ -45,15 +46,15 @@ def gaussian_blur(x: np.ndarray, ksize: int, sigma: float) -> np.ndarray:
     k = gaussian_kernel(ksize, sigma)
     r = ksize // 2
     t = np.pad(x.astype(np.float32), ((0, 0), (r, r)), mode="reflect")
-    rows = sum(k[j] * t[:, j:j + x.shape[1]] for j in range(ksize))
+    rows = sum(k[j] * t[:, j : j + x.shape[1]] for j in range(ksize))
     t = np.pad(rows.astype(np.float32), ((r, r), (0, 0)), mode="reflect")
-    return sum(k[i] * t[i:i + x.shape[0]] for i in range(ksize)).astype(np.float32)
+    return sum(k[i] * t[i : i + x.shape[0]] for i in range(ksize)).astype(np.float32)
 
 
 def box_blur3(x: np.ndarray) -> np.ndarray:
     """``cv2.blur(x, (3, 3))``: uint8 in -> uint8 (rounded mean); float32 in -> float32."""
     p = np.pad(x.astype(np.float64), 1, mode="reflect")
-    s = sum(p[i:i + x.shape[0], j:j + x.shape[1]] for i in range(3) for j in range(3))
+    s = sum(p[i : i + x.shape[0], j : j + x.shape[1]] for i in range(3) for j in range(3))
     if x.dtype == np.uint8:
         return np.rint(s / 9.0).astype(np.uint8)
     return (s * (1.0 / 9.0)).astype(np.float32)
@@ -62,7 +63,7 @@ def box_blur3(x: np.ndarray) -> np.ndarray:
 def rgb_to_gray(x: np.ndarray) -> np.ndarray:
     """``cv2.cvtColor(x, COLOR_RGB2GRAY)`` of a float32 image: 0.299 R + 0.587 G + 0.114 B."""
     x = x.astype(np.float32)
-    return (x[..., 0] * np.float32(0.299) + x[..., 1] * np.float32(0.587) + x[..., 2] * np.float32(0.114))
+    return x[..., 0] * np.float32(0.299) + x[..., 1] * np.float32(0.587) + x[..., 2] * np.float32(0.114)
 
 
 def equalize_hist(x: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def equalize_hist(x: np.ndarray) -> np.ndarray:
     scale = np.float32(255.0 / (total - hist[first]))
     cdf = np.cumsum(hist).astype(np.int64) - hist[first]
     lut = np.clip(np.rint(cdf.astype(np.float32) * scale), 0, 255).astype(np.uint8)
-    lut[:first + 1] = 0
+    lut[: first + 1] = 0
     return lut[x]
 
 
@@ -84,21 +85,24 @@ def canny(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """``cv2.Canny(x, low, high)`` (aperture 3, L1 gradient) of a uint8 2-D array -> 0 / 255."""
     p = np.pad(x.astype(np.int64), 1, mode="edge")
     h, w = x.shape
-    s = lambda i, j: p[i:i + h, j:j + w]  # noqa: E731  (the neighbour at offset (i-1, j-1))
+    s = lambda i, j: p[i : i + h, j : j + w]  # noqa: E731  (the neighbour at offset (i-1, j-1))
     dx = (s(0, 2) + 2 * s(1, 2) + s(2, 2)) - (s(0, 0) + 2 * s(1, 0) + s(2, 0))
     dy = (s(2, 0) + 2 * s(2, 1) + s(2, 2)) - (s(0, 0) + 2 * s(0, 1) + s(0, 2))
     mag = np.abs(dx) + np.abs(dy)
     m = np.pad(mag, 1)  # magnitudes outside the image are 0
-    n = lambda i, j: m[1 + i:1 + i + h, 1 + j:1 + j + w]  # noqa: E731  (magnitude at offset (i, j))
+    n = lambda i, j: m[1 + i : 1 + i + h, 1 + j : 1 + j + w]  # noqa: E731  (magnitude at offset (i, j))
     tg22 = int(0.4142135623730950488 * (1 << 15) + 0.5)
     ax, ay = np.abs(dx), np.abs(dy) << 15
     tg22x = ax * tg22
     tg67x = tg22x + (ax << 16)
     sign = np.where((dx ^ dy) < 0, -1, 1)
     diag_a = np.where(sign < 0, n(-1, 1), n(-1, -1))  # previous row, column j - s
-    diag_b = np.where(sign < 0, n(1, -1), n(1, 1))    # next row, column j + s
-    keep = np.where(ay < tg22x, (mag > n(0, -1)) & (mag >= n(0, 1)),
-                    np.where(ay > tg67x, (mag > n(-1, 0)) & (mag >= n(1, 0)), (mag > diag_a) & (mag > diag_b)))
+    diag_b = np.where(sign < 0, n(1, -1), n(1, 1))  # next row, column j + s
+    keep = np.where(
+        ay < tg22x,
+        (mag > n(0, -1)) & (mag >= n(0, 1)),
+        np.where(ay > tg67x, (mag > n(-1, 0)) & (mag >= n(1, 0)), (mag > diag_a) & (mag > diag_b)),
+    )
     candidate = keep & (mag > low)
     labels, count = ndimage.label(candidate, structure=np.ones((3, 3), int))
     strong = np.unique(labels[candidate & (mag > high)])
@@ -125,18 +129,39 @@ def distance_transform_l2_5(x: np.ndarray) -> np.ndarray:
 
     for i in range(h):  # forward: the upper half of the mask, then the left neighbour in the row
         r = i + 2
-        a = f32(np.minimum.reduce([t[r - 2, 1:w + 1] + long_, t[r - 2, 3:w + 3] + long_, t[r - 1, 0:w] + long_,
-                                   t[r - 1, 1:w + 1] + diag, t[r - 1, 2:w + 2] + hv, t[r - 1, 3:w + 3] + diag,
-                                   t[r - 1, 4:w + 4] + long_]))
+        a = f32(
+            np.minimum.reduce(
+                [
+                    t[r - 2, 1 : w + 1] + long_,
+                    t[r - 2, 3 : w + 3] + long_,
+                    t[r - 1, 0:w] + long_,
+                    t[r - 1, 1 : w + 1] + diag,
+                    t[r - 1, 2 : w + 2] + hv,
+                    t[r - 1, 3 : w + 3] + diag,
+                    t[r - 1, 4 : w + 4] + long_,
+                ]
+            )
+        )
         a = np.where(inside[i], a, 0.0)
-        t[r, 2:w + 2] = np.where(inside[i], np.minimum(a, row_pass(a)), 0.0)
+        t[r, 2 : w + 2] = np.where(inside[i], np.minimum(a, row_pass(a)), 0.0)
     for i in range(h - 1, -1, -1):  # backward: the lower half, then the right neighbour
         r = i + 2
-        a = f32(np.minimum.reduce([t[r, 2:w + 2], t[r + 2, 3:w + 3] + long_, t[r + 2, 1:w + 1] + long_,
-                                   t[r + 1, 4:w + 4] + long_, t[r + 1, 3:w + 3] + diag, t[r + 1, 2:w + 2] + hv,
-                                   t[r + 1, 1:w + 1] + diag, t[r + 1, 0:w] + long_]))
-        t[r, 2:w + 2] = np.where(inside[i], np.minimum(a, row_pass(a[::-1])[::-1]), 0.0)
-    return t[2:h + 2, 2:w + 2].astype(np.float32)
+        a = f32(
+            np.minimum.reduce(
+                [
+                    t[r, 2 : w + 2],
+                    t[r + 2, 3 : w + 3] + long_,
+                    t[r + 2, 1 : w + 1] + long_,
+                    t[r + 1, 4 : w + 4] + long_,
+                    t[r + 1, 3 : w + 3] + diag,
+                    t[r + 1, 2 : w + 2] + hv,
+                    t[r + 1, 1 : w + 1] + diag,
+                    t[r + 1, 0:w] + long_,
+                ]
+            )
+        )
+        t[r, 2 : w + 2] = np.where(inside[i], np.minimum(a, row_pass(a[::-1])[::-1]), 0.0)
+    return t[2 : h + 2, 2 : w + 2].astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- warps
@@ -177,7 +202,7 @@ def _perspective_coords(inv: np.ndarray, h: int, w: int):
     Y0 = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
     W = inv[2, 0] * xs + inv[2, 1] * ys + inv[2, 2]
     W = np.where(W != 0, INTER_TAB_SIZE / np.where(W != 0, W, 1.0), 0.0)
-    lim = float(2 ** 31 - 1)
+    lim = float(2**31 - 1)
     X = np.rint(np.clip(X0 * W, -lim - 1, lim)).astype(np.int64)
     Y = np.rint(np.clip(Y0 * W, -lim - 1, lim)).astype(np.int64)
     return X, Y
@@ -243,4 +268,3 @@ def subsample_resize(img: np.ndarray, factor: float) -> np.ndarray:
     ys = np.minimum(np.arange(oh) * k + (k - 1) // 2, h - 1)
     xs = np.minimum(np.arange(ow) * k + (k - 1) // 2, w - 1)
     return img[ys][:, xs]
-

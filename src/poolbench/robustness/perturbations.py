@@ -22,9 +22,10 @@ The benchmark's 10 perturbations (``STANDARD``, the ones mFR averages) and the 4
 does. Random draws come from ``image_rng`` per image and sequence (seeded, so a set regenerates bit
 for bit; equal in distribution to the released files, not image for image).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -45,10 +46,13 @@ def _noise_sequence(x: Array, noisy: Callable[[], Array]) -> Array:
 def gaussian_noise_seq(std: float):
     def make(x: Array, rng: np.random.Generator) -> Array:
         t = x.astype(np.float32) / np.float32(255)  # torchvision's ToTensor
+
         def noisy() -> Array:
             z = t + np.float32(std) * rng.standard_normal(t.shape, dtype=np.float32)
             return np.uint8(np.clip(z, 0, 1) * np.float32(255))  # to_numpy: truncation
+
         return _noise_sequence(x, noisy)
+
     return make
 
 
@@ -56,6 +60,7 @@ def shot_noise_seq(rate: float):
     def make(x: Array, rng: np.random.Generator) -> Array:
         z = x / 255.0
         return _noise_sequence(x, lambda: np.uint8(255 * np.clip(rng.poisson(z * rate) / rate, 0, 1)))
+
     return make
 
 
@@ -63,6 +68,7 @@ def speckle_noise_seq(std: float):
     def make(x: Array, rng: np.random.Generator) -> Array:
         z = x / 255.0
         return _noise_sequence(x, lambda: np.uint8(255 * np.clip(z + z * rng.normal(size=z.shape, scale=std), 0, 1)))
+
     return make
 
 
@@ -115,7 +121,7 @@ def tilt_matrix(degrees: float, h: int = 32, w: int = 32) -> Array:
     """The 3x3 homography of a tilt by ``degrees`` about the x and y axes: centre, rotate in 3-D,
     push back by the focal length f = sqrt(w^2 + h^2), project with focal length f."""
     a = np.deg2rad(degrees)  # the same angle about both axes
-    f = np.sqrt(w ** 2 + h ** 2)
+    f = np.sqrt(w**2 + h**2)
     to_3d = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1], [0, 0, 1]])
     c, s = np.cos(a), np.sin(a)
     rx = np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1]])
@@ -155,7 +161,7 @@ def shear_seq(x: Array, rng: np.random.Generator) -> Array:
 
 Maker = Callable[[Array, np.random.Generator], Array]
 # file name -> (perturbation it belongs to, maker); the _2 / _3 files are harder noise difficulties
-SEQUENCES: Dict[str, Tuple[str, Maker]] = {
+SEQUENCES: dict[str, tuple[str, Maker]] = {
     "gaussian_noise": ("gaussian_noise", gaussian_noise_seq(0.02)),
     "gaussian_noise_2": ("gaussian_noise", gaussian_noise_seq(0.04)),
     "gaussian_noise_3": ("gaussian_noise", gaussian_noise_seq(0.06)),
@@ -177,14 +183,24 @@ SEQUENCES: Dict[str, Tuple[str, Maker]] = {
     "spatter": ("spatter", spatter_seq),
     "shear": ("shear", shear_seq),
 }
-STANDARD: List[str] = ["gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness",
-                       "translate", "rotate", "tilt", "scale"]
-EXTRAS: List[str] = ["speckle_noise", "gaussian_blur", "spatter", "shear"]
-PERTURBATIONS: List[str] = STANDARD + EXTRAS
+STANDARD: list[str] = [
+    "gaussian_noise",
+    "shot_noise",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "brightness",
+    "translate",
+    "rotate",
+    "tilt",
+    "scale",
+]
+EXTRAS: list[str] = ["speckle_noise", "gaussian_blur", "spatter", "shear"]
+PERTURBATIONS: list[str] = STANDARD + EXTRAS
 NOISE = {"gaussian_noise", "shot_noise", "speckle_noise"}  # compared with the clean first frame
 
 
-def files_of(perturbation: str) -> List[str]:
+def files_of(perturbation: str) -> list[str]:
     """The sequence files of a perturbation (three difficulties for the noises, one otherwise)."""
     if perturbation not in PERTURBATIONS:
         raise ValueError(f"unknown perturbation {perturbation!r}; valid: {', '.join(PERTURBATIONS)}")

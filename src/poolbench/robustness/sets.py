@@ -15,12 +15,13 @@ A generated set lives in ``<cache>/robustness/<key>/`` where the key hashes the 
 the seed and the clean images and labels; each file is written to a temporary name and renamed, and
 ``manifest.json`` records its sha256, checked whenever the set is reused.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -41,23 +42,25 @@ def _load(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not a plain .npy array ({exc})") from None
 
 
-def read_c(root: Path, name: str) -> Tuple[np.ndarray, np.ndarray]:
+def read_c(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(images [5, N, 32, 32, 3] uint8, labels [N] int64) of corruption ``name`` in a -C folder."""
     root = Path(root)
     x, y = _load(root / f"{name}.npy"), _load(root / "labels.npy")
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE or x.shape[0] % 5:
-        raise ValueError(f"{root / (name + '.npy')}: expected uint8 [5 N, 32, 32, 3] (severities 1-5 in blocks "
-                         f"of N), got {x.dtype} {x.shape}")
+        raise ValueError(
+            f"{root / (name + '.npy')}: expected uint8 [5 N, 32, 32, 3] (severities 1-5 in blocks "
+            f"of N), got {x.dtype} {x.shape}"
+        )
     n = x.shape[0] // 5
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"{root / 'labels.npy'}: expected [{x.shape[0]}] labels for {name}, got {y.shape}")
     labels = np.asarray(y[:n], dtype=np.int64)
-    if not all(np.array_equal(labels, y[k * n:(k + 1) * n]) for k in range(1, 5)):
+    if not all(np.array_equal(labels, y[k * n : (k + 1) * n]) for k in range(1, 5)):
         raise ValueError(f"{root / 'labels.npy'}: the five severity blocks do not carry the same labels")
     return x.reshape(5, n, *IMAGE), labels
 
 
-def read_p(root: Path, name: str, frames: Optional[int] = None) -> np.ndarray:
+def read_p(root: Path, name: str, frames: int | None = None) -> np.ndarray:
     """images [N, T, 32, 32, 3] uint8 of sequence file ``name`` in a -P folder."""
     path = Path(root) / f"{name}.npy"
     x = _load(path)
@@ -87,7 +90,7 @@ def _save_atomic(path: Path, arr: np.ndarray) -> str:
     return _sha256(path)
 
 
-def set_key(kind: str, images: np.ndarray, labels: Optional[np.ndarray], seed: int) -> str:
+def set_key(kind: str, images: np.ndarray, labels: np.ndarray | None, seed: int) -> str:
     h = hashlib.sha256(json.dumps([GENERATOR_VERSION, kind, seed, list(images.shape)]).encode())
     h.update(np.ascontiguousarray(images).tobytes())
     if labels is not None:
@@ -99,12 +102,12 @@ class GeneratedSet:
     """A folder of generated files with a checksum manifest; ``ensure(name, make)`` returns the
     file's path, making it (atomically) when absent and verifying its sha256 when present."""
 
-    def __init__(self, root: Path, meta: Dict):
+    def __init__(self, root: Path, meta: dict):
         self.root = Path(root)
         self.meta = meta
         self.manifest_path = self.root / "manifest.json"
 
-    def _manifest(self) -> Dict:
+    def _manifest(self) -> dict:
         if self.manifest_path.exists():
             return json.loads(self.manifest_path.read_text())
         return {"meta": self.meta, "files": {}}
@@ -124,8 +127,14 @@ class GeneratedSet:
         return path
 
 
-def generate_c(images: np.ndarray, labels: np.ndarray, root: Path, names: Iterable[str] = tuple(CORRUPTIONS),
-               seed: int = 0, progress: Optional[Callable[[str], None]] = None) -> Path:
+def generate_c(
+    images: np.ndarray,
+    labels: np.ndarray,
+    root: Path,
+    names: Iterable[str] = tuple(CORRUPTIONS),
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Write (or reuse) the -C set of ``images`` (uint8 [N, 32, 32, 3]) under ``root``; returns its folder."""
     folder = Path(root) / f"c-{set_key('c', images, labels, seed)}"
     gen = GeneratedSet(folder, {"kind": "c", "seed": seed, "n": len(images), "version": GENERATOR_VERSION})
@@ -137,8 +146,13 @@ def generate_c(images: np.ndarray, labels: np.ndarray, root: Path, names: Iterab
     return folder
 
 
-def generate_p(images: np.ndarray, root: Path, names: Iterable[str] = tuple(SEQUENCES), seed: int = 0,
-               progress: Optional[Callable[[str], None]] = None) -> Path:
+def generate_p(
+    images: np.ndarray,
+    root: Path,
+    names: Iterable[str] = tuple(SEQUENCES),
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Write (or reuse) the -P set of ``images`` under ``root``; returns its folder."""
     folder = Path(root) / f"p-{set_key('p', images, None, seed)}"
     gen = GeneratedSet(folder, {"kind": "p", "seed": seed, "n": len(images), "version": GENERATOR_VERSION})
@@ -149,6 +163,6 @@ def generate_p(images: np.ndarray, root: Path, names: Iterable[str] = tuple(SEQU
     return folder
 
 
-def present(root: Path, names: Iterable[str]) -> List[str]:
+def present(root: Path, names: Iterable[str]) -> list[str]:
     """The names whose ``<name>.npy`` is in ``root`` (a released set may hold only some)."""
     return [n for n in names if (Path(root) / f"{n}.npy").is_file()]

@@ -8,6 +8,7 @@ re-derived with numpy / scipy (scikit-image is not a dependency).
 * ``salt_and_pepper``: ``skimage.util.random_noise(mode='s&p')``: each value independently hit with
   probability ``amount``; a hit value becomes 1 (salt) or 0 (pepper) with even odds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,9 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     return np.choose(np.broadcast_to(sector, choices[0].shape), choices)
 
 
-def gaussian(x: np.ndarray, sigma: float, channel_axis: bool = True, mode: str = "nearest",
-             truncate: float = 4.0) -> np.ndarray:
+def gaussian(
+    x: np.ndarray, sigma: float, channel_axis: bool = True, mode: str = "nearest", truncate: float = 4.0
+) -> np.ndarray:
     """Gaussian smoothing of an [H, W] or [H, W, C] float image (``channel_axis``: last axis unsmoothed)."""
     sigmas = (sigma, sigma, 0) if (channel_axis and x.ndim == 3) else (sigma,) * x.ndim
     return ndimage.gaussian_filter(x, sigmas, mode=mode, truncate=truncate)

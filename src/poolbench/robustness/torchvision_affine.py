@@ -11,17 +11,19 @@ continuous coordinates (pixel i spans [i, i+1]), i.e. about the centre of pixel 
 with angle a and shear sh in degrees. Pillow samples it with the chosen filter; output pixels whose
 source falls outside the image are black (the sets' border handling).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
 
-def inverse_affine_matrix(center: Tuple[float, float], angle: float, translate: Sequence[float],
-                          scale: float, shear: float) -> Tuple[float, ...]:
+def inverse_affine_matrix(
+    center: tuple[float, float], angle: float, translate: Sequence[float], scale: float, shear: float
+) -> tuple[float, ...]:
     a, sh = math.radians(angle), math.radians(shear)
     d = math.cos(a + sh) * math.cos(a) + math.sin(a + sh) * math.sin(a)
     m = [math.cos(a + sh), math.sin(a + sh), 0.0, -math.sin(a), math.cos(a), 0.0]
@@ -32,8 +34,14 @@ def inverse_affine_matrix(center: Tuple[float, float], angle: float, translate: 
     return tuple(m)
 
 
-def affine(img: np.ndarray, angle: float = 0.0, translate: Sequence[float] = (0, 0), scale: float = 1.0,
-           shear: float = 0.0, bilinear: bool = True) -> np.ndarray:
+def affine(
+    img: np.ndarray,
+    angle: float = 0.0,
+    translate: Sequence[float] = (0, 0),
+    scale: float = 1.0,
+    shear: float = 0.0,
+    bilinear: bool = True,
+) -> np.ndarray:
     """uint8 [H, W, 3] -> uint8 [H, W, 3]; ``bilinear=False`` is Pillow's nearest (torchvision's default)."""
     h, w = img.shape[:2]
     matrix = inverse_affine_matrix((w * 0.5 + 0.5, h * 0.5 + 0.5), angle, translate, scale, shear)

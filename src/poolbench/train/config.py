@@ -7,6 +7,7 @@ or subset is another run. Fields that only say *where* or *how fast* (data path,
 channels_last) are recorded but are not part of the id. A user's pool file joins by its resolved
 path and its sha256.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .protocol import Protocol
 
@@ -37,7 +38,7 @@ def file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def pool_fields(spec: str) -> Dict[str, Any]:
+def pool_fields(spec: str) -> dict[str, Any]:
     """RunConfig's pool fields for a pool spec: a registered name (``gem``) or a user's file
     (``custom_pool.py``, ``custom_pool.py:MyPool``; class default CustomPool), recorded by its
     resolved path and sha256. ValueError naming the file when it does not exist."""
@@ -54,34 +55,34 @@ class RunConfig:
     model: str
     dataset: str
     pool: str = "avg"
-    pool_args: Dict[str, Any] = field(default_factory=dict)
-    pool_file: Optional[str] = None  # "path/to/file.py:ClassName"; its file's sha256 joins the id
-    pool_file_sha: Optional[str] = None
+    pool_args: dict[str, Any] = field(default_factory=dict)
+    pool_file: str | None = None  # "path/to/file.py:ClassName"; its file's sha256 joins the id
+    pool_file_sha: str | None = None
     seed: int = 0
     protocol: Protocol = field(default_factory=Protocol)
     val_split: int = 0  # hold out this many training images (fixed, seed-independent) for validation
     # a cross-validation fold: {"fraction": 0.2, "fold": 0..4}, held out of the (reduced) training set
     # (``engine.holdout_fold``); its accuracy is the run's val_acc. None: absent from the id.
-    holdout: Optional[Dict[str, Any]] = None
+    holdout: dict[str, Any] | None = None
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
-    model_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
-    sac: Optional[Dict[str, Any]] = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}
+    model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
+    sac: dict[str, Any] | None = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}
     # sha256 (16 hex) of each weights file named in WEIGHT_FILE_ARGS, keyed "pool_args.weights" etc.;
     # filled from the files when the config is made (if they exist), then checked before training
-    weight_file_sha: Dict[str, str] = field(default_factory=dict)
+    weight_file_sha: dict[str, str] = field(default_factory=dict)
     # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in), None for the others
-    flex_sac_version: Optional[int] = None
+    flex_sac_version: int | None = None
     # sha256 (16 hex) of the selected data (train/data.py); computed on first use of the run id
-    data_fingerprint: Optional[str] = None
+    data_fingerprint: str | None = None
     # what tables call the data: the dataset name, or e.g. "cifar10-jpeg" (derived from the data, so
     # not part of the identity beyond the fingerprint)
-    data_label: Optional[str] = None
-    data_path: Optional[str] = None
-    data_dir: Optional[str] = None
+    data_label: str | None = None
+    data_path: str | None = None
+    data_dir: str | None = None
     channels_last: bool = False
     compile: bool = False
     # torch.compile's mode when ``compile``: None (default) or "reduce-overhead" (CUDA graphs on a GPU)
-    compile_mode: Optional[str] = None
+    compile_mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.pool_file and not self.pool_file_sha and Path(self.pool_file.rpartition(":")[0]).is_file():
@@ -103,9 +104,10 @@ class RunConfig:
                 f"(a shared softmax map, an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux)); this "
                 f"poolbench has version {FLEX_SAC_VERSION} (per-channel map, the paper's R, the paper's SAC "
                 f"weights), so rebuilding it would silently give another model. Its run directory is kept; "
-                f"train it again to get a version-{FLEX_SAC_VERSION} run (a new run id)")
+                f"train it again to get a version-{FLEX_SAC_VERSION} run (a new run id)"
+            )
 
-    def weight_files(self) -> Dict[str, str]:
+    def weight_files(self) -> dict[str, str]:
         """{"pool_args.weights": path, ...} for every weights file this run reads."""
         out = {}
         for group, key in WEIGHT_FILE_ARGS:
@@ -116,7 +118,7 @@ class RunConfig:
                 out.update({f"{group}.{key}[{i}]": str(v) for i, v in enumerate(value)})
         return out
 
-    def current_weight_file_sha(self) -> Dict[str, str]:
+    def current_weight_file_sha(self) -> dict[str, str]:
         """The hashes of the weights files as they are on disk now (missing files are left out)."""
         return {k: file_sha256(p) for k, p in self.weight_files().items() if Path(p).is_file()}
 
@@ -125,12 +127,15 @@ class RunConfig:
         now = self.current_weight_file_sha()
         for key, path in self.weight_files().items():
             if key not in now:
-                raise FileNotFoundError(f"{key}={path}: no such file; run `poolbench fit-lda` to write it, "
-                                        f"or fix the path")
+                raise FileNotFoundError(
+                    f"{key}={path}: no such file; run `poolbench fit-lda` to write it, or fix the path"
+                )
             if key in self.weight_file_sha and now[key] != self.weight_file_sha[key]:
-                raise ValueError(f"{key}={path} changed since this run was configured (sha256 "
-                                 f"{self.weight_file_sha[key]} then, {now[key]} now): a resumed run would mix two "
-                                 f"weight sets; start a new run (a new config picks up the new file and a new id)")
+                raise ValueError(
+                    f"{key}={path} changed since this run was configured (sha256 "
+                    f"{self.weight_file_sha[key]} then, {now[key]} now): a resumed run would mix two "
+                    f"weight sets; start a new run (a new config picks up the new file and a new id)"
+                )
 
     def check_pool_file(self) -> None:
         """Refuse to train when the pool file is gone or was edited since this run was configured."""
@@ -141,8 +146,10 @@ class RunConfig:
             raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
         now = file_sha256(path)
         if self.pool_file_sha and now != self.pool_file_sha:
-            raise ValueError(f"pool file {path} changed since this run was configured (sha256 {self.pool_file_sha} "
-                             f"then, {now} now): the edited pool is another run; run the command again to start it")
+            raise ValueError(
+                f"pool file {path} changed since this run was configured (sha256 {self.pool_file_sha} "
+                f"then, {now} now): the edited pool is another run; run the command again to start it"
+            )
 
     # --- data -----------------------------------------------------------------------------
     def resolve_data_fingerprint(self, download: bool = True) -> str:
@@ -166,12 +173,14 @@ class RunConfig:
 
         now = data_fingerprint(self)
         if now != self.data_fingerprint:
-            raise ValueError(f"the data for {self.dataset} ({self.data_path or self.data_dir or 'default location'}) is not "
-                             f"what this run was configured with (fingerprint {self.data_fingerprint} then, {now} now); "
-                             f"start a new run on it (a new config gets a new run id)")
+            raise ValueError(
+                f"the data for {self.dataset} ({self.data_path or self.data_dir or 'default location'}) is not "
+                f"what this run was configured with (fingerprint {self.data_fingerprint} then, {now} now); "
+                f"start a new run on it (a new config gets a new run id)"
+            )
 
     # --- identity -------------------------------------------------------------------------
-    def identity(self, schema: int = CONFIG_SCHEMA) -> Dict[str, Any]:
+    def identity(self, schema: int = CONFIG_SCHEMA) -> dict[str, Any]:
         """The fields that define the run; ``schema=1`` leaves out the data fingerprint, as run dirs
         written before schema 2 did (``train/migrate.py`` uses it to check a stored id)."""
         if schema >= 2:
@@ -227,13 +236,13 @@ class RunConfig:
         return label
 
     # --- (de)serialisation -----------------------------------------------------------------
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         d = dict(d)
         d["protocol"] = Protocol.from_dict(d.get("protocol", {}))
         if "flex_sac_version" not in d and (d.get("pool") == "flex" or d.get("sac") is not None):
@@ -241,7 +250,7 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes``; the data fingerprint is recomputed unless given (the data may differ)."""
         changes.setdefault("data_fingerprint", None)
         changes.setdefault("data_label", None)

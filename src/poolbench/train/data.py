@@ -7,6 +7,7 @@ their shapes) and the normalisation statistics, so such runs never share a run i
 It is cached on disk beside the dataset cache, keyed by the source files' identity (path, size,
 mtime) and the selection, so asking again costs a few ``stat`` calls.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
 _HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
 FINGERPRINT_VERSION = 1  # bump when what the fingerprint covers changes
-_MEMORY: Dict[str, Tuple[str, str]] = {}
+_MEMORY: dict[str, tuple[str, str]] = {}
 
 
 @dataclass
@@ -38,13 +39,13 @@ class SelectedData:
     dataset: Dataset
     train_x: torch.Tensor
     train_y: torch.Tensor
-    val_x: Optional[torch.Tensor]
-    val_y: Optional[torch.Tensor]
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
     test_x: torch.Tensor
     test_y: torch.Tensor
 
 
-def fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+def fixed_subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     if n is None or n >= len(y):
         return x, y
     g = torch.Generator().manual_seed(SUBSET_SEED)
@@ -52,7 +53,7 @@ def fixed_subset(x: torch.Tensor, y: torch.Tensor, n: Optional[int]) -> Tuple[to
     return x[idx], y[idx]
 
 
-def check_split_sizes(config: "RunConfig", n_train: int, n_test: int) -> None:
+def check_split_sizes(config: RunConfig, n_train: int, n_test: int) -> None:
     """ValueError (naming the flag) unless the sizes asked of a dataset with ``n_train`` training and
     ``n_test`` test images exist: a subset larger than its split would silently be the whole split
     under a label that says otherwise."""
@@ -62,14 +63,20 @@ def check_split_sizes(config: "RunConfig", n_train: int, n_test: int) -> None:
     val = config.val_split
     if val and not 0 < val < n_train:
         raise ValueError(f"--val-split {val}: {name} has {n_train} training images; hold out 1 .. {n_train - 1}")
-    for flag, n, have, what in (("--train-subset", config.protocol.train_subset, n_train - val,
-                                 "training images" + (" after --val-split" if val else "")),
-                                ("--test-subset", config.protocol.test_subset, n_test, "test images")):
+    for flag, n, have, what in (
+        (
+            "--train-subset",
+            config.protocol.train_subset,
+            n_train - val,
+            "training images" + (" after --val-split" if val else ""),
+        ),
+        ("--test-subset", config.protocol.test_subset, n_test, "test images"),
+    ):
         if n is not None and not 0 < n <= have:
             raise ValueError(f"{flag} {n}: {name} has {have} {what}; use 1 .. {have}, or leave the flag out for all")
 
 
-def select_data(config: "RunConfig", download: bool = True) -> SelectedData:
+def select_data(config: RunConfig, download: bool = True) -> SelectedData:
     """The run's training, validation and test images: val split first, then the fixed subsets."""
     ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir, download=download)
     check_split_sizes(config, len(ds.train_y), len(ds.test_y))
@@ -87,8 +94,9 @@ def select_data(config: "RunConfig", download: bool = True) -> SelectedData:
     return SelectedData(ds, train_x, train_y, val_x, val_y, test_x, test_y)
 
 
-def holdout_fold(x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
-                 ) -> Tuple[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]:
+def holdout_fold(
+    x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """((train_x, train_y), (held_x, held_y)): fold ``fold`` of a fixed (seed-independent) shuffle cut
     into consecutive blocks of round(fraction * n) images, so folds 0, 1, ... are *distinct* held-out
     subsets (Birodkar et al. 2019, Sec. 6.2: "5 distinct random held-out subsets of the training
@@ -96,14 +104,15 @@ def holdout_fold(x: torch.Tensor, y: torch.Tensor, fraction: float, fold: int
     n = len(y)
     size = int(round(fraction * n))
     if not 0 < size < n or not 0 <= fold < n // size:
-        raise ValueError(f"holdout fraction {fraction} fold {fold} does not fit {n} training images "
-                         f"(folds 0..{max(n // max(size, 1) - 1, 0)})")
+        raise ValueError(
+            f"holdout fraction {fraction} fold {fold} does not fit {n} training images "
+            f"(folds 0..{max(n // max(size, 1) - 1, 0)})"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(_HOLDOUT_SEED))
-    held = perm[fold * size:(fold + 1) * size].sort().values
+    held = perm[fold * size : (fold + 1) * size].sort().values
     keep = torch.ones(n, dtype=torch.bool)
     keep[held] = False
     return (x[keep], y[keep]), (x[held], y[held])
-
 
 
 def fingerprint_selected(sel: SelectedData) -> str:
@@ -118,17 +127,18 @@ def fingerprint_selected(sel: SelectedData) -> str:
     return h.hexdigest()[:16]
 
 
-def _selection_key(config: "RunConfig") -> Optional[str]:
+def _selection_key(config: RunConfig) -> str | None:
     source = cache_key(config.dataset, config.data_path, config.data_dir)
     if source is None:
         return None
     p = config.protocol
-    blob = json.dumps([FINGERPRINT_VERSION, source, p.train_subset, p.test_subset, config.val_split,
-                       config.holdout], sort_keys=True)
+    blob = json.dumps(
+        [FINGERPRINT_VERSION, source, p.train_subset, p.test_subset, config.val_split, config.holdout], sort_keys=True
+    )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def data_identity(config: "RunConfig", cache_dir: Optional[str] = None, download: bool = True) -> Tuple[str, str]:
+def data_identity(config: RunConfig, cache_dir: str | None = None, download: bool = True) -> tuple[str, str]:
     """(fingerprint, label) of what ``config`` trains and tests on; the label is what tables call
     the dataset (``cifar10``, ``cifar10-jpeg`` for a copy). Loads the data on a cache miss;
     ``download=False``: a missing official archive is a ``DataError`` instead of a download."""
@@ -153,7 +163,7 @@ def data_identity(config: "RunConfig", cache_dir: Optional[str] = None, download
     return found
 
 
-def data_fingerprint(config: "RunConfig", cache_dir: Optional[str] = None, download: bool = True) -> str:
+def data_fingerprint(config: RunConfig, cache_dir: str | None = None, download: bool = True) -> str:
     """The fingerprint alone (see ``data_identity``)."""
     return data_identity(config, cache_dir, download)[0]
 

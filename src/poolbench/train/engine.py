@@ -13,15 +13,17 @@ Design (after airbench and torchvision's classification reference):
   would otherwise score the share of the class argmax falls on;
 - evaluation runs in large batches with one host sync per epoch.
 """
+
 from __future__ import annotations
 
 import contextlib
-import math
 import hashlib
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -39,7 +41,7 @@ IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see da
 EVAL_BATCH = 1000
 
 
-def auto_device(device: Union[str, torch.device, None] = None) -> torch.device:
+def auto_device(device: str | torch.device | None = None) -> torch.device:
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -54,10 +56,10 @@ class RunData:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
-    val_x: Optional[torch.Tensor]
-    val_y: Optional[torch.Tensor]
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     num_classes: int
     in_chans: int
     input_norm: str = "dataset"  # the protocol's: "dataset" (per-channel mean/std) or "image"
@@ -73,13 +75,20 @@ def prepare_data(config: RunConfig, device: torch.device) -> RunData:
     sel = select_data(config)
     ds = sel.dataset
 
-    def put(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def put(x: torch.Tensor | None) -> torch.Tensor | None:
         return None if x is None else pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
 
     return RunData(
-        train_x=put(sel.train_x), train_y=sel.train_y.to(device), test_x=put(sel.test_x),
-        test_y=sel.test_y.to(device), val_x=put(sel.val_x), val_y=None if sel.val_y is None else sel.val_y.to(device),
-        mean=tuple(ds.mean), std=tuple(ds.std), num_classes=ds.num_classes, in_chans=ds.in_chans,
+        train_x=put(sel.train_x),
+        train_y=sel.train_y.to(device),
+        test_x=put(sel.test_x),
+        test_y=sel.test_y.to(device),
+        val_x=put(sel.val_x),
+        val_y=None if sel.val_y is None else sel.val_y.to(device),
+        mean=tuple(ds.mean),
+        std=tuple(ds.std),
+        num_classes=ds.num_classes,
+        in_chans=ds.in_chans,
         input_norm=config.protocol.input_norm,
     )
 
@@ -103,7 +112,7 @@ def epoch_batches(data: RunData, seed: int, epoch: int, batch_size: int, augment
         raise ValueError(f"unknown augmentation {augment!r}")
     y = data.train_y[perm]
     for i in range(0, len(y), batch_size):
-        yield x[i:i + batch_size], y[i:i + batch_size]
+        yield x[i : i + batch_size], y[i : i + batch_size]
 
 
 # ----------------------------------------------------------------------------- model
@@ -118,8 +127,14 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
     model_args = dict(config.model_args)
     lda_layer, lda_weights = model_args.pop("lda_layer", None), model_args.pop("lda_weights", None)
     sgd_layer = model_args.pop("sgd_pool_layer", None)
-    model = create_model(config.model, num_classes=data.num_classes, in_chans=data.in_chans, pool=pool,
-                         pool_args=dict(config.pool_args), **model_args)
+    model = create_model(
+        config.model,
+        num_classes=data.num_classes,
+        in_chans=data.in_chans,
+        pool=pool,
+        pool_args=dict(config.pool_args),
+        **model_args,
+    )
     if lda_layer is not None or lda_weights is not None:  # paper surgery (Birodkar et al. 2019), not a zoo option
         from ..lda.downsample import with_lda_downsampling
 
@@ -143,7 +158,7 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
 
 
 @torch.no_grad()
-def materialize(model: nn.Module, in_chans: int) -> List[str]:
+def materialize(model: nn.Module, in_chans: int) -> list[str]:
     """One dry forward (eval mode: no BatchNorm statistics change, no randomness drawn) so that
     parameters a pool creates on its first input (the benchmark's no-argument ``CustomPool``
     scaffold) exist before the optimizer is built and a checkpoint is loaded. Returns their names."""
@@ -160,8 +175,7 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
     if p.optimizer == "adam":  # a paper preset's (Birodkar et al. 2019's CNN: Adam, lr 1e-3, fixed)
         return torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay, foreach=True)
     # weight decay on every parameter (BN and biases too): the benchmark's plain SGD setup
-    return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
-                           foreach=True)
+    return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, foreach=True)
 
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -175,8 +189,9 @@ def compiled(model: nn.Module, config: RunConfig) -> nn.Module:
     if not config.compile:
         return model
     if config.compile_mode not in COMPILE_MODES:
-        raise ValueError(f"unknown compile mode {config.compile_mode!r}; use one of "
-                         f"{', '.join(str(m) for m in COMPILE_MODES[1:])}")
+        raise ValueError(
+            f"unknown compile mode {config.compile_mode!r}; use one of {', '.join(str(m) for m in COMPILE_MODES[1:])}"
+        )
     return torch.compile(model, mode=config.compile_mode)
 
 
@@ -196,7 +211,7 @@ def autocast(config: RunConfig, device: torch.device):
     return contextlib.nullcontext()
 
 
-def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, logits). Models with extra training terms (auxiliary classifiers, pooling-weight
     regularisation) implement ``training_loss(x, y, criterion)``; the rest are plain cross-entropy."""
     if hasattr(model, "training_loss"):
@@ -210,8 +225,15 @@ def nonfinite(t: torch.Tensor) -> torch.Tensor:
     return ~torch.isfinite(t.detach()).all()
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, config: RunConfig, epoch: int,
-                device: torch.device, on_step: Optional[Callable[[int], None]] = None) -> Dict[str, float]:
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: RunData,
+    config: RunConfig,
+    epoch: int,
+    device: torch.device,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, float]:
     """One epoch; ``on_step(i)`` is called after step i (1-based), e.g. to time a few steps.
     ``train_loss`` is NaN when any logit of the epoch was non-finite, even where the cross-entropy
     stayed finite (a -inf logit), so the caller's one check sees every divergence."""
@@ -242,8 +264,9 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: RunData, con
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, config: RunConfig,
-             device: torch.device) -> Tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, config: RunConfig, device: torch.device
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy %) over a uint8 image tensor, one host sync at the end.
 
     The loss is NaN when any logit is non-finite (see ``train_epoch``): the accuracy is then meaningless."""
@@ -253,26 +276,31 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: RunData, 
     bad = torch.zeros((), device=device, dtype=torch.bool)
     for i in range(0, len(y), EVAL_BATCH):
         step_begin(config)
-        xb = data.inputs(x[i:i + EVAL_BATCH])
+        xb = data.inputs(x[i : i + EVAL_BATCH])
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(config, device):
             logits = model(xb).float()
-        loss_sum += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
-        correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum()
+        loss_sum += F.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum")
+        correct += (logits.argmax(1) == y[i : i + EVAL_BATCH]).sum()
         bad |= nonfinite(logits)
     return float("nan") if bool(bad) else float(loss_sum) / len(y), 100.0 * float(correct) / len(y)
 
 
 # ----------------------------------------------------------------------------- results
-def summarize_history(history: List[Dict[str, Any]]) -> Dict[str, Any]:
+def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
     """Best-epoch test accuracy (the benchmark's metric), final-epoch accuracy and, with a
     validation split, the test accuracy at the epoch of best validation accuracy."""
     if not history:
         return {"best_test_acc": None, "best_epoch": None, "final_test_acc": None, "test_acc_at_best_val": None}
     best = max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
-    out = {"best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
-           "final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": None, "best_val_epoch": None}
+    out = {
+        "best_test_acc": best["test_acc"],
+        "best_epoch": best["epoch"],
+        "final_test_acc": history[-1]["test_acc"],
+        "test_acc_at_best_val": None,
+        "best_val_epoch": None,
+    }
     if history[0].get("val_acc") is not None:
         out["final_val_acc"] = history[-1]["val_acc"]
         bv = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
@@ -280,11 +308,13 @@ def summarize_history(history: List[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def divergence(rec: Dict[str, Any]) -> Optional[str]:
+def divergence(rec: dict[str, Any]) -> str | None:
     """Why this epoch's record is a diverged model (a non-finite loss or logit), or None."""
-    for key, what in (("train_loss", "training loss (or a training logit)"),
-                      ("test_loss", "test loss (or an eval-mode logit)"),
-                      ("val_loss", "validation loss (or an eval-mode logit)")):
+    for key, what in (
+        ("train_loss", "training loss (or a training logit)"),
+        ("test_loss", "test loss (or an eval-mode logit)"),
+        ("val_loss", "validation loss (or an eval-mode logit)"),
+    ):
         v = rec.get(key)
         if v is not None and not math.isfinite(v):
             return f"{what} became {v}"
@@ -295,31 +325,53 @@ def write_config(run: RunDir, config: RunConfig) -> None:
     if run.config.exists():
         return
     d = config.to_dict()
-    d.update(run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard,
-             schema=CONFIG_SCHEMA)
+    d.update(
+        run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard, schema=CONFIG_SCHEMA
+    )
     atomic_write_json(run.config, d)
 
 
-def finish(run: RunDir, config: RunConfig, status: str, history: List[Dict[str, Any]], wall: float,
-           device: torch.device, diverged_at: Optional[int] = None, error: Optional[str] = None) -> Dict[str, Any]:
-    result: Dict[str, Any] = {"status": status, "run_id": config.run_id, "epochs_completed": len(history),
-                              "diverged_at_epoch": diverged_at, "error": error,
-                              "protocol_label": config.protocol_label(), "standard": config.is_standard}
+def finish(
+    run: RunDir,
+    config: RunConfig,
+    status: str,
+    history: list[dict[str, Any]],
+    wall: float,
+    device: torch.device,
+    diverged_at: int | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "status": status,
+        "run_id": config.run_id,
+        "epochs_completed": len(history),
+        "diverged_at_epoch": diverged_at,
+        "error": error,
+        "protocol_label": config.protocol_label(),
+        "standard": config.is_standard,
+    }
     result.update(summarize_history(history) if status == "finished" else summarize_history([]))
     result["provenance"] = dict(provenance(device), wall_time_s=round(wall, 2))
     atomic_write_json(run.result, result)
     return result
 
 
-def log_epoch(rec: Dict[str, Any], total: int) -> str:
+def log_epoch(rec: dict[str, Any], total: int) -> str:
     val = f" val {rec['val_acc']:.2f}" if rec.get("val_acc") is not None else ""
-    return (f"epoch {rec['epoch']:>3}/{total} lr {rec['lr']:.4f} loss {rec['train_loss']:.4f} "
-            f"train {rec['train_acc']:.2f} test {rec['test_acc']:.2f}{val} ({rec['epoch_time_s']:.1f}s)")
+    return (
+        f"epoch {rec['epoch']:>3}/{total} lr {rec['lr']:.4f} loss {rec['train_loss']:.4f} "
+        f"train {rec['train_acc']:.2f} test {rec['test_acc']:.2f}{val} ({rec['epoch_time_s']:.1f}s)"
+    )
 
 
 # ----------------------------------------------------------------------------- the run
-def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Union[str, torch.device, None] = None,
-              progress: bool = True, log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+def train_run(
+    config: RunConfig,
+    runs_dir: str | Path = "runs",
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Train one run to completion (or divergence); skip it if done, resume it if unfinished.
 
     Returns the contents of ``result.json``.
@@ -347,7 +399,7 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     run.path.mkdir(parents=True, exist_ok=True)
     write_config(run, config)
 
-    history: List[Dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     wall = 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -366,24 +418,23 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
     say = log or (bar.write if bar is not None else print)
     if history:
         say(f"{config.run_id}: resumed from epoch {len(history)} (of {epochs}); training epoch {len(history) + 1} next")
-    timer = StepTimer(-(-len(data.train_y) // config.protocol.batch_size), epochs - len(history), device, say,
-                      config.run_id)
+    timer = StepTimer(
+        -(-len(data.train_y) // config.protocol.batch_size), epochs - len(history), device, say, config.run_id
+    )
     try:
         for epoch in range(len(history), epochs):
             t0 = time.perf_counter()
             lr = config.protocol.lr_at(epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
-            rec: Dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
+            rec: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
             rec.update(train_epoch(step_model, opt, data, config, epoch, device, on_step=timer))
             why = divergence(rec)
             if why is None:
-                rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config,
-                                                             device)
+                rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config, device)
                 rec["val_acc"] = rec["val_loss"] = None
                 if data.val_x is not None:
-                    rec["val_loss"], rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config,
-                                                               device)
+                    rec["val_loss"], rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config, device)
                 why = divergence(rec)
             if why is not None:
                 wall += time.perf_counter() - t0
@@ -393,17 +444,26 @@ def train_run(config: RunConfig, runs_dir: Union[str, Path] = "runs", device: Un
             rec["epoch_time_s"] = round(time.perf_counter() - t0, 3)
             wall += time.perf_counter() - t0
             history.append(rec)
-            run.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                                 "wall_time_s": wall, "run_id": config.run_id})
+            run.save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "history": history,
+                    "wall_time_s": wall,
+                    "run_id": config.run_id,
+                }
+            )
             run.write_metrics(history)
             say(log_epoch(rec, epochs))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
     except KeyboardInterrupt:  # nothing is lost but the epoch in progress: say how to go on
-        raise RunInterrupted(f"{config.run_id}: interrupted in epoch {len(history) + 1} of {epochs}; "
-                             f"{len(history)} finished epochs are saved. Run the same command again to resume "
-                             f"from epoch {len(history) + 1}.") from None
+        raise RunInterrupted(
+            f"{config.run_id}: interrupted in epoch {len(history) + 1} of {epochs}; "
+            f"{len(history)} finished epochs are saved. Run the same command again to resume "
+            f"from epoch {len(history) + 1}."
+        ) from None
     except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
         try:
             finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")

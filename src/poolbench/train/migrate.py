@@ -9,19 +9,19 @@ be present), write the new config (schema 2, fingerprint, new run id), the new r
 ``result.json``, and rename the directory to the new id. Nothing is changed on any failure.
 Unmigrated directories stay readable (the index treats them as schema 1: data not fingerprinted).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from ..results.store import atomic_write_json
 from .config import CONFIG_SCHEMA, RunConfig
 
 
-def migrate_run(run_dir: Path, dry_run: bool = False) -> Tuple[str, Optional[str]]:
+def migrate_run(run_dir: Path, dry_run: bool = False) -> tuple[str, str | None]:
     """(status, new run id): 'migrated', 'current' (already schema 2) or 'refused: <why>'."""
     raw = json.loads((run_dir / "config.json").read_text())
     if raw.get("data_fingerprint"):
@@ -40,8 +40,12 @@ def migrate_run(run_dir: Path, dry_run: bool = False) -> Tuple[str, Optional[str
     if dry_run:
         return "migrated", new_id
     config_d = config.to_dict()
-    config_d.update({k: raw[k] for k in ("protocol_label", "standard") if k in raw},
-                    run_id=new_id, schema=CONFIG_SCHEMA, migrated_from=stored)
+    config_d.update(
+        {k: raw[k] for k in ("protocol_label", "standard") if k in raw},
+        run_id=new_id,
+        schema=CONFIG_SCHEMA,
+        migrated_from=stored,
+    )
     atomic_write_json(run_dir / "config.json", config_d)
     result_path = run_dir / "result.json"
     if result_path.exists():
@@ -52,9 +56,12 @@ def migrate_run(run_dir: Path, dry_run: bool = False) -> Tuple[str, Optional[str
     return "migrated", new_id
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m poolbench.train.migrate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m poolbench.train.migrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("runs_dirs", nargs="+")
     ap.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
     args = ap.parse_args(argv)

@@ -33,12 +33,14 @@ recorded as diverged at that epoch, exactly as ``train_run`` would, and the pack
 the survivors' exact states. The CUDA paths (MemberRNG's CUDA states, cuDNN's grouped
 convolutions) are checked by tests/train/test_packed_cuda.py on a GPU.
 """
+
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -51,8 +53,7 @@ from . import engine
 from .config import RunConfig
 from .progress import interactive
 
-
-Slot = Tuple[str, str, Any, Any]  # (packed name, member name, how, member shape): see PackedModel
+Slot = tuple[str, str, Any, Any]  # (packed name, member name, how, member shape): see PackedModel
 
 
 class NotPackable(ValueError):
@@ -60,12 +61,40 @@ class NotPackable(ValueError):
 
 
 # Parameter-free leaves that act per channel (or per element): one instance serves all K models.
-_SHARED_LEAVES = (nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish,
-                  nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
-                  nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)
+_SHARED_LEAVES = (
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+)
 # RunConfig fields that must agree between the runs of one pack.
-_SAME_FIELDS = ("model", "dataset", "protocol", "amp", "val_split", "holdout", "model_args", "data_path", "data_dir",
-                "channels_last", "compile", "compile_mode")
+_SAME_FIELDS = (
+    "model",
+    "dataset",
+    "protocol",
+    "amp",
+    "val_split",
+    "holdout",
+    "model_args",
+    "data_path",
+    "data_dir",
+    "channels_last",
+    "compile",
+    "compile_mode",
+)
 
 
 # ----------------------------------------------------------------------------- per-model RNG
@@ -87,7 +116,7 @@ class MemberRNG:
                 torch.manual_seed(s)
                 self.states.append(self._get())
 
-    def _cuda(self) -> List[torch.device]:
+    def _cuda(self) -> list[torch.device]:
         return [self.device] if self.device.type == "cuda" else []
 
     def _get(self) -> torch.Tensor:
@@ -120,15 +149,17 @@ class PackedLinear(nn.Module):
     is a negligible share of the work (K tiny matmuls), so the packed head is bitwise a plain one.
     """
 
-    def __init__(self, weight: torch.Tensor, bias: Optional[torch.Tensor]):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
         super().__init__()
         self.weight = nn.Parameter(weight)  # [K, out, in]
         self.bias = None if bias is None else nn.Parameter(bias)  # [K, out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chunks = x.chunk(self.weight.shape[0], dim=1)
-        return torch.cat([F.linear(c, self.weight[k], None if self.bias is None else self.bias[k])
-                          for k, c in enumerate(chunks)], dim=1)
+        return torch.cat(
+            [F.linear(c, self.weight[k], None if self.bias is None else self.bias[k]) for k, c in enumerate(chunks)],
+            dim=1,
+        )
 
     def extra_repr(self) -> str:
         k, out, inp = self.weight.shape
@@ -173,13 +204,13 @@ class PackedModel(nn.Module):
     names in ``named_parameters`` order (what its optimizer's state_dict indexes).
     """
 
-    def __init__(self, net: nn.Module, k: int, rng: MemberRNG, plan: List[Slot], member_params: List[List[str]]):
+    def __init__(self, net: nn.Module, k: int, rng: MemberRNG, plan: list[Slot], member_params: list[list[str]]):
         super().__init__()
         self.net, self.k, self.rng = net, k, rng
         self.plan, self.member_params = plan, member_params
-        self.slots: List[Dict[str, Tuple[str, Any, Any]]] = [{} for _ in range(k)]
+        self.slots: list[dict[str, tuple[str, Any, Any]]] = [{} for _ in range(k)]
         for pname, mname, how, shape in plan:
-            for i in (range(k) if how in ("split", "shared") else [how]):
+            for i in range(k) if how in ("split", "shared") else [how]:
                 self.slots[i][mname] = (pname, how, shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +242,7 @@ def _same_structure(mods: Sequence[nn.Module], path: str) -> None:
     _same(mods, path, *sorted(a for a, v in vars(mods[0]).items() if not a.startswith("_") and isinstance(v, plain)))
 
 
-def _own_state(m: nn.Module) -> List[str]:
+def _own_state(m: nn.Module) -> list[str]:
     return [n for n, t in list(m._parameters.items()) + list(m._buffers.items()) if t is not None]
 
 
@@ -220,7 +251,7 @@ def _cat(tensors: Sequence[torch.Tensor], stack: bool = False) -> torch.Tensor:
     return torch.stack(t) if stack else torch.cat(t)
 
 
-def _pack_module(mods: List[nn.Module], path: str, pools: List[Any], rng: MemberRNG, plan: List[Slot]) -> nn.Module:
+def _pack_module(mods: list[nn.Module], path: str, pools: list[Any], rng: MemberRNG, plan: list[Slot]) -> nn.Module:
     """The packed equivalent of K corresponding modules; records each packed tensor in ``plan``."""
     m0, k = mods[0], len(mods)
     name = (path + ".") if path else ""
@@ -233,9 +264,19 @@ def _pack_module(mods: List[nn.Module], path: str, pools: List[Any], rng: Member
     if type(m0) is nn.Conv2d:
         if (m0.bias is None) != any(m.bias is None for m in mods) or m0.padding_mode != "zeros":
             raise NotPackable(f"{path}: conv bias or padding mode not packable")
-        conv = torch.nn.utils.skip_init(nn.Conv2d, k * m0.in_channels, k * m0.out_channels, m0.kernel_size,
-                                        m0.stride, m0.padding, m0.dilation, k * m0.groups, m0.bias is not None,
-                                        device=m0.weight.device, dtype=m0.weight.dtype)
+        conv = torch.nn.utils.skip_init(
+            nn.Conv2d,
+            k * m0.in_channels,
+            k * m0.out_channels,
+            m0.kernel_size,
+            m0.stride,
+            m0.padding,
+            m0.dilation,
+            k * m0.groups,
+            m0.bias is not None,
+            device=m0.weight.device,
+            dtype=m0.weight.dtype,
+        )
         conv.weight = nn.Parameter(_cat([m.weight for m in mods]), m0.weight.requires_grad)
         if m0.bias is not None:
             conv.bias = nn.Parameter(_cat([m.bias for m in mods]), m0.bias.requires_grad)
@@ -262,8 +303,10 @@ def _pack_module(mods: List[nn.Module], path: str, pools: List[Any], rng: Member
     if type(m0) is nn.Linear:
         if (m0.bias is None) != any(m.bias is None for m in mods):
             raise NotPackable(f"{path}: some Linear layers have a bias and some do not")
-        lin = PackedLinear(_cat([m.weight for m in mods], stack=True),
-                           None if m0.bias is None else _cat([m.bias for m in mods], stack=True))
+        lin = PackedLinear(
+            _cat([m.weight for m in mods], stack=True),
+            None if m0.bias is None else _cat([m.bias for m in mods], stack=True),
+        )
         plan += [(name + n, name + n, "split", getattr(m0, n).shape) for n in _own_state(m0)]
         return lin
     if hasattr(m0, "pack"):
@@ -273,19 +316,21 @@ def _pack_module(mods: List[nn.Module], path: str, pools: List[Any], rng: Member
     if isinstance(m0, _DropoutNd):
         return PerModel(mods, rng) if m0.p > 0 else copy.copy(m0)
     if _own_state(m0):
-        raise NotPackable(f"{path or 'model'}: {type(m0).__name__} holds parameters or buffers and poolbench "
-                          f"does not know how to pack it (give it a pack(k) method); training unpacked")
+        raise NotPackable(
+            f"{path or 'model'}: {type(m0).__name__} holds parameters or buffers and poolbench "
+            f"does not know how to pack it (give it a pack(k) method); training unpacked"
+        )
     if not m0._modules:
         if isinstance(m0, _SHARED_LEAVES):
             return copy.copy(m0)
-        raise NotPackable(f"{path}: {type(m0).__name__} is not known to act per channel (give it a pack(k) "
-                          f"method); training unpacked")
+        raise NotPackable(
+            f"{path}: {type(m0).__name__} is not known to act per channel (give it a pack(k) method); training unpacked"
+        )
     # A container (Sequential, a residual block, the model itself): pack its children in place.
     # Its own forward must not assume a channel count (docs/ARCHITECTURE.md); verify_pack checks.
     packed = copy.copy(m0)
     packed._parameters, packed._buffers = {}, {}
-    packed._modules = {c: _pack_module([m._modules[c] for m in mods], name + c, pools, rng, plan)
-                       for c in m0._modules}
+    packed._modules = {c: _pack_module([m._modules[c] for m in mods], name + c, pools, rng, plan) for c in m0._modules}
     return packed
 
 
@@ -299,10 +344,12 @@ def pack_models(models: Sequence[nn.Module]) -> PackedModel:
         raise NotPackable("no models to pack")
     for m in models:
         if hasattr(m, "training_loss"):
-            raise NotPackable(f"{type(m).__name__} has its own training_loss (auxiliary classifiers or a "
-                              f"regulariser); packing supports plain cross-entropy only")
+            raise NotPackable(
+                f"{type(m).__name__} has its own training_loss (auxiliary classifiers or a "
+                f"regulariser); packing supports plain cross-entropy only"
+            )
     rng = MemberRNG(len(models))
-    plan: List[Slot] = []
+    plan: list[Slot] = []
     pools = [getattr(m, "pool", None) for m in models]
     net = _pack_module(models, "", pools, rng, plan)
     return PackedModel(net, len(models), rng, plan, [[n for n, _ in m.named_parameters()] for m in models])
@@ -321,38 +368,43 @@ def verify_pack(packed: PackedModel, models: Sequence[nn.Module], x: torch.Tenso
             want, mine = m(x).float(), got[:, k]
             # a model that is NaN on its own is NaN packed too: same non-finite entries agree
             finite = torch.isfinite(want)
-            if not torch.equal(finite, torch.isfinite(mine)) or not torch.equal(want[~finite].nan_to_num(),
-                                                                                 mine[~finite].nan_to_num()):
-                raise NotPackable(f"packed model {k} is non-finite where its own model is not (or the other way "
-                                  f"round): some module's forward assumes its channel count; training unpacked")
+            if not torch.equal(finite, torch.isfinite(mine)) or not torch.equal(
+                want[~finite].nan_to_num(), mine[~finite].nan_to_num()
+            ):
+                raise NotPackable(
+                    f"packed model {k} is non-finite where its own model is not (or the other way "
+                    f"round): some module's forward assumes its channel count; training unpacked"
+                )
             err = (mine[finite] - want[finite]).abs().max().item() if finite.any() else 0.0
             if not err <= tol * (1 + (want[finite].abs().max().item() if finite.any() else 0.0)):
-                raise NotPackable(f"packed model {k} disagrees with its own model by {err:.3g}: some module's "
-                                  f"forward assumes its channel count; training unpacked")
+                raise NotPackable(
+                    f"packed model {k} disagrees with its own model by {err:.3g}: some module's "
+                    f"forward assumes its channel count; training unpacked"
+                )
     finally:
         for m, mode in zip(list(models) + [packed], modes):
             m.train(mode)
 
 
 # ----------------------------------------------------------------------------- state mapping
-def _slice(t: torch.Tensor, k: int, how: Any, num: int, shape: Optional[torch.Size]) -> torch.Tensor:
+def _slice(t: torch.Tensor, k: int, how: Any, num: int, shape: torch.Size | None) -> torch.Tensor:
     """Model k's part of a packed tensor (a view where possible)."""
     if how == "split":
         return t.detach().reshape(num, -1)[k].reshape(shape)
     return t.detach()  # "shared", or the tensor of the one model that owns it
 
 
-def unpack_state(packed: PackedModel) -> List[Dict[str, torch.Tensor]]:
+def unpack_state(packed: PackedModel) -> list[dict[str, torch.Tensor]]:
     """Each model's state_dict (loadable into a freshly built member model), from the packed one."""
     full = packed.net.state_dict()
-    out: List[Dict[str, torch.Tensor]] = [{} for _ in range(packed.k)]
+    out: list[dict[str, torch.Tensor]] = [{} for _ in range(packed.k)]
     for k in range(packed.k):
         for mname, (pname, how, shape) in packed.slots[k].items():
             out[k][mname] = _slice(full[pname], k, how, packed.k, shape).clone()
     return out
 
 
-def load_members(packed: PackedModel, states: Sequence[Dict[str, torch.Tensor]]) -> None:
+def load_members(packed: PackedModel, states: Sequence[dict[str, torch.Tensor]]) -> None:
     """The inverse of ``unpack_state``: write K member state_dicts into the packed tensors."""
     full = packed.net.state_dict()
     with torch.no_grad():
@@ -367,7 +419,7 @@ def load_members(packed: PackedModel, states: Sequence[Dict[str, torch.Tensor]])
             dst.copy_(src)
 
 
-def unpack_optimizer_state(packed: PackedModel, opt: torch.optim.Optimizer) -> List[Dict[str, Any]]:
+def unpack_optimizer_state(packed: PackedModel, opt: torch.optim.Optimizer) -> list[dict[str, Any]]:
     """Each model's optimizer state_dict, as ``engine.make_optimizer(member)`` would hold it."""
     sd = opt.state_dict()
     names = [n for n, _ in packed.net.named_parameters()]
@@ -379,13 +431,15 @@ def unpack_optimizer_state(packed: PackedModel, opt: torch.optim.Optimizer) -> L
         for j, mname in enumerate(member_names):
             pname, how, shape = packed.slots[k][mname]
             if pname in by_name:  # momentum exists once a step was taken
-                state[j] = {key: _slice(v, k, how, packed.k, shape).clone() if torch.is_tensor(v) and v.dim() else v
-                            for key, v in by_name[pname].items()}
+                state[j] = {
+                    key: _slice(v, k, how, packed.k, shape).clone() if torch.is_tensor(v) and v.dim() else v
+                    for key, v in by_name[pname].items()
+                }
         out.append({"state": state, "param_groups": [dict(group, params=list(range(len(member_names))))]})
     return out
 
 
-def load_optimizer_members(packed: PackedModel, opt: torch.optim.Optimizer, states: Sequence[Dict[str, Any]]) -> None:
+def load_optimizer_members(packed: PackedModel, opt: torch.optim.Optimizer, states: Sequence[dict[str, Any]]) -> None:
     """Pack K member optimizer state_dicts into ``opt`` (built over ``packed.parameters()``)."""
     params = list(packed.net.named_parameters())
     slot_of = {pname: (mname, how) for pname, mname, how, _ in packed.plan}
@@ -397,14 +451,18 @@ def load_optimizer_members(packed: PackedModel, opt: torch.optim.Optimizer, stat
         per = [states[k]["state"].get(index[k][mname]) for k in members]
         if any(st is None for st in per):
             continue
-        packed_state[i] = {key: torch.stack([st[key].reshape(-1) for st in per]).reshape(p.shape)
-                           if torch.is_tensor(v) and v.dim() else v for key, v in per[0].items()}
+        packed_state[i] = {
+            key: torch.stack([st[key].reshape(-1) for st in per]).reshape(p.shape)
+            if torch.is_tensor(v) and v.dim()
+            else v
+            for key, v in per[0].items()
+        }
     group = dict(opt.state_dict()["param_groups"][0])
     opt.load_state_dict({"state": packed_state, "param_groups": [group]})
 
 
 # ----------------------------------------------------------------------------- training
-def can_pack(configs: Sequence[RunConfig]) -> Tuple[bool, str]:
+def can_pack(configs: Sequence[RunConfig]) -> tuple[bool, str]:
     """(True, "") when these runs can share one packed network: same model, data and protocol (and
     speed switches); seeds, pools and pool arguments may differ. Model-level limits (an unknown
     layer) only show when packing, as ``NotPackable``; ``train_packed`` then trains them one by one."""
@@ -424,14 +482,14 @@ def can_pack(configs: Sequence[RunConfig]) -> Tuple[bool, str]:
     return True, ""
 
 
-def plan_packs(configs: Sequence[RunConfig], k: int) -> List[List[RunConfig]]:
+def plan_packs(configs: Sequence[RunConfig], k: int) -> list[list[RunConfig]]:
     """Group runs into packs of at most ``k`` mutually packable runs (order kept within a group);
     what a sweep on a GPU hands to ``train_packed``. Singletons are plain runs."""
-    groups: Dict[str, List[RunConfig]] = {}
+    groups: dict[str, list[RunConfig]] = {}
     for c in configs:
         key = repr([getattr(c, f) for f in _SAME_FIELDS] + [c.sac is not None, c.run_id if c.sac is not None else ""])
         groups.setdefault(key, []).append(c)
-    return [g[i:i + k] for g in groups.values() for i in range(0, len(g), max(1, k))]
+    return [g[i : i + k] for g in groups.values() for i in range(0, len(g), max(1, k))]
 
 
 def _nonfinite_per_model(logits: torch.Tensor) -> torch.Tensor:
@@ -444,8 +502,15 @@ def _packed_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.stack([F.cross_entropy(logits[:, k].float(), y[:, k]) for k in range(logits.shape[1])])
 
 
-def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, data: engine.RunData,
-                       configs: Sequence[RunConfig], epoch: int, device: torch.device) -> Dict[str, List[float]]:
+def train_packed_epoch(
+    packed: nn.Module,
+    k: int,
+    opt: torch.optim.Optimizer,
+    data: engine.RunData,
+    configs: Sequence[RunConfig],
+    epoch: int,
+    device: torch.device,
+) -> dict[str, list[float]]:
     """One epoch for K packed models; each model gets exactly its separate run's batches."""
     cfg = configs[0]
     packed.train()
@@ -453,8 +518,9 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
     correct = torch.zeros(k, device=device, dtype=torch.long)
     bad = torch.zeros(k, device=device, dtype=torch.bool)  # a non-finite logit, per model
     n = 0
-    streams = [engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment)
-               for c in configs]
+    streams = [
+        engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment) for c in configs
+    ]
     for batches in zip(*streams):
         engine.step_begin(cfg)
         x = pack_inputs([data.inputs(xb) for xb, _ in batches])
@@ -477,8 +543,15 @@ def train_packed_epoch(packed: nn.Module, k: int, opt: torch.optim.Optimizer, da
 
 
 @torch.no_grad()
-def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor, data: engine.RunData,
-                    config: RunConfig, device: torch.device) -> Tuple[List[float], List[float]]:
+def evaluate_packed(
+    packed: nn.Module,
+    k: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data: engine.RunData,
+    config: RunConfig,
+    device: torch.device,
+) -> tuple[list[float], list[float]]:
     """Per-model (mean cross-entropy, accuracy %) on shared images; one host sync at the end."""
     packed.eval()
     loss_sum = torch.zeros(k, device=device)
@@ -486,8 +559,8 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
     bad = torch.zeros(k, device=device, dtype=torch.bool)
     for i in range(0, len(y), engine.EVAL_BATCH):
         engine.step_begin(config)
-        xb = data.inputs(x[i:i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
-        yb = y[i:i + engine.EVAL_BATCH]
+        xb = data.inputs(x[i : i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
+        yb = y[i : i + engine.EVAL_BATCH]
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with engine.autocast(config, device):
@@ -502,8 +575,15 @@ def evaluate_packed(packed: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor,
 class _Pack:
     """The live packed network of the members still training, with its optimizer."""
 
-    def __init__(self, configs: List[RunConfig], models: List[nn.Module], model_states: List[Dict[str, Any]],
-                 opt_states: List[Optional[Dict[str, Any]]], data: engine.RunData, device: torch.device):
+    def __init__(
+        self,
+        configs: list[RunConfig],
+        models: list[nn.Module],
+        model_states: list[dict[str, Any]],
+        opt_states: list[dict[str, Any] | None],
+        data: engine.RunData,
+        device: torch.device,
+    ):
         for m, s in zip(models, model_states):
             if s is not None:
                 m.load_state_dict(s)
@@ -517,28 +597,44 @@ class _Pack:
             load_optimizer_members(self.packed, self.opt, opt_states)
         self.step_model = engine.compiled(self.packed, configs[0])
 
-    def member_states(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    def member_states(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return unpack_state(self.packed), unpack_optimizer_state(self.packed, self.opt)
 
-    def without(self, drop: List[int], data: engine.RunData, device: torch.device) -> Optional["_Pack"]:
+    def without(self, drop: list[int], data: engine.RunData, device: torch.device) -> _Pack | None:
         """A new pack of the members not in ``drop`` (their exact current states), or None."""
         keep = [i for i in range(len(self.configs)) if i not in drop]
         if not keep:
             return None
         ms, os_ = self.member_states()
-        return _Pack([self.configs[i] for i in keep], [self.models[i] for i in keep], [ms[i] for i in keep],
-                     [os_[i] for i in keep], data, device)
+        return _Pack(
+            [self.configs[i] for i in keep],
+            [self.models[i] for i in keep],
+            [ms[i] for i in keep],
+            [os_[i] for i in keep],
+            data,
+            device,
+        )
 
 
-def _train_separately(configs: Sequence[RunConfig], runs_dir: Union[str, Path], device: Any, progress: bool,
-                      log: Optional[Callable[[str], None]], why: str) -> List[Dict[str, Any]]:
+def _train_separately(
+    configs: Sequence[RunConfig],
+    runs_dir: str | Path,
+    device: Any,
+    progress: bool,
+    log: Callable[[str], None] | None,
+    why: str,
+) -> list[dict[str, Any]]:
     (log or print)(f"not packing: {why}; training the runs one after another")
     return [engine.train_run(c, runs_dir, device=device, progress=progress, log=log) for c in configs]
 
 
-def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "runs",
-                 device: Union[str, torch.device, None] = None, progress: bool = True,
-                 log: Optional[Callable[[str], None]] = None) -> List[Dict[str, Any]]:
+def train_packed(
+    configs: Sequence[RunConfig],
+    runs_dir: str | Path = "runs",
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Train K runs as one packed network; returns their results in order, like K ``train_run`` calls.
 
     Each run's directory is written exactly as ``train_run`` writes it (its own checkpoint, loadable
@@ -551,7 +647,7 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     if not ok and len(configs) > 1:
         return _train_separately(configs, runs_dir, device, progress, log, why)
     runs = [RunDir(runs_dir, c.run_id) for c in configs]
-    results: List[Optional[Dict[str, Any]]] = [r.read_result() if r.is_done() else None for r in runs]
+    results: list[dict[str, Any] | None] = [r.read_result() if r.is_done() else None for r in runs]
     todo = [i for i, r in enumerate(results) if r is None]
     if len(todo) < 2:
         for i in todo:
@@ -575,8 +671,9 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
     data = engine.prepare_data(cfgs[0], device)
     try:
         models = [engine.build_model(c, data).to(device) for c in cfgs]
-        pack = _Pack(cfgs, models, [c and c["model"] for c in ckpts], [c and c["optimizer"] for c in ckpts],
-                     data, device)
+        pack = _Pack(
+            cfgs, models, [c and c["model"] for c in ckpts], [c and c["optimizer"] for c in ckpts], data, device
+        )
     except NotPackable as exc:
         done = _train_separately(cfgs, runs_dir, device, progress, log, str(exc))
         for i, r in zip(todo, done):
@@ -618,10 +715,20 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
             if data.val_x is not None:
                 val = evaluate_packed(pack.step_model, len(members), data.val_x, data.val_y, data, cfgs[0], device)
             dt = time.perf_counter() - t0
-            recs = [{"epoch": epoch + 1, "lr": lr, "train_loss": tr["train_loss"][j], "train_acc": tr["train_acc"][j],
-                     "test_loss": test[0][j], "test_acc": test[1][j], "val_acc": None if val is None else val[1][j],
-                     "val_loss": None if val is None else val[0][j], "epoch_time_s": round(dt, 3)}
-                    for j in range(len(members))]
+            recs = [
+                {
+                    "epoch": epoch + 1,
+                    "lr": lr,
+                    "train_loss": tr["train_loss"][j],
+                    "train_acc": tr["train_acc"][j],
+                    "test_loss": test[0][j],
+                    "test_acc": test[1][j],
+                    "val_acc": None if val is None else val[1][j],
+                    "val_loss": None if val is None else val[0][j],
+                    "epoch_time_s": round(dt, 3),
+                }
+                for j in range(len(members))
+            ]
             why = [engine.divergence(r) for r in recs]
             diverged = [j for j, w in enumerate(why) if w is not None]
             for j in diverged:
@@ -629,8 +736,9 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
                 wall[c.run_id] += dt
                 say(f"{c.run_id}: {why[j]} in epoch {epoch + 1}: diverged")
                 run, i = live.pop(c.run_id)
-                results[i] = engine.finish(run, c, "diverged", history[c.run_id], wall[c.run_id], device,
-                                           diverged_at=epoch + 1, error=why[j])
+                results[i] = engine.finish(
+                    run, c, "diverged", history[c.run_id], wall[c.run_id], device, diverged_at=epoch + 1, error=why[j]
+                )
             model_states, opt_states = pack.member_states() if len(diverged) < len(members) else ([], [])
             for j, c in enumerate(members):
                 if j in diverged:
@@ -640,9 +748,16 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
                 wall[c.run_id] += dt
                 history[c.run_id].append(rec)
                 run = live[c.run_id][0]
-                run.save_checkpoint({"model": model_states[j], "optimizer": opt_states[j], "history": history[c.run_id],
-                                     "wall_time_s": wall[c.run_id], "run_id": c.run_id,
-                                     "packed_with": [x.run_id for x in members]})
+                run.save_checkpoint(
+                    {
+                        "model": model_states[j],
+                        "optimizer": opt_states[j],
+                        "history": history[c.run_id],
+                        "wall_time_s": wall[c.run_id],
+                        "run_id": c.run_id,
+                        "packed_with": [x.run_id for x in members],
+                    }
+                )
                 run.write_metrics(history[c.run_id])
                 say(f"{c.run_id}: {engine.log_epoch(rec, epochs)}")
             if diverged:
@@ -654,8 +769,9 @@ def train_packed(configs: Sequence[RunConfig], runs_dir: Union[str, Path] = "run
         for rid, (run, i) in live.items():
             c = configs[i]
             try:
-                results[i] = engine.finish(run, c, "failed", history[rid], wall[rid], device,
-                                           error=f"{type(exc).__name__}: {exc}")
+                results[i] = engine.finish(
+                    run, c, "failed", history[rid], wall[rid], device, error=f"{type(exc).__name__}: {exc}"
+                )
             except OSError:  # a full disk cannot take the record either (as train_run)
                 pass
         raise

@@ -6,16 +6,17 @@ is ``pools.check.check_pool`` on the run's pool and pool arguments, at the chann
 run's model, on every map size of the contract (or only the one a fitted pool accepts), without
 the slow, non-fatal compile and ONNX rows.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ..pools.check import CheckReport, check_pool
 from .config import RunConfig
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_width(model: str) -> int:
     """Channels of the model's final feature map (what the pool sees)."""
     from ..models import create_model
@@ -35,7 +36,12 @@ def contract_check(config: RunConfig) -> CheckReport:
     """The contract for ``config``'s pool at its model's width; the report's target names the pool."""
     from ..results.index import pool_label
 
-    report = check_pool(pool_target(config), channels=(model_width(config.model),), compile=False, onnx=False,
-                        pool_args=dict(config.pool_args))
+    report = check_pool(
+        pool_target(config),
+        channels=(model_width(config.model),),
+        compile=False,
+        onnx=False,
+        pool_args=dict(config.pool_args),
+    )
     report.target = f"{pool_label(config.to_dict())} at C={model_width(config.model)}"
     return report

@@ -19,10 +19,10 @@ Networks" (Sec. 6.2-6.3):
 "Whenever reduced datasets are used, the number of steps in each epoch is scaled accordingly": an
 epoch is one pass over the (reduced) training set, which is what the engine does anyway.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
 
 from .protocol import Protocol
 
@@ -31,7 +31,7 @@ _CNN = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, schedul
 _CIFAR = dict(epochs=350, augment="crop_flip", input_norm="dataset")
 _SVHN = dict(epochs=150, augment="none", input_norm="image")
 
-PRESETS: Dict[str, Protocol] = {
+PRESETS: dict[str, Protocol] = {
     "birodkar2019-resnet-cifar": Protocol(**_RESNET, **_CIFAR, milestones=(150, 250)),
     "birodkar2019-resnet-svhn": Protocol(**_RESNET, **_SVHN, milestones=(50, 100)),
     "birodkar2019-cnn-cifar": Protocol(**_CNN, **_CIFAR),
@@ -40,7 +40,7 @@ PRESETS: Dict[str, Protocol] = {
 PRESETS = {name: dataclasses.replace(p, preset=name) for name, p in PRESETS.items()}
 
 
-def list_presets() -> List[str]:
+def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 

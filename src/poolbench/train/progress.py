@@ -1,10 +1,11 @@
 """What a run tells its user while it trains: a bar on a terminal, one line per epoch elsewhere,
 the projected wall time from a few timed steps, and one line on how to resume after Ctrl-C."""
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -32,11 +33,17 @@ def format_duration(seconds: float) -> str:
 class StepTimer:
     """Times steps ``TIMED_STEPS`` of the first epoch trained and reports the projection once."""
 
-    def __init__(self, steps_per_epoch: int, epochs_left: int, device: torch.device, say: Callable[[str], None],
-                 name: str):
+    def __init__(
+        self, steps_per_epoch: int, epochs_left: int, device: torch.device, say: Callable[[str], None], name: str
+    ):
         self.steps_per_epoch, self.epochs_left, self.device, self.say, self.name = (
-            steps_per_epoch, epochs_left, device, say, name)
-        self.t0: Optional[float] = None
+            steps_per_epoch,
+            epochs_left,
+            device,
+            say,
+            name,
+        )
+        self.t0: float | None = None
         self.done = steps_per_epoch < TIMED_STEPS[1]  # too short an epoch to time: nothing to project
 
     def __call__(self, step: int) -> None:
@@ -51,7 +58,9 @@ class StepTimer:
             return
         per_step = (now - self.t0) / (TIMED_STEPS[1] - TIMED_STEPS[0])
         total = per_step * self.steps_per_epoch * self.epochs_left
-        self.say(f"{self.name}: projected {format_duration(total)} for {self.epochs_left} epochs "
-                 f"({per_step:.3f} s/step x {self.steps_per_epoch} steps/epoch, from "
-                 f"{TIMED_STEPS[1] - TIMED_STEPS[0]} timed steps; evaluation not included)")
+        self.say(
+            f"{self.name}: projected {format_duration(total)} for {self.epochs_left} epochs "
+            f"({per_step:.3f} s/step x {self.steps_per_epoch} steps/epoch, from "
+            f"{TIMED_STEPS[1] - TIMED_STEPS[0]} timed steps; evaluation not included)"
+        )
         self.done = True

@@ -11,12 +11,13 @@ The optimiser, schedule, augmentation and input-normalisation fields exist for t
 own protocols (``poolbench.train.presets``, e.g. Birodkar et al. 2019's step decays and Adam). At
 their defaults they are left out of ``to_dict`` so the benchmark's run ids are what they always were.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 PROTOCOL_VERSION = "1"
 # The benchmark's seeds: every published baseline ran at these three (``results.published.SEEDS``).
@@ -40,15 +41,19 @@ class Protocol:
     # --- beyond the benchmark: only the named presets change these (left out of ids at defaults)
     optimizer: str = "sgd"  # "sgd" (momentum, weight_decay) or "adam" (torch defaults betas/eps; weight_decay)
     schedule: str = "cosine"  # "cosine", "step" (lr x 0.1 at each milestone epoch) or "constant"
-    milestones: Tuple[int, ...] = ()
+    milestones: tuple[int, ...] = ()
     augment: str = "crop_flip"  # "crop_flip" (pad-4 crop + flip) or "none"
     input_norm: str = "dataset"  # "dataset" (per-channel train mean/std) or "image" (each image on its own)
-    preset: Optional[str] = None  # the name of the preset these values came from (labels only)
+    preset: str | None = None  # the name of the preset these values came from (labels only)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTS),
-                              ("input_norm", INPUT_NORMS)):
+        for name, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("augment", AUGMENTS),
+            ("input_norm", INPUT_NORMS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"protocol {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
@@ -58,7 +63,9 @@ class Protocol:
         for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{flag} {v}: must be a whole number >= 1 (the protocol's is {getattr(STANDARD, name)})")
+                raise ValueError(
+                    f"{flag} {v}: must be a whole number >= 1 (the protocol's is {getattr(STANDARD, name)})"
+                )
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (0-based) ``epoch``. Cosine: annealing stepped once per epoch (torch's
@@ -74,7 +81,7 @@ class Protocol:
     def is_standard(self) -> bool:
         return self.deviations() == {}
 
-    def deviations(self) -> Dict[str, Any]:
+    def deviations(self) -> dict[str, Any]:
         """Fields that differ from the standard protocol: {name: value}."""
         std = STANDARD
         return {
@@ -93,7 +100,7 @@ class Protocol:
             dev = {"preset": dev.pop("preset"), **dev}
         return "non-standard (" + ", ".join(f"{k}={_show(v)}" for k, v in dev.items()) + ")"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for name in _EXTENDED:  # absent at their defaults: the benchmark's run ids never change
             if d[name] == _DEFAULTS[name]:
@@ -103,7 +110,7 @@ class Protocol:
         return d
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "Protocol":
+    def from_dict(cls, d: dict[str, Any]) -> Protocol:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -117,6 +124,8 @@ SCHEDULES = ("cosine", "step", "constant")
 AUGMENTS = ("crop_flip", "none")
 INPUT_NORMS = ("dataset", "image")
 _EXTENDED = ("optimizer", "schedule", "milestones", "augment", "input_norm", "preset")
-_DEFAULTS = {f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(Protocol)}
+_DEFAULTS = {
+    f.name: (f.default if f.default is not dataclasses.MISSING else None) for f in dataclasses.fields(Protocol)
+}
 
 STANDARD = Protocol()

@@ -1,4 +1,5 @@
 """Where a number came from: git commit, torch version, device, date, host."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -7,7 +8,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -23,10 +24,16 @@ def git_commit() -> str:
     --prepare`` -- names it instead, marked '(from POOLBENCH_COMMIT)'; else 'unknown'."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except Exception:
         told = os.environ.get("POOLBENCH_COMMIT", "").strip()
@@ -39,7 +46,7 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(device: torch.device) -> Dict[str, Any]:
+def provenance(device: torch.device) -> dict[str, Any]:
     return {
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
