@@ -1,4 +1,4 @@
-"""Summarise the second CPU screen (NON-STANDARD protocols) into results/cpu-screen-v2/summary.md.
+"""Summarise the second CPU screen (NON-STANDARD protocols) into experiments/cpu-screen-v2/summary.md.
 
 Reads the finished run directories beside this file. The selection rule is ``screen.select``
 (validation accuracy only, fixed before the screen started); test accuracy is reported for the
@@ -12,7 +12,7 @@ selected variant, the other candidates and every baseline:
 - the ablation: each component of the selected variant removed in turn;
 - the 1x1 identity check: max, mixed and softpool against avg at seed 0.
 
-    .venv/bin/python results/cpu-screen-v2/analyze.py        # writes summary.md and prints it
+    .venv/bin/python experiments/cpu-screen-v2/analyze.py        # writes summary.md and prints it
 """
 
 from __future__ import annotations
@@ -20,36 +20,24 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-from scipy import stats as sps
-
-from poolbench.results.index import pool_label
-from poolbench.results.stats import summarize
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import screen  # noqa: E402  (the protocols, candidates, baselines and the selection rule)
+sys.path.insert(0, str(HERE.parent))
+import common  # noqa: E402  (what the screens' analyses share)
+from common import METRICS, load_cells, mean_std, welch_ci  # noqa: E402
 
-METRICS = (
-    ("best_test_acc", "best-epoch test"),
-    ("final_test_acc", "final-epoch test"),
-    ("test_acc_at_best_val", "test at best-val epoch"),
-)
+from poolbench.results.stats import summarize  # noqa: E402
+
+screen = common.import_screen(HERE)  # the protocols, candidates, baselines and the selection rule
 
 
-def load() -> dict[tuple[str, str], list[dict]]:
+def load() -> common.Cells:
     """{(column, pool label): rows of ended runs (finished or diverged), each with 'best_val'}.
 
     A diverged run keeps the accuracies of the epochs it completed (none if it diverged in its
     first); its cell says how many of its runs diverged, and the statistics use the finished runs."""
-    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for path in sorted(HERE.glob("*/config.json")):
-        row = screen.ended(path.parent)
-        if row is not None:
-            cells[(row["column_key"], row["pool"])].append(row)
-    return cells
+    return load_cells(HERE, screen.ended)
 
 
 def ok(rows: list[dict]) -> list[dict]:
@@ -58,22 +46,12 @@ def ok(rows: list[dict]) -> list[dict]:
 
 def fmt(rows: list[dict], metric: str) -> str:
     """mean ± std (n) over the finished runs, and how many runs diverged."""
-    m, s, n = summarize([r[metric] for r in ok(rows)])
     div = len(rows) - len(ok(rows))
-    text = "-" if n == 0 else (f"{m:.2f} ± {s:.2f} (n={n})" if n > 1 else f"{m:.2f} (n=1)")
-    return text + (f" **{div}/{len(rows)} diverged**" if div else "")
-
-
-def welch_ci(a: list[float], b: list[float]) -> str:
-    if len(a) < 2 or len(b) < 2:
-        return "n/a (n<2)"
-    r = sps.ttest_ind(a, b, equal_var=False)
-    lo, hi = r.confidence_interval(0.95)
-    return f"[{lo:+.2f}, {hi:+.2f}], p = {r.pvalue:.3f}" if math.isfinite(lo) else "n/a (no variance)"
+    return mean_std([r[metric] for r in ok(rows)]) + (f" **{div}/{len(rows)} diverged**" if div else "")
 
 
 def label(args: dict) -> str:
-    return pool_label({"pool": "gemgate", "pool_args": args})
+    return common.label("gemgate", args)
 
 
 def leaderboard(cells, col: str, rows_order: list[str], selected: str) -> list[str]:
@@ -111,8 +89,8 @@ def versus_best_baseline(cells, col: str, selected: str) -> list[str]:
         paired = ", ".join(f"s{r['seed']} {r[m] - pairs[r['seed']]:+.2f}" for r in sel if r["seed"] in pairs)
         wins = all(summarize(a)[0] > summarize([r[m] for r in rows])[0] for rows in base.values())
         out.append(
-            f"| {title} | `{best}` {summarize(b)[0]:.2f} | **{diff:+.2f}** | {welch_ci(a, b)} | {paired} | "
-            f"{'yes' if wins else 'no'} |"
+            f"| {title} | `{best}` {summarize(b)[0]:.2f} | **{diff:+.2f}** | {welch_ci(a, b, with_p=True)} | "
+            f"{paired} | {'yes' if wins else 'no'} |"
         )
     head = [
         "| metric | best baseline | Δ mean | Welch-t 95% CI of Δ | paired Δ per seed | above every baseline |",
@@ -131,14 +109,15 @@ def learned_exponents(cells, col: str) -> list[str]:
     import torch
 
     from poolbench.pools.gemgate import P_MAX, P_MIN
+    from poolbench.tensorfile import load_tensor_file
 
     out = []
-    for lab in sorted(l for (c, l) in cells if c == col and l.startswith("gemgate")):
+    for lab in sorted(lab for (c, lab) in cells if c == col and lab.startswith("gemgate")):
         ps = []
         for r in ok(cells[(col, lab)]):
             ck = Path(r["path"]) / "checkpoint.pt"
             if ck.exists():
-                state = torch.load(ck, map_location="cpu", weights_only=False)["model"]
+                state = load_tensor_file(ck)["model"]
                 delta = state.get("head.pool.delta")
                 args = json.loads(r["pool_args"])
                 if delta is not None and delta.numel():
@@ -162,6 +141,71 @@ def learned_exponents(cells, col: str) -> list[str]:
         + out
         + [""]
     )
+
+
+def ablation(cells, col: str, chosen: str, selected: str) -> list[str]:
+    """The selected variant with each of its components removed in turn (pre-declared seeds)."""
+    base_args = screen.VARIANTS[chosen]
+    full = [r for r in cells.get((col, selected), []) if r["seed"] in screen.SEEDS]
+    out = [
+        f"Ablation of `{selected}` (one component removed; seeds {list(screen.SEEDS)} for every row):",
+        "",
+        "| removed | pool | val (best epoch) | best-epoch test | final-epoch test |",
+        "|---|---|---|---|---|",
+        f"| nothing | `{selected}` | {fmt(full, 'best_val')} | {fmt(full, 'best_test_acc')} | "
+        f"{fmt(full, 'final_test_acc')} |",
+    ]
+    for comp in screen.active_components(base_args):
+        lab = label({**base_args, **screen.COMPONENTS[comp]})
+        rows = cells.get((col, lab), [])
+        if col in screen.ONE_BY_ONE and comp in screen.IDENTITY_ON_1X1:
+            out.append(f"| {comp} | `{lab}` | identical on a 1x1 map (not run) | | |")
+        elif not rows:
+            out.append(f"| {comp} | `{lab}` | not run (time) | | |")
+        else:
+            out.append(
+                f"| {comp} | `{lab}` | {fmt(rows, 'best_val')} | "
+                f"{fmt(rows, 'best_test_acc')} | {fmt(rows, 'final_test_acc')} |"
+            )
+    return out
+
+
+def identity_check(cells, col: str) -> list[str]:
+    """On a 1x1 map, max / mixed / softpool against avg at seed 0: the same function, the same numbers."""
+    if col not in screen.ONE_BY_ONE:
+        return []
+    avg0 = {r["seed"]: r for r in cells.get((col, "avg"), [])}.get(0)
+    checks = []
+    for b in screen.SAME_AS_AVG_ON_1X1:
+        r0 = {r["seed"]: r for r in cells.get((col, b), [])}.get(0)
+        if r0 and avg0:
+            same = all(r0[m] == avg0[m] for m, _ in METRICS)
+            checks.append(
+                f"`{b}` {r0['best_test_acc']:.2f} vs `avg` {avg0['best_test_acc']:.2f} "
+                f"({'identical on every metric' if same else 'DIFFERENT'})"
+            )
+    return ["1x1 identity check at seed 0: " + "; ".join(checks) + ".", ""] if checks else []
+
+
+def follow_up(cells, selected: str) -> list[str]:
+    """The runs made after the screen, outside its declared selection."""
+    fu = [(name, label(args)) for name, args in screen.FOLLOW_UP.items()]
+    col = "resnet20-imagefolder"
+    out = [
+        "## Follow-up (after the screen; not part of the declared selection)",
+        "",
+        "| pool | val (best epoch) | best-epoch test | paired Δ test vs `avg` per seed |",
+        "|---|---|---|---|",
+    ]
+    avg = {r["seed"]: r["best_test_acc"] for r in ok(cells.get((col, "avg"), []))}
+    for name, lab in fu + [("selected", selected), ("avg", "avg")]:
+        rows = [r for r in cells.get((col, lab), []) if r["seed"] in screen.SEEDS]
+        diffs = ", ".join(
+            f"s{r['seed']} {r['best_test_acc'] - avg[r['seed']]:+.2f}" for r in ok(rows) if r["seed"] in avg
+        )
+        out.append(f"| `{lab}` ({name}) | {fmt(rows, 'best_val')} | {fmt(rows, 'best_test_acc')} | {diffs} |")
+    out.append("")
+    return out
 
 
 def main() -> int:
@@ -237,66 +281,15 @@ def main() -> int:
         out += versus_best_baseline(first, col, selected)
         if col not in screen.ONE_BY_ONE:
             out += learned_exponents(cells, col)
-        base_args = screen.VARIANTS[chosen]
-        full = [r for r in cells.get((col, selected), []) if r["seed"] in screen.SEEDS]
-        out += [
-            f"Ablation of `{selected}` (one component removed; seeds {list(screen.SEEDS)} for every row):",
-            "",
-            "| removed | pool | val (best epoch) | best-epoch test | final-epoch test |",
-            "|---|---|---|---|---|",
-            f"| nothing | `{selected}` | {fmt(full, 'best_val')} | {fmt(full, 'best_test_acc')} | "
-            f"{fmt(full, 'final_test_acc')} |",
-        ]
-        for comp in screen.active_components(base_args):
-            lab = label({**base_args, **screen.COMPONENTS[comp]})
-            rows = cells.get((col, lab), [])
-            if col in screen.ONE_BY_ONE and comp in screen.IDENTITY_ON_1X1:
-                out.append(f"| {comp} | `{lab}` | identical on a 1x1 map (not run) | | |")
-            elif not rows:
-                out.append(f"| {comp} | `{lab}` | not run (time) | | |")
-            else:
-                out.append(
-                    f"| {comp} | `{lab}` | {fmt(rows, 'best_val')} | "
-                    f"{fmt(rows, 'best_test_acc')} | {fmt(rows, 'final_test_acc')} |"
-                )
+        out += ablation(cells, col, chosen, selected)
         out.append("")
-        if col in screen.ONE_BY_ONE:
-            avg0 = {r["seed"]: r for r in cells.get((col, "avg"), [])}.get(0)
-            checks = []
-            for b in screen.SAME_AS_AVG_ON_1X1:
-                r0 = {r["seed"]: r for r in cells.get((col, b), [])}.get(0)
-                if r0 and avg0:
-                    same = all(r0[m] == avg0[m] for m, _ in METRICS)
-                    checks.append(
-                        f"`{b}` {r0['best_test_acc']:.2f} vs `avg` {avg0['best_test_acc']:.2f} "
-                        f"({'identical on every metric' if same else 'DIFFERENT'})"
-                    )
-            if checks:
-                out += ["1x1 identity check at seed 0: " + "; ".join(checks) + ".", ""]
-    fu = [(name, label(args)) for name, args in screen.FOLLOW_UP.items()]
-    col = "resnet20-imagefolder"
-    out += [
-        "## Follow-up (after the screen; not part of the declared selection)",
-        "",
-        "| pool | val (best epoch) | best-epoch test | paired Δ test vs `avg` per seed |",
-        "|---|---|---|---|",
-    ]
-    avg = {r["seed"]: r["best_test_acc"] for r in ok(cells.get((col, "avg"), []))}
-    for name, lab in fu + [("selected", selected), ("avg", "avg")]:
-        rows = [r for r in cells.get((col, lab), []) if r["seed"] in screen.SEEDS]
-        diffs = ", ".join(
-            f"s{r['seed']} {r['best_test_acc'] - avg[r['seed']]:+.2f}" for r in ok(rows) if r["seed"] in avg
-        )
-        out.append(f"| `{lab}` ({name}) | {fmt(rows, 'best_val')} | {fmt(rows, 'best_test_acc')} | {diffs} |")
-    out.append("")
+        out += identity_check(cells, col)
+    out += follow_up(cells, selected)
     out += [
         "Provenance: each run's config.json / result.json (git commit, torch, device, wall time) and "
         "metrics.jsonl are in its run directory beside this file."
     ]
-    text = "\n".join(out) + "\n"
-    (HERE / "summary.md").write_text(text)
-    print(text)
-    return 0
+    return common.write_summary(HERE, out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Second CPU screen of gemgate against baselines: NON-STANDARD short protocols on subsets.
 
-Why a second screen. The first (results/cpu-screen/) ran on a heavily shared machine and could
+Why a second screen. The first (experiments/cpu-screen/) ran on a heavily shared machine and could
 only afford 189 SGD steps at batch 32 on 2,000 Fashion-MNIST images: its seed-to-seed spread
 (up to ±17 points) swamped the differences, and several baselines collapsed for reasons of that
 protocol. This screen keeps the benchmark's optimiser exactly (SGD lr 0.1, momentum 0.9,
@@ -21,8 +21,9 @@ re-tested here on new data). All three start as GAP (``p=1``), not as GeM (p = 3
 launch of this screen used p = 3 and both of its ResNet-20 runs were dead after two epochs (loss
 2.30, 10% train and test accuracy; killed, not kept), and ``stability_probe.py`` shows why: under
 the protocol's lr 0.1 without warm-up, GeM (p = 3) and max pooling blow the loss up within five
-steps (7.0 and 17.7), GAP-initialised gemgate does not. On a 1x1 map p plays no part. ONE of them is selected for every column by mean validation accuracy over the columns
-(``select``); the ablation then removes each of the selected variant's components in turn.
+steps (7.0 and 17.7), GAP-initialised gemgate does not. On a 1x1 map p plays no part. ONE of them
+is selected for every column by mean validation accuracy over the columns (``select``); the
+ablation then removes each of the selected variant's components in turn.
 Baselines: avg, max, gem, avgmax and two literature pools, mixed (Lee et al. 2016) and softpool
 (Stergiou et al. 2021). On a 1x1 map max, mixed and softpool compute exactly avg's function;
 they run there at seed 0 only, as a check of that claim.
@@ -31,8 +32,8 @@ Two workers share the queue (one per core): a worker claims a run by creating cl
 exclusively, so nothing is trained twice; a killed worker's run resumes from its last epoch
 when the screen is restarted with --reset-claims.
 
-    for w in 0 1; do OMP_NUM_THREADS=1 nohup .venv/bin/python results/cpu-screen-v2/screen.py \
-        --deadline-min 75 >> results/cpu-screen-v2/screen-$w.log 2>&1 & done
+    for w in 0 1; do OMP_NUM_THREADS=1 nohup .venv/bin/python experiments/cpu-screen-v2/screen.py \
+        --deadline-min 75 >> experiments/cpu-screen-v2/screen-$w.log 2>&1 & done
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import torch
 
-from poolbench.results.index import pool_label, read_run
+from poolbench.results.index import pool_label
 from poolbench.results.stats import summarize
 from poolbench.train.config import RunConfig
 from poolbench.train.engine import train_run
@@ -54,6 +55,9 @@ from poolbench.train.protocol import Protocol
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+import common  # noqa: E402  (what the screens share: reading an ended run)
+
 DATA = Path(os.environ.get("POOLBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 VAL_SPLIT = 2500  # held out of the training set (stratified, seed-independent): selection only
@@ -165,13 +169,7 @@ def follow_up_plan() -> list[RunConfig]:
 def ended(run_dir: Path) -> dict | None:
     """The run's row once it has ended (finished or diverged), with ``best_val`` added: the best
     validation accuracy of its completed epochs, 0 for a run that diverged before its first."""
-    if not (run_dir / "result.json").exists():
-        return None
-    row, epochs = read_run(run_dir)
-    if row["status"] not in ("finished", "diverged"):
-        return None
-    row["best_val"] = max((e["val_acc"] for e in epochs), default=0.0)
-    return row
+    return common.read_ended(run_dir, ("finished", "diverged"), no_val=0.0)
 
 
 def done(runs_dir: Path, c: RunConfig) -> dict | None:

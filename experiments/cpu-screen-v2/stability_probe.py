@@ -9,9 +9,10 @@ column (or ``--model``, e.g. resnet56, on the same data) and prints the loss of 
 GeM's learned exponent p where the pool has one, for each pool, same seed, same batches. It stops
 a pool at the first non-finite loss, where the engine would record the run as diverged.
 
-    OMP_NUM_THREADS=2 .venv/bin/python results/cpu-screen-v2/stability_probe.py > results/cpu-screen-v2/stability_probe.md
-    OMP_NUM_THREADS=2 .venv/bin/python results/cpu-screen-v2/stability_probe.py --model resnet56 \
-        > results/cpu-screen-v2/stability_probe-resnet56.md
+    OMP_NUM_THREADS=2 .venv/bin/python experiments/cpu-screen-v2/stability_probe.py \
+        > experiments/cpu-screen-v2/stability_probe.md
+    OMP_NUM_THREADS=2 .venv/bin/python experiments/cpu-screen-v2/stability_probe.py --model resnet56 \
+        > experiments/cpu-screen-v2/stability_probe-resnet56.md
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def main() -> int:
         f"Protocol of the steps: {c.protocol_label()}; lr 0.1, no warm-up. Date "
         f"{datetime.date.today()}, commit {git_commit()}, torch {torch.__version__}, CPU.\n"
     )
-    print(f"Command: `{' '.join(['python', 'results/cpu-screen-v2/stability_probe.py'] + sys.argv[1:])}`\n")
+    print(f"Command: `{' '.join(['python', 'experiments/cpu-screen-v2/stability_probe.py'] + sys.argv[1:])}`\n")
     print("| pool | loss at step 1 | max finite loss | step of max | last step | loss there | GeM p: min (step) |")
     print("|---|---|---|---|---|---|---|")
     for lab, (row, exps) in losses.items():

@@ -4,8 +4,8 @@ This is not the benchmark's protocol (200 epochs, full data, GPU). It exists bec
 available to issue 7's work; see docs/new_pool.md. Every run it makes is labelled non-standard
 in its config.json / result.json by the engine.
 
-    OMP_NUM_THREADS=1 nohup .venv/bin/python results/cpu-screen/screen.py --deadline-min 80 \
-        >> results/cpu-screen/screen.log 2>&1 &
+    OMP_NUM_THREADS=1 nohup .venv/bin/python experiments/cpu-screen/screen.py --deadline-min 80 \
+        >> experiments/cpu-screen/screen.log 2>&1 &
 
 Runs are trained one after another in priority order (seed 0 of the main cells, then seed 1,
 then the ablations), each skipped when already finished, so the script can be re-run to extend
@@ -75,6 +75,19 @@ def cfg(column: str, pool: str, seed: int, **pool_args) -> RunConfig:
     )
 
 
+def main_cells(seed: int) -> list[RunConfig]:
+    """Every column's variants and baselines at one seed (on a 1x1 map, not the pools equal to avg)."""
+    runs = []
+    for col in COLUMNS:
+        runs += [cfg(col, "gemgate", seed, **args) for args in VARIANTS.values()]
+        runs += [
+            cfg(col, pool, seed)
+            for pool in BASELINES
+            if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)
+        ]
+    return runs
+
+
 def plan():
     """The runs in priority order: main cells seed by seed, then ablations, then 1x1 identity checks.
 
@@ -83,13 +96,7 @@ def plan():
     for the results)."""
     runs = []
     for seed in SEEDS[:2]:
-        for col in COLUMNS:
-            runs += [cfg(col, "gemgate", seed, **args) for args in VARIANTS.values()]
-            runs += [
-                cfg(col, pool, seed)
-                for pool in BASELINES
-                if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)
-            ]
+        runs += main_cells(seed)
     for seed in ABLATION_SEEDS:
         for col in COLUMNS:
             runs += [
@@ -100,13 +107,7 @@ def plan():
     for seed in SEEDS:  # so that every baseline cell has the same seeds
         runs += [cfg("mobilenetv2-fmnist", pool, seed) for pool in ONE_BY_ONE_SAME_AS_AVG]
     for seed in SEEDS[2:]:
-        for col in COLUMNS:
-            runs += [cfg(col, "gemgate", seed, **args) for args in VARIANTS.values()]
-            runs += [
-                cfg(col, pool, seed)
-                for pool in BASELINES
-                if not (col.startswith("mobilenetv2") and pool in ONE_BY_ONE_SAME_AS_AVG)
-            ]
+        runs += main_cells(seed)
     seen, out = set(), []
     for c in runs:  # -drop / -pos_drop coincide with nothing else, but keep the list free of repeats
         if c.run_id not in seen:

@@ -1,0 +1,46 @@
+"""The committed screens' analyses still give back their committed summaries from their run dirs."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+# The exponent table reads the runs' checkpoints, which stayed on the machine that trained them.
+EXPONENTS = re.compile(r"Learned GeM exponents after the last epoch[^\n]*\n\n(\|[^\n]*\n)+\n")
+
+
+def analyze(screen: str, tmp_path: Path, shared_data: Path | None = None) -> tuple[str, str]:
+    """(committed summary.md, the summary analyze.py writes) for a copy of the screen's directory;
+    ``shared_data`` is where a screen that rebuilds its run ids finds the data they name."""
+    copy = tmp_path / "experiments"
+    shutil.copytree(EXPERIMENTS / screen, copy / screen)
+    shutil.copy(EXPERIMENTS / "common.py", copy / "common.py")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    if shared_data is not None:
+        env["POOLBENCH_SHARED_DATA"] = str(shared_data)
+    done = subprocess.run(
+        [sys.executable, str(copy / screen / "analyze.py")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return (EXPERIMENTS / screen / "summary.md").read_text(), (copy / screen / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_first_screen_summary_is_rebuilt_byte_for_byte(tmp_path):
+    committed, rebuilt = analyze("cpu-screen", tmp_path)
+    assert rebuilt == committed
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_second_screen_summary_is_rebuilt_but_for_the_checkpoint_table(tmp_path, shared_cifar10, shared_fmnist):
+    # its selection rebuilds the candidates' run ids, which fingerprint the data they train on
+    committed, rebuilt = analyze("cpu-screen-v2", tmp_path, shared_data=shared_cifar10.parent)
+    assert EXPONENTS.search(committed), "the committed summary has the exponent table"
+    assert rebuilt == EXPONENTS.sub("", committed)
