@@ -3,7 +3,7 @@
 import pytest
 
 from poolbench.cli import build_parser, main
-from poolbench.reproduce import flexpool2023 as fp
+from poolbench.cli.reproduce import flexpool2023 as fp
 from poolbench.train import Protocol
 
 TINY = ["--epochs", "1", "--train-subset", "128", "--test-subset", "64", "--seeds", "0"]

@@ -161,7 +161,7 @@ class Plan:
     args: argparse.Namespace
 
     def protocol(self):
-        from ..train.presets import preset
+        from ...train.presets import preset
 
         over: dict[str, Any] = {}
         n = self.train_size()
@@ -181,7 +181,7 @@ class Plan:
         return d
 
     def config(self, seed: int, fold: int | None = None, extra: dict[str, Any] | None = None):
-        from ..train import RunConfig
+        from ...train import RunConfig
 
         model_args = dict(self.model_args(), **(extra or {}))
         return RunConfig(
@@ -236,7 +236,7 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
     None while another process is fitting it."""
     if path.exists():
         return path
-    from ..cli import main as cli_main
+    from .. import main as cli_main
 
     with claimed(path) as mine:
         if not mine:
@@ -262,8 +262,8 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
 
 # ----------------------------------------------------------------------------- running
 def _result(runs_dir: Path, config) -> dict[str, Any] | None:
-    from ..data import DataError
-    from ..results.store import read_json
+    from ...data import DataError
+    from ...results.store import read_json
 
     try:
         run_id = config.run_id  # fingerprints the run's selected data
@@ -288,7 +288,7 @@ def _train(config, args) -> dict[str, Any] | None:
         return done
     if args.report_only:
         return None
-    from ..train.engine import train_run
+    from ...train.engine import train_run
 
     with claimed(runs_dir / config.run_id) as mine:
         if not mine:
@@ -350,9 +350,9 @@ def write_figures(plan: Plan, row: dict[str, Any], out_dir: Path) -> list[Path]:
     first seed's retrained model, on the run's test images."""
     import numpy as np
 
-    from ..cli._trained import load_trained
-    from ..pools.lda import load_lda_weights
-    from ..viz import module_outputs, plot_per_class_pooled_maps, plot_pooling_maps
+    from ...pools.lda import load_lda_weights
+    from ...viz import module_outputs, plot_per_class_pooled_maps, plot_pooling_maps
+    from .._trained import load_trained
 
     if row["choice"] is None or row["lda"].get(plan.args.seeds[0]) is None:
         return []
@@ -406,7 +406,7 @@ def choose(
 
 # ----------------------------------------------------------------------------- report
 def _ms(errors: dict[int, float | None]) -> str:
-    from ..results.stats import summarize
+    from ...results.stats import summarize
 
     vals = [e for e in errors.values() if e is not None]
     if not vals:
@@ -420,7 +420,7 @@ def _ordinal(layer: int) -> str:
 
 
 def format_rows(rows: Sequence[dict[str, Any]], folds: int) -> str:
-    from ..results.stats import compare_groups
+    from ...results.stats import compare_groups
 
     head = (
         "| setting | model | dataset | baseline error (ours) | paper | layer / alpha / norm (ours, CV) | paper "
@@ -461,7 +461,7 @@ def _floats(text: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli._args import DEFAULT_RUNS_DIR, parse_kv, parse_seeds
+    from .._args import DEFAULT_RUNS_DIR, parse_kv, parse_seeds
 
     p.add_argument(
         "settings", nargs="*", default=None, help=f"which rows (default: the paper's eight): {', '.join(SETTINGS)}"
@@ -509,7 +509,7 @@ def main(args: argparse.Namespace) -> int:
     if args.folds < 1 or not args.seeds:
         print("poolbench reproduce birodkar2019: need --folds >= 1 and at least one seed", file=sys.stderr)
         return 2
-    from ..data import DataError
+    from ...data import DataError
 
     rows = []
     for name in names:

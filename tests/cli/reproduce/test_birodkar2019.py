@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poolbench.cli import main
-from poolbench.reproduce import birodkar2019 as repro
+from poolbench.cli.reproduce import birodkar2019 as repro
 
 
 @pytest.fixture

@@ -71,8 +71,8 @@ PAPER_PROTOCOL = dict(epochs=50, batch_size=16, lr=0.05, momentum=0.9, weight_de
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli._args import DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_protocol_args, parse_seeds
-    from ..executors import EXECUTORS
+    from ...executors import EXECUTORS
+    from .._args import DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_protocol_args, parse_seeds
 
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     d = p.add_argument_group("data (a dataset without its path is not run)")
@@ -137,7 +137,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def protocol_for(args: argparse.Namespace):
     """The benchmark's protocol, or the authors'-code preset; explicit flags apply on top of either."""
-    from ..cli._args import protocol_from_args
+    from .._args import protocol_from_args
 
     return protocol_from_args(args, **(PAPER_PROTOCOL if args.paper_protocol else {}))
 
@@ -161,8 +161,8 @@ def arm_config(
     arm: str, with_sac: bool, dataset: str, data_path: str | None, seed: int, protocol, args: argparse.Namespace
 ):
     """The RunConfig of one cell of the paper's tables."""
-    from ..models.aux import WEIGHT_PRESETS
-    from ..train import RunConfig
+    from ...models.aux import WEIGHT_PRESETS
+    from ...train import RunConfig
 
     pool, pool_args, model_args, sac = "avg", {}, {}, None
     if arm != "AvgPool":
@@ -202,8 +202,8 @@ def plan(args: argparse.Namespace):
 
 
 def _cell(configs, runs_dir) -> str:
-    from ..results.stats import summarize
-    from ..results.store import RunDir
+    from ...results.stats import summarize
+    from ...results.store import RunDir
 
     values, other = [], {}
     for cfg in configs:
@@ -267,7 +267,7 @@ def dataset_title(row: str, cfg) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..sweep import run_status, run_sweep
+    from ...sweep import run_status, run_sweep
 
     if not datasets(args):
         print(
