@@ -26,6 +26,23 @@ def test_names_and_unknown_name():
         load_dataset("cifar-10")
 
 
+def test_a_registered_reader_is_a_dataset_and_a_name_is_registered_once(isolated_cache, monkeypatch):
+    monkeypatch.setattr(datasets, "READERS", dict(datasets.READERS))
+    monkeypatch.setattr(datasets, "GENERATED", dict(datasets.GENERATED))
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).reshape(2, 3, 4, 4)
+    y = torch.tensor([0, 1])
+
+    @datasets.register_dataset("tiny", sources=lambda p, d: [], generated=lambda: ["v1"])
+    def read_tiny(data_path, data_dir, download):
+        return x, y, x, y, ["a", "b"]
+
+    ds = load_dataset("tiny")
+    assert torch.equal(ds.train_x, x) and ds.classes == ["a", "b"] and ds.source == "generated"
+    assert "tiny" in list_datasets()
+    with pytest.raises(ValueError, match="'tiny' is registered twice"):
+        datasets.register_dataset("tiny", sources=lambda p, d: [])(read_tiny)
+
+
 def test_synthetic_is_deterministic_and_cifar_shaped():
     x1, y1 = generate(200, seed=3)
     x2, y2 = generate(200, seed=3)

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cifar_copy
+from .datasets import existing, register_dataset
 from .errors import ChecksumError, CorruptDataError, DatasetNotFoundError
 
 BASE_URL = "https://www.cs.toronto.edu/~kriz/"
@@ -272,3 +274,21 @@ def load(
     elif not path.exists():
         raise DatasetNotFoundError(f"{path} not found")
     return read_archive(name, path)
+
+
+def _cifar10_copy(data_path: str | None, data_dir: str | None) -> Path | None:
+    return cifar_copy.find_copy(data_path, data_dir, archive_path("cifar10", data_path, data_dir))
+
+
+@register_dataset("cifar10", sources=lambda p, d: existing(_cifar10_copy(p, d) or archive_path("cifar10", p, d)))
+def _read_cifar10(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    """The official archive, or an image-folder copy of CIFAR-10 (a 6th element names the variant)."""
+    copy = _cifar10_copy(data_path, data_dir)
+    if copy is not None:
+        return (*cifar_copy.read_copy(copy), cifar_copy.VARIANT)
+    return load("cifar10", data_path, data_dir, allow_download=download)
+
+
+@register_dataset("cifar100", sources=lambda p, d: existing(archive_path("cifar100", p, d)))
+def _read_cifar100(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load("cifar100", data_path, data_dir, allow_download=download)

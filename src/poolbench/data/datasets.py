@@ -27,7 +27,6 @@ from pathlib import Path
 
 import torch
 
-from . import cifar, cifar_copy, idx, imagefolder, patterns, svhn, synthetic
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
@@ -72,56 +71,36 @@ class Dataset:
         )
 
 
-# name -> (read(data_path, data_dir, download) -> (train_x, train_y, test_x, test_y, classes),
+# name -> (read(data_path, data_dir, download) -> (train_x, train_y, test_x, test_y, classes[, variant]),
 #          files(data_path, data_dir) -> the source files whose size+mtime make the cache key)
 Reader = Callable[[str | None, str | None, bool], tuple]
 Sources = Callable[[str | None, str | None], list[Path]]
-
-
-def _idx_sources(name: str) -> Sources:
-    def sources(data_path, data_dir):
-        try:
-            return idx.find_files(name, data_path, data_dir)
-        except FileNotFoundError:
-            return []  # no key: the reader raises the clear error
-
-    return sources
-
-
-def _path_or_empty(p) -> list[Path]:
-    return [Path(p).expanduser()] if p and Path(p).expanduser().exists() else []
-
-
-def _cifar10_copy(p, d) -> Path | None:
-    return cifar_copy.find_copy(p, d, cifar.archive_path("cifar10", p, d))
-
-
-def _read_cifar10(p, d, dl) -> tuple:
-    """The official archive, or an image-folder copy of CIFAR-10 (a 6th element names the variant)."""
-    copy = _cifar10_copy(p, d)
-    if copy is not None:
-        return (*cifar_copy.read_copy(copy), cifar_copy.VARIANT)
-    return cifar.load("cifar10", p, d, allow_download=dl)
-
-
-READERS: dict[str, tuple[Reader, Sources]] = {
-    "cifar10": (_read_cifar10, lambda p, d: _path_or_empty(_cifar10_copy(p, d) or cifar.archive_path("cifar10", p, d))),
-    "cifar100": (
-        lambda p, d, dl: cifar.load("cifar100", p, d, allow_download=dl),
-        lambda p, d: _path_or_empty(cifar.archive_path("cifar100", p, d)),
-    ),
-    "fashion_mnist": (lambda p, d, dl: idx.load("fashion_mnist", p, d), _idx_sources("fashion_mnist")),
-    "mnist": (lambda p, d, dl: idx.load("mnist", p, d), _idx_sources("mnist")),
-    "svhn": (lambda p, d, dl: svhn.load(p, d, allow_download=dl), lambda p, d: svhn.source_files(p, d)),
-    "imagefolder": (lambda p, d, dl: imagefolder.load(p), lambda p, d: _path_or_empty(p)),
-    "synthetic": (lambda p, d, dl: synthetic.load(), lambda p, d: []),
-    "patterns": (lambda p, d, dl: patterns.load(), lambda p, d: []),
-}
+READERS: dict[str, tuple[Reader, Sources]] = {}
 # Generated datasets have no source files: their cache key holds what determines their bytes instead.
-GENERATED = {
-    "synthetic": lambda: [synthetic.N_TRAIN, synthetic.N_TEST, synthetic.SEED],
-    "patterns": lambda: patterns.identity(),
-}
+GENERATED: dict[str, Callable[[], list]] = {}
+
+
+def register_dataset(
+    name: str, sources: Sources, generated: Callable[[], list] | None = None
+) -> Callable[[Reader], Reader]:
+    """Decorator: ``read`` becomes the reader of ``load_dataset(name)``; ``sources`` names the files its
+    cache key is made of, or ``generated`` (no files) what determines the bytes. A reader module in
+    this package registers itself on import (``poolbench.data`` imports every module)."""
+
+    def register(read: Reader) -> Reader:
+        if name in READERS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        READERS[name] = (read, sources)
+        if generated is not None:
+            GENERATED[name] = generated
+        return read
+
+    return register
+
+
+def existing(path: str | Path | None) -> list[Path]:
+    """``[path]`` if it exists, else ``[]`` (no cache key: the reader raises the clear error)."""
+    return [Path(path).expanduser()] if path and Path(path).expanduser().exists() else []
 
 
 def list_datasets() -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .datasets import Sources, register_dataset
 from .errors import CorruptDataError, DatasetNotFoundError
 
 FILES = {
@@ -142,3 +143,23 @@ def load(
         return torch.from_numpy(a.astype(np.int64))
 
     return images(train_x), labels(train_y), images(test_x), labels(test_y), list(CLASSES[name])
+
+
+def _sources(name: str) -> Sources:
+    def sources(data_path: str | None, data_dir: str | None) -> list[Path]:
+        try:
+            return find_files(name, data_path, data_dir)
+        except FileNotFoundError:
+            return []  # no key: the reader raises the clear error
+
+    return sources
+
+
+@register_dataset("fashion_mnist", sources=_sources("fashion_mnist"))
+def _read_fashion_mnist(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load("fashion_mnist", data_path, data_dir)
+
+
+@register_dataset("mnist", sources=_sources("mnist"))
+def _read_mnist(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load("mnist", data_path, data_dir)

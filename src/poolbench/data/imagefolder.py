@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .datasets import existing, register_dataset
 from .errors import CorruptDataError, DatasetNotFoundError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -158,3 +159,8 @@ def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     train_x, train_y = stack(images["train"])
     test_x, test_y = stack(images["test"])
     return train_x, train_y, test_x, test_y, classes
+
+
+@register_dataset("imagefolder", sources=lambda p, d: existing(p))
+def _read(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load(data_path)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .datasets import register_dataset
+
 SIZE = 32
 N_TRAIN, N_TEST = 2000, 500
 SEED = 1
@@ -59,3 +61,8 @@ def load():
     train_x, train_y = generate(N_TRAIN, SEED)
     test_x, test_y = generate(N_TEST, SEED + 1000)
     return train_x, train_y, test_x, test_y, list(CLASSES)
+
+
+@register_dataset("patterns", sources=lambda p, d: [], generated=identity)
+def _read(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load()

@@ -27,6 +27,7 @@ import scipy.io
 import torch
 
 from .cifar import download, verify
+from .datasets import register_dataset
 from .errors import CorruptDataError, DatasetNotFoundError
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
@@ -106,3 +107,8 @@ def load(
             verify(path, spec)
         out.extend(read_mat(path))
     return (*out, list(CLASSES))
+
+
+@register_dataset("svhn", sources=source_files)
+def _read(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load(data_path, data_dir, allow_download=download)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .datasets import register_dataset
+
 SIZE = 32
 N_TRAIN, N_TEST = 5000, 1000
 SEED = 0
@@ -88,3 +90,8 @@ def load(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = SEED):
     train_x, train_y = generate(n_train, seed)
     test_x, test_y = generate(n_test, seed + 1_000_003)  # disjoint stream for the test set
     return train_x, train_y, test_x, test_y, list(CLASSES)
+
+
+@register_dataset("synthetic", sources=lambda p, d: [], generated=lambda: [N_TRAIN, N_TEST, SEED])
+def _read(data_path: str | None, data_dir: str | None, download: bool) -> tuple:
+    return load()
