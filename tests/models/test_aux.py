@@ -20,8 +20,10 @@ def _model(name: str = "resnet20", pool: str = "flex", **kw):
 def _by_hand(model, sac, x, y, lambdas):
     """The paper's Eq. 3 computed here: lambda_s CE(aux_s) in stage order, lambda_last CE(main)."""
     feats = model.forward_stages(x)
-    heads = [h(feats[s - 1]) for s, h in zip(sac.aux_stages, sac.aux_heads)] + [model.forward_head(feats[-1])]
-    return sum(lam * F.cross_entropy(h, y) for lam, h in zip(lambdas, heads))
+    heads = [h(feats[s - 1]) for s, h in zip(sac.aux_stages, sac.aux_heads, strict=True)] + [
+        model.forward_head(feats[-1])
+    ]
+    return sum(lam * F.cross_entropy(h, y) for lam, h in zip(lambdas, heads, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -178,3 +180,21 @@ def test_a_runs_auxiliary_pools_take_the_main_pools_arguments_but_not_its_map():
     model = build_model(cfg, Data())
     assert [h.pool.weighting for h in model.aux_heads] == ["raw", "raw"]  # the raw variant throughout
     assert model.pool.logits.shape == (64, 8, 8) and all(h.pool.logits.numel() == 0 for h in model.aux_heads)
+
+
+def test_sac_offers_exactly_the_main_models_trunk_and_head_it_lists():
+    model = _model()
+    sac = with_aux_classifiers(model, stages=[1], weights=[0.3, 0.7]).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        feats = sac.forward_features(x)
+        assert torch.equal(feats, model.forward_features(x))
+        assert [f.shape for f in sac.forward_stages(x)] == [f.shape for f in model.forward_stages(x)]
+        assert torch.equal(sac.forward_head(feats, pre_logits=True), model.forward_head(feats, pre_logits=True))
+    assert sac.num_features == model.num_features and sac.stages is model.stages
+    assert sac.get_classifier() is model.classifier and sac.downsample_entry is model.downsample_entry
+    for name in ("head", "entry_block", "reset_head", "no_such_attribute"):  # not forwarded any more
+        with pytest.raises(AttributeError):
+            getattr(sac, name)
+    with pytest.raises(AttributeError, match="read-only"):
+        sac.pool = torch.nn.Identity()

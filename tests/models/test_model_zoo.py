@@ -132,10 +132,10 @@ def test_init_and_drop_rate():
         create_model("resnet20", num_classes=10, pool=MeanPool, no_such_arg=1)
 
 
-def test_assigning_pool_replaces_the_heads_pool():
+def test_reset_head_replaces_the_heads_pool():
     model = create_model("resnet20", num_classes=10, pool=MeanPool)
     new = MeanPool()
-    model.pool = new
+    model.reset_head(pool=new)
     assert model.head.pool is new and model.pool is new
     assert "pool" not in model._modules  # no stray second copy in the state dict
 

@@ -46,13 +46,13 @@ back to training one seed after another. The heads themselves are plain pool + D
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
-from .head import ClassifierHead
+from .head import ClassifierHead, PooledClassifier, ReadOnlyViews
 
 #: Named loss weights (auxiliary heads in stage order, main last) and their sources.
 WEIGHT_PRESETS: dict[str, tuple[float, ...]] = {
@@ -90,7 +90,7 @@ def _has_penalty(m: nn.Module) -> bool:
     return hasattr(m, "weight_penalty") and getattr(m, "has_weight_penalty", True)
 
 
-class SACModel(nn.Module):
+class SACModel(ReadOnlyViews):
     """A model with ``forward_stages`` / ``forward_head`` plus auxiliary heads after some stages."""
 
     def __init__(
@@ -106,52 +106,76 @@ class SACModel(nn.Module):
         for attr in ("forward_stages", "forward_head", "stage_channels"):
             if not hasattr(model, attr):
                 raise ValueError(f"auxiliary classifiers need a model with {attr}; {type(model).__name__} has none")
-        n = len(model.stage_channels)
+        # Checked above: it has the PooledClassifier interface SAC uses (a zoo model, or one like it).
+        main = cast(PooledClassifier, model)
+        n = len(main.stage_channels)
         stages = list(range(1, n)) if stages is None else [int(s) for s in stages]
         bad = [s for s in stages if not 1 <= s <= n]
         if bad:
             raise ValueError(f"SAC stages must be in 1..{n} for {type(model).__name__} ({n} stages), got {bad}")
         if len(set(stages)) != len(stages):
             raise ValueError(f"SAC stages repeat: {stages}")
-        self.model = model
+        self.model = main
         self.aux_stages: list[int] = sorted(stages)
         self.weights = resolve_weights(weights, len(self.aux_stages))
         self.pool_reg = float(pool_reg)
-        aux_pool = type(model.pool) if pool == "same" else pool
+        aux_pool = type(main.pool) if pool == "same" else pool
         drop = float(getattr(getattr(getattr(model, "head", None), "drop", None), "p", 0.0))
-        num_classes = model.classifier.out_features
+        num_classes = main.classifier.out_features
         self.aux_heads = nn.ModuleList(
-            ClassifierHead(model.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
+            ClassifierHead(main.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
             for s in self.aux_stages
         )
         if self.pool_reg and not any(_has_penalty(m) for m in self.modules()):
             raise ValueError(
                 f"pool_reg={self.pool_reg} needs a pool with a regulariser (flex with weighting=raw: "
-                f"--pool flex --pool-arg weighting=raw); {type(model.pool).__name__} "
-                f"{getattr(model.pool, 'weighting', '')} has none"
+                f"--pool flex --pool-arg weighting=raw); {type(main.pool).__name__} "
+                f"{getattr(main.pool, 'weighting', '')} has none"
             )
 
     # --- what evaluation and the reports see ------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    # --- the main model's trunk and head, for the analyses (viz, fit-lda) --------------------
+    # Spelled out rather than forwarded by __getattr__: a name the main model has but SAC does
+    # not list here raises AttributeError instead of silently reading the wrapped model.
     @property
     def pool(self) -> nn.Module:
         return self.model.pool
 
     @property
-    def classifier(self) -> nn.Module:
+    def classifier(self) -> nn.Linear:
         return self.model.classifier
 
-    def __getattr__(self, name: str) -> Any:
-        # stage_channels, forward_stages, forward_head, num_features ...: the main model's
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("model")
-            if inner is None:
-                raise
-            return getattr(inner, name)
+    def get_classifier(self) -> nn.Linear:
+        return self.model.classifier
+
+    @property
+    def stage_channels(self) -> list[int]:
+        return self.model.stage_channels
+
+    @property
+    def num_features(self) -> int:
+        return self.model.num_features
+
+    @property
+    def stages(self) -> nn.ModuleList:
+        return self.model.stages
+
+    @property
+    def downsample_entry(self) -> Callable[[int, int, int], nn.Module] | None:
+        return getattr(self.model, "downsample_entry", None)
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_stages(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The main head (auxiliary heads are training-only: ``training_loss``)."""
+        return self.model.forward_head(feats, pre_logits=pre_logits)
 
     def main_state_dict(self) -> dict[str, torch.Tensor]:
         """The reported model's state (no auxiliary heads), loadable into the unwrapped model."""
@@ -172,7 +196,7 @@ class SACModel(nn.Module):
         feats = self.model.forward_stages(x)
         logits = self.model.forward_head(feats[-1])
         loss = self.weights[-1] * criterion(logits.float(), y)
-        for w, s, head in zip(self.weights, self.aux_stages, self.aux_heads):
+        for w, s, head in zip(self.weights[:-1], self.aux_stages, self.aux_heads, strict=True):
             loss = loss + w * criterion(head(feats[s - 1]).float(), y)
         if self.pool_reg:
             loss = loss + self.pool_reg * self.pool_penalty().to(loss.device)

@@ -17,6 +17,7 @@ The pool's own parameters are never touched: each pool initialises itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -44,34 +45,76 @@ class ClassifierHead(nn.Module):
         self, channels: int, num_classes: int, pool: Any = "avg", pool_args: dict | None = None, drop_rate: float = 0.0
     ):
         super().__init__()
-        self.pool = build_pool(pool, channels=channels, **(pool_args or {}))
+        self.channels = channels
+        self._set_pool(pool, pool_args)
+        self.drop = nn.Dropout(drop_rate)
+        self._set_classifier(num_classes)
+
+    def _set_pool(self, pool: Any, pool_args: dict | None) -> None:
+        self.pool = build_pool(pool, channels=self.channels, **(pool_args or {}))
         # A plain nn.Module pool (e.g. nn.AdaptiveMaxPool2d) has no feat_mult: it keeps C features.
         self.feat_mult = int(getattr(self.pool, "feat_mult", 1))
-        self.drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(self.feat_mult * channels, num_classes)
+
+    def _set_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.feat_mult * self.channels, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, 0.01)
         nn.init.zeros_(self.fc.bias)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    def reset(self, num_classes: int | None = None, pool: Any = None, pool_args: dict | None = None) -> None:
+        """A new pool when ``pool`` (a name, class or module) or ``pool_args`` is given (``pool_args``
+        alone rebuilds the current pool's class with them), then always a freshly initialised
+        classifier over the pool's ``feat_mult * channels`` features for ``num_classes`` (default:
+        as many as now). The replaced modules are dropped, never kept beside the new ones."""
+        if pool is not None or pool_args is not None:
+            self._set_pool(type(self.pool) if pool is None else pool, pool_args)
+        self._set_classifier(self.fc.out_features if num_classes is None else num_classes)
+
+    def forward(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits; with ``pre_logits`` the pooled, flattened features before dropout and the classifier."""
         # flatten(1), never view(B, C): the packed (K-model) network has K*C channels here.
-        return self.fc(self.drop(self.pool(feats).flatten(1)))
+        pooled = self.pool(feats).flatten(1)
+        return pooled if pre_logits else self.fc(self.drop(pooled))
 
 
-class PooledClassifier(nn.Module):
+class ReadOnlyViews(nn.Module):
+    """A module whose read-only properties stay read-only, as on any Python object.
+
+    ``nn.Module.__setattr__`` registers a module value under its name before a property is
+    consulted, so ``model.pool = new`` on a read-only ``pool`` property would silently add a
+    second, unused submodule (and state-dict entries) while ``model.pool`` kept reading the old
+    one. Here that assignment raises instead, naming the method that does replace it.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        view = getattr(type(self), name, None)
+        if isinstance(view, property) and view.fset is None:
+            raise AttributeError(
+                f"{type(self).__name__}.{name} is read-only (a view of a submodule); change the module that "
+                f"owns it (a model's head pool or classifier: model.reset_head(pool=..., num_classes=...))"
+            )
+        super().__setattr__(name, value)
+
+
+class PooledClassifier(ReadOnlyViews):
     """Base for the models: a conv trunk (``forward_stages``) and a ``ClassifierHead``.
 
     Subclasses build ``self.stages`` (an ``nn.ModuleList``; stage i ends where the resolution drops)
     and may build ``self.stem`` (run before the first stage), then call ``_build_head``.
-    ``model.pool`` and ``model.classifier`` are the head's modules; assigning to them replaces the
-    head's modules (so a packed or swapped pool is really used and appears once in the state dict).
+    The head follows timm's idiom: ``forward_head(feats, pre_logits=False)``, ``get_classifier()``,
+    and ``reset_head(num_classes, pool, pool_args)`` to swap the pool and/or the classifier;
+    ``model.pool`` and ``model.classifier`` read the head's modules (assigning them raises: ``ReadOnlyViews``).
     """
 
     stem: nn.Module
     stages: nn.ModuleList
     stage_channels: list[int]
-    # Models whose stages[L][0] (L >= 1) is a stride-2 downsampling name the factory of that module,
-    # (in_ch, out_ch, stride) -> nn.Module, so surgery (``poolbench.lda``) can rebuild it unstrided.
-    downsample_entry: Any | None = None
+    head: ClassifierHead
+    num_features: int
+    num_classes: int
+    # A generic surgery hook, not a paper: a model whose stages[L][0] (L >= 1) is a stride-2
+    # downsampling names the factory of that module, (in_ch, out_ch, stride) -> nn.Module, so that
+    # surgery applied to a built model (e.g. ``poolbench.lda``) can rebuild it, unstrided.
+    downsample_entry: Callable[[int, int, int], nn.Module] | None = None
 
     def entry_block(self, in_ch: int, out_ch: int, stride: int) -> nn.Module:
         """A fresh, initialised stage-entry module (``downsample_entry``)."""
@@ -100,11 +143,20 @@ class PooledClassifier(nn.Module):
             x = stage(x)
         return x
 
-    def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.head(feats)
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits from the trunk's map; ``pre_logits=True``: the pooled [B, feat_mult * C] features."""
+        return self.head(feats, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Linear:
+        return self.head.fc
+
+    def reset_head(self, num_classes: int | None = None, pool: Any = None, pool_args: dict | None = None) -> None:
+        """Replace the head's pool (``pool`` / ``pool_args``) and/or classifier (see ``ClassifierHead.reset``)."""
+        self.head.reset(num_classes, pool, pool_args)
+        self.num_classes = self.head.fc.out_features
 
     @property
     def pool(self) -> nn.Module:
@@ -113,10 +165,3 @@ class PooledClassifier(nn.Module):
     @property
     def classifier(self) -> nn.Linear:
         return self.head.fc
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # nn.Module.__setattr__ would register a second, unused submodule under these names.
-        if name in ("pool", "classifier") and "head" in self._modules:
-            setattr(self.head, "pool" if name == "pool" else "fc", value)
-        else:
-            super().__setattr__(name, value)
