@@ -1,13 +1,14 @@
 """Pictures of a trained run (matplotlib, Agg backend): what the learned pools look at, how training
-went, and what the pooled features say about each class.
+went (``poolbench.results.plots.run_curves``), and what the pooled features say about each class.
 
-* ``plot_pool_weights``: the spatial weights of every pool that learns them, as heat maps (as in
-  Figure 1 of Birodkar et al., "A Closed-Form Learned Pooling for Deep Classification Networks"):
-  flex (softmax weights; per-channel maps as their mean plus three channels), lda (each weight map;
-  signed, so on a diverging scale), attn (the mean attention over the images, then three images
-  with their attention on top), and LDA downsamplings (a few outputs' maps, each over the whole
-  input). Auxiliary heads' pools are included; their titles name the module.
-* ``plot_learning_curves``: accuracy and loss per epoch from ``metrics.jsonl``.
+* ``plot_pool_weights``: the spatial weights of every module that draws them, as heat maps (as in
+  Figure 1 of Birodkar et al., "A Closed-Form Learned Pooling for Deep Classification Networks").
+  A module draws its weights by answering ``weight_maps(x)`` (``pools.base.DrawsWeightMaps``), so
+  which panels a pool gets is the pool's to say: flex (per-channel maps as their mean plus three
+  channels), lda (each weight map; signed, so on a diverging scale), attn (the mean attention over
+  the images, then three images with their attention on top), and the LDA / SGD downsamplings (a
+  few outputs' maps, each over the whole input). Auxiliary heads' pools are included; their titles
+  name the module.
 * ``plot_class_features``: the mean pooled feature vector (what the classifier reads) per class,
   each feature standardised across classes and features ordered by the class they favour.
 """
@@ -18,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,12 +27,14 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from .pools.base import DrawsWeightMaps  # noqa: E402
+
 Panel = tuple[str, np.ndarray, str]  # (title, 2-D array or RGB image, kind: "weights" | "signed" | "overlay")
 
 
 def spatial_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every submodule with learned spatial weights (it has ``spatial_weights``), by name."""
-    return [(name, m) for name, m in model.named_modules() if hasattr(type(m), "spatial_weights")]
+    """Every submodule that draws its weights over positions (``DrawsWeightMaps``), by name."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, DrawsWeightMaps)]
 
 
 @torch.no_grad()
@@ -54,7 +56,7 @@ def _module_inputs(
         if hasattr(model, "aux_heads"):
             feats = model.forward_stages(x)
             model.forward_head(feats[-1])
-            for s, head in zip(model.aux_stages, model.aux_heads):
+            for s, head in zip(model.aux_stages, model.aux_heads, strict=True):
                 head(feats[s - 1])
         else:
             model(x)
@@ -74,37 +76,21 @@ def _overlay(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
 
 
 def pool_panels(name: str, module: nn.Module, inp: torch.Tensor | None, images: np.ndarray | None) -> list[Panel]:
-    """The heat maps of one module (see the module docstring)."""
-    kind = type(module).__name__
-    if kind == "LDADownsample":
-        w = module.spatial_weights().cpu().numpy()  # [K, M, H, W]
-        k, m = w.shape[:2]
-        ho, wo = module.out_size
-        picks = [0, (ho // 2) * wo + wo // 2, m - 1]  # top-left, centre, bottom-right outputs
-        panels = [(f"{name} copy 0, output {divmod(j, wo)}", w[0, j], "signed") for j in picks]
-        return panels + [(f"{name} copy {k - 1}, output {divmod(picks[1], wo)}", w[k - 1, picks[1]], "signed")]
-    weights = module.spatial_weights(inp).cpu().float().numpy()
-    if kind == "AttnPool":  # [B, H, W], data-dependent
-        panels = [(f"{name} (attn): mean over {len(weights)} images", weights.mean(0), "weights")]
-        if images is not None:
-            n = weights[0].size
-            panels += [
-                (
-                    f"{name}: image {i} (x H*W {n * weights[i].min():.3g}..{n * weights[i].max():.3g}, stretched)",
-                    _overlay(images[i], weights[i]),
-                    "overlay",
-                )
-                for i in range(min(3, len(images)))
-            ]
-        return panels
-    if kind == "LDAPool":
-        maps = weights[None] if weights.ndim == 2 else weights
-        return [(f"{name} (lda) map {i}", mp, "signed") for i, mp in enumerate(maps[:4])]
-    if weights.ndim == 3:  # per-channel flex
-        return [(f"{name} ({kind}): mean over {len(weights)} channels", weights.mean(0), "weights")] + [
-            (f"{name}: channel {c}", weights[c], "weights") for c in range(min(3, len(weights)))
-        ]
-    return [(f"{name} ({kind})", weights, "weights")]
+    """The panels of one module: what its ``weight_maps`` returns on its input ``inp``; a map tied to
+    an image is drawn over that image (and left out when no ``images`` are given)."""
+    if not isinstance(module, DrawsWeightMaps):
+        raise TypeError(f"{name}: {type(module).__name__} has no weight_maps(x) (pools.base.DrawsWeightMaps)")
+    panels: list[Panel] = []
+    for i, wm in enumerate(module.weight_maps(inp)):
+        weights = wm.weights.detach().cpu().float().numpy()
+        title = f"{name} ({type(module).__name__}): {wm.label}" if i == 0 else f"{name}: {wm.label}"
+        if wm.image is None:
+            panels.append((title, weights, "signed" if wm.signed else "weights"))
+        elif images is not None and wm.image < len(images):
+            n = weights.size  # x H*W: 1 everywhere is average pooling
+            title += f" (x H*W {n * weights.min():.3g}..{n * weights.max():.3g}, stretched)"
+            panels.append((title, _overlay(images[wm.image], weights), "overlay"))
+    return panels
 
 
 def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: np.ndarray | None = None) -> bool:
@@ -146,28 +132,16 @@ def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: np.
     return True
 
 
-def plot_learning_curves(history: Sequence[dict], path: Path, title: str = "") -> None:
-    epochs = [r["epoch"] for r in history]
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    style = dict(marker="o" if len(epochs) < 20 else None, markersize=3)
-    acc.plot(epochs, [r["train_acc"] for r in history], label="train", **style)
-    acc.plot(epochs, [r["test_acc"] for r in history], label="test", **style)
-    if history and history[0].get("val_acc") is not None:
-        acc.plot(epochs, [r["val_acc"] for r in history], label="validation", **style)
-    loss.plot(epochs, [r["train_loss"] for r in history], label="train (incl. aux / penalty terms)", **style)
-    loss.plot(epochs, [r["test_loss"] for r in history], label="test", **style)
-    for ax, label in ((acc, "accuracy (%)"), (loss, "cross-entropy")):
-        ax.set_xlabel("epoch"), ax.set_ylabel(label), ax.legend(fontsize=8), ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
+@torch.no_grad()
 def pooled_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    """The head pool's output [N, feat_mult * C] on normalised inputs x."""
-    return module_outputs(model, model.pool, x, batch).flatten(1)
+    """What the classifier reads, [N, feat_mult * C] on normalised inputs x: the model's
+    ``forward_head(forward_features(x), pre_logits=True)``, batch by batch."""
+    model.eval()
+    outs = [
+        model.forward_head(model.forward_features(x[i : i + batch]), pre_logits=True).float().cpu()
+        for i in range(0, len(x), batch)
+    ]
+    return torch.cat(outs)
 
 
 def plot_class_features(
@@ -211,7 +185,7 @@ def plot_pooling_maps(
     maps = [p[m].reshape(in_size) for m in idx]
     lim = max(float(np.abs(np.stack(maps)).max()), 1e-12)
     fig, axes = plt.subplots(3, 3, figsize=(6.4, 6.4))
-    for ax, m, mp in zip(axes.flat, idx, maps):
+    for ax, m, mp in zip(axes.flat, idx, maps, strict=True):
         im = ax.imshow(mp, cmap="bwr", vmin=-lim, vmax=lim)
         ax.set_title(f"output ({m // out_size[1] + 1}, {m % out_size[1] + 1})", fontsize=8)
         ax.set_xticks([])
@@ -272,7 +246,7 @@ def plot_per_class_pooled_maps(
             order = (members - mean).flatten(1).norm(dim=1).argsort()[:nearest]
             shown = [mean] + [members[i] for i in order]
             lo, hi = float(torch.stack(shown).min()), float(torch.stack(shown).max())
-            for ax, mp in zip(row, shown):
+            for ax, mp in zip(row, shown, strict=False):  # a class may have fewer than nearest members
                 ax.imshow(mp.numpy(), cmap="viridis", vmin=lo, vmax=hi)
             if c == 0:
                 row[0].set_title(f"{name}: mean", fontsize=7)

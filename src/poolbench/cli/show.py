@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from .. import viz
     from ..data import load_dataset
+    from ..results.plots import run_curves
     from ..results.store import RunDir
     from ..robustness.evaluate import select_images
     from ._trained import load_trained, resolve_run
@@ -49,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
     written = []
     history = RunDir(run_dir.parent, run_dir.name).read_metrics()
     if history:
-        viz.plot_learning_curves(history, out / "curves.png", f"{run_dir.name} [{config.protocol_label()}]")
+        png = run_curves(history, f"{run_dir.name} [{config.protocol_label()}]")
+        (out / "curves.png").write_bytes(png)
         written.append("curves.png")
     x_u8, y = select_images(data.test_x, data.test_y, args.n)
     x = data.inputs(x_u8)  # as the run was trained: per-channel or per-image (a preset)

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..pools.base import WeightMap
 from ..pools.lda import back_transform_mean, load_lda_weights, pool_with, save_lda_weights
 
 KIND = "downsample"
@@ -140,9 +141,23 @@ class LDADownsample(nn.Module):
         """[K, M, H, W]: each output's weight map (the first packed model's)."""
         return self.p[0].reshape(self.p.shape[1], self.p.shape[2], *self.in_size)
 
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]:
+        """The picture (``DrawsWeightMaps``; p is fixed, x is not needed): see ``output_weight_maps``."""
+        return output_weight_maps(self.spatial_weights(), self.out_size)
+
     def extra_repr(self) -> str:
         (h, w), (ho, wo) = self.in_size, self.out_size
         return f"{h}x{w} -> {ho}x{wo}, copies={self.p.shape[1]}, models={self.models}"
+
+
+def output_weight_maps(w: torch.Tensor, out_size: Sequence[int]) -> list[WeightMap]:
+    """A downsampling's weights w [K, M, H, W] (copy k, output m's map over the whole input) as
+    pictures: copy 0's top-left, centre and bottom-right outputs, then the last copy's centre."""
+    k, m = w.shape[:2]
+    wo = int(out_size[1])
+    picks = [0, (int(out_size[0]) // 2) * wo + wo // 2, m - 1]
+    maps = [WeightMap(f"copy 0, output {divmod(j, wo)}", w[0, j], signed=True) for j in picks]
+    return maps + [WeightMap(f"copy {k - 1}, output {divmod(picks[1], wo)}", w[k - 1, picks[1]], signed=True)]
 
 
 def _as_list(v) -> list:
@@ -160,7 +175,7 @@ def with_lda_downsampling(model: nn.Module, layers, weights) -> nn.Module:
         )
     if len(set(layers)) != len(layers):
         raise ValueError(f"lda_layer repeats a layer: {layers}")
-    for layer, path in zip(layers, weights):
+    for layer, path in zip(layers, weights, strict=True):
         check_lda_layer(model, layer)
         c_in, c_out = model.stage_channels[layer - 1], model.stage_channels[layer]
         pool = LDADownsample.from_file(path, c_in, c_out)

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from .downsample import check_lda_layer
+from ..pools.base import WeightMap
+from .downsample import check_lda_layer, output_weight_maps
 
 
 def block_average(in_size: Sequence[int], out_size: Sequence[int]) -> torch.Tensor:
@@ -45,6 +46,11 @@ class SGDDownsample(nn.Module):
             raise ValueError(f"SGD-learned pooling was built for {self.in_size[0]}x{self.in_size[1]} maps, got {h}x{w}")
         out = torch.einsum("kmn,bcn->bkcm", self.p, x.flatten(2))
         return out.reshape(b, -1, *self.out_size)
+
+    @torch.no_grad()
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]:
+        """The picture (``DrawsWeightMaps``), drawn as the closed form's (``output_weight_maps``)."""
+        return output_weight_maps(self.p.detach().reshape(*self.p.shape[:2], *self.in_size), self.out_size)
 
 
 def with_sgd_downsampling(model: nn.Module, layer: int, image_size: int = 32) -> nn.Module:

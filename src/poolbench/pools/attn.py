@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from . import register_pool
-from .base import GlobalPool
+from .base import GlobalPool, WeightMap, mean_and_first
 
 
 @register_pool("attn")
@@ -47,3 +47,7 @@ class AttnPool(GlobalPool):
         if x is None:
             raise ValueError("attn weights depend on the input: call spatial_weights(x) with a [B, C, H, W] map")
         return self._attention(x.float().flatten(2)).view(x.shape[0], *x.shape[2:])
+
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]:
+        """The picture (``DrawsWeightMaps``): the mean attention over x's images, then three images'."""
+        return mean_and_first(self.spatial_weights(x), "images", per_image=True)

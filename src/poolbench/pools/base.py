@@ -2,12 +2,48 @@
 
 A pool maps a feature map [B, C, H, W] to [B, feat_mult * C] for any B >= 1 and H, W >= 1.
 ``feat_mult`` tells the model head how wide the pooled vector is (timm's convention).
+
+Pictures ask the module: any module whose weights over positions can be drawn (a pool, or a
+downsampling applied by surgery) answers ``weight_maps(x)`` (the ``DrawsWeightMaps`` protocol):
+given the map ``x`` [B, C, H, W] it sees (or None where its weights do not depend on the input),
+it returns the few ``WeightMap`` panels that show what it looks at. ``poolbench.viz`` draws every
+module of a model that answers, whatever its class; a new pool with spatial weights gets its
+picture by implementing the method, not by being named in viz.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple, Protocol, runtime_checkable
+
 import torch
 import torch.nn as nn
+
+
+class WeightMap(NamedTuple):
+    """One picture of a module's pooling weights over the positions of its input map."""
+
+    label: str  # what the map is, e.g. "mean over 64 channels", "channel 0", "copy 0, output (8, 8)"
+    weights: torch.Tensor  # [H, W] over the input map (a weighted average's weights sum to 1)
+    signed: bool = False  # weights of either sign: drawn on a scale symmetric about 0
+    image: int | None = None  # for input-dependent weights: the index of the image in x they belong to
+
+
+@runtime_checkable
+class DrawsWeightMaps(Protocol):
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]: ...
+
+
+def mean_and_first(
+    maps: torch.Tensor, of: str, first: int = 3, signed: bool = False, per_image: bool = False
+) -> list[WeightMap]:
+    """The usual panels of a stack of maps [n, H, W]: their mean, then the first few one by one
+    (``of`` names what the stack runs over: "channels", "images"; ``per_image`` ties each map
+    to the image with its index)."""
+    mean = WeightMap(f"mean over {len(maps)} {of}", maps.mean(0), signed)
+    one = of[:-1] if of.endswith("s") else of
+    return [mean] + [
+        WeightMap(f"{one} {i}", maps[i], signed, i if per_image else None) for i in range(min(first, len(maps)))
+    ]
 
 
 class GlobalPool(nn.Module):

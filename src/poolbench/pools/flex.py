@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_pool
-from .base import GlobalPool
+from .base import GlobalPool, WeightMap, mean_and_first
 
 WEIGHTINGS = ("softmax", "raw")
 
@@ -104,6 +104,11 @@ class FlexPool(GlobalPool):
             raise ValueError("flex has not seen an input yet: pass x or build it with size=(H, W)")
         weights = self._weights(theta).view_as(theta)
         return weights if self.per_channel else weights[0]
+
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]:
+        """The picture (``DrawsWeightMaps``): the mean map and three channels', or the shared map."""
+        w = self.spatial_weights(x).float()
+        return mean_and_first(w, "channels") if w.dim() == 3 else [WeightMap("shared by all channels", w)]
 
     def weight_penalty(self) -> torch.Tensor:
         """The paper's Eq. 2, R = sum_k (sum_ij w_ijk - 1)^2, on the raw weights.

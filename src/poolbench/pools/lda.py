@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import register_pool
+from .base import GlobalPool, WeightMap
+
 # The weights-file format (the meaning of a fitted p); ``poolbench.lda.fit`` writes it.
 FORMAT = 2
-
-from . import register_pool
-from .base import GlobalPool
 
 PathLike = str | Path
 
@@ -207,3 +207,9 @@ class LDAPool(GlobalPool):
             raise ValueError("lda without fitted weights is uniform at any size: pass x to get its map")
         maps = self._maps_for(x) if x is not None else self.p.float()
         return maps[0] if maps.shape[0] == 1 else maps
+
+    def weight_maps(self, x: torch.Tensor | None = None) -> list[WeightMap]:
+        """The picture (``DrawsWeightMaps``): up to four of the M maps, signed (eigenvectors)."""
+        w = self.spatial_weights(x)
+        maps = w[None] if w.dim() == 2 else w
+        return [WeightMap(f"map {i}", mp, signed=True) for i, mp in enumerate(maps[:4])]

@@ -1,7 +1,8 @@
 """Figures for the report (matplotlib, Agg backend: no display needed). Each returns PNG bytes.
 
-- ``learning_curves``: test accuracy per epoch, mean over seeds with a ±1 std band, one line per
-  pool, one panel per column (finished runs of one protocol only).
+- ``curves``: the one learning-curve plotter (per panel, lines of mean ± 1 std over runs per epoch);
+  ``learning_curves`` feeds it test accuracy per (pool, column) from the index (finished runs of
+  one protocol only), ``run_curves`` one run's ``metrics.jsonl`` (``poolbench show``).
 - ``bar_chart``: one panel per column, a bar per pool at its mean with a 95% confidence interval
   of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks (their
   mean) with a dot per published seed.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import io
 import sqlite3
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -47,45 +50,78 @@ def _panels(n: int, width: float = 4.4, height: float = 3.3):
     return fig, list(axes[0])
 
 
+Runs = Sequence[Mapping[int, float]]  # one {epoch: value} per run
+CurveLine = tuple[str, Any, Runs]  # (legend label, colour, the runs it averages)
+CurvePanel = tuple[str, str, Sequence[CurveLine]]  # (panel title, y-axis label, lines)
+
+
+def curves(panels: Sequence[CurvePanel], title: str = "") -> bytes:
+    """The one learning-curve plotter: per panel, each line is the mean over its runs per epoch
+    with a +-1 std band (the runs that reached each epoch: seeds may stop at different epochs)."""
+    fig, axes = _panels(len(panels))
+    for ax, (name, ylabel, lines) in zip(axes, panels, strict=True):
+        for label, color, runs in lines:
+            epochs = sorted({e for r in runs for e in r})
+            vals = [np.array([r[e] for r in runs if e in r]) for e in epochs]
+            mean = np.array([v.mean() for v in vals])
+            std = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
+            marker = "o" if len(epochs) < 20 else None  # a few epochs: show where the points are
+            ax.plot(epochs, mean, color=color, lw=1.6, marker=marker, markersize=3, label=figure(label))
+            ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
+        ax.set_title(figure(name), fontsize=11)
+        ax.set_xlabel("epoch")
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        if ax.has_data():  # below the panel: a legend inside would cover the curves
+            ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    if title:
+        fig.suptitle(figure(title, limit=200), fontsize=9)
+    return _png(fig)
+
+
 def learning_curves(
     conn: sqlite3.Connection, protocol_label: str, columns: list[str], colors: dict[str, tuple]
 ) -> bytes:
-    """Mean test accuracy per epoch over the finished runs of each (pool, column)."""
+    """Mean test accuracy per epoch over the finished runs of each (pool, column) in the index."""
     rows = conn.execute(
         "SELECT r.column_key, r.pool, r.run_id, e.epoch, e.test_acc FROM epochs e JOIN runs r "
         "USING (run_id) WHERE r.protocol_label = ? AND r.status = 'finished' AND e.test_acc IS NOT NULL "
         "ORDER BY e.epoch",
         (protocol_label,),
     )
-    curves: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    found: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for col, pool, run_id, epoch, acc in rows:
-        curves[(col, pool)][run_id][epoch] = acc
-    fig, axes = _panels(len(columns))
-    for ax, col in zip(axes, columns):
-        for pool in sorted(p for c, p in curves if c == col):
-            runs = curves[(col, pool)]
-            epochs = sorted({e for r in runs.values() for e in r})
-            # per epoch, the runs that reached it (seeds may have stopped at different epochs)
-            vals = [np.array([r[e] for r in runs.values() if e in r]) for e in epochs]
-            mean = np.array([v.mean() for v in vals])
-            std = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
-            ax.plot(epochs, mean, color=colors[pool], lw=1.6, label=f"{figure(pool)} (n={len(runs)})")
-            ax.fill_between(epochs, mean - std, mean + std, color=colors[pool], alpha=0.18, lw=0)
-        ax.set_title(figure(col), fontsize=11)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-        ax.grid(alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-        if ax.has_data():  # below the panel: a legend inside would cover the curves
-            ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
-    axes[0].set_ylabel("test accuracy (%)")
-    return _png(fig)
+        found[(col, pool)][run_id][epoch] = acc
+    panels: list[CurvePanel] = []
+    for i, col in enumerate(columns):
+        lines = []
+        for pool in sorted(p for c, p in found if c == col):
+            runs = list(found[(col, pool)].values())
+            lines.append((f"{pool} (n={len(runs)})", colors[pool], runs))
+        panels.append((col, "test accuracy (%)" if i == 0 else "", lines))
+    return curves(panels)
+
+
+def run_curves(history: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
+    """One run's ``metrics.jsonl``: accuracy (train, test, validation) and loss (train, test) per epoch."""
+    cmap = plt.get_cmap("tab10")
+
+    def line(label: str, key: str, color: int) -> list[CurveLine]:
+        run = {int(r["epoch"]): float(r[key]) for r in history if r.get(key) is not None}
+        return [(label, cmap(color), [run])] if run else []
+
+    accuracy = line("train", "train_acc", 0) + line("test", "test_acc", 1) + line("validation", "val_acc", 2)
+    loss = line("train (incl. aux / penalty terms)", "train_loss", 0) + line("test", "test_loss", 1)
+    return curves([("accuracy", "accuracy (%)", accuracy), ("loss", "cross-entropy", loss)], title)
 
 
 def bar_chart(section: Section, colors: dict[str, tuple], title: str = "") -> bytes:
     """Bars at the mean with 95% CI whiskers per column; one-seed bars are hatched (no CI)."""
     fig, axes = _panels(len(section.columns), height=3.6)
-    for ax, col in zip(axes, section.columns):
+    for ax, col in zip(axes, section.columns, strict=True):
         cells = [c for p in section.pools if (c := section.cells.get((p, col))) and c.n]
         lows, highs = [], []  # the extent of bars, whiskers and reference ticks
         for i, c in enumerate(cells):
