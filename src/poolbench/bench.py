@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from .data.augment import batch_flip, batch_random_crop, normalize
 from .models import create_model
 from .train import Protocol, RunConfig, engine
+from .train.data import fixed_subset
 from .train.packed import NotPackable, evaluate_packed, pack_models, train_packed_epoch
 from .train.provenance import device_name, git_commit
 
@@ -115,8 +116,13 @@ def _sync(device: torch.device) -> None:
 
 def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0) -> engine.RunData:
     g = torch.Generator().manual_seed(seed)
-    img = lambda n: torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
-    lab = lambda n: torch.randint(0, 10, (n,), generator=g).to(device)
+
+    def img(n: int) -> torch.Tensor:
+        return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
+
+    def lab(n: int) -> torch.Tensor:
+        return torch.randint(0, 10, (n,), generator=g).to(device)
+
     return engine.RunData(
         train_x=img(n_train),
         train_y=lab(n_train),
@@ -132,8 +138,9 @@ def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0)
 
 
 def _subset(data: engine.RunData, n: int) -> engine.RunData:
-    """The first n training images: an 'epoch' of exactly n / batch steps."""
-    return dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
+    """n training images (the runs' ``fixed_subset``): an 'epoch' of exactly n / batch steps."""
+    x, y = fixed_subset(data.train_x, data.train_y, n)
+    return dataclasses.replace(data, train_x=x, train_y=y)
 
 
 def _config(model: str, bc: BenchConfig, seed: int = 0, mode: str = "eager") -> RunConfig:
@@ -221,17 +228,16 @@ def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, d
 
     model, opt = _plain_model(model_name, device)
     cfg = _config(model_name, bc)
-    cpu = lambda t: t.cpu()
     kw = dict(num_workers=bc.loader_workers, pin_memory=device.type == "cuda", persistent_workers=bc.loader_workers > 0)
     train = DataLoader(
-        PerImageDataset(cpu(data.train_x), cpu(data.train_y), data.mean, data.std, True),
+        PerImageDataset(data.train_x.cpu(), data.train_y.cpu(), data.mean, data.std, True),
         batch_size=bc.batch_size,
         shuffle=True,
         drop_last=False,
         **kw,
     )
     test = DataLoader(
-        PerImageDataset(cpu(data.test_x), cpu(data.test_y), data.mean, data.std, False),
+        PerImageDataset(data.test_x.cpu(), data.test_y.cpu(), data.mean, data.std, False),
         batch_size=bc.batch_size,
         shuffle=False,
         **kw,
@@ -277,9 +283,11 @@ def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, de
     opt = engine.make_optimizer(model, configs[0])
     step_model = engine.compiled(model, configs[0])
     epoch = [0]
+    # The epochs the bench asks for, cut before any timing (a subset is a gather: not the trainer's cost).
+    subsets = {steps: _subset(data, steps * bc.batch_size) for steps in {bc.warmup, bc.steps}}
 
     def run(steps: int) -> None:
-        sub = _subset(data, steps * bc.batch_size)
+        sub = subsets[steps] if steps in subsets else _subset(data, steps * bc.batch_size)
         epoch[0] += 1
         if k == 1:
             engine.train_epoch(step_model, opt, sub, configs[0], epoch[0], device)
@@ -386,7 +394,7 @@ def bench_model(
             if base is not None:
                 # The machine's speed drifts between rounds (other jobs), so the speed-up is the median
                 # of per-round ratios against the baseline timed in the same round, not a ratio of medians.
-                row.speedup = statistics.median(row.k * b / t for b, t in zip(times[base], times[i]))
+                row.speedup = statistics.median(row.k * b / t for b, t in zip(times[base], times[i], strict=True))
         rows.append(row)
     del paths
     _free(device)
@@ -465,7 +473,7 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
 
