@@ -13,7 +13,6 @@ run directories; the driver rebuilds the results index at the end.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import warnings
 from collections import Counter
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .results import index as results_index
 from .results.store import RunDir
 from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
@@ -197,21 +197,14 @@ def run_sweep(
 
 
 def _rebuild_index(runs_dir: Path) -> None:
-    """The driver, and only it, rebuilds the results index (when the results package has one).
+    """The driver, and only it, rebuilds the results index.
 
     The run directories are the truth and the index is derived from them, so a failure here is
     a warning: the sweep's results are safe on disk and ``build_index`` can be run again.
     """
     try:
-        index = importlib.import_module("poolbench.results.index")
-    except ModuleNotFoundError as e:
-        if e.name == "poolbench.results.index":
-            return  # no index in this version of poolbench
-        warnings.warn(f"results index not rebuilt: {e}")
-        return
-    try:
-        conn = index.build_index(runs_dir)
+        conn = results_index.build_index(runs_dir)
         if hasattr(conn, "close"):
             conn.close()
     except Exception as e:  # noqa: BLE001 - see docstring
-        warnings.warn(f"results index not rebuilt for {runs_dir}: {type(e).__name__}: {e}")
+        warnings.warn(f"results index not rebuilt for {runs_dir}: {type(e).__name__}: {e}", stacklevel=2)

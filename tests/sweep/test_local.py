@@ -1,8 +1,6 @@
 """run_sweep on the local executor with a fake engine: skip, retry, failures, packing, index."""
 
 import json
-import sys
-import types
 
 import pytest
 
@@ -83,18 +81,18 @@ def test_packs_go_to_the_packer_and_a_crashed_pack_fails_each_run(tmp_path, monk
 
 def test_driver_rebuilds_the_index_once_at_the_end(tmp_path, monkeypatch):
     calls = []
-    fake_index = types.ModuleType("poolbench.results.index")
-    fake_index.build_index = lambda runs_dir: calls.append((runs_dir, sorted(p.name for p in runs_dir.iterdir())))
-    monkeypatch.setitem(sys.modules, "poolbench.results.index", fake_index)
+
+    def build_index(runs_dir):
+        calls.append((runs_dir, sorted(p.name for p in runs_dir.iterdir())))
+
+    monkeypatch.setattr("poolbench.results.index.build_index", build_index)
     cfgs = grid()
     run_sweep(cfgs, tmp_path, run_fn=FakeEngine().run, progress=False)
     assert calls == [(tmp_path.resolve(), sorted(c.run_id for c in cfgs))]
 
 
 def test_a_broken_index_is_a_warning_not_a_lost_sweep(tmp_path, monkeypatch):
-    fake_index = types.ModuleType("poolbench.results.index")
-    fake_index.build_index = lambda runs_dir: 1 / 0
-    monkeypatch.setitem(sys.modules, "poolbench.results.index", fake_index)
+    monkeypatch.setattr("poolbench.results.index.build_index", lambda runs_dir: 1 / 0)
     with pytest.warns(UserWarning, match="index not rebuilt"):
         s = run_sweep(grid(), tmp_path, run_fn=FakeEngine().run, progress=False)
     assert s.finished == 4
