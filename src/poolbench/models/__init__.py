@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
 from ..registry import Registry
+from .head import PooledClassifier
 
 _MODELS = Registry("model")
 register_model = _MODELS.register
@@ -34,7 +35,7 @@ def final_map_size(name: str, image_size: int = 32) -> tuple[int, int]:
     """(H, W) of the map the pool sees for an image_size x image_size input (every poolbench dataset
     is 32x32). Computed by running the trunk on the meta device: shapes only, no arithmetic."""
     with torch.device("meta"):
-        model = create_model(name, num_classes=10, in_chans=3).eval()
+        model = cast(PooledClassifier, create_model(name, num_classes=10, in_chans=3).eval())  # every zoo model is one
         feats = model.forward_features(torch.empty(2, 3, image_size, image_size))
     return int(feats.shape[-2]), int(feats.shape[-1])
 

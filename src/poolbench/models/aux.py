@@ -47,7 +47,7 @@ back to training one seed after another. The heads themselves are plain pool + D
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, TypeGuard, cast, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -86,8 +86,15 @@ def resolve_weights(weights: str | Sequence[float] | None, n_aux: int) -> list[f
     return out
 
 
-def _has_penalty(m: nn.Module) -> bool:
-    return hasattr(m, "weight_penalty") and getattr(m, "has_weight_penalty", True)
+@runtime_checkable
+class _Regularised(Protocol):
+    """A pool with a weight regulariser (raw-weight flex: the paper's Eq. 2)."""
+
+    def weight_penalty(self) -> torch.Tensor: ...
+
+
+def _has_penalty(m: nn.Module) -> TypeGuard[_Regularised]:
+    return isinstance(m, _Regularised) and getattr(m, "has_weight_penalty", True)
 
 
 class SACModel(ReadOnlyViews):

@@ -47,7 +47,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = in_ch * expand
         self.use_residual = stride == 1 and in_ch == out_ch
-        layers = [conv_bn_relu6(in_ch, hidden)] if expand != 1 else []
+        layers: list[nn.Module] = [conv_bn_relu6(in_ch, hidden)] if expand != 1 else []
         layers += [
             conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
             nn.Conv2d(hidden, out_ch, 1, bias=False),  # linear bottleneck: no activation
@@ -71,19 +71,23 @@ class MobileNetV2(PooledClassifier):
     ):
         super().__init__()
         self.stem = conv_bn_relu6(in_chans, 32, 3, stride=2)
-        stages, current, in_ch = [], [], 32
+        stages: list[list[nn.Module]] = []
+        current: list[nn.Module] = []
+        in_ch = 32
+        self.stage_channels = []
         for t, c, n, s in INVERTED_RESIDUAL_SETTING:
             for i in range(n):
                 stride = s if i == 0 else 1
-                if stride > 1:  # the resolution drops: close the stage so far
+                if stride > 1:  # the resolution drops: close the stage so far (it ends in_ch wide)
                     stages.append(current)
+                    self.stage_channels.append(in_ch)
                     current = []
                 current.append(InvertedResidual(in_ch, c, stride, t))
                 in_ch = c
         current.append(conv_bn_relu6(in_ch, last_channels))
         stages.append(current)
+        self.stage_channels.append(last_channels)
         self.stages = nn.ModuleList(nn.Sequential(*blocks) for blocks in stages)
-        self.stage_channels = [blocks[-1].conv[-1].num_features for blocks in stages[:-1]] + [last_channels]
         init_trunk(self)
         self._build_head(num_classes, pool, pool_args, drop_rate)
 

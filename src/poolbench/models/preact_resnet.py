@@ -61,7 +61,7 @@ class PreActResNet(PooledClassifier):
         self.stage_channels = [64, 128, 256, 512]
         self.stem = nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False)
         stages, in_ch = [], 64
-        for i, (ch, n) in enumerate(zip(self.stage_channels, blocks_per_stage)):
+        for i, (ch, n) in enumerate(zip(self.stage_channels, blocks_per_stage, strict=True)):
             blocks = [PreActBlock(in_ch, ch, 1 if i == 0 else 2)] + [PreActBlock(ch, ch) for _ in range(n - 1)]
             stages.append(nn.Sequential(*blocks))
             in_ch = ch

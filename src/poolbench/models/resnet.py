@@ -6,8 +6,9 @@ of stages 2 and 3 has stride 2), depth = 6n + 2. A 32x32 input ends as a 64 x 8 
 Shortcuts are the paper's option A: identity, and where the shape changes a strided subsample plus
 zero channels (no parameters), so the parameter counts are the paper's (0.27M for resnet20,
 0.85M for resnet56). The first module of ``stages[L]`` (L = 1, 2) is the L-th stride-2
-downsampling (the zoo's convention, see ``downsample_entry``). That shortcut is ``PadShortcut``, which knows how to ``pack`` itself for K
-models whose channels sit side by side (see ``poolbench.train.packed``).
+downsampling (the zoo's convention, see ``downsample_entry``). The option-A shortcut is
+``PadShortcut``, which knows how to ``pack`` itself for K models whose channels sit side by side
+(see ``poolbench.train.packed``).
 """
 
 from __future__ import annotations

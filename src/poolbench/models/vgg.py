@@ -33,7 +33,9 @@ class CifarVGG(PooledClassifier):
     ):
         super().__init__()
         self.stem = nn.Identity()
-        stages, layers, in_ch, self.stage_channels = [], [], in_chans, []
+        stages: list[nn.Module] = []
+        layers: list[nn.Module] = []
+        in_ch, self.stage_channels = in_chans, []
         for v in cfg:
             if v == "M":
                 layers.append(nn.MaxPool2d(2, 2))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 
@@ -30,20 +30,22 @@ def create_pool(name_or_class: str | Callable[..., Any], **kwargs: Any) -> Globa
     return _POOLS.create(name_or_class, **kwargs)
 
 
-def build_pool(pool: Any, channels: int, **kwargs: Any) -> GlobalPool:
+def build_pool(pool: Any, channels: int, **kwargs: Any) -> torch.nn.Module:
     """What models call: a pool from a name, class or ready module, told its channel count.
 
     ``channels`` is passed only to pools whose constructor accepts it (per-channel parameters);
-    a ready ``nn.Module`` is returned as is.
+    a ready ``nn.Module`` is returned as is (a plain module such as ``nn.AdaptiveMaxPool2d`` is a
+    pool too, hence the return type).
     """
     if isinstance(pool, torch.nn.Module):
         return pool
     factory = _POOLS.get(pool) if isinstance(pool, str) else pool
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
-    if isinstance(factory, type) and factory.__init__ is torch.nn.Module.__init__:
+    if isinstance(factory, type) and cast(Any, factory).__init__ is torch.nn.Module.__init__:
         params = {}  # no __init__ of its own: Module.__init__'s **kwargs does not take channels
     if "channels" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs.setdefault("channels", channels)

@@ -56,7 +56,11 @@ class GlobalPool(nn.Module):
     a freshly built pool loads a trained one without a dummy forward.
     """
 
-    feat_mult: int = 1
+    @property
+    def feat_mult(self) -> int:
+        """Pooled features per channel (1: [B, C]). A widening pool overrides it, with a class
+        attribute (``feat_mult = 2``) or a property when it depends on the pool's state."""
+        return 1
 
     def _materialize(self, name: str, shape, value: float = 0.0) -> None:
         if getattr(self, name).numel() == 0:

@@ -4,8 +4,8 @@ A pool must map [B, C, H, W] -> [B, feat_mult * C] with the input's dtype for an
 H, W >= 1, give finite outputs *and* finite gradients on awkward inputs (all zeros, constant,
 huge, tiny, all negative, random), survive bf16 autocast, channels_last and non-contiguous
 inputs, train and eval mode, and a state_dict round-trip. ``torch.compile`` and ONNX export are
-reported but not fatal, and so is what the pool computes on a 1x1 map (``one_by_one``). One row per check; a failing row says what failed and on which map,
-e.g. "NaN output on 1x1 map".
+reported but not fatal, and so is what the pool computes on a 1x1 map (``one_by_one``). One row
+per check; a failing row says what failed and on which map, e.g. "NaN output on 1x1 map".
 
 Each case builds a fresh pool (``build_pool(..., channels=C)``, or a deep copy of a given
 module) because some pools size themselves on the first input they see. Shapes are checked at
@@ -15,10 +15,13 @@ every C; values at the smallest C with B = 2, which keeps one full check around 
 from __future__ import annotations
 
 import copy
+import functools
 import io
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -175,11 +178,13 @@ def check_pool(
     steps: list[tuple[str, Callable[[], CheckRow]]] = []
     for c in channels:
         batches = (1, 128) if c == min(channels) else (2,)
-        steps.append((f"shape C={c}", lambda c=c, b=batches: _check_shape(make, c, maps, b)))
+        steps.append((f"shape C={c}", functools.partial(_check_shape, make, c, maps, batches)))
     c0 = min(channels)
-    probe = (7, 5) if (7, 5) in maps else tuple(maps[0])  # one map for the single-size rows; non-square if allowed
+    probe: tuple[int, int] = (
+        (7, 5) if (7, 5) in maps else (int(maps[0][0]), int(maps[0][1]))
+    )  # one map for the single-size rows; non-square if allowed
     for kind in KINDS:
-        steps.append((f"finite: {kind}", lambda kind=kind: _check_finite(make, c0, maps, kind)))
+        steps.append((f"finite: {kind}", functools.partial(_check_finite, make, c0, maps, kind)))
     steps += [
         ("bf16 autocast", lambda: _check_autocast(make, c0, maps)),
         ("channels_last", lambda: _check_layout(make, c0, maps, "channels_last")),
@@ -452,24 +457,25 @@ def _check_compile(make, c: int, maps) -> CheckRow:
 
 
 def _check_onnx(make, c: int, hw: tuple[int, int]) -> CheckRow:
-    """ONNX export (TorchScript exporter, dynamo=False: quick) to memory, validated by onnx.checker."""
+    """ONNX export (TorchScript exporter, dynamo=False: quick) to a temporary file, validated by onnx.checker."""
     m = make(c).eval()
     x = torch.randn(2, c, *hw)
     with torch.no_grad():
         m(x)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        path = Path(tmp) / "pool.onnx"  # export's f is a path (str | PathLike) in its signature
         try:
-            torch.onnx.export(m, (x,), buf, dynamo=False)
+            torch.onnx.export(m, (x,), path, dynamo=False)
         except Exception as e:
             return CheckRow("onnx export", False, False, _error(e))
+        exported = path.read_bytes()
     try:
         import onnx as onnx_lib
     except ImportError:
-        return CheckRow("onnx export", True, False, f"{len(buf.getvalue())} bytes (onnx not installed: not validated)")
+        return CheckRow("onnx export", True, False, f"{len(exported)} bytes (onnx not installed: not validated)")
     try:
-        onnx_lib.checker.check_model(onnx_lib.load_from_string(buf.getvalue()))
+        onnx_lib.checker.check_model(onnx_lib.load_from_string(exported))
     except Exception as e:
         return CheckRow("onnx export", False, False, "onnx.checker: " + _error(e))
-    return CheckRow("onnx export", True, False, f"{len(buf.getvalue())} bytes, onnx.checker ok")
+    return CheckRow("onnx export", True, False, f"{len(exported)} bytes, onnx.checker ok")

@@ -74,7 +74,7 @@ class FlexPool(GlobalPool):
         h, w = x.shape[-2:]
         init = 0.0 if self.weighting == "softmax" else 1.0 / (h * w)
         self._materialize("logits", (x.shape[1] if self.per_channel else 1, h, w), init)
-        theta = self.logits
+        theta: torch.Tensor = self.logits
         h0, w0 = theta.shape[-2:]
         if (h0, w0) != (h, w):
             if self.adapt != "interpolate":

@@ -149,6 +149,9 @@ def pool_with(p: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, per_map: boo
 class LDAPool(GlobalPool):
     """sum_s p_s x_s + (1 - sum p) fbar(c) per channel with a fixed p (buffer); p = None is GAP."""
 
+    p: torch.Tensor  # [H, W] or [M, H, W] (buffers, registered in __init__)
+    channel_mean: torch.Tensor  # [C] or [0]
+
     def __init__(
         self,
         weights: Any = None,
@@ -174,7 +177,7 @@ class LDAPool(GlobalPool):
     @property
     def input_size(self) -> tuple[int, int] | None:
         """The map size the fitted weights apply to (None: uniform, any size); read by the checker."""
-        return tuple(self.p.shape[-2:]) if self.p.numel() else None
+        return (int(self.p.shape[-2]), int(self.p.shape[-1])) if self.p.numel() else None
 
     @property
     def feat_mult(self) -> int:  # M weight maps -> M*C features
