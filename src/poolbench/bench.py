@@ -13,7 +13,7 @@ recorded in every row):
   * ``poolbench`` -- the engine's own code (``engine.train_epoch``): the epoch augmented at once on
     the device from resident uint8 data (after airbench, KellerJordan/cifar10-airbench), channels_last
     (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch;
-  * ``packed K`` -- K models as one network (``train.packed``, after HFTA, Wang et al., MLSys 2021),
+  * ``packed K`` -- K models as one network (``train.packing``, after HFTA, Wang et al., MLSys 2021),
     the same code ``train_packed`` runs, images/s counting all K models' images.
 
 poolbench's paths run in each of ``--modes``: ``eager``; ``compile`` (``torch.compile``, default
@@ -51,7 +51,8 @@ from .data.augment import batch_flip, batch_random_crop, normalize
 from .models import create_model
 from .train import Protocol, RunConfig, engine
 from .train.data import fixed_subset
-from .train.packed import NotPackable, evaluate_packed, pack_models, train_packed_epoch
+from .train.packed import evaluate_packed, train_packed_epoch
+from .train.packing import NotPackable, pack_models
 from .train.provenance import device_name, git_commit
 
 MODELS = ("resnet20", "resnet56", "vgg16_bn", "mobilenetv2")

@@ -167,7 +167,8 @@ def run_sweep(
 
     ``run_fn(config, runs_dir, device=None, progress=True) -> result`` defaults to the engine's
     ``train_run``; ``pack_fn(configs, runs_dir, ...) -> [result]`` to ``train_packed``. ``pack``
-    is the number of runs per task (None: decided by the executor, 1 without a GPU).
+    is the most runs per task (None: decided by the executor, 1 without a GPU); the executor groups
+    them with the one pack planner, ``train.packing.plan_packs``.
     """
     from .executors import get_executor
 

@@ -204,7 +204,7 @@ def _weights(tmp_path, name, c, size, n_out=2):
 )
 def test_surgery_replaces_the_strided_entry(tmp_path, model_name, layer, c, size):
     from poolbench.models import create_model
-    from poolbench.train.packed import pack_models, verify_pack
+    from poolbench.train.packing import pack_models, verify_pack
 
     path = _weights(tmp_path, "l.pt", c, size)
     torch.manual_seed(0)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from poolbench.executors.base import plan_tasks
 from poolbench.results.store import RunDir, atomic_write_json
 from poolbench.sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status
 from poolbench.train import Protocol
+from poolbench.train.packing import plan_packs
 
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
 
@@ -72,24 +72,22 @@ def test_unknown_suite_lists_the_valid_ones():
         expand_suite("benchmrk", ["avg"], [0])
 
 
-def test_plan_tasks_packs_only_compatible_runs():
+def test_plan_packs_packs_only_compatible_runs():
     cfgs = expand_grid(["avg", "max", "gem"], ["resnet20", "resnet32"], ["synthetic"], [0, 1], TINY)
-    assert plan_tasks(cfgs, 1, lambda c: True) == [[c] for c in cfgs]
-    assert plan_tasks(cfgs, 4, None) == [[c] for c in cfgs]  # no packing module
-    tasks = plan_tasks(cfgs, 4, lambda c: True)
+    assert plan_packs(cfgs, 1) == [[c] for c in cfgs]
+    tasks = plan_packs(cfgs, 4)
     assert [len(t) for t in tasks] == [4, 2, 4, 2]
     assert all(len({c.model for c in t}) == 1 for t in tasks)
     assert sorted(c.run_id for t in tasks for c in t) == sorted(c.run_id for c in cfgs)
-    # a pack the packer refuses is trained run by run
-    assert plan_tasks(cfgs, 4, lambda c: False) == [[c] for c in cfgs]
-    assert plan_tasks(cfgs, 4, lambda c: (False, "different pools")) == [[c] for c in cfgs]
-    assert plan_tasks(cfgs, 4, lambda c: (True, "")) == tasks
+    # a pack the planner refuses (here: an optimizer whose state packing cannot map) is trained run by run
+    adam = expand_grid(["avg", "max"], ["resnet20"], ["synthetic"], [0, 1], Protocol(epochs=2, optimizer="adam"))
+    assert plan_packs(adam, 4) == [[c] for c in adam]
 
 
 def test_runs_differing_in_protocol_are_never_packed():
     a = expand_grid(["avg"], ["resnet20"], ["synthetic"], [0], TINY)
     b = expand_grid(["max"], ["resnet20"], ["synthetic"], [0], Protocol(epochs=3))
-    assert plan_tasks(a + b, 8, lambda c: True) == [a, b]
+    assert plan_packs(a + b, 8) == [a, b]
 
 
 def test_run_status(tmp_path):

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import poolbench.executors.local as local
 from poolbench.results.store import RunDir
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
@@ -67,8 +66,7 @@ def test_duplicated_configs_run_once(tmp_path):
     assert s.total == 4 and len(eng.calls) == 4
 
 
-def test_packs_go_to_the_packer_and_a_crashed_pack_fails_each_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "packing_fns", lambda: (lambda configs: True, None))
+def test_packs_go_to_the_packer_and_a_crashed_pack_fails_each_run(tmp_path):
     eng = FakeEngine()
     s = run_sweep(grid(seeds=(0, 1, 2)), tmp_path / "ok", pack=4, run_fn=eng.run, pack_fn=eng.pack, progress=False)
     assert [len(p) for p in eng.packs] == [4, 2] and s.finished == 6

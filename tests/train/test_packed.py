@@ -18,14 +18,14 @@ from poolbench.models import create_model
 from poolbench.results.store import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import make_optimizer, train_run
-from poolbench.train.packed import (
+from poolbench.train.packed import train_packed
+from poolbench.train.packing import (
     NotPackable,
     can_pack,
     load_members,
     load_optimizer_members,
     pack_models,
     plan_packs,
-    train_packed,
     unpack_optimizer_state,
     unpack_state,
 )

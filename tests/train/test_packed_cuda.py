@@ -38,7 +38,7 @@ from poolbench.data.augment import normalize
 from poolbench.models import create_model
 from poolbench.train import RunConfig
 from poolbench.train.engine import autocast, make_optimizer
-from poolbench.train.packed import pack_models, unpack_optimizer_state, unpack_state
+from poolbench.train.packing import pack_models, unpack_optimizer_state, unpack_state
 
 pytestmark = pytest.mark.cuda
 

@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
     from ..train.engine import train_run
+    from ..train.packed import train_packed
+    from ..train.packing import can_pack, plan_packs
 
     try:
         parse_kv(args.pool_arg, "--pool-arg")
@@ -80,29 +82,25 @@ def main(args: argparse.Namespace) -> int:
     label = configs[0].protocol_label()
     print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")
     results = []
-    pending = configs
     try:
-        if args.pack > 1 and len(configs) > 1:
-            from ..train.packed import can_pack, train_packed
-
-            ok, reason = can_pack(configs)
-            if ok:
-                for i in range(0, len(configs), args.pack):
-                    results += train_packed(
-                        configs[i : i + args.pack], args.runs_dir, device=args.device, progress=not args.no_progress
-                    )
-                pending = []
+        tasks = plan_packs(configs, args.pack)
+        if args.pack > 1 and len(configs) > 1 and all(len(task) == 1 for task in tasks):
+            print(f"not packing: {can_pack(configs)[1]}; training the seeds one after another")
+        ran = [cfg for task in tasks for cfg in task]  # the planner's order: results come back in it
+        for task in tasks:
+            if len(task) > 1:
+                results += train_packed(task, args.runs_dir, device=args.device, progress=not args.no_progress)
             else:
-                print(f"not packing: {reason}; training the seeds one after another")
-        for cfg in pending:
-            results.append(train_run(cfg, args.runs_dir, device=args.device, progress=not args.no_progress, log=print))
+                results.append(
+                    train_run(task[0], args.runs_dir, device=args.device, progress=not args.no_progress, log=print)
+                )
     except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a vanished mount: one line; the run resumes when asked again
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 1
-    for cfg, r in zip(configs, results):
+    for cfg, r in zip(ran, results, strict=True):
         if r["status"] == "finished":
             print(
                 f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "

@@ -1,4 +1,4 @@
-"""What every executor shares: grouping runs into tasks, and the body a worker runs for a task.
+"""What every executor shares: the body a worker runs for a task (one run, or one pack of runs).
 
 A worker writes only the run directories of its task. A crash is caught here and recorded as a
 ``result.json`` with status "failed" (plus ``error.log`` with the traceback), so one bad run never
@@ -7,23 +7,18 @@ stops a sweep; the next sweep tries a failed run again.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import platform
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from ..results.store import RunDir, atomic_write_json
 from ..train.config import RunConfig
 
 Results = dict[str, dict[str, Any]]
-
-# Fields that may differ between the runs of one pack: packing fuses K copies of one network
-# that differ only in their initialisation and their pool (see train/packed.py).
-_PACK_FREE = ("seed", "pool", "pool_args", "pool_file", "pool_file_sha")
 
 
 def default_run_fn() -> Callable:
@@ -32,53 +27,10 @@ def default_run_fn() -> Callable:
     return train_run
 
 
-def packing_fns():
-    """``(can_pack, train_packed)`` from ``poolbench.train.packed``, or ``(None, None)`` where the
-    module (or either function) does not exist: then every run is trained on its own."""
-    try:
-        packed = importlib.import_module("poolbench.train.packed")
-    except ModuleNotFoundError as e:
-        if e.name != "poolbench.train.packed":
-            raise
-        return None, None
-    can_pack, train_packed = getattr(packed, "can_pack", None), getattr(packed, "train_packed", None)
-    return (can_pack, train_packed) if can_pack and train_packed else (None, None)
+def default_pack_fn() -> Callable:
+    from ..train.packed import train_packed
 
-
-def pack_key(config: RunConfig) -> str:
-    """Runs with equal keys may share a pack: same model, dataset, protocol, amp, ..."""
-    d = config.to_dict()
-    for f in _PACK_FREE:
-        d.pop(f)
-    return json.dumps(d, sort_keys=True, default=str)
-
-
-def plan_tasks(
-    configs: Sequence[RunConfig], pack: int = 1, can_pack: Callable[[list[RunConfig]], Any] | None = None
-) -> list[list[RunConfig]]:
-    """Split configs into tasks of at most ``pack`` compatible runs, in the grid's order.
-
-    A group that ``can_pack`` refuses (or no packing module at all) becomes single-run tasks.
-    """
-    if pack <= 1 or can_pack is None:
-        return [[c] for c in configs]
-    groups: dict[str, list[RunConfig]] = {}
-    for c in configs:
-        groups.setdefault(pack_key(c), []).append(c)
-    tasks: list[list[RunConfig]] = []
-    for group in groups.values():
-        for i in range(0, len(group), pack):
-            chunk = group[i : i + pack]
-            if len(chunk) > 1 and _packable(can_pack(chunk)):
-                tasks.append(chunk)
-            else:
-                tasks.extend([c] for c in chunk)
-    return tasks
-
-
-def _packable(answer) -> bool:
-    """``can_pack`` answers a bool or ``(ok, reason)``: a bare tuple would always be truthy."""
-    return bool(answer[0]) if isinstance(answer, tuple) else bool(answer)
+    return train_packed
 
 
 def run_task(
@@ -102,7 +54,7 @@ def run_task(
             run_fn = run_fn or default_run_fn()
             results = [run_fn(configs[0], runs_dir, device=None, progress=progress)]
         else:
-            pack_fn = pack_fn or packing_fns()[1]
+            pack_fn = pack_fn or default_pack_fn()
             results = pack_fn(configs, runs_dir, device=None, progress=progress)
         return {cfg.run_id: res for cfg, res in zip(configs, results)}
     except Exception as e:  # noqa: BLE001 - a crash is a result of the sweep, recorded per run

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..train.config import RunConfig
+from ..train.packing import plan_packs
 from ..train.progress import interactive
-from .base import Results, packing_fns, plan_tasks, run_task
+from .base import Results, run_task
 
 
 def auto_pack(has_gpu: bool) -> int:
@@ -34,12 +35,11 @@ class LocalExecutor:
         pack_fn: Callable | None = None,
     ) -> Results:
         """Train ``configs`` (none of them done yet) and return ``{run_id: result}``."""
-        can_pack, default_pack_fn = packing_fns()
         if pack is None:
             import torch
 
             pack = auto_pack(torch.cuda.is_available())
-        tasks = plan_tasks(configs, pack, can_pack if (pack_fn or default_pack_fn) else None)
+        tasks = plan_packs(configs, pack)
         results: Results = {}
         with tqdm(total=len(configs), desc="sweep", unit="run", disable=not (progress and interactive())) as bar:
             for task in tasks:

@@ -32,7 +32,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..train.config import RunConfig
-from .base import Results, packing_fns, plan_tasks, record_failure, run_task
+from ..train.packing import plan_packs
+from .base import Results, record_failure, run_task
 from .local import auto_pack
 
 LOOPBACK = "127.0.0.1"
@@ -115,8 +116,7 @@ class RayExecutor:
         gpus = ray.cluster_resources().get("GPU", 0)
         if pack is None:
             pack = auto_pack(gpus > 0)
-        can_pack, default_pack_fn = packing_fns()
-        tasks = plan_tasks(configs, pack, can_pack if (pack_fn or default_pack_fn) else None)
+        tasks = plan_packs(configs, pack)
         # Exceptions inside a run are caught by run_task, so Ray retries only system failures
         # (a dead worker or node): exactly the failures where resuming is the right answer.
         remote = ray.remote(run_task).options(

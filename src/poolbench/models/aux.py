@@ -39,7 +39,7 @@ evaluation, the robustness tools and the reported accuracy never see the auxilia
 ``main_state_dict()`` and ``num_params(main_only=True)`` describe the reported model without them
 (the checkpoint keeps them, so a run can resume).
 
-Packing: the packed trainer (``poolbench.train.packed``) supports plain cross-entropy only and
+Packing: the packed trainer (``poolbench.train.packing``) supports plain cross-entropy only and
 raises ``NotPackable`` for a model with ``training_loss``; SAC / ``--pool-reg`` runs therefore fall
 back to training one seed after another. The heads themselves are plain pool + Dropout + Linear.
 """

@@ -8,7 +8,7 @@ zero channels (no parameters), so the parameter counts are the paper's (0.27M fo
 0.85M for resnet56). The first module of ``stages[L]`` (L = 1, 2) is the L-th stride-2
 downsampling (the zoo's convention, see ``downsample_entry``). The option-A shortcut is
 ``PadShortcut``, which knows how to ``pack`` itself for K models whose channels sit side by side
-(see ``poolbench.train.packed``).
+(see ``poolbench.train.packing``).
 """
 
 from __future__ import annotations
