@@ -37,14 +37,13 @@ Numerics: fp32 with autocast disabled; GeM as m * GeM(x / m) with m the (kept) m
 never overflows or underflows to an all-zero mean; the spread uses sqrt(var + tiny).
 Randomness comes from torch's global generator, which the engine reseeds from (seed, epoch).
 
-Packing (K models side by side on the channel axis, see ``poolbench.train.packed``): every
-parameter has a leading ``models`` axis, the gate of one model never sees another model's
-channels, and ``pack([pools])`` / ``unpack()`` move weights between the two forms.
+Packing (K models side by side on the channel axis, ``poolbench.train.packing``) asks nothing of
+the pool: the packer runs each model's own pool on its own channels. The gate's parameters keep the
+leading axis of length 1 they were written with ([1, hidden, C_in], ...), so saved runs load as before.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 
@@ -115,7 +114,6 @@ class GeMGatePool(GlobalPool):
         drop: channel dropout probability on the pooled vector (training only).
         pos_drop: probability of dropping each spatial position (training only, H*W > 1).
         eps: activations are clamped at eps (GeM's convention).
-        models: K > 1 is the packed form (K models' channels side by side); use ``pack``.
     """
 
     def __init__(
@@ -131,7 +129,6 @@ class GeMGatePool(GlobalPool):
         drop: float = 0.0,
         pos_drop: float = 0.0,
         eps: float = 1e-6,
-        models: int = 1,
         p_min: float = P_MIN,
     ):
         super().__init__()
@@ -141,20 +138,19 @@ class GeMGatePool(GlobalPool):
             raise ValueError(f"gemgate: p_min={p_min} must lie in (0, {P_MIN}]")
         if not p_min <= p <= P_MAX:
             raise ValueError(f"gemgate: p={p} must lie in [p_min={p_min}, {P_MAX}]")
-        if channels is not None and channels % models:
-            raise ValueError(f"gemgate: channels={channels} is not a multiple of models={models}")
         self.init_p, self.per_channel_p, self.learn_p = float(p), bool(per_channel_p), bool(learn_p)
         self.p_min = float(p_min)
         self.use_gate, self.reduction, self.min_hidden = bool(gate), int(reduction), int(min_hidden)
         self.use_spread = bool(spread) and self.use_gate  # the spread only feeds the gate
-        self.drop, self.pos_drop, self.eps, self.models = float(drop), float(pos_drop), float(eps), int(models)
+        self.drop, self.pos_drop, self.eps = float(drop), float(pos_drop), float(eps)
         # log-exponent offsets: p = init_p * exp(delta); weight decay pulls p back to init_p
         self.delta = nn.Parameter(torch.zeros(0), requires_grad=self.learn_p)
         if self.use_gate:
-            self.w1 = nn.Parameter(torch.zeros(0))  # [K, hidden, C_in]
-            self.b1 = nn.Parameter(torch.zeros(0))  # [K, hidden]
-            self.w2 = nn.Parameter(torch.zeros(0))  # [K, C, hidden], zero at init
-            self.b2 = nn.Parameter(torch.zeros(0))  # [K, C], zero at init
+            # a leading axis of 1 on each: the layout saved runs have (see the module docstring)
+            self.w1 = nn.Parameter(torch.zeros(0))  # [1, hidden, C_in]
+            self.b1 = nn.Parameter(torch.zeros(0))  # [1, hidden]
+            self.w2 = nn.Parameter(torch.zeros(0))  # [1, C, hidden], zero at init
+            self.b2 = nn.Parameter(torch.zeros(0))  # [1, C], zero at init
         self.channels: int | None = None
         if channels is not None:
             self._build(int(channels))
@@ -165,22 +161,18 @@ class GeMGatePool(GlobalPool):
         return max(self.min_hidden, c // self.reduction)
 
     @torch.compiler.disable  # the one-time lazy sizing runs eagerly, as GlobalPool._fill does
-    def _build(self, total_channels: int) -> None:
-        """Size (and initialise) every parameter for ``total_channels`` = K * C; no-op when sized."""
+    def _build(self, channels: int) -> None:
+        """Size (and initialise) every parameter for ``channels`` = C; no-op when sized."""
         if self.channels is not None:
             return
-        k = self.models
-        if total_channels % k:
-            raise ValueError(f"gemgate: {total_channels} channels are not a multiple of models={k}")
-        c = total_channels // k
-        self.channels = total_channels
-        self._materialize("delta", (total_channels if self.per_channel_p else k,), 0.0)
+        c = self.channels = channels
+        self._materialize("delta", (c if self.per_channel_p else 1,), 0.0)
         if self.use_gate:
             h, c_in = self.hidden(c), c * (2 if self.use_spread else 1)
-            self._materialize("w1", (k, h, c_in))
-            self._materialize("b1", (k, h))
-            self._materialize("w2", (k, c, h), 0.0)
-            self._materialize("b2", (k, c), 0.0)
+            self._materialize("w1", (1, h, c_in))
+            self._materialize("b1", (1, h))
+            self._materialize("w2", (1, c, h), 0.0)
+            self._materialize("b2", (1, c), 0.0)
             # nn.Linear's default init for the first layer, drawn from a private generator seeded
             # from the global RNG *state* without advancing it: the rest of the model (classifier
             # init, dropout) sees the same random stream as with plain GeM, so a gemgate run and a
@@ -204,24 +196,22 @@ class GeMGatePool(GlobalPool):
                 self.channels = int(state_dict[prefix + "b2"].numel())
 
     def p(self) -> torch.Tensor:
-        """The GeM exponent per channel, [K*C] (or [K] when shared), in [p_min, P_MAX]."""
+        """The GeM exponent per channel, [C] (or [1] when shared), in [p_min, P_MAX]."""
         return (self.init_p * torch.exp(self.delta.float())).clamp(self.p_min, P_MAX)
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, kc, h, w = x.shape
-        self._build(kc)
-        if kc != self.channels:
-            raise ValueError(f"gemgate was built for {self.channels} channels, got an input with {kc}")
-        k = self.models
-        c = kc // k
+        b, c, h, w = x.shape
+        self._build(c)
+        if c != self.channels:
+            raise ValueError(f"gemgate was built for {self.channels} channels, got an input with {c}")
         with torch.autocast(x.device.type, enabled=False):
             x = x.float().clamp(min=self.eps)
             spread = None
             if h * w == 1:  # every spatial aggregation is the identity: skip the power and the spread
                 y = x.flatten(1)
             else:
-                xf = x.flatten(2)  # [B, K*C, N]
+                xf = x.flatten(2)  # [B, C, N]
                 mask = None
                 if self.training and self.pos_drop > 0:
                     mask = (torch.rand(b, 1, h * w, device=x.device) >= self.pos_drop).float()
@@ -234,7 +224,7 @@ class GeMGatePool(GlobalPool):
                 if self.use_spread:
                     spread = channel_spread(xn, mask)
             if self.training and self.drop > 0:
-                keep = (torch.rand(b, kc, device=x.device) >= self.drop).float() / (1.0 - self.drop)
+                keep = (torch.rand(b, c, device=x.device) >= self.drop).float() / (1.0 - self.drop)
                 y = y * keep
                 if spread is not None:
                     spread = spread * (keep > 0)
@@ -243,69 +233,20 @@ class GeMGatePool(GlobalPool):
         return y
 
     def gate_factor(self, y: torch.Tensor, spread: torch.Tensor | None = None) -> torch.Tensor:
-        """2 sigmoid(W2 relu(W1 [y, spread] + b1) + b2), per model; [B, K*C], 1 at initialisation."""
-        b, kc = y.shape
-        k = self.models
-        c = kc // k
+        """2 sigmoid(W2 relu(W1 [y, spread] + b1) + b2); [B, C], 1 at initialisation."""
+        b, c = y.shape
         w1 = self.w1.float()
-        yk = y.reshape(b, k, c)
+        yk = y.reshape(b, 1, c)  # k: the parameters' leading axis of 1
         hid = torch.einsum("bkc,khc->bkh", yk, w1[:, :, :c])
         if spread is not None:  # on a 1x1 map the spread columns are skipped, not fed zeros
-            hid = hid + torch.einsum("bkc,khc->bkh", spread.reshape(b, k, c), w1[:, :, c:])
+            hid = hid + torch.einsum("bkc,khc->bkh", spread.reshape(b, 1, c), w1[:, :, c:])
         hid = F.relu(hid + self.b1.float())
         r = torch.einsum("bkh,kch->bkc", hid, self.w2.float()) + self.b2.float()
-        return (2.0 * torch.sigmoid(r)).reshape(b, kc)
-
-    # ---------------------------------------------------------------- packing
-    def _kwargs(self) -> dict:
-        return dict(
-            p=self.init_p,
-            per_channel_p=self.per_channel_p,
-            learn_p=self.learn_p,
-            gate=self.use_gate,
-            reduction=self.reduction,
-            min_hidden=self.min_hidden,
-            spread=self.use_spread,
-            drop=self.drop,
-            pos_drop=self.pos_drop,
-            eps=self.eps,
-            p_min=self.p_min,
-        )
-
-    def pack(self, k: int | list[GeMGatePool]) -> GeMGatePool:
-        """One pool for ``k`` models side by side: from a list of sized pools (their weights,
-        concatenated), or an int (``k`` copies of this pool's weights)."""
-        pools = [copy.deepcopy(self) for _ in range(k)] if isinstance(k, int) else list(k)
-        if any(q.channels is None for q in pools):
-            raise ValueError("gemgate.pack: every pool must be sized first (build it with channels=C)")
-        if any(q._kwargs() != pools[0]._kwargs() for q in pools):
-            raise ValueError("gemgate.pack: the pools differ in their settings; only identical pools pack")
-        out = GeMGatePool(
-            channels=sum(q.channels for q in pools), models=sum(q.models for q in pools), **pools[0]._kwargs()
-        )
-        with torch.no_grad():
-            for name, t in out.named_parameters():
-                t.copy_(torch.cat([getattr(q, name).detach() for q in pools], dim=0))
-        return out.to(pools[0].delta.device)
-
-    def unpack(self) -> list[GeMGatePool]:
-        """The ``models`` single-model pools this packed pool holds (weights copied)."""
-        k = self.models
-        c = self.channels // k
-        outs = []
-        for i in range(k):
-            q = GeMGatePool(channels=c, **self._kwargs())
-            with torch.no_grad():
-                for name, t in q.named_parameters():
-                    src = getattr(self, name)
-                    n = src.shape[0] // k
-                    t.copy_(src[i * n : (i + 1) * n])
-            outs.append(q.to(self.delta.device))
-        return outs
+        return (2.0 * torch.sigmoid(r)).reshape(b, c)
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, p={self.init_p}, p_min={self.p_min}, per_channel_p={self.per_channel_p}, "
             f"learn_p={self.learn_p}, gate={self.use_gate}, spread={self.use_spread}, drop={self.drop}, "
-            f"pos_drop={self.pos_drop}, models={self.models}"
+            f"pos_drop={self.pos_drop}"
         )
