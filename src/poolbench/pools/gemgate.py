@@ -105,7 +105,7 @@ class GeMGatePool(GlobalPool):
         p: GeM exponent at initialisation (3, as GeM; 1 starts as GAP).
         p_min: the exponent's lower bound (1 = never below average pooling). Started at ``p=1`` with
             the default bound the exponent cannot leave 1 when its gradient first points down (the
-            clamp then blocks it; observed in results/cpu-screen-v2); ``p_min < 1`` gives it room.
+            clamp then blocks it; what the second CPU screen saw: docs/research.md); ``p_min < 1`` gives it room.
         per_channel_p: one exponent per channel (else one shared).
         learn_p: learn the exponent (else frozen at ``p``).
         gate: the residual channel gate (zero-initialised: factor 1 at init).
