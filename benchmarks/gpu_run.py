@@ -358,7 +358,7 @@ def train_spec(spec_path: str) -> int:
             results = [train_run(pack[0], spec["runs_dir"], device=spec["device"], progress=False, log=print)]
         else:
             results = train_packed(pack, spec["runs_dir"], device=spec["device"], progress=False, log=print)
-        for c, r in zip(pack, results):
+        for c, r in zip(pack, results, strict=True):
             print(f"{c.run_id}: {r['status']} best {r.get('best_test_acc')} [{r.get('protocol_label')}]", flush=True)
     return 0
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import platform
 import shlex
@@ -87,7 +88,7 @@ def measure(
     for _ in range(repeats):  # interleaved: background load hits model and pools alike
         tm.append(_time(run_model))
         for n, m in mods.items():
-            tp[n].append(sum(_time(lambda: run_pool(m)) for _ in range(5)) / 5)  # fast: average 5 calls
+            tp[n].append(sum(_time(functools.partial(run_pool, m)) for _ in range(5)) / 5)  # fast: average 5 calls
     mt = statistics.median(tm)
     return {
         n: {

@@ -51,7 +51,10 @@ def main() -> None:
         c_dir = sets.generate_c(imgs, labels, Path(tmp), list(corruptions.CORRUPTIONS), seed=0)
         p_dir = sets.generate_p(imgs, Path(tmp), list(perturbations.SEQUENCES), seed=0)
         cpu = torch.device("cpu")
-        to_input = lambda x: normalize(x, ds.mean, ds.std)  # noqa: E731 (the benchmark protocol's inputs)
+
+        def to_input(x):
+            return normalize(x, ds.mean, ds.std)  # the benchmark protocol's inputs
+
         t = time.time()
         evaluate.corruption_errors(
             model, imgs, labels, c_dir, list(corruptions.CORRUPTIONS), [1, 2, 3, 4, 5], to_input, cpu

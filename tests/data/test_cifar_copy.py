@@ -21,7 +21,7 @@ def small_counts(monkeypatch):
 
 def write_copy(root: Path, classes=cifar_copy.CLASSES, per_class=(2, 1), as_tar=True, size=32) -> Path:
     rs = np.random.RandomState(0)
-    for split, n in zip(("train", "test"), per_class):
+    for split, n in zip(("train", "test"), per_class, strict=True):
         for c in classes:
             (root / split / c).mkdir(parents=True, exist_ok=True)
             for i in range(n):

@@ -48,7 +48,7 @@ def test_tar_with_wrapping_folder_equals_folder(tmp_path, mode):
         tar.add(tmp_path / "imgs", arcname="wrapped")
     a = imagefolder.load(str(tmp_path / "imgs"))
     b = imagefolder.load(str(archive))
-    assert all(torch.equal(u, v) for u, v in zip(a[:4], b[:4])) and a[4] == b[4]
+    assert all(torch.equal(u, v) for u, v in zip(a[:4], b[:4], strict=True)) and a[4] == b[4]
 
 
 def test_grayscale_gives_one_channel(tmp_path):

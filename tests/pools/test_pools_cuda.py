@@ -52,7 +52,7 @@ def test_pool_forward_backward_on_cuda_channels_last_fp32_and_bf16(cuda_fp32, na
         assert torch.isfinite(out.float()).all() and torch.isfinite(gpu_in.grad).all(), f"{name} {precision}"
         assert _rel(out, ref.detach()) <= tol, f"{name} {precision} output: {_rel(out, ref.detach()):.3g}"
         assert _rel(gpu_in.grad, ref_in.grad) <= tol, f"{name} {precision} input grad"
-        for (pname, p), (_, q) in zip(gpu_pool.named_parameters(), cpu_pool.named_parameters()):
+        for (pname, p), (_, q) in zip(gpu_pool.named_parameters(), cpu_pool.named_parameters(), strict=True):
             if q.grad is not None:
                 assert p.grad is not None and _rel(p.grad, q.grad) <= tol, f"{name} {precision} grad of {pname}"
     gpu_pool.train()  # training mode (random draws, dropout) runs and stays finite in bf16 too

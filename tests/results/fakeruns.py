@@ -37,7 +37,10 @@ def curve(best: float, final: float, epochs: int, best_epoch: int, seed: int = 0
     assert best >= final and 1 <= best_epoch <= epochs
     tau = max(epochs / 4, 1.0)
     rise = [(1 - math.exp(-e / tau)) / (1 - math.exp(-epochs / tau)) for e in range(1, epochs + 1)]
-    accs = [10.0 + (final - 10.0) * r - 1.0 - 0.6 * math.sin(seed + e) for e, r in zip(range(1, epochs + 1), rise)]
+    accs = [
+        10.0 + (final - 10.0) * r - 1.0 - 0.6 * math.sin(seed + e)
+        for e, r in zip(range(1, epochs + 1), rise, strict=True)
+    ]
     accs[-1] = final
     accs[best_epoch - 1] = best
     return accs

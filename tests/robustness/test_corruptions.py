@@ -139,7 +139,7 @@ def magick_blur(img, radius, sigma, angle):
     out = np.zeros(img.shape)
     for y in range(h):
         for x in range(w):
-            for (dx, dy), wt in zip(offs, wts):
+            for (dx, dy), wt in zip(offs, wts, strict=True):
                 out[y, x] += wt * 257.0 * img[min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)]
     return np.floor(np.floor(out + 0.5) / 257).astype(np.uint8)
 
@@ -320,10 +320,12 @@ def test_brightness_and_saturate(images):
     x = images[1]
     for s in (1, 5):
         c = C.BRIGHTNESS[s - 1]
-        expect = np.uint8(np.clip(hsv_map(x, lambda h, sa, v: (h, sa, min(max(v + c, 0), 1))), 0, 1) * 255)
+        expect = np.uint8(np.clip(hsv_map(x, lambda h, sa, v, c=c: (h, sa, min(max(v + c, 0), 1))), 0, 1) * 255)
         close(run("brightness", s, x), expect, frac=0.01)
         a, b = C.SATURATE[s - 1]
-        expect = np.uint8(np.clip(hsv_map(x, lambda h, sa, v: (h, min(max(sa * a + b, 0), 1), v)), 0, 1) * 255)
+        expect = np.uint8(
+            np.clip(hsv_map(x, lambda h, sa, v, a=a, b=b: (h, min(max(sa * a + b, 0), 1), v)), 0, 1) * 255
+        )
         close(run("saturate", s, x), expect, frac=0.01)
 
 
@@ -383,7 +385,10 @@ def bilinear(img, ys, xs, border):
 
     y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
     fy, fx = (ys - y0)[..., None], (xs - x0)[..., None]
-    g = lambda yy, xx: img[fold(yy, h), fold(xx, w)]  # noqa: E731
+
+    def g(yy, xx):
+        return img[fold(yy, h), fold(xx, w)]
+
     return (
         g(y0, x0) * (1 - fy) * (1 - fx)
         + g(y0, x0 + 1) * (1 - fy) * fx

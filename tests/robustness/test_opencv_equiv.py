@@ -63,7 +63,7 @@ old_warps = pytest.mark.skipif(
 
 def liquid_layers(n=30):
     rng = np.random.default_rng(1)
-    for t in range(n):
+    for _ in range(n):
         ll = ndimage.gaussian_filter(rng.normal(0.65, 0.3, (32, 32)), 1.0, mode="nearest")
         ll[ll < 0.69] = 0
         yield (ll * 255).astype(np.uint8)

@@ -15,7 +15,7 @@ def test_hsv_against_colorsys():
     rgb[:8] = rgb[:8, :1]  # greys: hue and saturation 0
     rgb[8:12, 1] = rgb[8:12, 0]  # ties for the maximum
     hsv = rgb_to_hsv(rgb[None])[0]
-    for c, h in zip(rgb, hsv):
+    for c, h in zip(rgb, hsv, strict=True):
         assert np.allclose(h, colorsys.rgb_to_hsv(*c), atol=1e-12)
     assert np.allclose(hsv_to_rgb(hsv[None])[0], rgb, atol=1e-12)
 

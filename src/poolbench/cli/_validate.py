@@ -224,23 +224,32 @@ def check_model(config: Any) -> None:
     --sac-* is named as such), then with the run's pool and its arguments (--pool, --pool-arg,
     --pool-file), pushing two 32x32 images through each. Only errors are refused: a pool whose
     output is NaN trains, and its run ends as diverged."""
+    _check_model_builds(config)
+    pool, name, flag = _resolve_pool(config)
+    _check_pool_builds(config, pool, name, flag)
+    if config.sac is not None:
+        _check_sac_builds(config, pool)
+
+
+def _check_model_builds(config: Any) -> None:
+    """The model with the default pool: an unknown model, a model argument it does not take or a
+    value it cannot be built with, each named by the flag that set it."""
     from ..models import list_models
-    from ..pools import get_pool_class, is_pool, list_pools
 
     if config.model not in list_models():
         raise bad("--model", config.model, "unknown model", f"use one of {', '.join(list_models())}")
     model_args = dict(config.model_args)
-    known = (
-        ", ".join(
-            a
-            for a in _arguments_of(_model_factory(config.model))
-            if a not in ("num_classes", "in_chans", "pool", "pool_args")
-        )
-        or "none"
-    )
     try:
         _build(config.replace(sac=None), "avg", {})
     except Exception as e:  # noqa: BLE001 - every failure becomes one named line
+        known = (
+            ", ".join(
+                a
+                for a in _arguments_of(_model_factory(config.model))
+                if a not in ("num_classes", "in_chans", "pool", "pool_args")
+            )
+            or "none"
+        )
         key = _unknown_keyword(e, model_args)
         if key is not None:
             flag = _MODEL_FLAGS.get(key)
@@ -266,6 +275,13 @@ def check_model(config: Any) -> None:
             f"{config.model} cannot be built ({type(e).__name__}: {e})",
             f"fix the value ({config.model} takes: {known})",
         ) from None
+
+
+def _resolve_pool(config: Any) -> tuple[Any, str, str]:
+    """The run's pool (a registered name or the class a --pool-file defines), the name errors call
+    it by, and the flag that chose it."""
+    from ..pools import is_pool, list_pools
+
     if config.pool_file:
         from ..pools.loader import load_pool_file
 
@@ -273,11 +289,17 @@ def check_model(config: Any) -> None:
             pool: Any = load_pool_file(config.pool_file)
         except Exception as e:  # noqa: BLE001 - an import error in the user's file, named
             raise bad("--pool-file", config.pool_file, f"{type(e).__name__}: {e}", "fix the path or the file") from None
-        name, flag = config.pool_file, "--pool-file"
-    else:
-        if not is_pool(config.pool):
-            raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
-        pool, name, flag = config.pool, config.pool, "--pool"
+        return pool, config.pool_file, "--pool-file"
+    if not is_pool(config.pool):
+        raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
+    return config.pool, config.pool, "--pool"
+
+
+def _check_pool_builds(config: Any, pool: Any, name: str, flag: str) -> None:
+    """The model with the run's pool and --pool-arg values: an argument the pool does not take, or
+    a pool that fails at the head (with the contract checker's fix when it is a width problem)."""
+    from ..pools import get_pool_class
+
     try:
         _build(config.replace(sac=None), pool, config.pool_args)
     except Exception as e:  # noqa: BLE001
@@ -304,23 +326,26 @@ def check_model(config: Any) -> None:
             f"{name} fails in {config.model} ({type(e).__name__}: {e})",
             f"fix it ({name}'s arguments: {args})",
         ) from None
-    if config.sac is not None:
-        try:
-            _build(config, pool, config.pool_args)
-        except Exception as e:  # noqa: BLE001
-            sac = dict(config.sac)
-            if "pool_reg" in sac and "pool_reg" in str(e):
-                flag, value = "--pool-reg", sac["pool_reg"]
-            elif sac.get("stages") is not None:
-                flag, value = "--sac-stages", ",".join(map(str, sac["stages"]))
-            else:
-                flag, value = "--sac", "(default stages)"
-            raise bad(
-                flag,
-                value,
-                f"{config.model}: {type(e).__name__}: {e}",
-                "pick stages the model has (1-based, not the last) and a pool that fits",
-            ) from None
+
+
+def _check_sac_builds(config: Any, pool: Any) -> None:
+    """The whole model with SAC's auxiliary classifiers: stages it does not have, named."""
+    try:
+        _build(config, pool, config.pool_args)
+    except Exception as e:  # noqa: BLE001
+        sac = dict(config.sac)
+        if "pool_reg" in sac and "pool_reg" in str(e):
+            flag, value = "--pool-reg", sac["pool_reg"]
+        elif sac.get("stages") is not None:
+            flag, value = "--sac-stages", ",".join(map(str, sac["stages"]))
+        else:
+            flag, value = "--sac", "(default stages)"
+        raise bad(
+            flag,
+            value,
+            f"{config.model}: {type(e).__name__}: {e}",
+            "pick stages the model has (1-based, not the last) and a pool that fits",
+        ) from None
 
 
 def _model_factory(name: str) -> Any:

@@ -124,12 +124,18 @@ def measure(run_dir: Path, settings: dict[str, Any], args: argparse.Namespace) -
             f"CIFAR-10-C/-P are 32x32 RGB; the run's {config.dataset} images are "
             f"{tuple(data.test_x.shape[1:])} (C, H, W): train on cifar10, cifar100 or a 32x32 RGB folder"
         )
-    as_hwc = lambda t: t.permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+
+    def as_hwc(t):  # N, C, H, W tensor -> N, H, W, C array
+        return t.permute(0, 2, 3, 1).cpu().numpy()
+
     sub_x, sub_y = evaluate.select_images(data.test_x, data.test_y, settings["n"])  # generated sets' images
     x, y = (data.test_x, data.test_y) if c_dir else (sub_x, sub_y)  # a released -C set holds the whole split
     clean, labels = as_hwc(x), y.cpu().numpy().astype(np.int64)
     cache = Path(args.cache) if args.cache else default_cache_dir() / "robustness"
-    say = lambda what: print(f"  {run_dir.name}: {what}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def say(what: str) -> None:
+        print(f"  {run_dir.name}: {what}", file=sys.stderr, flush=True)
+
     out: dict[str, Any] = {
         "run_id": run_dir.name,
         "dataset": config.dataset,

@@ -180,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, configs) -> int:
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
-        for cfg, status in zip(configs, statuses):
+        for cfg, status in zip(configs, statuses, strict=True):
             name = (
                 cfg.run_id
                 if status != "no data"

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -34,6 +35,17 @@ from .datasets import existing, register_dataset
 from .errors import ChecksumError, CorruptDataError, DatasetNotFoundError
 
 BASE_URL = "https://www.cs.toronto.edu/~kriz/"
+
+
+class OfficialFile(Protocol):
+    """What ``download`` and ``verify`` need of a dataset's official file (CIFAR's, SVHN's)."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def md5(self) -> str: ...
+    @property
+    def url(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ def writable_folder(folder: Path) -> bool:
     return not read_only(folder)
 
 
-def verify(path: Path, spec: CifarSpec) -> None:
+def verify(path: Path, spec: OfficialFile) -> None:
     actual = md5sum(path)
     if actual == spec.md5:
         return
@@ -127,7 +139,7 @@ def verify(path: Path, spec: CifarSpec) -> None:
     )
 
 
-def download(spec: CifarSpec, dest: Path, timeout: float = 60.0) -> None:
+def download(spec: OfficialFile, dest: Path, timeout: float = 60.0) -> None:
     """Fetch ``spec.url`` to ``dest``: temp file in the same folder, MD5 check, atomic rename.
     A read-only folder (a shared data folder) is never written to: that is a clear error instead."""
     if not writable_folder(dest.parent):
@@ -224,8 +236,9 @@ def read_archive(name: str, path: Path) -> tuple[torch.Tensor, torch.Tensor, tor
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                if member.name in wanted and member.isfile():
-                    blobs[member.name.split("/")[-1]] = tar.extractfile(member).read()
+                f = tar.extractfile(member) if member.name in wanted and member.isfile() else None
+                if f is not None:
+                    blobs[member.name.split("/")[-1]] = f.read()
         missing = sorted(m.split("/")[-1] for m in wanted if m.split("/")[-1] not in blobs)
         if missing:
             raise CorruptDataError(

@@ -155,7 +155,7 @@ def _read_cache(path: Path) -> dict | None:
     except FileNotFoundError:
         return None
     except Exception as e:  # a damaged cache is only a cache: rebuild it
-        warnings.warn(f"ignoring unreadable dataset cache {path} ({e}); decoding again")
+        warnings.warn(f"ignoring unreadable dataset cache {path} ({e}); decoding again", stacklevel=2)
         return None
 
 
@@ -174,7 +174,7 @@ def _write_cache(path: Path, payload: dict) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     except OSError as e:  # read-only home, full disk: carry on without a cache
-        warnings.warn(f"could not write dataset cache {path} ({e}); the next load decodes again")
+        warnings.warn(f"could not write dataset cache {path} ({e}); the next load decodes again", stacklevel=2)
 
 
 def load_dataset(
@@ -194,7 +194,7 @@ def load_dataset(
     if name not in READERS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
     key = cache_key(name, data_path, data_dir)
-    if cache and key in _MEMORY:
+    if cache and key is not None and key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key]
     folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -234,10 +234,7 @@ def _decode(name: str, data_path: str | None, data_dir: str | None, download: bo
                 f"{name} ({data_path or data_dir or 'data'}): the {split} split is empty; check the files"
             )
     mean, std = channel_stats(train_x)
-    if name in GENERATED:
-        source = "generated"
-    else:
-        source = str(Path(data_path or data_dir or "data").expanduser().resolve())
+    source = "generated" if name in GENERATED else str(Path(data_path or data_dir or "data").expanduser().resolve())
     return dict(
         train_x=train_x,
         train_y=train_y,

@@ -122,7 +122,7 @@ def load(
     name: str, data_path: str | None = None, data_dir: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     paths = find_files(name, data_path, data_dir)
-    arrays = [read_idx(p, 3 if key.endswith("_x") else 1) for p, key in zip(paths, FILES)]
+    arrays = [read_idx(p, 3 if key.endswith("_x") else 1) for p, key in zip(paths, FILES, strict=True)]
     train_x, train_y, test_x, test_y = arrays
     for x, y, px, py in ((train_x, train_y, paths[0], paths[1]), (test_x, test_y, paths[2], paths[3])):
         if tuple(x.shape[1:]) != IMAGE_SIZE:

@@ -60,7 +60,9 @@ def _entries_from_tar(path: Path, dirs: set[str]) -> Iterator[tuple[str, bytes]]
                 if member.size > MAX_FILE_BYTES:  # the header's size, before a byte is inflated
                     raise _too_big(f"{path}:{name}", member.size)
                 dirs.add(name.rpartition("/")[0])
-                yield name, tar.extractfile(member).read(MAX_FILE_BYTES + 1)
+                f = tar.extractfile(member)
+                if f is not None:  # None only for members that are not regular files
+                    yield name, f.read(MAX_FILE_BYTES + 1)
 
 
 def _split_class(name: str) -> tuple[str, str] | None:
@@ -92,7 +94,23 @@ def _decode(blob: bytes, where: str) -> np.ndarray:
         raise CorruptDataError(f"{where}: cannot decode image ({e}); remove or replace it") from e
 
 
+_Image = tuple[str, str, np.ndarray]  # (class, member name, pixels)
+
+
 def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    path, entries, dirs = _open(data_path)
+    images = _decode_all(path, entries)  # fills ``dirs`` as the entries are read
+    classes = _classes(path, images, dirs)
+    gray = all(a.ndim == 2 for split in SPLITS for _, _, a in images[split])
+    index = {c: i for i, c in enumerate(classes)}
+    train_x, train_y = _stack(images["train"], index, gray)
+    test_x, test_y = _stack(images["test"], index, gray)
+    return train_x, train_y, test_x, test_y, classes
+
+
+def _open(data_path: str | None) -> tuple[Path, Iterator[tuple[str, bytes]], set[str]]:
+    """The folder or archive's (member name, bytes) stream, and the set of folders it fills as it
+    is read (an empty class folder is an error, not a dropped label)."""
     if not data_path:
         raise DatasetNotFoundError(
             "imagefolder needs --data-path: a folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*"
@@ -100,17 +118,19 @@ def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     path = Path(data_path).expanduser()
     if not path.exists():
         raise DatasetNotFoundError(f"{path} not found (expected a folder or .tar/.tar.gz with train/ and test/)")
-    dirs: set[str] = set()  # every folder seen: an empty class folder is an error, not a dropped label
+    dirs: set[str] = set()
     if path.is_dir():
-        entries = _entries_from_folder(path, dirs)
-    else:
-        try:
-            tarfile.open(path).close()  # fail early, with the file's name, on anything that is not a tar
-        except tarfile.TarError as e:
-            raise CorruptDataError(f"{path} is not a folder or a readable .tar/.tar.gz ({e})") from e
-        entries = _entries_from_tar(path, dirs)
+        return path, _entries_from_folder(path, dirs), dirs
+    try:
+        tarfile.open(path).close()  # fail early, with the file's name, on anything that is not a tar
+    except tarfile.TarError as e:
+        raise CorruptDataError(f"{path} is not a folder or a readable .tar/.tar.gz ({e})") from e
+    return path, _entries_from_tar(path, dirs), dirs
 
-    images: dict[str, list[tuple[str, str, np.ndarray]]] = {s: [] for s in SPLITS}
+
+def _decode_all(path: Path, entries: Iterator[tuple[str, bytes]]) -> dict[str, list[_Image]]:
+    """Every image of the layout, decoded, by split; all must have one size."""
+    images: dict[str, list[_Image]] = {s: [] for s in SPLITS}
     shape = None
     try:
         for name, blob in entries:
@@ -128,7 +148,12 @@ def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
             images[key[0]].append((key[1], name, arr))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e}): truncated or corrupt") from e
+    return images
 
+
+def _classes(path: Path, images: dict[str, list[_Image]], dirs: set[str]) -> list[str]:
+    """The sorted train class names, refusing an empty train class folder, an empty split and a
+    test class without a train folder."""
     classes = sorted({c for c, _, _ in images["train"]})
     train_dirs = {d.split("/")[-1] for d in dirs if len(d.split("/")) >= 2 and d.split("/")[-2] == "train"}
     empty = sorted(c for c in train_dirs - set(classes) if not c.startswith("."))
@@ -143,22 +168,18 @@ def load(data_path: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     unknown = sorted({c for c, _, _ in images["test"]} - set(classes))
     if unknown:
         raise CorruptDataError(f"{path}: test classes {unknown} have no train folder")
-    gray = all(a.ndim == 2 for split in SPLITS for _, _, a in images[split])
-    index = {c: i for i, c in enumerate(classes)}
+    return classes
 
-    def stack(items: list[tuple[str, str, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
-        items.sort(key=lambda t: (index[t[0]], t[1]))  # class order, then file name: deterministic
-        if gray:
-            x = np.stack([a for _, _, a in items])[:, None]
-        else:  # a few grayscale images among RGB ones become RGB
-            x = np.stack([np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a for _, _, a in items])
-            x = x.transpose(0, 3, 1, 2)
-        y = np.array([index[c] for c, _, _ in items], dtype=np.int64)
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
-    train_x, train_y = stack(images["train"])
-    test_x, test_y = stack(images["test"])
-    return train_x, train_y, test_x, test_y, classes
+def _stack(items: list[_Image], index: dict[str, int], gray: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    items.sort(key=lambda t: (index[t[0]], t[1]))  # class order, then file name: deterministic
+    if gray:
+        x = np.stack([a for _, _, a in items])[:, None]
+    else:  # a few grayscale images among RGB ones become RGB
+        x = np.stack([np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a for _, _, a in items])
+        x = x.transpose(0, 3, 1, 2)
+    y = np.array([index[c] for c, _, _ in items], dtype=np.int64)
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
 
 @register_dataset("imagefolder", sources=lambda p, d: existing(p))

@@ -92,7 +92,7 @@ def load(
     """Find (or download), verify and decode SVHN: (train_x, train_y, test_x, test_y, classes).
     ``check_md5=False`` is for test files."""
     root = folder(data_path, data_dir)
-    out = []
+    out: list[torch.Tensor] = []
     for spec in FILES.values():
         path = root / spec.filename
         if not path.exists():

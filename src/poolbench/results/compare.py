@@ -23,7 +23,10 @@ FEW_SEEDS = 5
 
 
 def _values(conn: sqlite3.Connection, pool: str, key: str, column: str | None):
-    sql = f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
+    sql = (
+        f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs "
+        f"WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
+    )
     args = [pool]
     if column:
         sql += " AND column_key = ?"
@@ -193,7 +196,9 @@ def render_comparison(results: list[dict[str, Any]], a: str, b: str, metric: str
 def comparison_json(
     results: list[dict[str, Any]], a: str, b: str, metric: str, skipped: list[tuple] | None = None
 ) -> str:
-    clean = lambda x: None if isinstance(x, float) and math.isnan(x) else x  # noqa: E731
+    def clean(x):
+        return None if isinstance(x, float) and math.isnan(x) else x
+
     rows = [{k: clean(v) for k, v in r.items()} for r in results]
     doc = {"a": a, "b": b, "metric": metric, "difference": "a - b", "comparisons": rows}
     if skipped is not None:

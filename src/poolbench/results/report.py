@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import html
 import json
 import os
@@ -140,7 +141,7 @@ def _cell_html(c: Cell | None) -> str:
     extra_html = f' <span class="extra">{e(extra)}</span>' if extra else ""
     if c.n == 0:
         return f'<td class="num" data-v="-1">—{extra_html}</td>'
-    runs = ", ".join(f"seed {s}: {r}" for s, r in zip(c.seeds, c.run_ids))
+    runs = ", ".join(f"seed {s}: {r}" for s, r in zip(c.seeds, c.run_ids, strict=True))
     num = f"{c.mean:.2f}" + (f' <span class="pm">± {c.std:.2f}</span>' if c.n > 1 else "")
     n = f'<span class="n">n={c.n}</span>' + (
         '<span class="oneseed" title="one seed, no std">†</span>' if c.n == 1 else ""
@@ -187,7 +188,8 @@ def _published_html() -> str:
     )
     return (
         f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Its {e(pub.column_note())}. Shown '
-        f'for reference, never mixed into our cells; dashed ticks in the bar charts.</p><div class="tablewrap"><table id="published">'
+        "for reference, never mixed into our cells; dashed ticks in the bar charts.</p>"
+        '<div class="tablewrap"><table id="published">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
@@ -300,13 +302,15 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
         figures = []  # (section title, kind, file name, png)
         for i, sec in enumerate(boards["best"].sections):
             for kind, draw in (
-                ("bars", lambda: bar_chart(sec, colors)),
-                ("curves", lambda: learning_curves(conn, sec.protocol_label, sec.columns, colors)),
+                ("bars", functools.partial(bar_chart, sec, colors)),
+                ("curves", functools.partial(learning_curves, conn, sec.protocol_label, sec.columns, colors)),
             ):
                 try:
                     figures.append((sec, kind, f"{kind}-{i}.png", draw()))
                 except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn costs that figure
-                    warnings.warn(f"report: no {kind} chart for {plain(sec.title())}: {type(err).__name__}: {err}")
+                    warnings.warn(
+                        f"report: no {kind} chart for {plain(sec.title())}: {type(err).__name__}: {err}", stacklevel=2
+                    )
     finally:
         conn.close()
     pictures = _pictures(runs)
@@ -479,7 +483,7 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
         md += ["## Pictures from the runs", ""]
         runs_img = img_dir / "runs"
         runs_img.mkdir(exist_ok=True)
-        for r, name, path, png, why in pictures:
+        for r, name, _path, png, why in pictures:
             caption = markdown(_caption(r, name))
             if png is None:
                 md.append(f"{caption}: {why}, not copied\n")

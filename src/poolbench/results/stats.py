@@ -130,8 +130,8 @@ def compare_groups(
     if paired_seeds is None:
         out["paired_reason"] = "no seeds given"
         return out
-    by_seed_a = dict(zip(paired_seeds[0], a))
-    by_seed_b = dict(zip(paired_seeds[1], b))
+    by_seed_a = dict(zip(paired_seeds[0], a, strict=True))
+    by_seed_b = dict(zip(paired_seeds[1], b, strict=True))
     common = sorted(set(by_seed_a) & set(by_seed_b))
     if len(common) < 2:
         out["paired_reason"] = f"needs at least 2 matching seeds ({len(common)} match)"

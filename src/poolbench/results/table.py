@@ -178,7 +178,10 @@ def load_leaderboard(runs_dir: str | Path, metric: str = "best") -> Leaderboard:
 def _grid(header: list[str], rows: list[list[str]]) -> str:
     header, rows = [plain(h) for h in header], [[plain(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "  ".join(s.ljust(w) for s, w in zip(r, widths, strict=True)).rstrip()
+
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -261,6 +264,11 @@ CSV_FIELDS = (
 )
 
 
+def _rounded(x: float | None) -> float | None:
+    """A JSON-safe number: NaN (no value) becomes null."""
+    return None if x is None or math.isnan(x) else round(x, 4)
+
+
 def cell_records(lb: Leaderboard) -> list[dict[str, Any]]:
     """One flat record per cell (our runs), then one per published number."""
     recs = []
@@ -270,7 +278,6 @@ def cell_records(lb: Leaderboard) -> list[dict[str, Any]]:
                 c = sec.cells.get((pool, col))
                 if c is None:
                     continue
-                nan = lambda x: None if x is None or math.isnan(x) else round(x, 4)  # noqa: E731
                 recs.append(
                     {
                         "source": "runs",
@@ -279,8 +286,8 @@ def cell_records(lb: Leaderboard) -> list[dict[str, Any]]:
                         "column": col,
                         "pool": pool,
                         "metric": lb.metric,
-                        "mean": nan(c.mean),
-                        "std": nan(c.std),
+                        "mean": _rounded(c.mean),
+                        "std": _rounded(c.std),
                         "n": c.n,
                         "one_seed": c.n == 1,
                         "seeds": c.seeds,

@@ -42,7 +42,7 @@ def _comparisons(n_frames: int, noise: bool, step: int = 1) -> list[tuple[int, i
     pairs = []
     for k in range(step):
         chain = list(range(k, n_frames, step))
-        pairs += list(zip(chain[:-1], chain[1:]))
+        pairs += list(zip(chain[:-1], chain[1:], strict=True))
     return pairs
 
 
@@ -56,7 +56,10 @@ def flip_probability(preds: np.ndarray, noise: bool, step: int = 1) -> float:
 def top5_distance(ranks: np.ndarray, noise: bool, step: int = 1) -> float:
     """ranks [m, T, K] (class -> 1-based rank per frame, 1 = top) -> mean top-5 distance."""
     pairs = _comparisons(ranks.shape[1], noise, step)
-    c = lambda k: np.minimum(k - 1, 5)  # noqa: E731
+
+    def c(k):
+        return np.minimum(k - 1, 5)
+
     total = 0.0
     for a, b in pairs:
         order = np.argsort(ranks[:, a], axis=1)[:, :5]  # the classes at ranks 1..5 of the earlier frame

@@ -100,11 +100,10 @@ def perturbation_table(res: dict, base: dict | None, cmp: dict | None, names: li
 def print_tables(res: dict, base: dict | None = None, cmp: dict | None = None) -> None:
     settings = res["settings"]
     print(f"run = {res['run_id']}" + (f"; baseline = {base['run_id']}" if base else ""))
-    where = lambda key, src: (
-        f"released set {settings[key]}"
-        if settings.get(key)  # noqa: E731
-        else f"generated (seed {settings['seed']}, {src})"
-    )
+
+    def where(key: str, src: str | None) -> str:
+        return f"released set {settings[key]}" if settings.get(key) else f"generated (seed {settings['seed']}, {src})"
+
     if res["errors"]:
         names = list(res["errors"])
         clean = f"clean error {res['clean']:.2f}%" + (f", baseline {base['clean']:.2f}%" if base else "")

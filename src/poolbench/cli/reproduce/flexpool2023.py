@@ -222,7 +222,10 @@ def _cell(configs, runs_dir) -> str:
 
 def _grid(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip()  # noqa: E731
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(s.ljust(w) for s, w in zip(r, widths, strict=True)).rstrip()
+
     return "\n".join([fmt(rows[0]), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows[1:]])
 
 
