@@ -11,7 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from data.test_idx_reader import write_idx_set  # tiny Fashion-MNIST-format files (tests/ is on sys.path)
+
+from tests.data.test_idx_reader import write_idx_set  # tiny Fashion-MNIST-format files
 
 REPO = Path(__file__).resolve().parents[1]
 

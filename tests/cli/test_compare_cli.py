@@ -1,16 +1,12 @@
 """``poolbench compare A B`` end to end on fake run directories."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))
-from fakeruns import STANDARD_BEST, write_benchmark  # noqa: E402
-
-from poolbench.cli import main  # noqa: E402
+from poolbench.cli import main
+from tests.results.fakeruns import STANDARD_BEST, write_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +53,7 @@ def test_compare_with_the_published_baseline(runs, capsys):
 
 def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
     """issue 12 finding 6: compare was one pair per command; now one row per baseline, with a sentence."""
-    from fakeruns import write_run
+    from tests.results.fakeruns import write_run
 
     pool = tmp_path / "custom_pool.py"
     pool.write_text(

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from seed_runs import tiny_run
 
 from poolbench.cli import main
 from poolbench.pools.lda import load_lda_weights
+from tests.cli.seed_runs import tiny_run
 
 RETRAIN = ["--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--device", "cpu", "--no-progress"]
 

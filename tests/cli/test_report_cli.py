@@ -1,12 +1,7 @@
 """``poolbench report`` end to end on fake run directories."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))
-from fakeruns import write_benchmark  # noqa: E402
-
-from poolbench.cli import main  # noqa: E402
+from poolbench.cli import main
+from tests.results.fakeruns import write_benchmark
 
 
 def test_report_writes_html_and_md(tmp_path, capsys):

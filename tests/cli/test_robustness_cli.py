@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from seed_runs import tiny_run
 
 from poolbench.cli import main
 from poolbench.robustness import sets
+from tests.cli.seed_runs import tiny_run
 
 
 def fast(tmp_path):
@@ -149,11 +149,11 @@ def test_robustness_normalises_as_the_run_was_trained(tmp_path_factory, tmp_path
     import dataclasses
 
     import torch
-    from seed_runs import TINY
 
     from poolbench.cli._trained import load_trained
     from poolbench.data.augment import normalize, normalize_per_image
     from poolbench.robustness import evaluate
+    from tests.cli.seed_runs import TINY
 
     run = tiny_run(tmp_path_factory, "avg", protocol=dataclasses.replace(TINY, input_norm="image"))
     _, data, _ = load_trained(run, "cpu", full_test=True)

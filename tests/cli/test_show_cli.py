@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PIL import Image
-from seed_runs import tiny_run
 
 from poolbench.cli import main
+from tests.cli.seed_runs import tiny_run
 
 
 def _is_png(path) -> bool:

@@ -3,15 +3,11 @@
 import csv
 import io
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))
-from fakeruns import write_benchmark  # noqa: E402
-
-from poolbench.cli import main  # noqa: E402
+from poolbench.cli import main
+from tests.results.fakeruns import write_benchmark
 
 
 @pytest.fixture(scope="module")

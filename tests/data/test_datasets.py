@@ -63,7 +63,7 @@ def test_synthetic_default(isolated_cache):
 
 
 def test_cache_is_used_and_invalidated_by_the_source(tmp_path, monkeypatch):
-    from test_idx_reader import write_idx_set  # tiny MNIST files (tests/data is on sys.path)
+    from tests.data.test_idx_reader import write_idx_set  # tiny MNIST files
 
     write_idx_set(tmp_path / "m")
     first = load_dataset("mnist", data_path=str(tmp_path / "m"))
@@ -80,7 +80,7 @@ def test_cache_is_used_and_invalidated_by_the_source(tmp_path, monkeypatch):
 
 
 def test_damaged_cache_is_rebuilt(tmp_path, isolated_cache):
-    from test_idx_reader import write_idx_set
+    from tests.data.test_idx_reader import write_idx_set
 
     write_idx_set(tmp_path / "m")
     load_dataset("mnist", data_path=str(tmp_path / "m"))

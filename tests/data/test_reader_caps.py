@@ -12,11 +12,11 @@ import tarfile
 import numpy as np
 import pytest
 from PIL import Image
-from test_cifar_reader import write_archive
-from test_idx_reader import idx_bytes, write_idx_set
-from test_imagefolder_reader import write_folder
 
 from poolbench.data import CorruptDataError, cifar, idx, imagefolder, load_dataset
+from tests.data.test_cifar_reader import write_archive
+from tests.data.test_idx_reader import idx_bytes, write_idx_set
+from tests.data.test_imagefolder_reader import write_folder
 
 
 def _png(a: np.ndarray, mode=None) -> bytes:

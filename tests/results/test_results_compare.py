@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from fakeruns import write_run
 from scipy import stats as sps
 
 from poolbench.results.compare import compare_pools, render_comparison
 from poolbench.results.index import build_index
+from tests.results.fakeruns import write_run
 
 GEM = {0: 72.3, 1: 72.5, 2: 72.4}
 AVG = {1: 70.4, 2: 70.2, 5: 70.0}  # seeds 1 and 2 match

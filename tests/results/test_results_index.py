@@ -4,9 +4,9 @@ import json
 import sqlite3
 
 import pytest
-from fakeruns import write_run
 
 from poolbench.results.index import build_index, pool_label
+from tests.results.fakeruns import write_run
 
 
 def test_index_holds_every_field_of_a_finished_run(tmp_path):

@@ -8,9 +8,9 @@ import subprocess
 
 import numpy as np
 import pytest
-from fakeruns import write_benchmark
 
 from poolbench.results.report import write_report
+from tests.results.fakeruns import write_benchmark
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

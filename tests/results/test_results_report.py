@@ -4,9 +4,9 @@ import base64
 import re
 
 import pytest
-from fakeruns import write_benchmark, write_run
 
 from poolbench.results.report import write_report
+from tests.results.fakeruns import write_benchmark, write_run
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import os
 import stat
 
 import pytest
-from fakeruns import fake_png, write_run
 
 from poolbench.results import table
 from poolbench.results.index import build_index
 from poolbench.results.report import write_report
+from tests.results.fakeruns import fake_png, write_run
 
 
 def _set_config(run_dir, **changes):

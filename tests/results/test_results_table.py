@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from fakeruns import STANDARD_BEST, write_benchmark, write_run
 from scipy import stats as sps
 
 from poolbench.results.table import load_leaderboard, render
+from tests.results.fakeruns import STANDARD_BEST, write_benchmark, write_run
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import math
 
 import numpy as np
 import pytest
-from test_corruptions import centre_zoom, close, magick_blur, smooth
 
 from poolbench.robustness import perturbations as P
 from poolbench.robustness.corruptions import image_rng
+from tests.robustness.test_corruptions import centre_zoom, close, magick_blur, smooth
 
 
 def seq(name, x, i=0):
@@ -35,7 +35,10 @@ def pillow_affine(img, angle=0.0, translate=(0, 0), scale=1.0, shear=0.0, neares
     inv = np.linalg.inv(rot)
     out = np.zeros(img.shape)
     f = img.astype(np.float64)
-    clampi = lambda v, n: min(max(v, 0), n - 1)  # noqa: E731
+
+    def clampi(v, n):
+        return min(max(v, 0), n - 1)
+
     for y in range(h):
         for x in range(w):
             u = inv @ np.array([x + 0.5 - cx - translate[0], y + 0.5 - cy - translate[1]])

@@ -7,8 +7,7 @@ import pytest
 from poolbench.results.store import RunDir
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
-
-from .fakes import FakeEngine
+from tests.sweep.fakes import FakeEngine
 
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
 
@@ -104,7 +103,7 @@ def test_unknown_executor_names_the_valid_ones(tmp_path):
 @pytest.mark.slow
 def test_real_2_pool_2_seed_synthetic_sweep(tmp_path):
     """Done-criterion of the sweep: the engine itself, end to end, on the local executor."""
-    from .checks import assert_complete_and_unduplicated
+    from tests.sweep.checks import assert_complete_and_unduplicated
 
     cfgs = grid()
     s = run_sweep(cfgs, tmp_path, progress=False)

@@ -18,8 +18,7 @@ from poolbench.executors.ray import init_cluster  # noqa: E402
 from poolbench.results.store import RunDir  # noqa: E402
 from poolbench.sweep import expand_grid, run_sweep  # noqa: E402
 from poolbench.train import Protocol  # noqa: E402
-
-from . import fakes  # noqa: E402
+from tests.sweep import fakes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
@@ -80,7 +79,7 @@ class WorkerKiller(threading.Thread):
 
 def test_real_sweep_survives_a_killed_worker(cluster, tmp_path):
     """Done-criterion on Ray: 2 pools x 2 seeds, one worker SIGKILLed mid-run, every result once."""
-    from .checks import assert_complete_and_unduplicated
+    from tests.sweep.checks import assert_complete_and_unduplicated
 
     cfgs = grid()
     killer = WorkerKiller(tmp_path)
