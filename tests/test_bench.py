@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -63,6 +64,7 @@ def test_bench_command(tmp_path, capsys):
     assert "| resnet20 | poolbench | 1 |" in out and len(list(tmp_path.glob("*.json"))) == 1
 
 
+@pytest.mark.slow  # times a DataLoader baseline: 3-4 s
 def test_dataloader_baseline_and_a_spent_budget(tmp_path):
     """The seed harness's way is timed like the others; a spent budget times nothing and says so."""
     bc = BenchConfig(

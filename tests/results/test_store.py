@@ -52,6 +52,7 @@ def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # trains real tiny runs: 4-6 s on 2 cores
 def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
@@ -84,6 +85,7 @@ def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "checkpoint.pt: refused" in err
 
 
+@pytest.mark.slow  # trains real tiny runs: 4-6 s on 2 cores
 def test_genuine_plain_and_packed_checkpoints_load_weights_only(tmp_path):
     train_packed([CFG, CFG.replace(seed=1)], tmp_path / "packed", device="cpu", progress=False)
     train_run(CFG.replace(seed=2), tmp_path / "plain", device="cpu", progress=False)

@@ -6,8 +6,7 @@ import poolbench.executors.base as base
 from poolbench.cli import main
 from poolbench.cli.sweep import parse_pool_args
 from poolbench.results.store import RunDir
-
-from .fakes import FakeEngine
+from tests.sweep.fakes import FakeEngine
 
 GRID = [
     "sweep",
@@ -29,6 +28,7 @@ GRID = [
 ]
 
 
+@pytest.mark.slow  # trains real tiny runs: 3-8 s on 2 cores
 def test_dry_run_lists_the_grid_with_each_status(tmp_path, capsys):
     assert main(GRID + ["--runs-dir", str(tmp_path), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -44,6 +44,7 @@ def test_dry_run_lists_the_grid_with_each_status(tmp_path, capsys):
     assert f"resume  {run_id}" in out and out.endswith("4 runs: 3 new, 1 resume, 0 failed, 0 done\n")
 
 
+@pytest.mark.slow  # trains real tiny runs: 3-8 s on 2 cores
 def test_sweep_reports_failures_and_still_exits_0(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(base, "default_run_fn", lambda: FakeEngine(fail={"max"}).run)
     assert main(GRID + ["--runs-dir", str(tmp_path)]) == 0
@@ -72,6 +73,7 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains real tiny runs: 3-8 s on 2 cores
 def test_suite_without_models_and_datasets(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default data dir is ./data
     assert (
@@ -104,7 +106,7 @@ def test_pool_args_scope():
     }
 
 
-@pytest.mark.parametrize("dry", [True, False])
+@pytest.mark.parametrize("dry", [True, pytest.param(False, marks=pytest.mark.slow)])  # False trains: 6 s
 def test_a_garbage_result_json_is_named_in_one_line(tmp_path, capsys, dry):
     main(GRID + ["--runs-dir", str(tmp_path), "--dry-run"])
     run_id = capsys.readouterr().out.splitlines()[0].split()[1]
