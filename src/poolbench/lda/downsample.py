@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, cast
 
 import torch
 import torch.nn as nn
@@ -40,11 +41,33 @@ from ..pools.lda import back_transform_mean, load_lda_weights, pool_with, save_l
 KIND = "downsample"
 
 
+class DownsamplingModel(Protocol):
+    """What the surgery needs of a model: the zoo's convention (``models.head.PooledClassifier``),
+    stages[L][0] for L >= 1 a stride-2 entry that ``entry_block`` rebuilds."""
+
+    stages: nn.ModuleList
+    stage_channels: list[int]
+
+    def entry_block(self, in_ch: int, out_ch: int, stride: int) -> nn.Module: ...
+
+
 def downsampling_layers(model: nn.Module) -> int:
     """How many replaceable stride-2 downsamplings ``model`` has (0 if it does not follow the convention)."""
-    if getattr(model, "downsample_entry", None) is None or not hasattr(model, "stages"):
+    stages = getattr(model, "stages", None)
+    if getattr(model, "downsample_entry", None) is None or stages is None:
         return 0
-    return len(model.stages) - 1
+    return len(stages) - 1
+
+
+def entry_stage(model: DownsamplingModel, layer: int) -> nn.Sequential:
+    """stages[layer], whose first module is the downsampling (the zoo's stages are Sequentials of blocks)."""
+    return cast(nn.Sequential, model.stages[layer])
+
+
+def downsampling_model(model: nn.Module, layer: int) -> DownsamplingModel:
+    """``model`` as the surgery sees it, once ``check_lda_layer`` has found ``layer`` replaceable."""
+    check_lda_layer(model, layer)
+    return cast(DownsamplingModel, model)
 
 
 def check_lda_layer(model: nn.Module, layer: int) -> None:
@@ -73,6 +96,11 @@ class LDADownsample(nn.Module):
     Channel order: [copy 0: all C channels, copy 1: all C channels, ...]. ``models`` > 1 is the
     packed form (K models' channels side by side, each pooled with its own p and fbar).
     """
+
+    p: torch.Tensor  # [models, K, M, N] (buffers, registered in __init__)
+    channel_mean: torch.Tensor  # [models, C] or [models, 0]
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
 
     def __init__(
         self,
@@ -176,8 +204,8 @@ def with_lda_downsampling(model: nn.Module, layers, weights) -> nn.Module:
     if len(set(layers)) != len(layers):
         raise ValueError(f"lda_layer repeats a layer: {layers}")
     for layer, path in zip(layers, weights, strict=True):
-        check_lda_layer(model, layer)
-        c_in, c_out = model.stage_channels[layer - 1], model.stage_channels[layer]
+        staged = downsampling_model(model, layer)
+        c_in, c_out = staged.stage_channels[layer - 1], staged.stage_channels[layer]
         pool = LDADownsample.from_file(path, c_in, c_out)
-        model.stages[layer][0] = nn.Sequential(pool, model.entry_block(c_out, c_out, 1))
+        entry_stage(staged, layer)[0] = nn.Sequential(pool, staged.entry_block(c_out, c_out, 1))
     return model

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..pools.base import WeightMap
-from .downsample import check_lda_layer, output_weight_maps
+from .downsample import downsampling_model, entry_stage, output_weight_maps
 
 
 def block_average(in_size: Sequence[int], out_size: Sequence[int]) -> torch.Tensor:
@@ -55,10 +55,10 @@ class SGDDownsample(nn.Module):
 
 def with_sgd_downsampling(model: nn.Module, layer: int, image_size: int = 32) -> nn.Module:
     """Replace downsampling ``layer`` by ``SGDDownsample`` + the entry module at stride 1 (in place)."""
-    check_lda_layer(model, int(layer))
     layer = int(layer)
-    c_in, c_out = model.stage_channels[layer - 1], model.stage_channels[layer]
+    staged = downsampling_model(model, layer)
+    c_in, c_out = staged.stage_channels[layer - 1], staged.stage_channels[layer]
     h = image_size // 2 ** (layer - 1)  # every zoo model keeps 32x32 through stages[0]
     pool = SGDDownsample((h, h), (h // 2, h // 2), copies=c_out // c_in)
-    model.stages[layer][0] = nn.Sequential(pool, model.entry_block(c_out, c_out, 1))
+    entry_stage(staged, layer)[0] = nn.Sequential(pool, staged.entry_block(c_out, c_out, 1))
     return model
