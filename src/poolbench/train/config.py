@@ -157,13 +157,14 @@ class RunConfig:
 
         Raises ``poolbench.data.DataError`` when the data cannot be read (with ``download=False``,
         also when an official archive would have to be downloaded first)."""
-        if self.data_fingerprint is None:
-            from .data import data_identity
+        if self.data_fingerprint is not None:
+            return self.data_fingerprint
+        from .data import data_identity
 
-            fp, label = data_identity(self, download=download)
-            object.__setattr__(self, "data_fingerprint", fp)
-            object.__setattr__(self, "data_label", label)
-        return self.data_fingerprint
+        fp, label = data_identity(self, download=download)
+        object.__setattr__(self, "data_fingerprint", fp)
+        object.__setattr__(self, "data_label", label)
+        return fp
 
     def check_data(self) -> None:
         """Refuse to resume on data that differs from what this run was configured with."""

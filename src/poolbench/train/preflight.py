@@ -10,7 +10,7 @@ the slow, non-fatal compile and ONNX rows.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from ..pools.check import CheckReport, check_pool
 from .config import RunConfig
@@ -20,8 +20,9 @@ from .config import RunConfig
 def model_width(model: str) -> int:
     """Channels of the model's final feature map (what the pool sees)."""
     from ..models import create_model
+    from ..models.head import PooledClassifier
 
-    return int(create_model(model, num_classes=10).num_features)
+    return int(cast(PooledClassifier, create_model(model, num_classes=10)).num_features)  # every zoo model is one
 
 
 def pool_target(config: RunConfig) -> Any:

@@ -23,13 +23,16 @@ epoch is one pass over the (reduced) training set, which is what the engine does
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from .protocol import Protocol
 
-_RESNET = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="step")
-_CNN = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, schedule="constant")
-_CIFAR = dict(epochs=350, augment="crop_flip", input_norm="dataset")
-_SVHN = dict(epochs=150, augment="none", input_norm="image")
+_RESNET: dict[str, Any] = dict(
+    optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="step"
+)
+_CNN: dict[str, Any] = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, schedule="constant")
+_CIFAR: dict[str, Any] = dict(epochs=350, augment="crop_flip", input_norm="dataset")
+_SVHN: dict[str, Any] = dict(epochs=150, augment="none", input_norm="image")
 
 PRESETS: dict[str, Protocol] = {
     "birodkar2019-resnet-cifar": Protocol(**_RESNET, **_CIFAR, milestones=(150, 250)),

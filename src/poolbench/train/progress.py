@@ -56,6 +56,8 @@ class StepTimer:
         if step == TIMED_STEPS[0]:
             self.t0 = now
             return
+        if self.t0 is None:  # the first timed step was never reported: nothing to project from
+            return
         per_step = (now - self.t0) / (TIMED_STEPS[1] - TIMED_STEPS[0])
         total = per_step * self.steps_per_epoch * self.epochs_left
         self.say(
