@@ -44,6 +44,6 @@ def test_compiled_training_step_equals_eager(cuda_fp32, name):
     assert _rel(outs[1], outs[0]) <= 1e-3, f"{name} logits: {_rel(outs[1], outs[0]):.3g}"
     grads = [torch.cat([p.grad.flatten() for p in m.parameters()]) for m in (eager, compiled_model)]
     assert _rel(grads[1], grads[0]) <= 5e-3, f"{name} gradients: {_rel(grads[1], grads[0]):.3g}"
-    for (bname, b), (_, c) in zip(eager.named_buffers(), compiled_model.named_buffers()):
+    for (bname, b), (_, c) in zip(eager.named_buffers(), compiled_model.named_buffers(), strict=True):
         if b.is_floating_point():
             assert _rel(c, b) <= 1e-3, f"{name} {bname}"
