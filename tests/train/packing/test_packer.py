@@ -17,7 +17,16 @@ import torch.nn as nn
 
 from poolbench.models.resnet import PadShortcut
 from poolbench.pools import build_pool
-from poolbench.train.packing import PACKERS, PackedPool, PerModel, load_members, pack_models, unpack_state
+from poolbench.train.packing import (
+    PACKERS,
+    NotPackable,
+    PackedPool,
+    PerModel,
+    load_members,
+    pack_models,
+    unpack_state,
+    verify_pack,
+)
 from poolbench.train.packing.packer import DROPOUTS, SHARED_LEAVES
 
 K, SEEDS, TOL = 3, (11, 12, 13), 1e-5
@@ -96,6 +105,8 @@ def _check_exact(members: list[nn.Module], xs: list[torch.Tensor], train: bool =
     for m, got in zip(members, unpack_state(packed), strict=True):
         assert got.keys() == m.state_dict().keys()
         assert all(torch.equal(got[n], t) for n, t in m.state_dict().items())
+    if xs[0].dim() == 4:  # what the trainer checks before training a pack (eval mode, one shared batch)
+        verify_pack(packed, members, xs[0])
     packed.train(train)
     packed.rng.seed(SEEDS, torch.device("cpu"))
     y = packed(torch.cat(xs, dim=1))
@@ -197,3 +208,21 @@ def test_a_container_is_a_new_container_of_packed_children():
     assert net[0].in_channels == K * 3 and isinstance(net[3], PerModel)
     assert all(m[0].in_channels == 3 and len(m) == 4 for m in members)  # each member keeps its own children
     _check_exact(members, _inputs((2, 3, 5, 5)))
+
+
+class Flipped(nn.Module):
+    """A container whose own forward assumes its channel count (it reverses all of them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return self.conv(x).flip(1).mean((2, 3))
+
+
+def test_verify_pack_refuses_a_forward_that_assumes_its_channel_count():
+    members = _members(Flipped)
+    packed = pack_models(members)  # the packer cannot see inside a forward ...
+    with pytest.raises(NotPackable, match="disagrees with its own model"):  # ... the check on real outputs does
+        verify_pack(packed, members, torch.randn(2, 3, 4, 4))

@@ -310,7 +310,7 @@ def verify_pack(packed: PackedModel, models: Sequence[nn.Module], x: torch.Tenso
     try:
         got = packed(x.repeat(1, packed.k, 1, 1)).float()
         for k, m in enumerate(models):
-            _check_member(k, m(x).float(), got[:, k], tol)
+            _check_member(k, m(x).float().flatten(1), got[:, k], tol)  # [B, n] logits: flatten is a no-op
     finally:
         for m, mode in zip(everyone, modes, strict=True):
             m.train(mode)
