@@ -251,9 +251,11 @@ def _pack_container(mods: list[nn.Module], path: str, ctx: Context) -> Packed:
 
 
 def _packer_for(mods: list[nn.Module], path: str, ctx: Context) -> Packer:
+    """The packer for K corresponding modules: the pool rule, the table by exact type, then the
+    other rules; ``NotPackable`` (naming the module) where none applies."""
     m0 = mods[0]
     if m0 is ctx.pool or isinstance(m0, GlobalPool):
-        return _pack_pool  # may differ between the members: checked by nothing but its own forward
+        return _pack_pool  # before the structure check: the members' pools may differ (that is the point)
     _same_structure(mods, path)
     if type(m0) in PACKERS:
         return PACKERS[type(m0)]
