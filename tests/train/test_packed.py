@@ -54,7 +54,7 @@ def native_convs():
 
 def _models(name, pools, seeds, **kw):
     out = []
-    for pool, seed in zip(pools, seeds):
+    for pool, seed in zip(pools, seeds, strict=True):
         torch.manual_seed(seed)
         out.append(create_model(name, num_classes=10, pool=pool, **kw))
     return out
@@ -88,15 +88,15 @@ def _packed_step(packed, opt, step):
 def _train_packed(packed, data, rng_seeds):
     opt, losses = make_optimizer(packed, CFG), []
     packed.rng.seed(rng_seeds, torch.device("cpu"))
-    for step in zip(*data):
+    for step in zip(*data, strict=True):
         losses.append(_packed_step(packed, opt, step))
-    return [list(col) for col in zip(*losses)], opt
+    return [list(col) for col in zip(*losses, strict=True)], opt
 
 
 def _train_separately(models, data, rng_seeds):
     """Three separate runs, each with its own optimizer and global-RNG stream (seeded like the engine)."""
     losses, opts = [], []
-    for m, batches, s in zip(models, data, rng_seeds):
+    for m, batches, s in zip(models, data, rng_seeds, strict=True):
         opt, ls = make_optimizer(m, CFG), []
         torch.manual_seed(s)
         for x, y in batches:
@@ -129,9 +129,11 @@ def _compare(name, pools, kw, steps, tol, batch=16):
     want, opts = _train_separately(separate, data, [7, 8, 9])
     assert all(math.isfinite(v) for w in want for v in w), "the reference runs must not diverge"
     for k in range(len(pools)):
-        err = max(abs(a - b) for a, b in zip(got[k], want[k]))
+        err = max(abs(a - b) for a, b in zip(got[k], want[k], strict=True))
         assert err <= tol, f"model {k}: losses differ by {err:.3g}"
-    for k, (state, opt_state) in enumerate(zip(unpack_state(packed), unpack_optimizer_state(packed, popt))):
+    for k, (state, opt_state) in enumerate(
+        zip(unpack_state(packed), unpack_optimizer_state(packed, popt), strict=True)
+    ):
         _assert_close(state, separate[k].state_dict(), f"model {k}", tol)  # weights and BN statistics
         mom = {j: st["momentum_buffer"] for j, st in opt_state["state"].items()}
         ref = {j: st["momentum_buffer"] for j, st in opts[k].state_dict()["state"].items()}
@@ -181,7 +183,7 @@ def test_unpack_pack_round_trip_of_weights_and_optimizer():
     _, opt = _train_packed(packed, [_batches(s, steps=2) for s in range(3)], [0, 1, 2])
     states, opt_states = unpack_state(packed), unpack_optimizer_state(packed, opt)
     # every member state loads into a freshly built member model (the checkpoint contract)
-    for m, s, o in zip(models, states, opt_states):
+    for m, s, o in zip(models, states, opt_states, strict=True):
         m.load_state_dict(s)
         make_optimizer(m, CFG).load_state_dict(o)
     again = pack_models(_models("resnet20", ["avg", "gem", "gated"], [5, 6, 7]))
@@ -189,7 +191,7 @@ def test_unpack_pack_round_trip_of_weights_and_optimizer():
     opt2 = make_optimizer(again, CFG)
     load_optimizer_members(again, opt2, opt_states)
     _assert_close(again.state_dict(), packed.state_dict(), "round trip")
-    for (_, p), (_, q) in zip(packed.named_parameters(), again.named_parameters()):
+    for (_, p), (_, q) in zip(packed.named_parameters(), again.named_parameters(), strict=True):
         assert torch.equal(opt.state[p]["momentum_buffer"], opt2.state[q]["momentum_buffer"])
 
 
@@ -203,7 +205,7 @@ def test_a_diverged_member_cannot_touch_the_others():
     assert all(map(lambda v: v != v, losses[1]))  # NaN
     for k in (0, 2):
         assert all(torch.isfinite(t).all() for t in states[k].values())
-        assert all(l == l for l in losses[k])
+        assert all(v == v for v in losses[k])
 
 
 class Scale(nn.Module):
@@ -254,7 +256,7 @@ TINY = Protocol(epochs=2, batch_size=32, train_subset=64, test_subset=64)  # 2 s
 
 
 def _metrics(path: Path):
-    recs = [json.loads(l) for l in (path / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
     for r in recs:
         r.pop("epoch_time_s")
     return recs
@@ -287,10 +289,10 @@ def separate_runs(tmp_path_factory):
 def test_train_packed_writes_the_run_dirs_train_run_writes(separate_runs, tmp_path, native_convs):
     runs, cfgs, want = separate_runs
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False)
-    for c, g, w in zip(cfgs, got, want):
+    for c, g, w in zip(cfgs, got, want, strict=True):
         assert g["status"] == w["status"] == "finished"
         assert g["best_epoch"] == w["best_epoch"] and abs(g["best_test_acc"] - w["best_test_acc"]) < 1e-6
-        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id)):
+        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id), strict=True):
             _close(a, b)
         assert json.loads((tmp_path / c.run_id / "config.json").read_text()) == json.loads(
             (runs / c.run_id / "config.json").read_text()
@@ -313,9 +315,9 @@ def test_train_packed_resumes_and_skips_finished(separate_runs, tmp_path, native
     assert RunDir(tmp_path, cfgs[1].run_id).read_result()["status"] == "failed"
     assert len(RunDir(tmp_path, cfgs[2].run_id).read_metrics()) == 1
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False, log=lambda s: None)
-    for c, g, w in zip(cfgs, got, want):
+    for c, g, _ in zip(cfgs, got, want, strict=True):
         assert g["status"] == "finished" and g["epochs_completed"] == 2
-        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id)):
+        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id), strict=True):
             _close(a, b)
 
 
@@ -372,5 +374,7 @@ def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_co
     # the survivors trained on, repacked, exactly as on their own
     for c in (cfgs[0], cfgs[2]):
         train_run(c, tmp_path / "separate", device="cpu", progress=False)
-        for a, b in zip(_metrics(tmp_path / "packed" / c.run_id), _metrics(tmp_path / "separate" / c.run_id)):
+        for a, b in zip(
+            _metrics(tmp_path / "packed" / c.run_id), _metrics(tmp_path / "separate" / c.run_id), strict=True
+        ):
             _close(a, b)

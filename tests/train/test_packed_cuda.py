@@ -67,7 +67,7 @@ def _packed(packed, data, rng_seeds, device, amp="none"):
     opt, losses = make_optimizer(packed, CFG), []
     packed.rng.seed(rng_seeds, device)
     cfg = CFG.replace(amp=amp)
-    for step in zip(*data):
+    for step in zip(*data, strict=True):
         x = torch.cat([x for x, _ in step], 1)
         y = torch.stack([y for _, y in step], 1)
         with autocast(cfg, device):
@@ -77,7 +77,7 @@ def _packed(packed, data, rng_seeds, device, amp="none"):
         per.sum().backward()
         opt.step()
         losses.append(per.tolist())
-    return [list(col) for col in zip(*losses)], opt
+    return [list(col) for col in zip(*losses, strict=True)], opt
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -106,7 +106,9 @@ def test_packed_equals_separate_runs_on_cuda_fp32(cuda_fp32, name, pools, kw):
         assert abs(got[k][0] - want[k][0]) <= FIRST_STEP_TOL * max(1.0, abs(want[k][0])), f"model {k} step 1"
         err = abs(got[k][1] - want[k][1])
         assert err <= SECOND_STEP_TOL * max(1.0, abs(want[k][1])), f"model {k} step 2: losses differ by {err:.3g}"
-    for k, (state, opt_state) in enumerate(zip(unpack_state(packed), unpack_optimizer_state(packed, popt))):
+    for k, (state, opt_state) in enumerate(
+        zip(unpack_state(packed), unpack_optimizer_state(packed, popt), strict=True)
+    ):
         ref = separate[k].state_dict()
         for key, t in state.items():
             if t.is_floating_point():
@@ -116,7 +118,7 @@ def test_packed_equals_separate_runs_on_cuda_fp32(cuda_fp32, name, pools, kw):
         moms = [st["momentum_buffer"] for _, st in sorted(opt_state["state"].items())]
         ref_moms = [st["momentum_buffer"] for _, st in sorted(opts[k].state_dict()["state"].items())]
         assert len(moms) == len(ref_moms)
-        worst = max(_rel(a, b) for a, b in zip(moms, ref_moms))
+        worst = max(_rel(a, b) for a, b in zip(moms, ref_moms, strict=True))
         assert worst <= MOMENTUM_TOL, f"model {k} momentum: {worst:.3g}"
 
 
