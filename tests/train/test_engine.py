@@ -22,7 +22,7 @@ CFG = RunConfig(model="resnet20", dataset="synthetic", pool="avg", seed=0, proto
 
 def _metrics(run_dir: Path):
     """Per-epoch metrics without wall-clock times."""
-    lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     for rec in lines:
         rec.pop("epoch_time_s")
     return lines

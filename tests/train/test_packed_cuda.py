@@ -31,7 +31,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_packed import _train_separately  # the same separate runs (tests/train is on sys.path)
 
 from poolbench.data import load_dataset
 from poolbench.data.augment import normalize
@@ -39,6 +38,7 @@ from poolbench.models import create_model
 from poolbench.train import RunConfig
 from poolbench.train.engine import autocast, make_optimizer
 from poolbench.train.packing import pack_models, unpack_optimizer_state, unpack_state
+from tests.train.test_packed import _train_separately  # the same separate runs
 
 pytestmark = pytest.mark.cuda
 
