@@ -114,6 +114,7 @@ def test_bad_stages_and_weights():
     assert isinstance(with_aux_classifiers(_model()), SACModel)
 
 
+@pytest.mark.slow  # three CLI runs: 5-8 s each on 2 cores
 @pytest.mark.parametrize(
     "extra",
     [[], ["--sac-weights", "code"], ["--pool-arg", "weighting=raw", "--pool-reg", "1e-4", "--drop-rate", "0.25"]],

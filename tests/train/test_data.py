@@ -76,6 +76,7 @@ def test_replace_recomputes_the_fingerprint(tmp_path):
     assert c.replace(protocol=Protocol(epochs=1, test_subset=1)).run_id != c.run_id
 
 
+@pytest.mark.slow  # trains two runs: 4-12 s on 2 cores
 def test_finding1_a_tiny_folder_is_not_reported_done_with_the_other_folders_result(tmp_path, capsys):
     """issue 12 finding 1: `run --dataset imagefolder --data-path tinyfolder` printed another dataset's result."""
     big = write_folder(tmp_path / "big", ["a", "b", "c"])

@@ -53,6 +53,7 @@ def test_an_eval_only_nan_pool_on_a_1x1_map_is_diverged(tmp_path, eval_nan_pool)
     assert RunDir(tmp_path / "runs", cfg.run_id).read_metrics() == []  # no epoch with an accuracy
 
 
+@pytest.mark.slow  # trains a pack: 4-9 s on 2 cores
 def test_an_eval_only_nan_member_of_a_pack_is_diverged_and_the_other_finishes(tmp_path, eval_nan_pool):
     cfgs = [
         RunConfig(model="mobilenetv2", dataset="synthetic", seed=0, protocol=ONE_STEP),

@@ -35,6 +35,7 @@ def reference(tmp_path_factory):
     return runs, result
 
 
+@pytest.mark.slow  # the shared 3-epoch reference run: 10-25 s on 2 cores
 def test_finished_run_has_all_files_and_metrics(reference):
     runs, result = reference
     run = RunDir(runs, CFG.run_id)
@@ -48,12 +49,14 @@ def test_finished_run_has_all_files_and_metrics(reference):
     assert prov["torch_version"] and prov["device"].startswith("cpu") and prov["git_commit"]
 
 
+@pytest.mark.slow  # the shared 3-epoch reference run: 10-25 s on 2 cores
 def test_seeded_cpu_runs_are_bit_reproducible(reference, tmp_path):
     runs, _ = reference
     train_run(CFG, tmp_path, device="cpu", progress=False)
     assert _metrics(tmp_path / CFG.run_id) == _metrics(runs / CFG.run_id)
 
 
+@pytest.mark.slow  # the shared 3-epoch reference run: 10-25 s on 2 cores
 def test_asking_again_skips_a_finished_run(reference):
     runs, result = reference
     t0 = time.perf_counter()
@@ -129,6 +132,7 @@ def test_sigkill_at_any_moment_then_resume_gives_identical_metrics(uninterrupted
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow  # trains: 4-5 s on 2 cores
 def test_a_diverging_run_is_recorded_as_diverged_not_as_an_accuracy(tmp_path):
     cfg = CFG.replace(protocol=Protocol(epochs=3, lr=1e20, train_subset=256, test_subset=128))
     result = train_run(cfg, tmp_path, device="cpu", progress=False)

@@ -166,6 +166,7 @@ def test_k3_packed_training_equals_three_separate_runs(name, pools, kw):
         _compare(name, pools, kw, STEPS, TOL)
 
 
+@pytest.mark.slow  # trains packed and separate runs: 3-12 s on 2 cores
 def test_packed_depthwise_convs_equal_separate_runs():
     """MobileNetV2 (depthwise convs: groups = K * hidden); fewer, smaller steps because PyTorch's
     native depthwise kernels (pinned, see above) are slow on CPU."""
@@ -286,6 +287,7 @@ def separate_runs(tmp_path_factory):
     return runs, cfgs, results
 
 
+@pytest.mark.slow  # trains packed and separate runs: 3-12 s on 2 cores
 def test_train_packed_writes_the_run_dirs_train_run_writes(separate_runs, tmp_path, native_convs):
     runs, cfgs, want = separate_runs
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False)
@@ -302,6 +304,7 @@ def test_train_packed_writes_the_run_dirs_train_run_writes(separate_runs, tmp_pa
         assert train_run(c, tmp_path, device="cpu", progress=False) == g
 
 
+@pytest.mark.slow  # trains packed and separate runs: 3-12 s on 2 cores
 def test_train_packed_resumes_and_skips_finished(separate_runs, tmp_path, native_convs):
     runs, cfgs, want = separate_runs
 
@@ -352,6 +355,7 @@ class NanAfterTwoSteps(GlobalPool):
 '''
 
 
+@pytest.mark.slow  # trains packed and separate runs: 3-12 s on 2 cores
 def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_convs):
     (tmp_path / "nanpool.py").write_text(NAN_POOL)
     proto = Protocol(epochs=3, batch_size=32, train_subset=64, test_subset=64)

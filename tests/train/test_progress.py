@@ -27,6 +27,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow  # trains real runs: 4-16 s on 2 cores
 def test_run_projects_its_wall_time_and_says_already_done(tmp_path, capsys):
     assert main(["run", *TINY, "--epochs", "1", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -36,6 +37,7 @@ def test_run_projects_its_wall_time_and_says_already_done(tmp_path, capsys):
     assert "already done (finished, best test acc" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains real runs: 4-16 s on 2 cores
 def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, capsys, monkeypatch):
     real = engine.evaluate
     calls = {"n": 0}
@@ -58,6 +60,7 @@ def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, caps
     assert result["status"] == "finished" and result["epochs_completed"] == 2
 
 
+@pytest.mark.slow  # trains real runs: 4-16 s on 2 cores
 def test_a_sweep_with_no_progress_prints_one_line_per_epoch(tmp_path, capsys):
     assert (
         main(
