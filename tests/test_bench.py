@@ -15,6 +15,7 @@ from poolbench.bench import BenchConfig, format_table, merge_results, run_bench,
 from poolbench.cli import main
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_bench_runs_every_path_and_writes_provenance(tmp_path):
     bc = BenchConfig(
         models=["resnet20"], packs=(1, 2), steps=1, warmup=1, rounds=1, eval_images=8, batch_size=8, device="cpu"

@@ -148,12 +148,31 @@ def _check(base, extra, names, tmp_path, capsys):
     assert time.perf_counter() - t0 < 60
 
 
-@pytest.mark.parametrize("extra, names", RUN_CASES, ids=[" ".join(c[0]) for c in RUN_CASES])
+# Cases refused only after the data is loaded or the model built: 6-12 s each on 2 cores, so slow.
+SLOW_CASES = {
+    "--pool gem --pool-arg p=[1,2]",
+    "--sac --sac-stages 9",
+    "--train-subset 10000000",
+    "--test-subset 5000",
+    "--val-split 5000",
+    "--val-split 4990",
+    "--pool-reg 1e-4",
+}
+
+
+def _cases(cases):
+    return [
+        pytest.param(*c, id=" ".join(c[0]), marks=[pytest.mark.slow] if " ".join(c[0]) in SLOW_CASES else [])
+        for c in cases
+    ]
+
+
+@pytest.mark.parametrize("extra, names", _cases(RUN_CASES))
 def test_run_refuses_a_bad_command_line_in_one_line(tmp_path, capsys, extra, names):
     _check(RUN, extra, names, tmp_path, capsys)
 
 
-@pytest.mark.parametrize("extra, names", SWEEP_CASES, ids=[" ".join(c[0]) for c in SWEEP_CASES])
+@pytest.mark.parametrize("extra, names", _cases(SWEEP_CASES))
 def test_sweep_refuses_a_bad_grid_up_front(tmp_path, capsys, extra, names):
     _check(SWEEP, extra, names, tmp_path, capsys)
 
@@ -164,11 +183,13 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys, base):
     _check(RUN, ["--device", "cuda"], ["--device", "cuda", "CUDA is not available"], tmp_path, capsys)
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_a_good_command_line_still_runs(tmp_path, capsys):
     assert _rc(RUN + ["--runs-dir", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*/result.json"))) == 1
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
     import errno
 

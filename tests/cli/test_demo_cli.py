@@ -6,6 +6,7 @@ from PIL import Image
 from poolbench.cli import main
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_demo_prints_a_leaderboard_and_writes_learning_curves(tmp_path, capsys):
     out = tmp_path / "demo"
     args = [
@@ -33,6 +34,7 @@ def test_demo_prints_a_leaderboard_and_writes_learning_curves(tmp_path, capsys):
     assert "2 skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_finding3_demo_takes_a_pool_file(tmp_path, capsys):
     """`demo --pools file.py:CustomPool` made a failed run directory (an unknown pool name)."""
     from pathlib import Path

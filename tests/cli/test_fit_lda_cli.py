@@ -14,6 +14,7 @@ from tests.cli.seed_runs import tiny_run
 RETRAIN = ["--epochs", "1", "--train-subset", "64", "--test-subset", "32", "--device", "cpu", "--no-progress"]
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_fit_final_layer_then_retrain_with_the_lda_pool(tmp_path_factory, tmp_path, capsys):
     run = tiny_run(tmp_path_factory)
     out = tmp_path / "p.pt"
@@ -72,6 +73,7 @@ def test_fit_final_layer_then_retrain_with_the_lda_pool(tmp_path_factory, tmp_pa
     assert torch.allclose(state["head.pool.p"].flatten(), p.flatten())  # p stayed fixed while retraining
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_fit_a_downsampling_then_retrain_with_it(tmp_path_factory, tmp_path):
     run = tiny_run(tmp_path_factory)
     assert main(["fit-lda", str(run), "--layer", "2", "--max-per-class", "10", "--alpha", "5"]) == 0

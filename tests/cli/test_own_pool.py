@@ -21,6 +21,7 @@ def _results(runs: Path):
     return [json.loads(p.read_text()) for p in sorted(runs.glob("*/result.json"))]
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_finding3_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, capsys):
     """A NaN-on-1x1 pool used to train a full epoch, then "diverged", exit 0; `:CustomPool` was required."""
     rc = main(
@@ -106,6 +107,7 @@ def test_a_missing_pool_file_or_class_is_one_line(tmp_path, capsys):
     assert "no class 'Nope'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
     """The scaffold's CustomPool() creates its weight on the first input; the optimizer must see it."""
     rc = main(
@@ -135,6 +137,7 @@ def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
     assert cfg["pool_file"] == f"{(EX / 'custom_pool.py').resolve()}:CustomPool" and len(cfg["pool_file_sha"]) == 16
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, capsys):
     rc = main(
         [
@@ -162,6 +165,7 @@ def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, caps
     assert packed, "the scaffold pools were not packed"
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_sweep_refuses_a_failing_pool_file_before_training_anything(tmp_path, capsys):
     rc = main(
         [
@@ -199,6 +203,7 @@ def test_finding6_check_lda_with_fitted_weights_checks_the_fitted_map_size(tmp_p
     assert "8x8 maps only" in out
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_finding4_the_benchmarks_harness_command_line(tmp_path, capsys):
     rc = main(
         [

@@ -67,6 +67,7 @@ def test_mobilenetv2_trains_on_the_real_fashion_mnist(shared_fmnist, tmp_path):
     assert cfg["model"] == "mobilenetv2" and cfg["dataset"] == "fashion_mnist"
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_a_nan_pool_on_a_1x1_map_is_recorded_as_diverged(tmp_path):
     """The benchmark lost VGG/MobileNetV2 submissions to an unbiased std over one element (trained here
     past the contract check, which refuses it by default: tests/cli/test_own_pool.py)."""

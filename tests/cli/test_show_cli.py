@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from poolbench.cli import main
@@ -13,6 +14,7 @@ def _is_png(path) -> bool:
         return im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_show_writes_the_pictures_of_a_flex_sac_run(tmp_path_factory):
     run = tiny_run(tmp_path_factory, "flex", sac={"stages": [1], "weights": [0.3, 0.7]})
     assert main(["show", str(run), "--n", "64"]) == 0
@@ -20,6 +22,7 @@ def test_show_writes_the_pictures_of_a_flex_sac_run(tmp_path_factory):
         assert _is_png(run / name), name
 
 
+@pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
 def test_show_without_learned_weights_skips_that_picture(tmp_path_factory, tmp_path, capsys):
     run = tiny_run(tmp_path_factory, "avg")
     assert main(["show", str(run), "--out", str(tmp_path), "--n", "64"]) == 0

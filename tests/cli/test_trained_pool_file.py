@@ -82,6 +82,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow  # its module fixture trains a run: 8 s on 2 cores
 @pytest.mark.parametrize("argv", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_a_changed_pool_file_is_never_imported(trained, tmp_path, capsys, argv):
     root, pool, run_dir = trained
