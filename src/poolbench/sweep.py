@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .results import index as results_index
-from .results.store import RunDir
+from .runs import DONE_STATUSES, RunDir
 from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
 
@@ -32,9 +32,6 @@ SUITES: dict[str, tuple[tuple[str, str], ...]] = {
     "benchmark": (("resnet56", "cifar100"), ("vgg16_bn", "cifar100"), ("mobilenetv2", "fashion_mnist")),
     "benchmark-cifar10": (("resnet56", "cifar10"), ("vgg16_bn", "cifar10"), ("mobilenetv2", "fashion_mnist")),
 }
-
-DONE = ("finished", "diverged")  # a diverged run is a result, not an accident: never re-run it
-
 
 MAX_SEEDS = 10_000  # a longer seed list is a typo, not a plan (and a grid too large to list)
 
@@ -124,7 +121,7 @@ def run_status(config: RunConfig, runs_dir) -> str:
         return "no data"
     rd = RunDir(runs_dir, config.run_id)
     result = rd.read_result()
-    if result and result.get("status") in DONE:
+    if result and result.get("status") in DONE_STATUSES:
         return "done"
     if result:
         return "failed"
@@ -178,7 +175,7 @@ def run_sweep(
     todo = []
     for cfg in configs:
         result = RunDir(runs_dir, cfg.run_id).read_result()
-        if result and result.get("status") in DONE:
+        if result and result.get("status") in DONE_STATUSES:
             summary.skipped += 1
             summary.results[cfg.run_id] = result
         else:

@@ -193,9 +193,9 @@ def test_a_good_command_line_still_runs(tmp_path, capsys):
 def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
     import errno
 
-    from poolbench.results import store
+    from poolbench import runs
 
-    real = store.atomic_write_bytes
+    real = runs.atomic_write_bytes
     calls = {"n": 0}
 
     def full(path, data):
@@ -204,10 +204,10 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr(store, "atomic_write_bytes", full)
+    monkeypatch.setattr(runs, "atomic_write_bytes", full)
     rc = _rc(RUN + ["--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and calls["n"] == 1
     assert len(err.splitlines()) == 1 and "no space left on device" in err and "checkpoint.pt" in err
-    monkeypatch.setattr(store, "atomic_write_bytes", real)
+    monkeypatch.setattr(runs, "atomic_write_bytes", real)
     assert _rc(RUN + ["--runs-dir", str(tmp_path)]) == 0  # space again: the same command finishes it

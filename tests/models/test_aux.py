@@ -122,7 +122,7 @@ def test_bad_stages_and_weights():
 )
 def test_cli_run_with_flex_and_sac(tmp_path, extra):
     from poolbench.cli import main
-    from poolbench.results.store import RunDir
+    from poolbench.runs import RunDir
 
     rc = main(
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 
 
 def assert_complete_and_unduplicated(runs_dir, configs) -> None:

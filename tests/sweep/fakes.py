@@ -5,7 +5,7 @@ They let the grid, the executors and the CLI be tested without training anything
 
 from __future__ import annotations
 
-from poolbench.results.store import RunDir, atomic_write_json
+from poolbench.runs import RunDir, atomic_write_json
 from poolbench.train.config import RunConfig
 
 

@@ -5,7 +5,7 @@ import pytest
 import poolbench.executors.base as base
 from poolbench.cli import main
 from poolbench.cli.sweep import parse_pool_args
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 from tests.sweep.fakes import FakeEngine
 
 GRID = [

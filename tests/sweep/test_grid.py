@@ -2,7 +2,7 @@
 
 import pytest
 
-from poolbench.results.store import RunDir, atomic_write_json
+from poolbench.runs import RunDir, atomic_write_json
 from poolbench.sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status
 from poolbench.train import Protocol
 from poolbench.train.packing import plan_packs

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
 from tests.sweep.fakes import FakeEngine

@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the ray executor needs Ray: pip install 'poolbench[ray]'")
 
 from poolbench.executors.ray import init_cluster  # noqa: E402
-from poolbench.results.store import RunDir  # noqa: E402
+from poolbench.runs import RunDir  # noqa: E402
 from poolbench.sweep import expand_grid, run_sweep  # noqa: E402
 from poolbench.train import Protocol  # noqa: E402
 from tests.sweep import fakes  # noqa: E402

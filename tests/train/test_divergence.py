@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from poolbench.data import load_dataset
 from poolbench.data.augment import normalize
 from poolbench.models import create_model
-from poolbench.results.store import RunDir
+from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import make_optimizer, train_run
 from poolbench.train.packed import train_packed

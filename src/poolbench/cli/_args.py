@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from ..runs import default_runs_dir
 from ..train import Protocol, RunConfig
 from ..train.config import pool_fields
 from ..train.protocol import BENCHMARK_SEEDS
 from ._validate import bad, check_kv_item, finite_float, int_at_least, parse_sac_stages
 
-DEFAULT_RUNS_DIR = os.environ.get("POOLBENCH_RUNS", "runs")
 #: --seeds of run and sweep: the benchmark's three published seeds
 DEFAULT_SEEDS = ",".join(map(str, BENCHMARK_SEEDS))
 
@@ -98,7 +97,9 @@ def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-path", help="an image-folder directory or .tar(.gz) for --dataset imagefolder")
     p.add_argument("--data-dir", help="where official archives live / are downloaded (default ./data)")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run directories go (default: %(default)s)")
+    p.add_argument(
+        "--runs-dir", default=str(default_runs_dir()), help="where run directories go (default: %(default)s)"
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..results.store import RunDir, read_json
+from ..runs import RunDir, read_json
 from ..train import RunConfig, engine
 from ..train.config import file_sha256
 

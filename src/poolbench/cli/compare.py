@@ -53,7 +53,8 @@ def run(args) -> int:
         render_published_comparison,
         resolve_pool,
     )
-    from poolbench.results.index import build_index, default_runs_dir
+    from poolbench.results.index import build_index
+    from poolbench.runs import default_runs_dir
 
     if sum(x is not None for x in (args.b, args.published, args.against)) > 1:
         print(

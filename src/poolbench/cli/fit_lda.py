@@ -22,7 +22,7 @@ import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ._args import DEFAULT_RUNS_DIR
+    from ..runs import default_runs_dir
 
     p = sub.add_parser(
         "fit-lda",
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", help="run directory or run id")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p.add_argument("--runs-dir", default=str(default_runs_dir()))
     p.add_argument(
         "--layer",
         default="final",

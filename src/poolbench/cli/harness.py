@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._args import DEFAULT_RUNS_DIR, absolute, add_check_arg, refuse_failing_pools
+from ..runs import default_runs_dir
+from ._args import absolute, add_check_arg, refuse_failing_pools
 
 #: the benchmark's architecture and dataset names -> poolbench's (poolbench's own names work too)
 ARCHS: dict[str, str] = {"vgg16bn": "vgg16_bn", "vgg16-bn": "vgg16_bn"}
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     p.add_argument("--test-subset", type=int, help="poolbench extra: a fixed subset of N test images (non-standard)")
     p.add_argument("--data-dir", help="where the official archives live (default ./data)")
     p.add_argument("--data-path", help="one archive or image folder instead")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="run directories (default: %(default)s)")
+    p.add_argument("--runs-dir", default=str(default_runs_dir()), help="run directories (default: %(default)s)")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     add_check_arg(p)
 

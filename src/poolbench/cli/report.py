@@ -20,8 +20,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from poolbench.results.index import default_runs_dir
     from poolbench.results.report import write_report
+    from poolbench.runs import default_runs_dir
 
     try:
         html_path, md_path = write_report(args.runs_dir or default_runs_dir(), args.out)

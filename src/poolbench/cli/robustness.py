@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import DEFAULT_RUNS_DIR, parse_seeds
+from ..runs import default_runs_dir
+from ._args import parse_seeds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--baseline", help="run directory or id to compare against (CE, relative CE, flip rate)")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p.add_argument("--runs-dir", default=str(default_runs_dir()))
     c = p.add_mutually_exclusive_group()
     c.add_argument("--cifar10c", metavar="DIR", help="released CIFAR-10-C folder (<corruption>.npy + labels.npy)")
     c.add_argument("--cifar100c", metavar="DIR", help="released CIFAR-100-C folder")
@@ -100,9 +101,9 @@ def measure(run_dir: Path, settings: dict[str, Any], args: argparse.Namespace) -
     import numpy as np
 
     from ..data.datasets import default_cache_dir
-    from ..results.store import read_json
     from ..robustness import evaluate, sets
     from ..robustness.perturbations import files_of
+    from ..runs import read_json
     from ._trained import device_of, load_trained
 
     fingerprint = _fingerprint(run_dir, settings)
@@ -197,9 +198,9 @@ def compare(res: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..results.store import atomic_write_json
     from ..robustness import corruptions, perturbations
     from ..robustness.tables import print_tables
+    from ..runs import atomic_write_json
     from ._trained import resolve_run
 
     try:

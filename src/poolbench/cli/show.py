@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._args import DEFAULT_RUNS_DIR
+from ..runs import default_runs_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", help="run directory or run id")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p.add_argument("--runs-dir", default=str(default_runs_dir()))
     p.add_argument("--out", help="directory for the PNGs (default: the run directory)")
     p.add_argument("--n", type=int, default=1000, help="test images for attention maps and class features")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
@@ -35,8 +35,8 @@ def main(args: argparse.Namespace) -> int:
     from .. import viz
     from ..data import load_dataset
     from ..results.plots import run_curves
-    from ..results.store import RunDir
     from ..robustness.evaluate import select_images
+    from ..runs import RunDir
     from ._trained import load_trained, resolve_run
 
     try:

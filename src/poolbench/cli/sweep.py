@@ -16,10 +16,9 @@ from collections import Counter
 from typing import Any
 
 from ..executors import EXECUTORS
-from ..results.store import RunFileError
+from ..runs import RunFileError, default_runs_dir
 from ..sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status, run_sweep
 from ._args import (
-    DEFAULT_RUNS_DIR,
     DEFAULT_SEEDS,
     absolute,
     add_check_arg,
@@ -81,7 +80,7 @@ def register(subparsers) -> None:
     )
     x.add_argument(
         "--runs-dir",
-        default=DEFAULT_RUNS_DIR,
+        default=str(default_runs_dir()),
         help="where run directories go; shared by every node for ray (default: %(default)s)",
     )
     x.add_argument("--data-path", help="image folder or .tar(.gz) for --datasets imagefolder")

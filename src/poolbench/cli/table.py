@@ -29,8 +29,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from poolbench.results.index import default_runs_dir
     from poolbench.results.table import load_leaderboard, render
+    from poolbench.runs import default_runs_dir
 
     try:
         lb = load_leaderboard(args.runs_dir or default_runs_dir(), args.metric)

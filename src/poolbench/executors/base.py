@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..results.store import RunDir, atomic_write_json
+from ..runs import RunDir, atomic_write_json
 from ..train.config import RunConfig
 
 Results = dict[str, dict[str, Any]]

@@ -6,8 +6,7 @@
 - ``plots``     learning curves and bar charts with 95% confidence intervals (matplotlib, Agg)
 - ``report``    one self-contained HTML page plus a Markdown twin
 - ``published`` the published baseline numbers shown beside ours
-- ``store``     (the run writer) atomic writes of run directories
 
-Submodules are not imported here so that ``import poolbench.results.store`` stays cheap
-(no scipy or matplotlib for a training process).
+They read run directories through ``poolbench.runs`` (the format's one home); training writes them.
+Submodules are not imported here, so importing one stays cheap.
 """

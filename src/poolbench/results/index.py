@@ -23,12 +23,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..train.config import FLEX_SAC_VERSION
+from ..runs import RUNS_ENV, load_run
+from ..train.label import pool_label
 
 PathLike = str | Path
-
-#: Default runs directory of the CLI; the environment variable overrides it.
-RUNS_ENV = "POOLBENCH_RUNS"
 
 RUN_COLUMNS = (
     ("run_id", "TEXT PRIMARY KEY"),
@@ -65,80 +63,6 @@ RUN_COLUMNS = (
 EPOCH_COLUMNS = ("run_id", "epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "val_acc", "epoch_time_s")
 
 
-def default_runs_dir() -> Path:
-    """``$POOLBENCH_RUNS`` if set, else ``runs`` (relative to the working directory)."""
-    return Path(os.environ.get(RUNS_ENV) or "runs")
-
-
-def _fmt_arg(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, (int, float)):
-        return f"{v:g}"  # 2 and 2.0 are the same pool: one label
-    if isinstance(v, str):
-        return v
-    return json.dumps(v, separators=(",", ":"), sort_keys=True)
-
-
-def _fmt_kwargs(d: dict[str, Any]) -> str:
-    return ",".join(f"{k}={_fmt_arg(d[k])}" for k in sorted(d))
-
-
-def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
-    """The row label of a run: what distinguishes one pooling method from another.
-
-    ``gem``, ``gem(p=2)``, ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
-    first hex digits of its sha256, see ``pools.loader.pool_file_label``); model arguments and
-    auxiliary classifiers change the method too, so they are appended (``flex [lda_layer=2]``,
-    ``avg +sac(weights=[0.1,0.2,0.7])``) rather than silently merged into the plain pool's cell; so
-    is a flex/SAC run made under older defaults (``flex [flex/sac defaults v1]``, see
-    ``train.config.FLEX_SAC_VERSION``).
-    """
-    if config.get("pool_file"):
-        from ..pools.loader import pool_file_label
-
-        label = pool_file_label(str(config["pool_file"]), config.get("pool_file_sha"), full_path)
-    else:
-        label = str(config.get("pool", "avg"))
-    if config.get("pool_args"):
-        label += f"({_fmt_kwargs(config['pool_args'])})"
-    if config.get("model_args"):
-        label += f" [{_fmt_kwargs(config['model_args'])}]"
-    if config.get("sac") is not None:  # {} is SAC with its defaults: still SAC
-        label += " +sac" + (f"({_fmt_kwargs(config['sac'])})" if config["sac"] else "")
-    version = config.get("flex_sac_version")
-    if (config.get("pool") == "flex" or config.get("sac") is not None) and version != FLEX_SAC_VERSION:
-        # made under other flex/SAC defaults (none recorded: version 1): never one cell with today's
-        label += f" [flex/sac defaults v{version or 1}]"
-    return label
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    obj = json.loads(path.read_text())
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path.name} holds {type(obj).__name__}, expected an object")
-    return obj
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"metrics.jsonl line {i} is not JSON ({e.msg})") from None
-        if not isinstance(rec, dict) or "epoch" not in rec:
-            raise ValueError(f"metrics.jsonl line {i} is not an epoch record")
-        rows.append(rec)
-    return rows
-
-
 def _num(v: Any) -> float | None:
     """A finite float or None (NaN/inf accuracies of a broken run must not enter means)."""
     if v is None or isinstance(v, bool):
@@ -152,11 +76,8 @@ def _num(v: Any) -> float | None:
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One run directory as (runs row, epoch rows). Raises ValueError/OSError when unreadable."""
-    config = _read_json(run_dir / "config.json")
-    if config is None:
-        raise ValueError("no config.json")
-    result = _read_json(run_dir / "result.json")
-    metrics = _read_metrics(run_dir / "metrics.jsonl")
+    run = load_run(run_dir)
+    config, result, metrics = run.config, run.result, run.metrics
     run_id = config.get("run_id") or run_dir.name
     res = result or {}
     prov = res.get("provenance") or {}

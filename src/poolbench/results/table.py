@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
+from ..train.label import pool_label
 from . import published as pub
-from .index import build_index, pool_label
+from .index import build_index
 from .safe_text import csv_cell, markdown, plain
 from .same_function import same_function_columns
 from .stats import best_vs_runner_up, summarize

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results.store import atomic_write, atomic_write_json
+from ..runs import atomic_write, atomic_write_json
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .perturbations import SEQUENCES, perturb
 

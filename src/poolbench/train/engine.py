@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..data.augment import batch_flip, batch_random_crop, normalize, normalize_per_image, pad_to
 from ..models import create_model
-from ..results.store import RunDir, atomic_write_json
+from ..runs import RunDir, atomic_write_json
 from .config import CONFIG_SCHEMA, WEIGHT_FILE_ARGS, RunConfig
 from .data import holdout_fold, select_data  # noqa: F401 - holdout_fold: engine's public name too
 from .progress import RunInterrupted, StepTimer, interactive

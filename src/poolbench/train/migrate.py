@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..results.store import atomic_write_json
+from ..runs import atomic_write_json
 from .config import CONFIG_SCHEMA, RunConfig
 
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..results.store import RunDir, atomic_write_json
+from ..runs import RunDir, atomic_write_json
 from . import engine
 from .config import RunConfig
 from .packing import (

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from ..pools.check import CheckReport, check_pool
 from .config import RunConfig
+from .label import pool_label
 
 
 @cache
@@ -35,8 +36,6 @@ def pool_target(config: RunConfig) -> Any:
 
 def contract_check(config: RunConfig) -> CheckReport:
     """The contract for ``config``'s pool at its model's width; the report's target names the pool."""
-    from ..results.index import pool_label
-
     report = check_pool(
         pool_target(config),
         channels=(model_width(config.model),),

@@ -263,13 +263,13 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
 # ----------------------------------------------------------------------------- running
 def _result(runs_dir: Path, config) -> dict[str, Any] | None:
     from ...data import DataError
-    from ...results.store import read_json
+    from ...runs import RunDir
 
     try:
         run_id = config.run_id  # fingerprints the run's selected data
     except (ValueError, DataError):  # a fold that does not fit the data, or data not here: no such run
         return None
-    return read_json(runs_dir / run_id / "result.json")
+    return RunDir(runs_dir, run_id).read_result()
 
 
 def _error(result: dict[str, Any] | None, key: str) -> float | None:
@@ -283,8 +283,10 @@ def _error(result: dict[str, Any] | None, key: str) -> float | None:
 
 def _train(config, args) -> dict[str, Any] | None:
     runs_dir = Path(args.runs_dir)
+    from ...runs import DONE_STATUSES
+
     done = _result(runs_dir, config)
-    if done is not None and done.get("status") in ("finished", "diverged"):
+    if done is not None and done.get("status") in DONE_STATUSES:
         return done
     if args.report_only:
         return None
@@ -461,7 +463,8 @@ def _floats(text: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .._args import DEFAULT_RUNS_DIR, parse_kv, parse_seeds
+    from ...runs import default_runs_dir
+    from .._args import parse_kv, parse_seeds
 
     p.add_argument(
         "settings", nargs="*", default=None, help=f"which rows (default: the paper's eight): {', '.join(SETTINGS)}"
@@ -489,7 +492,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sgd-pooling", action="store_true", help="also Table 4: the pooling map learned by SGD")
     p.add_argument("--report-only", action="store_true", help="run nothing; report what exists")
     p.add_argument("--figures", help="write Figure 1 pictures (pooling maps, per-class pooled maps) into this folder")
-    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p.add_argument("--runs-dir", default=str(default_runs_dir()))
     p.add_argument("--data-dir")
     p.add_argument("--data-path", help="override the setting's data path (imagefolder stand-ins)")
     p.add_argument("--device")

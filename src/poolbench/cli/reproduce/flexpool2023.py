@@ -72,7 +72,8 @@ PAPER_PROTOCOL = dict(epochs=50, batch_size=16, lr=0.05, momentum=0.9, weight_de
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ...executors import EXECUTORS
-    from .._args import DEFAULT_RUNS_DIR, DEFAULT_SEEDS, add_protocol_args, parse_seeds
+    from ...runs import default_runs_dir
+    from .._args import DEFAULT_SEEDS, add_protocol_args, parse_seeds
 
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     d = p.add_argument_group("data (a dataset without its path is not run)")
@@ -127,7 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_protocol_args(p)
     x = p.add_argument_group("execution")
-    x.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="default %(default)s")
+    x.add_argument("--runs-dir", default=str(default_runs_dir()), help="default %(default)s")
     x.add_argument("--executor", choices=EXECUTORS, default="local")
     x.add_argument("--ray-address", help="a running Ray cluster ('auto', 'ray://host:10001')")
     x.add_argument("--table-only", action="store_true", help="run nothing: print the table of the runs that exist")
@@ -203,7 +204,7 @@ def plan(args: argparse.Namespace):
 
 def _cell(configs, runs_dir) -> str:
     from ...results.stats import summarize
-    from ...results.store import RunDir
+    from ...runs import RunDir
 
     values, other = [], {}
     for cfg in configs:

@@ -4,12 +4,13 @@ with its name (never executed), a garbage result.json is named, stale temp files
 from __future__ import annotations
 
 import os
+import shlex
 
 import pytest
 import torch
 
 from poolbench.cli import main
-from poolbench.results.store import RunDir, RunFileError, read_json
+from poolbench.runs import RunDir, RunFileError, read_json
 from poolbench.tensorfile import TensorFileError, UnsafeTensorFileError, load_tensor_file
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
@@ -17,6 +18,11 @@ from poolbench.train.packed import train_packed
 
 TINY = Protocol(epochs=1, batch_size=32, train_subset=32, test_subset=32)
 CFG = RunConfig(model="resnet20", dataset="synthetic", protocol=TINY)
+# `poolbench run` of CFG (less --runs-dir)
+RUN_ARGV = shlex.split(
+    "run --seeds 0 --model resnet20 --dataset synthetic --epochs 1 --batch-size 32 --train-subset 32 "
+    "--test-subset 32 --no-progress --device cpu"
+)
 
 
 class _Payload:
@@ -56,30 +62,7 @@ def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
 def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
     _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
-    rc = main(
-        [
-            "run",
-            "--seeds",
-            "0",
-            "--model",
-            "resnet20",
-            "--dataset",
-            "synthetic",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--train-subset",
-            "32",
-            "--test-subset",
-            "32",
-            "--runs-dir",
-            str(tmp_path),
-            "--no-progress",
-            "--device",
-            "cpu",
-        ]
-    )
+    rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and not marker.exists()
     assert len(err.splitlines()) == 1 and "checkpoint.pt: refused" in err
@@ -143,30 +126,7 @@ def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
     run = RunDir(tmp_path, CFG.run_id)
     run.path.mkdir(parents=True)
     run.result.write_text("{garbage")
-    rc = main(
-        [
-            "run",
-            "--seeds",
-            "0",
-            "--model",
-            "resnet20",
-            "--dataset",
-            "synthetic",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--train-subset",
-            "32",
-            "--test-subset",
-            "32",
-            "--runs-dir",
-            str(tmp_path),
-            "--no-progress",
-            "--device",
-            "cpu",
-        ]
-    )
+    rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and str(run.result) in err and len(err.splitlines()) == 1
 
@@ -178,3 +138,57 @@ def test_stale_temp_files_of_a_killed_write_are_cleaned_when_the_run_starts(tmp_
     stale.write_bytes(b"half a checkpoint")
     train_run(CFG, tmp_path, device="cpu", progress=False)
     assert not stale.exists() and run.checkpoint.exists()
+
+
+def test_load_run_reads_config_result_and_metrics_of_a_trained_run(tmp_path):
+    from poolbench.runs import load_run
+
+    result = train_run(CFG, tmp_path, device="cpu", progress=False)
+    run = load_run(tmp_path / CFG.run_id)
+    assert run.config["run_id"] == CFG.run_id and run.config["model"] == "resnet20"
+    assert run.result == result
+    assert [m["epoch"] for m in run.metrics] == [1]
+
+
+def test_load_run_names_what_is_missing_or_damaged(tmp_path):
+    from poolbench.runs import load_run
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFileError, match="config.json not found"):
+        load_run(tmp_path / "empty")
+    run = RunDir(tmp_path, "r")
+    run.path.mkdir()
+    run.config.write_text("{}")
+    run.metrics.write_text('{"epoch": 1}\n{"epoch": 2, "test_a\n')
+    with pytest.raises(RunFileError, match=r"metrics.jsonl line 2 is not JSON"):
+        load_run(run.path)
+    run.metrics.write_text('{"epoch": 1}\n[3]\n')
+    with pytest.raises(RunFileError, match=r"metrics.jsonl line 2 is not an epoch record"):
+        load_run(run.path)
+    run.metrics.write_text('{"epoch": 1}\n')
+    loaded = load_run(run.path)
+    assert loaded.result is None and loaded.metrics == [{"epoch": 1}]  # unfinished: no result yet
+
+
+def test_default_runs_dir_follows_the_environment(monkeypatch):
+    from pathlib import Path
+
+    from poolbench.runs import DEFAULT_RUNS_DIR, RUNS_ENV, default_runs_dir
+
+    monkeypatch.delenv(RUNS_ENV, raising=False)
+    assert default_runs_dir() == Path(DEFAULT_RUNS_DIR) == Path("runs")
+    monkeypatch.setenv(RUNS_ENV, "/elsewhere/runs")
+    assert default_runs_dir() == Path("/elsewhere/runs")
+    monkeypatch.setenv(RUNS_ENV, "")  # set but empty: not the working directory
+    assert default_runs_dir() == Path("runs")
+
+
+def test_only_finished_and_diverged_runs_are_done(tmp_path):
+    from poolbench.runs import DONE_STATUSES, atomic_write_json
+
+    run = RunDir(tmp_path, "r")
+    assert not run.is_done()  # no result.json: unfinished
+    for status in ("finished", "diverged", "failed"):
+        atomic_write_json(run.result, {"status": status})
+        assert run.is_done() == (status in DONE_STATUSES)
+    assert DONE_STATUSES == ("finished", "diverged")
