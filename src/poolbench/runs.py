@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NotRequired, TypedDict
+from typing import Any, BinaryIO, TypedDict
 
 import torch
 
@@ -43,8 +43,8 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)
 
 
-class RunResult(TypedDict):
-    """``result.json``: how a run ended and its summary metrics (all None unless "finished")."""
+class _RunEnd(TypedDict):
+    """The fields every ``result.json`` has (see ``RunResult``)."""
 
     status: str  # "finished" | "diverged" | "failed"
     run_id: str
@@ -57,9 +57,14 @@ class RunResult(TypedDict):
     best_epoch: int | None
     final_test_acc: float | None
     test_acc_at_best_val: float | None  # with a validation split: test accuracy at the best val epoch
-    best_val_epoch: NotRequired[int | None]  # finished runs only
-    final_val_acc: NotRequired[float]  # finished runs with a validation split only
     provenance: dict[str, Any]  # git commit, torch version, device, host, date, wall_time_s
+
+
+class RunResult(_RunEnd, total=False):
+    """``result.json``: how a run ended and its summary metrics (all None unless "finished")."""
+
+    best_val_epoch: int | None  # finished runs only
+    final_val_acc: float  # finished runs with a validation split only
 
 
 def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:

@@ -1,12 +1,17 @@
-"""Stand-ins for the engine: write a run directory the way ``train_run`` does, in microseconds.
+"""Stand-ins for the engine: write a run directory through the recorder's writers, in microseconds.
 
 They let the grid, the executors and the CLI be tested without training anything.
 """
 
 from __future__ import annotations
 
-from poolbench.runs import RunDir, atomic_write_json
+import torch
+
+from poolbench.runs import RunDir
 from poolbench.train.config import RunConfig
+from poolbench.train.recorder import config_record, write_result
+
+CPU = torch.device("cpu")
 
 
 class FakeEngine:
@@ -23,26 +28,13 @@ class FakeEngine:
             raise RuntimeError(f"boom in {config.pool}")
         rd = RunDir(runs_dir, config.run_id)
         rd.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(
-            rd.config,
-            {
-                **config.to_dict(),
-                "run_id": config.run_id,
-                "protocol_label": config.protocol_label(),
-                "standard": config.is_standard,
-            },
-        )
-        epochs = config.protocol.epochs
-        rd.write_metrics([{"epoch": e, "test_acc": 10.0 * e} for e in range(1, epochs + 1)])
-        status = "diverged" if config.pool in self.diverge else "finished"
-        result = {
-            "status": status,
-            "run_id": config.run_id,
-            "error": None,
-            "best_test_acc": None if status == "diverged" else 10.0 * epochs,
-            "diverged_at_epoch": 1 if status == "diverged" else None,
-        }
-        atomic_write_json(rd.result, result)
+        rd.write_config(config_record(config))
+        history = [{"epoch": e, "test_acc": 10.0 * e} for e in range(1, config.protocol.epochs + 1)]
+        rd.write_metrics(history)
+        if config.pool in self.diverge:
+            result = write_result(rd, config, "diverged", [], 0.0, CPU, diverged_at=1, error="loss became nan")
+        else:
+            result = write_result(rd, config, "finished", history, 0.0, CPU)
         return result
 
     def pack(self, configs, runs_dir, device=None, progress=True):

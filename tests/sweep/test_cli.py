@@ -46,13 +46,13 @@ def test_dry_run_lists_the_grid_with_each_status(tmp_path, capsys):
 
 @pytest.mark.slow  # trains real tiny runs: 3-8 s on 2 cores
 def test_sweep_reports_failures_and_still_exits_0(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(base, "default_run_fn", lambda: FakeEngine(fail={"max"}).run)
+    monkeypatch.setattr(base, "train_run", FakeEngine(fail={"max"}).run)
     assert main(GRID + ["--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "4 runs: 0 skipped (already done), 2 finished, 0 diverged, 2 failed" in out
     assert out.count("failed: resnet20-synthetic-max-s") == 2 and "RuntimeError: boom in max" in out
 
-    monkeypatch.setattr(base, "default_run_fn", lambda: FakeEngine().run)
+    monkeypatch.setattr(base, "train_run", FakeEngine().run)
     assert main(GRID + ["--runs-dir", str(tmp_path)]) == 0
     assert "4 runs: 2 skipped (already done), 2 finished, 0 diverged, 0 failed" in capsys.readouterr().out
 

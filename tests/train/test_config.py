@@ -87,8 +87,8 @@ def test_flex_and_sac_runs_carry_the_defaults_version_others_keep_their_ids():
 
 
 def test_a_run_made_under_the_old_flex_defaults_is_never_rebuilt_as_the_new_one(tmp_path):
-    from poolbench.train.label import pool_label
     from poolbench.train import engine
+    from poolbench.train.label import pool_label
 
     new = RunConfig(model="resnet20", dataset="synthetic", pool="flex", protocol=Protocol(epochs=1))
     stored = new.to_dict()

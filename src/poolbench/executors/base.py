@@ -15,22 +15,13 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..runs import RunDir, atomic_write_json
+from ..runs import RunDir
 from ..train.config import RunConfig
+from ..train.engine import auto_device, train_run
+from ..train.packed import train_packed
+from ..train.recorder import config_record, write_result
 
 Results = dict[str, dict[str, Any]]
-
-
-def default_run_fn() -> Callable:
-    from ..train.engine import train_run
-
-    return train_run
-
-
-def default_pack_fn() -> Callable:
-    from ..train.packed import train_packed
-
-    return train_packed
 
 
 def run_task(
@@ -51,12 +42,10 @@ def run_task(
         _log_attempt(cfg, runs_dir, executor)
     try:
         if len(configs) == 1:
-            run_fn = run_fn or default_run_fn()
-            results = [run_fn(configs[0], runs_dir, device=None, progress=progress)]
+            results = [(run_fn or train_run)(configs[0], runs_dir, device=None, progress=progress)]
         else:
-            pack_fn = pack_fn or default_pack_fn()
-            results = pack_fn(configs, runs_dir, device=None, progress=progress)
-        return {cfg.run_id: res for cfg, res in zip(configs, results)}
+            results = (pack_fn or train_packed)(configs, runs_dir, device=None, progress=progress)
+        return {cfg.run_id: res for cfg, res in zip(configs, results, strict=True)}
     except Exception as e:  # noqa: BLE001 - a crash is a result of the sweep, recorded per run
         what = f"{type(e).__name__}: {e}"
         if len(configs) > 1:
@@ -71,7 +60,7 @@ def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> dic
     rd = RunDir(runs_dir, config.run_id)
     result = rd.read_result()
     if result and result.get("status") == "failed":  # a stale one was cleared by _log_attempt
-        (rd.path / "error.log").write_text(tb)
+        rd.error_log.write_text(tb)
         return result
     return record_failure(config, runs_dir, error, tb)
 
@@ -79,52 +68,19 @@ def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> dic
 def record_failure(
     config: RunConfig, runs_dir: str, error: str, tb: str | None = None, device: str | None = None
 ) -> dict[str, Any]:
-    """Write a "failed" ``result.json`` (and ``error.log``) for a run, and return that result.
+    """Write a "failed" ``result.json`` (and ``error.log``) for a run, and return that result;
+    ``device`` names the device where it is not this machine's (a lost worker's).
 
     A failed run keeps its checkpoint: the next sweep deletes nothing and resumes from it.
     """
-    from ..train.provenance import provenance
-
     rd = RunDir(runs_dir, config.run_id)
     rd.path.mkdir(parents=True, exist_ok=True)
-    if not rd.config.exists():  # so that the index can show the failure beside its config
-        atomic_write_json(
-            rd.config,
-            {
-                **config.to_dict(),
-                "run_id": config.run_id,
-                "protocol_label": config.protocol_label(),
-                "standard": config.is_standard,
-            },
-        )
-    prov = provenance(_torch_device())
-    if device:
-        prov["device"] = device
-    prov["wall_time_s"] = None
-    result = {
-        "status": "failed",
-        "run_id": config.run_id,
-        "best_test_acc": None,
-        "best_epoch": None,
-        "final_test_acc": None,
-        "test_acc_at_best_val": None,
-        "epochs_completed": len(rd.read_metrics()),
-        "diverged_at_epoch": None,
-        "error": error,
-        "protocol_label": config.protocol_label(),
-        "standard": config.is_standard,
-        "provenance": prov,
-    }
+    rd.write_config(config_record(config))  # so that the index can show the failure beside its config
     if tb:
-        (rd.path / "error.log").write_text(tb)
-    atomic_write_json(rd.result, result)
-    return result
-
-
-def _torch_device():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        rd.error_log.write_text(tb)
+    return dict(
+        write_result(rd, config, "failed", rd.read_metrics(), None, auto_device(), error=error, device_name=device)
+    )
 
 
 def _log_attempt(config: RunConfig, runs_dir: str, executor: str) -> None:
@@ -146,5 +102,5 @@ def _log_attempt(config: RunConfig, runs_dir: str, executor: str) -> None:
     if old and old.get("status") == "failed":
         line["previous_error"] = old.get("error")
         rd.result.unlink()
-    with open(rd.path / "attempts.jsonl", "a") as f:  # one short write: a line is whole or absent
+    with open(rd.attempts, "a") as f:  # one short write: a line is whole or absent
         f.write(json.dumps(line, sort_keys=True) + "\n")

@@ -1,16 +1,14 @@
-"""The train/eval loop of the fixed protocol, resumable and reproducible.
+"""One run of the fixed protocol: its data, model, optimizer, epoch and evaluation, reproducibly.
 
-Design (after airbench and torchvision's classification reference):
+``train_run`` builds a ``SingleTrainer`` and a ``RunRecorder`` and hands them to ``fit.fit`` (the
+one epoch loop; packed runs use it too). Design (after airbench and torchvision's classification
+reference):
 - the dataset lives on the training device as uint8; each epoch is augmented at once with batched
   tensor ops (RandomCrop(32, pad 4, zeros) + flip), from a generator seeded by (seed, epoch), so the
   batch composition of epoch e never depends on whether the run was interrupted;
 - the model's own randomness (dropout, stochastic pools) is reseeded from (seed, epoch) too;
-- after every epoch, a checkpoint (model, optimizer, metric history) is written atomically and
-  ``metrics.jsonl`` is rewritten from that history, so a run killed at any moment resumes to exactly
-  the metrics of an uninterrupted run;
-- a non-finite training loss, test (or validation) loss or logit, in training or in eval mode,
-  ends the run as *diverged* at that epoch, never as an accuracy: a model whose outputs are NaN
-  would otherwise score the share of the class argmax falls on;
+- the recorder checkpoints every epoch atomically, so a killed run resumes to exactly the metrics
+  of an uninterrupted run; a non-finite loss or logit ends it as *diverged* (``fit``);
 - evaluation runs in large batches with one host sync per epoch.
 """
 
@@ -18,12 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn as nn
@@ -31,12 +27,14 @@ import torch.nn.functional as F
 
 from ..data.augment import batch_flip, batch_random_crop, normalize, normalize_per_image, pad_to
 from ..models import create_model
-from ..runs import RunDir, atomic_write_json
-from .config import CONFIG_SCHEMA, WEIGHT_FILE_ARGS, RunConfig
+from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
+from .config import WEIGHT_FILE_ARGS, RunConfig
 from .data import holdout_fold, select_data  # noqa: F401 - holdout_fold: engine's public name too
-from .progress import RunInterrupted, StepTimer, interactive
-from .provenance import provenance
+from .fit import fit
+from .progress import Progress
+from .recorder import RunRecorder
 
+M = TypeVar("M", bound=nn.Module)
 IMAGE_SIZE = 32  # every model sees 32x32 (28x28 sources are zero-padded, see data/augment.py)
 EVAL_BATCH = 1000
 
@@ -75,15 +73,15 @@ def prepare_data(config: RunConfig, device: torch.device) -> RunData:
     sel = select_data(config)
     ds = sel.dataset
 
-    def put(x: torch.Tensor | None) -> torch.Tensor | None:
-        return None if x is None else pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
+    def put(x: torch.Tensor) -> torch.Tensor:
+        return pad_to(x, IMAGE_SIZE).to(device, non_blocking=True)
 
     return RunData(
         train_x=put(sel.train_x),
         train_y=sel.train_y.to(device),
         test_x=put(sel.test_x),
         test_y=sel.test_y.to(device),
-        val_x=put(sel.val_x),
+        val_x=None if sel.val_x is None else put(sel.val_x),
         val_y=None if sel.val_y is None else sel.val_y.to(device),
         mean=tuple(ds.mean),
         std=tuple(ds.std),
@@ -192,7 +190,12 @@ def compiled(model: nn.Module, config: RunConfig) -> nn.Module:
         raise ValueError(
             f"unknown compile mode {config.compile_mode!r}; use one of {', '.join(str(m) for m in COMPILE_MODES[1:])}"
         )
-    return torch.compile(model, mode=config.compile_mode)
+    return cast(nn.Module, torch.compile(model, mode=config.compile_mode))
+
+
+def to_channels_last(model: M) -> M:
+    """``model`` with its 4-d tensors in channels-last memory format (the same values)."""
+    return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
 
 
 def step_begin(config: RunConfig) -> None:
@@ -214,8 +217,9 @@ def autocast(config: RunConfig, device: torch.device):
 def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, logits). Models with extra training terms (auxiliary classifiers, pooling-weight
     regularisation) implement ``training_loss(x, y, criterion)``; the rest are plain cross-entropy."""
-    if hasattr(model, "training_loss"):
-        return model.training_loss(x, y, F.cross_entropy)
+    own_loss: Any = getattr(model, "training_loss", None)
+    if own_loss is not None:
+        return own_loss(x, y, F.cross_entropy)
     logits = model(x)
     return F.cross_entropy(logits.float(), y), logits
 
@@ -259,8 +263,8 @@ def train_epoch(
         n += len(yb)
         if on_step is not None:
             on_step(-(-n // config.protocol.batch_size))
-    loss = float("nan") if bool(bad) else float(loss_sum) / n
-    return {"train_loss": loss, "train_acc": 100.0 * float(correct) / n}
+    mean_loss = float("nan") if bool(bad) else float(loss_sum) / n
+    return {"train_loss": mean_loss, "train_acc": 100.0 * float(correct) / n}
 
 
 @torch.no_grad()
@@ -287,190 +291,75 @@ def evaluate(
     return float("nan") if bool(bad) else float(loss_sum) / len(y), 100.0 * float(correct) / len(y)
 
 
-# ----------------------------------------------------------------------------- results
-def summarize_history(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best-epoch test accuracy (the benchmark's metric), final-epoch accuracy and, with a
-    validation split, the test accuracy at the epoch of best validation accuracy."""
-    if not history:
-        return {"best_test_acc": None, "best_epoch": None, "final_test_acc": None, "test_acc_at_best_val": None}
-    best = max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
-    out = {
-        "best_test_acc": best["test_acc"],
-        "best_epoch": best["epoch"],
-        "final_test_acc": history[-1]["test_acc"],
-        "test_acc_at_best_val": None,
-        "best_val_epoch": None,
-    }
-    if history[0].get("val_acc") is not None:
-        out["final_val_acc"] = history[-1]["val_acc"]
-        bv = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
-        out["test_acc_at_best_val"], out["best_val_epoch"] = bv["test_acc"], bv["epoch"]
-    return out
-
-
-def divergence(rec: dict[str, Any]) -> str | None:
-    """Why this epoch's record is a diverged model (a non-finite loss or logit), or None."""
-    for key, what in (
-        ("train_loss", "training loss (or a training logit)"),
-        ("test_loss", "test loss (or an eval-mode logit)"),
-        ("val_loss", "validation loss (or an eval-mode logit)"),
-    ):
-        v = rec.get(key)
-        if v is not None and not math.isfinite(v):
-            return f"{what} became {v}"
-    return None
-
-
-def write_config(run: RunDir, config: RunConfig) -> None:
-    if run.config.exists():
-        return
-    d = config.to_dict()
-    d.update(
-        run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard, schema=CONFIG_SCHEMA
-    )
-    atomic_write_json(run.config, d)
-
-
-def finish(
-    run: RunDir,
-    config: RunConfig,
-    status: str,
-    history: list[dict[str, Any]],
-    wall: float,
-    device: torch.device,
-    diverged_at: int | None = None,
-    error: str | None = None,
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "status": status,
-        "run_id": config.run_id,
-        "epochs_completed": len(history),
-        "diverged_at_epoch": diverged_at,
-        "error": error,
-        "protocol_label": config.protocol_label(),
-        "standard": config.is_standard,
-    }
-    result.update(summarize_history(history) if status == "finished" else summarize_history([]))
-    result["provenance"] = dict(provenance(device), wall_time_s=round(wall, 2))
-    atomic_write_json(run.result, result)
-    return result
-
-
-def log_epoch(rec: dict[str, Any], total: int) -> str:
-    val = f" val {rec['val_acc']:.2f}" if rec.get("val_acc") is not None else ""
-    return (
-        f"epoch {rec['epoch']:>3}/{total} lr {rec['lr']:.4f} loss {rec['train_loss']:.4f} "
-        f"train {rec['train_acc']:.2f} test {rec['test_acc']:.2f}{val} ({rec['epoch_time_s']:.1f}s)"
-    )
-
-
 # ----------------------------------------------------------------------------- the run
+def check_config(config: RunConfig) -> None:
+    """Everything about ``config`` that can fail on bad input, checked before its run directory exists."""
+    config.protocol.check()
+    config.check_weight_files()
+    config.check_pool_file()
+    config.check_data()
+
+
+class SingleTrainer:
+    """One run's model and optimizer: the ``fit.Trainer`` of K = 1."""
+
+    packed = False
+
+    def __init__(self, config: RunConfig, data: RunData, device: torch.device, checkpoint: dict[str, Any] | None):
+        self.members, self.data, self.device = [config], data, device
+        self.test_x, self.test_y, self.val_x, self.val_y = data.test_x, data.test_y, data.val_x, data.val_y
+        self.steps_per_epoch = -(-len(data.train_y) // config.protocol.batch_size)
+        self.model = build_model(config, data).to(device)
+        if config.channels_last:
+            self.model = to_channels_last(self.model)
+        self.opt = make_optimizer(self.model, config)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint["model"])
+            self.opt.load_state_dict(checkpoint["optimizer"])
+        self.step_model = compiled(self.model, config)
+
+    def train_epoch(self, epoch: int, lr: float, on_step: Callable[[int], None] | None) -> list[dict[str, float]]:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        return [train_epoch(self.step_model, self.opt, self.data, self.members[0], epoch, self.device, on_step)]
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
+        loss, acc = evaluate(self.step_model, x, y, self.data, self.members[0], self.device)
+        return [loss], [acc]
+
+    def member_states(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(self.model.state_dict(), self.opt.state_dict())]
+
+    def without(self, drop: list[int]) -> SingleTrainer | None:
+        return None if 0 in drop else self
+
+
 def train_run(
     config: RunConfig,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = DEFAULT_RUNS_DIR,
     device: str | torch.device | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Train one run to completion (or divergence); skip it if done, resume it if unfinished.
 
     Returns the contents of ``result.json``.
     """
     run = RunDir(runs_dir, config.run_id)
-    if run.is_done():
-        result = run.read_result()
+    result = run.read_result()
+    if result is not None and run.is_done():
         if log is not None:
             best = f", best test acc {result['best_test_acc']:.2f}" if result.get("best_test_acc") is not None else ""
             log(f"{config.run_id}: already done ({result.get('status')}{best}); not trained again")
-        return result
-    device = auto_device(device)
-    # Build everything that can fail on bad input *before* the run directory exists.
-    config.protocol.check()
-    config.check_weight_files()
-    config.check_pool_file()
-    config.check_data()
-    data = prepare_data(config, device)
-    model = build_model(config, data).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, config)
-    ckpt = run.load_checkpoint(map_location=device)  # a refused or damaged file stops here, named
-    run.remove_stale_temp_files()
-    run.path.mkdir(parents=True, exist_ok=True)
-    write_config(run, config)
-
-    history: list[dict[str, Any]] = []
-    wall = 0.0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        history, wall = ckpt["history"], ckpt["wall_time_s"]
-        run.write_metrics(history)  # heal a metrics file that lagged the checkpoint at the kill
-    step_model = compiled(model, config)
-
-    epochs = config.protocol.epochs
-    bar = None
-    if progress and interactive():
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, initial=len(history), desc=config.run_id, unit="ep", leave=False)
-    # one whole line per epoch wherever there is no bar (a log file, --no-progress)
-    say = log or (bar.write if bar is not None else print)
-    if history:
-        say(f"{config.run_id}: resumed from epoch {len(history)} (of {epochs}); training epoch {len(history) + 1} next")
-    timer = StepTimer(
-        -(-len(data.train_y) // config.protocol.batch_size), epochs - len(history), device, say, config.run_id
-    )
-    try:
-        for epoch in range(len(history), epochs):
-            t0 = time.perf_counter()
-            lr = config.protocol.lr_at(epoch)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            rec: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-            rec.update(train_epoch(step_model, opt, data, config, epoch, device, on_step=timer))
-            why = divergence(rec)
-            if why is None:
-                rec["test_loss"], rec["test_acc"] = evaluate(step_model, data.test_x, data.test_y, data, config, device)
-                rec["val_acc"] = rec["val_loss"] = None
-                if data.val_x is not None:
-                    rec["val_loss"], rec["val_acc"] = evaluate(step_model, data.val_x, data.val_y, data, config, device)
-                why = divergence(rec)
-            if why is not None:
-                wall += time.perf_counter() - t0
-                say(f"{config.run_id}: {why} in epoch {epoch + 1}: diverged")
-                return finish(run, config, "diverged", history, wall, device, diverged_at=epoch + 1, error=why)
-            rec.pop("val_loss")  # checked, not recorded: metrics.jsonl keeps its schema
-            rec["epoch_time_s"] = round(time.perf_counter() - t0, 3)
-            wall += time.perf_counter() - t0
-            history.append(rec)
-            run.save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "history": history,
-                    "wall_time_s": wall,
-                    "run_id": config.run_id,
-                }
-            )
-            run.write_metrics(history)
-            say(log_epoch(rec, epochs))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(test=f"{rec['test_acc']:.2f}", best=f"{max(r['test_acc'] for r in history):.2f}")
-    except KeyboardInterrupt:  # nothing is lost but the epoch in progress: say how to go on
-        raise RunInterrupted(
-            f"{config.run_id}: interrupted in epoch {len(history) + 1} of {epochs}; "
-            f"{len(history)} finished epochs are saved. Run the same command again to resume "
-            f"from epoch {len(history) + 1}."
-        ) from None
-    except Exception as exc:  # a crash is recorded, then re-raised for the caller to decide
-        try:
-            finish(run, config, "failed", history, wall, device, error=f"{type(exc).__name__}: {exc}")
-        except OSError:  # a full disk cannot take the record either: the original error is the news
-            pass
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return finish(run, config, "finished", history, wall, device)
+        return cast(RunResult, result)  # a result.json written by write_result
+    dev = auto_device(device)
+    check_config(config)  # everything that can fail on bad input, before the run directory exists
+    data = prepare_data(config, dev)
+    ckpt = run.load_checkpoint(map_location=dev)  # a refused or damaged file stops here, named
+    trainer = SingleTrainer(config, data, dev, ckpt)
+    bar = Progress(config.run_id, config.protocol.epochs, len(ckpt["history"]) if ckpt else 0, progress, log)
+    recorder = RunRecorder(config, runs_dir, dev, bar.say)
+    recorder.on_fit_start(ckpt)
+    fit(trainer, [recorder], bar, config.run_id)
+    assert recorder.result is not None  # fit ends every run it does not raise out of
+    return recorder.result

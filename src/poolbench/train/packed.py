@@ -13,18 +13,18 @@ on a GPU.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runs import RunDir, atomic_write_json
+from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from . import engine
 from .config import RunConfig
+from .fit import fit
 from .packing import (
     NotPackable,
     can_pack,
@@ -35,7 +35,8 @@ from .packing import (
     unpack_state,
     verify_pack,
 )
-from .progress import interactive
+from .progress import Progress
+from .recorder import RunRecorder
 
 
 # ----------------------------------------------------------------------------- training
@@ -57,8 +58,10 @@ def train_packed_epoch(
     configs: Sequence[RunConfig],
     epoch: int,
     device: torch.device,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
-    """One epoch for K packed models; each model gets exactly its separate run's batches."""
+    """One epoch for K packed models; each model gets exactly its separate run's batches.
+    ``on_step(i)`` is called after step i (1-based), as in ``engine.train_epoch``."""
     cfg = configs[0]
     packed.train()
     loss_sum = torch.zeros(k, device=device)
@@ -68,7 +71,7 @@ def train_packed_epoch(
     streams = [
         engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment) for c in configs
     ]
-    for batches in zip(*streams):
+    for batches in zip(*streams, strict=True):
         engine.step_begin(cfg)
         x = pack_inputs([data.inputs(xb) for xb, _ in batches])
         y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
@@ -84,6 +87,8 @@ def train_packed_epoch(
         correct += (logits.detach().argmax(2) == y).sum(0)
         bad |= _nonfinite_per_model(logits)
         n += len(y)
+        if on_step is not None:
+            on_step(-(-n // cfg.protocol.batch_size))
     # one host sync per epoch; NaN marks a model with a non-finite logit (as engine.train_epoch)
     losses_l, correct_l = torch.where(bad, float("nan"), loss_sum / n).tolist(), correct.tolist()
     return {"train_loss": losses_l, "train_acc": [100.0 * c / n for c in correct_l]}
@@ -119,47 +124,65 @@ def evaluate_packed(
     return losses.tolist(), [100.0 * c / len(y) for c in correct.tolist()]
 
 
-class _Pack:
-    """The live packed network of the members still training, with its optimizer."""
+class PackedTrainer:
+    """The live packed network of the members still training, with its optimizer: the
+    ``fit.Trainer`` of K > 1. ``checkpoints[k]`` (or None) is member k's run checkpoint to resume."""
+
+    packed = True
 
     def __init__(
         self,
         configs: list[RunConfig],
         models: list[nn.Module],
-        model_states: list[dict[str, Any]],
-        opt_states: list[dict[str, Any] | None],
+        checkpoints: Sequence[dict[str, Any] | None],
         data: engine.RunData,
         device: torch.device,
     ):
-        for m, s in zip(models, model_states):
-            if s is not None:
-                m.load_state_dict(s)
-        self.configs, self.models = configs, models
-        self.packed = pack_models(models).to(device)
+        for m, ck in zip(models, checkpoints, strict=True):
+            if ck is not None:
+                m.load_state_dict(ck["model"])
+        self.members, self.models, self.data, self.device = configs, models, data, device
+        self.test_x, self.test_y, self.val_x, self.val_y = data.test_x, data.test_y, data.val_x, data.val_y
+        self.steps_per_epoch = -(-len(data.train_y) // configs[0].protocol.batch_size)
+        self.net = pack_models(models).to(device)
         if configs[0].channels_last:
-            self.packed = self.packed.to(memory_format=torch.channels_last)
-        verify_pack(self.packed, models, data.inputs(data.test_x[:4]))
-        self.opt = engine.make_optimizer(self.packed, configs[0])
-        if all(s is not None for s in opt_states):
-            load_optimizer_members(self.packed, self.opt, opt_states)
-        self.step_model = engine.compiled(self.packed, configs[0])
+            self.net = engine.to_channels_last(self.net)
+        verify_pack(self.net, models, data.inputs(data.test_x[:4]))
+        self.opt = engine.make_optimizer(self.net, configs[0])
+        opt_states = [ck["optimizer"] for ck in checkpoints if ck is not None]
+        if len(opt_states) == len(configs):
+            load_optimizer_members(self.net, self.opt, opt_states)
+        self.step_model = engine.compiled(self.net, configs[0])
 
-    def member_states(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return unpack_state(self.packed), unpack_optimizer_state(self.packed, self.opt)
+    def train_epoch(self, epoch: int, lr: float, on_step: Callable[[int], None] | None) -> list[dict[str, float]]:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.net.rng.seed([engine._seed_for(c.seed, epoch, "model") for c in self.members], self.device)
+        tr = train_packed_epoch(
+            self.step_model, len(self.members), self.opt, self.data, self.members, epoch, self.device, on_step
+        )
+        return [
+            {"train_loss": loss, "train_acc": acc} for loss, acc in zip(tr["train_loss"], tr["train_acc"], strict=True)
+        ]
 
-    def without(self, drop: list[int], data: engine.RunData, device: torch.device) -> _Pack | None:
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
+        return evaluate_packed(self.step_model, len(self.members), x, y, self.data, self.members[0], self.device)
+
+    def member_states(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return list(zip(unpack_state(self.net), unpack_optimizer_state(self.net, self.opt), strict=True))
+
+    def without(self, drop: list[int]) -> PackedTrainer | None:
         """A new pack of the members not in ``drop`` (their exact current states), or None."""
-        keep = [i for i in range(len(self.configs)) if i not in drop]
+        keep = [i for i in range(len(self.members)) if i not in drop]
         if not keep:
             return None
-        ms, os_ = self.member_states()
-        return _Pack(
-            [self.configs[i] for i in keep],
+        states = self.member_states()
+        return PackedTrainer(
+            [self.members[i] for i in keep],
             [self.models[i] for i in keep],
-            [ms[i] for i in keep],
-            [os_[i] for i in keep],
-            data,
-            device,
+            [{"model": states[i][0], "optimizer": states[i][1]} for i in keep],
+            self.data,
+            self.device,
         )
 
 
@@ -170,18 +193,18 @@ def _train_separately(
     progress: bool,
     log: Callable[[str], None] | None,
     why: str,
-) -> list[dict[str, Any]]:
+) -> list[RunResult]:
     (log or print)(f"not packing: {why}; training the runs one after another")
     return [engine.train_run(c, runs_dir, device=device, progress=progress, log=log) for c in configs]
 
 
 def train_packed(
     configs: Sequence[RunConfig],
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = DEFAULT_RUNS_DIR,
     device: str | torch.device | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunResult]:
     """Train K runs as one packed network; returns their results in order, like K ``train_run`` calls.
 
     Each run's directory is written exactly as ``train_run`` writes it (its own checkpoint, loadable
@@ -193,138 +216,54 @@ def train_packed(
     ok, why = can_pack(configs)
     if not ok and len(configs) > 1:
         return _train_separately(configs, runs_dir, device, progress, log, why)
-    runs = [RunDir(runs_dir, c.run_id) for c in configs]
-    results: list[dict[str, Any] | None] = [r.read_result() if r.is_done() else None for r in runs]
-    todo = [i for i, r in enumerate(results) if r is None]
+    results: dict[str, RunResult] = {}
+    for c in configs:
+        run = RunDir(runs_dir, c.run_id)
+        if run.is_done():
+            results[c.run_id] = cast(RunResult, run.read_result())  # written by write_result
+    todo = [c for c in configs if c.run_id not in results]
     if len(todo) < 2:
-        for i in todo:
-            results[i] = engine.train_run(configs[i], runs_dir, device=device, progress=progress, log=log)
-        return results  # type: ignore[return-value]
-    device = engine.auto_device(device)
-    cfgs = [configs[i] for i in todo]
-    ckpts = [runs[i].load_checkpoint(map_location=device) for i in todo]
-    start = {len(c["history"]) if c else 0 for c in ckpts}
-    if len(start) > 1:
-        done = _train_separately(cfgs, runs_dir, device, progress, log, "the runs stand at different epochs")
-        for i, r in zip(todo, done):
-            results[i] = r
-        return results  # type: ignore[return-value]
-    # Build everything that can fail on bad input before any run directory exists (as train_run).
-    for c in cfgs:
-        c.protocol.check()
-        c.check_weight_files()
-        c.check_pool_file()
-        c.check_data()
-    data = engine.prepare_data(cfgs[0], device)
-    try:
-        models = [engine.build_model(c, data).to(device) for c in cfgs]
-        pack = _Pack(
-            cfgs, models, [c and c["model"] for c in ckpts], [c and c["optimizer"] for c in ckpts], data, device
-        )
-    except NotPackable as exc:
-        done = _train_separately(cfgs, runs_dir, device, progress, log, str(exc))
-        for i, r in zip(todo, done):
-            results[i] = r
-        return results  # type: ignore[return-value]
-    live = {c.run_id: (runs[i], i) for c, i in zip(cfgs, todo)}
-    history = {c.run_id: (ck["history"] if ck else []) for c, ck in zip(cfgs, ckpts)}
-    wall = {c.run_id: (ck["wall_time_s"] if ck else 0.0) for c, ck in zip(cfgs, ckpts)}
-    for c in cfgs:
-        run = live[c.run_id][0]
-        run.remove_stale_temp_files()
-        run.path.mkdir(parents=True, exist_ok=True)
-        engine.write_config(run, c)
-        atomic_write_json(run.path / "pack.json", {"packed_with": [x.run_id for x in cfgs], "k": len(cfgs)})
-        if history[c.run_id]:
-            run.write_metrics(history[c.run_id])  # heal a metrics file that lagged the checkpoint
-    epochs = cfgs[0].protocol.epochs
-    bar = None
-    if progress and interactive():
-        from tqdm.auto import tqdm
+        results.update({c.run_id: engine.train_run(c, runs_dir, device, progress, log) for c in todo})
+    else:
+        results.update(_train_pack(todo, runs_dir, engine.auto_device(device), progress, log))
+    return [results[c.run_id] for c in configs]
 
-        bar = tqdm(total=epochs, initial=start.pop(), desc=f"pack of {len(cfgs)}", unit="ep", leave=False)
-    say = log or (bar.write if bar is not None else print)  # whole lines where there is no bar
+
+def _train_pack(
+    configs: list[RunConfig],
+    runs_dir: str | Path,
+    device: torch.device,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> dict[str, RunResult]:
+    """Train runs none of which is done as one pack, or one by one where they cannot be packed."""
+    ckpts = [RunDir(runs_dir, c.run_id).load_checkpoint(map_location=device) for c in configs]
+    trainer, why = _pack_trainer(configs, ckpts, device)
+    if trainer is None:
+        done = _train_separately(configs, runs_dir, device, progress, log, why)
+        return {c.run_id: r for c, r in zip(configs, done, strict=True)}
+    start = len(ckpts[0]["history"]) if ckpts[0] else 0
+    bar = Progress(f"pack of {len(configs)}", configs[0].protocol.epochs, start, progress, log)
+    recorders = [RunRecorder(c, runs_dir, device, bar.say, name_lines=True) for c in configs]
+    mates = [c.run_id for c in configs]
+    for r, ck in zip(recorders, ckpts, strict=True):
+        r.on_fit_start(ck, packed_with=mates)
+    fit(trainer, recorders, bar, f"pack of {len(configs)}")
+    return {r.run_id: r.result for r in recorders if r.result is not None}
+
+
+def _pack_trainer(
+    configs: list[RunConfig], ckpts: list[dict[str, Any] | None], device: torch.device
+) -> tuple[PackedTrainer | None, str]:
+    """The pack of these runs, or (None, why not): runs at different epochs, or a model that
+    does not pack. Everything that can fail on bad input fails here, before any run directory exists."""
+    if len({len(c["history"]) if c else 0 for c in ckpts}) > 1:
+        return None, "the runs stand at different epochs"
+    for c in configs:
+        engine.check_config(c)
+    data = engine.prepare_data(configs[0], device)
     try:
-        for epoch in range(len(history[cfgs[0].run_id]), epochs):
-            if pack is None:
-                break
-            t0 = time.perf_counter()
-            lr = cfgs[0].protocol.lr_at(epoch)
-            for group in pack.opt.param_groups:
-                group["lr"] = lr
-            members = pack.configs
-            pack.packed.rng.seed([engine._seed_for(c.seed, epoch, "model") for c in members], device)
-            tr = train_packed_epoch(pack.step_model, len(members), pack.opt, data, members, epoch, device)
-            # Every member is evaluated (a member diverged in training costs the others nothing): a
-            # member whose train, test or validation loss or logit is non-finite is diverged.
-            test = evaluate_packed(pack.step_model, len(members), data.test_x, data.test_y, data, cfgs[0], device)
-            val = None
-            if data.val_x is not None:
-                val = evaluate_packed(pack.step_model, len(members), data.val_x, data.val_y, data, cfgs[0], device)
-            dt = time.perf_counter() - t0
-            recs = [
-                {
-                    "epoch": epoch + 1,
-                    "lr": lr,
-                    "train_loss": tr["train_loss"][j],
-                    "train_acc": tr["train_acc"][j],
-                    "test_loss": test[0][j],
-                    "test_acc": test[1][j],
-                    "val_acc": None if val is None else val[1][j],
-                    "val_loss": None if val is None else val[0][j],
-                    "epoch_time_s": round(dt, 3),
-                }
-                for j in range(len(members))
-            ]
-            why = [engine.divergence(r) for r in recs]
-            diverged = [j for j, w in enumerate(why) if w is not None]
-            for j in diverged:
-                c = members[j]
-                wall[c.run_id] += dt
-                say(f"{c.run_id}: {why[j]} in epoch {epoch + 1}: diverged")
-                run, i = live.pop(c.run_id)
-                results[i] = engine.finish(
-                    run, c, "diverged", history[c.run_id], wall[c.run_id], device, diverged_at=epoch + 1, error=why[j]
-                )
-            model_states, opt_states = pack.member_states() if len(diverged) < len(members) else ([], [])
-            for j, c in enumerate(members):
-                if j in diverged:
-                    continue
-                rec = recs[j]
-                rec.pop("val_loss")  # checked, not recorded (as train_run)
-                wall[c.run_id] += dt
-                history[c.run_id].append(rec)
-                run = live[c.run_id][0]
-                run.save_checkpoint(
-                    {
-                        "model": model_states[j],
-                        "optimizer": opt_states[j],
-                        "history": history[c.run_id],
-                        "wall_time_s": wall[c.run_id],
-                        "run_id": c.run_id,
-                        "packed_with": [x.run_id for x in members],
-                    }
-                )
-                run.write_metrics(history[c.run_id])
-                say(f"{c.run_id}: {engine.log_epoch(rec, epochs)}")
-            if diverged:
-                pack = pack.without(diverged, data, device)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(test=f"{max(test[1]):.2f}")
-    except Exception as exc:  # recorded for every member still training, then re-raised (as train_run)
-        for rid, (run, i) in live.items():
-            c = configs[i]
-            try:
-                results[i] = engine.finish(
-                    run, c, "failed", history[rid], wall[rid], device, error=f"{type(exc).__name__}: {exc}"
-                )
-            except OSError:  # a full disk cannot take the record either (as train_run)
-                pass
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    for rid, (run, i) in live.items():
-        results[i] = engine.finish(run, configs[i], "finished", history[rid], wall[rid], device)
-    return results  # type: ignore[return-value]
+        models = [engine.build_model(c, data).to(device) for c in configs]
+        return PackedTrainer(configs, models, ckpts, data, device), ""
+    except NotPackable as exc:
+        return None, str(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ class StepTimer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         now = time.perf_counter()
-        if step == TIMED_STEPS[0]:
+        if step == TIMED_STEPS[0] or self.t0 is None:
             self.t0 = now
             return
         if self.t0 is None:  # the first timed step was never reported: nothing to project from
@@ -66,3 +67,26 @@ class StepTimer:
             f"{TIMED_STEPS[1] - TIMED_STEPS[0]} timed steps; evaluation not included)"
         )
         self.done = True
+
+
+class Progress:
+    """The output of one fit: a tqdm bar over epochs on a terminal (when ``enabled``), and ``say``
+    for whole lines, written through the bar where there is one, else to ``log`` (or print)."""
+
+    def __init__(self, desc: str, total: int, initial: int, enabled: bool, log: Callable[[str], None] | None):
+        self.bar: Any = None
+        if enabled and interactive():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="ep", leave=False)
+        # one whole line per epoch wherever there is no bar (a log file, --no-progress)
+        self.say: Callable[[str], None] = log or (self.bar.write if self.bar is not None else print)
+
+    def advance(self, **postfix: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(**postfix)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
