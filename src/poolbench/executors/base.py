@@ -41,6 +41,7 @@ def run_task(
     for cfg in configs:
         _log_attempt(cfg, runs_dir, executor)
     try:
+        results: list[Any]
         if len(configs) == 1:
             results = [(run_fn or train_run)(configs[0], runs_dir, device=None, progress=progress)]
         else:
