@@ -32,6 +32,9 @@ TINY = [
 ]
 
 
+pytestmark = pytest.mark.slow  # every test uses the module fixture, which trains a run: 6-8 s on 2 cores
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pf")
@@ -82,7 +85,6 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.slow  # its module fixture trains a run: 8 s on 2 cores
 @pytest.mark.parametrize("argv", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_a_changed_pool_file_is_never_imported(trained, tmp_path, capsys, argv):
     root, pool, run_dir = trained

@@ -57,6 +57,7 @@ def test_an_image_folder_that_is_not_cifar10_is_refused_with_the_fix(tmp_path, s
         load_dataset("cifar10", data_path=str(tar))
 
 
+@pytest.mark.slow  # trains: 4 s on 2 cores
 def test_the_run_column_is_cifar10_jpeg(tmp_path, small_counts):
     from poolbench.results.index import build_index
     from poolbench.train import Protocol, RunConfig

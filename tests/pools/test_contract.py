@@ -14,7 +14,10 @@ from poolbench.pools.loader import load_pool_file
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", list_pools())
+@pytest.mark.parametrize(
+    "name",  # gemgate's contract run takes 10 s on 2 cores: slow
+    [pytest.param(n, marks=pytest.mark.slow) if n == "gemgate" else n for n in list_pools()],
+)
 def test_registered_pool_passes_the_contract(name):
     report = check_pool(name, compile=False, onnx=False)
     assert report.passed, report.format_table()

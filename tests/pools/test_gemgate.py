@@ -219,7 +219,10 @@ def test_building_it_leaves_the_global_rng_alone():
     assert not torch.equal(a.w1, b.w1)  # but the gate's first layer still depends on the seed
 
 
-@pytest.mark.parametrize("model,chans", [("resnet20", 3), ("mobilenetv2", 1)])
+@pytest.mark.parametrize(
+    "model,chans",
+    [("resnet20", 3), pytest.param("mobilenetv2", 1, marks=pytest.mark.slow)],  # 4 s on 2 cores
+)
 def test_in_a_model_it_starts_as_the_gem_model_of_the_same_seed(model, chans):
     from poolbench.models import create_model
 

@@ -66,6 +66,7 @@ def test_an_eval_only_nan_member_of_a_pack_is_diverged_and_the_other_finishes(tm
     _assert_diverged(got[1])
 
 
+@pytest.mark.slow  # trains: 4 s on 2 cores
 def test_a_nan_validation_loss_is_diverged(tmp_path, eval_nan_pool):
     cfg = RunConfig(model="mobilenetv2", dataset="synthetic", pool_file=eval_nan_pool, protocol=ONE_STEP, val_split=100)
     _assert_diverged(train_run(cfg, tmp_path, device="cpu", progress=False))
@@ -83,6 +84,7 @@ def test_a_non_finite_or_huge_learning_rate_is_diverged(tmp_path, lr):
     _assert_diverged(train_run(cfg, tmp_path, device="cpu", progress=False))
 
 
+@pytest.mark.slow  # trains a pack: 2-4 s on 2 cores
 @pytest.mark.parametrize("lr", [float("nan"), 1e30])
 def test_a_non_finite_or_huge_learning_rate_is_diverged_when_packed(tmp_path, lr):
     proto = Protocol(epochs=1, lr=lr, batch_size=32, train_subset=32, test_subset=32)
