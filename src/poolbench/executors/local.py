@@ -16,6 +16,8 @@ from ..train.packing import plan_packs
 from ..train.progress import interactive
 from .base import Results, run_task
 
+NAME = "local"
+
 
 def auto_pack(has_gpu: bool) -> int:
     """Runs per task when ``--pack`` is not given: packing only pays off on a GPU."""
@@ -23,7 +25,7 @@ def auto_pack(has_gpu: bool) -> int:
 
 
 class LocalExecutor:
-    name = "local"
+    name = NAME
 
     def run(
         self,
@@ -47,3 +49,8 @@ class LocalExecutor:
                 bar.update(len(task))
                 bar.set_postfix(dict(Counter(r.get("status") for r in results.values())))
         return results
+
+
+def create(ray_address: str | None = None) -> LocalExecutor:
+    """The in-process executor (``ray_address`` is a Ray option: ignored here)."""
+    return LocalExecutor()

@@ -41,6 +41,8 @@ LOOPBACK = "127.0.0.1"
 # address the loopback one, as on macOS/Windows.
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
+NAME = "ray"
+
 
 def _import_ray():
     try:
@@ -83,7 +85,7 @@ def init_cluster(ray, address: str | None = None, **kwargs: Any) -> None:
 
 
 class RayExecutor:
-    name = "ray"
+    name = NAME
 
     def __init__(self, address: str | None = None, max_retries: int = 3, init_kwargs: dict[str, Any] | None = None):
         self.address = address
@@ -143,3 +145,8 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 raise
         return results
+
+
+def create(ray_address: str | None = None) -> RayExecutor:
+    """One Ray task per run or pack; ``ray_address`` joins a running cluster, None starts a loopback-only one."""
+    return RayExecutor(address=ray_address)

@@ -7,8 +7,8 @@ loss is sum_k CE_k, so every member's gradient and SGD step are its own run's.
 Divergence. Member k's parameters only ever meet member k's activations, so a diverged (NaN) member
 cannot touch the others (tested on CPU). It is recorded as diverged at that epoch, exactly as
 ``train_run`` would, and the pack is rebuilt from the survivors' exact states. The CUDA paths
-(MemberRNG's CUDA states, cuDNN's grouped convolutions) are checked by tests/train/test_packed_cuda.py
-on a GPU.
+(MemberRNG's CUDA states, cuDNN's grouped convolutions) have their tests in
+tests/train/test_packed_cuda.py, which need a GPU (README, "What is measured", says where they ran).
 """
 
 from __future__ import annotations
