@@ -39,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "sweep": {"data", "executors", "results", "runs", "train"},
     "bench": {"data", "models", "train"},
     "cli": {
+        TOP,
         *("bench", "data", "executors", "lda", "models", "pools", "results"),
         *("robustness", "runs", "sweep", "train", "viz"),
     },

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypedDict
 
-import torch
-
 from .tensorfile import TensorFileError, load_tensor_file
 
 PathLike = str | Path
@@ -181,6 +179,8 @@ class RunDir:
         return read_jsonl(self.metrics)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        import torch  # here, not at the top: the command line's parsers read this module before torch loads
+
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.checkpoint, buf.getvalue())

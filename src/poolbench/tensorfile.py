@@ -14,8 +14,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 class TensorFileError(ValueError):
     """A ``.pt`` file that poolbench refuses or cannot read; the message names the file."""
@@ -30,6 +28,8 @@ def load_tensor_file(path: str | Path, map_location: Any = "cpu", fix: str = "")
 
     ``fix`` is appended to the message for a damaged file (e.g. how to restart the run without it).
     """
+    import torch  # here, not at the top: importing this module (through runs.py) stays light
+
     path = Path(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)

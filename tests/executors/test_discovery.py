@@ -21,6 +21,8 @@ def test_a_new_module_in_the_package_is_an_executor_without_being_listed(tmp_pat
     )
     monkeypatch.setattr(executors, "__path__", [*executors.__path__, str(tmp_path)])
     monkeypatch.delitem(sys.modules, "poolbench.executors.inline", raising=False)
+    assert set(executors.executor_names()) == {"local", "ray", "inline"}  # read from the source...
+    assert "poolbench.executors.inline" not in sys.modules  # ...without importing it
     assert set(executors.executor_modules()) == {"local", "ray", "inline"}
     assert executors.get_executor("inline", ray_address="x").address == "x"
     sys.modules.pop("poolbench.executors.inline", None)

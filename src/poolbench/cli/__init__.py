@@ -4,6 +4,12 @@ Each subcommand lives in its own module in this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (a callable taking the
 parsed args and returning an exit code). Modules are discovered, so adding a command is adding
 a file.
+
+Every command module is imported to build the parser, so a command module imports nothing heavy
+at its top (no torch, numpy, scipy, matplotlib, ray; only the standard library, ``_args`` and
+``_validate`` and the light modules they use): a usage error or ``--help`` then answers before
+torch loads. The command's work imports what it needs inside its ``func``.
+``tests/cli/test_command_line.py`` keeps this true for every command.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import importlib
 import pkgutil
 import sys
 
+from .. import __version__
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the flag, the value, the fix), exit 2: the usage
@@ -21,12 +29,18 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def format_help(self) -> str:
+        # the commands' descriptions are their module docstrings: their ``literal`` markup is for
+        # the source reader, not the terminal
+        return super().format_help().replace("``", "")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="poolbench",
         description="Global pooling for CNN classifiers: library, contract checker, benchmark.",
     )
+    parser.add_argument("--version", action="version", version=f"poolbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if m.name.startswith("_"):

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import sys
 
+from ..results.metrics import METRICS
+from ..runs import RUNS_ENV
+
 
 def register(subparsers) -> None:
-    from poolbench.results.index import RUNS_ENV
-    from poolbench.results.table import METRICS
-
     p = subparsers.add_parser(
         "compare",
         help="compare pools per column (bootstrap CI, Welch, paired over seeds); A alone: vs baselines",
         description="For each column (model-dataset, same protocol) where both pools have finished "
-        "runs: mean difference A-B, its 95%% bootstrap confidence interval, Welch's "
+        "runs: mean difference A-B, its 95% bootstrap confidence interval, Welch's "
         "t-test p, and a paired t-test / Wilcoxon over matching seeds. Without B: A against "
         "every baseline with runs (avg, max, gem, avgmax; --against picks), one row each.",
     )

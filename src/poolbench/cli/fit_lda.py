@@ -17,13 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+from ..runs import default_runs_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..runs import default_runs_dir
-
     p = sub.add_parser(
         "fit-lda",
         help="fit closed-form LDA pooling weights on a trained run",
@@ -70,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def feature_batches(model, data, layer, batch: int, max_per_class: int):
     """A callable giving a fresh, deterministic iterator of (features entering ``layer``, labels)
     over the first ``max_per_class`` training images of each class (two passes need it twice)."""
+    import torch
+
     y_all = data.train_y.cpu()
     keep = torch.cat([(y_all == k).nonzero().flatten()[:max_per_class] for k in range(data.num_classes)]).sort().values
 
@@ -85,6 +84,8 @@ def feature_batches(model, data, layer, batch: int, max_per_class: int):
 
 
 def main(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..lda.downsample import check_lda_layer, save_downsample_weights
     from ..lda.fit import fit_lda_pooling
     from ..pools.lda import save_lda_weights

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from ..runs import RUNS_ENV
+
 
 def register(subparsers) -> None:
-    from poolbench.results.index import RUNS_ENV
-
     p = subparsers.add_parser(
         "report",
         help="write report.html (self-contained) and report.md from the runs",
-        description="Leaderboard, published reference, bar charts with 95%% CIs, learning curves, "
+        description="Leaderboard, published reference, bar charts with 95% CIs, learning curves, "
         "pictures from the run directories and the provenance of every run.",
     )
     p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from ..results.metrics import FORMATS, METRICS
+from ..runs import RUNS_ENV
+
 
 def register(subparsers) -> None:
-    from poolbench.results.index import RUNS_ENV
-    from poolbench.results.table import FORMATS, METRICS
-
     p = subparsers.add_parser(
         "table",
         help="leaderboard: rows pools, columns model-dataset, mean ± std (n) over seeds",

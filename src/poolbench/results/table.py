@@ -23,20 +23,11 @@ from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
 from ..train.label import pool_label
 from . import published as pub
 from .index import build_index
+from .metrics import FORMATS, METRICS
 from .safe_text import csv_cell, markdown, plain
 from .same_function import same_function_columns
 from .stats import best_vs_runner_up, summarize
 
-#: --metric choice -> (runs column, title)
-METRICS = {
-    "best": ("best_test_acc", "best-epoch test accuracy (%)"),
-    "final": ("final_test_acc", "final-epoch test accuracy (%)"),
-    "at_best_val": (
-        "test_acc_at_best_val",
-        "test accuracy (%) at the epoch of best validation accuracy (runs with --val-split)",
-    ),
-}
-FORMATS = ("text", "md", "csv", "json")
 BEST, BEATS, ONE_SEED, SAME = "*", "▲", "†", "≡"
 LEGEND = (
     f"{BEST} best mean in its column (of 2+ pools); {BEATS} the best beats the runner-up "

@@ -1,0 +1,96 @@
+"""The command line answers a usage error, ``--help`` and ``--version`` before anything heavy loads.
+
+Each case runs ``poolbench`` in a fresh interpreter and reads ``sys.modules`` afterwards: a command
+module that imports torch (or numpy, scipy, matplotlib, ray) at its top makes every usage error wait
+for it, which took 40-50 s on a loaded machine. No wall time is asserted; the imports are."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import poolbench
+from poolbench.cli import build_parser
+
+HEAVY = ("torch", "numpy", "scipy", "matplotlib", "ray", "PIL")
+
+PROBE = """
+import json, sys
+from poolbench.cli import main
+try:
+    rc = main(json.loads(sys.argv[1]))
+except SystemExit as e:
+    rc = e.code
+print(json.dumps({"rc": rc, "heavy": sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)}), file=sys.stderr)
+"""
+
+
+def _commands() -> list[list[str]]:
+    """Every command and reproduction, as the argv that names it (discovered, so a new one is covered)."""
+    import argparse
+
+    out = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+                out += [[name, n] for a in nested for n in a.choices] if nested else [[name]]
+    return out
+
+
+def probe(argv: list[str]) -> tuple[int, list[str], str, str]:
+    """(exit code, heavy modules loaded, stdout, stderr without the probe's own line)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    *err, last = proc.stderr.rstrip("\n").split("\n")
+    found = json.loads(last)
+    return found["rc"], found["heavy"], proc.stdout, "\n".join(err)
+
+
+COMMANDS = _commands()
+
+
+def test_every_command_is_probed():
+    names = {c[0] for c in COMMANDS}
+    assert {"run", "sweep", "harness", "bench", "check", "show", "table", "reproduce"} <= names
+    assert ["reproduce", "flexpool2023"] in COMMANDS and ["reproduce", "birodkar2019"] in COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_an_unknown_flag_is_answered_before_torch_loads(command):
+    rc, heavy, _, err = probe([*command, "--no-such-flag"])
+    assert rc == 2 and len(err.splitlines()) == 1 and "error:" in err, err  # (a missing positional may come first)
+    assert heavy == [], f"poolbench {' '.join(command)} --no-such-flag imported {heavy}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_is_answered_before_torch_loads(command):
+    rc, heavy, out, _ = probe([*command, "--help"])
+    assert rc == 0 and out.startswith("usage:"), out[:200]
+    assert heavy == [], f"poolbench {' '.join(command)} --help imported {heavy}"
+    assert "%%" not in out and "``" not in out, "argparse left a doubled % or RST markup in the help"
+
+
+def test_the_top_level_help_and_a_bad_command_are_light():
+    assert probe(["--help"])[:2] == (0, [])
+    rc, heavy, _, err = probe(["--bad-flag"])
+    assert (rc, heavy) == (2, []) and len(err.splitlines()) == 1
+
+
+def test_version():
+    rc, heavy, out, _ = probe(["--version"])
+    assert (rc, heavy) == (0, []) and out.strip() == f"poolbench {poolbench.__version__}"
+
+
+def test_importing_the_package_loads_no_torch():
+    code = f"import sys, poolbench, poolbench.cli; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip() == "[]"
+    )
