@@ -1,5 +1,5 @@
-"""A pool that concatenates [avg, max] (output 2*C wide) but forgets ``feat_mult = 2``: the
-contract check catches it and names the fix."""
+"""A pool that concatenates [avg, max] (output 2*C wide) but forgets to say so (``feat_mult()``
+returning 2): the contract check catches it and names the fix."""
 
 import torch
 import torch.nn as nn

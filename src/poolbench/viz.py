@@ -134,7 +134,7 @@ def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: np.
 
 @torch.no_grad()
 def pooled_features(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    """What the classifier reads, [N, feat_mult * C] on normalised inputs x: the model's
+    """What the classifier reads, [N, pooled width] on normalised inputs x: the model's
     ``forward_head(forward_features(x), pre_logits=True)``, batch by batch."""
     model.eval()
     outs = [

@@ -65,7 +65,7 @@ def test_finding3_a_widened_pool_without_feat_mult_is_caught_with_the_fix(tmp_pa
     )
     assert rc == 2
     err = capsys.readouterr().err
-    assert "set `feat_mult = 2` on CustomPool" in err and "mat1 and mat2" not in err
+    assert "define `def feat_mult(self): return 2` on CustomPool" in err and "mat1 and mat2" not in err
 
 
 def test_a_missing_pool_file_or_class_is_one_line(tmp_path, capsys):

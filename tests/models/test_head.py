@@ -18,8 +18,8 @@ def _resnet(pool="avg", **kw):
 def test_reset_head_pool_swap_widens_a_fresh_classifier_and_keeps_one_pool():
     model = _resnet("gem")
     old_fc = model.classifier
-    model.reset_head(pool=CatAvgMaxPool)  # feat_mult 2: [avg, max] per channel
-    assert isinstance(model.pool, CatAvgMaxPool) and model.head.feat_mult == 2
+    model.reset_head(pool=CatAvgMaxPool)  # feat_mult() 2: [avg, max] per channel
+    assert isinstance(model.pool, CatAvgMaxPool) and model.head.pooled_features == 2 * model.num_features
     assert model.classifier is not old_fc and model.get_classifier() is model.head.fc
     assert (model.classifier.in_features, model.classifier.out_features) == (2 * model.num_features, 10)
     # initialised as ClassifierHead does: normal(0, 0.01), bias 0

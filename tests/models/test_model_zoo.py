@@ -25,9 +25,10 @@ class MeanPool(GlobalPool):
 
 
 class MeanMaxPool(GlobalPool):
-    """feat_mult = 2: widens the classifier input to 2C."""
+    """feat_mult() 2: widens the classifier input to 2C."""
 
-    feat_mult = 2
+    def feat_mult(self):
+        return 2
 
     def __init__(self):
         super().__init__()

@@ -31,7 +31,7 @@ def test_avg_max_and_sums(x):
 
 def test_catavgmax_is_the_concatenation(x):
     pool = create_pool("catavgmax")
-    assert pool.feat_mult == 2
+    assert pool.feat_mult() == 2
     assert torch.allclose(pool(x), torch.cat([avg(x), mx(x)], dim=1))
 
 
@@ -189,7 +189,7 @@ def test_lda_uniform_is_gap_and_matches_the_papers_normalise_pool_back_transform
 def test_lda_several_maps_widen_the_output(x):
     p = torch.softmax(torch.randn(3, 35), dim=1)
     pool = create_pool("lda", weights=p, size=(7, 5))
-    assert pool.feat_mult == 3
+    assert pool.feat_mult() == 3
     out = pool(x)
     assert out.shape == (3, 15)
     assert torch.allclose(out[:, 5:10], (x * p[1].view(7, 5)).sum((2, 3)), atol=1e-6)  # map 1, all channels
@@ -224,7 +224,7 @@ def test_lda_rejects_bad_weights(tmp_path):
 def test_identity_on_a_1x1_map(name):
     x = torch.randn(4, 6, 1, 1)
     pool = build_pool(name, channels=6)
-    assert torch.allclose(pool(x), x.flatten(1).repeat(1, pool.feat_mult), atol=1e-6)
+    assert torch.allclose(pool(x), x.flatten(1).repeat(1, pool.feat_mult()), atol=1e-6)
 
 
 def test_1x1_maps_of_the_rest():

@@ -236,7 +236,7 @@ def test_not_packable_names_the_module():
         pack_models(models)
     with pytest.raises(NotPackable, match="differ"):
         pack_models(_models("resnet20", ["avg"], [0]) + _models("resnet32", ["avg"], [0]))
-    with pytest.raises(NotPackable, match="head: the models differ in feat_mult"):  # 1 vs 2 (catavgmax)
+    with pytest.raises(NotPackable, match=r"head\.fc: the models differ in in_features \(128, 64\)"):  # catavgmax: 2C
         pack_models(_models("resnet20", ["avg", "catavgmax"], [0, 1]))
 
 
@@ -332,7 +332,7 @@ def test_unpackable_runs_fall_back_to_separate_runs(tmp_path):
     said = []
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False, log=said.append)
     assert [g["status"] for g in got] == ["finished", "finished"]
-    assert any("not packing" in s and "feat_mult" in s for s in said)
+    assert any("not packing" in s and "in_features" in s for s in said)
 
 
 NAN_POOL = '''

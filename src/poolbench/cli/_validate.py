@@ -197,8 +197,8 @@ def _build(config: Any, pool: Any, pool_args: dict[str, Any]):
 
 
 def _width_fix(config: Any, pool: Any) -> str:
-    """The contract checker's fix for a pool whose output is k*C wide without ``feat_mult`` saying
-    so ("" when that is not the problem): the pool alone on the model's own final map."""
+    """The contract checker's fix for a pool whose output is wider than its ``feat_mult()`` /
+    ``out_features`` says ("" when that is not the problem): the pool alone on the model's own final map."""
     import torch
 
     from ..pools import build_pool

@@ -1,7 +1,7 @@
 """CIFAR-style classifiers with a pluggable global pool at the head.
 
 Every model splits ``forward_features`` (the conv trunk, [B, C, H, W]) from ``forward_head``
-(pool -> flatten -> Linear over ``pool.feat_mult * C``), as timm's models do.
+(pool -> flatten -> Linear over the pool's width, ``pooled_width(pool, C)``), as timm's models do.
 """
 
 from __future__ import annotations

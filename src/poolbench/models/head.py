@@ -1,6 +1,6 @@
 """The shared classifier head and the base class every poolbench model derives from.
 
-The head is ``pool -> flatten -> dropout -> Linear(pool.feat_mult * C, num_classes)``, the split
+The head is ``pool -> flatten -> dropout -> Linear(pooled_width(pool, C), num_classes)``, the split
 timm uses (``forward_features`` / ``forward_head``); the pool is the only thing a benchmark run
 changes, so it is built here, once, for every model.
 
@@ -10,7 +10,7 @@ Initialisation (``init_trunk`` and ``ClassifierHead``), the same for all models:
   * BatchNorm: weight 1, bias 0;
   * the Linear classifier: normal(0, 0.01), bias 0 (torchvision's VGG/MobileNetV2 choice). We use it
     for every model, not PyTorch's default uniform, because pools differ in output scale and width
-    (max vs average, ``feat_mult`` > 1): a small head keeps the initial logits near zero whatever the
+    (max vs average, widths above C): a small head keeps the initial logits near zero whatever the
     pool, so pools start training from the same place.
 The pool's own parameters are never touched: each pool initialises itself.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..pools import build_pool
+from ..pools import build_pool, pooled_width
 
 
 def init_trunk(module: nn.Module) -> None:
@@ -39,7 +39,8 @@ def init_trunk(module: nn.Module) -> None:
 
 
 class ClassifierHead(nn.Module):
-    """Global pool over a [B, C, H, W] map, then one Linear over ``pool.feat_mult * C`` features."""
+    """Global pool over a [B, C, H, W] map, then one Linear over the pool's width
+    (``pooled_features``: ``pooled_width(pool, C)``, asked of the pool, never stored beside it)."""
 
     def __init__(
         self, channels: int, num_classes: int, pool: Any = "avg", pool_args: dict | None = None, drop_rate: float = 0.0
@@ -52,18 +53,22 @@ class ClassifierHead(nn.Module):
 
     def _set_pool(self, pool: Any, pool_args: dict | None) -> None:
         self.pool = build_pool(pool, channels=self.channels, **(pool_args or {}))
-        # A plain nn.Module pool (e.g. nn.AdaptiveMaxPool2d) has no feat_mult: it keeps C features.
-        self.feat_mult = int(getattr(self.pool, "feat_mult", 1))
+
+    @property
+    def pooled_features(self) -> int:
+        """The classifier's input width: the pool's ``out_features(C)`` / ``feat_mult() * C`` (C for
+        a plain module such as ``nn.AdaptiveMaxPool2d(1)``)."""
+        return pooled_width(self.pool, self.channels)
 
     def _set_classifier(self, num_classes: int) -> None:
-        self.fc = nn.Linear(self.feat_mult * self.channels, num_classes)
+        self.fc = nn.Linear(self.pooled_features, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, 0.01)
         nn.init.zeros_(self.fc.bias)
 
     def reset(self, num_classes: int | None = None, pool: Any = None, pool_args: dict | None = None) -> None:
         """A new pool when ``pool`` (a name, class or module) or ``pool_args`` is given (``pool_args``
         alone rebuilds the current pool's class with them), then always a freshly initialised
-        classifier over the pool's ``feat_mult * channels`` features for ``num_classes`` (default:
+        classifier over the pool's ``pooled_features`` for ``num_classes`` (default:
         as many as now). The replaced modules are dropped, never kept beside the new ones."""
         if pool is not None or pool_args is not None:
             self._set_pool(type(self.pool) if pool is None else pool, pool_args)
@@ -144,7 +149,7 @@ class PooledClassifier(ReadOnlyViews):
         return x
 
     def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Logits from the trunk's map; ``pre_logits=True``: the pooled [B, feat_mult * C] features."""
+        """Logits from the trunk's map; ``pre_logits=True``: the pooled [B, pooled_features] features."""
         return self.head(feats, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import Any, cast
 import torch
 
 from ..registry import Registry
-from .base import GlobalPool
+from .base import GlobalPool, pooled_width
 
 _POOLS = Registry("pool")
 register_pool = _POOLS.register
@@ -74,6 +74,7 @@ from .check import CheckReport, check_pool  # noqa: E402 - the contract needs th
 
 __all__ = [
     "GlobalPool",
+    "pooled_width",
     "register_pool",
     "create_pool",
     "build_pool",

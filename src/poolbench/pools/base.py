@@ -1,7 +1,13 @@
 """The pool base class: the contract every global pooling satisfies.
 
-A pool maps a feature map [B, C, H, W] to [B, feat_mult * C] for any B >= 1 and H, W >= 1.
-``feat_mult`` tells the model head how wide the pooled vector is (timm's convention).
+A pool maps a feature map [B, C, H, W] to [B, out_features(C)] for any B >= 1 and H, W >= 1.
+The pool says how wide that is, and whoever sizes the classifier asks it: ``feat_mult()`` is the
+multiplier, called as timm calls it (``num_features * global_pool.feat_mult()`` in timm's
+``create_classifier`` and ``ClassifierHead.reset``), so a poolbench pool works inside a timm head;
+``out_features(in_channels)`` is the width itself, ``feat_mult() * in_channels`` unless the pool
+overrides it: a pool whose width is no multiple of C (a covariance's upper triangle) overrides
+``out_features`` and has ``feat_mult()`` raise, naming ``out_features``. ``pooled_width(pool, C)``
+asks any module, a timm pool or a plain ``nn.AdaptiveAvgPool2d`` included.
 
 Pictures ask the module: any module whose weights over positions can be drawn (a pool, or a
 downsampling applied by surgery) answers ``weight_maps(x)`` (the ``DrawsWeightMaps`` protocol):
@@ -13,7 +19,7 @@ picture by implementing the method, not by being named in viz.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -46,8 +52,22 @@ def mean_and_first(
     ]
 
 
+def pooled_width(pool: nn.Module, in_channels: int) -> int:
+    """How many features ``pool`` returns for an ``in_channels``-channel map: its
+    ``out_features(in_channels)`` where it has one, else ``feat_mult() * in_channels`` (timm's pools
+    answer that), else ``in_channels`` (a plain module such as ``nn.AdaptiveMaxPool2d(1)`` keeps C).
+    A ``feat_mult`` that is a number, not a method (pool files written before it was a method), is
+    read as the multiplier."""
+    out_features = getattr(pool, "out_features", None)
+    if callable(out_features):
+        return int(out_features(in_channels))
+    mult = getattr(pool, "feat_mult", 1)
+    return int(mult() if callable(mult) else mult) * in_channels
+
+
 class GlobalPool(nn.Module):
-    """Base class for global pools. Subclasses set ``feat_mult`` if they widen the output.
+    """Base class for global pools. A pool that widens its output overrides ``feat_mult()`` (k*C
+    features) or ``out_features(in_channels)`` (any other width).
 
     Lazily sized tensors: a pool that learns per-channel or per-position weights but was not told
     ``channels`` / ``size`` keeps an *empty* parameter or buffer and fills it on the first input
@@ -56,11 +76,24 @@ class GlobalPool(nn.Module):
     a freshly built pool loads a trained one without a dummy forward.
     """
 
-    @property
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Pool files written for earlier poolbench declare ``feat_mult = 2`` (or a property): still
+        # read, made the method timm calls, so an old run's pool file rebuilds its model unchanged.
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("feat_mult")
+        if isinstance(declared, int):
+            cls.feat_mult = _constant_feat_mult(declared)  # type: ignore[method-assign]
+        elif isinstance(declared, property) and declared.fget is not None:
+            cls.feat_mult = declared.fget  # type: ignore[method-assign, assignment]
+
     def feat_mult(self) -> int:
-        """Pooled features per channel (1: [B, C]). A widening pool overrides it, with a class
-        attribute (``feat_mult = 2``) or a property when it depends on the pool's state."""
+        """Pooled features per input channel (1: [B, C]), called as timm calls it. A widening pool
+        overrides it; one whose width is no multiple of C overrides ``out_features`` instead."""
         return 1
+
+    def out_features(self, in_channels: int) -> int:
+        """The pooled vector's width for an ``in_channels``-channel map: what the classifier reads."""
+        return self.feat_mult() * in_channels
 
     def _materialize(self, name: str, shape, value: float = 0.0) -> None:
         if getattr(self, name).numel() == 0:
@@ -80,3 +113,10 @@ class GlobalPool(nn.Module):
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         return ""
+
+
+def _constant_feat_mult(k: int):
+    def feat_mult(self) -> int:
+        return k
+
+    return feat_mult

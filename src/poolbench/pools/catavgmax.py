@@ -2,7 +2,7 @@
 
 Sources: the lecture seed's ``GlobalPooling`` (avg and max concatenated, head widened to 2C);
 timm's ``adaptive_catavgmax_pool2d`` (``timm/layers/adaptive_avgmax_pool.py``); fast.ai's
-``AdaptiveConcatPool2d``. ``feat_mult = 2`` tells the model head to take 2C features.
+``AdaptiveConcatPool2d``. ``feat_mult()`` returns 2: the model head takes 2C features.
 On a 1x1 map it returns [x, x].
 """
 
@@ -18,7 +18,8 @@ from .base import GlobalPool
 class CatAvgMaxPool(GlobalPool):
     """[B, C, H, W] -> [B, 2C] = cat([avg, max], dim=1)."""
 
-    feat_mult = 2
+    def feat_mult(self) -> int:
+        return 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)

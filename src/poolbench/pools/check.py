@@ -1,6 +1,6 @@
 """The pool contract, checked before anything is trained: ``check_pool(pool) -> CheckReport``.
 
-A pool must map [B, C, H, W] -> [B, feat_mult * C] with the input's dtype for any B >= 1 and
+A pool must map [B, C, H, W] -> [B, out_features(C)] (``base.pooled_width``) with the input's dtype for any B >= 1 and
 H, W >= 1, give finite outputs *and* finite gradients on awkward inputs (all zeros, constant,
 huge, tiny, all negative, random), survive bf16 autocast, channels_last and non-contiguous
 inputs, train and eval mode, and a state_dict round-trip. ``torch.compile`` and ONNX export are
@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from . import build_pool, get_pool_class
+from .base import pooled_width
 
 MAPS: tuple[tuple[int, int], ...] = ((8, 8), (4, 4), (7, 5), (2, 2), (1, 1))
 
@@ -216,7 +217,7 @@ def check_pool(
 
 
 def _expected_width(module: nn.Module, c: int) -> int:
-    return int(getattr(module, "feat_mult", 1)) * c
+    return pooled_width(module, c)
 
 
 def _check_shape(make, c: int, maps, batches: Iterable[int]) -> CheckRow:
@@ -243,14 +244,22 @@ def _check_shape(make, c: int, maps, batches: Iterable[int]) -> CheckRow:
 
 
 def width_fix(m: nn.Module, c: int, y: torch.Tensor) -> str:
-    """The fix for an output k*C wide from a pool that does not say so (feat_mult, read by the head)."""
-    if y.dim() == 2 and y.shape[1] % c == 0 and y.shape[1] != _expected_width(m, c):
+    """The fix for an output wider than the pool says (``feat_mult()`` / ``out_features``, read by
+    whoever sizes the classifier)."""
+    declared = _expected_width(m, c)
+    if y.dim() != 2 or y.shape[1] == declared:
+        return ""
+    name = type(m).__name__
+    if y.shape[1] % c == 0:
         k = y.shape[1] // c
         return (
-            f"the output is {k}*C wide but feat_mult is {int(getattr(m, 'feat_mult', 1))}: "
-            f"set `feat_mult = {k}` on {type(m).__name__} so the classifier is sized {k}*C"
+            f"the output is {k}*C wide but the pool declares {declared} features for C={c}: "
+            f"define `def feat_mult(self): return {k}` on {name} so the classifier is sized {k}*C"
         )
-    return ""
+    return (
+        f"the output is {y.shape[1]} wide for C={c} but the pool declares {declared}: define "
+        f"`def out_features(self, in_channels)` on {name} returning its width, so the classifier is sized by it"
+    )
 
 
 def _check_lazy(make, c: int, hw: tuple[int, int]) -> CheckRow:

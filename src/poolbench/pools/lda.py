@@ -21,7 +21,7 @@ map mean in place of fbar(c)).
 ``weights``: None (uniform p at any map size, i.e. exactly GAP; lets the contract run it), a
 tensor of shape [H*W], [M, H*W] or [M, H, W] (a single [H, W] map: pass p[None]), or a path to a
 .pt / .npz / .json file written by ``save_lda_weights``. M > 1 weight maps (several eigenvectors)
-give M*C outputs (``feat_mult = M``), ordered [map 0: all channels, map 1: all channels, ...]. A
+give M*C outputs (``feat_mult()`` returns M), ordered [map 0: all channels, map 1: all channels, ...]. A
 fitted p applies to its own map size only. ``channel_mean`` (default: the file's, else zeros, i.e.
 plain sum_n p_n x_n) must have one entry per channel. Weights files carry ``format``
 (``FORMAT``): files from before the paper's operator (no format) are refused.
@@ -179,7 +179,6 @@ class LDAPool(GlobalPool):
         """The map size the fitted weights apply to (None: uniform, any size); read by the checker."""
         return (int(self.p.shape[-2]), int(self.p.shape[-1])) if self.p.numel() else None
 
-    @property
     def feat_mult(self) -> int:  # M weight maps -> M*C features
         return self.p.shape[0] if self.p.dim() == 3 else 1
 

@@ -3,7 +3,7 @@
 This is the benchmark's convention for user pools (a ``CustomPool`` class in a file): the class
 name may be left out (``custom_pool.py`` means ``custom_pool.py:CustomPool``). The class
 may be a ``GlobalPool`` or any ``nn.Module`` mapping [B, C, H, W] -> [B, C]; a missing
-``feat_mult`` is read as 1 by the checker and the models.
+``feat_mult()`` is read as 1 by the checker and the models (``base.pooled_width``).
 """
 
 from __future__ import annotations

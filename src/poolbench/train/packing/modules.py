@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...pools import pooled_width
 from .rng import MemberRNG
 
 #: One packed tensor: (packed name, member name, how, member shape); see ``PackedModel``.
@@ -61,17 +62,18 @@ class PerModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chunks = x.chunk(len(self.members), dim=1)
         # Concatenating along dim 1 keeps model k's block contiguous after the head's flatten(1),
-        # whether a pool returns [B, feat_mult*C] or [B, C, 1, 1].
+        # whether a pool returns [B, width] or [B, C, 1, 1].
         return torch.cat([self.rng.call(k, m, chunks[k]) for k, m in enumerate(self.members)], 1)
 
 
 class PackedPool(PerModel):
     """The head pool of K models: model k's pool on channels [k*C, (k+1)*C), outputs concatenated
-    per model ([B, K * feat_mult * C]), so a widening pool's layout stays per model."""
+    per model ([B, K * width]), so a widening pool's layout stays per model."""
 
-    @property
-    def feat_mult(self) -> int:
-        return int(getattr(self.members[0], "feat_mult", 1))
+    def out_features(self, in_channels: int) -> int:
+        """The packed width: K members, each pooling ``in_channels // K`` channels."""
+        k = len(self.members)
+        return k * pooled_width(self.members[0], in_channels // k)
 
 
 class PackedModel(nn.Module):
