@@ -140,7 +140,7 @@ def test_metrics_final_and_at_best_val(tmp_path):
     final = load_leaderboard(tmp_path, "final")
     cell = next(s for s in final.sections if not s.standard).cells[("avg", "resnet56-cifar100")]
     assert cell.mean == pytest.approx(70.3)
-    at_val = load_leaderboard(tmp_path, "at_best_val")
+    at_val = load_leaderboard(tmp_path, "val")
     # only the val-split section has this metric; the standard one is left out
     assert [s.protocol_label for s in at_val.sections] == ["non-standard (val_split=5000)"]
     assert at_val.sections[0].cells[("avg", "resnet56-cifar100")].values == [69.0, 70.0]

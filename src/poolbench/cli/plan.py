@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sys
 
+from ..results.metrics import METRICS
+from ..runs import RUNS_ENV
+
 # plain literals: the parser is built before numpy or scipy is imported
 SPREAD_SOURCES = ("published", "runs", "both")
 PUBLISHED_SOURCES = ("benchmark", "rerun")
-METRIC_CHOICES = ("best", "final", "val")
 
 
 def _seed_list(text: str) -> list[int]:
@@ -69,11 +71,9 @@ def register(subparsers) -> None:
     p.add_argument("--difference", type=_positive, default=None, help="also print the seeds this difference needs")
     p.add_argument("--alpha", type=_fraction, default=0.05, help="two-sided significance level (default 0.05)")
     p.add_argument("--power", type=_fraction, default=0.8, help="probability of detecting it (default 0.8)")
-    p.add_argument(
-        "--metric", choices=METRIC_CHOICES, default="best", help="which accuracy of your runs (default best)"
-    )
+    p.add_argument("--metric", choices=list(METRICS), default="best", help="which accuracy of your runs (default best)")
     p.add_argument("--protocol", default=None, help="your runs' protocol label (default: standard)")
-    p.add_argument("--runs-dir", default=None, help="runs directory (default: $POOLBENCH_RUNS or 'runs')")
+    p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.set_defaults(func=run)
 
 

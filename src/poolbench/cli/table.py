@@ -23,7 +23,7 @@ def register(subparsers) -> None:
         choices=list(METRICS),
         default="best",
         help="best: best-epoch test accuracy (the benchmark's); final: last epoch; "
-        "at_best_val: test accuracy at the best validation epoch (--val-split runs)",
+        "val: test accuracy at the best validation epoch (--val-split runs; unavailable without)",
     )
     p.set_defaults(func=run)
 

@@ -14,8 +14,9 @@ import sqlite3
 from typing import Any
 
 from . import published as pub
+from .metrics import METRIC_ALIASES, METRICS
 from .stats import ALPHA, compare_groups
-from .table import METRICS, column_order
+from .table import column_order
 
 # Below this many seeds per side a bootstrap resamples so few distinct values that its interval
 # comes out narrower than it should; the output says so.
@@ -45,6 +46,7 @@ def compare_pools(
     """One dict per (protocol, column) where both pools have finished runs: the keys of
     ``compare_groups`` plus protocol_label, column, seeds_a, seeds_b. Raises ValueError for an
     unknown pool label or column (the message lists the known ones)."""
+    metric = METRIC_ALIASES.get(metric, metric)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import published as pub
+from .metrics import METRICS
 from .power import ALPHA, METHOD_TEXT, POWER, Spread, combine, detectable_difference, measure_spread, seeds_needed
-from .table import METRICS
 
 SPREAD_SOURCES = ("published", "runs", "both")
 DEFAULT_SEEDS = (2, 3, 5, 10, 20)

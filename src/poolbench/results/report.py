@@ -294,7 +294,7 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
     img_dir.mkdir(parents=True, exist_ok=True)
     conn = build_index(runs_dir, db_path)
     try:
-        boards: dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "at_best_val")}
+        boards: dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "val")}
         runs = _provenance(conn)
         versus = against_all(conn)
         skipped = conn.execute("SELECT * FROM skipped").fetchall()
@@ -396,14 +396,14 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> st
         f"mean over seeds, band ±1 std.</p>{''.join(charts)}</section>"
     )
     other = []
-    for m in ("final", "at_best_val"):
+    for m in ("final", "val"):
         lb = boards[m]
         if lb.sections:
             other.append(
                 f"<h3>{e(lb.metric_title[0].upper() + lb.metric_title[1:])}</h3>"
                 + "".join(_section_html(s) for s in lb.sections)
             )
-    if not boards["at_best_val"].sections:
+    if not boards["val"].sections:
         other.append(
             '<p class="note">No run used <code>--val-split</code>, so there is no test accuracy at the '
             "epoch of best validation accuracy.</p>"
@@ -462,7 +462,7 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
         render_md(boards["best"], heading="###"),
     ]
     md += _versus_md(versus)
-    for m in ("final", "at_best_val"):
+    for m in ("final", "val"):
         if boards[m].sections:
             md += [
                 f"## {boards[m].metric_title[0].upper() + boards[m].metric_title[1:]}",

@@ -23,7 +23,7 @@ from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
 from ..train.label import pool_label
 from . import published as pub
 from .index import build_index
-from .metrics import FORMATS, METRICS
+from .metrics import FORMATS, METRIC_ALIASES, METRICS
 from .safe_text import csv_cell, markdown, plain
 from .same_function import same_function_columns
 from .stats import best_vs_runner_up, summarize
@@ -105,6 +105,7 @@ def column_order(cols) -> list[str]:
 
 def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderboard:
     """Group the index's runs into sections (protocol) x pools x columns and score each column."""
+    metric = METRIC_ALIASES.get(metric, metric)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     key = METRICS[metric][0]
@@ -129,7 +130,7 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
             cell.seeds.append(r["seed"])
             cell.run_ids.append(r["run_id"])
         else:
-            # a finished run may lack this metric (no --val-split for at_best_val)
+            # a finished run may lack this metric (no --val-split for val)
             why = "without value" if r["status"] == "finished" else r["status"]
             cell.other[why] = cell.other.get(why, 0) + 1
     sections = []
@@ -137,7 +138,7 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
         cells = groups[label]
         for c in cells.values():
             c.mean, c.std, c.n = summarize(c.values)
-        if metric == "at_best_val" and not any(c.n for c in cells.values()):
+        if metric == "val" and not any(c.n for c in cells.values()):
             continue  # trained without --val-split: the metric does not exist here
         columns = column_order({col for _, col in cells})
         same = same_function_columns({col: pools_of[(label, col)].values() for col in columns})
