@@ -18,15 +18,25 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-setup: $(BIN)/python
+# Each install leaves a stamp in .venv; it is redone only when the stamp is older than what it
+# installed from (pyproject.toml, the torch pin), so `make demo` and `make test` do not reinstall on
+# every call. The install is editable: source edits need no reinstall.
+$(VENV)/.setup.stamp: $(BIN)/python pyproject.toml $(TORCH_PIN)
 	$(BIN)/pip install -q -r $(TORCH_PIN)
 	$(BIN)/pip install -q -c $(TORCH_PIN) -e .
+	touch $@
 
-setup-dev: setup
+$(VENV)/.setup-dev.stamp: $(VENV)/.setup.stamp
 	$(BIN)/pip install -q -c $(TORCH_PIN) -e '.[dev]'
+	touch $@
 
-setup-test: setup
+$(VENV)/.setup-test.stamp: $(VENV)/.setup.stamp
 	$(BIN)/pip install -q -c $(TORCH_PIN) -e '.[test,ray,onnx,robustness,dev]'
+	touch $@
+
+setup: $(VENV)/.setup.stamp
+setup-dev: $(VENV)/.setup-dev.stamp
+setup-test: $(VENV)/.setup-test.stamp
 
 demo: setup
 	$(BIN)/poolbench demo

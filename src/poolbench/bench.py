@@ -35,6 +35,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import os
 import platform
 import re
 import statistics
@@ -421,6 +422,9 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "host": platform.node(),
         "cpu": _cpu_model(),
+        # CPU timings depend on what else runs: the cores and the load (1, 5, 15 min) when the bench starts
+        "cpus": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     if device.type == "cuda":
         env.update(
@@ -519,7 +523,8 @@ def write_results(result: dict[str, Any], out_dir: str = "benchmarks/results") -
     md.write_text(
         f"# Throughput: {result['device']}\n\n"
         f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads; "
-        f"cpu: {result.get('cpu', '?')})\n"
+        f"cpu: {result.get('cpu', '?')}; {result.get('cpus', '?')} cores; load average at start "
+        f"{result.get('load_average', '?')})\n"
         f"- torch: {result['torch']}\n{cuda}- commit: {result['commit']}\n"
         + "".join(f"- command: `{c}`\n" for c in commands)
         + f"- projection: {result['projection']}\n- amp bf16 rows are a non-standard option "

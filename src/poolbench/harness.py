@@ -12,9 +12,9 @@ import sys
 
 
 def main(argv: list[str] | None = None, pool_file: str | None = None) -> int:
-    from .cli import harness
+    from .cli import OneLineParser, harness
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m poolbench.harness" if pool_file is None else pool_file,
         description=harness.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

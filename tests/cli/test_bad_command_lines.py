@@ -211,3 +211,193 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypat
     assert len(err.splitlines()) == 1 and "no space left on device" in err and "checkpoint.pt" in err
     monkeypatch.setattr(runs, "atomic_write_bytes", real)
     assert _rc(RUN + ["--runs-dir", str(tmp_path)]) == 0  # space again: the same command finishes it
+
+
+# ----------------------------------------------------------------------------- every command's flags
+# Each command's flags with a bad type, a value out of range, NaN/inf, an empty value, a path that
+# does not exist (or is a file where a folder is due) and an unknown name: one line naming the flag
+# and the value, exit 2, no traceback, nothing written, within the time limit (a hang fails).
+POOL = "examples/custom_pool.py"
+HARNESS = ["harness", POOL, "--arch", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--device", "cpu"]
+HARNESS += ["--train-subset", "32", "--test-subset", "32", "--runs-dir", "{tmp}/runs"]
+BENCH = ["bench", "--models", "resnet20", "--no-write", "--device", "cpu"]
+FLEX = ["reproduce", "flexpool2023", "--synthetic", "--dry-run", "--runs-dir", "{tmp}/runs"]
+BIRODKAR = ["reproduce", "birodkar2019", "cnn-fmnist-5pct", "--report-only", "--runs-dir", "{tmp}/runs"]
+ROBUST = ["robustness", "some-run", "--runs-dir", "{tmp}/runs"]
+SHOW = ["show", "some-run", "--runs-dir", "{tmp}/runs"]
+FIT = ["fit-lda", "some-run", "--alpha", "5", "--runs-dir", "{tmp}/runs"]
+DEMO = ["demo", "--out", "{tmp}/demo"]
+CHECK = ["check", "gem", "--no-compile", "--no-onnx"]
+
+FLAG_CASES = [
+    # harness: the benchmark's command line
+    (HARNESS, ["--dataset", "imagenet"], ["--dataset", "imagenet", "cifar10"], "slow"),
+    (HARNESS, ["--arch", "nosuch"], ["--arch", "nosuch", "resnet20"]),
+    (HARNESS, ["--device", "bogus"], ["--device", "bogus"]),
+    (HARNESS, ["--seed", "-1"], ["--seed", "-1"]),
+    (HARNESS, ["--seed", "x"], ["--seed", "'x'"]),
+    (HARNESS, ["--epochs", "0"], ["--epochs", "0"]),
+    (HARNESS, ["--train-subset", "0"], ["--train-subset", "0"]),
+    (HARNESS, ["--test-subset", "-1"], ["--test-subset", "-1"]),
+    (HARNESS, ["--data-path", "{tmp}/missing"], ["--data-path", "missing", "does not exist"]),
+    (HARNESS, ["--data-dir", "{file}"], ["--data-dir", "a-file"]),
+    (HARNESS, ["--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    (HARNESS, ["--threads", "0"], ["--threads", "0"]),
+    (["harness", "{tmp}/nope.py"], HARNESS[2:], ["nope.py"]),
+    # bench: no negative or silently replaced values
+    (BENCH, ["--steps", "-1"], ["--steps", "-1"]),
+    (BENCH, ["--steps", "0"], ["--steps", "0"]),
+    (BENCH, ["--warmup", "-1"], ["--warmup", "-1"]),
+    (BENCH, ["--rounds", "0"], ["--rounds", "0"]),
+    (BENCH, ["--eval-images", "0"], ["--eval-images", "0"]),
+    (BENCH, ["--batch-size", "0"], ["--batch-size", "0"]),
+    (BENCH, ["--threads", "0"], ["--threads", "0"]),
+    (BENCH, ["--threads", "two"], ["--threads", "'two'"]),
+    (BENCH, ["--packs", "0"], ["--packs", "'0'"]),
+    (BENCH, ["--packs", "a"], ["--packs", "'a'"]),
+    (BENCH, ["--loader-workers", "-1"], ["--loader-workers", "-1"]),
+    (BENCH, ["--budget-s", "nan"], ["--budget-s", "nan"]),
+    (BENCH, ["--budget-s", "-5"], ["--budget-s", "-5"]),
+    (BENCH, ["--device", "bogus"], ["--device", "bogus"]),
+    (BENCH, ["--out", "{file}"], ["--out", "a-file"]),
+    (BENCH, ["--models", ""], ["--models"]),
+    (BENCH, ["--models", "nosuch"], ["--models", "nosuch", "resnet20"]),
+    (BENCH, ["--modes", "nosuch"], ["nosuch", "eager"]),
+    (BENCH, ["--baselines", "nosuch"], ["nosuch", "plain"]),
+    # --ray-address and --executor
+    (SWEEP, ["--ray-address", "garbage"], ["--ray-address", "garbage"]),
+    (SWEEP, ["--ray-address", "host:0"], ["--ray-address", "host:0"]),
+    (SWEEP, ["--ray-address", ""], ["--ray-address"]),
+    (SWEEP, ["--ray-address", "127.0.0.1:6379"], ["--ray-address", "--executor ray"]),
+    (SWEEP, ["--executor", "slurm"], ["--executor", "slurm"]),
+    (SWEEP, ["--threads", "0"], ["--threads", "0"]),
+    (SWEEP, ["--data-path", "{tmp}/missing"], ["--data-path", "missing"]),
+    (FLEX, ["--ray-address", "garbage"], ["--ray-address", "garbage"]),
+    (FLEX, ["--ray-address", "127.0.0.1:6379"], ["--ray-address", "--executor ray"]),
+    # reproduce flexpool2023
+    (FLEX, ["--reg", "nan"], ["--reg", "nan"]),
+    (FLEX, ["--reg", "inf"], ["--reg", "inf"]),
+    (FLEX, ["--reg", "-1"], ["--reg", "-1"]),
+    (FLEX, ["--dropout", "2"], ["--dropout", "2"]),
+    (FLEX, ["--dropout", "1"], ["--dropout", "1"]),
+    (FLEX, ["--dropout", "-0.1"], ["--dropout", "-0.1"]),
+    (FLEX, ["--dropout", "nan"], ["--dropout", "nan"]),
+    (FLEX, ["--seeds", "x"], ["--seeds", "'x'"]),
+    (FLEX, ["--epochs", "0"], ["--epochs", "0"]),
+    (FLEX, ["--lr", "nan"], ["--lr", "nan"]),
+    (FLEX, ["--cifar10", "{tmp}/missing"], ["--cifar10", "missing"]),
+    (FLEX, ["--fashion-mnist", "{tmp}/missing"], ["--fashion-mnist", "missing"]),
+    (FLEX, ["--cifar100", "{tmp}/missing"], ["--cifar100", "missing"]),
+    (FLEX, ["--sac", "sometimes"], ["--sac", "sometimes"]),
+    (FLEX, ["--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    # reproduce birodkar2019
+    (BIRODKAR, ["--folds", "0"], ["--folds", "0"]),
+    (BIRODKAR, ["--folds", "x"], ["--folds", "'x'"]),
+    (BIRODKAR, ["--layers", "4"], ["--layers", "'4'"]),
+    (BIRODKAR, ["--layers", "a"], ["--layers", "'a'"]),
+    (BIRODKAR, ["--alphas", "nan"], ["--alphas", "'nan'"]),
+    (BIRODKAR, ["--alphas", "-5"], ["--alphas", "'-5'"]),
+    (BIRODKAR, ["--norms", "l3"], ["--norms", "'l3'"]),
+    (BIRODKAR, ["--epochs", "0"], ["--epochs", "0"]),
+    (BIRODKAR, ["--test-subset", "0"], ["--test-subset", "0"]),
+    (BIRODKAR, ["--seeds", "5-1"], ["--seeds", "5-1"]),
+    (BIRODKAR, ["--model-arg", "=3"], ["--model-arg", "=3"]),
+    (BIRODKAR, ["--figures", "{file}"], ["--figures", "a-file"]),
+    (BIRODKAR, ["--data-path", "{tmp}/missing"], ["--data-path", "missing"]),
+    (BIRODKAR, ["--device", "bogus"], ["--device", "bogus"]),
+    (BIRODKAR[:2], ["nosuch-setting", *BIRODKAR[3:]], ["nosuch-setting", "cnn-svhn"]),
+    # robustness
+    (ROBUST, ["--n", "0"], ["--n", "0"]),
+    (ROBUST, ["--n", "x"], ["--n", "'x'"]),
+    (ROBUST, ["--severities", "0-9"], ["--severities", "0-9"]),
+    (ROBUST, ["--severities", "6"], ["--severities", "'6'"]),
+    (ROBUST, ["--seed", "-1"], ["--seed", "-1"]),
+    (ROBUST, ["--cifar10c", "{tmp}/missing"], ["--cifar10c", "missing"]),
+    (ROBUST, ["--cifar10p", "{file}"], ["--cifar10p", "a-file"]),
+    (ROBUST, ["--out", "{tmp}"], ["--out", "a folder"]),
+    (ROBUST, ["--cache", "{file}"], ["--cache", "a-file"]),
+    (ROBUST, ["--device", "bogus"], ["--device", "bogus"]),
+    (ROBUST, ["--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    (ROBUST, [], ["some-run", "no run directory"]),
+    # show
+    (SHOW, ["--n", "0"], ["--n", "0"]),
+    (SHOW, ["--n", "many"], ["--n", "'many'"]),
+    (SHOW, ["--out", "{file}"], ["--out", "a-file"]),
+    (SHOW, ["--device", "bogus"], ["--device", "bogus"]),
+    (SHOW, [], ["some-run", "no run directory"]),
+    # fit-lda
+    (FIT, ["--alpha", "nan"], ["--alpha", "nan"]),
+    (FIT, ["--alpha", "-1"], ["--alpha", "-1"]),
+    (FIT, ["--layer", "4"], ["--layer", "'4'"]),
+    (FIT, ["--norm", "l3"], ["--norm", "'l3'"]),
+    (FIT, ["--n-out", "0"], ["--n-out", "0"]),
+    (FIT, ["--max-per-class", "0"], ["--max-per-class", "0"]),
+    (FIT, ["--ridge", "-1"], ["--ridge", "-1"]),
+    (FIT, ["--ridge", "inf"], ["--ridge", "inf"]),
+    (FIT, ["--batch", "0"], ["--batch", "0"]),
+    (FIT, ["--out", "{tmp}"], ["--out", "a folder"]),
+    (FIT, ["--centre", "middle"], ["--centre", "'middle'"]),
+    (FIT, ["--device", "bogus"], ["--device", "bogus"]),
+    (FIT, [], ["some-run", "no run directory"]),
+    (FIT[:2], ["--runs-dir", "{tmp}/runs"], ["--alpha"]),
+    # table, compare, report
+    ([], ["table", "--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    ([], ["table", "--runs-dir", "{tmp}/missing"], ["missing"]),
+    ([], ["table", "--format", "xml"], ["--format", "'xml'"]),
+    ([], ["table", "--metric", "worst"], ["--metric", "'worst'"]),
+    ([], ["compare", "gem", "--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    ([], ["compare", "gem", "--metric", "worst"], ["--metric", "'worst'"]),
+    ([], ["compare", "gem", "--format", "xml"], ["--format", "'xml'"]),
+    ([], ["compare", "gem", "avg", "--published", "gem", "--runs-dir", "{tmp}"], ["--published"]),
+    ([], ["report", "--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    ([], ["report", "--out", "{file}"], ["--out", "a-file"]),
+    # check
+    (CHECK, ["--pool-arg", "nosuch=1"], ["--pool-arg", "nosuch=1", "p, eps"]),
+    (CHECK, ["--pool-arg", "p=abc"], ["--pool-arg", "p=abc"]),
+    (CHECK, ["--pool-arg", "=3"], ["--pool-arg", "=3"]),
+    (CHECK, ["--channels", "0"], ["--channels", "'0'"]),
+    (CHECK, ["--channels", "a,b"], ["--channels", "'a,b'"]),
+    ([], ["check", "nosuch"], ["nosuch", "gem"]),
+    ([], ["check", "--all", "--pool-arg", "p=3"], ["--pool-arg", "--all"]),
+    ([], ["check"], ["--all"]),
+    # demo
+    (DEMO, ["--epochs", "0"], ["--epochs", "0"]),
+    (DEMO, ["--train-subset", "0"], ["--train-subset", "0"]),
+    (DEMO, ["--test-subset", "x"], ["--test-subset", "'x'"]),
+    (DEMO, ["--seeds", "4-2"], ["--seeds", "4-2"]),
+    (DEMO, ["--threads", "0"], ["--threads", "0"]),
+    (DEMO, ["--device", "bogus"], ["--device", "bogus"]),
+    (DEMO, ["--out", "{file}"], ["--out", "a-file"]),
+    (DEMO, ["--model", "nosuch"], ["--model", "nosuch"], "slow"),
+    (DEMO, ["--dataset", "nosuch"], ["--dataset", "nosuch"], "slow"),
+    (DEMO, ["--pools", "nosuch"], ["nosuch"]),
+    # run: the flags added beside the table above
+    (RUN, ["--threads", "0"], ["--threads", "0"]),
+    (RUN, ["--data-path", "{tmp}/missing"], ["--data-path", "missing"]),
+    (RUN, ["--data-dir", "{file}"], ["--data-dir", "a-file"]),
+]
+
+
+def _flag_cases():
+    out = []
+    for base, extra, names, *slow in FLAG_CASES:
+        command = " ".join(base[:2] if base[:1] == ["reproduce"] else base[:1])
+        case_id = " ".join([command, *extra]) if command else " ".join(extra)
+        out.append(pytest.param(base + extra, names, id=case_id, marks=[pytest.mark.slow] if slow else []))
+    return out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("argv, names", _flag_cases())
+def test_every_bad_flag_is_one_line_and_exit_2(tmp_path, capsys, argv, names):
+    _fill(["{tmp}"], tmp_path)  # the fixture files: a-file, w.pt
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    rc = _rc(_fill(argv, tmp_path))
+    out = capsys.readouterr()
+    err = out.err.strip()
+    assert rc == 2, (argv, out.out[-500:], err[-2000:])
+    assert len(err.splitlines()) == 1 and err, err
+    assert "Traceback" not in err
+    for name in names:
+        assert name in err, (name, err)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "something was written"

@@ -94,3 +94,55 @@ def test_importing_the_package_loads_no_torch():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip() == "[]"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--model", "VGG16BN", "--dataset", "fmnist"],
+        ["harness", "pool.py", "--arch", "vgg16bn", "--dataset", "fmnist"],
+        ["sweep", "--pools", "avg", "--models", "vgg16-bn", "--datasets", "fashion-mnist"],
+        ["demo", "--model", "vgg16bn", "--dataset", "fmnist"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_one_spelling_table_for_models_and_datasets(argv):
+    from poolbench.cli._args import canonical_names
+
+    args = build_parser().parse_args(argv)
+    model = getattr(args, "model", None) or getattr(args, "arch", None) or canonical_names(args.models)[0]
+    dataset = args.dataset if hasattr(args, "dataset") else canonical_names(args.datasets)[0]
+    assert (model, dataset) == ("vgg16_bn", "fashion_mnist")
+
+
+MINIMAL = {
+    "run": ["run", "--model", "resnet20", "--dataset", "synthetic"],
+    "sweep": ["sweep", "--pools", "avg"],
+    "harness": ["harness", "pool.py", "--arch", "resnet20", "--dataset", "cifar10"],
+    "demo": ["demo"],
+}
+
+
+@pytest.mark.parametrize("command", list(MINIMAL.values()), ids=list(MINIMAL))
+def test_threads_default_and_apply(command, monkeypatch):
+    import torch
+
+    from poolbench.cli._args import DEFAULT_THREADS, apply_threads
+
+    args = build_parser().parse_args([*command, "--threads", "1"])
+    assert args.threads == 1
+    defaults = {a.dest: a.default for a in _subparser(command[0])._actions}
+    assert defaults["threads"] == DEFAULT_THREADS
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    apply_threads(args)
+    assert seen == [1]
+
+
+def _subparser(name: str):
+    import argparse
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)

@@ -135,9 +135,13 @@ def test_robustness_rejects_bad_arguments(tmp_path_factory, tmp_path, capsys):
     run = tiny_run(tmp_path_factory, "flex")
     assert main(["robustness", str(run), "--corruptions", "sparkle"]) == 2
     assert "unknown corruption sparkle" in capsys.readouterr().err
-    assert main(["robustness", str(run), "--severities", "0-2"]) == 2
-    assert main(["robustness", str(run), "--cifar10c", str(tmp_path / "nope")]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as severities:  # refused by the parser, before the run is loaded
+        main(["robustness", str(run), "--severities", "0-2"])
+    assert severities.value.code == 2
+    with pytest.raises(SystemExit) as missing:
+        main(["robustness", str(run), "--cifar10c", str(tmp_path / "nope")])
+    assert missing.value.code == 2
+    assert "nope' does not exist" in capsys.readouterr().err
     assert main(["robustness", str(run), "--cifar100c", str(tmp_path), "--corruptions", "fog"]) == 2
     assert "CIFAR-100" in capsys.readouterr().err
 

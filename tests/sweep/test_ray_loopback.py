@@ -101,10 +101,12 @@ class FakeRay:
         self.calls.append((kwargs, ray_constants.ENABLE_RAY_CLUSTER))
 
 
-def test_a_local_cluster_is_started_on_loopback_and_an_address_is_joined_as_given():
+def test_a_local_cluster_is_started_on_loopback_and_an_address_is_joined_as_given(monkeypatch):
     pytest.importorskip("ray")
     from ray._private import ray_constants
 
+    probed = []
+    monkeypatch.setattr(ray_executor, "probe", lambda host, port, address: probed.append((host, port)))
     before = ray_constants.ENABLE_RAY_CLUSTER
     fake = FakeRay()
     ray_executor.init_cluster(fake, None, num_cpus=1)
@@ -114,3 +116,118 @@ def test_a_local_cluster_is_started_on_loopback_and_an_address_is_joined_as_give
     assert local["address"] is None and local["num_cpus"] == 1
     assert flag is False and before == ray_constants.ENABLE_RAY_CLUSTER  # only while starting
     assert joined == {"address": "ray://head:10001"}
+    assert probed == [("head", 10001)]  # the cluster's port is probed before ray.init
+
+
+@pytest.mark.parametrize(
+    "address, env", [("127.0.0.1:6390", None), ("localhost:6390", None), ("auto", "127.0.0.1:6390")]
+)
+def test_a_loopback_cluster_is_joined_from_loopback(monkeypatch, address, env):
+    """Ray rewrites a loopback address to the host's interface, where a cluster bound to 127.0.0.1 does
+    not answer (the driver waited forever): the node joins as 127.0.0.1, with the rewrite off."""
+    pytest.importorskip("ray")
+    monkeypatch.setattr(ray_executor, "probe", lambda host, port, address: None)
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    fake = FakeRay()
+    ray_executor.init_cluster(fake, address)
+    [(joined, flag)] = fake.calls
+    assert joined["_node_ip_address"] == "127.0.0.1" and joined["address"] == address
+    assert flag is False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_address_where_nothing_answers_is_one_error_not_a_hang():
+    pytest.importorskip("ray")
+    fake = FakeRay()
+    port = _free_port()
+    with pytest.raises(ray_executor.ClusterError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        ray_executor.init_cluster(fake, f"127.0.0.1:{port}")
+    assert fake.calls == []  # ray.init was never reached
+
+
+def test_auto_without_a_cluster_is_one_error(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_executor, "_recorded_cluster", lambda: None)
+    with pytest.raises(ray_executor.ClusterError, match="no running Ray cluster found"):
+        ray_executor.resolve_address("auto")
+
+
+def test_the_sweep_says_in_one_line_that_no_cluster_answers(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from poolbench.cli import main
+
+    argv = ["sweep", "--pools", "avg", "--models", "cnn4", "--datasets", "synthetic", "--seeds", "0", "--epochs", "1"]
+    argv += [
+        "--executor",
+        "ray",
+        "--ray-address",
+        f"127.0.0.1:{_free_port()}",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-check",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Ray cluster answers" in err and "Traceback" not in err
+
+
+# A head bound to loopback (what `ray start --head --node-ip-address 127.0.0.1` makes), in its own
+# interpreter: prints its address, lives until its stdin closes.
+HEAD = """
+import sys, ray
+from poolbench.executors.ray import init_cluster
+init_cluster(ray, None, num_cpus=1, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+JOIN = """
+import sys, ray
+from poolbench.executors.ray import init_cluster
+init_cluster(ray, sys.argv[1], configure_logging=False)
+print("answer", ray.get(ray.remote(lambda: 42).remote()), flush=True)
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow  # starts a Ray head and joins it twice: 10-40 s on 2 shared cores
+def test_a_cluster_bound_to_loopback_is_joined(tmp_path):
+    pytest.importorskip("ray")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("RAY_ADDRESS", None)
+    head = subprocess.Popen(
+        [sys.executable, "-c", HEAD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        address = head.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        # Ray's local head turns token authentication on; a driver joining it by address needs the mode set
+        token = {"RAY_AUTH_MODE": "token"}
+        for given, extra in ((address, token), ("auto", {"RAY_ADDRESS": address, **token})):
+            out = subprocess.run(
+                [sys.executable, "-c", JOIN, given], capture_output=True, text=True, timeout=180, env={**env, **extra}
+            )
+            assert "answer 42" in out.stdout, (given, out.stderr[-3000:])
+    finally:
+        head.stdin.close()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()

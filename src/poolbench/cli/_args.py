@@ -12,10 +12,61 @@ from ..runs import default_runs_dir
 from ..train import Protocol, RunConfig
 from ..train.config import pool_fields
 from ..train.protocol import BENCHMARK_SEEDS
-from ._validate import bad, check_kv_item, finite_float, int_at_least, parse_sac_stages
+from ._validate import (
+    bad,
+    check_kv_item,
+    device_name,
+    existing_path,
+    finite_float,
+    folder,
+    int_at_least,
+    parse_sac_stages,
+)
 
 #: --seeds of run and sweep: the benchmark's three published seeds
 DEFAULT_SEEDS = ",".join(map(str, BENCHMARK_SEEDS))
+
+#: Other spellings of model and dataset names (the cv-pooling-aggregation benchmark's command line
+#: and common ones) -> poolbench's. The one table: run, sweep, harness and demo all read it.
+ALIASES: dict[str, str] = {
+    "vgg16bn": "vgg16_bn",
+    "vgg16-bn": "vgg16_bn",
+    "fmnist": "fashion_mnist",
+    "fashionmnist": "fashion_mnist",
+    "fashion-mnist": "fashion_mnist",
+}
+
+
+def canonical_name(text: str) -> str:
+    """argparse type for model and dataset names: poolbench's spelling (see ``ALIASES``), lower case."""
+    name = text.strip().lower()
+    return ALIASES.get(name, name)
+
+
+def canonical_names(text: str | None) -> list[str]:
+    """A comma list of model or dataset names in poolbench's spelling."""
+    return [canonical_name(t) for t in (text or "").split(",") if t.strip()]
+
+
+#: torch threads on the CPU when --threads is not given (see add_threads_arg)
+DEFAULT_THREADS = 1
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        default=DEFAULT_THREADS,
+        help="torch CPU threads (default %(default)s; torch's own default, one per core, collapses when the "
+        "cores are shared with other work)",
+    )
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """torch.set_num_threads(--threads), inside a command's func (torch is loaded there anyway)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -46,6 +97,19 @@ def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
         k, v = item.split("=", 1)
         out[k.strip()] = parse_value(v.strip())
     return out
+
+
+def kv_pair(flag: str):
+    """argparse type: one KEY=VALUE of ``flag``, as ``{key: value}``."""
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            return parse_kv([text], flag)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = "KEY=VALUE"
+    return parse
 
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
@@ -95,12 +159,19 @@ def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-path", help="an image-folder directory or .tar(.gz) for --dataset imagefolder")
-    p.add_argument("--data-dir", help="where official archives live / are downloaded (default ./data)")
     p.add_argument(
-        "--runs-dir", default=str(default_runs_dir()), help="where run directories go (default: %(default)s)"
+        "--data-path",
+        type=existing_path(),
+        help="an image-folder directory or .tar(.gz) for --dataset imagefolder",
     )
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--data-dir", type=folder, help="where official archives live / are downloaded (default ./data)")
+    p.add_argument(
+        "--runs-dir",
+        type=folder,
+        default=str(default_runs_dir()),
+        help="where run directories go (default: %(default)s)",
+    )
+    p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 
 def _lda_layers(text: str):

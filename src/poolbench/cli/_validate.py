@@ -80,7 +80,143 @@ def finite_float(
     return parse
 
 
+def probability(text: str) -> float:
+    """argparse type: a finite probability in [0, 1) (a dropout of 1 drops everything)."""
+    return finite_float(0.0, 1.0, hint=" (a probability: 0 <= p < 1)")(text)
+
+
+def int_list(low: int, high: int | None = None) -> Callable[[str], list[int]]:
+    """argparse type: a non-empty comma list of integers in [low, high]."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of integers, e.g. 1,2") from None
+        span = f"{low}..{high}" if high is not None else f">= {low}"
+        if not values or any(v < low or (high is not None and v > high) for v in values):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a comma list of integers {span}")
+        return values
+
+    parse.__name__ = "integer list"
+    return parse
+
+
+def float_list(low: float = 0.0) -> Callable[[str], list[float]]:
+    """argparse type: a non-empty comma list of finite numbers >= ``low``."""
+
+    def parse(text: str) -> list[float]:
+        one = finite_float(low)
+        try:
+            values = [one(v) for v in text.split(",") if v.strip()]
+        except argparse.ArgumentTypeError:
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a comma list of finite numbers >= {low:g}, e.g. 5,25")
+        return values
+
+    parse.__name__ = "number list"
+    return parse
+
+
+def name_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """argparse type: a non-empty comma list of names, each one of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        unknown = [n for n in names if n not in choices]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(map(repr, unknown or [text]))}: give a comma list of {', '.join(choices)}"
+            )
+        return names
+
+    parse.__name__ = "name list"
+    return parse
+
+
+def existing_path(kind: str = "any") -> Callable[[str], str]:
+    """argparse type: a path that exists here, a regular file (``kind="file"``) or a folder (``"dir"``)."""
+    noun = {"file": "a file", "dir": "a folder", "any": "a file or folder"}[kind]
+
+    def parse(text: str) -> str:
+        path = Path(text).expanduser()
+        ok = path.is_file() if kind == "file" else path.is_dir() if kind == "dir" else path.exists()
+        if not text or not ok:
+            what = "does not exist" if not path.exists() else f"is not {noun}"
+            raise argparse.ArgumentTypeError(f"{text!r} {what}; give {noun} that exists")
+        return text
+
+    parse.__name__ = kind
+    return parse
+
+
+def folder(text: str) -> str:
+    """argparse type: a folder, or a path where one can be made; not a file (nor under one)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder (it is created if missing)")
+    path = Path(text).expanduser()
+    for p in [path, *path.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise argparse.ArgumentTypeError(
+                    f"{text}: {p} is a file, not a folder; give a folder (it is created if missing)"
+                )
+            break
+    return text
+
+
+def output_file(text: str) -> str:
+    """argparse type: a file to write: not a folder, and not under a file."""
+    path = Path(text).expanduser()
+    if not text.strip() or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is {'a folder' if text.strip() else 'empty'}; give a file name")
+    folder(str(path.parent))
+    return text
+
+
+_DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
+
+
+def device_name(text: str) -> str:
+    """argparse type: the spelling of a device (cpu, cuda, cuda:N, mps); whether this machine has it
+    is ``check_device``'s question, after torch is loaded."""
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu, cuda or cuda:N")
+    return text
+
+
+_RAY_ADDRESS = re.compile(r"(?:ray://)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
+
+
+def ray_address(text: str) -> str:
+    """argparse type: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` (the forms ``ray.init`` joins)."""
+    m = _RAY_ADDRESS.fullmatch(text)
+    if text != "auto" and not (m and 0 < int(m.group(2)) < 65536):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Ray address; give auto (with $RAY_ADDRESS or a local `ray start`), "
+            f"HOST:PORT (the head's GCS port) or ray://HOST:PORT (Ray Client)"
+        )
+    return text
+
+
 # ----------------------------------------------------------------------------- single flags
+def check_local_paths(args: argparse.Namespace, flags: Sequence[str]) -> None:
+    """With the local executor, each path ``flags`` name must exist here; a Ray cluster's nodes may
+    hold files the driver does not, so there the runs decide."""
+    if getattr(args, "executor", "local") != "local":
+        return
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value and not Path(value).expanduser().exists():
+            raise bad(
+                flag,
+                value,
+                "does not exist",
+                "give a path that exists (or run with --executor ray, where the nodes read it)",
+            )
+
+
 def check_device(text: str | None) -> None:
     """--device: a device torch knows and this machine has."""
     if text is None:
@@ -293,6 +429,32 @@ def _resolve_pool(config: Any) -> tuple[Any, str, str]:
     if not is_pool(config.pool):
         raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
     return config.pool, config.pool, "--pool"
+
+
+def check_pool_args(pool: Any, channels: int, pool_args: dict[str, Any], name: str) -> None:
+    """The pool alone, built with ``pool_args`` for ``channels``: an argument it does not take, or a
+    value it cannot be built with, named as the --pool-arg that gave it."""
+    from ..pools import build_pool, get_pool_class
+
+    try:
+        build_pool(pool, channels, **pool_args)
+    except Exception as e:  # noqa: BLE001 - every failure becomes one named line
+        factory = pool if not isinstance(pool, str) else get_pool_class(pool)
+        args = ", ".join(_arguments_of(factory)) or "none"
+        key = _unknown_keyword(e, pool_args)
+        if key is not None:
+            raise bad(
+                "--pool-arg",
+                f"{key}={pool_args[key]}",
+                f"{name} takes no argument {key!r}",
+                f"its arguments are: {args}",
+            ) from None
+        raise bad(
+            "--pool-arg",
+            _kv(pool_args),
+            f"{name} cannot be built with it ({type(e).__name__}: {e})",
+            f"fix the value ({name}'s arguments: {args})",
+        ) from None
 
 
 def _check_pool_builds(config: Any, pool: Any, name: str, flag: str) -> None:

@@ -6,16 +6,14 @@ import argparse
 import shlex
 import sys
 
-
-def _ints(text: str):
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+from ._validate import device_name, finite_float, folder, int_at_least, int_list
 
 
 def _names(text: str):
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a comma list of names")
+    return names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,13 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "training of K models, and project minutes per full 200-epoch run. "
         "Writes a table to stdout and JSON + Markdown to --out.",
     )
-    p.add_argument("--models", default="resnet20,resnet56,vgg16_bn,mobilenetv2", help="comma-separated")
-    p.add_argument("--packs", type=_ints, help="K values to time (default 1,4 on CPU, 1,4,8,16 on a GPU)")
-    p.add_argument("--steps", type=int, help="timed steps per round (default 5 on CPU, 50 on a GPU)")
-    p.add_argument("--warmup", type=int, help="untimed steps first (default 2 on CPU, 20 on a GPU)")
-    p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median is reported")
-    p.add_argument("--eval-images", type=int, help="test images timed per round (default 1000 CPU, 10000 GPU)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--models", type=_names, default=("resnet20", "resnet56", "vgg16_bn", "mobilenetv2"), help="comma-separated"
+    )
+    p.add_argument("--packs", type=int_list(1), help="K values to time (default 1,4 on CPU, 1,4,8,16 on a GPU)")
+    p.add_argument("--steps", type=int_at_least(1), help="timed steps per round (default 5 on CPU, 50 on a GPU)")
+    p.add_argument("--warmup", type=int_at_least(0), help="untimed steps first (default 2 on CPU, 20 on a GPU)")
+    p.add_argument("--rounds", type=int_at_least(1), default=2, help="alternating rounds; the median is reported")
+    p.add_argument(
+        "--eval-images", type=int_at_least(1), help="test images timed per round (default 1000 CPU, 10000 GPU)"
+    )
+    p.add_argument("--batch-size", type=int_at_least(1), default=128)
     p.add_argument(
         "--amp",
         choices=["none", "bf16"],
@@ -58,13 +60,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-baseline", action="store_true", help="time no baseline")
     p.add_argument(
         "--loader-workers",
-        type=int,
+        type=int_at_least(0),
         help="DataLoader workers of the dataloader baseline (default 0 on CPU, 8 on a GPU)",
     )
-    p.add_argument("--budget-s", type=float, help="stop starting new paths and rounds after this many seconds")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
-    p.add_argument("--device", help="cpu or cuda[:i] (default: cuda when available)")
-    p.add_argument("--out", default="benchmarks/results", help="directory for the JSON/Markdown results")
+    p.add_argument(
+        "--budget-s",
+        type=finite_float(0.0, low_open=True),
+        help="stop starting new paths and rounds after this many seconds",
+    )
+    p.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        help="torch.set_num_threads (CPU; default: torch's own, one per core; recorded in the results)",
+    )
+    p.add_argument("--device", type=device_name, help="cpu or cuda[:i] (default: cuda when available)")
+    p.add_argument("--out", type=folder, default="benchmarks/results", help="directory for the JSON/Markdown results")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.set_defaults(func=main)
 
@@ -73,19 +83,28 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from ..bench import BenchConfig, format_table, run_bench, write_results
+    from ..models import list_models
     from ..train.engine import auto_device
+    from ._validate import check_device, one_line_error
 
-    if args.threads:
+    def given(value, default):  # a value given is used as given (0 is not "not given")
+        return default if value is None else value
+
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
-    gpu = auto_device(args.device).type == "cuda"
     try:
+        check_device(args.device)
+        unknown = [m for m in args.models if m not in list_models()]
+        if unknown:
+            raise ValueError(f"--models: unknown model {', '.join(unknown)}; use {', '.join(list_models())}")
+        gpu = auto_device(args.device).type == "cuda"
         bc = BenchConfig(
-            models=[m.strip() for m in args.models.split(",") if m.strip()],
-            packs=args.packs or ((1, 4, 8, 16) if gpu else (1, 4)),
-            steps=args.steps or (50 if gpu else 5),
-            warmup=args.warmup or (20 if gpu else 2),
+            models=list(args.models),
+            packs=given(args.packs, (1, 4, 8, 16) if gpu else (1, 4)),
+            steps=given(args.steps, 50 if gpu else 5),
+            warmup=given(args.warmup, 20 if gpu else 2),
             rounds=args.rounds,
-            eval_images=args.eval_images or (10000 if gpu else 1000),
+            eval_images=given(args.eval_images, 10000 if gpu else 1000),
             batch_size=args.batch_size,
             amp=args.amp,
             channels_last=not args.no_channels_last,
@@ -96,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
             device=args.device,
         )
     except ValueError as exc:
-        print(f"poolbench bench: {exc}", file=sys.stderr)
+        print(one_line_error("poolbench bench", exc), file=sys.stderr)
         return 2
     argv = sys.argv[sys.argv.index("bench") :] if "bench" in sys.argv else None
     command = "poolbench " + shlex.join(argv) if argv else f"poolbench.bench.run_bench({bc})"

@@ -14,6 +14,8 @@ import argparse
 import sys
 import time
 
+from ._validate import int_list
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="check every registered pool")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export row")
-    p.add_argument("--channels", default="64,512,1280", help="channel counts to check (default 64,512,1280)")
+    p.add_argument(
+        "--channels", type=int_list(1), default=[64, 512, 1280], help="channel counts to check (default 64,512,1280)"
+    )
     p.add_argument("--pool-arg", action="append", metavar="K=V", help="pool keyword argument, repeatable")
     p.set_defaults(func=main)
 
@@ -38,12 +42,15 @@ def main(args: argparse.Namespace) -> int:
     from ..pools.check import check_pool
     from ..pools.loader import is_pool_file_spec, load_pool_file
     from ._args import parse_kv
+    from ._validate import check_pool_args
 
     try:
-        channels = tuple(int(c) for c in args.channels.split(",") if c.strip())
+        channels = tuple(args.channels)
         pool_args = parse_kv(args.pool_arg, "--pool-arg")
         if args.all == bool(args.target):
             raise ValueError("give one pool (a name or path/to/file.py:ClassName) or --all")
+        if args.all and pool_args:
+            raise ValueError("--pool-arg is one pool's argument: check that pool by name, without --all")
         if args.all:
             targets: list = list_pools()
         elif is_pool_file_spec(args.target):
@@ -54,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"unknown pool {args.target!r}; valid names: {', '.join(list_pools())} (or path/to/file.py:ClassName)"
             )
+        if pool_args:
+            check_pool_args(targets[0], min(channels), pool_args, args.target)
     except (ValueError, argparse.ArgumentTypeError) as exc:
         print(f"poolbench check: {exc}", file=sys.stderr)
         return 2

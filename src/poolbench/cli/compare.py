@@ -7,6 +7,7 @@ import sys
 
 from ..results.metrics import METRICS
 from ..runs import RUNS_ENV
+from ._validate import folder
 
 
 def register(subparsers) -> None:
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
         "(avg_max, gem, global_max, or our names avgmax, max) instead of B",
     )
     p.add_argument("--column", default=None, help="only this column, e.g. resnet56-cifar100")
-    p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
+    p.add_argument("--runs-dir", type=folder, default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.add_argument("--metric", choices=list(METRICS), default="best")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._args import parse_seeds, refuse_failing_pools
+from ._args import add_threads_arg, apply_threads, canonical_name, parse_seeds, refuse_failing_pools
+from ._validate import device_name, folder, int_at_least
 
 DEMO_POOLS = "avg,max,gem,flex"
 DEMO_DATASET = "patterns"
@@ -41,24 +42,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEMO_POOLS,
         help="comma list of pool names and pool files (custom_pool.py, file.py:MyPool; default: %(default)s)",
     )
-    p.add_argument("--model", default=DEMO_MODEL, help="default: %(default)s at width 16")
-    p.add_argument("--dataset", default=DEMO_DATASET, help="default: %(default)s (generated, no files)")
-    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
-    p.add_argument("--train-subset", type=int, default=DEMO_TRAIN)
-    p.add_argument("--test-subset", type=int, default=DEMO_TEST)
+    p.add_argument("--model", type=canonical_name, default=DEMO_MODEL, help="default: %(default)s at width 16")
+    p.add_argument(
+        "--dataset", type=canonical_name, default=DEMO_DATASET, help="default: %(default)s (generated, no files)"
+    )
+    p.add_argument("--epochs", type=int_at_least(1), default=DEMO_EPOCHS)
+    p.add_argument("--train-subset", type=int_at_least(1), default=DEMO_TRAIN)
+    p.add_argument("--test-subset", type=int_at_least(1), default=DEMO_TEST)
     p.add_argument("--seeds", type=parse_seeds, default=[0])
-    p.add_argument("--out", default="out/demo", help="runs and pictures go here (default: %(default)s)")
-    p.add_argument("--device", help="default: cuda when available, else cpu")
+    p.add_argument("--out", type=folder, default="out/demo", help="runs and pictures go here (default: %(default)s)")
+    p.add_argument("--device", type=device_name, help="default: cuda when available, else cpu")
+    add_threads_arg(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..data import DataError
     from ..results.index import build_index
     from ..results.plots import learning_curves, pool_colors
     from ..results.table import load_leaderboard, render
     from ..sweep import expand_grid, run_sweep
     from ..train import Protocol
+    from ._validate import one_line_error, validate_configs
 
+    apply_threads(args)
     out = Path(args.out)
     runs_dir = out / "runs"
     pools = [p.strip() for p in args.pools.split(",") if p.strip()]
@@ -66,10 +73,14 @@ def main(args: argparse.Namespace) -> int:
     model_args = {"width": DEMO_WIDTH} if args.model == DEMO_MODEL else {}
     try:
         configs = expand_grid(pools, [args.model], [args.dataset], args.seeds, protocol=protocol, model_args=model_args)
+        validate_configs(configs, device=args.device, runs_dir=str(runs_dir))
         if not refuse_failing_pools(configs, "demo"):
             return 2
-    except ValueError as exc:  # an unknown pool, a missing file or class
-        print(f"poolbench demo: {exc}", file=sys.stderr)
+    except (
+        ValueError,
+        DataError,
+    ) as exc:  # an unknown pool, model or dataset, a missing file or class, a subset too large
+        print(one_line_error("poolbench demo", exc), file=sys.stderr)
         return 2
     print(f"poolbench demo: {args.model} on {args.dataset}, pools {', '.join(pools)}, seeds {args.seeds}")
     print(f"protocol: {configs[0].protocol_label()} -- a short demonstration, not the benchmark's numbers")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..runs import default_runs_dir
+from ._validate import device_name, finite_float, folder, int_at_least, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", help="run directory or run id")
-    p.add_argument("--runs-dir", default=str(default_runs_dir()))
+    p.add_argument("--runs-dir", type=folder, default=str(default_runs_dir()))
     p.add_argument(
         "--layer",
         default="final",
@@ -36,16 +37,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="1|2|3: the L-th stride-2 downsampling (cnn4, preact_resnet18: 1-3; resnet20..110: 1-2); "
         "final: the global pool",
     )
-    p.add_argument("--alpha", type=float, required=True, help="the paper's localisation penalty alpha (eq. 16)")
+    p.add_argument(
+        "--alpha", type=finite_float(0.0), required=True, help="the paper's localisation penalty alpha (eq. 16)"
+    )
     p.add_argument("--norm", choices=["l1", "l2"], default="l1", help="p / ||p||, l1 or l2 (Sec. 3.6)")
-    p.add_argument("--n-out", type=int, help="eigenvectors kept (default 1 final; the channel ratio, 2, for 1|2|3)")
-    p.add_argument("--max-per-class", type=int, default=10000, help="images per class (default %(default)s, Sec. 6.4)")
+    p.add_argument(
+        "--n-out", type=int_at_least(1), help="eigenvectors kept (default 1 final; the channel ratio, 2, for 1|2|3)"
+    )
+    p.add_argument(
+        "--max-per-class", type=int_at_least(1), default=10000, help="images per class (default %(default)s, Sec. 6.4)"
+    )
     p.add_argument(
         "--all-train",
         action="store_true",
         help="fit on the whole training split, not only the images the run trained on",
     )
-    p.add_argument("--ridge", type=float, default=0.0, help="add ridge*I to B + alpha C (not in the paper; default 0)")
+    p.add_argument(
+        "--ridge", type=finite_float(0.0), default=0.0, help="add ridge*I to B + alpha C (not in the paper; default 0)"
+    )
     p.add_argument(
         "--centre",
         choices=["paper", "block"],
@@ -58,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="per-channel",
         help="per-channel = the paper's Sec. 3.6 (default); per-map = poolbench's earlier reading",
     )
-    p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--out", help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
-    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--batch", type=int_at_least(1), default=500)
+    p.add_argument("--out", type=output_file, help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=main)
 
 

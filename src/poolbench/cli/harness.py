@@ -3,7 +3,8 @@
 The cv-pooling-aggregation benchmark runs a submission as
 ``python custom_pool.py --arch resnet20 --dataset cifar10 --seed 42``; this is that command on
 poolbench's engine (the fixed protocol, resumable run directories, the contract check first).
-Its names are mapped to poolbench's (``vgg16bn`` -> ``vgg16_bn``, ``fmnist`` -> ``fashion_mnist``);
+Its names are mapped to poolbench's (``vgg16bn`` -> ``vgg16_bn``, ``fmnist`` -> ``fashion_mnist``: the
+one spelling table, ``_args.ALIASES``, which ``run`` and ``sweep`` read too);
 ``python -m poolbench.harness`` and a pool file's own ``__main__`` (see examples/custom_pool.py)
 call the same function.
 """
@@ -14,28 +15,32 @@ import argparse
 import sys
 
 from ..runs import default_runs_dir
-from ._args import absolute, add_check_arg, refuse_failing_pools
-
-#: the benchmark's architecture and dataset names -> poolbench's (poolbench's own names work too)
-ARCHS: dict[str, str] = {"vgg16bn": "vgg16_bn", "vgg16-bn": "vgg16_bn"}
-DATASETS: dict[str, str] = {"fmnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
+from ._args import absolute, add_check_arg, add_threads_arg, apply_threads, canonical_name, refuse_failing_pools
+from ._validate import device_name, existing_path, folder, int_at_least, one_line_error
 
 
 def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     if with_file:
         p.add_argument("pool_file", help="path/to/custom_pool.py[:ClassName] (class default CustomPool)")
-    p.add_argument("--arch", required=True, help="resnet20|56|..., vgg16bn, mobilenetv2")
-    p.add_argument("--dataset", required=True, help="cifar10, cifar100, fmnist (fashion_mnist)")
-    p.add_argument("--seed", type=int, default=42, help="default 42, as the benchmark's usage line")
-    p.add_argument("--epochs", type=int, help="default 200 (any other value is a non-standard run)")
+    p.add_argument("--arch", required=True, type=canonical_name, help="resnet20|56|..., vgg16bn, mobilenetv2")
+    p.add_argument("--dataset", required=True, type=canonical_name, help="cifar10, cifar100, fmnist (fashion_mnist)")
+    p.add_argument("--seed", type=int_at_least(0), default=42, help="default 42, as the benchmark's usage line")
+    p.add_argument("--epochs", type=int_at_least(1), help="default 200 (any other value is a non-standard run)")
     p.add_argument(
-        "--train-subset", type=int, help="poolbench extra: a fixed subset of N training images (non-standard)"
+        "--train-subset",
+        type=int_at_least(1),
+        help="poolbench extra: a fixed subset of N training images (non-standard)",
     )
-    p.add_argument("--test-subset", type=int, help="poolbench extra: a fixed subset of N test images (non-standard)")
-    p.add_argument("--data-dir", help="where the official archives live (default ./data)")
-    p.add_argument("--data-path", help="one archive or image folder instead")
-    p.add_argument("--runs-dir", default=str(default_runs_dir()), help="run directories (default: %(default)s)")
-    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument(
+        "--test-subset", type=int_at_least(1), help="poolbench extra: a fixed subset of N test images (non-standard)"
+    )
+    p.add_argument("--data-dir", type=folder, help="where the official archives live (default ./data)")
+    p.add_argument("--data-path", type=existing_path(), help="one archive or image folder instead")
+    p.add_argument(
+        "--runs-dir", type=folder, default=str(default_runs_dir()), help="run directories (default: %(default)s)"
+    )
+    p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
+    add_threads_arg(p)
     add_check_arg(p)
 
 
@@ -52,18 +57,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
-    from ..models import list_models
     from ..train import Protocol, RunConfig
     from ..train.config import pool_fields
     from ..train.engine import train_run
+    from ._validate import bad, validate_configs
 
-    model = ARCHS.get(args.arch.lower(), args.arch.lower())
-    dataset = DATASETS.get(args.dataset.lower(), args.dataset.lower())
+    apply_threads(args)
+    from ..models import list_models
+
+    model, dataset = args.arch, args.dataset
     try:
         if model not in list_models():
-            raise ValueError(f"unknown --arch {args.arch!r}; valid: {', '.join(list_models())} (or vgg16bn)")
+            raise bad(
+                "--arch", args.arch, "unknown architecture", f"use one of {', '.join(list_models())} (or vgg16bn)"
+            )
         over = {k: getattr(args, k) for k in ("epochs", "train_subset", "test_subset") if getattr(args, k) is not None}
         protocol = Protocol(**over)
+        try:
+            pool = pool_fields(args.pool_file)
+        except ValueError as exc:
+            raise ValueError(f"POOL_FILE {args.pool_file}: {exc}") from None
         config = RunConfig(
             model=model,
             dataset=dataset,
@@ -71,8 +84,13 @@ def main(args: argparse.Namespace) -> int:
             protocol=protocol,
             data_dir=absolute(args.data_dir),
             data_path=absolute(args.data_path),
-            **pool_fields(args.pool_file),
+            **pool,
         )
+        validate_configs([config], device=args.device, runs_dir=args.runs_dir)
+    except (ValueError, DataError, OSError) as exc:
+        print(one_line_error("poolbench harness", exc), file=sys.stderr)
+        return 2
+    try:
         if not args.no_check and not refuse_failing_pools([config], "harness"):
             return 2
         print(
@@ -83,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
             config, args.runs_dir, device=args.device, progress=False, log=lambda s: print(s, flush=True)
         )
     except (ValueError, DataError) as exc:
-        print(f"poolbench harness: {exc}", file=sys.stderr)
+        print(one_line_error("poolbench harness", exc), file=sys.stderr)
         return 2
     if result["status"] != "finished":
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..runs import RUNS_ENV
+from ._validate import folder
 
 
 def register(subparsers) -> None:
@@ -14,8 +15,8 @@ def register(subparsers) -> None:
         description="Leaderboard, published reference, bar charts with 95% CIs, learning curves, "
         "pictures from the run directories and the provenance of every run.",
     )
-    p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
-    p.add_argument("--out", default="out/report", help="output directory (default: out/report)")
+    p.add_argument("--runs-dir", type=folder, default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
+    p.add_argument("--out", type=folder, default="out/report", help="output directory (default: out/report)")
     p.set_defaults(func=run)
 
 

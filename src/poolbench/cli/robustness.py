@@ -20,6 +20,7 @@ from typing import Any
 
 from ..runs import default_runs_dir
 from ._args import parse_seeds
+from ._validate import device_name, existing_path, folder, int_at_least, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,27 +32,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory or run id")
     p.add_argument("--baseline", help="run directory or id to compare against (CE, relative CE, flip rate)")
-    p.add_argument("--runs-dir", default=str(default_runs_dir()))
+    p.add_argument("--runs-dir", type=folder, default=str(default_runs_dir()))
     c = p.add_mutually_exclusive_group()
-    c.add_argument("--cifar10c", metavar="DIR", help="released CIFAR-10-C folder (<corruption>.npy + labels.npy)")
-    c.add_argument("--cifar100c", metavar="DIR", help="released CIFAR-100-C folder")
+    c.add_argument(
+        "--cifar10c",
+        type=existing_path("dir"),
+        metavar="DIR",
+        help="released CIFAR-10-C folder (<corruption>.npy + labels.npy)",
+    )
+    c.add_argument("--cifar100c", type=existing_path("dir"), metavar="DIR", help="released CIFAR-100-C folder")
     q = p.add_mutually_exclusive_group()
-    q.add_argument("--cifar10p", metavar="DIR", help="released CIFAR-10-P folder (<sequence>.npy)")
-    q.add_argument("--cifar100p", metavar="DIR", help="released CIFAR-100-P folder")
+    q.add_argument(
+        "--cifar10p", type=existing_path("dir"), metavar="DIR", help="released CIFAR-10-P folder (<sequence>.npy)"
+    )
+    q.add_argument("--cifar100p", type=existing_path("dir"), metavar="DIR", help="released CIFAR-100-P folder")
     p.add_argument(
         "--n",
-        type=int,
+        type=int_at_least(1),
         default=1000,
         help="test images for generated sets (a fixed subset; default %(default)s; the full split: 10000)",
     )
-    p.add_argument("--severities", type=parse_seeds, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
+    p.add_argument("--severities", type=_severities, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5 (each 1..5)")
     p.add_argument("--corruptions", help="comma list, 'standard' (the 15), 'all' (15 + 4 extras, default) or 'none'")
     p.add_argument("--perturbations", help="comma list, 'standard' (the 10), 'all' (10 + 4 extras, default) or 'none'")
-    p.add_argument("--seed", type=int, default=0, help="randomness of generated sets (default %(default)s)")
-    p.add_argument("--cache", help="folder for generated sets (default: the data cache's robustness/)")
-    p.add_argument("--out", help="JSON file (default RUN/robustness.json)")
-    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="randomness of generated sets (default %(default)s)")
+    p.add_argument("--cache", type=folder, help="folder for generated sets (default: the data cache's robustness/)")
+    p.add_argument("--out", type=output_file, help="JSON file (default RUN/robustness.json)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=main)
+
+
+def _severities(text: str) -> list[int]:
+    """argparse type: '1-5' or '1,3,5', each a severity 1..5."""
+    values = parse_seeds(text)
+    if any(v not in (1, 2, 3, 4, 5) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: severities are 1..5, e.g. 1-5 or 1,3,5")
+    return values
 
 
 def _names(text: str | None, standard: list[str], extras: list[str], what: str) -> list[str]:

@@ -11,6 +11,9 @@ from ._args import (
     add_data_args,
     add_model_args,
     add_protocol_args,
+    add_threads_arg,
+    apply_threads,
+    canonical_name,
     config_from_args,
     parse_kv,
     parse_seeds,
@@ -26,11 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train MODEL on DATASET with POOL for each seed. A finished run is "
         "skipped, an unfinished one resumes from its last checkpoint.",
     )
-    p.add_argument("--model", required=True, help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18")
+    p.add_argument(
+        "--model",
+        required=True,
+        type=canonical_name,
+        help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18",
+    )
     p.add_argument(
         "--dataset",
         required=True,
-        help="cifar10, cifar100, svhn, fashion_mnist, mnist, imagefolder, synthetic, patterns",
+        type=canonical_name,
+        help="cifar10, cifar100, svhn, fashion_mnist (fmnist), mnist, imagefolder, synthetic, patterns",
     )
     p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
     p.add_argument(
@@ -53,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="torch.compile mode (implies --compile); reduce-overhead = CUDA graphs on a GPU",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_arg(p)
     add_check_arg(p)
     add_protocol_args(p)
     add_data_args(p)
@@ -66,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
     from ..train.packed import train_packed
     from ..train.packing import can_pack, plan_packs
 
+    apply_threads(args)
     try:
         parse_kv(args.pool_arg, "--pool-arg")
         configs = [config_from_args(args, args.pool, seed) for seed in args.seeds]

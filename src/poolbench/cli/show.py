@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..runs import default_runs_dir
+from ._validate import device_name, folder, int_at_least
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", help="run directory or run id")
-    p.add_argument("--runs-dir", default=str(default_runs_dir()))
-    p.add_argument("--out", help="directory for the PNGs (default: the run directory)")
-    p.add_argument("--n", type=int, default=1000, help="test images for attention maps and class features")
-    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--runs-dir", type=folder, default=str(default_runs_dir()))
+    p.add_argument("--out", type=folder, help="directory for the PNGs (default: the run directory)")
+    p.add_argument("--n", type=int_at_least(1), default=1000, help="test images for attention maps and class features")
+    p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=main)
 
 

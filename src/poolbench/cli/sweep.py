@@ -24,12 +24,24 @@ from ._args import (
     add_check_arg,
     add_model_args,
     add_protocol_args,
+    add_threads_arg,
+    apply_threads,
+    canonical_names,
     model_extras_from_args,
     parse_value,
     protocol_from_args,
     refuse_failing_pools,
 )
-from ._validate import check_dataset, check_kv_item, int_at_least, one_line_error, validate_configs
+from ._validate import (
+    check_dataset,
+    check_kv_item,
+    check_local_paths,
+    folder,
+    int_at_least,
+    one_line_error,
+    ray_address,
+    validate_configs,
+)
 
 
 def register(subparsers) -> None:
@@ -71,7 +83,9 @@ def register(subparsers) -> None:
     x.add_argument("--executor", choices=EXECUTORS, default="local", help="default: %(default)s (in-process)")
     x.add_argument(
         "--ray-address",
-        help="address of a running Ray cluster ('auto', 'ray://host:10001'); default: start a local one",
+        type=ray_address,
+        help="with --executor ray: join a running Ray cluster ('auto', 'HOST:6379', 'ray://HOST:10001'); "
+        "default: start a local one, on loopback only",
     )
     x.add_argument(
         "--pack",
@@ -80,13 +94,15 @@ def register(subparsers) -> None:
     )
     x.add_argument(
         "--runs-dir",
+        type=folder,
         default=str(default_runs_dir()),
         help="where run directories go; shared by every node for ray (default: %(default)s)",
     )
     x.add_argument("--data-path", help="image folder or .tar(.gz) for --datasets imagefolder")
-    x.add_argument("--data-dir", help="where dataset archives live / are downloaded")
+    x.add_argument("--data-dir", type=folder, help="where dataset archives live / are downloaded")
     x.add_argument("--dry-run", action="store_true", help="list the grid and each run's status; train nothing")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_threads_arg(x)
     add_check_arg(x)
     p.set_defaults(func=main)
 
@@ -137,7 +153,7 @@ def build_configs(args: argparse.Namespace):
         if args.models or args.datasets:
             raise ValueError("--suite sets the models and datasets: drop --models/--datasets, or drop --suite")
         return expand_suite(args.suite, pools, seeds, **common)
-    models, datasets = _split(args.models), _split(args.datasets)
+    models, datasets = canonical_names(args.models), canonical_names(args.datasets)
     if not models or not datasets:
         raise ValueError("give --models and --datasets (comma lists), or --suite")
     _check_names("model", models, list_models())
@@ -152,10 +168,26 @@ def build_configs(args: argparse.Namespace):
     return expand_grid(pools, models, datasets, seeds, **common)
 
 
+def refuse_ray_address_without_ray(args: argparse.Namespace, prog: str) -> bool:
+    """--ray-address means nothing to another executor: one line, not a silently local sweep."""
+    if args.ray_address and args.executor != "ray":
+        print(
+            f"{prog}: error: --ray-address {args.ray_address} joins a Ray cluster, but --executor is "
+            f"{args.executor}; add --executor ray (or drop --ray-address)",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
 def main(args: argparse.Namespace) -> int:
+    if refuse_ray_address_without_ray(args, "poolbench sweep"):
+        return 2
     from ..data import DataError
 
+    apply_threads(args)
     try:
+        check_local_paths(args, ["--data-path"])
         configs = build_configs(args)
         # the whole grid, up front: a bad cell is exit 2 now, not a failed run directory later
         validate_configs(configs, runs_dir=args.runs_dir, data=not args.dry_run)
@@ -169,9 +201,11 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"poolbench sweep: error: {e}", file=sys.stderr)
         return 2
+    from ..executors.ray import ClusterError
+
     try:
         return _run(args, configs)
-    except RunFileError as e:  # a damaged result.json of one run: named, the sweep not started
+    except (RunFileError, ClusterError) as e:  # a damaged result.json, a cluster that does not answer
         print(one_line_error("poolbench sweep", e), file=sys.stderr)
         return 2
 

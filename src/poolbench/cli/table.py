@@ -6,6 +6,7 @@ import sys
 
 from ..results.metrics import FORMATS, METRICS
 from ..runs import RUNS_ENV
+from ._validate import folder
 
 
 def register(subparsers) -> None:
@@ -16,7 +17,7 @@ def register(subparsers) -> None:
         "Standard and non-standard protocols are separate sections; the published "
         "baselines follow as a reference block.",
     )
-    p.add_argument("--runs-dir", default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
+    p.add_argument("--runs-dir", type=folder, default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument(
         "--metric",

@@ -8,7 +8,11 @@ dashboard): anyone who can reach a Ray port can submit code. Ray replaces a loop
 ``_node_ip_address`` by the host's reachable address unless clusters are switched off for the
 process, which is what a macOS/Windows Ray does by default (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``),
 so the local cluster starts that way. Joining a cluster is explicit (``--ray-address``), and then
-that cluster's own settings decide what listens where.
+that cluster's own settings decide what listens where. Joining a cluster bound to loopback
+(``ray start --head --node-ip-address 127.0.0.1``, or ``auto`` finding one) joins it the same way:
+otherwise Ray rewrites 127.0.0.1 to the host's interface, where nothing answers, and waits forever.
+Before ``ray.init`` the cluster's port is probed with a bounded connect, so an address where
+nothing answers is one line (``ClusterError``) within ``PROBE_TIMEOUT_S``, not a hang.
 
 Every node must have poolbench installed and must see ``runs_dir`` at the same absolute path:
 on a multi-node cluster that means a shared filesystem (NFS, Lustre, ...). Workers write only
@@ -23,7 +27,9 @@ recorded as a failed run, like any other crash.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -42,6 +48,12 @@ LOOPBACK = "127.0.0.1"
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 NAME = "ray"
+#: seconds a cluster's port has to accept a connection before joining it is given up
+PROBE_TIMEOUT_S = 5.0
+
+
+class ClusterError(RuntimeError):
+    """A Ray cluster that cannot be joined; the message names the address and what to do."""
 
 
 def _import_ray():
@@ -75,10 +87,84 @@ def loopback_only(ray):
             os.environ[_CLUSTER_ENV] = old_env
 
 
+def resolve_address(address: str) -> str:
+    """The cluster ``address`` names: ``auto`` is ``$RAY_ADDRESS``, else the cluster a ``ray start`` on
+    this machine recorded; any other address as given."""
+    if address != "auto":
+        return address
+    found = os.environ.get("RAY_ADDRESS") or _recorded_cluster()
+    if not found:
+        raise ClusterError(
+            "--ray-address auto: no running Ray cluster found ($RAY_ADDRESS is unset and no `ray start` "
+            "cluster is recorded on this machine); start one (ray start --head --node-ip-address 127.0.0.1) "
+            "or give HOST:PORT"
+        )
+    return found
+
+
+def _recorded_cluster() -> str | None:
+    """The address a ``ray start`` on this machine recorded (Ray's own lookup for ``auto``), or None."""
+    try:
+        from ray._private.services import find_bootstrap_address
+
+        return find_bootstrap_address(None)
+    except Exception:  # noqa: BLE001 - Ray's private lookup changed or failed: nothing found
+        return None
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """('host', port) of ``HOST:PORT`` or ``ray://HOST:PORT``; ClusterError for anything else."""
+    rest = address.removeprefix("ray://")
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"Ray address {address!r} is not HOST:PORT or ray://HOST:PORT; fix it (or $RAY_ADDRESS)")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def probe(host: str, port: int, address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """A TCP connect to the cluster's port within ``timeout`` s, or ClusterError naming the address."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = f"no answer within {timeout:g} s" if isinstance(e, TimeoutError) else e.strerror or str(e)
+        raise ClusterError(
+            f"no Ray cluster answers at {host}:{port} (--ray-address {address}): {reason}; start it "
+            f"(ray start --head --port {port}) or fix the address"
+        ) from None
+
+
 def init_cluster(ray, address: str | None = None, **kwargs: Any) -> None:
-    """Join ``address``, or start a local cluster bound to loopback (``kwargs`` may override)."""
+    """Join ``address``, or start a local cluster bound to loopback (``kwargs`` may override).
+
+    A cluster is probed first (ClusterError within ``PROBE_TIMEOUT_S`` where nothing answers); a
+    loopback one is joined from loopback, the address Ray would otherwise rewrite."""
     if address:
-        ray.init(address=address, **kwargs)
+        target = resolve_address(address)
+        host, port = host_port(target)
+        probe(host, port, address)
+        # "auto" goes to Ray as "auto": Ray then applies its own rules for it (token authentication)
+        try:
+            if not is_loopback(host) or target.startswith("ray://"):
+                ray.init(address=address, **kwargs)
+                return
+            with loopback_only(ray):
+                ray.init(address=address, **{"_node_ip_address": LOOPBACK, **kwargs})
+        except ConnectionError as e:  # it answered, but not as a Ray cluster we may join
+            raise ClusterError(
+                f"the Ray cluster at {target} (--ray-address {address}) refused the connection "
+                f"({' '.join(str(e).split())[:200]}); if it uses token authentication, set RAY_AUTH_MODE=token"
+            ) from None
         return
     with loopback_only(ray):
         ray.init(address=None, **{**local_init_kwargs(), **kwargs})

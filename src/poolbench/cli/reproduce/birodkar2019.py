@@ -458,44 +458,43 @@ def format_rows(rows: Sequence[dict[str, Any]], folds: int) -> str:
 
 
 # ----------------------------------------------------------------------------- CLI
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",")]
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ...runs import default_runs_dir
-    from .._args import parse_kv, parse_seeds
+    from .._args import kv_pair, parse_seeds
+    from .._validate import device_name, existing_path, float_list, folder, int_at_least, int_list, name_list
 
     p.add_argument(
         "settings", nargs="*", default=None, help=f"which rows (default: the paper's eight): {', '.join(SETTINGS)}"
     )
     p.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="trials (default 0-4, the paper's 5)")
-    p.add_argument("--folds", type=int, default=5, help="distinct held-out subsets (default 5, Sec. 6.2)")
-    p.add_argument("--layers", type=lambda t: [int(v) for v in t.split(",")], default=[1, 2, 3])
+    p.add_argument("--folds", type=int_at_least(1), default=5, help="distinct held-out subsets (default 5, Sec. 6.2)")
+    p.add_argument("--layers", type=int_list(1, 3), default=[1, 2, 3], help="downsamplings to search (1..3)")
     p.add_argument(
         "--alphas",
-        type=_floats,
+        type=float_list(0.0),
         default=[5.0, 10.0, 15.0, 25.0, 45.0, 65.0],
         help="alpha grid (default: the values in the paper's Table 1)",
     )
-    p.add_argument("--norms", type=lambda t: t.split(","), default=["l1", "l2"])
-    p.add_argument("--epochs", type=int, help="override the preset's epochs (non-standard, labelled)")
-    p.add_argument("--test-subset", type=int, help="evaluate on a fixed subset of the test set (labelled)")
+    p.add_argument("--norms", type=name_list(["l1", "l2"]), default=["l1", "l2"])
+    p.add_argument("--epochs", type=int_at_least(1), help="override the preset's epochs (non-standard, labelled)")
+    p.add_argument("--test-subset", type=int_at_least(1), help="evaluate on a fixed subset of the test set (labelled)")
     p.add_argument(
         "--model-arg",
         action="append",
-        type=lambda t: parse_kv([t], "--model-arg"),
+        type=kv_pair("--model-arg"),
         default=None,
         metavar="K=V",
         help="extra model keyword (e.g. width=16 for cnn4; labelled in the run ids)",
     )
     p.add_argument("--sgd-pooling", action="store_true", help="also Table 4: the pooling map learned by SGD")
     p.add_argument("--report-only", action="store_true", help="run nothing; report what exists")
-    p.add_argument("--figures", help="write Figure 1 pictures (pooling maps, per-class pooled maps) into this folder")
-    p.add_argument("--runs-dir", default=str(default_runs_dir()))
-    p.add_argument("--data-dir")
-    p.add_argument("--data-path", help="override the setting's data path (imagefolder stand-ins)")
-    p.add_argument("--device")
+    p.add_argument(
+        "--figures", type=folder, help="write Figure 1 pictures (pooling maps, per-class pooled maps) into this folder"
+    )
+    p.add_argument("--runs-dir", type=folder, default=str(default_runs_dir()))
+    p.add_argument("--data-dir", type=folder)
+    p.add_argument("--data-path", type=existing_path(), help="override the setting's data path (imagefolder stand-ins)")
+    p.add_argument("--device", type=device_name)
 
 
 def main(args: argparse.Namespace) -> int:

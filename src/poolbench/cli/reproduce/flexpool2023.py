@@ -74,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ...executors import EXECUTORS
     from ...runs import default_runs_dir
     from .._args import DEFAULT_SEEDS, add_protocol_args, parse_seeds
+    from .._validate import finite_float, folder, probability, ray_address
 
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
     d = p.add_argument_group("data (a dataset without its path is not run)")
@@ -83,7 +84,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="CIFAR-10: an image-folder directory / .tar(.gz) (e.g. "
         "../shared/data/cifar10-jpg.tar.gz) or the official cifar-10-python.tar.gz",
     )
-    d.add_argument("--fashion-mnist", metavar="PATH", help="Fashion-MNIST: the folder of the official idx files")
+    d.add_argument(
+        "--fashion-mnist",
+        metavar="PATH",
+        help="Fashion-MNIST: the folder of the official idx files",
+    )
     d.add_argument("--cifar100", metavar="PATH", help="CIFAR-100: the official cifar-100-python.tar.gz")
     d.add_argument(
         "--synthetic",
@@ -106,12 +111,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument(
         "--reg",
-        type=float,
+        type=finite_float(0.0),
         default=REG,
         help="coefficient of R (the paper's Eq. 2) in the +Reg arms "
         "(default %(default)s, well inside SGD's stability bound for R; the paper gives none)",
     )
-    m.add_argument("--dropout", type=float, default=DROPOUT, help="dropout of the +Dropout arm (default %(default)s)")
+    m.add_argument(
+        "--dropout", type=probability, default=DROPOUT, help="dropout of the +Dropout arm (default %(default)s)"
+    )
     m.add_argument(
         "--sac-weights",
         choices=("paper", "code"),
@@ -128,9 +135,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_protocol_args(p)
     x = p.add_argument_group("execution")
-    x.add_argument("--runs-dir", default=str(default_runs_dir()), help="default %(default)s")
+    x.add_argument("--runs-dir", type=folder, default=str(default_runs_dir()), help="default %(default)s")
     x.add_argument("--executor", choices=EXECUTORS, default="local")
-    x.add_argument("--ray-address", help="a running Ray cluster ('auto', 'ray://host:10001')")
+    x.add_argument(
+        "--ray-address",
+        type=ray_address,
+        help="with --executor ray: a running Ray cluster ('auto', 'HOST:6379', 'ray://HOST:10001')",
+    )
     x.add_argument("--table-only", action="store_true", help="run nothing: print the table of the runs that exist")
     x.add_argument("--dry-run", action="store_true", help="list the runs and their status, run nothing")
     x.add_argument("--no-progress", action="store_true")
@@ -271,7 +282,13 @@ def dataset_title(row: str, cfg) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..sweep import refuse_ray_address_without_ray
+
+    if refuse_ray_address_without_ray(args, "poolbench reproduce flexpool2023"):
+        return 2
+    from ...executors.ray import ClusterError
     from ...sweep import run_status, run_sweep
+    from .._validate import check_local_paths
 
     if not datasets(args):
         print(
@@ -281,6 +298,7 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        check_local_paths(args, ["--cifar10", "--fashion-mnist", "--cifar100"])
         cells = plan(args)
     except (ValueError, TypeError) as exc:
         print(f"poolbench reproduce flexpool2023: {exc}", file=sys.stderr)
@@ -291,9 +309,17 @@ def main(args: argparse.Namespace) -> int:
             print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
         return 0
     if not args.table_only:
-        summary = run_sweep(
-            configs, args.runs_dir, executor=args.executor, ray_address=args.ray_address, progress=not args.no_progress
-        )
+        try:
+            summary = run_sweep(
+                configs,
+                args.runs_dir,
+                executor=args.executor,
+                ray_address=args.ray_address,
+                progress=not args.no_progress,
+            )
+        except ClusterError as exc:
+            print(f"poolbench reproduce flexpool2023: error: {exc}", file=sys.stderr)
+            return 2
         print(summary)
     sys.stdout.write(render(cells, args, args.runs_dir))
     return 0
