@@ -76,3 +76,16 @@ def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
     assert main(["compare", "custom_pool.py", "--against", "gem", "--runs-dir", str(runs)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet56-cifar100 ")]
     assert [r.split()[1] for r in rows] == ["gem"]
+
+
+def test_published_source_rerun_and_a_missing_baseline(tmp_path, capsys):
+    from tests.results.fakeruns import write_run
+
+    for seed in range(2):
+        write_run(tmp_path, "vgg16_bn", "cifar100", "gem", seed=seed, best=74.0 + seed)
+    assert main(["compare", "gem", "gem", "--published", "rerun", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "third-party rerun" in out and "2 of 3 diverged" in out and "collapse" in out
+    assert main(["compare", "gem", "--published", "rerun", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "name the published baseline as B" in err and len(err.strip().splitlines()) == 1

@@ -87,3 +87,31 @@ def test_against_the_published_runs_says_when_n_is_too_small(tmp_path):
         compare_with_published(conn, "softpool", "softpool")
     with pytest.raises(ValueError, match="no column"):
         compare_with_published(conn, "softpool", "gem", column="resnet20-cifar10")
+
+
+def test_every_comparison_says_what_its_n_can_detect(conn):
+    (r,) = compare_pools(conn, "gem", "avg", column="resnet56-cifar100")
+    a, b = list(GEM.values()), list(AVG.values())
+    sd = np.sqrt((np.var(a, ddof=1) * 2 + np.var(b, ddof=1) * 2) / 4)
+    z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
+    assert r["detectable"] == pytest.approx(z * sd * np.sqrt(1 / 3 + 1 / 3))
+    assert not r["below_detectable"]  # +2.2 points, far above
+    assert f"{r['detectable']:.2f} points; the difference +2.20 is above it" in render_comparison([r], "gem", "avg")
+    small = dict(r, mean_diff=0.01, below_detectable=True)
+    from poolbench.results.compare import verdict
+
+    assert "below the" in verdict(small) and "cannot detect" in render_comparison([small], "gem", "avg")
+
+
+def test_the_reruns_collapses_count_as_diverged_not_as_accuracies(tmp_path):
+    from poolbench.results.compare import compare_with_published
+
+    for seed, acc in enumerate([74.0, 74.4]):
+        write_run(tmp_path, "vgg16_bn", "cifar100", "gem", seed=seed, best=acc)
+    write_run(tmp_path, "vgg16_bn", "cifar100", "gem", seed=5, status="diverged")
+    res = compare_with_published(build_index(tmp_path), "gem", "gem", source="rerun")
+    (r,) = res["comparisons"]
+    assert r["n_b"] == 1 and r["mean_b"] == 74.58 and r["n_diverged_b"] == 2  # seeds 1, 2 at 1.0% = chance
+    assert r["n_a"] == 2 and r["n_diverged_a"] == 1
+    with pytest.raises(ValueError, match="have no column"):
+        compare_with_published(build_index(tmp_path), "gem", "gem", column="resnet56-cifar100", source="rerun")

@@ -41,7 +41,7 @@ def test_cells_are_mean_std_n_over_seeds(lb):
 def test_one_seed_cell_is_marked_and_diverged_counted_apart(lb):
     c = _std_section(lb).cells[("max", "resnet56-cifar100")]
     assert c.n == 1 and c.values == [69.9]  # the diverged seed 1 is not averaged in
-    assert c.text() == "69.90 (n=1; 1 diverged)†"
+    assert c.text() == "69.90 (n=1; 1 diverged)† ⚠"  # marked: a run of the cell diverged
 
 
 def test_unfinished_runs_are_counted_not_averaged(lb):
@@ -84,10 +84,13 @@ def test_a_1x1_column_with_a_non_plain_pool_is_not_called_the_same_function(tmp_
     assert "vgg16_bn-cifar100" in _std_section(load_leaderboard(tmp_path)).same_function
     for seed in range(2):  # SAC heads see the 2x2 ... 16x16 maps: more than the pool differs
         write_run(
-            tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=74.0, sac={"stages": [4], "weights": [0.3, 0.7]}
+            tmp_path, "vgg16_bn", "cifar100", "avg", seed=seed, best=74.2, sac={"stages": [4], "weights": [0.3, 0.7]}
         )
     sec = _std_section(load_leaderboard(tmp_path))
-    assert not sec.same_function and any(c.best for c in sec.cells.values())
+    assert not sec.same_function  # the column is not one function any more ...
+    best = [c for c in sec.cells.values() if c.best]
+    assert [c.pool for c in best] == ["avg +sac(stages=[4],weights=[0.3,0.7])"]  # ... and SAC is not a twin
+    assert sec.same_pools["vgg16_bn-cifar100"] == {"avg": "x", "max": "x"}
 
 
 def test_non_standard_runs_never_mix_with_standard(lb):
@@ -105,7 +108,7 @@ def test_text_and_md(lb):
     assert "72.40 ± 0.10 *▲ (n=3)" in text and "Published reference" in text and "71.06" in text
     md = render(lb, "md")
     assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
-    assert "| max | 69.90 (n=1; 1 diverged)† |" in md
+    assert "| max | 69.90 (n=1; 1 diverged)† ⚠ |" in md
     assert "### Protocol: standard" in md and "cv-pooling-aggregation public leaderboard" in md
     # the published cells are distributions over their three seeds, not the seed-42 number alone
     assert "83.26 ± 19.09 (n=3: 94.27, 61.22, 94.29)" in text and "seeds 42, 123, 456" in text
@@ -170,3 +173,79 @@ def test_published_block_speaks_our_names(lb):
     assert got[("max", "mobilenetv2-fashion_mnist")][0] == "83.26"  # the published mean, collapse included
     text = render(lb, "text")
     assert "avg_max (ours: avgmax)" in text and "vgg16bn-cifar100 = our vgg16_bn-cifar100" in text
+
+
+def test_an_exact_tie_stars_no_one_and_says_tie(tmp_path):
+    for seed, acc in enumerate([9.06, 11.26]):  # bit-identical cells, as pools that train identically give
+        for pool in ("max", "avgmax"):
+            write_run(tmp_path, "resnet20", "synthetic", pool, seed=seed, best=acc)
+    sec = _std_section(load_leaderboard(tmp_path))
+    assert not any(c.best for c in sec.cells.values())
+    assert all(c.tie for c in sec.cells.values())
+    assert sec.verdicts["resnet20-synthetic"]["tie"] == ["avgmax", "max"]
+    text = render(load_leaderboard(tmp_path), "text")
+    assert "10.16 ± 1.56 tie (n=2)" in text and "*" not in text.split("Divergence")[0]
+
+
+def test_the_same_function_rule_is_per_pool_and_counts_pool_files_by_their_record(tmp_path):
+    """A pool file recorded (at run time) as the identity on 1x1 joins avg and max: no star."""
+    marker = tmp_path / "imported"
+    pool = tmp_path / "ident.py"  # importing it would leave a marker: the table must not
+    pool.write_text(f"open({str(marker)!r}, 'w').close()\nclass CustomPool: pass\n")
+    runs = tmp_path / "runs"
+    for seed in range(2):
+        write_run(runs, "vgg16_bn", "cifar100", "avg", seed=seed, best=73.0 + seed)
+        write_run(runs, "vgg16_bn", "cifar100", "max", seed=seed, best=73.2 + seed)
+        d = write_run(runs, "vgg16_bn", "cifar100", "file", seed=seed, best=73.6 + seed, pool_file=f"{pool}:CustomPool")
+        cfg = json.loads((d / "config.json").read_text())
+        cfg["pool_1x1"] = {"relation": "x", "same_as_identity": True}
+        (d / "config.json").write_text(json.dumps(cfg))
+    sec = _std_section(load_leaderboard(runs))
+    col = "vgg16_bn-cifar100"
+    assert col in sec.same_function and not any(c.best for c in sec.cells.values())
+    assert all(c.same_function == "x" for c in sec.cells.values())
+    assert not marker.exists()
+    # a pool that is another function on 1x1 (recorded so) is compared, and may be starred
+    for d in runs.glob("*file*"):
+        cfg = json.loads((d / "config.json").read_text())
+        cfg["pool_1x1"] = {"relation": "another function of x", "same_as_identity": False}
+        (d / "config.json").write_text(json.dumps(cfg))
+    sec = _std_section(load_leaderboard(runs))
+    best = [c for c in sec.cells.values() if c.best]
+    assert col not in sec.same_function and len(best) == 1 and best[0].pool.startswith("ident.py:CustomPool")
+    assert sec.cells[("avg", col)].same_function == "x" and sec.cells[(best[0].pool, col)].same_function is None
+    # ... but never an identity-like pool over its twin: with the file worst, avg/max are noise
+    for d in runs.glob("*file*"):
+        res = json.loads((d / "result.json").read_text())
+        res["best_test_acc"] = 60.0
+        (d / "result.json").write_text(json.dumps(res))
+    sec = _std_section(load_leaderboard(runs))
+    assert not any(c.best for c in sec.cells.values())
+    assert "same function here as avg" in sec.verdicts[col]["reason"]
+    assert not marker.exists()
+
+
+def test_divergence_is_a_rate_with_its_wilson_interval(lb):
+    text = render(lb, "text")
+    assert "Divergence: finished and diverged runs per cell" in text and "Wilson score 95% interval" in text
+    assert "1 of 2 diverged, 50% [9%, 91%] ⚠" in text  # max on resnet56: one finished, one diverged
+    assert "0 of 3 diverged, 0% [0%, 56%]" in text  # gem: the unfinished run is neither
+    rows = list(csv.DictReader(io.StringIO(render(lb, "csv"))))
+    mx = next(r for r in rows if r["pool"] == "max" and r["source"] == "runs" and r["protocol_label"] == "standard")
+    assert (mx["n_finished"], mx["n_diverged"], mx["divergence_rate"]) == ("1", "1", "0.5")
+    lo, hi = sps.binomtest(1, 2).proportion_ci(method="wilson")
+    assert float(mx["divergence_ci_low"]) == pytest.approx(lo, abs=1e-4)
+    assert float(mx["divergence_ci_high"]) == pytest.approx(hi, abs=1e-4)
+    assert "mean ± std over finished runs" in text and "(--metric best)" in text
+
+
+def test_val_is_unavailable_without_a_validation_split(runs):
+    text = render(load_leaderboard(runs, "val"), "text")
+    assert "validation-selected accuracy is unavailable" in text and "--val-split" in text
+
+
+def test_the_published_block_only_beside_a_published_column(tmp_path):
+    write_run(tmp_path, "cnn4", "patterns", "avg")
+    assert "Published reference" not in render(load_leaderboard(tmp_path), "text")
+    write_run(tmp_path, "resnet56", "cifar100", "avg")
+    assert "Published reference" in render(load_leaderboard(tmp_path), "text")

@@ -137,3 +137,23 @@ def test_the_written_result_decides_whether_the_run_is_done(tmp_path, status):
     run = RunDir(tmp_path, CFG.run_id)
     write_result(run, CFG, status, [_rec(1, 10.0)], 1.0, CPU)
     assert run.is_done() == (status != "failed")
+
+
+def test_config_json_records_the_pools_1x1_probe_without_moving_the_random_stream(tmp_path):
+    from poolbench.train.recorder import config_record
+
+    torch.manual_seed(3)
+    before = torch.random.get_rng_state()
+    assert config_record(CFG)["pool_1x1"] == {"relation": "x", "same_as_identity": True}  # avg
+    assert config_record(CFG.replace(pool="gated"))["pool_1x1"] is not None  # built with random weights
+    assert torch.equal(torch.random.get_rng_state(), before)
+    gem = config_record(CFG.replace(pool="gem"))["pool_1x1"]
+    assert gem["same_as_identity"] and gem["relation"].startswith("max(x")
+    pool = tmp_path / "identity_pool.py"  # a pool file: probed here, where training imports it anyway
+    pool.write_text(
+        "import torch.nn as nn\nclass CustomPool(nn.Module):\n"
+        "    def forward(self, x):\n        return x.amax(dim=(2, 3))\n"
+    )
+    rec = config_record(CFG.replace(pool="file", pool_file=f"{pool}:CustomPool"))["pool_1x1"]
+    assert rec == {"relation": "x", "same_as_identity": True}
+    assert config_record(CFG.replace(pool="file", pool_file=f"{tmp_path / 'gone.py'}:CustomPool"))["pool_1x1"] is None

@@ -9,6 +9,8 @@ from ..results.metrics import METRICS
 from ..runs import RUNS_ENV
 from ._validate import folder
 
+PUBLISHED_SOURCES = ("benchmark", "rerun")  # results.published.SOURCES, literal: the parser loads no numpy
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,9 +34,11 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--published",
-        metavar="BASELINE",
-        help="compare A's standard-protocol runs with a published baseline's three seeds "
-        "(avg_max, gem, global_max, or our names avgmax, max) instead of B",
+        metavar="SOURCE|BASELINE",
+        help="compare A's standard-protocol runs with published runs: `A B --published benchmark|rerun` "
+        "compares with baseline B (avg_max, gem, global_max, or our names avgmax, max) of the benchmark's "
+        "three seeds or of the third-party rerun (seeds 1-3, VGG-16-BN; collapses count as diverged); "
+        "`A --published B` is B of the benchmark",
     )
     p.add_argument("--column", default=None, help="only this column, e.g. resnet56-cifar100")
     p.add_argument("--runs-dir", type=folder, default=None, help=f"runs directory (default: ${RUNS_ENV} or 'runs')")
@@ -57,7 +61,17 @@ def run(args) -> int:
     from poolbench.results.index import build_index
     from poolbench.runs import default_runs_dir
 
-    if sum(x is not None for x in (args.b, args.published, args.against)) > 1:
+    source, baseline = "benchmark", args.published
+    if args.published in PUBLISHED_SOURCES:  # A B --published SOURCE: B is the published baseline
+        source, baseline, args.b = args.published, args.b, None
+        if baseline is None:
+            print(
+                f"poolbench compare: name the published baseline as B, e.g. `poolbench compare {args.a} gem "
+                f"--published {source}`",
+                file=sys.stderr,
+            )
+            return 2
+    if sum(x is not None for x in (args.b, baseline, args.against)) > 1:
         print(
             "poolbench compare: give one of a pool B, --published BASELINE or --against POOLS, not both",
             file=sys.stderr,
@@ -75,7 +89,7 @@ def run(args) -> int:
         try:
             a = resolve_pool(conn, args.a)
             if args.published:
-                res = compare_with_published(conn, a, args.published, args.column)
+                res = compare_with_published(conn, a, baseline, args.column, source)
             elif args.b:
                 b = resolve_pool(conn, args.b)
                 results = compare_pools(conn, a, b, args.metric, args.column)

@@ -2,8 +2,13 @@
 
 Only finished runs of the same protocol label are compared (a standard run is never compared
 with a short CPU run); each (protocol, column) where both pools have runs is one comparison.
-``compare_with_published`` compares a pool's standard-protocol runs with a published baseline's
-runs (``published.PUBLISHED``, three seeds) in the benchmark's columns, unpaired.
+Diverged runs are counted per side (``n_diverged_a`` / ``_b``, with the rate's Wilson interval in
+the text), never compared as accuracies. Every comparison also carries the smallest difference
+its n can detect (``power.detectable_difference``: two-sided, alpha 0.05, power 0.8, normal
+approximation, from the pooled sd of the two cells) and says when the difference it reports is
+below it. ``compare_with_published`` compares a pool's standard-protocol runs with a published
+source's baseline (``published.SOURCES``: the benchmark's three seeds or the third-party rerun)
+in the benchmark's columns, unpaired.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import sqlite3
 from typing import Any
 
 from . import published as pub
+from .divergence import COLLAPSE_RULE, DivergenceCount
 from .metrics import METRIC_ALIASES, METRICS
+from .power import POWER, detectable_difference, pooled_sd
 from .stats import ALPHA, compare_groups
 from .table import column_order
 
@@ -24,20 +31,38 @@ FEW_SEEDS = 5
 
 
 def _values(conn: sqlite3.Connection, pool: str, key: str, column: str | None):
+    """(protocol, column) -> {"values", "seeds"} of finished runs with a value, and "diverged" (a count)."""
     sql = (
-        f"SELECT protocol_label, column_key, seed, {key} AS v FROM runs "
-        f"WHERE pool = ? AND status = 'finished' AND {key} IS NOT NULL"
+        f"SELECT protocol_label, column_key, seed, status, {key} AS v FROM runs "
+        f"WHERE pool = ? AND (status = 'diverged' OR (status = 'finished' AND {key} IS NOT NULL))"
     )
     args = [pool]
     if column:
         sql += " AND column_key = ?"
         args.append(column)
-    out: dict[tuple, dict[str, list]] = {}
+    out: dict[tuple, dict[str, Any]] = {}
     for r in conn.execute(sql + " ORDER BY seed", args):
-        g = out.setdefault((r["protocol_label"], r["column_key"]), {"values": [], "seeds": []})
-        g["values"].append(r["v"])
-        g["seeds"].append(r["seed"])
+        g = out.setdefault((r["protocol_label"], r["column_key"]), {"values": [], "seeds": [], "diverged": 0})
+        if r["status"] == "diverged":
+            g["diverged"] += 1
+        else:
+            g["values"].append(r["v"])
+            g["seeds"].append(r["seed"])
     return out
+
+
+def with_power(res: dict[str, Any], a: list[float], b: list[float], diverged: tuple[int, int]) -> dict[str, Any]:
+    """``res`` (``compare_groups``) plus the divergence counts and the smallest detectable difference."""
+    res["n_diverged_a"], res["n_diverged_b"] = diverged
+    sd, df = pooled_sd({"a": a, "b": b})
+    res["pooled_sd"] = sd if df else None
+    res["detectable"] = (
+        detectable_difference(sd, res["n_a"], "unpaired", "normal", ALPHA, POWER, n_b=res["n_b"])
+        if df and res["n_a"] and res["n_b"]
+        else None
+    )
+    res["below_detectable"] = bool(res["detectable"] is not None and abs(res["mean_diff"]) < res["detectable"])
+    return res
 
 
 def compare_pools(
@@ -64,7 +89,10 @@ def compare_pools(
     # standard protocol first, then the others by label; columns in the benchmark's order
     for group in sorted(both, key=lambda g: (g[0] != "standard", g[0], order.index(g[1]))):
         ga, gb = va[group], vb[group]
+        if not ga["values"] or not gb["values"]:
+            continue  # one side only diverged: nothing to compare
         res = compare_groups(ga["values"], gb["values"], paired_seeds=(ga["seeds"], gb["seeds"]))
+        res = with_power(res, ga["values"], gb["values"], (ga["diverged"], gb["diverged"]))
         out.append(
             {"protocol_label": group[0], "column": group[1], "seeds_a": ga["seeds"], "seeds_b": gb["seeds"], **res}
         )
@@ -72,38 +100,45 @@ def compare_pools(
 
 
 def compare_with_published(
-    conn: sqlite3.Connection, a: str, published: str, column: str | None = None
+    conn: sqlite3.Connection, a: str, published: str, column: str | None = None, source: str = "benchmark"
 ) -> dict[str, Any]:
-    """Pool ``a``'s standard-protocol runs minus a published baseline's runs, per benchmark column.
+    """Pool ``a``'s standard-protocol runs minus a published baseline's runs, per column of the
+    published ``source`` (``published.SOURCES``).
 
-    Returns {"published": its benchmark name, "comparisons": [one dict per column where ``a`` has
-    standard runs: the keys of ``compare_groups`` + column, seeds_a, seeds_b, verdict], "skipped":
-    [(column or protocol, why)]}. Unpaired only: a published seed number is not our seed (another
-    code base draws another initialisation from it). ValueError for an unknown pool or column.
+    Returns {"published": its benchmark name, "source": the source key, "comparisons": [one dict
+    per column where ``a`` has standard runs: the keys of ``compare_groups`` + column, seeds_a,
+    seeds_b, divergence counts, detectable, verdict], "skipped": [(column or protocol, why)]}.
+    Unpaired only: a published seed number is not our seed (another code base draws another
+    initialisation from it). The published side's collapses count as diverged. ValueError for an
+    unknown pool, source or column.
     """
     theirs = pub.resolve_pool(published)
-    if column and column not in pub.COLUMNS:
-        raise ValueError(f"the published baselines have no column {column!r}; they have {', '.join(pub.COLUMNS)}")
+    src = pub.get_source(source)
+    if column and column not in src.columns:
+        raise ValueError(f"{src.title} have no column {column!r}; they have {', '.join(src.columns)}")
     pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]
     if a not in pools:
         raise ValueError(f"no runs of pool {a!r}; pools with runs: {', '.join(pools) or '(none)'}")
     ours = _values(conn, a, METRICS["best"][0], column)
-    out: dict[str, Any] = {"published": theirs, "comparisons": [], "skipped": []}
-    for label, col in sorted(g for g in ours if g[0] != "standard" or g[1] not in pub.COLUMNS):
+    out: dict[str, Any] = {"published": theirs, "source": source, "comparisons": [], "skipped": []}
+    published_cells = pub.cells(source)
+    for label, col in sorted(g for g in ours if g[0] != "standard" or g[1] not in src.columns):
         why = (
-            "not a column of the published benchmark"
+            f"not a column of {src.title}"
             if label == "standard"
             else f"protocol {label}: the published runs are standard-protocol, never compared with these"
         )
         out["skipped"].append((f"{col} [{label}]", why))
-    for col in [column] if column else pub.COLUMNS:
+    for col in [column] if column else src.columns:
         group = ours.get(("standard", col))
-        if group is None:
+        if group is None or not group["values"]:
             out["skipped"].append((col, f"no finished standard-protocol runs of {a}"))
             continue
-        vals = pub.values(theirs, col)
-        seeds_b = sorted(vals)
-        res = compare_groups(group["values"], [vals[s] for s in seeds_b])  # unpaired, see above
+        cell = published_cells[(theirs, col)]
+        seeds_b = sorted(cell.finished)
+        b_values = [cell.finished[s] for s in seeds_b]
+        res = compare_groups(group["values"], b_values)  # unpaired, see above
+        res = with_power(res, group["values"], b_values, (group["diverged"], len(cell.diverged_seeds)))
         res["paired_reason"] = (
             "not paired: the published runs come from another code base, so a shared "
             "seed number is not a shared initialisation"
@@ -123,6 +158,16 @@ def compare_with_published(
 
 def verdict(r: dict[str, Any]) -> str:
     """One plain sentence: can these seeds tell the two apart, and what may be concluded."""
+    text = _verdict(r)
+    if r.get("below_detectable"):
+        text += (
+            f"; the difference ({r['mean_diff']:+.2f}) is below the {r['detectable']:.2f} points "
+            f"n={r['n_a']} vs {r['n_b']} can detect"
+        )
+    return text
+
+
+def _verdict(r: dict[str, Any]) -> str:
     na, nb = r["n_a"], r["n_b"]
     if r["welch_p"] is None:
         return f"cannot conclude: n={na} vs n={nb} is too small for any test (at least 2 seeds a side); run more seeds"
@@ -139,13 +184,17 @@ def verdict(r: dict[str, Any]) -> str:
 def render_published_comparison(res: dict[str, Any], a: str) -> str:
     """Text for ``compare_with_published``: the blocks of ``render_comparison`` plus a verdict each."""
     b = f"published {res['published']}"
+    src = pub.get_source(res.get("source", "benchmark"))
     text = render_comparison(res["comparisons"], a, b, "best")
     text = text.replace(
         "no column has finished runs of both pools under the same protocol",
         f"{a} has no finished standard-protocol runs in the published columns",
     )
     lines = text.rstrip("\n").split("\n")
-    lines.insert(1, f"published: {pub.SOURCE}; seeds {', '.join(map(str, pub.SEEDS))}; unpaired")
+    lines.insert(
+        1,
+        f"published: {src.title} ({src.citation}); seeds {', '.join(map(str, src.seeds))}; unpaired; {COLLAPSE_RULE}",
+    )
     for skipped, why in res["skipped"]:
         lines.append(f"not compared: {skipped}: {why}")
     return "\n".join(lines) + "\n"
@@ -155,20 +204,40 @@ def _p(p: float | None) -> str:
     return "n/a" if p is None else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
 
 
-def _ms(mean: float, std: float, n: int) -> str:
-    return f"{mean:.2f} (n=1)†" if n == 1 else f"{mean:.2f} ± {std:.2f} (n={n})"
+def _ms(mean: float, std: float, n: int, diverged: int = 0) -> str:
+    more = f"; {DivergenceCount(n, diverged).text()} ⚠" if diverged else ""
+    return f"{mean:.2f} (n=1{more})†" if n == 1 else f"{mean:.2f} ± {std:.2f} (n={n}{more})"
+
+
+def detectable_text(r: dict[str, Any]) -> str | None:
+    """The sentence on what this comparison's n can detect, or None without a spread."""
+    if r.get("detectable") is None:
+        return None
+    where = "below" if r["below_detectable"] else "above"
+    text = (
+        f"detectable at n={r['n_a']} vs {r['n_b']} (two-sided, alpha {ALPHA}, power {POWER}, normal "
+        f"approximation, pooled sd {r['pooled_sd']:.2f}): {r['detectable']:.2f} points; the difference "
+        f"{r['mean_diff']:+.2f} is {where} it"
+    )
+    if r["below_detectable"]:
+        text += " — these seeds cannot detect a difference this small (poolbench plan says how many could)"
+    return text
 
 
 def render_comparison(results: list[dict[str, Any]], a: str, b: str, metric: str = "best") -> str:
     """Human-readable text, one block per (protocol, column)."""
-    lines = [f"{a} vs {b}: {METRICS[metric][1]}, differences are {a} minus {b}"]
+    lines = [
+        f"{a} vs {b}: {METRICS[metric][1]} (--metric {metric}) over finished runs, differences are {a} minus {b}; "
+        f"diverged runs are counted, never compared"
+    ]
     if not results:
         lines.append("no column has finished runs of both pools under the same protocol")
     for r in results:
         lines += [
             "",
             f"{r['column']}  [protocol: {r['protocol_label']}]",
-            f"  {a}: {_ms(r['mean_a'], r['std_a'], r['n_a'])}    {b}: {_ms(r['mean_b'], r['std_b'], r['n_b'])}",
+            f"  {a}: {_ms(r['mean_a'], r['std_a'], r['n_a'], r.get('n_diverged_a', 0))}    "
+            f"{b}: {_ms(r['mean_b'], r['std_b'], r['n_b'], r.get('n_diverged_b', 0))}",
         ]
         ci = (
             f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] ({r['ci_method']})" if r["ci95"] else f"n/a ({r['ci_reason']})"
@@ -190,6 +259,8 @@ def render_comparison(results: list[dict[str, Any]], a: str, b: str, metric: str
             )
         else:
             lines.append(f"  paired: n/a ({r['paired_reason']})")
+        if detectable_text(r):
+            lines.append(f"  {detectable_text(r)}")
         if r.get("verdict"):
             lines.append(f"  verdict: {r['verdict']}")
     return "\n".join(lines) + "\n"
@@ -271,6 +342,8 @@ def against_rows(results: list[dict[str, Any]], a: str) -> list[dict[str, str]]:
                 "95% CI": ci,
                 "p (Welch)": _p(r["welch_p"]),
                 "n": f"{r['n_a']} vs {r['n_b']}",
+                "diverged": f"{r.get('n_diverged_a', 0)} vs {r.get('n_diverged_b', 0)}",
+                "detectable": "n/a" if r.get("detectable") is None else f"{r['detectable']:.2f}",
                 "verdict": against_sentence(a, r),
             }
         )
@@ -279,11 +352,14 @@ def against_rows(results: list[dict[str, Any]], a: str) -> list[dict[str, str]]:
 
 def render_against(results: list[dict[str, Any]], a: str, metric: str = "best") -> str:
     """A table per protocol: one row per (column, baseline), then the sentence of each row."""
-    lines = [f"{a} vs every baseline: {METRICS[metric][1]}, differences are {a} minus the baseline"]
+    lines = [
+        f"{a} vs every baseline: {METRICS[metric][1]} (--metric {metric}) over finished runs, differences are "
+        f"{a} minus the baseline"
+    ]
     if not results:
         return "\n".join(lines + ["no baseline shares a column and a protocol with this pool's finished runs"]) + "\n"
     rows = against_rows(results, a)
-    cols = ["column", "baseline", "difference", "95% CI", "p (Welch)", "n"]
+    cols = ["column", "baseline", "difference", "95% CI", "p (Welch)", "n", "diverged", "detectable"]
     for label in dict.fromkeys(r["protocol"] for r in rows):
         group = [r for r in rows if r["protocol"] == label]
         width = {c: max(len(c), *(len(r[c]) for r in group)) for c in cols}
@@ -298,7 +374,9 @@ def render_against(results: list[dict[str, Any]], a: str, metric: str = "best") 
     lines += [
         "",
         "95% CI: bootstrap (BCa) of the difference of means; p: Welch's two-sided t-test; "
-        "n: seeds of each side (`poolbench compare A B` shows the paired tests).",
+        "n: finished seeds of each side (`poolbench compare A B` shows the paired tests); diverged: runs of each "
+        "side that diverged (never compared); detectable: the smallest difference these n detect (two-sided, "
+        f"alpha {ALPHA}, power {POWER}, normal approximation, pooled sd of the two cells).",
     ]
     if any(min(r["n_a"], r["n_b"]) < FEW_SEEDS for r in results):
         lines.append(

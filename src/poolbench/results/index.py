@@ -38,6 +38,8 @@ RUN_COLUMNS = (
     ("pool", "TEXT"),  # the row label: pool name + arguments + variant, e.g. "gem(p=2)"
     ("pool_name", "TEXT"),
     ("pool_args", "TEXT"),  # JSON
+    ("pool_1x1", "TEXT"),  # JSON {"relation", "same_as_identity"}: the 1x1 probe when the run started
+    ("surgery", "INTEGER"),  # 1: model arguments or SAC heads change more than the pool
     ("seed", "INTEGER"),
     ("protocol_label", "TEXT"),
     ("standard", "INTEGER"),
@@ -74,6 +76,13 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _pool_1x1(recorded: Any) -> str | None:
+    """The recorded 1x1 probe as JSON, or None unless it has the shape the recorder writes."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("same_as_identity"), bool):
+        return None
+    return json.dumps({"relation": str(recorded.get("relation")), "same_as_identity": recorded["same_as_identity"]})
+
+
 def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One run directory as (runs row, epoch rows). Raises ValueError/OSError when unreadable."""
     run = load_run(run_dir)
@@ -92,6 +101,8 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "pool": pool_label(config),
         "pool_name": config.get("pool"),
         "pool_args": json.dumps(config.get("pool_args") or {}, sort_keys=True),
+        "pool_1x1": _pool_1x1(config.get("pool_1x1")),
+        "surgery": int(bool(config.get("model_args")) or config.get("sac") is not None),
         "seed": config.get("seed"),
         "protocol_label": config.get("protocol_label") or "unknown",
         "standard": int(bool(config.get("standard"))),

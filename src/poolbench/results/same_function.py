@@ -1,22 +1,37 @@
-"""Columns where every compared pool is the same function: 1x1 final maps (VGG-16-BN, MobileNetV2).
+"""Pools that are the same function on a column: 1x1 final maps (VGG-16-BN, MobileNetV2).
 
 On a 1x1 map a global pool sees one value per channel, and most pools then compute the identity up
-to what the classifier absorbs (``pools.one_by_one``). In such a column the pools' differences are
-run-to-run noise, so ``results.table`` marks it and stars no best there. A column counts only when
-every pool in it is a plain pool (no SAC heads, model surgery or pool file: those change more than
-the pool) and the probe says so; anything unknown counts as different.
+to what the classifier absorbs (``pools.one_by_one``). Two such pools in one column are one
+function there, so which of them has the higher mean is run-to-run noise: ``results.table`` marks
+them ``≡``, stars none of them over another, and marks the column when every pool in it is one.
+
+Decided per pool. A run records its pool's 1x1 probe when it starts (``config.json`` ``pool_1x1``,
+written by ``train.recorder``), so a pool file counts like any pool without this reader importing
+it; a registry pool of a run made before the record existed is probed here by name; a pool file
+without the record, a pool with model arguments or SAC heads (they change more than the pool) and
+anything unknown count as different.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import NamedTuple
+
+
+class PoolInColumn(NamedTuple):
+    model: str
+    pool_name: str
+    pool_args: str  # JSON
+    surgery: bool  # model arguments or SAC heads
+    pool_file: str | None
+    recorded: str | None  # the run's recorded 1x1 probe (JSON), if any
 
 
 @functools.cache
-def _pool_is_identity_on_1x1(pool_name: str, pool_args_json: str) -> str | None:
-    """The probe's relation if the pool is the identity up to what the classifier absorbs, else None."""
+def _probe_registry_pool(pool_name: str, pool_args_json: str) -> str | None:
+    """The probe's relation if a registry pool is the identity up to what the classifier absorbs."""
     from ..pools import build_pool, is_pool
     from ..pools.one_by_one import probe_1x1
 
@@ -36,21 +51,28 @@ def _map_size(model: str) -> tuple[int, int] | None:
     return final_map_size(model) if model in list_models() else None
 
 
-def same_function_columns(pools_by_column: dict[str, Iterable[tuple[str, str, str, bool]]]) -> dict[str, str]:
-    """{column: why} for the columns where all pools are the same function of their 1x1 map.
+def relation_on_1x1(entry: PoolInColumn) -> str | None:
+    """The relation ("x", "2 x", "max(x, 1e-06)" ...) if this pool is the identity up to what the
+    classifier absorbs on this column's 1x1 map; None if not, or not known, or the map is not 1x1."""
+    if entry.surgery or _map_size(entry.model) != (1, 1):
+        return None
+    if entry.recorded:
+        try:
+            rec = json.loads(entry.recorded)
+        except ValueError:
+            return None
+        return str(rec.get("relation")) if rec.get("same_as_identity") is True else None
+    if entry.pool_file:
+        return None  # never imported by a reader: without the run's record it is unknown
+    return _probe_registry_pool(entry.pool_name, entry.pool_args)
 
-    ``pools_by_column``: column -> (model, pool_name, pool_args JSON, plain) of each pool with runs
-    there; ``plain`` is False for runs with SAC, model arguments or a pool file. Columns with fewer
-    than two pools are left out (nothing is compared there).
-    """
+
+def same_function_pools(pools_by_column: Mapping[str, Mapping[str, PoolInColumn]]) -> dict[str, dict[str, str]]:
+    """{column: {pool label: relation}} of the pools that are one function there (two or more per
+    column; a lone identity-like pool has no twin to be confused with)."""
     out = {}
-    for col, entries in pools_by_column.items():
-        entries = list(entries)
-        if len(entries) < 2 or not all(plain for *_, plain in entries):
-            continue
-        if any(_map_size(model) != (1, 1) for model, *_ in entries):
-            continue
-        relations = [_pool_is_identity_on_1x1(name, args) for _, name, args, _ in entries]
-        if all(r is not None for r in relations):
-            out[col] = "1x1 map: " + ", ".join(sorted(set(relations)))
+    for col, pools in pools_by_column.items():
+        same = {label: rel for label, entry in pools.items() if (rel := relation_on_1x1(entry)) is not None}
+        if len(same) > 1:
+            out[col] = same
     return out

@@ -3,8 +3,12 @@
 Runs are grouped by protocol label first: every protocol is its own section, so standard and
 non-standard runs never meet in one cell, and a non-standard section is headed by its label.
 In each column the pool with the best mean is marked, and ▲ says it beats the runner-up with
-95% confidence (Welch, see ``stats.best_vs_runner_up``). Diverged, failed and unfinished runs
-are counted beside the cell, never averaged in.
+95% confidence (Welch, see ``stats.best_vs_runner_up``). No pool is starred on a tie (the best
+means equal at the printed precision: the cells say "tie") or over a pool that is the same
+function on the column's 1x1 map (``same_function``, decided per pool). Accuracy statistics use
+finished runs only; diverged runs are a rate with its Wilson interval (``divergence``), shown per
+cell, and a cell with any diverged run is marked ⚠. Failed and unfinished runs are counted beside
+the cell, never averaged in.
 """
 
 from __future__ import annotations
@@ -19,21 +23,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..train.config import FLEX_SAC_VERSION as _CURRENT_FLEX_SAC
-from ..train.label import pool_label
 from . import published as pub
+from .divergence import INTERVAL_METHOD, DivergenceCount
 from .index import build_index
-from .metrics import FORMATS, METRIC_ALIASES, METRICS
+from .metrics import FORMATS, METRIC_ALIASES, METRICS, VAL_UNAVAILABLE
 from .safe_text import csv_cell, markdown, plain
-from .same_function import same_function_columns
+from .same_function import PoolInColumn, same_function_pools
 from .stats import best_vs_runner_up, summarize
 
-BEST, BEATS, ONE_SEED, SAME = "*", "▲", "†", "≡"
+BEST, BEATS, ONE_SEED, SAME, TIE, DIVERGED = "*", "▲", "†", "≡", "tie", "⚠"
+#: means equal at this many decimals (the printed precision) are a tie
+TIE_DECIMALS = 2
 LEGEND = (
     f"{BEST} best mean in its column (of 2+ pools); {BEATS} the best beats the runner-up "
-    f"(Welch two-sided p<0.05); {ONE_SEED} one seed, no std; n = seeds averaged; {SAME} a 1x1-map "
-    f"column where every pool is the same function (the identity up to what the classifier "
-    f"absorbs, `poolbench check`): differences there are run-to-run noise, no best is marked"
+    f"(Welch two-sided p<0.05); {TIE}: the best means are equal to {TIE_DECIMALS} decimals, none is "
+    f"starred; {ONE_SEED} one seed, no std; n = finished runs averaged; {DIVERGED} a cell with a "
+    f"diverged run (diverged runs are never averaged: see the divergence table); {SAME} after a pool's "
+    f"number: on this 1x1-map column the pool is the same function as the other {SAME} pools (the "
+    f"identity up to what the classifier absorbs, probed when the run started, `poolbench check`): "
+    f"differences among them are run-to-run noise, none is starred over another; {SAME} after a "
+    f"column name: every pool there is"
 )
 
 
@@ -52,17 +61,29 @@ class Cell:
     best: bool = False
     beats_runner_up: bool = False
     p_vs_runner_up: float | None = None
+    tie: bool = False  # one of the best means, equal at the printed precision
+    same_function: str | None = None  # its 1x1 relation where it is one function with other pools
+
+    @property
+    def divergence(self) -> DivergenceCount:
+        """Finished runs (with or without this metric) and diverged runs of the cell."""
+        return DivergenceCount(self.n + self.other.get("without value", 0), self.other.get("diverged", 0))
 
     def text(self, best_mark: tuple[str, str] = ("", f" {BEST}")) -> str:
-        """'71.06 ± 0.21 (n=3)', '72.10 (n=1)†', '— (1 diverged)'; ``best_mark`` wraps the number."""
+        """'71.06 ± 0.21 (n=3)', '72.10 (n=1)†', '— (1 diverged) ⚠'; ``best_mark`` wraps the number."""
         notes = "; ".join(f"{v} {k}" for k, v in sorted(self.other.items()))
+        warn = f" {DIVERGED}" if self.other.get("diverged") else ""
         if self.n == 0:
-            return f"— ({notes})" if notes else ""
+            return f"— ({notes}){warn}" if notes else ""
         num = f"{self.mean:.2f}" if self.n == 1 else f"{self.mean:.2f} ± {self.std:.2f}"
         if self.best:
             num = best_mark[0] + num + best_mark[1] + (BEATS if self.beats_runner_up else "")
+        if self.tie:
+            num += f" {TIE}"
+        if self.same_function:
+            num += f" {SAME}"
         s = f"{num} (n={self.n}{'; ' + notes if notes else ''})"
-        return s + ONE_SEED if self.n == 1 else s
+        return (s + ONE_SEED if self.n == 1 else s) + warn
 
 
 @dataclass
@@ -77,6 +98,8 @@ class Section:
     verdicts: dict[str, dict[str, Any]]  # column -> stats.best_vs_runner_up(...)
     # column -> why every pool there is the same function (1x1 maps; ``same_function``)
     same_function: dict[str, str] = field(default_factory=dict)
+    # column -> {pool: its 1x1 relation} for the pools that are one function there (2+ per column)
+    same_pools: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def header(self) -> list[str]:
         return ["pool"] + [f"{c} {SAME}" if c in self.same_function else c for c in self.columns]
@@ -91,6 +114,7 @@ class Section:
 class Leaderboard:
     metric: str
     sections: list[Section]
+    unavailable: str | None = None  # why this metric has no section at all (no --val-split run)
 
     @property
     def metric_title(self) -> str:
@@ -111,19 +135,17 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
     key = METRICS[metric][0]
     groups: dict[str, dict[tuple[str, str], Cell]] = defaultdict(dict)
     standard: dict[str, bool] = {}
-    # (protocol, column) -> {pool label: (model, pool name, pool args, plain pool)} for same_function
-    pools_of: dict[tuple[str, str], dict[str, tuple]] = defaultdict(dict)
+    # (protocol, column) -> {pool label: what same_function needs to know of it}
+    pools_of: dict[tuple[str, str], dict[str, PoolInColumn]] = defaultdict(dict)
     rows = conn.execute("SELECT * FROM runs ORDER BY protocol_label, column_key, pool, seed, run_id")
     for r in rows:
         label = r["protocol_label"]
         standard[label] = bool(r["standard"])
         cell = groups[label].setdefault((r["pool"], r["column_key"]), Cell(r["pool"], r["column_key"]))
         if r["status"] == "finished":
-            args = r["pool_args"] or "{}"
-            plain = r["pool"] == pool_label(
-                {"pool": r["pool_name"], "pool_args": json.loads(args), "flex_sac_version": _CURRENT_FLEX_SAC}
+            pools_of[(label, r["column_key"])][r["pool"]] = PoolInColumn(
+                r["model"], r["pool_name"], r["pool_args"] or "{}", bool(r["surgery"]), r["pool_file"], r["pool_1x1"]
             )
-            pools_of[(label, r["column_key"])][r["pool"]] = (r["model"], r["pool_name"], args, plain)
         value = r[key]
         if r["status"] == "finished" and value is not None:
             cell.values.append(float(value))
@@ -141,19 +163,57 @@ def build_leaderboard(conn: sqlite3.Connection, metric: str = "best") -> Leaderb
         if metric == "val" and not any(c.n for c in cells.values()):
             continue  # trained without --val-split: the metric does not exist here
         columns = column_order({col for _, col in cells})
-        same = same_function_columns({col: pools_of[(label, col)].values() for col in columns})
+        same_pools = same_function_pools({col: pools_of[(label, col)] for col in columns})
+        same: dict[str, str] = {}
         verdicts = {}
         for col in columns:
             in_col = {pool: c.values for (pool, cc), c in cells.items() if cc == col and c.n}
-            v = best_vs_runner_up(in_col)
-            verdicts[col] = v
-            if col in same:  # the same function throughout: a "best" here would be a star on noise
-                v["reason"] = f"all pools are the same function here ({same[col]}); no best is marked"
-            elif v["runner_up"] is not None:  # "best" of a single pool says nothing
-                best = cells[(v["best"], col)]
-                best.best, best.beats_runner_up, best.p_vs_runner_up = True, v["beats"], v["p"]
-        sections.append(Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts, same))
-    return Leaderboard(metric, sections)
+            twins = same_pools.get(col, {})
+            for pool, relation in twins.items():
+                if (pool, col) in cells:
+                    cells[(pool, col)].same_function = relation
+            if len(in_col) > 1 and set(in_col) <= set(twins):
+                same[col] = "1x1 map: " + ", ".join(sorted(set(twins.values())))
+            verdicts[col] = _score_column(cells, col, in_col, twins, same.get(col))
+        sections.append(
+            Section(label, standard[label], columns, sorted({p for p, _ in cells}), cells, verdicts, same, same_pools)
+        )
+    unavailable = VAL_UNAVAILABLE if metric == "val" and not sections and groups else None
+    return Leaderboard(metric, sections, unavailable)
+
+
+def _score_column(
+    cells: dict[tuple[str, str], Cell],
+    col: str,
+    in_col: dict[str, list[float]],
+    twins: dict[str, str],
+    all_same: str | None,
+) -> dict[str, Any]:
+    """The column's verdict (``stats.best_vs_runner_up``) and its marks: a star on the best mean
+    unless the column is one function (``all_same``), the best is one function with another pool
+    there (``twins``), or the best means tie at the printed precision."""
+    v = best_vs_runner_up(in_col)
+    if v["runner_up"] is None:  # "best" of a single pool says nothing
+        return v
+    top = round(summarize(in_col[v["best"]])[0], TIE_DECIMALS)
+    tied = [p for p, vals in in_col.items() if round(summarize(vals)[0], TIE_DECIMALS) == top]
+    if all_same:  # the same function throughout: a "best" here would be a star on noise
+        v["reason"] = f"all pools are the same function here ({all_same}); no best is marked"
+    elif len(tied) > 1:
+        for p in tied:
+            cells[(p, col)].tie = True
+        v["tie"] = sorted(tied)
+        v["reason"] = f"tie: {', '.join(sorted(tied))} have the same mean to {TIE_DECIMALS} decimals; no best is marked"
+    elif v["best"] in twins and len(set(twins) & set(in_col)) > 1:
+        others = sorted(set(twins) & set(in_col) - {v["best"]})
+        v["reason"] = (
+            f"the best, {v['best']}, is the same function here as {', '.join(others)} (1x1 map): "
+            "which of them is higher is run-to-run noise; no best is marked"
+        )
+    else:
+        best = cells[(v["best"], col)]
+        best.best, best.beats_runner_up, best.p_vs_runner_up = True, v["beats"], v["p"]
+    return v
 
 
 def load_leaderboard(runs_dir: str | Path, metric: str = "best") -> Leaderboard:
@@ -205,19 +265,57 @@ def _published_note() -> str:
     return f"(the benchmark's labels: {pub.column_note()})"
 
 
+def headline(lb: Leaderboard) -> str:
+    """Which accuracy the table shows (``--metric``) and over which runs."""
+    title = lb.metric_title[0].upper() + lb.metric_title[1:]
+    return f"{title} (--metric {lb.metric}): mean ± std over finished runs; diverged runs are a rate, never averaged"
+
+
+def divergence_rows(sec: Section) -> tuple[list[str], list[list[str]]]:
+    """Per cell: finished and diverged runs and the divergence rate with its Wilson interval."""
+    rows = []
+    for pool in sec.pools:
+        row = [pool]
+        for col in sec.columns:
+            c = sec.cells.get((pool, col))
+            d = c.divergence if c else None
+            row.append((d.text() + (f" {DIVERGED}" if d.diverged else "")) if d and d.runs else "")
+        rows.append(row)
+    return ["pool"] + sec.columns, rows
+
+
+def divergence_title() -> str:
+    return (
+        f"Divergence: finished and diverged runs per cell, the rate with its {INTERVAL_METHOD} "
+        f"(failed and unfinished runs are neither)"
+    )
+
+
+def shows_published(lb: Leaderboard) -> bool:
+    """Whether a section has one of the published columns (only then is the reference shown)."""
+    return any(c in pub.COLUMNS for sec in lb.sections for c in sec.columns)
+
+
 def render_text(lb: Leaderboard) -> str:
-    parts = [f"{lb.metric_title[0].upper()}{lb.metric_title[1:]}: mean ± std over seeds"]
-    if not lb.sections:
+    parts = [headline(lb)]
+    if lb.unavailable:
+        parts.append(lb.unavailable)
+    elif not lb.sections:
         parts.append("(no runs)")
     for sec in lb.sections:
         parts += ["", plain(sec.title()), _grid(sec.header(), _section_rows(sec, ("", f" {BEST}")))]
-    parts += ["", _published_title(), _grid(*published_rows()), _published_note(), "", LEGEND]
+        parts += ["", divergence_title(), _grid(*divergence_rows(sec))]
+    if shows_published(lb):
+        parts += ["", _published_title(), _grid(*published_rows()), _published_note()]
+    parts += ["", LEGEND]
     return "\n".join(parts) + "\n"
 
 
 def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> str:
-    parts = [f"**{lb.metric_title[0].upper()}{lb.metric_title[1:]}**, mean ± std over seeds."]
-    if not lb.sections:
+    parts = [f"**{headline(lb)}.**"]
+    if lb.unavailable:
+        parts.append(f"\n_{lb.unavailable}._")
+    elif not lb.sections:
         parts.append("\n_No runs._")
     for sec in lb.sections:
         parts += [
@@ -225,8 +323,12 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
             f"{heading} {markdown(sec.title())}",
             "",
             _md_table(sec.header(), _section_rows(sec, ("**", "**"))),
+            "",
+            f"{divergence_title()}:",
+            "",
+            _md_table(*divergence_rows(sec)),
         ]
-    if published:
+    if published and shows_published(lb):
         parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "", _published_note()]
     parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
     return "\n".join(parts) + "\n"
@@ -245,14 +347,20 @@ CSV_FIELDS = (
     "one_seed",
     "seeds",
     "values",
+    "n_finished",
     "n_diverged",
+    "divergence_rate",
+    "divergence_ci_low",
+    "divergence_ci_high",
     "n_failed",
     "n_unfinished",
     "n_without_value",
     "best",
+    "tie",
     "beats_runner_up",
     "p_vs_runner_up",
     "same_function_column",
+    "same_function_pool",
     "run_ids",
 )
 
@@ -285,14 +393,20 @@ def cell_records(lb: Leaderboard) -> list[dict[str, Any]]:
                         "one_seed": c.n == 1,
                         "seeds": c.seeds,
                         "values": c.values,
-                        "n_diverged": c.other.get("diverged", 0),
+                        "n_finished": c.divergence.finished,
+                        "n_diverged": c.divergence.diverged,
+                        "divergence_rate": _rounded(c.divergence.rate),
+                        "divergence_ci_low": _rounded((c.divergence.interval or (None, None))[0]),
+                        "divergence_ci_high": _rounded((c.divergence.interval or (None, None))[1]),
                         "n_failed": c.other.get("failed", 0),
                         "n_unfinished": c.other.get("unfinished", 0),
                         "n_without_value": c.other.get("without value", 0),
                         "best": c.best,
+                        "tie": c.tie,
                         "beats_runner_up": c.beats_runner_up,
                         "p_vs_runner_up": c.p_vs_runner_up,
                         "same_function_column": col in sec.same_function,
+                        "same_function_pool": c.same_function,
                         "run_ids": c.run_ids,
                     }
                 )
@@ -336,6 +450,9 @@ def render_json(lb: Leaderboard) -> str:
     doc = {
         "metric": lb.metric,
         "metric_title": lb.metric_title,
+        "unavailable": lb.unavailable,
+        "accuracy_over": "finished runs; diverged runs are counted (n_diverged) and rated, never averaged",
+        "divergence_interval": INTERVAL_METHOD,
         "legend": LEGEND,
         "sections": [
             {

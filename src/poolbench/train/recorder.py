@@ -29,12 +29,36 @@ Say = Callable[[str], None]
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:
-    """What ``config.json`` holds: the config plus its run id, protocol label and schema version."""
+    """What ``config.json`` holds: the config plus its run id, protocol label, schema version and
+    the pool's behaviour on a 1x1 map (``pool_1x1_record``; not part of the run's identity)."""
     d = config.to_dict()
     d.update(
         run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard, schema=CONFIG_SCHEMA
     )
+    d["pool_1x1"] = pool_1x1_record(config)
     return d
+
+
+def pool_1x1_record(config: RunConfig) -> dict[str, Any] | None:
+    """What the run's pool computes on a 1x1 map (``pools.one_by_one.probe_1x1``), probed when the
+    run starts, where its pool file is already imported: the readers of run directories then know
+    it without importing a file named in a config.json. None when the pool cannot be built here
+    (a missing weights file ...): unknown, which the table treats as a different function."""
+    from ..pools import build_pool
+    from ..pools.one_by_one import probe_1x1
+
+    try:
+        if config.pool_file:
+            from ..pools.loader import load_pool_file
+
+            factory: Any = load_pool_file(config.pool_file)
+        else:
+            factory = config.pool
+        with torch.random.fork_rng(devices=[]):  # the probe never moves the run's random stream
+            found = probe_1x1(lambda c: build_pool(factory, channels=c, **config.pool_args))
+    except Exception:  # noqa: BLE001 - any failure to build or run the pool here means "unknown"
+        return None
+    return {"relation": found.relation, "same_as_identity": found.same_as_identity}
 
 
 def summarize(result: RunResult, history: list[dict[str, Any]]) -> None:
