@@ -132,3 +132,14 @@ def test_merged_parts_keep_every_command_and_row(tmp_path):
 def test_unknown_mode_is_one_clear_line(capsys):
     assert main(["bench", "--modes", "turbo", "--device", "cpu", "--no-write"]) == 2
     assert "unknown bench mode" in capsys.readouterr().err
+
+
+def test_the_environment_records_threads_cores_and_load(monkeypatch):
+    import os
+
+    from poolbench.bench import environment
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.14159, 2.0, 1.0))
+    env = environment(torch.device("cpu"))
+    assert env["threads"] == torch.get_num_threads() and env["cpus"] == os.cpu_count()
+    assert env["load_average"] == [3.14, 2.0, 1.0]

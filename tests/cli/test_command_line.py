@@ -146,3 +146,30 @@ def _subparser(name: str):
         if isinstance(action, argparse._SubParsersAction):
             return action.choices[name]
     raise KeyError(name)
+
+
+@pytest.mark.parametrize("cores, load, threads", [(2, 0.3, 2), (2, 9.8, 1), (2, 1.4, 1), (8, 2.0, 6), (8, 0.0, 8)])
+def test_auto_threads_are_the_cores_not_already_busy(monkeypatch, cores, load, threads):
+    import os
+
+    from poolbench.cli._args import auto_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert auto_threads() == threads
+
+
+def test_threads_auto_is_resolved_when_applied(monkeypatch):
+    import argparse
+
+    import torch
+
+    from poolbench.cli import _args
+
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    monkeypatch.setattr(_args, "auto_threads", lambda: 3)
+    _args.apply_threads(argparse.Namespace(threads="auto"))
+    assert seen == [3]
+    with pytest.raises(argparse.ArgumentTypeError):
+        _args.threads_arg("0")

@@ -48,17 +48,37 @@ def canonical_names(text: str | None) -> list[str]:
     return [canonical_name(t) for t in (text or "").split(",") if t.strip()]
 
 
-#: torch threads on the CPU when --threads is not given (see add_threads_arg)
-DEFAULT_THREADS = 1
+#: --threads when not given: see add_threads_arg
+DEFAULT_THREADS = "auto"
+
+
+def threads_arg(text: str) -> int | str:
+    """argparse type for --threads: ``auto`` or an integer >= 1."""
+    return "auto" if text == "auto" else int_at_least(1, " (or auto)")(text)
+
+
+def auto_threads() -> int:
+    """One torch thread per core that is not already busy: the cores less the 1-minute load average,
+    rounded, at least 1 (all the cores on an idle machine, 1 on a shared one)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume idle
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
-        type=int_at_least(1),
+        type=threads_arg,
         default=DEFAULT_THREADS,
-        help="torch CPU threads (default %(default)s; torch's own default, one per core, collapses when the "
-        "cores are shared with other work)",
+        help="torch CPU threads, or auto (the default): one per core not already busy (cores minus the 1-minute "
+        "load average, at least 1). Why not torch's own default, one thread per core: measured with poolbench "
+        "bench on a 2-core CPU (benchmarks/results/threads-2026-12-07-cpu.md), 2 threads trained ResNet-20 2x "
+        "faster than 1 at load 2-4 but 2x slower and erratic (up to 10x per round) with the cores shared, load 6-8",
     )
 
 
@@ -66,7 +86,7 @@ def apply_threads(args: argparse.Namespace) -> None:
     """torch.set_num_threads(--threads), inside a command's func (torch is loaded there anyway)."""
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(auto_threads() if args.threads == "auto" else args.threads)
 
 
 def parse_seeds(text: str) -> list[int]:
