@@ -198,3 +198,13 @@ def test_robustness_normalises_as_the_run_was_trained(tmp_path_factory, tmp_path
     for x, given in seen:
         assert torch.equal(given, normalize_per_image(x))
         assert not torch.allclose(given, normalize(x, data.mean, data.std))  # the two are told apart
+
+
+def test_robustness_measurements_name_the_generator_version(tmp_path, monkeypatch):
+    from poolbench.cli.robustness import _fingerprint
+
+    settings = {"cifar_c": None, "cifar_p": None}
+    now = _fingerprint(tmp_path, settings)
+    assert now["generator_version"] == sets.GENERATOR_VERSION
+    monkeypatch.setattr(sets, "GENERATOR_VERSION", sets.GENERATOR_VERSION - 1)
+    assert _fingerprint(tmp_path, settings) != now  # a robustness.json of older sets is measured again

@@ -306,6 +306,16 @@ def test_spatter_water_adds_turquoise_where_the_liquid_is(images):
             assert diff[changed][:, 0].sum() <= diff[changed][:, 1].sum()
 
 
+def test_spatter_water_without_liquid_is_black_as_the_generator_stores_it(images):
+    from tests.robustness.test_perturbations import ConstantNormal, reference_water_frame
+
+    for s in (1, 2, 3):  # the water severities: make_cifar_c.py's m /= np.max(m) is 0 / 0 here too
+        strength = C.SPATTER[s - 1][4]
+        out = corrupt_image(images[1], "spatter", s, ConstantNormal(0.0))
+        assert np.array_equal(out, reference_water_frame(images[1], np.zeros((32, 32)), strength))
+        assert not out.any()
+
+
 # ----------------------------------------------------------------------------- digital
 def hsv_map(img, fn):
     out = np.empty(img.shape)

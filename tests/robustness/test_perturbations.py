@@ -227,9 +227,60 @@ def test_gaussian_blur_sequence(images):
         close(s[i], np.uint8(255 * smooth(x, 0.3 + 0.015 * i, truncate=7.0)), frac=0.01)
 
 
+def reference_water_frame(x_u8, mask, strength=0.6):
+    """make_cifar_p.py's spatter frame from its mask, with NumPy's semantics written out: the mask
+    to a colour image (GRAY2BGRA; the alpha channel, dropped at the end, is left out here),
+    ``m /= np.max(m, axis=(0, 1))`` (0 / 0 = NaN for an all-zero mask), ``m *= 0.6``, then
+    ``np.uint8(np.clip(x + m * colour, 0, 1) * 255)``."""
+    x = x_u8.astype(np.float32) / np.float32(255)
+    m = np.repeat(mask.astype(np.float32)[..., None], 3, axis=-1)
+    colour = np.array([175, 238, 238], dtype=np.float32) / np.float32(255)
+    with np.errstate(all="ignore"):
+        m /= np.max(m, axis=(0, 1))
+        m *= strength
+        return np.uint8(np.clip(x + m * colour, 0, 1) * 255)
+
+
+class ConstantNormal:
+    """A generator whose normal draws are one constant field (a liquid layer of that height)."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def normal(self, size, loc=0.0, scale=1.0):
+        return np.full(size, float(self.level))
+
+
+def test_spatter_frames_without_water_are_black_as_the_generator_stores_them(images):
+    # liquid 0 everywhere: the mask (liquid_u8 * dist) is all zero in every frame
+    dry = P.sequence(images[0], "spatter", ConstantNormal(0.0))
+    expect = reference_water_frame(images[0], np.zeros((32, 32)))
+    assert not expect.any()  # the generator's NaN frame, stored as 0: black, not the clean image
+    assert dry.shape == (31, 32, 32, 3) and all(np.array_equal(f, expect) for f in dry)
+
+
+def test_spatter_water_drains_to_black_frames_within_a_real_sequence(images):
+    # image 16 of this stream: the water flows down and out; from some frame on its uint8 layer is 0
+    liquid = smooth(rng_for("spatter", 16).normal(size=(32, 32), loc=0.6, scale=0.265), 1.75)
+    liquid[liquid < 0.7] = 0
+    dry = []
+    for _ in range(31):
+        dry.append(not (liquid * 255).astype(np.uint8).any())
+        liquid = 0.2 * liquid + 0.8 * np.vstack([np.zeros((1, 32)), liquid[:-1]])
+    assert any(dry) and not all(dry)
+    s = seq("spatter", images[0], i=16)
+    black = reference_water_frame(images[0], np.zeros((32, 32)))
+    for frame, is_dry in zip(s, dry, strict=True):
+        if is_dry:
+            assert np.array_equal(frame, black)
+        elif frame.any():  # a little liquid whose mask (liquid_u8 * dist) is still 0 gives black too
+            assert (frame.astype(int) >= images[0]).all()  # water only adds
+    assert s[0].any()
+
+
 def test_spatter_sequence_flows_down(images):
     s = seq("spatter", images[0]).astype(int)
-    assert (s >= images[0]).all()  # water only adds
+    assert (s >= images[0]).all()  # water only adds (this stream's water never drains away)
     added = (s - images[0]).sum(-1)
     rows = np.arange(32)
     centre = [(added[t] * rows[:, None]).sum() / max(added[t].sum(), 1) for t in (0, 30)]

@@ -84,3 +84,14 @@ def test_cache_is_reused_verified_and_remade(tmp_path, images):
     sets.generate_c(images, labels, tmp_path, ["contrast"], seed=0)
     assert (folder / "contrast.npy").read_bytes() == good
     assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_sets_of_another_generator_version_are_kept_apart(tmp_path, images, monkeypatch):
+    labels = np.array([0, 1, 2])
+    now = sets.generate_p(images[:1], tmp_path, ["spatter"], seed=0)
+    key_c = sets.set_key("c", images, labels, 0)
+    assert json.loads((now / "manifest.json").read_text())["meta"]["version"] == sets.GENERATOR_VERSION
+    monkeypatch.setattr(sets, "GENERATOR_VERSION", sets.GENERATOR_VERSION - 1)
+    assert sets.set_key("c", images, labels, 0) != key_c
+    older = sets.generate_p(images[:1], tmp_path, ["spatter"], seed=0)
+    assert older != now and (now / "spatter.npy").is_file()  # another folder: never read as today's

@@ -96,12 +96,16 @@ def _released(args: argparse.Namespace, kind: str):
 
 
 def _fingerprint(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """What else decides the numbers: the trained weights, and the released files (size, mtime)."""
+    """What else decides the numbers: the trained weights, the released files (size, mtime) and the
+    version of the generator that makes the sets not given as released folders."""
     import hashlib
+
+    from ..robustness.sets import GENERATOR_VERSION
 
     ckpt = run_dir / "checkpoint.pt"
     out: dict[str, Any] = {
-        "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None
+        "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None,
+        "generator_version": GENERATOR_VERSION,
     }
     for key in ("cifar_c", "cifar_p"):
         if settings.get(key):

@@ -255,11 +255,16 @@ MUD = (np.array([63, 42, 20]) / 255.0).astype(np.float32)  # float32 like the ge
 
 
 def add_water(x: Array, mask: Array, strength: float) -> Array:
-    """x + strength * mask / max(mask) * WATER (x float32 on 0..1); a mask of zeros adds nothing
-    (the generator divides 0 by 0 there)."""
+    """x + strength * mask / max(mask) * WATER (x float32 on 0..1).
+
+    Where the mask is all zero (no liquid left above the uint8 threshold) the generators compute
+    ``m /= np.max(m)`` as 0 / 0: every pixel of every colour channel is NaN, ``np.clip`` keeps NaN, and
+    ``np.uint8`` stores NaN as 0 (NumPy's cast on x86-64), so the released frame is black. The black
+    frame is returned here directly rather than through a platform-dependent NaN cast."""
     top = mask.max()
-    m = (mask / top if top > 0 else mask) * np.float32(strength)
-    return np.clip(x + m[..., None] * WATER, 0, 1)
+    if top == 0:
+        return np.zeros_like(x)
+    return np.clip(x + (mask / top * np.float32(strength))[..., None] * WATER, 0, 1)
 
 
 def spatter(x: Array, s: int, rng: np.random.Generator) -> Array:

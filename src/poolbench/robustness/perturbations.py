@@ -14,7 +14,8 @@ A sequence is T frames of one image. Two kinds, which the flip probability treat
   ``translate`` 16 frames, shifts -7..+8 px (nearest); ``rotate`` 31 frames, -15..15 deg;
   ``tilt`` 31 frames, a perspective tilt of 0.75 (i - 15) deg about both axes; ``scale`` 31 frames,
   zoom 0.70..1.30 in steps of 0.02; extras ``gaussian_blur`` (sigma 0.3 + 0.015 i, 31 frames),
-  ``spatter`` (a water layer flowing down, 31 frames), ``shear`` (-15..15 deg, 31 frames).
+  ``spatter`` (a water layer flowing down, 31 frames; a frame with no water left above the uint8
+  threshold is black, the generator's 0 / 0 stored as 0), ``shear`` (-15..15 deg, 31 frames).
   Geometric frames are black where the source falls outside the image.
 
 The benchmark's 10 perturbations (``STANDARD``, the ones mFR averages) and the 4 held-out extras
