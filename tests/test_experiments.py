@@ -1,5 +1,6 @@
 """The committed screens' analyses still give back their committed summaries from their run dirs."""
 
+import json
 import os
 import re
 import shutil
@@ -44,3 +45,15 @@ def test_second_screen_summary_is_rebuilt_but_for_the_checkpoint_table(tmp_path,
     committed, rebuilt = analyze("cpu-screen-v2", tmp_path, shared_data=shared_cifar10.parent)
     assert EXPONENTS.search(committed), "the committed summary has the exponent table"
     assert rebuilt == EXPONENTS.sub("", committed)
+
+
+def test_committed_resnet_runs_say_they_were_made_with_the_older_initialisation_and_keep_their_ids():
+    from poolbench.train.config import RESNET_MODELS, RunConfig
+
+    configs = [json.loads(p.read_text()) for p in sorted(EXPERIMENTS.glob("*/*/config.json"))]
+    resnets = [c for c in configs if c.get("model") in RESNET_MODELS]
+    assert len(resnets) > 50
+    for raw in resnets:
+        config = RunConfig.from_dict(raw)
+        assert config.init_version == 1, raw["run_id"]  # trained before the ResNets followed their reference
+        assert config.run_id == raw["run_id"]

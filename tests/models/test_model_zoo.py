@@ -130,10 +130,10 @@ def test_pool_gets_channels_and_keeps_its_init():
 
 
 def test_init_and_drop_rate():
-    model = create_model("resnet20", num_classes=10, pool=MeanPool, drop_rate=0.3)
+    model = create_model("cnn4", num_classes=10, pool=MeanPool, drop_rate=0.3)  # the torchvision scheme
     assert model.head.drop.p == 0.3
     assert torch.all(model.classifier.bias == 0) and 0.005 < model.classifier.weight.std() < 0.02
-    bn = model.stem[1]
+    bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
     with pytest.raises(TypeError):
         create_model("resnet20", num_classes=10, pool=MeanPool, no_such_arg=1)

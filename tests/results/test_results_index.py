@@ -137,3 +137,13 @@ def test_two_datasets_under_one_column_name_get_their_fingerprints(tmp_path):
     write_run(tmp_path, dataset="imagefolder", seed=0, data_fingerprint="bbbb" + "0" * 12, best=40.0)
     cols = {r["column_key"] for r in build_index(tmp_path).execute("SELECT column_key FROM runs")}
     assert cols == {"resnet56-imagefolder@aaaa", "resnet56-imagefolder@bbbb"}
+
+
+def test_resnet_runs_of_two_initialisations_are_two_columns_and_alone_keep_theirs(tmp_path):
+    write_run(tmp_path / "mixed", seed=0)  # today's initialisation (resnet56: version 2)
+    old = write_run(tmp_path / "mixed", seed=0, best=60.0, init_version=1)
+    cols = {r["run_id"]: r["column_key"] for r in build_index(tmp_path / "mixed").execute("SELECT * FROM runs")}
+    assert cols.pop(old.name) == "resnet56-cifar100@init-v1" and set(cols.values()) == {"resnet56-cifar100"}
+    write_run(tmp_path / "old", seed=0, init_version=1)
+    (col,) = {r["column_key"] for r in build_index(tmp_path / "old").execute("SELECT column_key FROM runs")}
+    assert col == "resnet56-cifar100"

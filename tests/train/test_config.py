@@ -2,6 +2,7 @@
 
 import pytest
 
+from poolbench.models import list_models
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed
@@ -118,3 +119,37 @@ def test_an_unknown_compile_mode_is_refused_by_name():
         compiled(nn.Linear(2, 2), cfg)
     lin = nn.Linear(2, 2)
     assert compiled(lin, cfg.replace(compile=False)) is lin
+
+
+def test_resnet_runs_record_their_initialisation_and_new_ones_get_new_ids():
+    from poolbench.train.config import RESNET_INIT_VERSION, RESNET_MODELS
+
+    new = RunConfig(model="resnet20", dataset="synthetic", pool="gem")
+    assert new.init_version == RESNET_INIT_VERSION == 2 and new.identity()["init_version"] == 2
+    assert RunConfig.from_dict(new.to_dict()).run_id == new.run_id  # a round trip keeps it
+    stored = new.to_dict()
+    del stored["init_version"]  # a config.json written before the version: the old initialisation
+    old = RunConfig.from_dict(stored)
+    assert old.init_version == 1 and "init_version" not in old.identity() and old.run_id != new.run_id
+    assert RunConfig.from_dict(old.to_dict()).run_id == old.run_id  # 1 stays 1 once written down
+    cnn = RunConfig(model="cnn4", dataset="synthetic")
+    assert cnn.init_version is None and "init_version" not in cnn.identity()
+    assert RunConfig.from_dict({**cnn.to_dict(), "init_version": None}).init_version is None
+    assert set(RESNET_MODELS) == {m for m in list_models() if m.startswith("resnet")}
+
+
+def test_a_run_is_rebuilt_with_the_initialisation_it_was_made_with():
+    import types
+
+    from poolbench.train import engine
+
+    data = types.SimpleNamespace(num_classes=10, in_chans=3)
+    new = RunConfig(model="resnet20", dataset="synthetic", pool="avg", protocol=Protocol(epochs=1))
+    stored = new.to_dict()
+    del stored["init_version"]
+    fan_in, fan_out = (2 / 27) ** 0.5, (2 / 144) ** 0.5  # the 3 -> 16 stem conv's two Kaiming stds
+    for config, want in ((new, fan_in), (RunConfig.from_dict(stored), fan_out)):
+        std = float(engine.build_model(config, data).stem[0].weight.detach().std())
+        assert abs(std / want - 1) < 0.15, (config.init_version, std, want)
+    with pytest.raises(ValueError, match="initialisation version 7; this poolbench knows versions 1, 2"):
+        engine.build_model(RunConfig.from_dict({**new.to_dict(), "init_version": 7}), data)

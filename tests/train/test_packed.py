@@ -144,8 +144,11 @@ def _compare(name, pools, kw, steps, tol, batch=16):
     "name,pools,kw",
     [
         ("resnet20", ["avg", "avg", "avg"], {}),  # K seeds of one config
-        ("resnet20", ["gem", "gated", "attn"], {}),  # learnable, gated, cross-channel attention
-        ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5}),  # random draws: each model's own RNG
+        # GeM's two cases keep the small normal(0, 0.01) head (init="torchvision"): from the ResNets'
+        # reference init (initial loss 4.7 instead of 2.3) GeM's loss is NaN by step 14 on these 8x8
+        # images at lr 0.1, and the comparison needs finite reference runs
+        ("resnet20", ["gem", "gated", "attn"], {"init": "torchvision"}),  # learnable, gated, cross-channel attention
+        ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5, "init": "torchvision"}),  # each model's own RNG
         ("resnet20", ["mixed", "gem_channel", "lse"], {}),  # per-channel pool parameters
     ],
 )

@@ -130,7 +130,14 @@ class SACModel(ReadOnlyViews):
         drop = float(getattr(getattr(getattr(model, "head", None), "drop", None), "p", 0.0))
         num_classes = main.classifier.out_features
         self.aux_heads = nn.ModuleList(
-            ClassifierHead(main.stage_channels[s - 1], num_classes, aux_pool, dict(pool_args or {}), drop)
+            ClassifierHead(
+                main.stage_channels[s - 1],
+                num_classes,
+                aux_pool,
+                dict(pool_args or {}),
+                drop,
+                init=getattr(main, "init_scheme", "torchvision"),
+            )
             for s in self.aux_stages
         )
         if self.pool_reg and not any(_has_penalty(m) for m in self.modules()):

@@ -4,20 +4,28 @@ The head is ``pool -> flatten -> dropout -> Linear(pooled_width(pool, C), num_cl
 timm uses (``forward_features`` / ``forward_head``); the pool is the only thing a benchmark run
 changes, so it is built here, once, for every model.
 
-Initialisation (``init_trunk`` and ``ClassifierHead``), the same for all models:
+Initialisation: a model names one of two schemes (``INITS``; ``PooledClassifier.init_scheme``),
+applied to its trunk and to every classifier its heads build:
+
+``"torchvision"`` (``init_trunk``, the default of every model but the CIFAR ResNets):
   * convolutions: Kaiming normal, ``fan_out``, ReLU gain (He et al. 2015), as torchvision's
     ResNet/VGG/MobileNetV2 do; conv biases zero;
   * BatchNorm: weight 1, bias 0;
-  * the Linear classifier: normal(0, 0.01), bias 0 (torchvision's VGG/MobileNetV2 choice). We use it
-    for every model, not PyTorch's default uniform, because pools differ in output scale and width
-    (max vs average, widths above C): a small head keeps the initial logits near zero whatever the
-    pool, so pools start training from the same place.
+  * the Linear classifier: normal(0, 0.01), bias 0 (torchvision's VGG/MobileNetV2 choice): a small
+    head keeps the initial logits near zero whatever the pool's output scale and width.
+``"kaiming_fan_in"`` (``init_kaiming_fan_in``, the CIFAR ResNets' reference,
+akamaster/pytorch_resnet_cifar10 ``_weights_init``, which the FlexPooling authors' ResNets reuse):
+  * every Conv2d and Linear weight: ``kaiming_normal_`` at its defaults, N(0, 2 / fan_in)
+    (fan_in = in_channels x kernel area, or in_features; gain sqrt(2));
+  * everything else as PyTorch leaves it: the Linear bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    BatchNorm weight 1, bias 0.
 The pool's own parameters are never touched: each pool initialises itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,15 +46,57 @@ def init_trunk(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_small_classifier(fc: nn.Linear) -> None:
+    """normal(0, 0.01) weights, zero bias."""
+    nn.init.normal_(fc.weight, 0.0, 0.01)
+    nn.init.zeros_(fc.bias)
+
+
+def init_kaiming_fan_in(module: nn.Module) -> None:
+    """``kaiming_normal_`` at its defaults (fan_in, gain sqrt(2)) on every Conv2d and Linear weight
+    inside ``module``; biases and BatchNorm keep PyTorch's initialisation (call it on the trunk or a
+    classifier, not the pool)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+
+
+@dataclass(frozen=True)
+class InitScheme:
+    """How a model initialises its trunk (convolutions, BatchNorm) and its Linear classifiers."""
+
+    trunk: Callable[[nn.Module], None]
+    classifier: Callable[[nn.Linear], None]
+
+
+INITS: dict[str, InitScheme] = {
+    "torchvision": InitScheme(trunk=init_trunk, classifier=init_small_classifier),
+    "kaiming_fan_in": InitScheme(trunk=init_kaiming_fan_in, classifier=init_kaiming_fan_in),
+}
+
+
+def init_scheme(name: str) -> InitScheme:
+    if name not in INITS:
+        raise ValueError(f"unknown initialisation {name!r}; valid: {', '.join(INITS)}")
+    return INITS[name]
+
+
 class ClassifierHead(nn.Module):
     """Global pool over a [B, C, H, W] map, then one Linear over the pool's width
     (``pooled_features``: ``pooled_width(pool, C)``, asked of the pool, never stored beside it)."""
 
     def __init__(
-        self, channels: int, num_classes: int, pool: Any = "avg", pool_args: dict | None = None, drop_rate: float = 0.0
+        self,
+        channels: int,
+        num_classes: int,
+        pool: Any = "avg",
+        pool_args: dict | None = None,
+        drop_rate: float = 0.0,
+        init: str = "torchvision",
     ):
         super().__init__()
         self.channels = channels
+        self.init_classifier = init_scheme(init).classifier
         self._set_pool(pool, pool_args)
         self.drop = nn.Dropout(drop_rate)
         self._set_classifier(num_classes)
@@ -62,8 +112,7 @@ class ClassifierHead(nn.Module):
 
     def _set_classifier(self, num_classes: int) -> None:
         self.fc = nn.Linear(self.pooled_features, num_classes)
-        nn.init.normal_(self.fc.weight, 0.0, 0.01)
-        nn.init.zeros_(self.fc.bias)
+        self.init_classifier(self.fc)
 
     def reset(self, num_classes: int | None = None, pool: Any = None, pool_args: dict | None = None) -> None:
         """A new pool when ``pool`` (a name, class or module) or ``pool_args`` is given (``pool_args``
@@ -120,19 +169,21 @@ class PooledClassifier(ReadOnlyViews):
     # downsampling names the factory of that module, (in_ch, out_ch, stride) -> nn.Module, so that
     # surgery applied to a built model (e.g. ``poolbench.lda``) can rebuild it, unstrided.
     downsample_entry: Callable[[int, int, int], nn.Module] | None = None
+    # the ``INITS`` scheme of the trunk and of every classifier the model's heads build
+    init_scheme: str = "torchvision"
 
     def entry_block(self, in_ch: int, out_ch: int, stride: int) -> nn.Module:
         """A fresh, initialised stage-entry module (``downsample_entry``)."""
         if self.downsample_entry is None:
             raise ValueError(f"{type(self).__name__} has no replaceable stride-2 downsamplings")
         block = self.downsample_entry(in_ch, out_ch, stride)
-        init_trunk(block)
+        init_scheme(self.init_scheme).trunk(block)
         return block
 
     def _build_head(self, num_classes: int, pool: Any, pool_args: dict | None, drop_rate: float) -> None:
         self.num_features = self.stage_channels[-1]
         self.num_classes = num_classes
-        self.head = ClassifierHead(self.num_features, num_classes, pool, pool_args, drop_rate)
+        self.head = ClassifierHead(self.num_features, num_classes, pool, pool_args, drop_rate, init=self.init_scheme)
 
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)

@@ -9,6 +9,11 @@ zero channels (no parameters), so the parameter counts are the paper's (0.27M fo
 downsampling (the zoo's convention, see ``downsample_entry``). The option-A shortcut is
 ``PadShortcut``, which knows how to ``pack`` itself for K models whose channels sit side by side
 (see ``poolbench.train.packing``).
+
+Initialisation: the reference's (akamaster's ``_weights_init``, kept by the FlexPooling authors'
+ResNets): Kaiming normal fan_in on every convolution and on the classifier, PyTorch's defaults
+elsewhere (``init="kaiming_fan_in"``, see ``head.INITS``). ``init="torchvision"`` rebuilds runs
+made before the ResNets followed their reference (fan_out convolutions, a normal(0, 0.01) head).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from .head import PooledClassifier, init_trunk
+from .head import PooledClassifier, init_scheme
 
 
 class PadShortcut(nn.Module):
@@ -85,8 +90,11 @@ class CifarResNet(PooledClassifier):
         pool: Any = "avg",
         pool_args: dict | None = None,
         drop_rate: float = 0.0,
+        init: str = "kaiming_fan_in",
     ):
         super().__init__()
+        self.init_scheme = init
+        scheme = init_scheme(init)
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
@@ -101,7 +109,7 @@ class CifarResNet(PooledClassifier):
             stages.append(nn.Sequential(*blocks))
             in_ch = ch
         self.stages = nn.ModuleList(stages)
-        init_trunk(self)
+        scheme.trunk(self)
         self._build_head(num_classes, pool, pool_args, drop_rate)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runs import RUNS_ENV, load_run
+from ..train.config import RESNET_INIT_VERSION, init_version_of
 from ..train.label import pool_label
 
 PathLike = str | Path
@@ -148,6 +149,8 @@ def disambiguate(rows: list[dict[str, Any]]) -> None:
 
     - Two pool files with the same name, class and content at different paths: their row labels
       carry the whole path.
+    - ResNet runs of two initialisations under one column name in one protocol section: the
+      runs of an older one carry its version, ``resnet20-cifar10@init-v1`` (``train.config.RESNET_INITS``).
     - Two datasets under one column name in one protocol section (another image folder, another
       copy): the column carries the data fingerprint, ``resnet20-imagefolder@3f2a``. Old runs
       without a fingerprint (schema 1) cannot be told apart and keep the plain column.
@@ -159,6 +162,13 @@ def disambiguate(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         if r.get("pool_file") and len(paths[r["pool"]]) > 1:
             r["pool"] = pool_label(r["_config"], full_path=True)
+    inits: dict[tuple[str, str], set] = {}
+    for r in rows:
+        inits.setdefault((r["protocol_label"], r["column_key"]), set()).add(init_version_of(r["_config"]))
+    for r in rows:
+        version = init_version_of(r["_config"])
+        if version not in (None, RESNET_INIT_VERSION) and len(inits[(r["protocol_label"], r["column_key"])]) > 1:
+            r["column_key"] += f"@init-v{version}"
     prints: dict[tuple[str, str], set] = {}
     for r in rows:
         if r.get("data_fingerprint"):

@@ -32,6 +32,22 @@ WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
 # an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux). 2: the authors' per-channel map,
 # the paper's R on raw weights (weights="raw"), the paper's Eq. 3 weights 0.1/0.2/0.7.
 FLEX_SAC_VERSION = 2
+# How the CIFAR ResNets are initialised (``models.head.INITS``); a run of one records the version in
+# its config. 1 (a config.json without it): torchvision's convention, fan_out convolutions and a
+# normal(0, 0.01) head. 2: the reference's (akamaster/pytorch_resnet_cifar10, FlexPoolU), Kaiming
+# fan_in on the convolutions and the classifier. Version 1 is left out of the id, so the runs made
+# with it keep the ids they always had and version 2 runs get new ones.
+RESNET_INITS = {1: "torchvision", 2: "kaiming_fan_in"}
+RESNET_INIT_VERSION = 2
+RESNET_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+
+
+def init_version_of(config: dict[str, Any]) -> int | None:
+    """The initialisation version a stored config.json describes (1 for a ResNet run written before
+    the version was recorded; None for the models without versions)."""
+    if config.get("init_version") is not None:
+        return int(config["init_version"])
+    return 1 if config.get("model") in RESNET_MODELS else None
 
 
 def file_sha256(path: str) -> str:
@@ -72,6 +88,8 @@ class RunConfig:
     weight_file_sha: dict[str, str] = field(default_factory=dict)
     # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in), None for the others
     flex_sac_version: int | None = None
+    # RESNET_INIT_VERSION for the CIFAR ResNets (filled in), None for the other models
+    init_version: int | None = None
     # sha256 (16 hex) of the selected data (train/data.py); computed on first use of the run id
     data_fingerprint: str | None = None
     # what tables call the data: the dataset name, or e.g. "cifar10-jpeg" (derived from the data, so
@@ -91,6 +109,8 @@ class RunConfig:
             object.__setattr__(self, "weight_file_sha", self.current_weight_file_sha())
         if self.flex_sac_version is None and self.uses_flex_or_sac:
             object.__setattr__(self, "flex_sac_version", FLEX_SAC_VERSION)
+        if self.init_version is None and self.model in RESNET_MODELS:
+            object.__setattr__(self, "init_version", RESNET_INIT_VERSION)
 
     @property
     def uses_flex_or_sac(self) -> bool:
@@ -106,6 +126,18 @@ class RunConfig:
                 f"weights), so rebuilding it would silently give another model. Its run directory is kept; "
                 f"train it again to get a version-{FLEX_SAC_VERSION} run (a new run id)"
             )
+
+    def model_init(self) -> dict[str, str]:
+        """The model's ``init`` argument for the initialisation this run was made with ({} for a
+        model without versions); ValueError for a version this poolbench does not know."""
+        if self.init_version is None:
+            return {}
+        if self.init_version not in RESNET_INITS:
+            raise ValueError(
+                f"this {self.model} run was made with initialisation version {self.init_version}; this "
+                f"poolbench knows versions {', '.join(map(str, RESNET_INITS))}: use the poolbench that made it"
+            )
+        return {"init": RESNET_INITS[self.init_version]}
 
     def weight_files(self) -> dict[str, str]:
         """{"pool_args.weights": path, ...} for every weights file this run reads."""
@@ -195,6 +227,8 @@ class RunConfig:
             d.pop("weight_file_sha")
         if d["flex_sac_version"] is None:  # runs without flex or SAC keep the ids they always had
             d.pop("flex_sac_version")
+        if d["init_version"] in (None, 1):  # other models, and ResNets made before the version, too
+            d.pop("init_version")
         if d.get("holdout") is None:
             d.pop("holdout", None)
         return d
@@ -248,6 +282,7 @@ class RunConfig:
         d["protocol"] = Protocol.from_dict(d.get("protocol", {}))
         if "flex_sac_version" not in d and (d.get("pool") == "flex" or d.get("sac") is not None):
             d["flex_sac_version"] = 1  # written before the version existed: the old defaults
+        d["init_version"] = init_version_of(d)  # none recorded on a ResNet: version 1, the old one
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

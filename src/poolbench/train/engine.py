@@ -132,6 +132,7 @@ def build_model(config: RunConfig, data: RunData) -> nn.Module:
         pool=pool,
         pool_args=dict(config.pool_args),
         **model_args,
+        **config.model_init(),  # a run is rebuilt with the initialisation it was made with
     )
     if lda_layer is not None or lda_weights is not None:  # paper surgery (Birodkar et al. 2019), not a zoo option
         from ..lda.downsample import with_lda_downsampling
