@@ -192,3 +192,42 @@ def test_only_finished_and_diverged_runs_are_done(tmp_path):
         atomic_write_json(run.result, {"status": status})
         assert run.is_done() == (status in DONE_STATUSES)
     assert DONE_STATUSES == ("finished", "diverged")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", ["config.json", "result.json", "metrics.jsonl"])
+def test_a_run_file_that_is_a_fifo_or_a_link_to_dev_zero_is_a_run_file_error_at_once(tmp_path, name):
+    from poolbench.runs import load_run
+
+    run = RunDir(tmp_path, "r")
+    run.path.mkdir()
+    (run.path / "config.json").write_text('{"run_id": "r"}')
+    target = run.path / name
+    target.unlink(missing_ok=True)
+    os.mkfifo(target)
+    with pytest.raises(RunFileError, match="FIFO"):
+        load_run(run.path)
+    target.unlink()
+    target.symlink_to("/dev/zero")
+    with pytest.raises(RunFileError, match="symbolic link"):
+        load_run(run.path)
+
+
+@pytest.mark.parametrize("run_id", ["../outside", "/abs/path", "a/b", "..", ".", ""])
+def test_a_run_id_that_is_not_a_plain_file_name_is_refused(tmp_path, run_id):
+    with pytest.raises(RunFileError, match="outside the runs directory"):
+        RunDir(tmp_path / "runs", run_id)
+
+
+def test_attempts_and_error_log_are_never_written_through_a_link(tmp_path):
+    from poolbench.fileio import UnsafeFileError
+
+    run = RunDir(tmp_path, "r")
+    run.path.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    for path, write in ((run.attempts, run.append_attempt), (run.error_log, run.write_error_log)):
+        path.symlink_to(victim)
+        with pytest.raises(UnsafeFileError, match="symbolic link"):
+            write("{}")
+    assert victim.read_text() == "precious"

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.augment import batch_flip, batch_random_crop, normalize
+from .fileio import atomic_write_text
 from .models import create_model
 from .train import Protocol, RunConfig, engine
 from .train.data import fixed_subset
@@ -517,10 +518,11 @@ def write_results(result: dict[str, Any], out_dir: str = "benchmarks/results") -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / f"{stem}.json", out / f"{stem}.md"
-    js.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(js, json.dumps(result, indent=2) + "\n")
     commands = [p["command"] for p in result.get("parts", [])] or [result.get("command", "")]
     cuda = "".join(f"- {k}: {result[k]}\n" for k in ("cuda", "cudnn", "tf32_conv", "tf32_matmul") if k in result)
-    md.write_text(
+    atomic_write_text(
+        md,
         f"# Throughput: {result['device']}\n\n"
         f"- date: {result['date']}\n- device: {result['device']} ({result['threads']} threads; "
         f"cpu: {result.get('cpu', '?')}; {result.get('cpus', '?')} cores; load average at start "
@@ -529,6 +531,6 @@ def write_results(result: dict[str, Any], out_dir: str = "benchmarks/results") -
         + "".join(f"- command: `{c}`\n" for c in commands)
         + f"- projection: {result['projection']}\n- amp bf16 rows are a non-standard option "
         f"(the protocol is fp32); speed-ups are against the plain eager baseline of the same command\n\n"
-        f"{format_table(result)}\n"
+        f"{format_table(result)}\n",
     )
     return [js, md]

@@ -7,23 +7,26 @@ adds ``pack.json``, the sweep executors ``attempts.jsonl`` and, for a crash, ``e
 (formats in docs/ARCHITECTURE.md). Training writes these files (``train.recorder``); ``results/``
 and ``robustness/`` only read them.
 
-Every write goes to a temporary file in the same directory, is fsync'ed and then renamed over the
-target, so a process killed at any moment leaves either the old file or the new one, never half of
-one (torchvision's references save checkpoints the same way).
+Every write goes through ``poolbench.fileio``: a temporary file in the same directory, fsync'ed and
+renamed over the target, so a process killed at any moment leaves either the old file or the new
+one, never half of one (torchvision's references save checkpoints the same way), and never through
+a link someone planted. Every read takes regular files only, up to a size cap: a run directory may
+be someone else's, and a FIFO or a link to ``/dev/zero`` there is a damaged run, not a hang. A run
+id is one plain file name, so nothing read from a config.json places a file outside the runs
+directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypedDict
+from typing import Any, TypedDict
 
+from .fileio import UnsafeFileError, append_line, atomic_write_bytes, read_bytes, remove_stale_temps
 from .tensorfile import TensorFileError, load_tensor_file
 
 PathLike = str | Path
@@ -65,29 +68,8 @@ class RunResult(_RunEnd, total=False):
     final_val_acc: float  # finished runs with a validation split only
 
 
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
-    """``write(f)`` into a temporary file beside ``path``, fsync, then rename it over ``path``: a
-    reader sees the old file or the whole new one, never a part (a kill leaves only the temp file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
 def atomic_write_json(path: PathLike, obj: Any) -> None:
+    """A run directory's JSON style (sorted keys, two-space indent), written atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
@@ -99,15 +81,20 @@ def _damaged(path: Path, what: str) -> RunFileError:
     return RunFileError(f"{path} {what}; it was not written by poolbench or was damaged: move it away")
 
 
+#: The most poolbench reads of one JSON or JSONL file of a run directory: a config or a result is
+#: a few kB, a year of epoch lines a few MB.
+JSON_CAP = 16 << 20
+
+
 def read_json(path: PathLike) -> dict[str, Any] | None:
     """The parsed JSON object, or None when the file does not exist; RunFileError naming the file
-    when it is not a JSON object (garbage, truncated, not UTF-8)."""
+    when it is not a JSON object (garbage, truncated, not UTF-8) or not a regular file of a sane size."""
     path = Path(path)
-    if not path.exists():
+    data = read_bytes_or_none(path)
+    if data is None:
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
+        obj = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise _damaged(path, f"is not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(obj, dict):
@@ -119,28 +106,51 @@ def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
     """The epoch records of a ``metrics.jsonl`` ([] when there is none); RunFileError naming the
     file and the line when a line is not JSON or not an epoch record."""
     path = Path(path)
-    if not path.exists():
+    data = read_bytes_or_none(path)
+    if data is None:
         return []
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as e:
-                raise _damaged(path, f"line {i} is not JSON ({type(e).__name__}: {str(e)[:120]})") from None
-            if not isinstance(rec, dict) or "epoch" not in rec:
-                raise _damaged(path, f"line {i} is not an epoch record")
-            rows.append(rec)
+    for i, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            raise _damaged(path, f"line {i} is not JSON ({type(e).__name__}: {str(e)[:120]})") from None
+        if not isinstance(rec, dict) or "epoch" not in rec:
+            raise _damaged(path, f"line {i} is not an epoch record")
+        rows.append(rec)
     return rows
+
+
+def read_bytes_or_none(path: PathLike, cap: int = JSON_CAP) -> bytes | None:
+    """A run file's bytes, None when absent; RunFileError when it is not a regular file of at most
+    ``cap`` bytes."""
+    try:
+        return read_bytes(path, cap)
+    except FileNotFoundError:
+        return None
+    except UnsafeFileError as e:
+        raise RunFileError(str(e)) from None
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when it is one plain file name; RunFileError for a path (``../x``, ``/abs``,
+    ``a/b``), ``.``, ``..`` or an empty name: a run id read from a config.json must not place a
+    file outside the runs directory."""
+    if not isinstance(run_id, str) or run_id in ("", ".", "..") or any(c in run_id for c in "/\\\0"):
+        raise RunFileError(
+            f"run id {str(run_id)[:80]!r} is not a plain file name: it would place files outside the runs "
+            f"directory; the config.json holding it was not written by poolbench"
+        )
+    return run_id
 
 
 class RunDir:
     """The files of one run, by name."""
 
     def __init__(self, root: PathLike, run_id: str):
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.path = Path(root) / run_id
         self.config = self.path / "config.json"
         self.metrics = self.path / "metrics.jsonl"
@@ -181,9 +191,16 @@ class RunDir:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         import torch  # here, not at the top: the command line's parsers read this module before torch loads
 
-        buf = io.BytesIO()
+        buf = io.BytesIO()  # serialised first: a failing torch.save leaves no temporary file behind
         torch.save(state, buf)
         atomic_write_bytes(self.checkpoint, buf.getvalue())
+
+    def write_error_log(self, traceback_text: str) -> None:
+        atomic_write_bytes(self.error_log, traceback_text.encode("utf-8", errors="replace"))
+
+    def append_attempt(self, line: str) -> None:
+        """Append one line to ``attempts.jsonl`` (never through a link or into a FIFO)."""
+        append_line(self.attempts, line)
 
     def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any] | None:
         """The checkpoint (tensors and plain data only, see ``tensorfile``), or None when there is none.
@@ -200,13 +217,9 @@ class RunDir:
         return ckpt
 
     def remove_stale_temp_files(self) -> None:
-        """Delete the ``.<name>.*.tmp`` files of atomic writes a killed process never renamed.
-
-        Called when a run (re)starts: no other process writes into a run directory then."""
-        if self.path.is_dir():
-            for tmp in self.path.glob(".*.tmp"):
-                with contextlib.suppress(OSError):  # gone already, or not ours to delete: nothing lost
-                    tmp.unlink()
+        """Delete the ``.<name>.*.tmp`` files of atomic writes a killed process never renamed (the
+        ones no live writer holds, see ``fileio.remove_stale_temps``)."""
+        remove_stale_temps(self.path)
 
 
 @dataclass
@@ -224,8 +237,7 @@ def load_run(path: PathLike) -> LoadedRun:
     """Read one run directory. RunFileError naming the file when it has no ``config.json`` or a
     file of it is not what poolbench writes."""
     path = Path(path)
-    run = RunDir(path.parent, path.name)
-    config = run.read_config()
+    config = read_json(path / "config.json")
     if config is None:
-        raise RunFileError(f"{run.config} not found: {path} is not a run directory")
-    return LoadedRun(path, config, run.read_result(), run.read_metrics())
+        raise RunFileError(f"{path / 'config.json'} not found: {path} is not a run directory")
+    return LoadedRun(path, config, read_json(path / "result.json"), read_jsonl(path / "metrics.jsonl"))

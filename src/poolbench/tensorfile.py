@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from .fileio import LARGE_FILE_CAP, UnsafeFileError, open_regular
+
 
 class TensorFileError(ValueError):
     """A ``.pt`` file that poolbench refuses or cannot read; the message names the file."""
@@ -32,7 +34,10 @@ def load_tensor_file(path: str | Path, map_location: Any = "cpu", fix: str = "")
 
     path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path, LARGE_FILE_CAP) as (f, _):  # never a link, a FIFO or a device
+            return torch.load(f, map_location=map_location, weights_only=True)
+    except UnsafeFileError as e:
+        raise TensorFileError(f"{e}" + (f" ({fix})" if fix else "")) from None
     except pickle.UnpicklingError as e:
         # weights_only's refusal of a global it does not allow (the payload is never executed);
         # any other unpickling error is a damaged file

@@ -15,6 +15,7 @@ went (``poolbench.results.plots.run_curves``), and what the pooled features say 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,20 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from .fileio import atomic_write_bytes  # noqa: E402
 from .pools.base import DrawsWeightMaps  # noqa: E402
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """The figure as a PNG, written atomically (a run directory may be someone else's: a planted
+    link at ``path`` is refused, never written through), and closed."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
 
 Panel = tuple[str, np.ndarray, str]  # (title, 2-D array or RGB image, kind: "weights" | "signed" | "overlay")
 
@@ -127,8 +141,7 @@ def plot_pool_weights(model: nn.Module, x: torch.Tensor, path: Path, images: np.
             ax.set_title(title, fontsize=8)
     fig.suptitle("learned spatial pooling weights x H*W (1 = average pooling)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, dpi=100)
     return True
 
 
@@ -160,8 +173,7 @@ def plot_class_features(
     fig.colorbar(im, ax=ax, label="class mean, z-scored across classes")
     ax.set_title(title or "per-class mean pooled features", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, dpi=100)
 
 
 # ----------------------------------------------------------------------------- Birodkar et al. 2019, Figure 1
@@ -195,9 +207,7 @@ def plot_pooling_maps(
         title or f"pooling map, copy {copy}: {in_size[0]}x{in_size[1]} -> {out_size[0]}x{out_size[1]}", fontsize=9
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
     return path
 
 
@@ -253,7 +263,5 @@ def plot_per_class_pooled_maps(
             row[0].set_ylabel(str(classes[c]), fontsize=7)
     fig.suptitle(f"channel {channel}: per-class mean pooled map and the {nearest} closest", fontsize=9)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, dpi=100)
     return path

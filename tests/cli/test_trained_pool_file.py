@@ -1,5 +1,6 @@
-"""show / robustness / fit-lda import the pool file a config.json names only if it is the file the
-run trained with (pool_file_sha): a config.json is data, the file it names is code."""
+"""show / robustness / fit-lda import the pool file a config.json names only when the user asks
+(--trust-pool-file, or --pool-file naming it) and only if it is the file the run trained with
+(pool_file_sha): a config.json is data, the file it names is code."""
 
 from __future__ import annotations
 
@@ -92,7 +93,9 @@ def test_a_changed_pool_file_is_never_imported(trained, tmp_path, capsys, argv):
     original = pool.read_text()
     pool.write_text(f"open({str(marker)!r}, 'w').close()\n" + original)
     try:
-        rc = main([a.replace("{run}", str(run_dir)).replace("{out}", str(tmp_path)) for a in argv])
+        rc = main(
+            [a.replace("{run}", str(run_dir)).replace("{out}", str(tmp_path)) for a in argv] + ["--trust-pool-file"]
+        )
     finally:
         pool.write_text(original)
     err = capsys.readouterr().err
@@ -106,12 +109,17 @@ def test_a_config_whose_sha_was_removed_is_refused(trained, tmp_path, capsys):
     cfg = json.loads(cfg_path.read_text())
     cfg_path.write_text(json.dumps(dict(cfg, pool_file_sha=None)))
     try:
-        rc = main(["show", str(run_dir), "--n", "16", "--out", str(tmp_path), "--device", "cpu"])
+        rc = main(["show", str(run_dir), "--n", "16", "--out", str(tmp_path), "--device", "cpu", "--trust-pool-file"])
     finally:
         cfg_path.write_text(json.dumps(cfg))
     assert rc == 2 and "without its sha256" in capsys.readouterr().err
 
 
-def test_the_unchanged_pool_file_still_loads(trained, tmp_path):
+def test_the_unchanged_pool_file_loads_when_the_user_trusts_or_names_it(trained, tmp_path, capsys):
     root, pool, run_dir = trained
-    assert main(["show", str(run_dir), "--n", "16", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    show = ["show", str(run_dir), "--n", "16", "--out", str(tmp_path), "--device", "cpu"]
+    assert main(show) == 2 and "--trust-pool-file" in capsys.readouterr().err
+    assert main([*show, "--trust-pool-file"]) == 0
+    copy = tmp_path / "copy.py"
+    copy.write_text(pool.read_text())
+    assert main([*show, "--pool-file", str(copy)]) == 0

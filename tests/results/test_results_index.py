@@ -1,7 +1,11 @@
 """The SQLite index: one row per run directory, epochs from metrics.jsonl, robust to bad files."""
 
 import json
+import multiprocessing
+import os
+import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -147,3 +151,119 @@ def test_resnet_runs_of_two_initialisations_are_two_columns_and_alone_keep_their
     write_run(tmp_path / "old", seed=0, init_version=1)
     (col,) = {r["column_key"] for r in build_index(tmp_path / "old").execute("SELECT column_key FROM runs")}
     assert col == "resnet56-cifar100"
+
+
+def _build_and_hang(runs, ready):
+    """Child: rebuild the index and stop with the new database half built (as a SIGKILL finds it)."""
+    from poolbench.results import index
+
+    real = index._fill
+
+    def fill(conn, runs_dir):
+        real(conn, runs_dir)
+        conn.commit()
+        ready.send(True)
+        time.sleep(60)
+
+    index._fill = fill
+    build_index(runs)
+
+
+def _rebuild_in_child(runs):
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_build_and_hang, args=(runs, theirs))
+    child.start()
+    assert ours.poll(30), "the child never reached the rebuild"
+    return child
+
+
+def _temps(runs):
+    return sorted(p.name for p in runs.glob(".index.sqlite.*"))
+
+
+@pytest.mark.timeout(60)
+def test_sigkill_during_a_rebuild_keeps_the_old_index_and_the_next_command_removes_its_temp(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    write_run(runs, pool="gem")
+    child = _rebuild_in_child(runs)
+    assert len(_temps(runs)) == 1
+    conn = build_index(runs)  # a concurrent rebuild: the live child's temporary file is not its to delete
+    conn.close()
+    assert len(_temps(runs)) == 1
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert len(_temps(runs)) == 1  # what the kill left
+    conn = build_index(runs)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+    conn.close()
+    assert _temps(runs) == []  # the killed rebuild's file is gone
+
+
+def test_sigkill_during_a_rebuild_leaves_the_index_it_replaces_intact(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    build_index(runs).close()
+    old = (runs / "index.sqlite").read_bytes()
+    write_run(runs, pool="gem")
+    child = _rebuild_in_child(runs)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert (runs / "index.sqlite").read_bytes() == old
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """sqlite files of the index hold at most two pages: SQLITE_FULL, 'database or disk is full'."""
+    from poolbench.results import index
+
+    real = sqlite3.connect
+
+    def connect(path, *a, **kw):
+        conn = real(path, *a, **kw)
+        conn.execute("PRAGMA max_page_count = 2")
+        return conn
+
+    monkeypatch.setattr(index.sqlite3, "connect", connect)
+
+
+def test_a_full_disk_during_a_rebuild_is_one_error_and_loses_nothing(tmp_path, full_disk):
+    from poolbench.results.index import IndexWriteError
+
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    with pytest.raises(IndexWriteError, match="database or disk is full"):
+        build_index(runs)
+    assert _temps(runs) == [] and not (runs / "index.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", ["table", "compare"])
+def test_a_full_disk_during_table_or_compare_is_one_line_exit_2(tmp_path, full_disk, capsys, command):
+    from poolbench.cli import main
+
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    write_run(runs, pool="gem")
+    rc = main([command, *(["gem", "avg"] if command == "compare" else []), "--runs-dir", str(runs)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "database or disk is full" in err and "free some space" in err
+    assert _temps(runs) == []
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_or_a_link_to_dev_zero_in_a_run_is_one_skipped_row_not_a_hang(tmp_path):
+    runs = tmp_path / "runs"
+    fifo_run = write_run(runs, pool="avg", seed=0)
+    zero_run = write_run(runs, pool="avg", seed=1)
+    write_run(runs, pool="avg", seed=2)
+    (fifo_run / "config.json").unlink()
+    os.mkfifo(fifo_run / "config.json")
+    (zero_run / "result.json").unlink()
+    (zero_run / "result.json").symlink_to("/dev/zero")
+    with pytest.warns(UserWarning, match="skipping run"):
+        conn = build_index(runs)
+    skipped = {row["path"]: row["reason"] for row in conn.execute("SELECT * FROM skipped")}
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    conn.close()
+    assert "FIFO" in skipped[str(fifo_run)] and "symbolic link" in skipped[str(zero_run)]

@@ -81,3 +81,65 @@ def test_the_report_compares_each_pool_with_every_baseline(tmp_path):
     rows = [line for line in section.splitlines() if line.startswith("| resnet56-cifar100")]
     assert [r.split("|")[3].strip() for r in rows] == ["avg", "max", "gem", "avgmax"]
     assert all("+2.00" in r for r in rows)
+
+
+def _report_and_hang(runs, out, ready):
+    """Child: write the report, stopping in the middle of writing report.html (where a SIGKILL
+    found it): every file opened for writing whose name says report.html blocks after a few bytes."""
+    import builtins
+    import io
+    import os
+    import time
+
+    real = io.open
+
+    class Hangs:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:16])
+            self.f.flush()
+            ready.send(True)
+            time.sleep(60)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def opening(file, mode="r", *args, **kwargs):
+        f = real(file, mode, *args, **kwargs)
+        where = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else str(file)
+        return Hangs(f) if "report.html" in where and ("w" in mode or "a" in mode) else f
+
+    io.open = builtins.open = opening
+    write_report(runs, out)
+
+
+@pytest.mark.timeout(60)
+def test_a_sigkill_while_the_report_is_rewritten_leaves_the_previous_complete_report(tmp_path):
+    import multiprocessing
+    import os
+    import signal
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, pool="avg")
+    html, md = write_report(runs, out)
+    before = html.read_bytes()
+    write_run(runs, pool="gem")
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_report_and_hang, args=(runs, out, theirs))
+    child.start()
+    assert ours.poll(40), "the child never reached the write"
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert html.read_bytes() == before  # the previous complete report, not 0 bytes or a part
+    assert len(list(out.glob(".report.html.*.tmp"))) == 1
+    write_report(runs, out)  # the next report finishes the job and removes what the kill left
+    assert b"gem" in html.read_bytes() and list(out.glob(".*.tmp")) == []

@@ -147,3 +147,20 @@ def test_an_unwritable_runs_dir_falls_back_to_a_temp_index(tmp_path, monkeypatch
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     conn.close()
     assert not (runs / "index.sqlite").exists()
+
+
+@pytest.mark.parametrize("name", ["report.html", "report.md"])
+def test_a_report_file_replaced_by_a_link_is_refused_and_its_target_untouched(tmp_path, capsys, name):
+    from poolbench.cli import main
+
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / name).symlink_to(victim)
+    rc = main(["report", "--runs-dir", str(runs), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "symbolic link" in err and name in err
+    assert victim.read_text() == "precious" and (out / name).is_symlink()

@@ -95,3 +95,25 @@ def test_sets_of_another_generator_version_are_kept_apart(tmp_path, images, monk
     assert sets.set_key("c", images, labels, 0) != key_c
     older = sets.generate_p(images[:1], tmp_path, ["spatter"], seed=0)
     assert older != now and (now / "spatter.npy").is_file()  # another folder: never read as today's
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", '{"meta": {}}', '{"files": []}', "not json"])
+def test_a_manifest_poolbench_did_not_write_is_one_notice_and_the_set_is_made_again(tmp_path, manifest):
+    told = []
+    gen = sets.GeneratedSet(tmp_path, {"kind": "c"}, notice=told.append)
+    (tmp_path / "manifest.json").write_text(manifest)
+    path = gen.ensure("fog", lambda: np.zeros((5, 32, 32, 3), np.uint8))
+    assert np.load(path).shape == (5, 32, 32, 3)
+    assert len(told) == 1 and "manifest.json is not a manifest poolbench wrote" in told[0]
+    assert list(json.loads((tmp_path / "manifest.json").read_text())["files"]) == ["fog.npy"]
+
+
+def test_a_swapped_array_is_made_again_with_a_notice_never_silently(tmp_path, capsys):
+    gen = sets.GeneratedSet(tmp_path, {"kind": "c"})
+    path = gen.ensure("fog", lambda: np.zeros((5, 32, 32, 3), np.uint8))
+    assert capsys.readouterr().err == ""
+    np.save(path, np.full((5, 32, 32, 3), 7, np.uint8))  # swapped for another array
+    again = gen.ensure("fog", lambda: np.zeros((5, 32, 32, 3), np.uint8))
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fog.npy does not match the sha256" in err
+    assert np.load(again).max() == 0

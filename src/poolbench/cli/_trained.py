@@ -11,9 +11,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..fileio import UnsafeFileError, sha256_file
+from ..pools.loader import normalize_pool_file_spec
 from ..runs import RunDir, read_json
 from ..train import RunConfig, engine
-from ..train.config import file_sha256
+
+#: The largest pool file poolbench hashes: a pool is a page of Python.
+POOL_FILE_CAP = 16 << 20
 
 
 def resolve_run(run: str, runs_dir: str) -> Path:
@@ -24,27 +28,53 @@ def resolve_run(run: str, runs_dir: str) -> Path:
     raise ValueError(f"no run directory {run!r} (looked for config.json in {run} and {Path(runs_dir) / run})")
 
 
-def check_pool_file(recorded: dict[str, Any], run_dir: Path) -> None:
-    """Refuse to import the ``pool_file`` a config.json names unless it is the file the run trained
-    with (its sha256, recorded as ``pool_file_sha``): a config.json is data anyone can edit, and the
-    file it names is code that runs on import. ``recorded`` is the config.json as written, read
-    before RunConfig (which fills a missing sha256 from the file as it is now)."""
+def check_pool_file(
+    recorded: dict[str, Any], run_dir: Path, trust_recorded: bool = False, named: str | None = None
+) -> dict[str, Any]:
+    """The config.json as it may be built, or ValueError (one line naming the flag to give).
+
+    A config.json is data anyone who can write the runs directory can edit, and a ``pool_file`` it
+    names is code that runs on import: it is imported only when the user names a file on the
+    command line (``named``, used in place of the recorded path) or confirms the recorded one
+    (``trust_recorded``), and either way only when the file's sha256 is the ``pool_file_sha`` the
+    run recorded. ``recorded`` is the config.json as written, read before RunConfig (which fills a
+    missing sha256 from the file as it is now)."""
     pool_file, recorded_sha = recorded.get("pool_file"), recorded.get("pool_file_sha")
     if not pool_file:
-        return
+        return recorded
+    if not isinstance(pool_file, str):
+        raise ValueError(f"{run_dir / 'config.json'}: pool_file is not a path; it was not written by poolbench")
     path = pool_file.rpartition(":")[0] or pool_file
     where = f"{run_dir / 'config.json'} names pool file {path}"
-    if not recorded_sha:
+    if named is None and not trust_recorded:
+        raise ValueError(
+            f"{where}, which is code: poolbench imports it only when you ask; pass --trust-pool-file to "
+            f"import that file (its sha256 is checked) or --pool-file PATH to name the file yourself"
+        )
+    if not recorded_sha or not isinstance(recorded_sha, str):
         raise ValueError(f"{where} without its sha256 (pool_file_sha): refusing to import it; retrain the run")
-    if not Path(path).is_file():
-        raise ValueError(f"{where}, which does not exist here (run from the folder the run was trained in)")
-    now = file_sha256(path)
+    if named is not None:
+        try:
+            spec = normalize_pool_file_spec(named if ":" in named else f"{named}:{pool_file.rpartition(':')[2]}")
+        except ValueError as exc:
+            raise ValueError(f"--pool-file {named}: {exc}") from None
+        path, where = spec.rpartition(":")[0], f"--pool-file {named}"
+    elif not Path(path).is_file():
+        raise ValueError(
+            f"{where}, which does not exist here: run from the folder the run was trained in, or name "
+            f"the file with --pool-file PATH"
+        )
+    try:
+        now = sha256_file(path, POOL_FILE_CAP)[: len(recorded_sha)]
+    except (OSError, UnsafeFileError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
     if now != recorded_sha:
         raise ValueError(
-            f"{where}, but that file changed since the run trained (sha256 {recorded_sha} "
-            f"then, {now} now): refusing to import code the run did not train with; restore the "
-            f"file or retrain"
+            f"{where}, but that file is not the one the run trained with: it changed since the run trained "
+            f"(sha256 {recorded_sha} then, {now} now): refusing to import code the run did not train "
+            f"with; restore the file or retrain"
         )
+    return dict(recorded, pool_file=spec) if named is not None else recorded
 
 
 def locate_data(config: RunConfig, run_dir: Path) -> RunConfig:
@@ -68,13 +98,21 @@ def locate_data(config: RunConfig, run_dir: Path) -> RunConfig:
 
 
 def load_trained(
-    run_dir: Path, device: str | None = None, full_train: bool = False, full_test: bool = False
+    run_dir: Path,
+    device: str | None = None,
+    full_train: bool = False,
+    full_test: bool = False,
+    trust_pool_file: bool = False,
+    pool_file: str | None = None,
 ) -> tuple[RunConfig, engine.RunData, nn.Module]:
     """(config, data, model in eval mode). ``full_train`` / ``full_test`` drop the protocol's fixed
-    subsets, so analyses see the whole split whatever the run trained on."""
+    subsets, so analyses see the whole split whatever the run trained on. A pool file the run's
+    config.json names is imported only as ``check_pool_file`` allows (``trust_pool_file``, or the
+    file the user named, ``pool_file``); nothing is read or written before that check."""
     recorded = read_json(run_dir / "config.json")
-    check_pool_file(recorded, run_dir)
-    config = locate_data(RunConfig.from_dict(recorded), run_dir)
+    if recorded is None:
+        raise ValueError(f"{run_dir / 'config.json'} not found: {run_dir} is not a run directory")
+    config = locate_data(RunConfig.from_dict(check_pool_file(recorded, run_dir, trust_pool_file, pool_file)), run_dir)
     changes = {}
     if full_train:
         changes["train_subset"] = None

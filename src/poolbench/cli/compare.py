@@ -98,7 +98,7 @@ def run(args) -> int:
                 results = compare_against(conn, a, against, args.metric, args.column)
         finally:
             conn.close()
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # no runs directory, a full disk, a bad pool label: one line
         print(f"poolbench compare: {e}", file=sys.stderr)
         return 2
     if args.published:

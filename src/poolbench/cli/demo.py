@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
+    from ..fileio import atomic_write_bytes
     from ..results.index import build_index
     from ..results.plots import learning_curves, pool_colors
     from ..results.table import load_leaderboard, render
@@ -102,6 +103,6 @@ def main(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     curves = out / "learning_curves.png"
-    curves.write_bytes(png)
+    atomic_write_bytes(curves, png)
     print(f"\nlearning curves: {curves}\nrun directories: {runs_dir}")
     return 0

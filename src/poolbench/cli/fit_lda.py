@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..runs import default_runs_dir
+from ._pool_trust import add_pool_file_arguments
 from ._validate import device_name, finite_float, folder, int_at_least, output_file
 
 
@@ -70,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int_at_least(1), default=500)
     p.add_argument("--out", type=output_file, help="weights file (.pt/.npz/.json; default RUN/lda_<layer>.pt)")
     p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
+    add_pool_file_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -102,7 +104,13 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         run_dir = resolve_run(args.run, args.runs_dir)
-        config, data, model = load_trained(run_dir, args.device, full_train=args.all_train)
+        config, data, model = load_trained(
+            run_dir,
+            args.device,
+            full_train=args.all_train,
+            trust_pool_file=args.trust_pool_file,
+            pool_file=args.pool_file,
+        )
         layer = "final" if args.layer == "final" else int(args.layer)
         if layer != "final":
             check_lda_layer(model, layer)

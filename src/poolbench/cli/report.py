@@ -26,7 +26,7 @@ def run(args) -> int:
 
     try:
         html_path, md_path = write_report(args.runs_dir or default_runs_dir(), args.out)
-    except FileNotFoundError as e:
+    except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
         print(f"poolbench report: {e}", file=sys.stderr)
         return 2
     print(f"wrote {html_path}\nwrote {md_path}")

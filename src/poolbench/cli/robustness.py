@@ -14,12 +14,14 @@ Writes ``RUN/robustness.json``; the baseline's measurement is cached beside it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..runs import default_runs_dir
 from ._args import parse_seeds
+from ._pool_trust import add_pool_file_arguments
 from ._validate import device_name, existing_path, folder, int_at_least, output_file
 
 
@@ -59,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=folder, help="folder for generated sets (default: the data cache's robustness/)")
     p.add_argument("--out", type=output_file, help="JSON file (default RUN/robustness.json)")
     p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
+    add_pool_file_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -98,15 +101,15 @@ def _released(args: argparse.Namespace, kind: str):
 def _fingerprint(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """What else decides the numbers: the trained weights, the released files (size, mtime) and the
     version of the generator that makes the sets not given as released folders."""
-    import hashlib
-
+    from ..fileio import LARGE_FILE_CAP, sha256_file
     from ..robustness.sets import GENERATOR_VERSION
 
     ckpt = run_dir / "checkpoint.pt"
-    out: dict[str, Any] = {
-        "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest() if ckpt.exists() else None,
-        "generator_version": GENERATOR_VERSION,
-    }
+    try:  # a regular file only: a FIFO or a link to /dev/zero in a run directory is refused, not read
+        digest = sha256_file(ckpt, LARGE_FILE_CAP) if os.path.lexists(ckpt) else None
+    except OSError as exc:
+        raise ValueError(f"{ckpt}: {exc.strerror or exc}") from None
+    out: dict[str, Any] = {"checkpoint_sha256": digest, "generator_version": GENERATOR_VERSION}
     for key in ("cifar_c", "cifar_p"):
         if settings.get(key):
             out[key] = sorted(
@@ -130,7 +133,9 @@ def measure(run_dir: Path, settings: dict[str, Any], args: argparse.Namespace) -
     cached = read_json(run_dir / "robustness.json")
     if cached and cached.get("settings") == settings and cached.get("fingerprint") == fingerprint:
         return cached
-    config, data, model = load_trained(run_dir, args.device, full_test=True)
+    config, data, model = load_trained(
+        run_dir, args.device, full_test=True, trust_pool_file=args.trust_pool_file, pool_file=args.pool_file
+    )
     dev = device_of(model)
     c_dir, c_classes = _released(args, "c")
     p_dir, p_classes = _released(args, "p")
@@ -259,11 +264,16 @@ def main(args: argparse.Namespace) -> int:
                 f"poolbench robustness: baseline is on {base['dataset']}, the run on {res['dataset']}", file=sys.stderr
             )
             return 2
-        atomic_write_json(base_dir / "robustness.json", {k: v for k, v in base.items() if k != "comparison"})
         cmp = compare(res, base)
     print_tables(res, base, cmp)
     out = dict(res, comparison=cmp) if cmp else {k: v for k, v in res.items() if k != "comparison"}
     path = Path(args.out) if args.out else run_dir / "robustness.json"
-    atomic_write_json(path, out)
+    try:  # atomically, never through a link planted in a run directory
+        if base and base_dir:
+            atomic_write_json(base_dir / "robustness.json", {k: v for k, v in base.items() if k != "comparison"})
+        atomic_write_json(path, out)
+    except ValueError as exc:
+        print(f"poolbench robustness: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {path}")
     return 0

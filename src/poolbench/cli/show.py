@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..runs import default_runs_dir
+from ._pool_trust import add_pool_file_arguments
 from ._validate import device_name, folder, int_at_least
 
 
@@ -29,30 +30,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=folder, help="directory for the PNGs (default: the run directory)")
     p.add_argument("--n", type=int_at_least(1), default=1000, help="test images for attention maps and class features")
     p.add_argument("--device", type=device_name, help="cpu, cuda, ... (default: cuda when available)")
+    add_pool_file_arguments(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        return _show(args)
+    except ValueError as exc:  # a refused pool file, a damaged run, a planted link where a picture goes
+        print(f"poolbench show: {exc}", file=sys.stderr)
+        return 2
+
+
+def _show(args: argparse.Namespace) -> int:
     from .. import viz
     from ..data import load_dataset
+    from ..fileio import atomic_write_bytes
     from ..results.plots import run_curves
     from ..robustness.evaluate import select_images
     from ..runs import RunDir
     from ._trained import load_trained, resolve_run
 
-    try:
-        run_dir = resolve_run(args.run, args.runs_dir)
-        config, data, model = load_trained(run_dir, args.device, full_test=True)
-    except ValueError as exc:
-        print(f"poolbench show: {exc}", file=sys.stderr)
-        return 2
+    run_dir = resolve_run(args.run, args.runs_dir)
+    config, data, model = load_trained(
+        run_dir, args.device, full_test=True, trust_pool_file=args.trust_pool_file, pool_file=args.pool_file
+    )
     out = Path(args.out) if args.out else run_dir
     out.mkdir(parents=True, exist_ok=True)
     written = []
     history = RunDir(run_dir.parent, run_dir.name).read_metrics()
     if history:
         png = run_curves(history, f"{run_dir.name} [{config.protocol_label()}]")
-        (out / "curves.png").write_bytes(png)
+        atomic_write_bytes(out / "curves.png", png)
         written.append("curves.png")
     x_u8, y = select_images(data.test_x, data.test_y, args.n)
     x = data.inputs(x_u8)  # as the run was trained: per-channel or per-image (a preset)

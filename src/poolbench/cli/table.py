@@ -35,7 +35,7 @@ def run(args) -> int:
 
     try:
         lb = load_leaderboard(args.runs_dir or default_runs_dir(), args.metric)
-    except FileNotFoundError as e:
+    except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
         print(f"poolbench table: {e}", file=sys.stderr)
         return 2
     sys.stdout.write(render(lb, args.format))

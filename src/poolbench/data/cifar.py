@@ -20,7 +20,6 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
 from . import cifar_copy
 from .datasets import existing, register_dataset
 from .errors import ChecksumError, CorruptDataError, DatasetNotFoundError
@@ -148,33 +148,28 @@ def download(spec: OfficialFile, dest: Path, timeout: float = 60.0) -> None:
             f"into it. Pass --data-dir with a folder of your own (e.g. --data-dir data) to download "
             f"{spec.filename} there, or --data-path pointing at the archive."
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest.parent)
     print(f"poolbench: downloading {spec.url} -> {dest}", file=sys.stderr)
-    try:
+
+    def fetch(out) -> None:  # into the temporary file: a bad checksum removes it, dest is never touched
         h = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as resp:
+        with urllib.request.urlopen(spec.url, timeout=timeout) as resp:
             for block in iter(lambda: resp.read(1 << 20), b""):
                 h.update(block)
                 out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
         if h.hexdigest() != spec.md5:
             raise ChecksumError(
                 f"downloaded {spec.url}: MD5 is {h.hexdigest()}, expected {spec.md5}; nothing was written to "
                 f"{dest}. Try again, or download {spec.filename} by hand and put it at {dest}."
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is not a secret
-        os.replace(tmp, dest)
+
+    try:
+        atomic_write(dest, fetch)
     except (urllib.error.URLError, OSError) as e:
         raise DatasetNotFoundError(
             f"{dest} is missing and could not be downloaded from {spec.url} ({e}). Download "
             f"{spec.filename} (MD5 {spec.md5}) on a machine with a network and put it at {dest}, "
             f"or pass --data-dir/--data-path pointing at it."
         ) from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def ensure_archive(name: str, path: Path, allow_download: bool = True) -> Path:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..fileio import UnsafeFileError, atomic_torch_save
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
@@ -161,19 +161,8 @@ def _read_cache(path: Path) -> dict | None:
 
 def _write_cache(path: Path, payload: dict) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is not a secret
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as e:  # read-only home, full disk: carry on without a cache
+        atomic_torch_save(path, payload)
+    except (OSError, UnsafeFileError) as e:  # read-only home, full disk, a planted link: carry on without a cache
         warnings.warn(f"could not write dataset cache {path} ({e}); the next load decodes again", stacklevel=2)
 
 

@@ -61,7 +61,7 @@ def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> dic
     rd = RunDir(runs_dir, config.run_id)
     result = rd.read_result()
     if result and result.get("status") == "failed":  # a stale one was cleared by _log_attempt
-        rd.error_log.write_text(tb)
+        rd.write_error_log(tb)
         return result
     return record_failure(config, runs_dir, error, tb)
 
@@ -78,7 +78,7 @@ def record_failure(
     rd.path.mkdir(parents=True, exist_ok=True)
     rd.write_config(config_record(config))  # so that the index can show the failure beside its config
     if tb:
-        rd.error_log.write_text(tb)
+        rd.write_error_log(tb)
     return dict(
         write_result(rd, config, "failed", rd.read_metrics(), None, auto_device(), error=error, device_name=device)
     )
@@ -103,5 +103,4 @@ def _log_attempt(config: RunConfig, runs_dir: str, executor: str) -> None:
     if old and old.get("status") == "failed":
         line["previous_error"] = old.get("error")
         rd.result.unlink()
-    with open(rd.attempts, "a") as f:  # one short write: a line is whole or absent
-        f.write(json.dumps(line, sort_keys=True) + "\n")
+    rd.append_attempt(json.dumps(line, sort_keys=True))  # one short write: a line is whole or absent

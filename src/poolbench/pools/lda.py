@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..fileio import atomic_torch_save, atomic_write, atomic_write_text
 from . import register_pool
 from .base import GlobalPool, WeightMap
 
@@ -57,13 +58,13 @@ def save_lda_weights(path: PathLike, p: Any, meta: dict[str, Any] | None = None)
     p = p.detach().cpu().float() if isinstance(p, torch.Tensor) else torch.as_tensor(np.asarray(p), dtype=torch.float32)
     meta = dict(meta or {})
     meta.setdefault("format", FORMAT)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # whole or absent (its sha256 joins run ids), and never through a link planted in a run directory
     if path.suffix == ".pt":
-        torch.save({"p": p, "meta": meta}, path)
+        atomic_torch_save(path, {"p": p, "meta": meta})
     elif path.suffix == ".npz":
-        np.savez(path, p=p.numpy(), meta=json.dumps(meta))
+        atomic_write(path, lambda f: np.savez(f, p=p.numpy(), meta=json.dumps(meta)))
     elif path.suffix == ".json":
-        path.write_text(json.dumps({"p": p.tolist(), "meta": meta}, indent=1))
+        atomic_write_text(path, json.dumps({"p": p.tolist(), "meta": meta}, indent=1))
     else:
         raise ValueError(f"LDA weights file must end in .pt, .npz or .json, got {path}")
     return path

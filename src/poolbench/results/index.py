@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..fileio import remove_stale_temps, replacing
 from ..runs import RUNS_ENV, load_run
 from ..train.config import RESNET_INIT_VERSION, init_version_of
 from ..train.label import pool_label
@@ -189,6 +190,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE skipped (path TEXT, reason TEXT)")
 
 
+class IndexWriteError(OSError):
+    """The index could not be written (a full disk, a read-only folder); the message says so."""
+
+
 def _fallback_db_path(runs_dir: Path) -> Path:
     """Where the index of a runs directory we cannot write into lives: a per-directory file in the
     temporary folder (the index is disposable, rebuilt on every read)."""
@@ -200,61 +205,80 @@ def _fallback_db_path(runs_dir: Path) -> Path:
     return folder / f"{key}.sqlite"
 
 
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permissions, read-only mounts and root all
+    answer it; a probe a kill leaves behind has the temporary files' name and is removed next time)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".index.sqlite.", suffix=".tmp")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def _fill(conn: sqlite3.Connection, runs_dir: Path) -> None:
+    """Every run directory of ``runs_dir`` into a fresh index; unreadable ones into ``skipped``."""
+    _create_schema(conn)
+    names = [n for n, _ in RUN_COLUMNS]
+    insert_run = f"INSERT INTO runs VALUES ({','.join('?' * len(names))})"
+    insert_epoch = f"INSERT OR REPLACE INTO epochs VALUES ({','.join('?' * len(EPOCH_COLUMNS))})"
+    seen = set()
+    read = []
+    for run_dir in sorted(p.parent for p in runs_dir.glob("*/config.json")):
+        try:
+            row, epochs = read_run(run_dir)
+            if row["run_id"] in seen:
+                raise ValueError(f"run id {row['run_id']} appears in two directories")
+        except (ValueError, OSError) as e:
+            # json.JSONDecodeError and UnicodeDecodeError are ValueErrors: half-written or
+            # garbage files land here, and so do links, FIFOs and oversized files (fileio).
+            warnings.warn(f"skipping run {run_dir}: {e}", stacklevel=2)
+            conn.execute("INSERT INTO skipped VALUES (?, ?)", (str(run_dir), str(e)))
+            continue
+        seen.add(row["run_id"])
+        read.append((row, epochs))
+    disambiguate([row for row, _ in read])
+    for row, epochs in read:
+        conn.execute(insert_run, [row[n] for n in names])
+        conn.executemany(insert_epoch, [[e[n] for n in EPOCH_COLUMNS] for e in epochs])
+
+
 def build_index(runs_dir: PathLike, db_path: PathLike | None = None) -> sqlite3.Connection:
     """Scan ``runs_dir/*/config.json`` and (re)build the index; return a connection to it.
 
     The database (default ``runs_dir/index.sqlite``; in the temporary folder when ``runs_dir`` is
-    read-only) is written to a temporary file and renamed
-    over the old one, so a reader never sees half an index and two concurrent rebuilds are safe.
-    Rows come back as ``sqlite3.Row`` (access by column name).
+    read-only) is written to a temporary file and renamed over the old one (``fileio.replacing``),
+    so a reader never sees half an index, a killed rebuild leaves the old one, and two concurrent
+    rebuilds are safe; the temporary files a killed rebuild left are deleted by the next one. A
+    full disk is an ``IndexWriteError`` saying so. Rows come back as ``sqlite3.Row``.
     """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs directory {str(runs_dir)!r} not found; pass --runs-dir or set ${RUNS_ENV}")
     if db_path:
         db_path = Path(db_path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
     else:
         db_path = runs_dir / "index.sqlite"
-        try:
-            fd, tmp = tempfile.mkstemp(dir=runs_dir, prefix=".index.sqlite.", suffix=".tmp")
-        except OSError:  # a read-only runs directory (a colleague's, a mounted archive): index elsewhere
+        if not _can_create_in(runs_dir):  # a read-only runs directory (a colleague's, a mounted archive)
             db_path = _fallback_db_path(runs_dir)
-            fd, tmp = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
-    os.close(fd)
+    remove_stale_temps(db_path.parent, prefix=f".{db_path.name}.")
     try:
-        conn = sqlite3.connect(tmp)
-        _create_schema(conn)
-        names = [n for n, _ in RUN_COLUMNS]
-        insert_run = f"INSERT INTO runs VALUES ({','.join('?' * len(names))})"
-        insert_epoch = f"INSERT OR REPLACE INTO epochs VALUES ({','.join('?' * len(EPOCH_COLUMNS))})"
-        seen = set()
-        read = []
-        for run_dir in sorted(p.parent for p in runs_dir.glob("*/config.json")):
+        with replacing(db_path) as (tmp, _):
+            conn = sqlite3.connect(tmp)
             try:
-                row, epochs = read_run(run_dir)
-                if row["run_id"] in seen:
-                    raise ValueError(f"run id {row['run_id']} appears in two directories")
-            except (ValueError, OSError) as e:
-                # json.JSONDecodeError and UnicodeDecodeError are ValueErrors: half-written or
-                # garbage files land here.
-                warnings.warn(f"skipping run {run_dir}: {e}", stacklevel=2)
-                conn.execute("INSERT INTO skipped VALUES (?, ?)", (str(run_dir), str(e)))
-                continue
-            seen.add(row["run_id"])
-            read.append((row, epochs))
-        disambiguate([row for row, _ in read])
-        for row, epochs in read:
-            conn.execute(insert_run, [row[n] for n in names])
-            conn.executemany(insert_epoch, [[e[n] for n in EPOCH_COLUMNS] for e in epochs])
-        conn.commit()
-        conn.close()
-        os.replace(tmp, db_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+                conn.execute("PRAGMA journal_mode=OFF")  # no journal file to leave behind: the index is disposable
+                _fill(conn, runs_dir)
+                conn.commit()
+            finally:
+                conn.close()
+    except (sqlite3.Error, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise IndexWriteError(
+            f"cannot write the index {db_path} ({' '.join(str(e).split()) or type(e).__name__}): free some "
+            f"space or make its folder writable, then run the command again (the run directories are untouched)"
+        ) from None
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     return conn

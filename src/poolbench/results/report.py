@@ -17,14 +17,20 @@ import datetime as _dt
 import functools
 import html
 import json
-import os
 import re
 import sqlite3
-import stat
 import warnings
 from pathlib import Path
 
 from .. import __version__
+from ..fileio import (
+    FileTooLargeError,
+    UnsafeFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_bytes,
+    remove_stale_temps,
+)
 from . import published as pub
 from .compare import against_all, against_rows
 from .index import build_index
@@ -239,20 +245,16 @@ def _read_png(run_dir: Path, name: str) -> tuple[bytes | None, str]:
     A run directory is someone else's: ``*.png`` may be a symlink to a private key, a folder, a
     FIFO or anything else. Only a regular file, opened without following links, that starts with
     the PNG signature and is not too large, is embedded or copied."""
-    path = run_dir / name
     if "/" in name or "\\" in name or name.startswith("."):
         return None, "not a plain file name"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        data = read_bytes(run_dir / name, MAX_PICTURE_BYTES)
+    except FileTooLargeError:
+        return None, "too large to embed"
+    except UnsafeFileError:
+        return None, "not a regular file"
     except OSError as err:
         return None, f"not readable as a regular file ({err.strerror})"
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return None, "not a regular file"
-        if st.st_size > MAX_PICTURE_BYTES:
-            return None, "too large to embed"
-        data = f.read(MAX_PICTURE_BYTES + 1)
     if not data.startswith(PNG_SIGNATURE):
         return None, "not a PNG file"
     return data, ""
@@ -314,8 +316,10 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
     finally:
         conn.close()
     pictures = _pictures(runs)
+    for folder in (out_dir, img_dir, img_dir / "runs"):  # what a killed report left half-written
+        remove_stale_temps(folder)
     for name, png in ((f, p) for _, _, f, p in figures):
-        (img_dir / name).write_bytes(png)
+        atomic_write_bytes(img_dir / name, png)
 
     generated = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     n_fin = sum(r["status"] == "finished" for r in runs)
@@ -324,10 +328,9 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
         f'color:#fff">{e(str(Path(runs_dir)))}</code> · generated {e(generated)} · poolbench {e(__version__)}'
     )
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(_html(boards, figures, pictures, runs, skipped, subtitle, versus), encoding="utf-8")
-    md_path.write_text(
-        _markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus), encoding="utf-8"
-    )
+    # each replaced whole: a kill leaves the previous complete report, a planted link is refused
+    atomic_write_text(html_path, _html(boards, figures, pictures, runs, skipped, subtitle, versus))
+    atomic_write_text(md_path, _markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus))
     return html_path, md_path
 
 
@@ -489,7 +492,7 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
                 md.append(f"{caption}: {why}, not copied\n")
                 continue
             target = runs_img / safe_file_name(f"{r['run_id']}-{name}")  # never a path out of img/runs
-            target.write_bytes(png)
+            atomic_write_bytes(target, png)
             md.append(f"![{caption}](img/runs/{target.name})  \n{caption}\n")
     md += [
         "## Provenance",

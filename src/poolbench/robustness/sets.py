@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ..runs import atomic_write, atomic_write_json
+from ..fileio import LARGE_FILE_CAP, UnsafeFileError, atomic_write, open_regular, read_bytes, sha256_file
+from ..runs import atomic_write_json
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .perturbations import SEQUENCES, perturb
 
@@ -36,9 +39,15 @@ GENERATOR_VERSION = 2
 IMAGE = (32, 32, 3)
 
 
+#: The largest manifest.json: a few lines per file of a set.
+MANIFEST_CAP = 1 << 20
+
+
 def _load(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"{path} is missing")
+    with open_regular(path, LARGE_FILE_CAP):  # a link, a FIFO or a device is refused before numpy opens it
+        pass
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -80,17 +89,9 @@ def frames_of(name: str) -> int:
 
 
 # ----------------------------------------------------------------------------- generated sets
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _save_atomic(path: Path, arr: np.ndarray) -> str:
     atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(arr), allow_pickle=False))
-    return _sha256(path)
+    return sha256_file(path, LARGE_FILE_CAP)
 
 
 def set_key(kind: str, images: np.ndarray, labels: np.ndarray | None, seed: int) -> str:
@@ -103,31 +104,68 @@ def set_key(kind: str, images: np.ndarray, labels: np.ndarray | None, seed: int)
 
 class GeneratedSet:
     """A folder of generated files with a checksum manifest; ``ensure(name, make)`` returns the
-    file's path, making it (atomically) when absent and verifying its sha256 when present."""
+    file's path, making it (atomically) when absent and verifying its sha256 when present. A file
+    that does not match its recorded sha256, and a manifest that is not one poolbench wrote, are
+    made again with a one-line notice (``notice``), never silently."""
 
-    def __init__(self, root: Path, meta: dict):
+    def __init__(self, root: Path, meta: dict, notice: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.meta = meta
         self.manifest_path = self.root / "manifest.json"
+        self.notice = notice or _warn
+        self._told: set[str] = set()
+
+    def _tell(self, line: str) -> None:
+        if line not in self._told:  # once per problem, however often the manifest is read
+            self._told.add(line)
+            self.notice(line)
 
     def _manifest(self) -> dict:
-        if self.manifest_path.exists():
-            return json.loads(self.manifest_path.read_text())
-        return {"meta": self.meta, "files": {}}
+        """The manifest, or a fresh one (with a notice) when it is missing, unreadable or not of
+        poolbench's shape: ``{"meta": {...}, "files": {name: sha256}}``."""
+        fresh = {"meta": self.meta, "files": {}}
+        if not os.path.lexists(self.manifest_path):
+            return fresh
+        try:
+            manifest = json.loads(read_bytes(self.manifest_path, MANIFEST_CAP).decode("utf-8"))
+            files = manifest.get("files") if isinstance(manifest, dict) else None
+            if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+                raise ValueError("it has no 'files' object of names and sha256s")
+        except (OSError, ValueError) as exc:  # UnsafeFileError, JSON and UTF-8 errors are ValueErrors
+            self._tell(
+                f"{self.manifest_path} is not a manifest poolbench wrote ({_one_line(exc)}): making the set again"
+            )
+            return fresh
+        return manifest
 
     def ensure(self, name: str, make: Callable[[], np.ndarray]) -> Path:
         path = self.root / f"{name}.npy"
         manifest = self._manifest()
         digest = manifest["files"].get(path.name)
-        if path.exists() and digest:
-            if _sha256(path) == digest:
+        if os.path.lexists(path) and digest:
+            try:
+                now = sha256_file(path, LARGE_FILE_CAP)
+            except (OSError, UnsafeFileError) as exc:
+                now = _one_line(exc)
+            if now == digest:
                 return path
-            path.unlink()  # corrupt or altered: make it again
+            self._tell(
+                f"{path} does not match the sha256 in {self.manifest_path.name} (changed or replaced): making it again"
+            )
+            path.unlink()  # the name only: a link is removed, never followed
         digest = _save_atomic(path, make())
         manifest = self._manifest()  # re-read: another file may have been added meanwhile
         manifest["files"][path.name] = digest
         atomic_write_json(self.manifest_path, manifest)
         return path
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _warn(line: str) -> None:
+    print(f"poolbench: {line}", file=sys.stderr, flush=True)
 
 
 def generate_c(

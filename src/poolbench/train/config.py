@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fileio import sha256_file
 from .protocol import Protocol
 
 #: config.json format: 2 added ``data_fingerprint`` (run dirs written before it are migrated by
@@ -50,8 +51,14 @@ def init_version_of(config: dict[str, Any]) -> int | None:
     return 1 if config.get("model") in RESNET_MODELS else None
 
 
+#: The largest file whose content joins a run's identity (a pool file, fitted weights).
+IDENTITY_FILE_CAP = 1 << 30
+
+
 def file_sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    """The first 16 hex digits of the file's sha256; a regular file only (never a FIFO or a link to
+    ``/dev/zero`` that a config.json could name): ``fileio.UnsafeFileError`` otherwise."""
+    return sha256_file(path, IDENTITY_FILE_CAP)[:16]
 
 
 def pool_fields(spec: str) -> dict[str, Any]:

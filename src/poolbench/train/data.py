@@ -10,10 +10,9 @@ mtime) and the selection, so asking again costs a few ``stat`` calls.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ import torch
 
 from ..data import Dataset, load_dataset, split_validation
 from ..data.datasets import cache_key, default_cache_dir
+from ..fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -169,11 +169,6 @@ def data_fingerprint(config: RunConfig, cache_dir: str | None = None, download: 
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError:  # a read-only cache only costs a recomputation next time
-        pass
+    # a read-only cache (or a planted link) only costs a recomputation next time
+    with contextlib.suppress(OSError, ValueError):
+        atomic_write_bytes(path, text.encode())

@@ -241,7 +241,6 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
     with claimed(path) as mine:
         if not mine:
             return None
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
         argv = [
             "fit-lda",
             str(base_run),
@@ -252,11 +251,10 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
             "--norm",
             norm,
             "--out",
-            str(tmp),
+            str(path),  # fit-lda writes it atomically: whole or absent, as a run's identity needs
         ] + (["--device", device] if device else [])
         if cli_main(argv) != 0:
             raise RuntimeError(f"fit-lda failed on {base_run} (layer {layer}, alpha {alpha}, {norm})")
-        os.replace(tmp, path)  # whole or absent: a half-written file would become a run's identity
     return path
 
 

@@ -1,0 +1,179 @@
+"""fileio: atomic replacement that survives SIGKILL and a full disk, never writes through a link,
+and reads that refuse links, FIFOs, devices and oversized files without blocking."""
+
+from __future__ import annotations
+
+import errno
+import io
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from poolbench import fileio
+from poolbench.fileio import FileTooLargeError, UnsafeFileError
+
+pytestmark = pytest.mark.timeout(20)  # a read that blocks on a FIFO fails here instead of hanging
+
+
+def temps(folder):
+    return sorted(p.name for p in folder.glob(".*.tmp"))
+
+
+# ----------------------------------------------------------------------------- writes
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    fileio.atomic_write_text(target, "new")
+    assert target.read_text() == "new" and temps(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_a_planted_link_or_special_file_is_refused_and_what_it_points_to_is_untouched(tmp_path, kind):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    target = tmp_path / "out" / "report.html"
+    target.parent.mkdir()
+    {"symlink": lambda: target.symlink_to(victim), "fifo": lambda: os.mkfifo(target), "directory": target.mkdir}[kind]()
+    with pytest.raises(UnsafeFileError, match="not a regular file"):
+        fileio.atomic_write_text(target, "overwritten")
+    assert victim.read_text() == "precious" and os.path.lexists(target) and temps(target.parent) == []
+    if kind == "symlink":
+        assert target.is_symlink()
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    names = iter(["guessed", "fresh"])
+    monkeypatch.setattr(fileio.secrets, "token_hex", lambda n: next(names))
+    (tmp_path / ".result.json.guessed.tmp").symlink_to(victim)
+    fileio.atomic_write_text(tmp_path / "result.json", "{}")
+    assert victim.read_text() == "precious" and (tmp_path / "result.json").read_text() == "{}"
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes ``room`` bytes and then fails like a full disk."""
+
+    def __init__(self, raw, room):
+        self.raw, self.room = raw, room
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        if len(b) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(b)
+        return self.raw.write(b)
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+@pytest.fixture
+def disk_with_room(monkeypatch):
+    """fileio's files take this many bytes, then ENOSPC (the write path of a real full disk)."""
+    real = os.fdopen
+
+    def install(room):
+        monkeypatch.setattr(
+            fileio.os,
+            "fdopen",
+            lambda fd, mode="r", **kw: io.BufferedWriter(FullDisk(real(fd, "wb", buffering=0), room)),
+        )
+
+    return install
+
+
+def test_a_full_disk_keeps_the_old_file_and_removes_the_temporary(tmp_path, disk_with_room):
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"old checkpoint")
+    disk_with_room(1000)
+    with pytest.raises(OSError) as err:
+        fileio.atomic_write_bytes(target, b"x" * 100_000)
+    assert err.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"old checkpoint" and temps(tmp_path) == []
+
+
+def test_appends_refuse_links_and_fifos_without_blocking(tmp_path):
+    log = tmp_path / "attempts.jsonl"
+    fileio.append_line(log, '{"a": 1}')
+    fileio.append_line(log, '{"a": 2}')
+    assert log.read_text() == '{"a": 1}\n{"a": 2}\n'
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    link = tmp_path / "linked.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        fileio.append_line(link, "{}")
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(UnsafeFileError, match="FIFO"):
+        fileio.append_line(fifo, "{}")
+    assert victim.read_text() == "precious"
+
+
+# ----------------------------------------------------------------------------- reads
+def test_reads_take_regular_files_only_and_never_block(tmp_path):
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "result.json"
+    zero.symlink_to("/dev/zero")
+    t0 = time.monotonic()
+    with pytest.raises(UnsafeFileError, match="FIFO"):
+        fileio.read_bytes(fifo)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        fileio.read_bytes(zero)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        fileio.sha256_file(zero, 1 << 20)
+    with pytest.raises(UnsafeFileError, match="device"):
+        fileio.read_bytes("/dev/zero")
+    big = tmp_path / "metrics.jsonl"
+    big.write_bytes(b"x" * 2000)
+    with pytest.raises(FileTooLargeError, match="more than the 1,000"):
+        fileio.read_bytes(big, cap=1000)
+    assert fileio.read_bytes(big, cap=2000) == b"x" * 2000
+    assert time.monotonic() - t0 < 5
+    with pytest.raises(FileNotFoundError):
+        fileio.read_bytes(tmp_path / "absent")
+
+
+# ----------------------------------------------------------------------------- SIGKILL
+def _write_and_hang(path, ready):
+    """Child: write ``path`` through fileio, stopping mid-write (as a SIGKILL would find it)."""
+
+    def write(f):
+        f.write(b"half of the new ")
+        f.flush()
+        ready.send(True)
+        time.sleep(60)
+
+    fileio.atomic_write(path, write)
+
+
+def _kill_mid_write(path):
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_write_and_hang, args=(path, theirs))
+    child.start()
+    assert ours.poll(15), "the child never reached the write"
+    return child
+
+
+def test_sigkill_mid_write_leaves_the_old_file_and_the_next_writer_removes_the_temporary(tmp_path):
+    target = tmp_path / "report.md"
+    target.write_text("the previous complete report")
+    child = _kill_mid_write(target)
+    live = temps(tmp_path)
+    assert len(live) == 1
+    assert fileio.remove_stale_temps(tmp_path) == []  # its writer is alive: kept
+    assert temps(tmp_path) == live
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert target.read_text() == "the previous complete report"
+    assert [p.name for p in fileio.remove_stale_temps(tmp_path)] == live  # its writer is dead: removed
+    assert temps(tmp_path) == []
