@@ -62,6 +62,9 @@ EXPECTED = {
     "resnet110": (1_727_962, 1_727_312, 8, 64),
     "vgg16_bn": (14_728_266, 14_723_136, 1, 512),
     "mobilenetv2": (2_236_682, 2_223_872, 1, 1280),
+    # the spatial variants: the same layers (so the same counts), a wider final map
+    "vgg16_bn_s2": (14_728_266, 14_723_136, 2, 512),
+    "mobilenetv2_s4": (2_236_682, 2_223_872, 4, 1280),
 }
 ALLOWED = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.Dropout, nn.Identity, PadShortcut)
 
@@ -73,6 +76,25 @@ def n_params(module: nn.Module) -> int:
 def test_registry_lists_every_model():
     assert set(EXPECTED) <= set(list_models())
     assert list_models("resnet*") == ["resnet110", "resnet20", "resnet32", "resnet44", "resnet56"]
+
+
+def test_spatial_variants_change_only_strides():
+    """mobilenetv2_s4: the stem and the 24-channel row's first block at stride 1 (kuangliu's CIFAR
+    strides), every other stride the paper's; vgg16_bn_s2: one 2x2 max-pool fewer."""
+
+    def strides(model):
+        return [m.stride for m in model.modules() if isinstance(m, nn.Conv2d) and m.stride != (1, 1)]
+
+    def maxpools(model):
+        return sum(isinstance(m, nn.MaxPool2d) for m in model.modules())
+
+    standard, cifar = create_model("mobilenetv2", num_classes=10), create_model("mobilenetv2_s4", num_classes=10)
+    assert len(strides(standard)) == 5 and len(strides(cifar)) == 3
+    assert cifar.stem[0].stride == (1, 1) and standard.stem[0].stride == (2, 2)
+    widths = [m.out_channels for m in cifar.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert widths == [24 * 6, 32 * 6, 96 * 6]  # depthwise convs opening the 32, 64 and 160 rows (input x 6)
+    assert maxpools(create_model("vgg16_bn", num_classes=10)) == 5
+    assert maxpools(create_model("vgg16_bn_s2", num_classes=10)) == 4
 
 
 @pytest.mark.parametrize(
@@ -113,13 +135,13 @@ def test_feat_mult_widens_classifier(name):
         assert model(torch.randn(3, 3, 32, 32)).shape == (3, 7)
 
 
-@pytest.mark.parametrize("name", ["resnet20", "vgg16_bn", "mobilenetv2"])
+@pytest.mark.parametrize("name", ["resnet20", "vgg16_bn", "mobilenetv2", "vgg16_bn_s2", "mobilenetv2_s4"])
 def test_in_chans_1(name):
     model = create_model(name, num_classes=10, in_chans=1, pool=MeanPool).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
     # only the first conv changes: 3x3 kernels times the first conv's width, one input channel fewer
-    first_width = {"resnet20": 16, "vgg16_bn": 64, "mobilenetv2": 32}[name]
+    first_width = {"resnet20": 16, "vgg16_bn": 64, "mobilenetv2": 32, "vgg16_bn_s2": 64, "mobilenetv2_s4": 32}[name]
     assert EXPECTED[name][0] - n_params(model) == 2 * 9 * first_width
 
 

@@ -8,6 +8,17 @@ counts as in the paper and torchvision. ``in_chans`` 1 (MNIST-like) or 3.
 
 Stages end where the resolution drops: [stem + 16] 16x16, [24] 8x8, [32] 4x4, [64, 96] 2x2,
 [160, 320, 1x1 conv] 1x1.
+
+``mobilenetv2_s4`` is poolbench's spatial variant (the ``spatial`` suite) with CIFAR strides: the
+stem and the first block of the 24-channel row take stride 1 instead of 2, the two changes
+kuangliu/pytorch-cifar's CIFAR MobileNetV2 makes. The total stride drops from 32 to 8, so a 32x32
+input ends as a 1280 x 4 x 4 map: the nearest a 32x32 input comes to the 7x7 map the network sees
+at ImageNet's 224x224, where pooling has something to aggregate. The two earliest strides are the
+ones changed because the small input loses most there (16x16 after the stem, 8x8 after the
+24-channel row), while the later stages keep the paper's downsampling where the channels widen.
+Unlike kuangliu's, the blocks stay the paper's (no 1x1-conv shortcut between rows of different
+width), so the parameters are the same as ``mobilenetv2``'s. Stages: [stem, 16, 24] 32x32,
+[32] 16x16, [64, 96] 8x8, [160, 320, 1x1 conv] 4x4.
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ INVERTED_RESIDUAL_SETTING = [
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 ]
+# CIFAR strides (the spatial variant): the 24-channel row's first stride 2 -> 1 (and the stem's, below).
+CIFAR_INVERTED_RESIDUAL_SETTING = [(t, c, n, 1 if c == 24 else s) for t, c, n, s in INVERTED_RESIDUAL_SETTING]
 
 
 def conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -68,14 +81,16 @@ class MobileNetV2(PooledClassifier):
         pool_args: dict | None = None,
         drop_rate: float = 0.0,
         last_channels: int = 1280,
+        stem_stride: int = 2,
+        setting: list[tuple[int, int, int, int]] = INVERTED_RESIDUAL_SETTING,
     ):
         super().__init__()
-        self.stem = conv_bn_relu6(in_chans, 32, 3, stride=2)
+        self.stem = conv_bn_relu6(in_chans, 32, 3, stride=stem_stride)
         stages: list[list[nn.Module]] = []
         current: list[nn.Module] = []
         in_ch = 32
         self.stage_channels = []
-        for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+        for t, c, n, s in setting:
             for i in range(n):
                 stride = s if i == 0 else 1
                 if stride > 1:  # the resolution drops: close the stage so far (it ends in_ch wide)
@@ -97,3 +112,12 @@ def mobilenetv2(
     num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
 ) -> MobileNetV2:
     return MobileNetV2(num_classes, in_chans, pool, pool_args, **kw)
+
+
+@register_model("mobilenetv2_s4")
+def mobilenetv2_s4(
+    num_classes: int, in_chans: int = 3, pool: Any = "avg", pool_args: dict | None = None, **kw: Any
+) -> MobileNetV2:
+    return MobileNetV2(
+        num_classes, in_chans, pool, pool_args, stem_stride=1, setting=CIFAR_INVERTED_RESIDUAL_SETTING, **kw
+    )
