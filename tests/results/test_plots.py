@@ -40,3 +40,50 @@ def test_run_curves_draw_one_runs_metrics_and_skip_what_it_lacks(monkeypatch):
     acc, loss = figs[0].axes[:2]
     assert [t.get_text() for t in acc.get_legend().get_texts()] == ["train", "test"]  # no validation split
     assert np.allclose(acc.lines[1].get_ydata(), [9.0, 18.0]) and np.allclose(loss.lines[0].get_ydata(), [2.0, 1.0])
+
+
+def _section(tmp_path, accs, model="resnet20", dataset="synthetic", diverged=0):
+    from poolbench.results.table import load_leaderboard
+    from tests.results.fakeruns import write_run
+
+    for seed, acc in enumerate(accs):
+        write_run(tmp_path, model, dataset, "avg", seed=seed, best=acc)
+    for seed in range(diverged):
+        write_run(tmp_path, model, dataset, "avg", seed=100 + seed, status="diverged")
+    return load_leaderboard(tmp_path).sections[0]
+
+
+def test_the_bar_axis_says_not_from_0_only_when_it_is_not(monkeypatch, tmp_path):
+    figs = _drawn(monkeypatch)
+    low = _section(tmp_path / "low", [9.0, 11.0])  # chance-level accuracies: the axis starts at 0
+    plots.bar_chart(low, {"avg": "red"})
+    assert figs[0].axes[0].get_ylim()[0] == 0 and "not from 0" not in figs[0].axes[0].get_ylabel()
+    high = _section(tmp_path / "high", [94.5, 94.9])
+    plots.bar_chart(high, {"avg": "red"})
+    assert figs[1].axes[0].get_ylim()[0] > 0 and "axis not from 0" in figs[1].axes[0].get_ylabel()
+
+
+def test_a_one_epoch_curve_says_one_epoch(monkeypatch):
+    figs = _drawn(monkeypatch)
+    plots.curves([("col", "acc", [("gem (n=1)", "red", [{1: 10.0}])])])
+    ax = figs[0].axes[0]
+    assert ax.get_legend().get_texts()[0].get_text() == "gem (n=1) — one epoch"
+    assert ax.lines[0].get_marker() == "o" and ax.lines[0].get_markersize() >= 6
+
+
+def test_the_strip_plot_draws_every_run_and_marks_the_diverged(monkeypatch, tmp_path):
+    figs = _drawn(monkeypatch)
+    sec = _section(tmp_path, [70.0, 70.4, 70.2], diverged=1)
+    plots.strip_plot(sec, {"avg": "red"})
+    ax = figs[0].axes[0]
+    assert sorted(ax.lines[0].get_ydata()) == [70.0, 70.2, 70.4]
+    assert [t.get_text() for t in ax.texts] == ["✕ 1 diverged"]
+
+
+def test_the_detectable_plot_is_the_power_formula(monkeypatch):
+    from scipy import stats
+
+    figs = _drawn(monkeypatch)
+    plots.detectable_plot([("col", [("yours", 0.5, "-")])], [2, 3, 10])
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    assert np.allclose(figs[0].axes[0].lines[0].get_ydata(), [z * 0.5 * np.sqrt(2 / n) for n in (2, 3, 10)])

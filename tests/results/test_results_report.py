@@ -30,8 +30,8 @@ def test_html_holds_the_leaderboard_and_reference(report):
 def test_html_is_self_contained_with_embedded_images(report):
     runs, _, _, html, _ = report
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    # 2 sections x (bars + curves) + 5 gem runs' pool_weights.png
-    assert len(images) == 4 + 5
+    # 2 sections x (bars + spread + curves + detectable difference) + 5 gem runs' pool_weights.png
+    assert len(images) == 8 + 5
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     picture = next((runs).glob("*-gem-s0-*/pool_weights.png")).read_bytes()
     assert base64.b64encode(picture).decode() in images
@@ -50,7 +50,7 @@ def test_markdown_twin_with_image_files(report):
     _, html_path, md_path, _, md = report
     assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 4 + 5
+    assert len(links) == 8 + 5
     assert all((md_path.parent / link).is_file() for link in links)
     assert "## Provenance" in md and "abc1234" in md
 
@@ -143,3 +143,50 @@ def test_a_sigkill_while_the_report_is_rewritten_leaves_the_previous_complete_re
     assert len(list(out.glob(".report.html.*.tmp"))) == 1
     write_report(runs, out)  # the next report finishes the job and removes what the kill left
     assert b"gem" in html.read_bytes() and list(out.glob(".*.tmp")) == []
+
+
+def test_a_hostile_pool_label_never_lands_raw_in_the_html(tmp_path):
+    import json
+
+    hostile = "<img src=x onerror=alert(1)>"
+    for seed in range(2):
+        for pool in ("avg", "gem"):
+            d = write_run(tmp_path / "runs", pool=pool, seed=seed, best=70.0 + seed + (pool == "gem"))
+            if pool == "gem":
+                cfg = json.loads((d / "config.json").read_text())
+                cfg["pool"] = hostile
+                (d / "config.json").write_text(json.dumps(cfg))
+    html_path, md_path = write_report(tmp_path / "runs", tmp_path / "out")
+    html, md = html_path.read_text(), md_path.read_text()
+    assert "onerror" in html and "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x" not in md
+
+
+def test_the_report_shows_divergence_across_columns_and_the_published_block_only_where_it_belongs(report):
+    _, _, _, html, md = report
+    assert 'class="divergence"' in html and "1 of 2 diverged, 50% [9%, 91%]" in html
+    assert '<span class="diverged"' in html and "Wilson score 95% interval" in md
+    # across columns (standard: avg and gem have runs in both columns): P(gem > avg) is 1 on
+    # resnet56 and 2 of 4 pairs on mobilenetv2, 0.75 on average
+    assert 'id="across"' in html and "<td>0.75 [" in html and "P(pool &gt; avg)" in html
+    assert "## Across columns" in md and "| gem | 5 |" in md
+
+
+def test_no_published_block_beside_a_toy_column(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path / "runs", "cnn4", "patterns", "avg", seed=seed, best=80.0 + seed)
+    html_path, md_path = write_report(tmp_path / "runs", tmp_path / "out")
+    html, md = html_path.read_text(), md_path.read_text()
+    assert 'id="published-ref"' not in html and "cv-pooling-aggregation" not in html
+    assert "Published reference" not in md
+
+
+def test_the_comparison_tables_wrap_inside_the_page(tmp_path):
+    pool = tmp_path / "p.py"
+    pool.write_text("x = 1\n")
+    for seed in range(2):
+        write_run(tmp_path / "runs", pool="avg", seed=seed, best=70.0 + seed)
+        write_run(tmp_path / "runs", pool="file", pool_file=f"{pool}:CustomPool", seed=seed, best=71.0 + seed)
+    html = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
+    assert '<div class="tablewrap"><table class="versus">' in html and '<td class="verdict">' in html
+    assert "table.versus td.verdict { white-space:normal;" in html

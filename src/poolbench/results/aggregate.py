@@ -52,10 +52,13 @@ def iqm(tasks: Tasks) -> float:
 
 
 def _task_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """The Mann-Whitney U of x over y divided by n_x n_y, counted pair by pair (what
+    ``scipy.stats.mannwhitneyu(x, y).statistic`` is, without its p-value's cost in a bootstrap)."""
     if np.array_equal(x, y):
         return 0.5
-    u = stats.mannwhitneyu(x, y, alternative="greater").statistic
-    return float(u) / (x.size * y.size)
+    gt = (x[:, None] > y[None, :]).mean()
+    eq = (x[:, None] == y[None, :]).mean()
+    return float(gt + 0.5 * eq)
 
 
 def probability_of_improvement(x_tasks: Tasks, y_tasks: Tasks) -> float:

@@ -6,6 +6,10 @@
 - ``bar_chart``: one panel per column, a bar per pool at its mean with a 95% confidence interval
   of the mean (Student t, ``stats.mean_ci95``); published baselines drawn as black ticks (their
   mean) with a dot per published seed.
+- ``strip_plot``: one panel per column, every finished run of every pool as a dot (the spread, not
+  a summary), the mean as a tick, and the cell's diverged runs marked in red under the axis.
+- ``detectable_plot``: per column, the smallest difference detectable against n seeds (``power``),
+  one line per measured spread.
 """
 
 from __future__ import annotations
@@ -66,7 +70,10 @@ def curves(panels: Sequence[CurvePanel], title: str = "") -> bytes:
             mean = np.array([v.mean() for v in vals])
             std = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
             marker = "o" if len(epochs) < 20 else None  # a few epochs: show where the points are
-            ax.plot(epochs, mean, color=color, lw=1.6, marker=marker, markersize=3, label=figure(label))
+            if len(epochs) == 1:  # a single point is no curve: say so, and draw it where it can be seen
+                label, marker = f"{label} — one epoch", "o"
+            size = 7 if len(epochs) == 1 else 3
+            ax.plot(epochs, mean, color=color, lw=1.6, marker=marker, markersize=size, label=figure(label))
             ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
         ax.set_title(figure(name), fontsize=11)
         ax.set_xlabel("epoch")
@@ -167,7 +174,68 @@ def bar_chart(section: Section, colors: dict[str, tuple], title: str = "") -> by
         ax.set_title(figure(col), fontsize=11)
         ax.grid(axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0].set_ylabel("test accuracy (%) — axis not from 0")
+    from_zero = all(ax.get_ylim()[0] <= 0 for ax in axes)
+    axes[0].set_ylabel("test accuracy (%)" + ("" if from_zero else " — axis not from 0"))
     if title:
         fig.suptitle(figure(title, 120), fontsize=11, y=1.02)
+    return _png(fig)
+
+
+DIVERGED_COLOR = "#c0392b"
+
+
+def strip_plot(section: Section, colors: dict[str, tuple]) -> bytes:
+    """Every finished run as a dot per pool and column (jittered sideways, the mean as a tick), and
+    each cell's diverged runs as a red count under the axis: the spread, with divergence beside it."""
+    fig, axes = _panels(len(section.columns), height=3.6)
+    rng = np.random.default_rng(0)  # the jitter only: the same picture every time
+    for ax, col in zip(axes, section.columns, strict=True):
+        cells = [c for p in section.pools if (c := section.cells.get((p, col))) and (c.n or c.other.get("diverged"))]
+        for i, c in enumerate(cells):
+            if c.n:
+                x = i + rng.uniform(-0.12, 0.12, c.n)
+                ax.plot(x, c.values, "o", color=colors[c.pool], ms=5, alpha=0.85, mec="white", mew=0.5)
+                ax.plot([i - 0.25, i + 0.25], [c.mean, c.mean], color="#222", lw=1.5)
+            diverged = c.other.get("diverged", 0)
+            if diverged:
+                ax.annotate(
+                    f"✕ {diverged} diverged",
+                    (i, 0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7.5,
+                    color=DIVERGED_COLOR,
+                )
+        ax.set_xlim(-0.7, max(len(cells), 3) - 0.3)
+        ax.set_xticks(range(len(cells)), [figure(c.pool) for c in cells], rotation=30, ha="right", fontsize=9)
+        ax.set_title(figure(col), fontsize=11)
+        ax.grid(axis="y", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("test accuracy (%) of each finished run")
+    return _png(fig)
+
+
+SpreadLine = tuple[str, float, str]  # (legend label, sd, line style)
+
+
+def detectable_plot(panels: Sequence[tuple[str, Sequence[SpreadLine]]], seeds: Sequence[int]) -> bytes:
+    """Per column, the smallest difference a two-sided test detects (alpha 0.05, power 0.8, normal
+    approximation, unpaired: n seeds per pool) against n, one line per measured spread."""
+    from .power import detectable_difference
+
+    fig, axes = _panels(len(panels), height=3.3)
+    for ax, (col, lines) in zip(axes, panels, strict=True):
+        for label, sd, style in lines:
+            ax.plot(seeds, [detectable_difference(sd, n) for n in seeds], style, lw=1.6, label=figure(label))
+        ax.set_title(figure(col), fontsize=11)
+        ax.set_xlabel("seeds per pool (n)")
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        if ax.has_data():
+            ax.legend(fontsize=8, frameon=False, loc="upper right")
+    axes[0].set_ylabel("smallest detectable difference (points)")
     return _png(fig)

@@ -4,10 +4,13 @@
 image embedded as base64, so the file can be mailed or attached to an issue) and
 ``out_dir/report.md`` with the same tables and the images as files under ``out_dir/img/``.
 
-Contents: the leaderboard (best-epoch test accuracy, the benchmark's metric) per protocol, the
-published reference block, final-epoch and best-validation-epoch tables, bar charts with 95%
-CIs, learning curves, the pictures runs left in their directories (``pool_weights.png`` ...),
-and a provenance row for every run behind a number.
+Contents: the leaderboard (best-epoch test accuracy, the benchmark's metric) per protocol with
+its divergence table, each pool against the baselines (with what the seeds can detect), the
+aggregates across columns (IQM, probability of improvement, stratified bootstrap intervals), the
+published reference block (only beside a published column), final-epoch and
+validation-selected tables, bar charts with 95% CIs, the spread of every pool with its diverged
+runs marked, the smallest detectable difference against n seeds, learning curves, the pictures
+runs left in their directories (``pool_weights.png`` ...), and a provenance row for every run.
 """
 
 from __future__ import annotations
@@ -32,12 +35,29 @@ from ..fileio import (
     remove_stale_temps,
 )
 from . import published as pub
+from .across_columns import across_columns, across_rows
+from .aggregate import CI_METHOD as AGG_METHOD
 from .compare import against_all, against_rows
 from .index import build_index
-from .plots import bar_chart, learning_curves, pool_colors
+from .plots import bar_chart, detectable_plot, learning_curves, pool_colors, strip_plot
+from .power import measure_spread
 from .safe_text import markdown, plain
 from .stats import CI_METHOD
-from .table import LEGEND, Cell, Leaderboard, Section, build_leaderboard, published_rows, render_md
+from .table import (
+    DIVERGED,
+    LEGEND,
+    SAME,
+    TIE,
+    Cell,
+    Leaderboard,
+    Section,
+    build_leaderboard,
+    divergence_rows,
+    divergence_title,
+    published_rows,
+    render_md,
+    shows_published,
+)
 
 PathLike = str | Path
 MAX_PICTURE_BYTES = 2_000_000  # larger run pictures are linked by path, not embedded
@@ -81,7 +101,10 @@ h2 { margin:0 0 10px; font-size:19px; } h3 { margin:18px 0 8px; font-size:15.5px
           border-radius:4px; font-size:13.5px; margin:8px 0; }
 .stdtag { background:#e7f5ec; border-left:4px solid var(--good); padding:6px 10px; border-radius:4px;
           font-size:13.5px; margin:8px 0; }
-.tablewrap { overflow-x:auto; }
+.tablewrap { overflow-x:auto; max-width:100%; }
+table.versus td.verdict { white-space:normal; min-width:22em; max-width:38em; }
+table.divergence td { font-size:12.5px; }
+.diverged { color:#c0392b; font-weight:700; } .tie, .same { color:var(--muted); font-size:12px; }
 .tablewrap + .stdtag, .tablewrap + .banner { margin-top:22px; }
 table { border-collapse:collapse; width:100%; font-size:13.5px; }
 table.leaderboard, table#published { width:auto; min-width:55%; }
@@ -145,6 +168,8 @@ def _cell_html(c: Cell | None) -> str:
         return '<td class="num"></td>'
     extra = "; ".join(f"{v} {k}" for k, v in sorted(c.other.items()))
     extra_html = f' <span class="extra">{e(extra)}</span>' if extra else ""
+    if c.other.get("diverged"):
+        extra_html += f' <span class="diverged" title="a run of this cell diverged">{DIVERGED}</span>'
     if c.n == 0:
         return f'<td class="num" data-v="-1">—{extra_html}</td>'
     runs = ", ".join(f"seed {s}: {r}" for s, r in zip(c.seeds, c.run_ids, strict=True))
@@ -153,8 +178,12 @@ def _cell_html(c: Cell | None) -> str:
         '<span class="oneseed" title="one seed, no std">†</span>' if c.n == 1 else ""
     )
     beats = '<span class="beats" title="beats the runner-up, Welch p&lt;0.05">▲</span>' if c.beats_runner_up else ""
+    marks = f' <span class="tie" title="tied with another best mean: no star">{TIE}</span>' if c.tie else ""
+    if c.same_function:
+        why = f"the same function as the other {SAME} pools on this 1x1 map: {c.same_function}"
+        marks += f' <span class="same" title="{e(why)}">{SAME}</span>'
     cls = "num best" if c.best else "num"
-    return f'<td class="{cls}" data-v="{c.mean:.4f}" title="{e(runs)}">{num}{beats} {n}{extra_html}</td>'
+    return f'<td class="{cls}" data-v="{c.mean:.4f}" title="{e(runs)}">{num}{beats}{marks} {n}{extra_html}</td>'
 
 
 def _section_html(sec: Section, table_id: str | None = None) -> str:
@@ -172,8 +201,20 @@ def _section_html(sec: Section, table_id: str | None = None) -> str:
     tid = f' id="{table_id}"' if table_id else ""
     return (
         f'{tag}<div class="tablewrap"><table class="sortable leaderboard"{tid}>'
-        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{_divergence_html(sec)}"
     )
+
+
+def _plain_table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return (
+        f'<div class="tablewrap"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
+
+
+def _divergence_html(sec: Section) -> str:
+    return f'<p class="note">{e(divergence_title())}</p>' + _plain_table(*divergence_rows(sec), cls="divergence")
 
 
 def _legend_html() -> str:
@@ -289,6 +330,27 @@ def _caption_html(r: sqlite3.Row, name: str) -> str:
     )
 
 
+DETECTABLE_SEEDS = list(range(2, 31))
+
+
+def _detectable_panels(sec: Section) -> list[tuple[str, list[tuple[str, float, str]]]]:
+    """Per column of the section, the spreads to plot: the section's own runs and, for a standard
+    section's published column, the benchmark's published runs."""
+    panels = []
+    for col in sec.columns:
+        runs = {pool: dict(zip(c.seeds, c.values, strict=True)) for (pool, cc), c in sec.cells.items() if cc == col}
+        lines = []
+        ours = measure_spread(col, runs, "your runs")
+        if ours.df:
+            lines.append((f"your runs (sd {ours.sd:.2f}, {ours.df} df)", ours.sd, "-"))
+        if sec.standard and col in pub.COLUMNS:
+            theirs = measure_spread(col, {p: c.finished for (p, cc), c in pub.cells().items() if cc == col}, "pub")
+            lines.append((f"published baselines (sd {theirs.sd:.2f}, {theirs.df} df)", theirs.sd, "k--"))
+        if lines:
+            panels.append((col, lines))
+    return panels
+
+
 def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (+ ``img/``) into ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
@@ -299,14 +361,19 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
         boards: dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "val")}
         runs = _provenance(conn)
         versus = against_all(conn)
+        across = [(sec, res) for sec in boards["best"].sections if (res := across_columns(sec))]
         skipped = conn.execute("SELECT * FROM skipped").fetchall()
         colors = pool_colors([r["pool"] for r in runs])
         figures = []  # (section title, kind, file name, png)
         for i, sec in enumerate(boards["best"].sections):
-            for kind, draw in (
+            draws = [
                 ("bars", functools.partial(bar_chart, sec, colors)),
+                ("spread", functools.partial(strip_plot, sec, colors)),
                 ("curves", functools.partial(learning_curves, conn, sec.protocol_label, sec.columns, colors)),
-            ):
+            ]
+            if panels := _detectable_panels(sec):
+                draws.append(("detectable", functools.partial(detectable_plot, panels, DETECTABLE_SEEDS)))
+            for kind, draw in draws:
                 try:
                     figures.append((sec, kind, f"{kind}-{i}.png", draw()))
                 except Exception as err:  # noqa: BLE001 - a figure that cannot be drawn costs that figure
@@ -329,12 +396,23 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
     )
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     # each replaced whole: a kill leaves the previous complete report, a planted link is refused
-    atomic_write_text(html_path, _html(boards, figures, pictures, runs, skipped, subtitle, versus))
-    atomic_write_text(md_path, _markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus))
+    atomic_write_text(html_path, _html(boards, figures, pictures, runs, skipped, subtitle, versus, across))
+    atomic_write_text(md_path, _markdown(boards, figures, pictures, runs, img_dir, generated, runs_dir, versus, across))
     return html_path, md_path
 
 
-VERSUS_COLUMNS = ("column", "protocol", "baseline", "difference", "95% CI", "p (Welch)", "n", "verdict")
+VERSUS_COLUMNS = (
+    "column",
+    "protocol",
+    "baseline",
+    "difference",
+    "95% CI",
+    "p (Welch)",
+    "n",
+    "diverged",
+    "detectable",
+    "verdict",
+)
 
 
 def _versus_html(versus) -> str:
@@ -347,10 +425,14 @@ def _versus_html(versus) -> str:
     for a, res in versus.items():
         head = "".join(f"<th>{e(c)}</th>" for c in VERSUS_COLUMNS)
         body = "".join(
-            "<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in VERSUS_COLUMNS) + "</tr>"
+            "<tr>" + "".join(f'<td class="{e(c.split()[0])}">{e(r[c])}</td>' for c in VERSUS_COLUMNS) + "</tr>"
             for r in against_rows(res, plain(a))
         )
-        blocks.append(f"<h3>{e(plain(a))}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        # the verdict wraps and the table scrolls inside its card: the page keeps its width
+        blocks.append(
+            f'<h3>{e(plain(a))}</h3><div class="tablewrap"><table class="versus"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
+        )
     return "".join(blocks)
 
 
@@ -369,7 +451,33 @@ def _versus_md(versus) -> list[str]:
     return md
 
 
-def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> str:
+def _across_html(across) -> str:
+    if not across:
+        return '<p class="note">No section has two columns with two pools run in both.</p>'
+    blocks = []
+    for sec, res in across:
+        rows = across_rows(res)
+        blocks.append(
+            f'<h3>{e(sec.title())}</h3><p class="note">columns: {e(", ".join(res["columns"]))}</p>'
+            + _plain_table(list(rows[0]), [list(r.values()) for r in rows])
+        )
+    return "".join(blocks)
+
+
+def _across_md(across) -> list[str]:
+    md = ["## Across columns", ""]
+    if not across:
+        return md + ["No section has two columns with two pools run in both.", ""]
+    md += [f"Interquartile mean and probability of improvement, {AGG_METHOD}; accuracies not normalised.", ""]
+    for sec, res in across:
+        rows = across_rows(res)
+        md += [f"### {markdown(sec.title())}", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        md += ["| " + " | ".join(markdown(v) for v in r.values()) + " |" for r in rows]
+        md.append("")
+    return md
+
+
+def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None, across=None) -> str:
     best = boards["best"]
     parts = []
     lead = (
@@ -387,7 +495,17 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> st
         f"difference, Welch p, seeds per side (<code>poolbench compare POOL</code>).</p>"
         f"{_versus_html(versus)}</section>"
     )
-    parts.append(f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>')
+    parts.append(
+        f'<section class="card" id="across"><h2>Across columns</h2><p class="note">Per protocol, the pools '
+        f"with finished runs in every column: the interquartile mean of all their runs and the probability "
+        f"of improvement over a reference pool (per column the share of run pairs where the pool is higher, "
+        f"averaged over columns; Agarwal et al. 2021), with {e(AGG_METHOD)}. Accuracies are not normalised "
+        f"across datasets: read the IQM between pools of one section only.</p>{_across_html(across)}</section>"
+    )
+    if shows_published(best):
+        parts.append(
+            f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>'
+        )
     charts = []
     for sec in best.sections:
         imgs = "".join(_img(png, f"{kind} {s.protocol_label}") for s, kind, _, png in figures if s is sec)
@@ -395,7 +513,10 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> st
     parts.append(
         f'<section class="card" id="charts"><h2>Per-column comparison and learning curves</h2>'
         f'<p class="note">Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; '
-        f"gold edge: best; dashed: published. Curves: test accuracy per epoch of finished runs, "
+        f"gold edge: best; dashed: published. Dots: every finished run, a tick at the mean; red: the "
+        f"cell's diverged runs. Detectable difference: the smallest difference a two-sided test detects "
+        f"(alpha 0.05, power 0.8, normal approximation) with n seeds per pool, from each measured spread "
+        f"(<code>poolbench plan</code>). Curves: test accuracy per epoch of finished runs, "
         f"mean over seeds, band ±1 std.</p>{''.join(charts)}</section>"
     )
     other = []
@@ -438,13 +559,14 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> st
         for i, t in (
             ("lb", "Leaderboard"),
             ("versus", "vs baselines"),
+            ("across", "Across columns"),
             ("published-ref", "Published"),
             ("charts", "Charts"),
             ("metrics", "Other metrics"),
             ("pictures", "Pictures"),
             ("prov", "Provenance"),
         )
-        if i != "pictures" or pictures
+        if (i != "pictures" or pictures) and (i != "published-ref" or shows_published(best))
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
@@ -454,7 +576,26 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None) -> st
     )
 
 
-def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir, versus=None) -> str:
+#: the Markdown twin's figure sections: (figure kind, heading, note)
+FIGURE_SECTIONS_MD = (
+    (
+        "bars",
+        "Per-column comparison",
+        "Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; dashed: published.",
+    ),
+    ("spread", "The spread of every pool", "Dots: every finished run; red: the cell's diverged runs."),
+    (
+        "detectable",
+        "Smallest detectable difference against seeds",
+        "Two-sided, alpha 0.05, power 0.8, normal approximation, n seeds per pool (`poolbench plan`).",
+    ),
+    ("curves", "Learning curves", ""),
+)
+
+
+def _markdown(
+    boards, figures, pictures, runs, img_dir: Path, generated: str, runs_dir, versus=None, across=None
+) -> str:
     md = [
         "# poolbench report",
         "",
@@ -465,6 +606,7 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
         render_md(boards["best"], heading="###"),
     ]
     md += _versus_md(versus)
+    md += _across_md(across)
     for m in ("final", "val"):
         if boards[m].sections:
             md += [
@@ -472,16 +614,9 @@ def _markdown(boards, figures, pictures, runs, img_dir: Path, generated: str, ru
                 "",
                 render_md(boards[m], heading="###", published=False),
             ]
-    md += [
-        "## Per-column comparison",
-        "",
-        "Bars: mean; whiskers: 95% CI of the mean (Student t); hatched: one seed; dashed: published.",
-        "",
-    ]
-    md += [f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures if kind == "bars"]
-    md += ["## Learning curves", ""] + [
-        f"![{markdown(s.title())}](img/{f})\n" for s, kind, f, _ in figures if kind == "curves"
-    ]
+    for kind, heading, note in FIGURE_SECTIONS_MD:
+        md += [f"## {heading}", "", note, ""] if note else [f"## {heading}", ""]
+        md += [f"![{markdown(s.title())}](img/{f})\n" for s, k, f, _ in figures if k == kind]
     if pictures:
         md += ["## Pictures from the runs", ""]
         runs_img = img_dir / "runs"
