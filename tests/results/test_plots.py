@@ -87,3 +87,21 @@ def test_the_detectable_plot_is_the_power_formula(monkeypatch):
     plots.detectable_plot([("col", [("yours", 0.5, "-")])], [2, 3, 10])
     z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
     assert np.allclose(figs[0].axes[0].lines[0].get_ydata(), [z * 0.5 * np.sqrt(2 / n) for n in (2, 3, 10)])
+
+
+def test_the_profile_plot_draws_each_pools_fraction_above_tau(monkeypatch, tmp_path):
+    from poolbench.results.across_columns import across_columns
+    from poolbench.results.table import load_leaderboard
+    from tests.results.fakeruns import write_run
+
+    for seed, (a, g) in enumerate([(70.0, 72.0), (71.0, 73.0)]):
+        for model in ("resnet20", "resnet32"):
+            write_run(tmp_path, model, "synthetic", "avg", seed=seed, best=a)
+            write_run(tmp_path, model, "synthetic", "gem", seed=seed, best=g)
+    res = across_columns(load_leaderboard(tmp_path).sections[0])
+    figs = _drawn(monkeypatch)
+    plots.profile_plot(res["profiles"], {"avg": "red", "gem": "blue"})
+    taus = res["profiles"]["taus"]
+    avg_line = next(line for line in figs[0].axes[0].lines if line.get_label() == "avg")
+    assert np.allclose(avg_line.get_ydata(), [np.mean(np.array([70.0, 71.0, 70.0, 71.0]) > t) for t in taus])
+    assert res["reference"] == "avg" and res["rows"][1]["p_improve"] == 1.0  # gem above avg everywhere

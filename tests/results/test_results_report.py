@@ -30,8 +30,9 @@ def test_html_holds_the_leaderboard_and_reference(report):
 def test_html_is_self_contained_with_embedded_images(report):
     runs, _, _, html, _ = report
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    # 2 sections x (bars + spread + curves + detectable difference) + 5 gem runs' pool_weights.png
-    assert len(images) == 8 + 5
+    # 2 sections x (bars + spread + curves + detectable difference), the standard section's
+    # performance profile (2 columns), 5 gem runs' pool_weights.png
+    assert len(images) == 8 + 1 + 5
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     picture = next((runs).glob("*-gem-s0-*/pool_weights.png")).read_bytes()
     assert base64.b64encode(picture).decode() in images
@@ -50,7 +51,7 @@ def test_markdown_twin_with_image_files(report):
     _, html_path, md_path, _, md = report
     assert "| gem | **72.40 ± 0.10**▲ (n=3) |" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(links) == 8 + 5
+    assert len(links) == 8 + 1 + 5
     assert all((md_path.parent / link).is_file() for link in links)
     assert "## Provenance" in md and "abc1234" in md
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .aggregate import CI_METHOD, iqm, probability_of_improvement, stratified_bootstrap
+import numpy as np
+
+from .aggregate import CI_METHOD, iqm, performance_profile, probability_of_improvement, stratified_bootstrap
 from .table import Section
 
 #: the reference of P(pool > reference): the first of these with runs in every column, else the
@@ -20,8 +22,9 @@ REFERENCES = ("avg", "avgmax", "max", "gem")
 
 
 def across_columns(sec: Section) -> dict[str, Any] | None:
-    """{"columns", "reference", "method", "rows": [{"pool", "iqm", "iqm_ci", "p_improve", "p_ci", "runs"}]},
-    or None when fewer than two columns, or fewer than two pools with runs in all of them."""
+    """{"columns", "reference", "method", "rows": [{"pool", "iqm", "iqm_ci", "p_improve", "p_ci", "runs"}],
+    "profiles": {"taus": [...], pool: (profile, [2, taus] interval)}}, or None when fewer than two
+    columns, or fewer than two pools with runs in all of them."""
     if len(sec.columns) < 2:
         return None
     tasks = {
@@ -40,7 +43,12 @@ def across_columns(sec: Section) -> dict[str, Any] | None:
             p, pci = stratified_bootstrap(probability_of_improvement, runs, tasks[reference])
             row |= {"p_improve": float(p), "p_ci": tuple(map(float, pci))}
         rows.append(row)
-    return {"columns": sec.columns, "reference": reference, "method": CI_METHOD, "rows": rows}
+    every = np.concatenate([np.concatenate(runs) for runs in tasks.values()])
+    taus = np.linspace(every.min() - 0.5, every.max() + 0.5, 41)
+    profiles: dict[str, Any] = {"taus": taus}
+    for pool, runs in tasks.items():
+        profiles[pool] = stratified_bootstrap(lambda t: performance_profile(t, taus), runs, reps=500)
+    return {"columns": sec.columns, "reference": reference, "method": CI_METHOD, "rows": rows, "profiles": profiles}
 
 
 def across_rows(result: dict[str, Any]) -> list[dict[str, str]]:

@@ -8,6 +8,8 @@
   mean) with a dot per published seed.
 - ``strip_plot``: one panel per column, every finished run of every pool as a dot (the spread, not
   a summary), the mean as a tick, and the cell's diverged runs marked in red under the axis.
+- ``profile_plot``: the performance profiles of ``across_columns``: per pool, the fraction of its
+  runs (all columns pooled) above each accuracy, with its stratified bootstrap band.
 - ``detectable_plot``: per column, the smallest difference detectable against n seeds (``power``),
   one line per measured spread.
 """
@@ -238,4 +240,21 @@ def detectable_plot(panels: Sequence[tuple[str, Sequence[SpreadLine]]], seeds: S
         if ax.has_data():
             ax.legend(fontsize=8, frameon=False, loc="upper right")
     axes[0].set_ylabel("smallest detectable difference (points)")
+    return _png(fig)
+
+
+def profile_plot(profiles: Mapping[str, Any], colors: dict[str, tuple]) -> bytes:
+    """Per pool the fraction of runs whose accuracy exceeds tau, against tau, with its 95% band
+    (Agarwal et al. 2021's performance profile; ``aggregate.performance_profile``)."""
+    fig, axes = _panels(1, width=5.5, height=3.4)
+    ax, taus = axes[0], profiles["taus"]
+    for pool, (profile, ci) in ((p, v) for p, v in profiles.items() if p != "taus"):
+        ax.plot(taus, profile, color=colors.get(pool), lw=1.6, label=figure(pool))
+        ax.fill_between(taus, ci[0], ci[1], color=colors.get(pool), alpha=0.18, lw=0)
+    ax.set_xlabel("accuracy threshold tau (%)")
+    ax.set_ylabel("fraction of runs > tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False)
     return _png(fig)

@@ -39,7 +39,7 @@ from .across_columns import across_columns, across_rows
 from .aggregate import CI_METHOD as AGG_METHOD
 from .compare import against_all, against_rows
 from .index import build_index
-from .plots import bar_chart, detectable_plot, learning_curves, pool_colors, strip_plot
+from .plots import bar_chart, detectable_plot, learning_curves, pool_colors, profile_plot, strip_plot
 from .power import measure_spread
 from .safe_text import markdown, plain
 from .stats import CI_METHOD
@@ -373,6 +373,8 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
             ]
             if panels := _detectable_panels(sec):
                 draws.append(("detectable", functools.partial(detectable_plot, panels, DETECTABLE_SEEDS)))
+            if agg := next((res for s, res in across if s is sec), None):
+                draws.append(("profile", functools.partial(profile_plot, agg["profiles"], colors)))
             for kind, draw in draws:
                 try:
                     figures.append((sec, kind, f"{kind}-{i}.png", draw()))
@@ -589,6 +591,7 @@ FIGURE_SECTIONS_MD = (
         "Smallest detectable difference against seeds",
         "Two-sided, alpha 0.05, power 0.8, normal approximation, n seeds per pool (`poolbench plan`).",
     ),
+    ("profile", "Performance profiles across columns", "Fraction of runs above each accuracy, 95% stratified band."),
     ("curves", "Learning curves", ""),
 )
 
