@@ -21,17 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+__all__ = ["SUITES", "expand_grid", "expand_suite", "parse_seeds", "run_status", "run_sweep"]
 from .results import index as results_index
 from .runs import DONE_STATUSES, RunDir
+from .suites import SUITES, get_suite
 from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
-
-# The benchmark's three columns, as (model, dataset) cells. "benchmark-cifar10" is the same
-# table where CIFAR-100 is not available: CIFAR-10 takes its place, Fashion-MNIST stays.
-SUITES: dict[str, tuple[tuple[str, str], ...]] = {
-    "benchmark": (("resnet56", "cifar100"), ("vgg16_bn", "cifar100"), ("mobilenetv2", "fashion_mnist")),
-    "benchmark-cifar10": (("resnet56", "cifar10"), ("vgg16_bn", "cifar10"), ("mobilenetv2", "fashion_mnist")),
-}
 
 MAX_SEEDS = 10_000  # a longer seed list is a typo, not a plan (and a grid too large to list)
 
@@ -83,10 +78,8 @@ def expand_suite(
     pool_args: dict[str, dict[str, Any]] | None = None,
     **common: Any,
 ) -> list[RunConfig]:
-    """A named suite's (model, dataset) cells (not their product) crossed with pools and seeds."""
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
-    return _expand(list(SUITES[suite]), pools, seeds, protocol, pool_args, **common)
+    """A named suite's (model, dataset) cells (``suites.py``; not their product) crossed with pools and seeds."""
+    return _expand(list(get_suite(suite).columns), pools, seeds, protocol, pool_args, **common)
 
 
 def _expand(cells, pools, seeds, protocol, pool_args, **common) -> list[RunConfig]:

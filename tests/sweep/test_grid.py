@@ -64,7 +64,17 @@ def test_suites_are_the_benchmark_columns():
     c10 = expand_suite("benchmark-cifar10", ["avg", "gem"], [0, 1])
     assert len(c10) == 3 * 2 * 2
     assert {c.dataset for c in c10} == {"cifar10", "fashion_mnist"}
-    assert [m for m, _ in SUITES["benchmark"]] == [m for m, _ in SUITES["benchmark-cifar10"]]
+    assert [m for m, _ in SUITES["benchmark"].columns] == [m for m, _ in SUITES["benchmark-cifar10"].columns]
+
+
+def test_spatial_suite_plans_its_columns():
+    cfgs = expand_suite("spatial", ["avg", "max"], [0, 1])
+    assert [(c.model, c.dataset) for c in cfgs[::4]] == [
+        ("resnet56", "cifar100"),
+        ("vgg16_bn_s2", "cifar100"),
+        ("mobilenetv2_s4", "fashion_mnist"),
+    ]
+    assert len(cfgs) == 3 * 2 * 2 and {c.protocol for c in cfgs} == {Protocol()}  # the benchmark's protocol
 
 
 def test_unknown_suite_lists_the_valid_ones():

@@ -63,8 +63,8 @@ def register(subparsers) -> None:
     g.add_argument(
         "--suite",
         choices=sorted(SUITES),
-        help="the benchmark's (model, dataset) columns; benchmark-cifar10 uses CIFAR-10 "
-        "where the benchmark uses CIFAR-100",
+        help="named (model, dataset) columns: benchmark (the benchmark's three), spatial (poolbench's own, "
+        "final maps 8x8, 2x2, 4x4: see the README); the -cifar10 forms use CIFAR-10 where they use CIFAR-100",
     )
     g.add_argument(
         "--seeds",

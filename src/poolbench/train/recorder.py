@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ..runs import RunDir, RunResult, atomic_write_json
+from ..suites import column_origin
 from .config import CONFIG_SCHEMA, RunConfig
 from .provenance import provenance
 
@@ -29,11 +30,16 @@ Say = Callable[[str], None]
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:
-    """What ``config.json`` holds: the config plus its run id, protocol label, schema version and
-    the pool's behaviour on a 1x1 map (``pool_1x1_record``; not part of the run's identity)."""
+    """What ``config.json`` holds: the config plus its run id, protocol label, schema version, the
+    column's origin (``suites.column_origin``: "benchmark", "poolbench" or None) and the pool's
+    behaviour on a 1x1 map (``pool_1x1_record``); neither of the last two is part of the run's identity."""
     d = config.to_dict()
     d.update(
-        run_id=config.run_id, protocol_label=config.protocol_label(), standard=config.is_standard, schema=CONFIG_SCHEMA
+        run_id=config.run_id,
+        protocol_label=config.protocol_label(),
+        standard=config.is_standard,
+        schema=CONFIG_SCHEMA,
+        column_origin=column_origin(config.model, config.dataset),
     )
     d["pool_1x1"] = pool_1x1_record(config)
     return d
