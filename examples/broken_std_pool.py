@@ -5,7 +5,7 @@ estimator (divides by N - 1): on a 1x1 map N - 1 = 0 and the output is NaN; on a
 the gradient of sqrt at 0 is infinite. ``poolbench check examples/broken_std_pool.py:CustomPool``
 rejects it before any training:
 
-    finite: random  FAIL  NaN output on 1x1 map; ...
+    finite: zeros, constant, huge, tiny, negative, random  FAIL  NaN output on 1x1 map; ...
 """
 
 import torch

@@ -30,9 +30,14 @@ def test_check_one_pool_prints_a_row_per_check(capsys):
 def test_broken_file_pool_fails_naming_the_1x1_map(capsys):
     assert main(["check", f"{BROKEN}:CustomPool", "--no-compile", "--no-onnx"]) == 1
     out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith("finite: random"))
+    # one cause, one row: the six finite checks fail alike and are one row naming them all
+    line = next(line for line in out.splitlines() if line.startswith("finite: "))
+    assert line.startswith("finite: zeros, constant, huge, tiny, negative, random ")
     assert "FAIL" in line and "NaN output on 1x1 map" in line
-    assert f"{BROKEN}:CustomPool: FAILED" in out
+    assert out.count("NaN output on 1x1 map; NaN input gradient on 1x1 map") == 1
+    assert f"{BROKEN}:CustomPool: FAILED (8 contract checks, all on 1x1 map only)" in out
+    # what the pool computes on a 1x1 map: nothing (NaN), not "another function of x"
+    assert "another function" not in out and "NaN output: no function of x" in out
 
 
 def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
@@ -51,7 +56,8 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     assert next(line for line in lines if line.startswith("avg ")).endswith("x: the identity")
     assert summary["broken_std"][0] == "FAIL"
     i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it
-    assert any("FAIL finite: random: NaN output on 1x1 map" in line for line in lines[i + 1 :])
+    reasons = [line for line in lines[i + 1 :] if "FAIL finite: " in line]
+    assert len(reasons) == 1 and "random: NaN output on 1x1 map" in reasons[0]  # one line per cause
     assert lines[-1] == "2/3 pools pass the contract"
 
 

@@ -1,5 +1,6 @@
 """probe_1x1 names what a pool computes on a 1x1 map; checked on modules whose answer is known by construction."""
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -30,12 +31,18 @@ class Square(nn.Module):
         return x.mean((2, 3)) ** 2
 
 
+class SampleStd(nn.Module):  # the unbiased std over positions: 0 / 0 = NaN on a 1x1 map
+    def forward(self, x):
+        return x.flatten(2).std(dim=2)
+
+
 class TrainOnlyRelu(nn.Module):
     def forward(self, x):
         y = x.mean((2, 3))
         return y.clamp(min=0) if self.training else y
 
 
+@pytest.mark.filterwarnings("ignore:std")  # SampleStd on 1x1: the NaN is the point
 def test_known_relations():
     assert probe_1x1(lambda c: build_pool("avg", channels=c)).identity
     r = probe_1x1(lambda c: Scaled(2.0))
@@ -45,6 +52,9 @@ def test_known_relations():
     r = probe_1x1(lambda c: Square())
     assert r.relation == "another function of x" and not r.same_as_identity
     assert "not the identity" in r.text()
+    r = probe_1x1(lambda c: SampleStd())
+    assert r.relation == "NaN output" and not r.same_as_identity
+    assert "another function" not in r.text() and "no function of x" in r.text()
     r = probe_1x1(lambda c: TrainOnlyRelu())
     assert r.relation == "train: max(x, 0); eval: x" and not r.identity
 

@@ -212,31 +212,48 @@ def add_check_arg(p: argparse.ArgumentParser) -> None:
 
 
 def refuse_failing_pools(configs: list[RunConfig], command: str) -> bool:
-    """Run the contract check once per distinct (pool, arguments, model) of ``configs``; print the
-    table of each failing pool and return False when any fails (the caller exits 2)."""
+    """Check each distinct pool (with its arguments) on what the runs of ``configs`` meet: their
+    models' widths and map sizes, bf16 only for bf16 runs (``train.preflight.contract_check``). Print
+    the table of each failing pool and return False when any fails (the caller exits 2). A pool
+    that passes gets one warning line naming the benchmark's columns outside these runs where it
+    would fail (``benchmark_hazards``): they are not a reason to refuse these runs."""
     import sys
 
-    from ..train.preflight import contract_check
+    from ..train.label import pool_label
+    from ..train.preflight import benchmark_hazards, contract_check
 
-    seen, ok = set(), True
+    def pool_key(cfg: RunConfig) -> tuple:
+        return (cfg.pool, json.dumps(cfg.pool_args, sort_keys=True, default=str), cfg.pool_file, cfg.pool_file_sha)
+
+    seen, ok, failed = set(), True, set()
+    models: dict[tuple, set[str]] = {}
     for cfg in configs:
-        key = (
-            cfg.pool,
-            json.dumps(cfg.pool_args, sort_keys=True, default=str),
-            cfg.pool_file,
-            cfg.pool_file_sha,
-            cfg.model,
-        )
+        models.setdefault(pool_key(cfg), set()).add(cfg.model)
+        key = (pool_key(cfg), cfg.model, cfg.amp, json.dumps(cfg.sac, sort_keys=True, default=str))
         if key in seen:
             continue
         seen.add(key)
         report = contract_check(cfg)
         if not report.passed:
             ok = False
+            failed.add(pool_key(cfg))
             print(report.format_table(), file=sys.stderr)
             print(
-                f"poolbench {command}: the pool fails the contract for {cfg.model}; fix it (poolbench check shows "
-                f"the same table) or pass --no-check to train it anyway",
+                f"poolbench {command}: the pool fails the contract on what this run meets ({report.target}); "
+                f"fix it (poolbench check shows every map size) or pass --no-check to train it anyway",
+                file=sys.stderr,
+            )
+    for key, covered in models.items():
+        if key in failed:
+            continue
+        cfg = next(c for c in configs if pool_key(c) == key)
+        hazards = benchmark_hazards(cfg, covered)
+        if hazards:
+            columns = ", ".join(column for column, _ in hazards)
+            print(
+                f"poolbench {command}: warning: {pool_label(cfg.to_dict())} fails the contract on the benchmark's "
+                f"{columns} column{'s' if len(hazards) > 1 else ''}, which these runs do not use "
+                f"({hazards[0][1]}); poolbench check shows every map size",
                 file=sys.stderr,
             )
     return ok

@@ -4,7 +4,10 @@
     poolbench check --all                                every registered pool, a summary table
     poolbench check examples/broken_std_pool.py:CustomPool   a user's pool class in a file
 
-Exit status 1 if any contract check fails (torch.compile / ONNX rows are reported, not fatal),
+A user's file also gets the ``benchmark scaffold`` row: whether ``CustomPool()``, with no arguments
+as the benchmark's scaffold builds it, works (a warning: poolbench itself passes ``channels=C``).
+Failing checks with one cause share one row. Exit status 1 if any contract check fails
+(torch.compile / ONNX rows are reported, not fatal),
 2 for a usage error (unknown name, missing file).
 """
 
@@ -70,8 +73,11 @@ def main(args: argparse.Namespace) -> int:
     opts = dict(channels=channels, compile=not args.no_compile, onnx=not args.no_onnx, pool_args=pool_args)
     if not args.all:
         report = check_pool(targets[0], **opts)
-        if not isinstance(targets[0], str):
+        if not isinstance(targets[0], str):  # a user's file: could the benchmark's scaffold build it?
+            from ..pools.check import check_scaffold
+
             report.target = args.target
+            report.rows.append(check_scaffold(targets[0]))
         print(report.format_table())
         return 0 if report.passed else 1
 
@@ -93,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
             + report.one_by_one,
             flush=True,
         )
-        for row in bad:
-            print(f"{'':<{width}}    {row.status} {row.name}: {row.detail}")
+        for names, row in report.grouped(bad):  # one line per cause, naming the checks it fails
+            print(f"{'':<{width}}    {row.status} {names}: {row.detail}")
     print(f"{len(targets) - failed}/{len(targets)} pools pass the contract")
     return 1 if failed else 0

@@ -3,8 +3,10 @@
 The cv-pooling-aggregation benchmark runs a submission as
 ``python custom_pool.py --arch resnet20 --dataset cifar10 --seed 42``; this is that command on
 poolbench's engine (the fixed protocol, resumable run directories, the contract check first).
-Its names are mapped to poolbench's (``vgg16bn`` -> ``vgg16_bn``, ``fmnist`` -> ``fashion_mnist``: the
-one spelling table, ``_args.ALIASES``, which ``run`` and ``sweep`` read too);
+Like the benchmark, it builds the pool class with no arguments (``CustomPool()``) and refuses one
+that cannot be built so. Its names are mapped to poolbench's (``vgg16bn`` -> ``vgg16_bn``,
+``fmnist`` -> ``fashion_mnist``: the one spelling table, ``_args.ALIASES``, which ``run`` and
+``sweep`` read too);
 ``python -m poolbench.harness`` and a pool file's own ``__main__`` (see examples/custom_pool.py)
 call the same function.
 """
@@ -55,6 +57,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def _scaffold_builds(config) -> bool:
+    """The benchmark builds its pool as ``CustomPool()``; a pool class that needs an argument would
+    stop there, so its own command line refuses it (poolbench's engine could build it: --no-check)."""
+    from ..pools.check import check_scaffold
+    from ..train.preflight import pool_target
+
+    row = check_scaffold(pool_target(config))
+    if not row.ok:
+        print(
+            f"poolbench harness: {row.detail}; or pass --no-check to train it on poolbench's engine, "
+            f"which passes channels=C",
+            file=sys.stderr,
+        )
+    return row.ok
+
+
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
     from ..train import Protocol, RunConfig
@@ -91,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
         print(one_line_error("poolbench harness", exc), file=sys.stderr)
         return 2
     try:
+        if not args.no_check and not _scaffold_builds(config):
+            return 2
         if not args.no_check and not refuse_failing_pools([config], "harness"):
             return 2
         print(

@@ -57,6 +57,9 @@ class CheckRow:
     fatal: bool = True
     detail: str = ""
     info: bool = False  # a fact about the pool, not a check (the 1x1 row)
+    # the map sizes ("1x1", "8x8") a failing row failed on; empty when it failed on none or on no
+    # particular map (a crash outside the cases)
+    maps: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -88,15 +91,58 @@ class CheckReport:
         """What the pool computes on a 1x1 map ('' if not probed)."""
         return next((r.detail for r in self.rows if r.info and r.name == "1x1 map"), "")
 
+    def failing_maps(self) -> set[str] | None:
+        """The map sizes the contract's failing rows failed on; None when one failed on no
+        particular map (so a run on any map size would meet it)."""
+        found: set[str] = set()
+        for r in self.failures(fatal_only=True):
+            if not r.maps:
+                return None
+            found.update(r.maps)
+        return found
+
+    def grouped(self, rows: list[CheckRow] | None = None) -> list[tuple[str, CheckRow]]:
+        """(names, row) per row of ``rows`` (default: all), except that failing rows with the same
+        cause (the same detail) are one entry naming every check that shares it."""
+        shown: list[tuple[str, CheckRow]] = []
+        for r in self.rows if rows is None else rows:
+            twin = next(
+                (
+                    i
+                    for i, (_, s) in enumerate(shown)
+                    if not (r.ok or s.ok) and (s.detail, s.fatal) == (r.detail, r.fatal)
+                ),
+                None,
+            )
+            if twin is None:
+                shown.append((r.name, r))
+            else:
+                shown[twin] = (_joined(shown[twin][0], r.name), shown[twin][1])
+        return shown
+
     def format_table(self) -> str:
-        width = max([len(r.name) for r in self.rows] + [5])
+        """One row per check, but one row for the checks failing with one cause: it is read once."""
+        shown = self.grouped()
+        width = max([len(name) for name, _ in shown] + [5])
         lines = [f"{'check':<{width}}  result  detail", f"{'-' * width}  ------  ------"]
-        for r in self.rows:
+        for name, r in shown:
             detail = r.detail if r.fatal or r.ok else f"(not fatal) {r.detail}"
-            lines.append(f"{r.name:<{width}}  {r.status:<6}  {detail}".rstrip())
-        verdict = "passed" if self.passed else f"FAILED ({len(self.failures(fatal_only=True))} contract checks)"
+            lines.append(f"{name:<{width}}  {r.status:<6}  {detail}".rstrip())
+        verdict = "passed" if self.passed else f"FAILED ({len(self.failures(fatal_only=True))} contract checks"
+        if not self.passed:
+            maps = self.failing_maps()
+            only = f", all on {', '.join(sorted(maps))} map{'s' if len(maps) > 1 else ''} only" if maps else ""
+            verdict += only + ")"
         lines.append(f"{self.target}: {verdict}")
         return "\n".join(lines)
+
+
+def _joined(names: str, name: str) -> str:
+    """'finite: zeros' + 'finite: huge' -> 'finite: zeros, huge' (a shared prefix is written once)."""
+    head, sep, _ = names.partition(": ")
+    if sep and name.startswith(head + ": "):
+        return f"{names}, {name[len(head) + 2 :]}"
+    return f"{names}; {name}"
 
 
 class _Problems:
@@ -112,7 +158,8 @@ class _Problems:
 
     def row(self, name: str, fatal: bool = True, note: str = "") -> CheckRow:
         parts = [f"{what} on {', '.join(w)} map{'s' if len(w) > 1 else ''}" for what, w in self.where.items()]
-        return CheckRow(name, not parts, fatal, "; ".join(parts) or note)
+        maps = dict.fromkeys(where.split()[0] for places in self.where.values() for where in places)
+        return CheckRow(name, not parts, fatal, "; ".join(parts) or note, maps=tuple(maps))
 
 
 def _error(e: BaseException) -> str:
@@ -214,6 +261,31 @@ def check_pool(
             if verbose:
                 print(f"{row.name:<16}  {row.status:<6}  {row.detail}", flush=True)
     return report
+
+
+SCAFFOLD = "benchmark scaffold"
+
+
+def check_scaffold(cls: Any) -> CheckRow:
+    """Whether the benchmark's scaffold could build this pool class: it calls ``CustomPool()`` with no
+    arguments (it does not know C). Not poolbench's contract (poolbench passes ``channels=C`` to a
+    pool that takes it), so the row is not fatal; ``poolbench harness``, the benchmark's command
+    line, refuses a pool that fails it."""
+    name = getattr(cls, "__name__", "the pool")
+    try:
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls()
+    except Exception as e:
+        return CheckRow(
+            SCAFFOLD,
+            False,
+            fatal=False,
+            detail=f"{name}() raises {_error(e)}: the benchmark's scaffold builds its pool with no arguments, "
+            f"so this pool cannot run there; give every __init__ argument a default (create per-channel "
+            f"parameters on the first input, as examples/custom_pool.py does)",
+        )
+    return CheckRow(SCAFFOLD, True, fatal=False, detail=f"{name}() builds with no arguments, as the scaffold does")
 
 
 def _expected_width(module: nn.Module, c: int) -> int:

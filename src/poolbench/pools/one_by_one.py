@@ -31,7 +31,7 @@ SMALL_CLAMP = 1e-3
 class OneByOne:
     """The relation y = f(x) a pool shows on 1x1 maps."""
 
-    relation: str  # "x", "2 x", "[x, x]", "a_c x", "max(x, 1e-06)", "another function of x"
+    relation: str  # "x", "2 x", "[x, x]", "a_c x", "max(x, 1e-06)", "another function of x", "NaN output"
     identity: bool  # y == x in eval and train mode, for every parameter value tried
     same_as_identity: bool  # identity up to what the classifier absorbs, on non-negative maps
     at_init: str | None = None  # the relation at initialisation, when it differs from ``relation``
@@ -44,6 +44,8 @@ class OneByOne:
             return f"{rel}: the identity on non-negative (post-ReLU) maps"
         if self.same_as_identity:
             return f"{rel}: the identity up to a fixed linear map the classifier absorbs"
+        if "NaN output" in rel or "Inf output" in rel:
+            return f"{rel}: no function of x at all (the finite rows fail on 1x1 maps)"
         return f"{rel}: not the identity"
 
 
@@ -54,8 +56,10 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _relation(y: torch.Tensor, x: torch.Tensor) -> tuple[str, bool]:
     """(name, same as the identity up to absorbed scale / eps clamp) for y [B, F] against x [B, C]."""
     c = x.shape[1]
-    if y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] % c or not torch.isfinite(y).all():
-        return "another function of x", False
+    if not torch.isfinite(y).all():  # no value to relate to x (the contract's finite rows fail)
+        return ("NaN" if torch.isnan(y).any() else "Inf") + " output", False
+    if y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] % c:
+        return f"an output of shape {list(y.shape)}", False
     copies = y.split(c, dim=1)
     if len(copies) > 1:
         if not all(_close(part, copies[0]) for part in copies[1:]):
