@@ -177,3 +177,12 @@ def test_sigkill_mid_write_leaves_the_old_file_and_the_next_writer_removes_the_t
     assert target.read_text() == "the previous complete report"
     assert [p.name for p in fileio.remove_stale_temps(tmp_path)] == live  # its writer is dead: removed
     assert temps(tmp_path) == []
+
+
+def test_a_folder_replaced_by_a_link_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "img").symlink_to(elsewhere)
+    with pytest.raises(UnsafeFileError, match="not a folder"):
+        fileio.make_folder(tmp_path / "img")
+    assert fileio.make_folder(tmp_path / "a" / "b").is_dir()

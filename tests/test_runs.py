@@ -231,3 +231,14 @@ def test_attempts_and_error_log_are_never_written_through_a_link(tmp_path):
         with pytest.raises(UnsafeFileError, match="symbolic link"):
             write("{}")
     assert victim.read_text() == "precious"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("suffix", [".pt", ".npz", ".json"])
+def test_an_lda_weights_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path, suffix):
+    from poolbench.pools.lda import load_lda_weights
+
+    path = tmp_path / f"lda_final{suffix}"
+    os.mkfifo(path)
+    with pytest.raises(ValueError, match="FIFO"):
+        load_lda_weights(path)

@@ -106,3 +106,15 @@ def test_pooled_features_are_forward_head_pre_logits():
     with torch.no_grad():
         want = model.pool(model.forward_features(x)).flatten(1)
     assert feats.shape == (7, 2 * model.num_features) and torch.allclose(feats, want, atol=1e-6)
+
+
+def test_a_picture_whose_name_is_a_planted_link_is_refused_and_its_target_untouched(tmp_path):
+    from poolbench.fileio import UnsafeFileError
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "w.png").symlink_to(victim)
+    model = create_model("resnet20", num_classes=10, pool=_CornerPool)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        viz.plot_pool_weights(model, torch.randn(2, 3, 32, 32), tmp_path / "w.png")
+    assert victim.read_text() == "precious"

@@ -209,6 +209,20 @@ def append_line(path: PathLike, line: str) -> None:
         os.close(fd)
 
 
+def make_folder(path: PathLike) -> Path:
+    """``path`` as a folder (made with its parents when missing); UnsafeFileError when something
+    else is there, a link to a folder included: files written into it would land where the link points."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        raise UnsafeFileError(
+            f"{path} is {_kind(mode)}, not a folder: poolbench does not write into it "
+            f"(it did not make it); move it away"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def open_regular(path: PathLike, cap: int) -> Iterator[tuple[BinaryIO, int]]:
     """(binary file, size) of a regular file opened without following a link or blocking on a FIFO;

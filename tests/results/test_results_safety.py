@@ -164,3 +164,18 @@ def test_a_report_file_replaced_by_a_link_is_refused_and_its_target_untouched(tm
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "symbolic link" in err and name in err
     assert victim.read_text() == "precious" and (out / name).is_symlink()
+
+
+def test_a_picture_folder_replaced_by_a_link_is_refused_and_nothing_lands_where_it_points(tmp_path, capsys):
+    from poolbench.cli import main
+
+    runs = tmp_path / "runs"
+    write_run(runs, pool="avg")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "img").symlink_to(elsewhere)
+    rc = main(["report", "--runs-dir", str(runs), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "not a folder" in err
+    assert list(elsewhere.iterdir()) == []

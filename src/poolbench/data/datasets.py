@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import UnsafeFileError, atomic_torch_save
+from ..fileio import LARGE_FILE_CAP, UnsafeFileError, atomic_torch_save, open_regular
 from .errors import CorruptDataError
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
@@ -151,7 +151,8 @@ def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...]
 
 def _read_cache(path: Path) -> dict | None:
     try:
-        return torch.load(path, weights_only=True)
+        with open_regular(path, LARGE_FILE_CAP) as (f, _):  # never a link, a FIFO or a device
+            return torch.load(f, weights_only=True)
     except FileNotFoundError:
         return None
     except Exception as e:  # a damaged cache is only a cache: rebuild it

@@ -29,6 +29,7 @@ plain sum_n p_n x_n) must have one entry per channel. Weights files carry ``form
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..fileio import atomic_torch_save, atomic_write, atomic_write_text
+from ..fileio import LARGE_FILE_CAP, UnsafeFileError, atomic_torch_save, atomic_write, atomic_write_text, read_bytes
 from . import register_pool
 from .base import GlobalPool, WeightMap
 
@@ -92,12 +93,16 @@ def _read_lda_weights(path: Path) -> tuple[torch.Tensor, dict[str, Any]]:
         if not isinstance(blob, dict) or "p" not in blob:
             raise TensorFileError(f"{path} is not an LDA weights file (no 'p'); write it with poolbench fit-lda")
         return torch.as_tensor(blob["p"], dtype=torch.float32), dict(blob.get("meta", {}))
+    try:  # a weights file may be named by a config.json: a regular file only, never a FIFO or a link
+        data = read_bytes(path, LARGE_FILE_CAP)
+    except UnsafeFileError as exc:
+        raise ValueError(str(exc)) from None
     if path.suffix == ".npz":
-        with np.load(path) as blob:
+        with np.load(io.BytesIO(data), allow_pickle=False) as blob:
             meta = json.loads(str(blob["meta"])) if "meta" in blob else {}
             return torch.as_tensor(blob["p"], dtype=torch.float32), meta
     if path.suffix == ".json":
-        blob = json.loads(path.read_text())
+        blob = json.loads(data.decode("utf-8"))
         return torch.tensor(blob["p"], dtype=torch.float32), dict(blob.get("meta", {}))
     raise ValueError(f"LDA weights file must end in .pt, .npz or .json, got {path}")
 

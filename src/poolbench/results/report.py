@@ -31,6 +31,7 @@ from ..fileio import (
     UnsafeFileError,
     atomic_write_bytes,
     atomic_write_text,
+    make_folder,
     read_bytes,
     remove_stale_temps,
 )
@@ -355,7 +356,7 @@ def write_report(runs_dir: PathLike, out_dir: PathLike, db_path: PathLike | None
     """Write ``report.html`` and ``report.md`` (+ ``img/``) into ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
     img_dir = out_dir / "img"
-    img_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(img_dir)  # a link planted in the report folder would take the pictures elsewhere
     conn = build_index(runs_dir, db_path)
     try:
         boards: dict[str, Leaderboard] = {m: build_leaderboard(conn, m) for m in ("best", "final", "val")}
@@ -623,7 +624,7 @@ def _markdown(
     if pictures:
         md += ["## Pictures from the runs", ""]
         runs_img = img_dir / "runs"
-        runs_img.mkdir(exist_ok=True)
+        make_folder(runs_img)
         for r, name, _path, png, why in pictures:
             caption = markdown(_caption(r, name))
             if png is None:

@@ -21,7 +21,7 @@ import torch
 
 from ..data import Dataset, load_dataset, split_validation
 from ..data.datasets import cache_key, default_cache_dir
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, read_bytes
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -148,7 +148,7 @@ def data_identity(config: RunConfig, cache_dir: str | None = None, download: boo
     path = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "fingerprints" / f"{key}.txt"
     if key is not None:
         try:
-            fp, label = path.read_text().split()
+            fp, label = read_bytes(path, 1024).decode().split()  # a regular file of a few bytes only
             if len(fp) == 16:
                 _MEMORY[key] = (fp, label)
                 return fp, label
