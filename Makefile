@@ -5,14 +5,18 @@
 #   make lint       ruff check + ruff format --check (rules and line length in pyproject.toml)
 #   make typecheck  mypy on the typed core ([tool.mypy] files in pyproject.toml)
 #   make test-fast  the tests not marked slow or realdata: the lane to run while developing
+#   make test-interop  the tests marked interop (real timm and torchvision models) in .venv-interop
 # The torch pin's one home is requirements/torch-cpu.txt: installed first, on its own, so pip never
 # resolves a CUDA build, then passed as a constraint (-c) to every later install so nothing moves it.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := requirements/torch-cpu.txt
+# A second environment for the interop tests: its own torch, torchvision and timm (requirements/interop.txt).
+INTEROP_VENV := .venv-interop
+INTEROP_PIN := requirements/interop.txt
 
-.PHONY: setup setup-dev setup-test demo lint typecheck test-fast test clean
+.PHONY: setup setup-dev setup-test setup-interop demo lint typecheck test-fast test test-interop clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -57,5 +61,17 @@ test-fast: setup-test
 test: setup-test
 	$(BIN)/python -m pytest tests -p no:cacheprovider --timeout=900
 
+$(INTEROP_VENV)/bin/python:
+	$(PY) -m venv $(INTEROP_VENV)
+
+setup-interop: $(INTEROP_VENV)/bin/python
+	$(INTEROP_VENV)/bin/pip install -q -r $(INTEROP_PIN)
+	$(INTEROP_VENV)/bin/pip install -q -c $(INTEROP_PIN) -e '.[test]'
+
+# swap_pool, feat_mult() and timm pools on real timm and torchvision models (tests marked interop;
+# `make test` skips them, saying why, where timm and torchvision cannot be imported)
+test-interop: setup-interop
+	$(INTEROP_VENV)/bin/python -m pytest tests -p no:cacheprovider --timeout=900 -m interop
+
 clean:
-	rm -rf $(VENV) runs out
+	rm -rf $(VENV) $(INTEROP_VENV) runs out

@@ -6,6 +6,7 @@
 ['avg', 'avgmax', 'avgmax_half']
 >>> check_pool("gem").passed   # the contract (pools/check.py)
 True
+>>> swap_pool(model, "gem")      # into a built poolbench, timm or torchvision classifier (pools/swap.py)
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ def is_pool(name: str) -> bool:
 
 # Import every pool module so its @register_pool runs (one pool per file; check.py is not a pool).
 for _m in pkgutil.iter_modules(__path__):
-    if _m.name not in ("base", "check", "loader"):
+    if _m.name not in ("base", "check", "loader", "swap"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
 from .check import CheckReport, check_pool  # noqa: E402 - the contract needs the registry above
+from .swap import swap_pool  # noqa: E402 - builds pools through the registry above
 
 __all__ = [
     "GlobalPool",
@@ -83,4 +85,5 @@ __all__ = [
     "is_pool",
     "check_pool",
     "CheckReport",
+    "swap_pool",
 ]
