@@ -42,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"data", "fileio", "models", "train"},
     "cli": {
         TOP,
+        "registry",
         *("bench", "data", "executors", "fileio", "lda", "models", "pools", "results"),
         *("robustness", "runs", "suites", "sweep", "train", "viz"),
     },

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -46,3 +48,24 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def declared_names(folders: Iterable[str], decorator: str) -> builtins.list[str]:
+    """The names ``@decorator("name", ...)`` registers in the modules of ``folders``, read from their
+    source without importing them: the command line checks a name before torch loads. Sorted; empty
+    where no source can be read (then the caller leaves the name to the imported registry)."""
+    names: set[str] = set()
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                first = node.args[0]
+                if called == decorator and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.add(first.value)
+    return sorted(names)

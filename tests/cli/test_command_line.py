@@ -78,6 +78,36 @@ def test_help_is_answered_before_torch_loads(command):
     assert "%%" not in out and "``" not in out, "argparse left a doubled % or RST markup in the help"
 
 
+# a value the flag alone can judge, one per command: refused before torch loads, in one line
+VALUE_ERRORS = [
+    ["run", "--model", "nosuch", "--dataset", "synthetic"],
+    ["run", "--model", "resnet20", "--dataset", "imagenet"],
+    ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool", "nosuch"],
+    ["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "0"],
+    ["sweep", "--pools", "avg", "--models", "resnet20", "--datasets", "imagenet"],
+    ["sweep", "--pools", "avg", "--ray-address", "garbage"],
+    ["harness", "pool.py", "--arch", "resnet20", "--dataset", "imagenet"],
+    ["harness", "pool.py", "--arch", "resnet20", "--dataset", "cifar10", "--device", "bogus"],
+    ["bench", "--steps", "-1"],
+    ["bench", "--models", "nosuch"],
+    ["check", "gem", "--channels", "0"],
+    ["demo", "--model", "nosuch"],
+    ["show", "run", "--n", "0"],
+    ["robustness", "run", "--severities", "0-9"],
+    ["fit-lda", "run", "--alpha", "nan"],
+    ["table", "--format", "xml"],
+    ["reproduce", "flexpool2023", "--reg", "nan"],
+    ["reproduce", "birodkar2019", "--layers", "4"],
+]
+
+
+@pytest.mark.parametrize("argv", VALUE_ERRORS, ids=" ".join)
+def test_a_bad_value_is_answered_before_torch_loads(argv):
+    rc, heavy, _, err = probe(argv)
+    assert rc == 2 and len(err.splitlines()) == 1 and "error:" in err, err
+    assert heavy == [], f"poolbench {' '.join(argv)} imported {heavy}"
+
+
 def test_the_top_level_help_and_a_bad_command_are_light():
     assert probe(["--help"])[:2] == (0, [])
     rc, heavy, _, err = probe(["--bad-flag"])
@@ -107,11 +137,9 @@ def test_importing_the_package_loads_no_torch():
     ids=lambda a: a[0],
 )
 def test_one_spelling_table_for_models_and_datasets(argv):
-    from poolbench.cli._args import canonical_names
-
     args = build_parser().parse_args(argv)
-    model = getattr(args, "model", None) or getattr(args, "arch", None) or canonical_names(args.models)[0]
-    dataset = args.dataset if hasattr(args, "dataset") else canonical_names(args.datasets)[0]
+    model = getattr(args, "model", None) or getattr(args, "arch", None) or args.models[0]
+    dataset = args.dataset if hasattr(args, "dataset") else args.datasets[0]
     assert (model, dataset) == ("vgg16_bn", "fashion_mnist")
 
 

@@ -43,11 +43,6 @@ def canonical_name(text: str) -> str:
     return ALIASES.get(name, name)
 
 
-def canonical_names(text: str | None) -> list[str]:
-    """A comma list of model or dataset names in poolbench's spelling."""
-    return [canonical_name(t) for t in (text or "").split(",") if t.strip()]
-
-
 #: --threads when not given: see add_threads_arg
 DEFAULT_THREADS = "auto"
 

@@ -10,6 +10,7 @@ loading the dataset the runs would load anyway).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -198,6 +199,55 @@ def ray_address(text: str) -> str:
             f"HOST:PORT (the head's GCS port) or ray://HOST:PORT (Ray Client)"
         )
     return text
+
+
+_DECORATORS = {
+    "pool": ("pools", "register_pool"),
+    "model": ("models", "register_model"),
+    "dataset": ("data", "register_dataset"),
+}
+
+
+@functools.cache
+def declared(kind: str) -> tuple[str, ...]:
+    """Every registered pool, model or dataset name, read from the package's source (not imported)."""
+    import importlib.util
+
+    from ..registry import declared_names
+
+    package, decorator = _DECORATORS[kind]
+    spec = importlib.util.find_spec(f"poolbench.{package}")  # imports poolbench only, not the package
+    return tuple(declared_names(spec.submodule_search_locations or [] if spec else [], decorator))
+
+
+def registered_name(kind: str) -> Callable[[str], str]:
+    """argparse type: a registered ``kind`` name (models and datasets in poolbench's spelling, see
+    ``_args.ALIASES``), checked before torch loads."""
+
+    def parse(text: str) -> str:
+        from ._args import canonical_name
+
+        name = text.strip() if kind == "pool" else canonical_name(text)
+        valid = declared(kind)
+        if valid and name not in valid:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}; use one of {', '.join(valid)}")
+        return name
+
+    parse.__name__ = kind
+    return parse
+
+
+def registered_names(kind: str) -> Callable[[str], list[str]]:
+    """argparse type: a non-empty comma list of registered ``kind`` names."""
+
+    def parse(text: str) -> list[str]:
+        names = [registered_name(kind)(t) for t in text.split(",") if t.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a comma list of {kind}s")
+        return names
+
+    parse.__name__ = f"{kind} list"
+    return parse
 
 
 # ----------------------------------------------------------------------------- single flags

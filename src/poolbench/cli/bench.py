@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from ._validate import device_name, finite_float, folder, int_at_least, int_list
+from ._validate import device_name, finite_float, folder, int_at_least, int_list, registered_names
 
 
 def _names(text: str):
@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Writes a table to stdout and JSON + Markdown to --out.",
     )
     p.add_argument(
-        "--models", type=_names, default=("resnet20", "resnet56", "vgg16_bn", "mobilenetv2"), help="comma-separated"
+        "--models",
+        type=registered_names("model"),
+        default=["resnet20", "resnet56", "vgg16_bn", "mobilenetv2"],
+        help="comma-separated",
     )
     p.add_argument("--packs", type=int_list(1), help="K values to time (default 1,4 on CPU, 1,4,8,16 on a GPU)")
     p.add_argument("--steps", type=int_at_least(1), help="timed steps per round (default 5 on CPU, 50 on a GPU)")

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._args import add_threads_arg, apply_threads, canonical_name, parse_seeds, refuse_failing_pools
-from ._validate import device_name, folder, int_at_least
+from ._args import add_threads_arg, apply_threads, parse_seeds, refuse_failing_pools
+from ._validate import device_name, folder, int_at_least, registered_name
 
 DEMO_POOLS = "avg,max,gem,flex"
 DEMO_DATASET = "patterns"
@@ -42,9 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEMO_POOLS,
         help="comma list of pool names and pool files (custom_pool.py, file.py:MyPool; default: %(default)s)",
     )
-    p.add_argument("--model", type=canonical_name, default=DEMO_MODEL, help="default: %(default)s at width 16")
     p.add_argument(
-        "--dataset", type=canonical_name, default=DEMO_DATASET, help="default: %(default)s (generated, no files)"
+        "--model", type=registered_name("model"), default=DEMO_MODEL, help="default: %(default)s at width 16"
+    )
+    p.add_argument(
+        "--dataset",
+        type=registered_name("dataset"),
+        default=DEMO_DATASET,
+        help="default: %(default)s (generated, no files)",
     )
     p.add_argument("--epochs", type=int_at_least(1), default=DEMO_EPOCHS)
     p.add_argument("--train-subset", type=int_at_least(1), default=DEMO_TRAIN)

@@ -17,15 +17,17 @@ import argparse
 import sys
 
 from ..runs import default_runs_dir
-from ._args import absolute, add_check_arg, add_threads_arg, apply_threads, canonical_name, refuse_failing_pools
-from ._validate import device_name, existing_path, folder, int_at_least, one_line_error
+from ._args import absolute, add_check_arg, add_threads_arg, apply_threads, refuse_failing_pools
+from ._validate import device_name, existing_path, folder, int_at_least, one_line_error, registered_name
 
 
 def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     if with_file:
         p.add_argument("pool_file", help="path/to/custom_pool.py[:ClassName] (class default CustomPool)")
-    p.add_argument("--arch", required=True, type=canonical_name, help="resnet20|56|..., vgg16bn, mobilenetv2")
-    p.add_argument("--dataset", required=True, type=canonical_name, help="cifar10, cifar100, fmnist (fashion_mnist)")
+    p.add_argument("--arch", required=True, type=registered_name("model"), help="resnet20|56|..., vgg16bn, mobilenetv2")
+    p.add_argument(
+        "--dataset", required=True, type=registered_name("dataset"), help="cifar10, cifar100, fmnist (fashion_mnist)"
+    )
     p.add_argument("--seed", type=int_at_least(0), default=42, help="default 42, as the benchmark's usage line")
     p.add_argument("--epochs", type=int_at_least(1), help="default 200 (any other value is a non-standard run)")
     p.add_argument(

@@ -13,13 +13,12 @@ from ._args import (
     add_protocol_args,
     add_threads_arg,
     apply_threads,
-    canonical_name,
     config_from_args,
     parse_kv,
     parse_seeds,
     refuse_failing_pools,
 )
-from ._validate import int_at_least, one_line_error, validate_configs
+from ._validate import int_at_least, one_line_error, registered_name, validate_configs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,16 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         required=True,
-        type=canonical_name,
+        type=registered_name("model"),
         help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18",
     )
     p.add_argument(
         "--dataset",
         required=True,
-        type=canonical_name,
+        type=registered_name("dataset"),
         help="cifar10, cifar100, svhn, fashion_mnist (fmnist), mnist, imagefolder, synthetic, patterns",
     )
-    p.add_argument("--pool", default="avg", help="a registered pool name (see poolbench check --all)")
+    p.add_argument(
+        "--pool", type=registered_name("pool"), default="avg", help="a registered pool name (see poolbench check --all)"
+    )
     p.add_argument(
         "--pool-file",
         help="path/to/file.py[:ClassName], a user pool (the benchmark's convention; the class defaults to CustomPool)",

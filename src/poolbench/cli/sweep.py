@@ -26,7 +26,6 @@ from ._args import (
     add_protocol_args,
     add_threads_arg,
     apply_threads,
-    canonical_names,
     model_extras_from_args,
     parse_value,
     protocol_from_args,
@@ -40,6 +39,7 @@ from ._validate import (
     int_at_least,
     one_line_error,
     ray_address,
+    registered_names,
     validate_configs,
 )
 
@@ -58,8 +58,8 @@ def register(subparsers) -> None:
         help="comma list of pool names and pool files, e.g. "
         "avg,max,gem,custom_pool.py (class CustomPool) or file.py:MyPool",
     )
-    g.add_argument("--models", help="comma list of models (not with --suite)")
-    g.add_argument("--datasets", help="comma list of datasets (not with --suite)")
+    g.add_argument("--models", type=registered_names("model"), help="comma list of models (not with --suite)")
+    g.add_argument("--datasets", type=registered_names("dataset"), help="comma list of datasets (not with --suite)")
     g.add_argument(
         "--suite",
         choices=sorted(SUITES),
@@ -153,7 +153,7 @@ def build_configs(args: argparse.Namespace):
         if args.models or args.datasets:
             raise ValueError("--suite sets the models and datasets: drop --models/--datasets, or drop --suite")
         return expand_suite(args.suite, pools, seeds, **common)
-    models, datasets = canonical_names(args.models), canonical_names(args.datasets)
+    models, datasets = args.models or [], args.datasets or []
     if not models or not datasets:
         raise ValueError("give --models and --datasets (comma lists), or --suite")
     _check_names("model", models, list_models())
