@@ -84,3 +84,24 @@ def test_pool_args_reach_the_pool(capsys):
 def test_usage_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["check", "harness"])
+@pytest.mark.parametrize("kind", ["syntax", "raises", "no_class"])
+def test_a_pool_file_that_cannot_be_loaded_is_its_own_file_line_and_error_and_exit_2(tmp_path, capsys, command, kind):
+    source, line, error = {
+        "syntax": ("import torch\nclass CustomPool(torch.nn.Module)\n    pass\n", 2, "SyntaxError: expected ':'"),
+        "raises": ('import torch\n\nraise RuntimeError("boom at import")\n', 3, "RuntimeError: boom at import"),
+        "no_class": ("import torch\nclass Other(torch.nn.Module):\n    pass\n", None, "has no class 'CustomPool'"),
+    }[kind]
+    path = tmp_path / "my_pool.py"
+    path.write_text(source)
+    argv = [command, str(path), "--no-compile", "--no-onnx"]
+    if command == "harness":
+        argv = [command, str(path), "--arch", "resnet20", "--dataset", "synthetic", "--runs-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and error in err and (line is None or f"line {line}" in err)
+    assert "Traceback" not in err and "importlib" not in err and "/poolbench/" not in err
+    assert len(err.splitlines()) <= 6
+    assert not (tmp_path / "r").exists()  # nothing was trained or written

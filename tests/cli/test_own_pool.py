@@ -262,3 +262,16 @@ def test_python_m_poolbench_harness_and_the_pool_files_own_main(tmp_path):
     b = subprocess.run([sys.executable, str(EX / "custom_pool.py"), *common], capture_output=True, text=True, env=env)
     assert b.returncode == 0, b.stderr
     assert "already done" in b.stdout or b.stdout.count("best test acc") == 1
+
+
+def test_a_pool_file_that_raises_at_import_is_one_line_naming_its_line_for_run_and_sweep(tmp_path, capsys):
+    path = tmp_path / "my_pool.py"
+    path.write_text('import torch\n\nraise RuntimeError("boom at import")\n')
+    for argv in (
+        ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", str(path)],
+        ["sweep", "--models", "resnet20", "--datasets", "synthetic", "--pools", str(path)],
+    ):
+        assert main([*argv, "--runs-dir", str(tmp_path / "runs"), *TINY]) == 2
+        err = capsys.readouterr().err
+        assert "RuntimeError: boom at import (my_pool.py, line 3)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

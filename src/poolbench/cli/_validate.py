@@ -474,7 +474,8 @@ def _resolve_pool(config: Any) -> tuple[Any, str, str]:
         try:
             pool: Any = load_pool_file(config.pool_file)
         except Exception as e:  # noqa: BLE001 - an import error in the user's file, named
-            raise bad("--pool-file", config.pool_file, f"{type(e).__name__}: {e}", "fix the path or the file") from None
+            problem = getattr(e, "one_line", f"{type(e).__name__}: {e}")  # a PoolFileError says where, in one line
+            raise bad("--pool-file", config.pool_file, problem, "fix the path or the file") from None
         return pool, config.pool_file, "--pool-file"
     if not is_pool(config.pool):
         raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")

@@ -11,11 +11,33 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 
 import torch.nn as nn
 
 DEFAULT_CLASS = "CustomPool"  # the benchmark's scaffold names its pool class so
+
+
+class PoolFileError(ValueError):
+    """A user's pool file that failed to import. ``str`` shows the error where the user's file
+    raised it (its frames only, none of importlib's or poolbench's) in a few lines; ``one_line``
+    says the same in one."""
+
+    MAX_FRAMES = 3  # the innermost frames of the user's file
+
+    def __init__(self, path: Path, exc: BaseException):
+        error = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        if isinstance(exc, SyntaxError):  # format_exception_only shows its file, line and caret
+            where = f"{Path(exc.filename or path).name}, line {exc.lineno}"
+            self.one_line = f"{type(exc).__name__}: {exc.msg} ({where})"
+            super().__init__(f"pool file {path} does not compile:\n{error}")
+            return
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        shown = "".join(traceback.format_list(frames[-self.MAX_FRAMES :]))
+        where = f" ({path.name}, line {frames[-1].lineno})" if frames else ""
+        self.one_line = f"{type(exc).__name__}: {exc}{where}".replace("\n", " ")
+        super().__init__(f"pool file {path} raised an error while it was imported:\n{shown}{error}")
 
 
 def is_pool_file_spec(spec: str) -> bool:
@@ -53,7 +75,9 @@ def pool_file_label(spec: str, sha: str | None, full_path: bool = False) -> str:
 
 
 def load_pool_file(spec: str) -> type[nn.Module]:
-    """Import ``path.py`` by its path and return its class ``ClassName`` (default ``CustomPool``)."""
+    """Import ``path.py`` by its path and return its class ``ClassName`` (default ``CustomPool``).
+    ValueError when the file is missing or has no such class; ``PoolFileError`` (a ValueError)
+    when importing it raises."""
     path_str, name = split_pool_file_spec(spec)
     path = Path(path_str).expanduser().resolve()
     if not path.is_file():
@@ -67,9 +91,9 @@ def load_pool_file(spec: str) -> type[nn.Module]:
     sys.modules[mod_name] = module  # dataclasses and pickling look the module up by name
     try:
         module_spec.loader.exec_module(module)
-    except Exception:
+    except (Exception, SystemExit) as exc:  # the user's code: its error, not poolbench's internals
         sys.modules.pop(mod_name, None)
-        raise
+        raise PoolFileError(path, exc) from None
     cls = getattr(module, name, None)
     if cls is None:
         found = sorted(k for k, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module))
