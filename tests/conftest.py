@@ -59,3 +59,18 @@ def shared_fmnist() -> Path:
     if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real Fashion-MNIST not found in {FASHION_MNIST} (needs ../shared/data)")
     return FASHION_MNIST
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, rather than wait forever, when the code under test blocks (a FIFO opened for reading)."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError("blocked for 30 s")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

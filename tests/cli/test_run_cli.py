@@ -165,3 +165,48 @@ def test_default_seeds_are_the_benchmarks_published_three():
     from poolbench.sweep import parse_seeds
 
     assert parse_seeds(parser.parse_args(["sweep", "--pools", "avg"]).seeds) == [42, 123, 456]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "harness"])
+def test_a_data_path_that_cannot_be_read_is_refused_before_any_run_id_is_resolved(
+    tmp_path, capsys, monkeypatch, no_hang, command
+):
+    import os
+
+    from poolbench.train.config import RunConfig
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    mat = tmp_path / "train_32x32.mat"
+    mat.write_bytes(b"a file, not the folder svhn wants")
+    resolved = []
+    real = RunConfig.resolve_data_fingerprint
+    monkeypatch.setattr(
+        RunConfig, "resolve_data_fingerprint", lambda self, **kw: resolved.append(self) or real(self, **kw)
+    )
+    pool_file = str(Path(__file__).resolve().parents[2] / "examples" / "custom_pool.py")
+    for dataset, path, problem in (
+        ("cifar10", fifo, "not a regular file or a folder"),
+        ("svhn", mat, "is a file; give the folder holding"),
+    ):
+        common = ["--data-path", str(path), "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
+        argv = {
+            "run": ["run", "--model", "resnet20", "--dataset", dataset, "--seeds", "0", *common],
+            "sweep": [
+                "sweep",
+                "--models",
+                "resnet20",
+                "--pools",
+                "avg",
+                "--datasets",
+                dataset,
+                "--seeds",
+                "0",
+                *common,
+            ],
+            "harness": ["harness", pool_file, "--arch", "resnet20", "--dataset", dataset, *common],
+        }[command]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert problem in err and str(path) in err and len(err.strip().splitlines()) == 1
+    assert not resolved and not (tmp_path / "runs").exists()

@@ -113,3 +113,18 @@ def test_split_validation_is_stratified_disjoint_and_fixed():
     assert torch.equal(again.train_x, train.train_x) and not torch.equal(other.train_x, train.train_x)
     with pytest.raises(ValueError, match="between 1 and 102"):
         split_validation(ds, 103)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "imagefolder", "svhn", "fashion_mnist"])
+def test_a_data_path_that_is_a_pipe_or_a_device_is_refused_before_it_is_opened(tmp_path, no_hang, name):
+    import os
+
+    from poolbench.data import CorruptDataError, load_dataset
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        with pytest.raises(CorruptDataError, match=f"--data-path {path}: not a regular file or a folder"):
+            load_dataset(name, data_path=path, cache_dir=str(tmp_path / "cache"), download=False)
+    with pytest.raises(CorruptDataError, match="--data-dir .*: not a regular file or a folder"):
+        load_dataset(name, data_dir=str(fifo), cache_dir=str(tmp_path / "cache"), download=False)

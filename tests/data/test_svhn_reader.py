@@ -61,3 +61,10 @@ def test_wrong_checksum_missing_file_and_bad_layout(tmp_path, monkeypatch):
     (tmp_path / "bad" / "test_32x32.mat").write_bytes(b"not a mat file")
     with pytest.raises(CorruptDataError, match="cannot be read"):
         svhn.read_mat(tmp_path / "bad" / "test_32x32.mat")
+
+
+def test_a_data_path_that_is_a_file_is_refused_naming_the_folder_it_wants(tmp_path):
+    f = tmp_path / "train_32x32.mat"
+    f.write_bytes(b"not a folder")
+    with pytest.raises(CorruptDataError, match=r"svhn --data-path .* is a file; give the folder holding train_32x32"):
+        load_dataset("svhn", data_path=str(f), cache_dir=str(tmp_path / "cache"))

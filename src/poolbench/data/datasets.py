@@ -125,8 +125,22 @@ def _identity(paths: list[Path]) -> list[list]:
     return out
 
 
+def check_source_kinds(data_path: str | None, data_dir: str | None) -> None:
+    """A data path or folder that exists must be a regular file or a folder: a reader opening a
+    FIFO waits for a writer forever, and a device (``/dev/zero``) never ends."""
+    for flag, value in (("--data-path", data_path), ("--data-dir", data_dir)):
+        path = Path(value).expanduser() if value else None
+        if path is not None and path.exists() and not (path.is_file() or path.is_dir()):
+            raise CorruptDataError(
+                f"{flag} {value}: not a regular file or a folder (a pipe, socket or device); "
+                f"give the dataset's archive, file or folder"
+            )
+
+
 def cache_key(name: str, data_path: str | None = None, data_dir: str | None = None) -> str | None:
-    """The cache file's key, or None when the source is missing (nothing to cache against yet)."""
+    """The cache file's key, or None when the source is missing (nothing to cache against yet).
+    ``CorruptDataError`` when a source that exists is not a regular file or a folder."""
+    check_source_kinds(data_path, data_dir)
     sources = READERS[name][1](data_path, data_dir)
     if name not in GENERATED and not sources:
         return None

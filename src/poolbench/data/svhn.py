@@ -55,6 +55,11 @@ FILES = {
 def folder(data_path: str | None, data_dir: str | None) -> Path:
     """``data_path`` (the folder holding both files), else ``data_dir``/svhn if it exists, else ``data_dir``."""
     if data_path:
+        if Path(data_path).expanduser().is_file():  # a download would try to make a folder of it
+            raise CorruptDataError(
+                f"svhn --data-path {data_path} is a file; give the folder holding "
+                f"{' and '.join(f.filename for f in FILES.values())}"
+            )
         return Path(data_path).expanduser()
     base = Path(data_dir or "data").expanduser()
     return base / "svhn" if (base / "svhn").is_dir() else base
