@@ -5,6 +5,9 @@ count, so its per-channel parameter is created on the first input it sees.
     poolbench run --model resnet20 --dataset synthetic --pool-file examples/custom_pool.py --epochs 1
     python examples/custom_pool.py --arch resnet20 --dataset cifar10 --seed 42   # the benchmark's harness
 
+The harness reads the data from --data-dir / --data-path, else $POOLBENCH_DATA_DIR, else the first
+of ./data and ../shared/data that holds it (``--help`` says so; its first line names the folder).
+
 The pool is mixed max-average pooling (Lee, Gallagher & Tu, AISTATS 2016): per channel,
 a * max + (1 - a) * mean with a = sigmoid(w), w learned, init 0 (a = 0.5).
 """

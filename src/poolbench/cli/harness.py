@@ -9,16 +9,44 @@ that cannot be built so. Its names are mapped to poolbench's (``vgg16bn`` -> ``v
 ``sweep`` read too);
 ``python -m poolbench.harness`` and a pool file's own ``__main__`` (see examples/custom_pool.py)
 call the same function.
+
+Where the data is: ``--data-dir`` or ``--data-path`` when given; else ``$POOLBENCH_DATA_DIR``;
+else the first of ``./data`` and ``../shared/data`` (the machines' shared copy, relative to the
+folder the command runs in) that holds the dataset; else ``./data``, where CIFAR is downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..runs import default_runs_dir
 from ._args import absolute, add_check_arg, add_threads_arg, apply_threads, refuse_failing_pools
 from ._validate import device_name, existing_path, folder, int_at_least, one_line_error, registered_name
+
+#: where the harness looks for the data when no --data-dir / --data-path is given (after $POOLBENCH_DATA_DIR)
+DATA_DIR_ENV = "POOLBENCH_DATA_DIR"
+SEARCHED = ("data", "../shared/data")
+
+
+def default_data_dir(dataset: str) -> str | None:
+    """The --data-dir the harness uses when none is given (None: the reader's ./data); says so in
+    one line when the dataset is in none of the folders searched."""
+    from ..data.datasets import GENERATED, find_data_dir
+
+    if os.environ.get(DATA_DIR_ENV):
+        return os.environ[DATA_DIR_ENV]
+    if dataset in GENERATED:
+        return None
+    found = find_data_dir(dataset, list(SEARCHED))
+    if found is None:
+        print(
+            f"poolbench harness: {dataset} is not in {' or '.join(SEARCHED)} (from {os.getcwd()}); reading or "
+            f"downloading it in ./data. Point elsewhere with --data-dir DIR, --data-path FILE or ${DATA_DIR_ENV}",
+            file=sys.stderr,
+        )
+    return found
 
 
 def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
@@ -38,7 +66,12 @@ def add_arguments(p: argparse.ArgumentParser, with_file: bool = True) -> None:
     p.add_argument(
         "--test-subset", type=int_at_least(1), help="poolbench extra: a fixed subset of N test images (non-standard)"
     )
-    p.add_argument("--data-dir", type=folder, help="where the official archives live (default ./data)")
+    p.add_argument(
+        "--data-dir",
+        type=folder,
+        help=f"where the dataset's files are (default: ${DATA_DIR_ENV}, else the first of "
+        f"{' and '.join(SEARCHED)} that holds them, else ./data, where CIFAR is downloaded)",
+    )
     p.add_argument("--data-path", type=existing_path(), help="one archive or image folder instead")
     p.add_argument(
         "--runs-dir", type=folder, default=str(default_runs_dir()), help="run directories (default: %(default)s)"
@@ -77,6 +110,7 @@ def _scaffold_builds(config) -> bool:
 
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
+    from ..data.datasets import GENERATED
     from ..train import Protocol, RunConfig
     from ..train.config import pool_fields
     from ..train.engine import train_run
@@ -97,12 +131,13 @@ def main(args: argparse.Namespace) -> int:
             pool = pool_fields(args.pool_file)
         except ValueError as exc:
             raise ValueError(f"POOL_FILE {args.pool_file}: {exc}") from None
+        data_dir = args.data_dir if args.data_dir or args.data_path else default_data_dir(dataset)
         config = RunConfig(
             model=model,
             dataset=dataset,
             seed=args.seed,
             protocol=protocol,
-            data_dir=absolute(args.data_dir),
+            data_dir=absolute(data_dir),
             data_path=absolute(args.data_path),
             **pool,
         )
@@ -116,7 +151,8 @@ def main(args: argparse.Namespace) -> int:
         if not args.no_check and not refuse_failing_pools([config], "harness"):
             return 2
         print(
-            f"arch={model} dataset={dataset} seed={args.seed} pool={args.pool_file} protocol={config.protocol_label()}",
+            f"arch={model} dataset={dataset} seed={args.seed} pool={args.pool_file} protocol={config.protocol_label()} "
+            f"data={'generated' if dataset in GENERATED else config.data_path or config.data_dir or 'data'}",
             flush=True,
         )
         result = train_run(

@@ -103,6 +103,17 @@ def existing(path: str | Path | None) -> list[Path]:
     return [Path(path).expanduser()] if path and Path(path).expanduser().exists() else []
 
 
+def find_data_dir(name: str, candidates: list[str]) -> str | None:
+    """The first folder of ``candidates`` that holds dataset ``name``'s source files (as
+    ``--data-dir`` would find them), or None: in none of them, or a generated dataset."""
+    if name not in READERS or name in GENERATED:
+        return None
+    for folder in candidates:
+        if Path(folder).expanduser().is_dir() and READERS[name][1](None, folder):
+            return folder
+    return None
+
+
 def list_datasets() -> list[str]:
     return sorted(READERS)
 
