@@ -189,7 +189,7 @@ def test_only_finished_and_diverged_runs_are_done(tmp_path):
     run = RunDir(tmp_path, "r")
     assert not run.is_done()  # no result.json: unfinished
     for status in ("finished", "diverged", "failed"):
-        atomic_write_json(run.result, {"status": status})
+        atomic_write_json(run.result, {"status": status, "run_id": "r", "best_test_acc": 50.0})
         assert run.is_done() == (status in DONE_STATUSES)
     assert DONE_STATUSES == ("finished", "diverged")
 
@@ -242,3 +242,95 @@ def test_an_lda_weights_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path, s
     os.mkfifo(path)
     with pytest.raises(ValueError, match="FIFO"):
         load_lda_weights(path)
+
+
+GOOD_RESULT = {
+    "status": "finished",
+    "run_id": "r",
+    "best_test_acc": 71.5,
+    "final_test_acc": 70.0,
+    "epochs_completed": 3,
+}
+INVALID_RESULTS = {
+    "acc-150": ({"best_test_acc": 150}, "best_test_acc 150"),
+    "acc-negative": ({"best_test_acc": -5}, "best_test_acc -5"),
+    "acc-1e308": ({"final_test_acc": 1e308}, "final_test_acc"),
+    "acc-nan": ({"best_test_acc": float("nan")}, "best_test_acc nan"),
+    "acc-inf": ({"test_acc_at_best_val": float("inf")}, "test_acc_at_best_val inf"),
+    "acc-string": ({"best_test_acc": "70.1"}, "best_test_acc '70.1'"),
+    "acc-bool": ({"final_val_acc": True}, "final_val_acc True"),
+    "finished-no-acc": ({"best_test_acc": None}, "no best_test_acc"),
+    "status-unknown": ({"status": "done"}, "status 'done'"),
+    "status-missing": ({"status": None}, "status None"),
+    "epochs-negative": ({"epochs_completed": -1}, "epochs_completed -1"),
+    "epochs-float": ({"best_epoch": 1.5}, "best_epoch 1.5"),
+    "epochs-huge": ({"epochs_completed": 2**70}, "epochs_completed"),
+    "another-run-id": ({"run_id": "other"}, "names run id 'other'"),
+    "error-not-text": ({"error": ["x"]}, "error"),
+    "provenance-not-object": ({"provenance": "x"}, "provenance"),
+}
+
+
+def test_a_result_poolbench_writes_is_valid(tmp_path):
+    from poolbench.runs import atomic_write_json
+
+    run = RunDir(tmp_path, "r")
+    atomic_write_json(run.result, GOOD_RESULT)
+    assert run.read_result() == GOOD_RESULT and run.is_done()
+    result = train_run(CFG, tmp_path, device="cpu", progress=False)  # the recorder's own result.json
+    assert RunDir(tmp_path, CFG.run_id).read_result() == result
+
+
+@pytest.mark.parametrize("change, named", INVALID_RESULTS.values(), ids=INVALID_RESULTS.keys())
+def test_an_invalid_result_is_named_and_never_done(tmp_path, change, named):
+    import json
+
+    run = RunDir(tmp_path, "r")
+    run.path.mkdir()
+    run.result.write_text(json.dumps(GOOD_RESULT | change))  # json writes NaN and Infinity as Python does
+    with pytest.raises(RunFileError, match=str(run.result)) as err:
+        run.read_result()
+    assert named in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(RunFileError):
+        run.is_done()
+
+
+def test_a_directory_whose_config_names_another_run_is_not_that_run(tmp_path):
+    from poolbench.runs import atomic_write_json, load_run
+
+    run = RunDir(tmp_path, "copy")
+    atomic_write_json(run.config, {"run_id": "r", "model": "resnet20"})
+    atomic_write_json(run.result, GOOD_RESULT | {"run_id": "copy"})
+    with pytest.raises(RunFileError, match="config.json names run id 'r'"):
+        run.read_result()
+    run.result.unlink()  # an unfinished copy claims the id through its config alone
+    with pytest.raises(RunFileError, match="names run id 'r', but its directory is copy"):
+        load_run(run.path)
+
+
+def test_json_nested_too_deep_is_named_not_a_recursion_error(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(RunFileError, match=str(path)):
+        read_json(path)
+
+
+def test_an_invalid_result_stops_run_and_sweep_and_is_kept(tmp_path, capsys):
+    import json
+
+    from poolbench.sweep import run_sweep
+    from tests.sweep.fakes import FakeEngine
+
+    run = RunDir(tmp_path, CFG.run_id)
+    run.path.mkdir(parents=True)
+    text = json.dumps(GOOD_RESULT | {"run_id": CFG.run_id, "best_test_acc": 150.0})
+    run.result.write_text(text)
+    with pytest.raises(RunFileError, match="best_test_acc 150"):
+        train_run(CFG, tmp_path, device="cpu", progress=False)
+    fake = FakeEngine()
+    with pytest.raises(RunFileError, match="best_test_acc 150"):
+        run_sweep([CFG], tmp_path, run_fn=fake.run, progress=False)
+    rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and str(run.result) in err and len(err.splitlines()) == 1
+    assert fake.calls == [] and run.result.read_text() == text  # nothing trained, nothing overwritten

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ PathLike = str | Path
 #: The statuses of a run that is over: a diverged run is a result, not an accident, so neither is
 #: trained again; a "failed" one (a crash) is retried.
 DONE_STATUSES = ("finished", "diverged")
+#: Every status a ``result.json`` may hold (a run still training has none).
+RESULT_STATUSES = (*DONE_STATUSES, "failed")
 #: Where run directories go when neither ``--runs-dir`` nor ``$POOLBENCH_RUNS`` says otherwise.
 DEFAULT_RUNS_DIR = "runs"
 RUNS_ENV = "POOLBENCH_RUNS"
@@ -42,6 +46,25 @@ RUNS_ENV = "POOLBENCH_RUNS"
 def default_runs_dir() -> Path:
     """``$POOLBENCH_RUNS`` if set (and not empty), else ``runs`` (relative to the working directory)."""
     return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR)
+
+
+#: A run id is a directory name: built from this closed alphabet only (no separator, no dot), so no
+#: config text (a pool named ``x/../../y``) can make it a path that leaves its runs directory.
+_RUN_ID_PART = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_RUN_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+#: The longest part (model, dataset, pool) a run id is built from: a directory name has 255 bytes.
+RUN_ID_PART_MAX = 64
+
+
+def run_id_part(text: object) -> str:
+    """``text`` as a piece of a run id: each character outside the run-id alphabet becomes ``_``
+    and the piece is cut at ``RUN_ID_PART_MAX`` characters (the id's digest keeps ids distinct)."""
+    return _NOT_RUN_ID_CHAR.sub("_", str(text))[:RUN_ID_PART_MAX] or "_"
+
+
+def is_run_id(text: object) -> bool:
+    """Whether ``text`` can be a run directory's name: the run-id alphabet only, at most 255 characters."""
+    return isinstance(text, str) and len(text) <= 255 and _RUN_ID_PART.fullmatch(text) is not None
 
 
 class _RunEnd(TypedDict):
@@ -66,6 +89,71 @@ class RunResult(_RunEnd, total=False):
 
     best_val_epoch: int | None  # finished runs only
     final_val_acc: float  # finished runs with a validation split only
+
+
+#: result.json fields that are accuracies (%) and epoch numbers: checked on every read.
+ACCURACY_FIELDS = ("best_test_acc", "final_test_acc", "test_acc_at_best_val", "final_val_acc")
+EPOCH_FIELDS = ("epochs_completed", "best_epoch", "diverged_at_epoch", "best_val_epoch")
+_MAX_EPOCH = 10**9  # far beyond any protocol; keeps a stored epoch a 64-bit integer
+
+
+def result_problem(result: dict[str, Any], run_id: str, config: dict[str, Any] | None) -> str | None:
+    """Why ``result`` (a parsed ``result.json`` in the directory ``run_id``) is not a result poolbench
+    can have written, or None when it is one.
+
+    Checked: the status is one of ``RESULT_STATUSES``; the run id it names is its directory's and its
+    ``config.json``'s (a copied directory cannot stand in for another run); each accuracy is absent,
+    null or a finite percentage in [0, 100]; each epoch an integer >= 0; a finished run has its
+    best-epoch accuracy; the text fields are text.
+    """
+    status = result.get("status")
+    if status not in RESULT_STATUSES:
+        return f"has status {_show(status)}, not one of {', '.join(RESULT_STATUSES)}"
+    if result.get("run_id") != run_id:
+        return f"names run id {_show(result.get('run_id'))}, but its directory is {run_id}"
+    if config is not None and config.get("run_id", run_id) != run_id:
+        return f"belongs to directory {run_id}, whose config.json names run id {_show(config.get('run_id'))}"
+    if status == "finished" and result.get("best_test_acc") is None:
+        return "says finished but has no best_test_acc"
+    return _field_problem(result)
+
+
+def _field_problem(result: dict[str, Any]) -> str | None:
+    """Why a field of ``result`` holds what no trainer writes (None when none does)."""
+    for key in ACCURACY_FIELDS:
+        v = result.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 100:
+            return f"has {key} {_show(v)}, not a percentage in [0, 100]"
+    for key in EPOCH_FIELDS:
+        v = result.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _MAX_EPOCH):
+            return f"has {key} {_show(v)}, not an epoch number (an integer >= 0)"
+    for key in ("error", "protocol_label"):
+        if result.get(key) is not None and not isinstance(result[key], str):
+            return f"has a {type(result[key]).__name__} as {key}, not text"
+    if result.get("provenance") is not None and not isinstance(result["provenance"], dict):
+        return "has a provenance that is not a JSON object"
+    return None
+
+
+def checked_result(path: Path, run_id: str, config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``result.json`` at ``path`` of the run ``run_id`` (None when there is none); RunFileError
+    naming it when it is not a result poolbench can have written (``result_problem``)."""
+    result = read_json(path)
+    if result is None:
+        return None
+    problem = result_problem(result, run_id, config)
+    if problem is not None:
+        raise _damaged(path, problem)
+    return result
+
+
+def _show(value: object) -> str:
+    """A value in a one-line message: its repr, short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def atomic_write_json(path: PathLike, obj: Any) -> None:
@@ -95,7 +183,7 @@ def read_json(path: PathLike) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise _damaged(path, f"is not valid JSON ({type(e).__name__}: {str(e)[:120]})") from None
     if not isinstance(obj, dict):
         raise _damaged(path, f"holds a JSON {type(obj).__name__}, not an object")
@@ -115,7 +203,7 @@ def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
             continue
         try:
             rec = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise _damaged(path, f"line {i} is not JSON ({type(e).__name__}: {str(e)[:120]})") from None
         if not isinstance(rec, dict) or "epoch" not in rec:
             raise _damaged(path, f"line {i} is not an epoch record")
@@ -169,7 +257,10 @@ class RunDir:
             atomic_write_json(self.config, config)
 
     def read_result(self) -> dict[str, Any] | None:
-        return read_json(self.result)
+        """The run's ``result.json`` (None while the run has none). RunFileError naming it when it is
+        not a result poolbench can have written (``result_problem``): such a run is never done,
+        counted or shown, and nothing overwrites it."""
+        return checked_result(self.result, self.run_id, read_json(self.config))
 
     def write_result(self, result: RunResult) -> None:
         atomic_write_json(self.result, result)
@@ -240,4 +331,9 @@ def load_run(path: PathLike) -> LoadedRun:
     config = read_json(path / "config.json")
     if config is None:
         raise RunFileError(f"{path / 'config.json'} not found: {path} is not a run directory")
-    return LoadedRun(path, config, read_json(path / "result.json"), read_jsonl(path / "metrics.jsonl"))
+    if config.get("run_id", path.name) != path.name:  # a copy standing in for another run
+        raise _damaged(
+            path / "config.json", f"names run id {_show(config.get('run_id'))}, but its directory is {path.name}"
+        )
+    result = checked_result(path / "result.json", path.name, config)
+    return LoadedRun(path, config, result, read_jsonl(path / "metrics.jsonl"))

@@ -68,7 +68,7 @@ def test_a_damaged_run_is_skipped_with_a_warning(tmp_path, damage):
         (bad / "config.json").write_text("{")
     else:
         (bad / "config.json").write_text("[1, 2]")
-    with pytest.warns(UserWarning, match="skipping run"):
+    with pytest.warns(UserWarning, match="skipping unreadable run"):
         conn = build_index(tmp_path)
     assert [r[0] for r in conn.execute("SELECT run_id FROM runs")] == [good.name]
     assert [r[0] for r in conn.execute("SELECT path FROM skipped")] == [str(bad)]
@@ -261,9 +261,109 @@ def test_a_fifo_or_a_link_to_dev_zero_in_a_run_is_one_skipped_row_not_a_hang(tmp
     os.mkfifo(fifo_run / "config.json")
     (zero_run / "result.json").unlink()
     (zero_run / "result.json").symlink_to("/dev/zero")
-    with pytest.warns(UserWarning, match="skipping run"):
+    with pytest.warns(UserWarning, match="skipping unreadable run"):
         conn = build_index(runs)
     skipped = {row["path"]: row["reason"] for row in conn.execute("SELECT * FROM skipped")}
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     conn.close()
     assert "FIFO" in skipped[str(fifo_run)] and "symbolic link" in skipped[str(zero_run)]
+
+
+def _edit_json(path, **changes):
+    d = json.loads(path.read_text())
+    d.update(changes)
+    path.write_text(json.dumps(d))
+
+
+# result.json values no trainer writes: each makes its run unreadable, never a number in a table
+INVALID = {
+    "acc-150": {"best_test_acc": 150.0},
+    "acc-negative": {"best_test_acc": -5.0},
+    "acc-1e308": {"best_test_acc": 1e308},
+    "acc-nan": {"best_test_acc": float("nan")},
+    "acc-string": {"best_test_acc": "99.9"},
+    "finished-without-acc": {"best_test_acc": None},
+    "epochs-negative": {"epochs_completed": -3},
+}
+
+
+@pytest.mark.parametrize("change", INVALID.values(), ids=INVALID.keys())
+def test_an_invalid_result_is_unreadable_never_counted_or_starred(tmp_path, change):
+    from poolbench.results.table import load_leaderboard, render
+
+    for seed in (0, 1):
+        write_run(tmp_path, pool="avg", seed=seed, best=70.0 + seed)
+    bad = write_run(tmp_path, pool="gem", seed=0, best=72.0)
+    write_run(tmp_path, pool="gem", seed=1, best=60.0)
+    _edit_json(bad / "result.json", **change)
+    with pytest.warns(UserWarning, match=f"skipping unreadable run {bad}"):
+        conn = build_index(tmp_path)
+    assert [r["path"] for r in conn.execute("SELECT path FROM skipped")] == [str(bad)]
+    assert bad.name not in {r["run_id"] for r in conn.execute("SELECT run_id FROM runs")}
+    with pytest.warns(UserWarning):
+        lb = load_leaderboard(tmp_path)
+    (sec,) = lb.sections
+    gem = next(c for (pool, _), c in sec.cells.items() if pool == "gem")
+    assert gem.values == [60.0] and not gem.best  # only the valid gem run; avg (70.5) is the best
+    assert "150" not in render(lb, "text") and "1e+308" not in render(lb, "text")
+
+
+def test_a_second_directory_claiming_a_run_id_is_unreadable(tmp_path):
+    import shutil
+
+    good = write_run(tmp_path, pool="avg", seed=0, best=70.0)
+    shutil.copytree(good, tmp_path / "aaa-copy")  # sorts first: once it won the id
+    _edit_json(tmp_path / "aaa-copy" / "result.json", best_test_acc=99.0)
+    with pytest.warns(UserWarning, match="aaa-copy"):
+        conn = build_index(tmp_path)
+    assert [(r["run_id"], r["best_test_acc"]) for r in conn.execute("SELECT * FROM runs")] == [(good.name, 70.0)]
+
+
+# One hostile run directory each: what once gave a traceback and no table at all
+HOSTILE = {
+    "deep-config": ("config.json", "[" * 100_000 + "]" * 100_000),
+    "deep-result": ("result.json", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    "deep-metrics": ("metrics.jsonl", '{"epoch": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
+    "int-2^63-config": ("config.json", {"seed": 2**63}),
+    "int-2^64-provenance": ("result.json", {"provenance": {"hostname": 2**64, "date": "x"}}),
+    "int-negative-2^63-metrics": ("metrics.jsonl", '{"epoch": -9223372036854775809, "test_acc": 1.0}\n'),
+    "surrogate-config": ("config.json", {"data_label": "\ud800"}),
+    "surrogate-result": ("result.json", {"error": "\udc80x"}),
+    "surrogate-metrics": ("metrics.jsonl", '{"epoch": 1, "lr": "\\udfff"}\n'),
+}
+
+
+def _make_hostile(run_dir, name, content):
+    path = run_dir / name
+    if isinstance(content, dict):
+        d = json.loads(path.read_text())
+        for k, v in content.items():
+            d[k] = {**d[k], **v} if isinstance(v, dict) else v
+        path.write_text(json.dumps(d))  # ensure_ascii: a lone surrogate is written as its \\u escape
+    else:
+        path.write_text(content)
+
+
+@pytest.mark.parametrize("name, content", HOSTILE.values(), ids=HOSTILE.keys())
+def test_one_hostile_run_is_unreadable_and_the_others_are_indexed(tmp_path, name, content):
+    good = write_run(tmp_path, pool="avg", seed=0, best=70.0)
+    bad = write_run(tmp_path, pool="gem", seed=0, best=72.0)
+    _make_hostile(bad, name, content)
+    with pytest.warns(UserWarning, match="skipping unreadable run"):
+        conn = build_index(tmp_path)
+    assert [r["run_id"] for r in conn.execute("SELECT run_id FROM runs")] == [good.name]
+    assert [r["path"] for r in conn.execute("SELECT path FROM skipped")] == [str(bad)]
+
+
+def test_a_run_directory_named_in_bytes_that_are_not_utf8_is_listed_escaped(tmp_path):
+    import os
+    import shutil
+
+    good = write_run(tmp_path, pool="avg", seed=0, best=70.0)
+    odd = tmp_path / os.fsdecode(b"run-\xff")
+    shutil.copytree(good, odd)
+    with pytest.warns(UserWarning):
+        conn = build_index(tmp_path)
+    assert [r["run_id"] for r in conn.execute("SELECT run_id FROM runs")] == [good.name]
+    (skipped,) = conn.execute("SELECT path FROM skipped").fetchall()
+    assert skipped["path"].endswith("run-\\udcff")

@@ -103,11 +103,11 @@ def test_runs_differing_in_protocol_are_never_packed():
 def test_run_status(tmp_path):
     new, started, done, diverged, failed = expand_grid(["avg"], ["resnet20"], ["synthetic"], range(5), TINY)
     for cfg, body in (
-        (done, {"status": "finished"}),
+        (done, {"status": "finished", "best_test_acc": 50.0}),
         (diverged, {"status": "diverged"}),
         (failed, {"status": "failed"}),
     ):
-        atomic_write_json(RunDir(tmp_path, cfg.run_id).result, body)
+        atomic_write_json(RunDir(tmp_path, cfg.run_id).result, body | {"run_id": cfg.run_id})
     RunDir(tmp_path, started.run_id).path.mkdir()
     assert run_status(started, tmp_path) == "new"  # an empty directory holds nothing to resume
     RunDir(tmp_path, started.run_id).checkpoint.write_bytes(b"x")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.migrate import main, migrate_run
 
@@ -37,3 +39,102 @@ def test_a_config_that_does_not_give_back_its_id_is_refused_and_left_alone(tmp_p
     assert main([str(tmp_path)]) == 1
     assert "refused" in capsys.readouterr().out
     assert (tmp_path / old_id / "config.json").exists()
+
+
+def snapshot(root):
+    """Every file under ``root`` (outside it too, for ``root``'s parent) with its bytes."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_run_id_is_a_directory_name_whatever_the_config_says():
+    from poolbench.runs import is_run_id
+
+    for pool in ("x/../../y", "..", "a\\b", "\x00", "p" * 500):
+        c = RunConfig(model="../m", dataset="d/../..", pool=pool, seed=0, protocol=Protocol(epochs=1))
+        assert is_run_id(c.run_id_for(schema=1)), c.run_id_for(schema=1)
+    a = RunConfig(model="resnet20", dataset="synthetic", pool="x/y", seed=0, protocol=Protocol(epochs=1))
+    b = RunConfig(model="resnet20", dataset="synthetic", pool="x.y", seed=0, protocol=Protocol(epochs=1))
+    assert a.run_id_for(schema=1) != b.run_id_for(schema=1)  # the same text, told apart by the digest
+
+
+def test_a_pool_name_with_dot_dots_is_migrated_inside_its_runs_directory(tmp_path):
+    runs = tmp_path / "a" / "b" / "runs"
+    c = RunConfig(model="resnet20", dataset="synthetic", pool="x/../../../escaped", seed=0, protocol=Protocol(epochs=1))
+    old_id = c.run_id_for(schema=1)
+    d = c.to_dict()
+    d.pop("data_fingerprint")
+    (runs / old_id).mkdir(parents=True)
+    (runs / old_id / "config.json").write_text(json.dumps(d | {"run_id": old_id}))
+    assert main([str(runs)]) == 0
+    assert [p.name for p in runs.iterdir()] == [c.run_id] and "/" not in c.run_id
+    assert {p.parent for p in tmp_path.rglob("config.json")} == {runs / c.run_id}
+
+
+def test_a_target_outside_the_runs_directory_is_refused_and_nothing_moves(tmp_path, monkeypatch, capsys):
+    _, old_id = write_schema1(tmp_path / "runs")
+    monkeypatch.setattr(RunConfig, "run_id", property(lambda self: "../escaped"))
+    before = snapshot(tmp_path)
+    assert main([str(tmp_path / "runs")]) == 1
+    assert "refused" in capsys.readouterr().out
+    assert snapshot(tmp_path) == before and not (tmp_path / "escaped").exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ("config.json", b"{garbage"),
+        ("config.json", b'{"model": "resnet20", "protocol": 3}'),
+        ("config.json", b'{"model": "resnet20", "seed": {"a": 1}, "nosuch": 1, "run_id": 5}'),
+        ("result.json", b"{garbage"),
+        ("result.json", b"[1, 2]"),
+        ("result.json", b'{"status": "finished", "run_id": "RUN", "best_test_acc": 150}'),
+    ],
+    ids=["garbage-config", "bad-protocol", "bad-fields", "garbage-result", "list-result", "result-acc-150"],
+)
+def test_one_bad_run_among_good_ones_changes_nothing(tmp_path, capsys, damage):
+    name, content = damage
+    for seed in (0, 1, 2):
+        _, old_id = write_schema1(tmp_path, seed=seed)
+        if seed == 1:
+            bad = tmp_path / old_id
+            (bad / name).write_bytes(content.replace(b"RUN", old_id.encode()))
+    before = snapshot(tmp_path)
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    refused = [line for line in out if line.startswith("refused")]
+    assert len(refused) == 1 and bad.name in refused[0] and "nothing changed" in out[-1]
+    assert snapshot(tmp_path) == before  # no config rewritten, no directory renamed
+
+
+def test_a_failing_write_undoes_the_runs_already_migrated(tmp_path, monkeypatch, capsys):
+    for seed in (0, 1):
+        write_schema1(tmp_path, seed=seed)
+    before = snapshot(tmp_path)
+    from poolbench.train import migrate
+
+    real, calls = migrate.atomic_write_json, []
+
+    def fails_on_the_second_run(path, obj):
+        calls.append(path)
+        if len(calls) == 3:  # config + result of the first run were written
+            raise OSError(28, "No space left on device", str(path))
+        real(path, obj)
+
+    monkeypatch.setattr(migrate, "atomic_write_json", fails_on_the_second_run)
+    assert main([str(tmp_path)]) == 1
+    assert "nothing changed" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_migration_killed_between_rename_and_rewrite_is_finished_by_the_next(tmp_path):
+    c, old_id = write_schema1(tmp_path)
+    (tmp_path / old_id).rename(tmp_path / c.run_id)  # renamed, config and result still the old ones
+    assert main([str(tmp_path)]) == 0
+    assert json.loads((tmp_path / c.run_id / "config.json").read_text())["run_id"] == c.run_id
+    assert json.loads((tmp_path / c.run_id / "result.json").read_text())["run_id"] == c.run_id
+
+
+def test_a_runs_directory_that_does_not_exist_is_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope" in err and len(err.splitlines()) == 1

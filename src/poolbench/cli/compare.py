@@ -48,6 +48,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ._warnings import warnings_as_lines
+
+    with warnings_as_lines("poolbench compare"):  # each unreadable run: one line after the comparison
+        return _compare(args)
+
+
+def _compare(args) -> int:
     from poolbench.results.compare import (
         compare_against,
         compare_pools,

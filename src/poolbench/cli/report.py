@@ -24,10 +24,13 @@ def run(args) -> int:
     from poolbench.results.report import write_report
     from poolbench.runs import default_runs_dir
 
-    try:
-        html_path, md_path = write_report(args.runs_dir or default_runs_dir(), args.out)
-    except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
-        print(f"poolbench report: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {html_path}\nwrote {md_path}")
+    from ._warnings import warnings_as_lines
+
+    with warnings_as_lines("poolbench report"):  # each unreadable run: one line (and a list in the page)
+        try:
+            html_path, md_path = write_report(args.runs_dir or default_runs_dir(), args.out)
+        except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
+            print(f"poolbench report: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {html_path}\nwrote {md_path}")
     return 0

@@ -33,10 +33,13 @@ def run(args) -> int:
     from poolbench.results.table import load_leaderboard, render
     from poolbench.runs import default_runs_dir
 
-    try:
-        lb = load_leaderboard(args.runs_dir or default_runs_dir(), args.metric)
-    except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
-        print(f"poolbench table: {e}", file=sys.stderr)
-        return 2
-    sys.stdout.write(render(lb, args.format))
+    from ._warnings import warnings_as_lines
+
+    with warnings_as_lines("poolbench table"):  # each unreadable run: one line after the table
+        try:
+            lb = load_leaderboard(args.runs_dir or default_runs_dir(), args.metric)
+        except (OSError, ValueError) as e:  # no runs directory, a full disk, a planted link: one line
+            print(f"poolbench table: {e}", file=sys.stderr)
+            return 2
+        sys.stdout.write(render(lb, args.format))
     return 0

@@ -27,6 +27,7 @@ from ..fileio import remove_stale_temps, replacing
 from ..runs import RUNS_ENV, load_run
 from ..train.config import RESNET_INIT_VERSION, init_version_of
 from ..train.label import pool_label
+from .safe_text import plain
 
 PathLike = str | Path
 
@@ -138,11 +139,28 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     row["_config"] = config  # for disambiguate(); not a column
     epochs = [{"run_id": run_id, **{k: m.get(k) for k in EPOCH_COLUMNS[1:]}} for m in metrics]
     for rec in [row, *epochs]:  # checked here so that an insert can never fail half-way
-        bad = [k for k, v in rec.items() if v is not None and not isinstance(v, (str, int, float))]
-        bad = [k for k in bad if k != "_config"]
+        bad = [k for k, v in rec.items() if k != "_config" and not _sqlite_value(v)]
         if bad:
-            raise ValueError(f"field(s) {', '.join(bad)} hold neither a number nor a string")
+            raise ValueError(
+                f"field(s) {', '.join(bad)} hold neither a number SQLite can store (64-bit) nor UTF-8 text"
+            )
     return row, epochs
+
+
+def _sqlite_value(v: Any) -> bool:
+    """Whether SQLite stores ``v`` as it is: None, a float, an integer of 64 bits, text that is
+    UTF-8 (JSON's ``\\ud800`` escape gives a lone surrogate, which is not)."""
+    if isinstance(v, str):
+        return _utf8(v) == v
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**63
+    return v is None or isinstance(v, float)
+
+
+def _utf8(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates, also from non-UTF-8 file names)
+    written as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def disambiguate(rows: list[dict[str, Any]]) -> None:
@@ -230,11 +248,13 @@ def _fill(conn: sqlite3.Connection, runs_dir: Path) -> None:
             row, epochs = read_run(run_dir)
             if row["run_id"] in seen:
                 raise ValueError(f"run id {row['run_id']} appears in two directories")
-        except (ValueError, OSError) as e:
-            # json.JSONDecodeError and UnicodeDecodeError are ValueErrors: half-written or
-            # garbage files land here, and so do links, FIFOs and oversized files (fileio).
-            warnings.warn(f"skipping run {run_dir}: {e}", stacklevel=2)
-            conn.execute("INSERT INTO skipped VALUES (?, ?)", (str(run_dir), str(e)))
+        except (ValueError, OSError, RecursionError) as e:
+            # half-written or garbage files (RunFileError is a ValueError), links, FIFOs and
+            # oversized files (fileio), results that are not a result (runs.result_problem),
+            # values SQLite cannot hold: this run only
+            where, why = _utf8(str(run_dir)), _utf8(str(e))
+            warnings.warn(f"skipping unreadable run {plain(where)}: {plain(why, 400)}", stacklevel=3)
+            conn.execute("INSERT INTO skipped VALUES (?, ?)", (where, why))
             continue
         seen.add(row["run_id"])
         read.append((row, epochs))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import sha256_file
+from ..runs import run_id_part
 from .protocol import Protocol
 
 #: config.json format: 2 added ``data_fingerprint`` (run dirs written before it are migrated by
@@ -244,7 +245,10 @@ class RunConfig:
         blob = json.dumps(self.identity(schema), sort_keys=True, default=str).encode()
         digest = hashlib.sha1(blob).hexdigest()[:10]
         pool = self.pool if not self.pool_file else "file-" + self.pool_file.split(":")[-1]
-        return f"{self.model}-{self.dataset}-{pool}-s{self.seed}-{digest}"
+        # config text is data: only the run-id alphabet reaches the directory name (the digest,
+        # over the whole identity, keeps two runs whose names map to the same text apart)
+        parts = (self.model, self.dataset, pool, f"s{self.seed}")
+        return "-".join(map(run_id_part, parts)) + f"-{digest}"
 
     def settings_key(self) -> str:
         """What the user asked for, before the data is looked at: equal keys, equal runs."""

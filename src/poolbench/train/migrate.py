@@ -6,54 +6,153 @@ For each run directory whose ``config.json`` has no ``data_fingerprint``: recomp
 identity as it was (and refuse if that does not give back the stored run id, which would mean the
 config cannot be trusted to describe the run), fingerprint the data the config names (the data must
 be present), write the new config (schema 2, fingerprint, new run id), the new run id into
-``result.json``, and rename the directory to the new id. Nothing is changed on any failure.
-Unmigrated directories stay readable (the index treats them as schema 1: data not fingerprinted).
+``result.json``, and rename the directory to the new id.
+
+Every run is planned before anything is written: a run that cannot be migrated (its config or
+result unreadable, its id not given back, its target taken or outside its runs directory) is named
+on one line and then nothing is changed at all; a write that fails half-way undoes the runs already
+moved. Unmigrated directories stay readable (the index treats them as schema 1: data not fingerprinted).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..runs import atomic_write_json
+from ..runs import (
+    RunDir,
+    RunFileError,
+    atomic_write_bytes,
+    atomic_write_json,
+    is_run_id,
+    read_json,
+    result_problem,
+)
 from .config import CONFIG_SCHEMA, RunConfig
 
 
-def migrate_run(run_dir: Path, dry_run: bool = False) -> tuple[str, str | None]:
-    """(status, new run id): 'migrated', 'current' (already schema 2) or 'refused: <why>'."""
-    raw = json.loads((run_dir / "config.json").read_text())
-    if raw.get("data_fingerprint"):
-        return "current", raw.get("run_id")
-    config = RunConfig.from_dict(raw)
-    stored = raw.get("run_id") or run_dir.name
+class Refused(ValueError):
+    """Why one run directory cannot be migrated (nothing is changed)."""
+
+
+@dataclass
+class Move:
+    """One planned migration: the new config and result, and what is needed to undo it."""
+
+    source: Path
+    target: Path
+    config: dict[str, Any]
+    result: dict[str, Any] | None
+    old_config: bytes
+    old_result: bytes | None
+
+    def apply(self) -> None:
+        """Rename first, then rewrite: a kill in between leaves a directory named by its new id whose
+        config still gives back its old one, which the next migration finishes."""
+        if self.source != self.target:
+            self.source.rename(self.target)
+        try:
+            atomic_write_json(self.target / "config.json", self.config)
+            if self.result is not None:
+                atomic_write_json(self.target / "result.json", self.result)
+        except BaseException:
+            self.undo()
+            raise
+
+    def undo(self) -> None:
+        atomic_write_bytes(self.target / "config.json", self.old_config)
+        if self.old_result is not None:
+            atomic_write_bytes(self.target / "result.json", self.old_result)
+        if self.source != self.target:
+            self.target.rename(self.source)
+
+
+def plan_run(run_dir: Path) -> Move | None:
+    """The migration of ``run_dir`` (None when it is current already); Refused saying why not."""
+    if run_dir.is_symlink():
+        raise Refused("is a symbolic link; migrate the directory it points to")
+    run = RunDir(run_dir.parent, run_dir.name)
     try:
-        new_id = config.run_id  # fingerprints the data
-    except Exception as exc:  # noqa: BLE001 - reported per run, the rest go on
-        return f"refused: data not readable ({type(exc).__name__}: {exc})", None
-    if config.run_id_for(schema=1) != stored:
-        return f"refused: this config does not give back its stored run id {stored}", None
+        raw = run.read_config()
+        if raw is None:
+            raise Refused("has no config.json")
+        if raw.get("data_fingerprint"):
+            return None
+        old_config = run.config.read_bytes()
+        old_result = run.result.read_bytes() if run.result.exists() else None
+    except (RunFileError, OSError) as exc:
+        raise Refused(str(exc)) from None
+    config, stored, new_id = _identity(raw, run_dir)
     target = run_dir.parent / new_id
-    if target.exists() and target != run_dir:
-        return f"refused: {target} exists", None
-    if dry_run:
-        return "migrated", new_id
-    config_d = config.to_dict()
-    config_d.update(
+    if not is_run_id(new_id) or target.resolve().parent != run_dir.parent.resolve():
+        raise Refused(f"the new run id {new_id!r} is not a directory name inside {run_dir.parent}")
+    if target != run_dir and (target.exists() or target.is_symlink()):
+        raise Refused(f"{target} exists")
+    new_config = config.to_dict()
+    new_config.update(
         {k: raw[k] for k in ("protocol_label", "standard") if k in raw},
         run_id=new_id,
         schema=CONFIG_SCHEMA,
         migrated_from=stored,
     )
-    atomic_write_json(run_dir / "config.json", config_d)
-    result_path = run_dir / "result.json"
-    if result_path.exists():
-        result = json.loads(result_path.read_text())
-        result["run_id"] = new_id
-        atomic_write_json(result_path, result)
-    run_dir.rename(target)
-    return "migrated", new_id
+    result = None if old_result is None else _checked_result(run, stored, raw)
+    if result is not None:
+        result = {**result, "run_id": new_id}
+    return Move(run_dir, target, new_config, result, old_config, old_result)
+
+
+def _identity(raw: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str, str]:
+    """(config, stored run id, new run id) of a schema-1 config; Refused when the config does not
+    give back the id it is stored under."""
+    stored = raw.get("run_id") or run_dir.name
+    try:
+        config = RunConfig.from_dict(raw)
+        given_back = config.run_id_for(schema=1)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Refused(f"config.json does not describe a run ({type(exc).__name__}: {exc})") from None
+    if given_back != stored:
+        raise Refused(f"this config does not give back its stored run id {stored}")
+    try:
+        new_id = config.run_id  # fingerprints the data
+    except Exception as exc:  # noqa: BLE001 - reported per run, nothing changed
+        raise Refused(f"data not readable ({type(exc).__name__}: {exc})") from None
+    if run_dir.name not in (stored, new_id):  # new_id: a migration killed between rename and rewrite
+        raise Refused(f"config.json names run id {stored}, but its directory is {run_dir.name}")
+    return config, stored, new_id
+
+
+def _checked_result(run: RunDir, stored: str, raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's result.json, checked as every reader checks it (against the old id, which it still
+    holds); Refused naming it when it is not a result."""
+    try:
+        result = read_json(run.result)
+    except (RunFileError, OSError) as exc:
+        raise Refused(str(exc)) from None
+    problem = None if result is None else result_problem(result, stored, raw)
+    if problem is not None:
+        raise Refused(f"{run.result} {problem}")
+    return result
+
+
+def migrate_run(run_dir: Path, dry_run: bool = False) -> tuple[str, str | None]:
+    """(status, new run id) of one directory: 'migrated', 'current' (already schema 2) or 'refused: <why>'."""
+    try:
+        move = plan_run(run_dir)
+    except Refused as exc:
+        return f"refused: {exc}", None
+    if move is None:
+        return "current", run_dir.name
+    if not dry_run:
+        move.apply()
+    return "migrated", move.target.name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +164,61 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs_dirs", nargs="+")
     ap.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
     args = ap.parse_args(argv)
-    refused = 0
-    for runs_dir in args.runs_dirs:
-        for cfg_path in sorted(Path(runs_dir).glob("*/config.json")):
-            status, new_id = migrate_run(cfg_path.parent, args.dry_run)
-            refused += status.startswith("refused")
-            print(f"{status:9s} {cfg_path.parent.name}" + (f" -> {new_id}" if status == "migrated" else ""))
-    return 1 if refused else 0
+    missing = [d for d in args.runs_dirs if not Path(d).is_dir()]
+    if missing:
+        print(f"{ap.prog}: error: {missing[0]!r} is not a runs directory; name one that exists", file=sys.stderr)
+        return 2
+    moves, refused = plan_all([Path(d) for d in args.runs_dirs])
+    for run_dir, why in refused:
+        print(f"refused   {run_dir.name}: {_one_line(why)}")
+    if refused:
+        print(f"nothing changed: {len(refused)} run(s) refused; move them away or fix them, then run again")
+        return 1
+    if not args.dry_run:
+        try:
+            apply_all(moves)
+        except (OSError, RunFileError) as exc:
+            print(f"{ap.prog}: error: {_one_line(str(exc))}; nothing changed", file=sys.stderr)
+            return 1
+    for move in moves:
+        print(f"{'would migrate' if args.dry_run else 'migrated':9s} {move.source.name} -> {move.target.name}")
+    return 0
+
+
+def plan_all(runs_dirs: list[Path]) -> tuple[list[Move], list[tuple[Path, str]]]:
+    """The migrations of every run directory under ``runs_dirs``, and the runs refused (with why);
+    two runs that would become one directory are both refused."""
+    moves: list[Move] = []
+    refused: list[tuple[Path, str]] = []
+    for runs_dir in runs_dirs:
+        for run_dir in sorted(p.parent for p in runs_dir.glob("*/config.json")):
+            try:
+                move = plan_run(run_dir)
+            except Refused as exc:
+                refused.append((run_dir, str(exc)))
+                continue
+            if move is None:
+                print(f"current   {run_dir.name}")
+            else:
+                moves.append(move)
+    taken = Counter(m.target.resolve() for m in moves)
+    for m in [m for m in moves if taken[m.target.resolve()] > 1]:
+        moves.remove(m)
+        refused.append((m.source, f"another run directory would also become {m.target.name}"))
+    return moves, refused
+
+
+def apply_all(moves: list[Move]) -> None:
+    """Apply every move, or none: a failure undoes the moves already made, then re-raises."""
+    done: list[Move] = []
+    try:
+        for move in moves:
+            move.apply()  # undoes itself when it fails
+            done.append(move)
+    except BaseException:
+        for move in reversed(done):
+            move.undo()
+        raise
 
 
 if __name__ == "__main__":

@@ -105,14 +105,88 @@ def test_choice_needs_every_fold_of_every_grid_point():
 
 
 def test_claims_let_processes_share_the_work(tmp_path):
+    import json
     import os
 
     target = tmp_path / "run-a"
     with repro.claimed(target) as mine:
-        assert mine and (tmp_path / "run-a.lock").read_text() == str(os.getpid())
+        assert mine and json.loads((tmp_path / "run-a.lock").read_text())["pid"] == os.getpid()
         with repro.claimed(target) as again:
             assert not again  # held by a live process (this one)
     assert not (tmp_path / "run-a.lock").exists()
     (tmp_path / "run-a.lock").write_text("999999999")  # a process that is gone
     with repro.claimed(target) as mine:
         assert mine
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "-1", "PPID", "1", "not a pid\x00", '{"pid": PPID, "host": "elsewhere", "claims": "run-b"}'],
+    ids=["empty", "minus-one", "live-unrelated-pid", "init", "garbage", "another-claim"],
+)
+def test_a_lock_file_no_live_process_holds_is_taken_over(tmp_path, content):
+    import os
+
+    lock = tmp_path / "run-a.lock"
+    lock.write_text(content.replace("PPID", str(os.getppid())))  # what a crash or a full disk leaves
+    with repro.claimed(tmp_path / "run-a") as mine:
+        assert mine
+    assert not lock.exists()
+
+
+def _hold_in_another_process(target):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from poolbench.cli.reproduce.birodkar2019 import claimed\n"
+        f"with claimed(Path({str(target)!r})) as mine:\n"
+        "    print(mine, flush=True); sys.stdin.read()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "True"
+    return proc
+
+
+def test_a_claim_is_held_while_its_process_lives_and_taken_over_when_it_is_killed(tmp_path):
+    import signal
+
+    target = tmp_path / "run-a"
+    holder = _hold_in_another_process(target)
+    try:
+        with repro.claimed(target) as mine:
+            assert not mine
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no cleanup: its lock file stays, naming a dead pid
+        holder.wait()
+    assert (tmp_path / "run-a.lock").exists()
+    with repro.claimed(target) as mine:
+        assert mine
+
+
+def test_a_lock_note_that_cannot_be_written_still_claims(tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(repro, "_lock_note", full_disk)
+    with repro.claimed(tmp_path / "run-a") as mine:
+        assert mine and (tmp_path / "run-a.lock").read_text() == ""  # the empty lock of a full disk
+        with repro.claimed(tmp_path / "run-a") as again:
+            assert not again  # held all the same: the flock is the claim, not the text
+    assert not (tmp_path / "run-a.lock").exists()
+
+
+def test_runs_held_by_other_processes_make_the_command_say_so_not_exit_0(tiny_setting, tmp_path, capsys, monkeypatch):
+    import contextlib
+
+    @contextlib.contextmanager
+    def held_elsewhere(path):
+        yield False
+
+    monkeypatch.setattr(repro, "claimed", held_elsewhere)
+    argv = ["reproduce", "birodkar2019", "cnn-synthetic", "--seeds", "0", "--folds", "1", "--epochs", "1"]
+    assert main(argv + ["--runs-dir", str(tmp_path), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "held by other live processes" in err and "again" in err

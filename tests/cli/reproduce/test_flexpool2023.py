@@ -94,3 +94,20 @@ def test_runs_on_synthetic_data_prints_the_layout_and_resumes(tmp_path, capsys):
     assert "8 runs: 8 skipped (already done)" in capsys.readouterr().out
     assert main([*argv, "--table-only", "--sac", "with"]) == 0
     assert "Table 1" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["--table-only", "--dry-run"])
+def test_an_invalid_result_is_one_line_not_a_number_in_the_table(tmp_path, capsys, mode):
+    import json
+
+    from poolbench.runs import RunDir
+
+    argv = ["--synthetic", *TINY, "--runs-dir", str(tmp_path), "--no-progress"]
+    _, cells = _plan(*argv)
+    run_id = next(iter(cells.values()))[0].run_id
+    RunDir(tmp_path, run_id).path.mkdir()
+    result = {"status": "finished", "run_id": run_id, "best_test_acc": float("nan")}
+    RunDir(tmp_path, run_id).result.write_text(json.dumps(result))
+    assert main(["reproduce", "flexpool2023", *argv, mode]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "best_test_acc nan" in err and run_id in err

@@ -206,29 +206,58 @@ class Plan:
 @contextlib.contextmanager
 def claimed(path: Path):
     """Yields True if this process may produce ``path`` (a run or a weights file), False while another
-    live process holds its claim (``path``.lock with its pid), so several ``reproduce`` processes can
-    share one table's work; a claim whose process is gone is taken over."""
+    live process holds its claim, so several ``reproduce`` processes can share one table's work.
+
+    The claim is an exclusive ``flock`` on ``path``.lock, which the kernel releases when its process
+    ends, however it ends: what the file holds (empty after a full disk, ``-1``, a PID reused by
+    another program) never keeps a run claimed. Its content (pid, host, start time, what is
+    claimed) only tells a person who holds it."""
     lock = path.parent / f"{path.name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                os.kill(int(lock.read_text() or "0"), 0)
-                yield False  # alive: someone else is on it
-                return
-            except (ProcessLookupError, ValueError, FileNotFoundError):
-                lock.unlink(missing_ok=True)  # stale
-                continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        try:
-            yield True
-        finally:
-            lock.unlink(missing_ok=True)
+    fd = _lock(lock)
+    if fd is None:
+        yield False  # a live process holds it
         return
-    yield False
+    try:
+        with contextlib.suppress(OSError):  # a full disk: the flock alone is the claim
+            os.ftruncate(fd, 0)
+            os.write(fd, _lock_note(path).encode())
+        yield True
+    finally:
+        lock.unlink(missing_ok=True)  # while still flocked: no one claims a file about to vanish
+        os.close(fd)
+
+
+def _lock(lock: Path, tries: int = 100) -> int | None:
+    """An fd holding the exclusive flock of the file at ``lock``, or None while another process holds it."""
+    import fcntl
+
+    for _ in range(tries):
+        if lock.is_symlink():  # never write through a link we did not make
+            lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:  # its holder unlinks the file when done: one opened just before that is a dead one
+            current = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
+        except FileNotFoundError:
+            current = False
+        if current:
+            return fd
+        os.close(fd)
+    raise OSError(f"{lock} keeps being replaced; remove it and run again")
+
+
+def _lock_note(path: Path) -> str:
+    import json
+    import platform
+    import time
+
+    note = {"pid": os.getpid(), "host": platform.node(), "claims": path.name, "since": time.strftime("%FT%T%z")}
+    return json.dumps(note) + "\n"
 
 
 def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str, device: str | None) -> Path | None:
@@ -279,6 +308,14 @@ def _error(result: dict[str, Any] | None, key: str) -> float | None:
     return None if result.get("final_test_acc") is None else 100.0 - result["final_test_acc"]
 
 
+def held_elsewhere(args: argparse.Namespace) -> list[str]:
+    """The runs and weights files this command skipped because another live process holds them:
+    the table is then incomplete, which the command says (and its exit status shows)."""
+    if not hasattr(args, "held_elsewhere"):
+        args.held_elsewhere = []
+    return args.held_elsewhere
+
+
 def _train(config, args) -> dict[str, Any] | None:
     runs_dir = Path(args.runs_dir)
     from ...runs import DONE_STATUSES
@@ -293,9 +330,21 @@ def _train(config, args) -> dict[str, Any] | None:
     with claimed(runs_dir / config.run_id) as mine:
         if not mine:
             print(f"[birodkar2019] {config.run_id} is being trained by another process; skipped here", flush=True)
+            held_elsewhere(args).append(config.run_id)
             return None
         print(f"[birodkar2019] training {config.run_id}", flush=True)
         return train_run(config, runs_dir, device=args.device, progress=False, log=None)
+
+
+def _fitted(args: argparse.Namespace, base_run: Path, path: Path, layer: int, alpha: float, norm: str) -> Path | None:
+    """``fit_weights`` unless ``--report-only`` (then only a file that exists); a fit another live
+    process holds is noted in ``held_elsewhere``."""
+    if args.report_only:
+        return path if path.exists() else None
+    fitted = fit_weights(base_run, path, layer, alpha, norm, args.device)
+    if fitted is None:
+        held_elsewhere(args).append(str(path))
+    return fitted
 
 
 def run_setting(plan: Plan) -> dict[str, Any]:
@@ -320,9 +369,7 @@ def run_setting(plan: Plan) -> dict[str, Any]:
             continue
         for layer, alpha, norm in plan.grid():
             path = plan.weights_path(fold, layer, alpha, norm)
-            if args.report_only and not path.exists():
-                continue
-            if fit_weights(runs_dir / fold_cfg.run_id, path, layer, alpha, norm, args.device) is None:
+            if _fitted(args, runs_dir / fold_cfg.run_id, path, layer, alpha, norm) is None:
                 continue
             cfg = plan.config(args.seeds[0], fold, {"lda_layer": layer, "lda_weights": str(path)})
             row["cv"].setdefault((layer, alpha, norm), {})[fold] = _error(_train(cfg, args), "val")
@@ -331,9 +378,7 @@ def run_setting(plan: Plan) -> dict[str, Any]:
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
-        if not (args.report_only and not path.exists()) and fit_weights(
-            runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm, args.device
-        ):
+        if _fitted(args, runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm) is not None:
             for s in args.seeds:
                 cfg = plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)})
                 row["lda"][s] = _error(_train(cfg, args), "test")
@@ -527,4 +572,12 @@ def main(args: argparse.Namespace) -> int:
     for row in rows if args.figures else []:
         for path in write_figures(Plan(row["name"], row["setting"], args), row, Path(args.figures)):
             print(f"wrote {path}")
+    held = held_elsewhere(args)
+    if held:
+        print(
+            f"poolbench reproduce birodkar2019: {len(held)} run(s) or fit(s) are held by other live processes "
+            f"(e.g. {held[0]}) and are missing from this table; run the same command again when they finish",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -287,6 +287,7 @@ def main(args: argparse.Namespace) -> int:
     if refuse_ray_address_without_ray(args, "poolbench reproduce flexpool2023"):
         return 2
     from ...executors.ray import ClusterError
+    from ...runs import RunFileError
     from ...sweep import run_status, run_sweep
     from .._validate import check_local_paths
 
@@ -304,12 +305,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"poolbench reproduce flexpool2023: {exc}", file=sys.stderr)
         return 2
     configs = [c for cfgs in cells.values() for c in cfgs]
-    if args.dry_run:
-        for c in configs:
-            print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
-        return 0
-    if not args.table_only:
-        try:
+    try:
+        if args.dry_run:
+            for c in configs:
+                print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
+            return 0
+        if not args.table_only:
             summary = run_sweep(
                 configs,
                 args.runs_dir,
@@ -317,9 +318,12 @@ def main(args: argparse.Namespace) -> int:
                 ray_address=args.ray_address,
                 progress=not args.no_progress,
             )
-        except ClusterError as exc:
-            print(f"poolbench reproduce flexpool2023: error: {exc}", file=sys.stderr)
-            return 2
-        print(summary)
-    sys.stdout.write(render(cells, args, args.runs_dir))
+            print(summary)
+        sys.stdout.write(render(cells, args, args.runs_dir))
+    except ClusterError as exc:
+        print(f"poolbench reproduce flexpool2023: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFileError as exc:  # a damaged or invalid result.json: named, nothing run over it
+        print(f"poolbench reproduce flexpool2023: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     return 0
