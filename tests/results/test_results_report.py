@@ -191,3 +191,10 @@ def test_the_comparison_tables_wrap_inside_the_page(tmp_path):
     html = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
     assert '<div class="tablewrap"><table class="versus">' in html and '<td class="verdict">' in html
     assert "table.versus td.verdict { white-space:normal;" in html
+
+
+def test_the_report_shows_the_rerun_beside_a_vgg_column(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path / "runs", "vgg16_bn", "cifar100", "gem", seed=seed, best=74.0 + seed)
+    html = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
+    assert "<h3>Published rerun</h3>" in html and "2 of 3 diverged, 67% [21%, 94%]" in html

@@ -122,7 +122,10 @@ def test_csv_and_json_agree_with_numpy(lb):
         assert int(ours[key]["n"]) == len(values)
     assert ours[("max", "resnet56-cifar100")]["n_diverged"] == "1"
     assert ours[("max", "resnet56-cifar100")]["one_seed"] == "True"
-    assert sum(r["source"].startswith("published") for r in rows) == 9
+    assert sum(r["source"].startswith("published: ") for r in rows) == 9
+    rerun = {r["pool"]: r for r in rows if r["source"].startswith("published rerun: ")}
+    assert set(rerun) == {"avgmax", "gem", "max"} and rerun["gem"]["column"] == "vgg16_bn-cifar100"
+    assert (rerun["gem"]["n"], rerun["gem"]["n_diverged"], rerun["gem"]["values"]) == ("1", "2", "74.58")
     doc = json.loads(render(lb, "json"))
     cells = {(c["pool"], c["column"], c["protocol_label"]): c for c in doc["cells"]}
     gem = cells[("gem", "resnet56-cifar100", "standard")]
@@ -249,3 +252,13 @@ def test_the_published_block_only_beside_a_published_column(tmp_path):
     assert "Published reference" not in render(load_leaderboard(tmp_path), "text")
     write_run(tmp_path, "resnet56", "cifar100", "avg")
     assert "Published reference" in render(load_leaderboard(tmp_path), "text")
+
+
+def test_the_rerun_block_beside_the_vgg_column_counts_its_collapses(tmp_path):
+    write_run(tmp_path, "vgg16_bn", "cifar100", "gem", best=74.0)
+    text = render(load_leaderboard(tmp_path), "text")
+    assert "Published rerun (third-party copy" in text
+    assert "74.58 (n=1: 74.58); 2 of 3 diverged, 67% [21%, 94%] ⚠ (seeds 1, 2 at chance)" in text
+    assert "73.50 ± 1.25 (n=3: 72.08, 74.42, 73.99); 0 of 3 diverged" in text
+    write_run(tmp_path / "r56", "resnet56", "cifar100", "gem", best=72.0)
+    assert "Published rerun" not in render(load_leaderboard(tmp_path / "r56"), "text")  # not its column

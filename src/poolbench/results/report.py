@@ -39,6 +39,7 @@ from . import published as pub
 from .across_columns import across_columns, across_rows
 from .aggregate import CI_METHOD as AGG_METHOD
 from .compare import against_all, against_rows
+from .divergence import COLLAPSE_RULE
 from .index import build_index
 from .plots import bar_chart, detectable_plot, learning_curves, pool_colors, profile_plot, strip_plot
 from .power import measure_spread
@@ -57,6 +58,7 @@ from .table import (
     divergence_title,
     published_rows,
     render_md,
+    rerun_rows,
     shows_published,
 )
 
@@ -227,7 +229,7 @@ def _legend_html() -> str:
     )
 
 
-def _published_html() -> str:
+def _published_html(columns: list[str]) -> str:
     header, rows = published_rows()
     head = "".join(f"<th>{e(h)}</th>" for h in header)
     body = "".join(
@@ -238,7 +240,18 @@ def _published_html() -> str:
         f'<p class="note">Source: {e(pub.SOURCE)}; {e(pub.METRIC)}. Its {e(pub.column_note())}. Shown '
         "for reference, never mixed into our cells; dashed ticks in the bar charts.</p>"
         '<div class="tablewrap"><table id="published">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>" + _rerun_html(columns)
+    )
+
+
+def _rerun_html(columns: list[str]) -> str:
+    rerun = rerun_rows(columns)
+    if rerun is None:
+        return ""
+    src = pub.get_source("rerun")
+    return (
+        f'<h3>Published rerun</h3><p class="note">Source: {e(src.citation)}; seeds '
+        f"{e(', '.join(map(str, src.seeds)))}. {e(COLLAPSE_RULE)}.</p>" + _plain_table(*rerun)
     )
 
 
@@ -507,7 +520,8 @@ def _html(boards, figures, pictures, runs, skipped, subtitle, versus=None, acros
     )
     if shows_published(best):
         parts.append(
-            f'<section class="card" id="published-ref"><h2>Published reference</h2>{_published_html()}</section>'
+            f'<section class="card" id="published-ref"><h2>Published reference</h2>'
+            f"{_published_html([c for sec in best.sections for c in sec.columns])}</section>"
         )
     charts = []
     for sec in best.sections:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import published as pub
-from .divergence import INTERVAL_METHOD, DivergenceCount
+from .divergence import COLLAPSE_RULE, INTERVAL_METHOD, DivergenceCount
 from .index import build_index
 from .metrics import FORMATS, METRIC_ALIASES, METRICS, VAL_UNAVAILABLE
 from .safe_text import csv_cell, markdown, plain
@@ -256,6 +256,37 @@ def published_rows() -> tuple[list[str], list[list[str]]]:
     return header, [[pub.row_label(pool)] + [pub.cell_text(pool, c) for c in pub.COLUMNS] for pool in pub.PUBLISHED]
 
 
+def rerun_rows(columns: list[str]) -> tuple[list[str], list[list[str]]] | None:
+    """The third-party rerun (``published.SOURCES["rerun"]``) in those of its columns that are in
+    ``columns``: per cell the finished runs (collapses left out) and the divergence count; None
+    when none of its columns is shown."""
+    src = pub.get_source("rerun")
+    cols = [c for c in src.columns if c in columns]
+    if not cols:
+        return None
+    cells = pub.cells("rerun")
+    rows = []
+    for pool in sorted({p for p, _ in cells}):
+        row = [pub.row_label(pool)]
+        for col in cols:
+            c = cells[(pool, col)]
+            vals = [c.finished[s] for s in sorted(c.finished)]
+            mean, std, n = summarize(vals)
+            num = f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {std:.2f}"
+            text = f"{num} (n={n}: {', '.join(f'{v:.2f}' for v in vals)}); {c.divergence.text()}"
+            if c.diverged_seeds:
+                seeds = ", ".join(map(str, c.diverged_seeds))
+                text += f" {DIVERGED} (seed{'s' if len(c.diverged_seeds) > 1 else ''} {seeds} at chance)"
+            row.append(text)
+        rows.append(row)
+    return ["pool"] + cols, rows
+
+
+def _rerun_title() -> str:
+    src = pub.get_source("rerun")
+    return f"Published rerun ({src.citation}; seeds {', '.join(map(str, src.seeds))}; {COLLAPSE_RULE})"
+
+
 def _published_title() -> str:
     seeds = ", ".join(map(str, pub.SEEDS))
     return f"Published reference ({pub.SOURCE}; {pub.METRIC}; seeds {seeds}: mean ± std (n: the values in seed order))"
@@ -307,6 +338,8 @@ def render_text(lb: Leaderboard) -> str:
         parts += ["", divergence_title(), _grid(*divergence_rows(sec))]
     if shows_published(lb):
         parts += ["", _published_title(), _grid(*published_rows()), _published_note()]
+        if rerun := rerun_rows([c for sec in lb.sections for c in sec.columns]):
+            parts += ["", _rerun_title(), _grid(*rerun)]
     parts += ["", LEGEND]
     return "\n".join(parts) + "\n"
 
@@ -330,6 +363,8 @@ def render_md(lb: Leaderboard, heading: str = "###", published: bool = True) -> 
         ]
     if published and shows_published(lb):
         parts += ["", f"{heading} {_published_title()}", "", _md_table(*published_rows()), "", _published_note()]
+        if rerun := rerun_rows([c for sec in lb.sections for c in sec.columns]):
+            parts += ["", f"{heading} {_rerun_title()}", "", _md_table(*rerun)]
     parts += ["", LEGEND.replace(f"{BEST} best", "**bold** best")]
     return "\n".join(parts) + "\n"
 
@@ -431,6 +466,32 @@ def cell_records(lb: Leaderboard) -> list[dict[str, Any]]:
                     "values": [vals[s] for s in sorted(vals)],
                 }
             )
+    rerun = pub.get_source("rerun")
+    for (pool, col), c in sorted(pub.cells("rerun").items()):
+        mean, std, n = summarize([c.finished[s] for s in sorted(c.finished)])
+        d = c.divergence
+        recs.append(
+            {k: None for k in CSV_FIELDS}
+            | {
+                "source": f"published rerun: {rerun.citation}",
+                "protocol_label": "standard",
+                "standard": True,
+                "column": col,
+                "pool": pub.OUR_NAME[pool],
+                "metric": "best",
+                "mean": _rounded(mean),
+                "std": _rounded(std),
+                "n": n,
+                "one_seed": n == 1,
+                "seeds": sorted(c.finished),
+                "values": [c.finished[s] for s in sorted(c.finished)],
+                "n_finished": d.finished,
+                "n_diverged": d.diverged,
+                "divergence_rate": _rounded(d.rate),
+                "divergence_ci_low": _rounded((d.interval or (None, None))[0]),
+                "divergence_ci_high": _rounded((d.interval or (None, None))[1]),
+            }
+        )
     return recs
 
 
