@@ -1,7 +1,9 @@
 """A small named registry shared by pools and models (after timm's ``_registry.py``).
 
 ``Registry.register`` is a decorator; ``create`` builds by name (or accepts a class);
-``list`` filters names with shell wildcards. Unlike timm, an unknown name raises a
+``list`` filters names with shell wildcards. A renamed entry keeps its old name as an alias
+(``register("new", aliases=("old",))``): old names still build it and ``canonical`` maps them to
+the new one, but only the new name is listed. Unlike timm, an unknown name raises a
 ``ValueError`` that lists every valid name, so a typo costs one line, not a traceback hunt.
 """
 
@@ -19,22 +21,29 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind  # "pool" or "model": used in error messages
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._aliases: dict[str, str] = {}  # old name -> the name it was renamed to
 
-    def register(self, name: str | None = None) -> Callable:
+    def register(self, name: str | None = None, aliases: tuple[str, ...] = ()) -> Callable:
         """Decorator: ``@register("gem")`` (or bare ``@register()`` to use ``fn.__name__``)."""
 
         def wrap(obj: Callable) -> Callable:
             key = name or getattr(obj, "name", None) or obj.__name__
-            if key in self._entries and self._entries[key] is not obj:
-                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            for k in (key, *aliases):
+                if (k in self._entries and self._entries[k] is not obj) or self._aliases.get(k, key) != key:
+                    raise ValueError(f"{self.kind} {k!r} is registered twice")
             self._entries[key] = obj
+            self._aliases.update(dict.fromkeys(aliases, key))
             return obj
 
         return wrap
 
+    def canonical(self, name: str) -> str:
+        """The registered name of ``name`` (itself, or the name an alias was renamed to)."""
+        return self._aliases.get(name, name)
+
     def get(self, name: str) -> Callable[..., Any]:
         try:
-            return self._entries[name]
+            return self._entries[self.canonical(name)]
         except KeyError:
             valid = ", ".join(sorted(self._entries))
             raise ValueError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
@@ -47,7 +56,7 @@ class Registry:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return self.canonical(name) in self._entries
 
 
 def declared_names(folders: Iterable[str], decorator: str) -> builtins.list[str]:

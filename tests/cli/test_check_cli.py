@@ -52,7 +52,7 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["pool", "result", "checks", "time"] and "on a 1x1 map" in lines[0]
     summary = {line.split()[0]: line.split()[1:3] for line in lines[1:] if not line.startswith(" ")}
-    assert summary["avg"] == ["pass", "13/13"] and summary["flex"] == ["pass", "13/13"]
+    assert summary["avg"] == ["pass", "14/14"] and summary["flex"] == ["pass", "14/14"]
     assert next(line for line in lines if line.startswith("avg ")).endswith("x: the identity")
     assert summary["broken_std"][0] == "FAIL"
     i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from poolbench.pools import list_pools
+from poolbench.pools import GlobalPool, get_pool_class, list_pools
 from poolbench.pools.check import check_pool
 from poolbench.pools.lda import save_lda_weights
 from poolbench.pools.loader import load_pool_file
@@ -22,7 +22,9 @@ def test_registered_pool_passes_the_contract(name):
     report = check_pool(name, compile=False, onnx=False)
     assert report.passed, report.format_table()
     fatal = [r for r in report.checks if r.fatal]
-    assert len(fatal) == 14 and [r.name for r in report.checks if not r.fatal] == ["lazy parameters"]
+    declared = ["information"] if getattr(get_pool_class(name), "loses_information_on", {}) else []
+    assert len(fatal) == 15 - len(declared)
+    assert [r.name for r in report.checks if not r.fatal] == declared + ["lazy parameters"]
     assert report.one_by_one  # and what it computes on a 1x1 map, probed
 
 
@@ -73,10 +75,40 @@ class WrongWidth(nn.Module):  # claims to widen but does not
         return x.mean((2, 3))
 
 
+class WrongOutputWidth(GlobalPool):  # declares a width that is not a multiple of C, gives C
+    def out_features(self, in_channels):
+        return in_channels * (in_channels + 1) // 2
+
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
 class ChannelsLastBug(nn.Module):  # reads memory with contiguous strides: the top-left value, or not
     def forward(self, x):
         b, c, h, w = x.shape
         return torch.as_strided(x, (b, c), (c * h * w, h * w)).clone()
+
+
+class MinShiftedPowerMean(nn.Module):
+    """timm's SimPool2d value path with gamma (attention uniform at init): per sample and channel,
+    subtract the minimum over positions, then a power mean. On a 1x1 map every output is 1e-6."""
+
+    def forward(self, x):
+        v = nn.functional.layer_norm(x.flatten(2).transpose(1, 2), (x.shape[1],))  # [B, N, C]
+        shifted = v - v.amin(dim=1, keepdim=True) + 1e-6
+        return shifted.pow(2).mean(1).pow(0.5)
+
+
+class DeafToChannel0(nn.Module):
+    def forward(self, x):
+        y = x.mean((2, 3))
+        return torch.cat([y[:, 1:2], y[:, 1:]], dim=1)
+
+
+class ConstantFeature3(nn.Module):
+    def forward(self, x):
+        y = x.mean((2, 3))
+        return torch.cat([y[:, :3], torch.zeros_like(y[:, :1]), y[:, 4:]], dim=1)
 
 
 class NoisyEval(nn.Module):
@@ -91,8 +123,15 @@ class NoisyEval(nn.Module):
         (NaiveGeM, "finite: negative", "NaN output on 8x8"),
         (Float64Pool, "shape C=64", "dtype torch.float64 for float32 input"),
         (WrongWidth, "shape C=512", "shape [2, 512] (expected [2, 1024])"),
+        (WrongOutputWidth, "shape C=64", "shape [1, 64] (expected [1, 2080])"),
         (ChannelsLastBug, "channels_last", "channels_last input changes the output"),
         (NoisyEval, "train/eval", "eval mode is not deterministic"),
+        (
+            DeafToChannel0,
+            "information",
+            "output independent of input channel 0 (1 of 64) on 8x8, 4x4, 7x5, 2x2, 1x1 maps",
+        ),
+        (ConstantFeature3, "information", "output feature 3 (1 of 64) the same for 4 different inputs on 8x8"),
     ],
 )
 def test_checker_fails_broken_pools_with_the_reason(pool, row, reason):
@@ -100,6 +139,27 @@ def test_checker_fails_broken_pools_with_the_reason(pool, row, reason):
     rows = {r.name: r for r in report.rows}
     assert not report.passed and not rows[row].ok
     assert reason in rows[row].detail, rows[row].detail
+
+
+def test_information_row_names_only_the_map_that_loses_it():
+    report = check_pool(MinShiftedPowerMean, channels=(64,), compile=False, onnx=False)
+    row = {r.name: r for r in report.rows}["information"]
+    assert not report.passed and row.fatal and not row.ok and "\n" not in row.detail
+    assert "the same output for 4 different inputs on 1x1 map" in row.detail
+    assert "2x2" not in row.detail and "8x8" not in row.detail  # it keeps the information on larger maps
+
+
+def test_a_declared_loss_is_a_stated_warning_not_a_failure():
+    class DeclaredLoss(GlobalPool):
+        loses_information_on = {"1x1": "the spread of one position is zero"}
+
+        def forward(self, x):
+            return x.std((2, 3), correction=0)
+
+    report = check_pool(DeclaredLoss, compile=False, onnx=False)
+    row = {r.name: r for r in report.rows}["information"]
+    assert report.passed and not row.ok and not row.fatal
+    assert "on 1x1 map (declared by the pool: 1x1: the spread of one position is zero)" in row.detail
 
 
 def test_state_dict_row_catches_an_unsaved_parameter():

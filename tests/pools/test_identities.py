@@ -110,8 +110,8 @@ def test_mixed_at_its_two_ends(x):
     assert torch.allclose(build_pool("mixed", channels=5, init=0.5)(x), 0.5 * (avg(x) + mx(x)))
 
 
-def test_gated_starts_halfway_and_its_gate_depends_on_the_data(x):
-    pool = create_pool("gated")
+def test_avgmax_gated_starts_halfway_and_its_gate_depends_on_the_data(x):
+    pool = create_pool("avgmax_gated")
     assert torch.allclose(pool(x), 0.5 * (avg(x) + mx(x)))
     with torch.no_grad():
         pool.gate.weight.copy_(torch.tensor([[0.0, 1.0]]))  # gate = sigmoid(max)
@@ -219,7 +219,20 @@ def test_lda_rejects_bad_weights(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["avg", "max", "avgmax_half", "catavgmax", "lse", "softpool", "mixed", "gated", "topk", "attn", "flex", "lda"],
+    [
+        "avg",
+        "max",
+        "avgmax_half",
+        "catavgmax",
+        "lse",
+        "softpool",
+        "mixed",
+        "avgmax_gated",
+        "topk",
+        "attn",
+        "flex",
+        "lda",
+    ],
 )
 def test_identity_on_a_1x1_map(name):
     x = torch.randn(4, 6, 1, 1)

@@ -20,7 +20,7 @@ EXPECTED = {
     "lse",
     "softpool",
     "mixed",
-    "gated",
+    "avgmax_gated",
     "topk",
     "stochastic",
     "attn",
@@ -35,7 +35,7 @@ def test_every_issue_pool_is_registered():
 
 def test_wildcards():
     assert list_pools("gem*")[:2] == ["gem", "gem_channel"]
-    assert list_pools("avg*") == ["avg", "avgmax", "avgmax_half"]
+    assert list_pools("avg*") == ["avg", "avgmax", "avgmax_gated", "avgmax_half"]
     assert list_pools("nothing*") == []
 
 
@@ -94,3 +94,24 @@ def test_an_optimizer_or_compile_made_before_the_first_input_sees_the_sized_weig
     (out * torch.arange(3.0)).sum().backward()
     opt.step()
     assert pool.logits.abs().sum() > 0  # the optimizer's parameter is the sized one
+
+
+def test_a_renamed_pool_keeps_its_old_name_as_an_alias():
+    from poolbench.pools import canonical_pool_name, is_pool
+    from poolbench.train.label import pool_label
+
+    assert isinstance(create_pool("gated"), get_pool_class("avgmax_gated"))  # an old run's name still builds
+    assert is_pool("gated") and "gated" not in list_pools() and canonical_pool_name("gated") == "avgmax_gated"
+    assert pool_label({"pool": "gated"}) == pool_label({"pool": "avgmax_gated"}) == "avgmax_gated"
+
+
+def test_an_alias_cannot_take_a_registered_name():
+    from poolbench.registry import Registry
+
+    reg = Registry("pool")
+    reg.register("a")(lambda: 1)
+    with pytest.raises(ValueError, match="'a' is registered twice"):
+        reg.register("b", aliases=("a",))(lambda: 2)
+    reg.register("c", aliases=("old",))(lambda: 3)
+    with pytest.raises(ValueError, match="'old' is registered twice"):
+        reg.register("old")(lambda: 4)

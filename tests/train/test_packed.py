@@ -147,7 +147,7 @@ def _compare(name, pools, kw, steps, tol, batch=16):
         # GeM's two cases keep the small normal(0, 0.01) head (init="torchvision"): from the ResNets'
         # reference init (initial loss 4.7 instead of 2.3) GeM's loss is NaN by step 14 on these 8x8
         # images at lr 0.1, and the comparison needs finite reference runs
-        ("resnet20", ["gem", "gated", "attn"], {"init": "torchvision"}),  # learnable, gated, cross-channel attention
+        ("resnet20", ["gem", "avgmax_gated", "attn"], {"init": "torchvision"}),  # learnable, gated, cross-channel attention
         ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5, "init": "torchvision"}),  # each model's own RNG
         ("resnet20", ["mixed", "gem_channel", "lse"], {}),  # per-channel pool parameters
     ],
@@ -178,11 +178,11 @@ def test_packed_depthwise_convs_equal_separate_runs():
 
 
 def test_packed_training_on_the_default_backend_stays_within_rounding():
-    _compare("resnet20", ["gem", "gated", "avg"], {}, 3, 1e-3)
+    _compare("resnet20", ["gem", "avgmax_gated", "avg"], {}, 3, 1e-3)
 
 
 def test_unpack_pack_round_trip_of_weights_and_optimizer():
-    models = _models("resnet20", ["avg", "gem", "gated"], [0, 1, 2])
+    models = _models("resnet20", ["avg", "gem", "avgmax_gated"], [0, 1, 2])
     packed = pack_models(models)
     _, opt = _train_packed(packed, [_batches(s, steps=2) for s in range(3)], [0, 1, 2])
     states, opt_states = unpack_state(packed), unpack_optimizer_state(packed, opt)
@@ -190,7 +190,7 @@ def test_unpack_pack_round_trip_of_weights_and_optimizer():
     for m, s, o in zip(models, states, opt_states, strict=True):
         m.load_state_dict(s)
         make_optimizer(m, CFG).load_state_dict(o)
-    again = pack_models(_models("resnet20", ["avg", "gem", "gated"], [5, 6, 7]))
+    again = pack_models(_models("resnet20", ["avg", "gem", "avgmax_gated"], [5, 6, 7]))
     load_members(again, states)
     opt2 = make_optimizer(again, CFG)
     load_optimizer_members(again, opt2, opt_states)

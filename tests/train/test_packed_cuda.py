@@ -90,7 +90,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     "name,pools,kw",
     [
         ("resnet20", ["avg", "gem", "attn"], {}),  # learnable, cross-channel
-        ("resnet20", ["gated", "gem", "avg"], {"drop_rate": 0.5}),  # dropout: each member's own CUDA RNG
+        ("resnet20", ["avgmax_gated", "gem", "avg"], {"drop_rate": 0.5}),  # dropout: each member's own CUDA RNG
         ("mobilenetv2", ["avg", "max", "avgmax"], {}),  # depthwise convs: groups = K * hidden
     ],
 )

@@ -3,7 +3,7 @@
 >>> from poolbench.pools import create_pool, list_pools
 >>> pool = create_pool("gem", p=3.0)
 >>> list_pools("avg*")
-['avg', 'avgmax', 'avgmax_half']
+['avg', 'avgmax', 'avgmax_gated', 'avgmax_half']
 >>> check_pool("gem").passed   # the contract (pools/check.py)
 True
 >>> swap_pool(model, "gem")      # into a built poolbench, timm or torchvision classifier (pools/swap.py)
@@ -66,6 +66,11 @@ def is_pool(name: str) -> bool:
     return name in _POOLS
 
 
+def canonical_pool_name(name: str) -> str:
+    """A pool's registered name: old run directories may name a pool by a name it was renamed from."""
+    return _POOLS.canonical(name)
+
+
 # Import every pool module so its @register_pool runs (one pool per file; check.py is not a pool).
 for _m in pkgutil.iter_modules(__path__):
     if _m.name not in ("base", "check", "loader", "swap"):
@@ -83,6 +88,7 @@ __all__ = [
     "list_pools",
     "get_pool_class",
     "is_pool",
+    "canonical_pool_name",
     "check_pool",
     "CheckReport",
     "swap_pool",

@@ -19,7 +19,8 @@ picture by implementing the method, not by being named in viz.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -75,6 +76,10 @@ class GlobalPool(nn.Module):
     stays the same one. An empty tensor also takes a checkpoint's shape on ``load_state_dict``, so
     a freshly built pool loads a trained one without a dummy forward.
     """
+
+    #: Map sizes on which the pool loses information by definition, with why ({"1x1": "..."}): the
+    #: contract's information row reports such a size as a known, stated loss instead of a failure.
+    loses_information_on: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Pool files written for earlier poolbench declare ``feat_mult = 2`` (or a property): still

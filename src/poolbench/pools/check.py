@@ -3,7 +3,11 @@
 A pool must map [B, C, H, W] -> [B, out_features(C)] (``base.pooled_width``) with the input's dtype for any B >= 1 and
 H, W >= 1, give finite outputs *and* finite gradients on awkward inputs (all zeros, constant,
 huge, tiny, all negative, random), survive bf16 autocast, channels_last and non-contiguous
-inputs, train and eval mode, and a state_dict round-trip. ``torch.compile`` and ONNX export are
+inputs, train and eval mode, a state_dict round-trip, and keep the information (different inputs
+give different outputs in every feature, every input channel moves the output: on every map size,
+1x1 included, where a pool can return a constant without any NaN). The width checked is the one
+the pool declares (``pooled_width``: ``out_features(C)``, ``feat_mult() * C`` by default), which the model head
+sizes its classifier from. ``torch.compile`` and ONNX export are
 reported but not fatal, and so is what the pool computes on a 1x1 map (``one_by_one``). One row
 per check; a failing row says what failed and on which map, e.g. "NaN output on 1x1 map".
 
@@ -239,6 +243,7 @@ def check_pool(
         ("non-contiguous", lambda: _check_layout(make, c0, maps, "non-contiguous")),
         ("train/eval", lambda: _check_modes(make, c0, maps)),
         ("state_dict", lambda: _check_state_dict(make, c0, probe)),
+        ("information", lambda: _check_information(make, c0, maps)),
         ("lazy parameters", lambda: _check_lazy(make, c0, probe)),
     ]
     if (1, 1) in maps:
@@ -448,6 +453,50 @@ def _check_layout(make, c: int, maps, layout: str) -> CheckRow:
         except Exception as e:
             probs.add(_error(e), where)
     return probs.row(layout)
+
+
+def _check_information(make, c: int, maps) -> CheckRow:
+    """Silent information loss, which no NaN check sees: on every map size, different inputs give
+    different outputs in every output feature, and every input channel moves the output (eval
+    mode, non-negative inputs as after a ReLU). A pool that subtracts a per-sample minimum over the
+    positions returns a constant on a 1x1 map; this row names that map. Map sizes the pool declares
+    in ``loses_information_on`` (with why) make the row a stated, non-fatal warning instead."""
+    probs = _Problems()
+    declared: dict[str, str] = {}
+    g = torch.Generator().manual_seed(6)
+    for h, w in maps:
+        where = _hw(h, w)
+        x = 0.1 + torch.rand(4, c, h, w, generator=g)
+        # one input per channel k: x[0] with channel k raised at every position
+        bumped = x[:1].repeat(c, 1, 1, 1)
+        bumped[torch.arange(c), torch.arange(c)] += 0.5 + torch.rand(c, h, w, generator=g)
+        try:
+            m = make(c).eval()
+            with torch.no_grad():
+                y = m(x).float().flatten(1)
+                y0, yk = m(x[:1]).float().flatten(1), m(bumped).float().flatten(1)
+            tol = 1e-5 * (1 + float(y.abs().max()))
+            still = ((y.amax(0) - y.amin(0)) <= tol).nonzero().flatten().tolist()
+            if len(still) == y.shape[1]:
+                probs.add("the same output for 4 different inputs", where)
+            elif still:
+                probs.add(
+                    f"output feature {still[0]} ({len(still)} of {y.shape[1]}) the same for 4 different inputs", where
+                )
+            deaf = ((yk - y0).abs().amax(1) <= tol).nonzero().flatten().tolist()
+            if deaf:
+                probs.add(f"output independent of input channel {deaf[0]} ({len(deaf)} of {c})", where)
+            reason = getattr(m, "loses_information_on", {}).get(where)
+            if reason and where in {w for places in probs.where.values() for w in places}:
+                declared[where] = reason
+        except Exception as e:
+            probs.add(_error(e), where)
+    row = probs.row("information")
+    undeclared = {w for places in probs.where.values() for w in places} - set(declared)
+    if declared and not undeclared:
+        stated = "; ".join(f"{w}: {why}" for w, why in declared.items())
+        row = CheckRow("information", False, False, f"{row.detail} (declared by the pool: {stated})")
+    return row
 
 
 def _check_modes(make, c: int, maps) -> CheckRow:

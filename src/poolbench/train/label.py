@@ -29,7 +29,8 @@ def _fmt_kwargs(d: dict[str, Any]) -> str:
 def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
     """The row label of a run: what distinguishes one pooling method from another.
 
-    ``gem``, ``gem(p=2)``, ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
+    ``gem``, ``gem(p=2)``, ``avgmax_gated`` (also for a run that names the pool's old name, ``gated``),
+    ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
     first hex digits of its sha256, see ``pools.loader.pool_file_label``); model arguments and
     auxiliary classifiers change the method too, so they are appended (``flex [lda_layer=2]``,
     ``avg +sac(weights=[0.1,0.2,0.7])``) rather than silently merged into the plain pool's cell; so
@@ -41,7 +42,10 @@ def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
 
         label = pool_file_label(str(config["pool_file"]), config.get("pool_file_sha"), full_path)
     else:
-        label = str(config.get("pool", "avg"))
+        from ..pools import canonical_pool_name
+
+        # a run made under a pool's old name is labelled by its name now (gated -> avgmax_gated)
+        label = canonical_pool_name(str(config.get("pool", "avg")))
     if config.get("pool_args"):
         label += f"({_fmt_kwargs(config['pool_args'])})"
     if config.get("model_args"):
