@@ -58,4 +58,8 @@ def test_map_equals_its_equations(kwargs, hw):
 
 def test_map_refuses_heads_that_do_not_split_the_channels():
     with pytest.raises(ValueError, match="map: 12 channels do not split into 8 heads; pass num_heads="):
-        build_pool("map", channels=12)
+        build_pool("map", channels=12, num_heads=8)
+
+
+def test_map_heads_default_to_the_largest_divisor_up_to_8():
+    assert [build_pool("map", channels=c).num_heads for c in (64, 12, 6, 7)] == [8, 6, 6, 7]

@@ -26,16 +26,16 @@ import torch.nn.functional as F
 
 from . import register_pool
 from .base import GlobalPool
-from .multihead import attend, check_heads, positions
+from .multihead import attend, heads_for, positions
 
 
 @register_pool("clip_attn")
 class CLIPAttentionPool(GlobalPool):
     """The mean token's multi-head attention over [mean token, positions] plus positional embeddings."""
 
-    def __init__(self, channels: int, num_heads: int = 8, size: int = 8):
+    def __init__(self, channels: int, num_heads: int | None = None, size: int = 8):
         super().__init__()
-        check_heads(channels, num_heads, "clip_attn")
+        num_heads = heads_for(channels, num_heads, "clip_attn")
         self.num_heads, self.size = num_heads, size
         self.positional_embedding = nn.Parameter(torch.randn(size * size + 1, channels) / channels**0.5)
         self.q_proj = nn.Linear(channels, channels)

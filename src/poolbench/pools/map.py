@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from . import register_pool
 from .base import GlobalPool
-from .multihead import attend, check_heads, positions
+from .multihead import attend, heads_for, positions
 
 
 @register_pool("map")
@@ -32,14 +32,14 @@ class MAPPool(GlobalPool):
     def __init__(
         self,
         channels: int,
-        num_heads: int = 8,
+        num_heads: int | None = None,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         qk_norm: bool = False,
         norm: bool = False,
     ):
         super().__init__()
-        check_heads(channels, num_heads, "map")
+        num_heads = heads_for(channels, num_heads, "map")
         self.num_heads = num_heads
         self.latent = nn.Parameter(torch.empty(channels))
         nn.init.trunc_normal_(self.latent, std=channels**-0.5, a=-2 * channels**-0.5, b=2 * channels**-0.5)

@@ -8,12 +8,16 @@ from __future__ import annotations
 import torch
 
 
-def check_heads(channels: int, heads: int, pool: str) -> None:
-    """Heads split the channels evenly; say so in one line when they cannot."""
+def heads_for(channels: int, heads: int | None, pool: str, preferred: int = 8) -> int:
+    """The number of heads: ``heads`` as given (it must split the channels evenly: one line saying
+    so when it cannot), or, for None, the largest divisor of ``channels`` up to ``preferred``."""
+    if heads is None:
+        return max(h for h in range(1, preferred + 1) if channels % h == 0)
     if heads < 1 or channels % heads:
         raise ValueError(
             f"{pool}: {channels} channels do not split into {heads} heads; pass num_heads= a divisor of {channels}"
         )
+    return heads
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from . import register_pool
 from .base import GlobalPool
-from .multihead import attend, check_heads, positions
+from .multihead import attend, heads_for, positions
 
 
 @register_pool("simpool")
@@ -46,7 +46,7 @@ class SimPool(GlobalPool):
         eps: float = 1e-6,
     ):
         super().__init__()
-        check_heads(channels, num_heads, "simpool")
+        num_heads = heads_for(channels, num_heads, "simpool")
         if gamma is not None and not gamma > 0:
             raise ValueError(f"simpool: gamma must be None or > 0, got {gamma}")
         self.num_heads, self.gamma, self.eps = num_heads, gamma, eps
