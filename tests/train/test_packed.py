@@ -147,7 +147,11 @@ def _compare(name, pools, kw, steps, tol, batch=16):
         # GeM's two cases keep the small normal(0, 0.01) head (init="torchvision"): from the ResNets'
         # reference init (initial loss 4.7 instead of 2.3) GeM's loss is NaN by step 14 on these 8x8
         # images at lr 0.1, and the comparison needs finite reference runs
-        ("resnet20", ["gem", "avgmax_gated", "attn"], {"init": "torchvision"}),  # learnable, gated, cross-channel attention
+        (
+            "resnet20",
+            ["gem", "avgmax_gated", "attn"],
+            {"init": "torchvision"},
+        ),  # learnable, gated, cross-channel attention
         ("resnet20", ["stochastic", "gem", "avg"], {"drop_rate": 0.5, "init": "torchvision"}),  # each model's own RNG
         ("resnet20", ["mixed", "gem_channel", "lse"], {}),  # per-channel pool parameters
     ],
