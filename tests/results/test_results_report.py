@@ -198,3 +198,11 @@ def test_the_report_shows_the_rerun_beside_a_vgg_column(tmp_path):
         write_run(tmp_path / "runs", "vgg16_bn", "cifar100", "gem", seed=seed, best=74.0 + seed)
     html = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
     assert "<h3>Published rerun</h3>" in html and "2 of 3 diverged, 67% [21%, 94%]" in html
+
+
+def test_a_tie_is_not_gilded(tmp_path):
+    for seed, acc in enumerate([9.06, 11.26]):
+        for pool in ("max", "avgmax"):
+            write_run(tmp_path / "runs", "resnet20", "synthetic", pool, seed=seed, best=acc)
+    html = write_report(tmp_path / "runs", tmp_path / "out")[0].read_text()
+    assert 'class="num best"' not in html and '<span class="tie" title="tied' in html

@@ -224,7 +224,11 @@ def _legend_html() -> str:
     return (
         '<div class="legend"><span><span class="swatch"></span>best mean in its column (of 2+ pools)</span>'
         '<span><span class="beats">▲</span> best beats the runner-up (Welch two-sided p&lt;0.05)</span>'
-        "<span>† one seed (no std)</span><span>n = seeds averaged; diverged, failed and unfinished runs "
+        f'<span><span class="tie">{TIE}</span>: the best means are equal to 2 decimals, none is gilded</span>'
+        f'<span><span class="same">{SAME}</span> the same function as the other {SAME} pools on this 1x1 map: '
+        "never gilded over them</span>"
+        f'<span><span class="diverged">{DIVERGED}</span> a run of the cell diverged (see its divergence table)</span>'
+        "<span>† one seed (no std)</span><span>n = finished runs averaged; diverged, failed and unfinished runs "
         "are counted, never averaged</span><span>hover a cell for its runs</span></div>"
     )
 
