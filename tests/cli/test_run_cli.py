@@ -210,3 +210,27 @@ def test_a_data_path_that_cannot_be_read_is_refused_before_any_run_id_is_resolve
         err = capsys.readouterr().err
         assert problem in err and str(path) in err and len(err.strip().splitlines()) == 1
     assert not resolved and not (tmp_path / "runs").exists()
+
+
+def test_exit_status_is_1_when_a_run_diverged_as_the_harness(tmp_path, monkeypatch, capsys):
+    """run and harness agree: 0 finished, 1 diverged (docs/training.md lists the exit codes)."""
+    import poolbench.train.engine as engine
+
+    calls = []
+
+    def fake(cfg, runs_dir, **kw):
+        calls.append(kw.get("progress"))
+        status = "diverged" if cfg.seed == 1 else "finished"
+        done = {"best_test_acc": 50.0, "best_epoch": 1, "final_test_acc": 50.0}
+        return {"status": status, "diverged_at_epoch": 1 if status == "diverged" else None, **done}
+
+    monkeypatch.setattr(engine, "train_run", fake)
+    argv = ["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-subset", "32"]
+    argv += ["--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress"]
+    assert main(argv + ["--seeds", "0"]) == 0
+    assert main(argv + ["--seeds", "0,1"]) == 1
+    assert "diverged at epoch 1" in capsys.readouterr().out
+    harness = ["harness", str(REPO / "examples" / "custom_pool.py"), "--arch", "resnet20", "--dataset", "synthetic"]
+    harness += ["--epochs", "1", "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path)]
+    assert main(harness + ["--seed", "1"]) == 1 and main(harness + ["--seed", "0"]) == 0
+    assert calls[-1] is True  # the harness asks for a bar (drawn on a terminal only)

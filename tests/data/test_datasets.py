@@ -43,6 +43,24 @@ def test_a_registered_reader_is_a_dataset_and_a_name_is_registered_once(isolated
         datasets.register_dataset("tiny", sources=lambda p, d: [])(read_tiny)
 
 
+def test_ctrl_c_while_decoding_says_it_was_loading_data(monkeypatch, capsys):
+    """Not "interrupted in epoch 1": no epoch has started while a dataset decodes."""
+    monkeypatch.setattr(datasets, "READERS", dict(datasets.READERS))
+
+    def read_forever(data_path, data_dir, download):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(datasets.READERS, "mnist", (read_forever, datasets.READERS["mnist"][1]))
+    with pytest.raises(datasets.DataInterrupted, match=r"interrupted while loading data \(mnist\)"):
+        load_dataset("mnist", data_dir=".")
+    from poolbench.cli import main
+
+    argv = ["run", "--model", "resnet20", "--dataset", "mnist", "--data-dir", ".", "--seeds", "0", "--epochs", "1"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("poolbench run: interrupted while loading data (mnist)") and "epoch 1" not in err[-1]
+
+
 def test_synthetic_is_deterministic_and_cifar_shaped():
     x1, y1 = generate(200, seed=3)
     x2, y2 = generate(200, seed=3)

@@ -115,3 +115,26 @@ def test_the_reruns_collapses_count_as_diverged_not_as_accuracies(tmp_path):
     assert r["n_a"] == 2 and r["n_diverged_a"] == 1
     with pytest.raises(ValueError, match="have no column"):
         compare_with_published(build_index(tmp_path), "gem", "gem", column="resnet56-cifar100", source="rerun")
+
+
+def test_a_pool_is_found_by_any_unique_prefix_of_its_label(tmp_path):
+    from poolbench.results.compare import resolve_pool
+
+    for seed in (0, 1):
+        write_run(
+            tmp_path,
+            pool="file",
+            seed=seed,
+            pool_file="/x/deepseek_channel_gate.py:CustomPool",
+            pool_file_sha="ab12" * 4,
+        )
+        write_run(tmp_path, pool="gem", seed=seed)
+        write_run(tmp_path, pool="gemgate", seed=seed)
+        write_run(tmp_path, pool="gem", seed=seed, pool_args={"p": 2})
+    conn = build_index(tmp_path)
+    assert resolve_pool(conn, "deepseek") == "deepseek_channel_gate.py:CustomPool@ab12"
+    assert resolve_pool(conn, "deepseek_channel_gate.py") == "deepseek_channel_gate.py:CustomPool@ab12"
+    assert resolve_pool(conn, "gem") == "gem"  # a whole label first
+    assert resolve_pool(conn, "gemg") == "gemgate"
+    with pytest.raises(ValueError, match="matches 3 pools"):
+        resolve_pool(conn, "ge")

@@ -138,3 +138,35 @@ def test_a_runs_directory_that_does_not_exist_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip()
     assert "nope" in err and len(err.splitlines()) == 1
+
+
+def write_pool_file_run(runs_dir, tmp_path, stem="deepseek_channel_gate"):
+    """A schema-2 pool-file run recorded under the class-only prefix ids had before they named the file."""
+    pool = tmp_path / f"{stem}.py"
+    pool.write_text("import torch.nn as nn\n\n\nclass CustomPool(nn.AdaptiveAvgPool2d):\n    pass\n")
+    c = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{pool}:CustomPool", seed=0)
+    old_id = c.run_id_for(file_stem=False)
+    run = runs_dir / old_id
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({**c.to_dict(), "run_id": old_id, "schema": 2}))
+    (run / "result.json").write_text(json.dumps({"status": "finished", "run_id": old_id, "best_test_acc": 50.0}))
+    return c, old_id
+
+
+def test_pool_file_run_ids_name_the_file_and_two_files_differ(tmp_path):
+    a = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_a.py:CustomPool")
+    b = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_b.py:CustomPool")
+    assert a.run_id_for(schema=1).startswith("resnet20-synthetic-file-gate_a-CustomPool-s0-")
+    assert b.run_id_for(schema=1).startswith("resnet20-synthetic-file-gate_b-CustomPool-s0-")
+    assert a.run_id_for(schema=1)[-10:] == a.run_id_for(schema=1, file_stem=False)[-10:]  # same hash
+
+
+def test_a_pool_file_run_under_the_class_only_id_is_renamed_to_the_stem_id(tmp_path):
+    runs = tmp_path / "runs"
+    c, old_id = write_pool_file_run(runs, tmp_path)
+    assert "-file-CustomPool-" in old_id and "-file-deepseek_channel_gate-CustomPool-" in c.run_id
+    assert migrate_run(runs / old_id) == ("migrated", c.run_id)
+    assert json.loads((runs / c.run_id / "result.json").read_text())["run_id"] == c.run_id
+    cfg = json.loads((runs / c.run_id / "config.json").read_text())
+    assert cfg["run_id"] == c.run_id and cfg["migrated_from"] == old_id
+    assert not (runs / old_id).exists() and migrate_run(runs / c.run_id)[0] == "current"

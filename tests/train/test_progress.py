@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from poolbench.cli import main
-from poolbench.train import engine
+from poolbench.train import engine, progress
 
 TINY = [
     "--seeds",
@@ -111,3 +112,45 @@ def test_show_from_another_directory_finds_a_relative_data_path(tmp_path, monkey
     assert cfg.data_path == str((project / "imgs").resolve())
     with pytest.raises(ValueError, match="relative and found neither here"):
         locate_data(RunConfig(model="resnet20", dataset="imagefolder", data_path="nowhere"), run_dir)
+
+
+class Terminal:
+    """stdout and stderr of a terminal: one screen, both streams written to it in order."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_a_logged_line_clears_the_bar_first_and_the_bar_comes_back(monkeypatch):
+    """``run`` logs its epoch lines with print (stdout) while tqdm draws on stderr: without clearing
+    the bar, a line lands after the bar's text on the same screen line."""
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    monkeypatch.setattr("sys.stderr", screen)
+    bar = progress.Progress("run", total=3, initial=0, enabled=True, log=print)
+    assert bar.bar is not None
+    bar.advance(test="10.00")
+    drawn = screen.text
+    bar.say("epoch   1/3 lr 0.1000 ...")
+    before, _, after = screen.text[len(drawn) :].partition("epoch   1/3")
+    assert before.endswith("\r") and before.strip(" \r\x1b[A") == ""  # the bar's line was cleared, nothing else
+    assert "run" in after  # and drawn again below the line
+    bar.close()
+
+
+def test_the_projection_is_said_again_after_the_first_whole_epoch():
+    said = []
+    timer = progress.StepTimer(10, 200, torch.device("cpu"), said.append, "r")
+    timer.epoch_done(12.0, 199)
+    assert said == ["r: projected 40 min for the 199 epochs left (12.0 s for the first epoch, evaluation included)"]
+    timer.epoch_done(12.0, 0)  # a one-epoch run: nothing is left to project
+    assert len(said) == 1

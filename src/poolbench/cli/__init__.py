@@ -60,12 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:  # one line on how to go on, never a traceback
-        from ..train.progress import RunInterrupted
-
+        # RunInterrupted (in an epoch) and DataInterrupted (loading data) say where; a bare Ctrl-C not
         line = (
-            str(exc)
-            if isinstance(exc, RunInterrupted)
-            else ("interrupted; finished epochs are saved after every epoch: run the same command again to resume")
+            str(exc) or "interrupted; finished epochs are saved after every epoch: run the same command again to resume"
         )
         print(f"\npoolbench {args.command}: {line}", file=sys.stderr)
         return 130

@@ -155,8 +155,8 @@ def main(args: argparse.Namespace) -> int:
             f"data={'generated' if dataset in GENERATED else config.data_path or config.data_dir or 'data'}",
             flush=True,
         )
-        result = train_run(
-            config, args.runs_dir, device=args.device, progress=False, log=lambda s: print(s, flush=True)
+        result = train_run(  # a bar on a terminal (none in a log file), the epoch lines around it
+            config, args.runs_dir, device=args.device, progress=True, log=lambda s: print(s, flush=True)
         )
     except (ValueError, DataError) as exc:
         print(one_line_error("poolbench harness", exc), file=sys.stderr)

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="train a model with a pool under the fixed protocol",
         description="Train MODEL on DATASET with POOL for each seed. A finished run is "
-        "skipped, an unfinished one resumes from its last checkpoint.",
+        "skipped, an unfinished one resumes from its last checkpoint. Exit status: 0 when every run "
+        "finished, 1 when one diverged (or a disk error stopped it), 2 for bad input or a pool "
+        "failing the contract, 130 on Ctrl-C.",
     )
     p.add_argument(
         "--model",
@@ -123,4 +125,5 @@ def main(args: argparse.Namespace) -> int:
                 f"{cfg.run_id}: {r['status']}"
                 + (f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else "")
             )
-    return 0
+    # as the harness: 1 when a run did not finish (diverged), so a script sees it without a table
+    return 0 if all(r["status"] == "finished" for r in results) else 1

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..fileio import LARGE_FILE_CAP, UnsafeFileError, atomic_torch_save, open_regular
-from .errors import CorruptDataError
+from .errors import CorruptDataError, DataInterrupted
 
 CACHE_VERSION = 1  # bump when a reader's output changes: old cache files are then ignored
 _MEMORY: OrderedDict[str, Dataset] = OrderedDict()
@@ -208,6 +208,20 @@ def load_dataset(
     """
     if name not in READERS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
+    try:
+        return _load(name, data_path, data_dir, cache_dir, cache, download)
+    except DataInterrupted:
+        raise
+    except KeyboardInterrupt:  # reading or decoding, before any epoch: say that, not an epoch
+        raise DataInterrupted(
+            f"interrupted while loading data ({name}), before any epoch started; nothing was trained "
+            f"or cached: run the same command again"
+        ) from None
+
+
+def _load(
+    name: str, data_path: str | None, data_dir: str | None, cache_dir: str | None, cache: bool, download: bool
+) -> Dataset:
     key = cache_key(name, data_path, data_dir)
     if cache and key is not None and key in _MEMORY:
         _MEMORY.move_to_end(key)

@@ -17,3 +17,7 @@ class ChecksumError(DataError):
 
 class CorruptDataError(DataError):
     """A file exists but cannot be read: truncated, not the expected format, inconsistent sizes."""
+
+
+class DataInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a dataset was read or decoded: its message says so (no epoch had started)."""

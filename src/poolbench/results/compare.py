@@ -285,16 +285,21 @@ BASELINES = ("avg", "max", "gem", "avgmax")
 
 
 def resolve_pool(conn: sqlite3.Connection, name: str) -> str:
-    """A pool label as in the table, or a unique prefix of one (``custom_pool.py`` finds
-    ``custom_pool.py:CustomPool@3f2a``). ValueError listing the candidates otherwise."""
+    """A pool label as in the table, or a unique prefix of one (``custom_pool.py`` and ``custom``
+    find ``custom_pool.py:CustomPool@3f2a``). A prefix that ends where a label's name ends (``gem``
+    for ``gem(p=2)``, ``custom_pool.py`` for its file's label) is tried before any prefix, so ``gem``
+    is not ambiguous beside ``gemgate``. ValueError listing the candidates otherwise."""
     pools = [r[0] for r in conn.execute("SELECT DISTINCT pool FROM runs ORDER BY pool")]
     if name in pools:
         return name
-    hits = [p for p in pools if p.startswith(name + ":") or p.startswith(name + "@") or p.startswith(name + "(")]
-    if len(hits) == 1:
-        return hits[0]
-    if hits:
-        raise ValueError(f"{name!r} matches {len(hits)} pools: {', '.join(hits)}; give one label as the table shows it")
+    whole = [p for p in pools if p.startswith(name + ":") or p.startswith(name + "@") or p.startswith(name + "(")]
+    for hits in (whole, [p for p in pools if p.startswith(name)]):
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise ValueError(
+                f"{name!r} matches {len(hits)} pools: {', '.join(hits)}; give one label as the table shows it"
+            )
     raise ValueError(f"no runs of pool {name!r}; pools with runs: {', '.join(pools) or '(none)'}")
 
 

@@ -241,10 +241,17 @@ class RunConfig:
             d.pop("holdout", None)
         return d
 
-    def run_id_for(self, schema: int = CONFIG_SCHEMA) -> str:
+    def run_id_for(self, schema: int = CONFIG_SCHEMA, file_stem: bool = True) -> str:
+        """The readable prefix and the identity's hash. A pool file is named by its file's stem and
+        class (``file-deepseek_channel_gate-CustomPool``), so two files' runs differ at a glance;
+        ``file_stem=False`` gives the class-only prefix that ids had before (``train/migrate.py``
+        renames such directories). The prefix is not hashed: the digest is the same either way."""
         blob = json.dumps(self.identity(schema), sort_keys=True, default=str).encode()
         digest = hashlib.sha1(blob).hexdigest()[:10]
-        pool = self.pool if not self.pool_file else "file-" + self.pool_file.split(":")[-1]
+        pool = self.pool
+        if self.pool_file:
+            path, _, cls = self.pool_file.rpartition(":")
+            pool = f"file-{Path(path).stem}-{cls}" if file_stem else f"file-{cls}"
         # config text is data: only the run-id alphabet reaches the directory name (the digest,
         # over the whole identity, keeps two runs whose names map to the same text apart)
         parts = (self.model, self.dataset, pool, f"s{self.seed}")

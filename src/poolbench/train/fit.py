@@ -85,7 +85,10 @@ def fit(trainer: Trainer, recorders: Sequence[RunRecorder], progress: Progress, 
         for epoch in range(start, epochs):
             if live is None:
                 break
+            t0 = time.perf_counter()
             live = _fit_epoch(live, [r for r in recorders if r.result is None], epoch, timer, progress)
+            if epoch == start and live is not None:
+                timer.epoch_done(time.perf_counter() - t0, epochs - epoch - 1)
     except KeyboardInterrupt:  # nothing is lost but the epoch in progress: say how to go on
         done = min(len(r.history) for r in recorders if r.result is None)
         raise RunInterrupted(

@@ -6,7 +6,10 @@ For each run directory whose ``config.json`` has no ``data_fingerprint``: recomp
 identity as it was (and refuse if that does not give back the stored run id, which would mean the
 config cannot be trusted to describe the run), fingerprint the data the config names (the data must
 be present), write the new config (schema 2, fingerprint, new run id), the new run id into
-``result.json``, and rename the directory to the new id.
+``result.json``, and rename the directory to the new id. A schema-2 pool-file run whose id has the
+class-only prefix (``...-file-CustomPool-...``, from before ids named the file) is renamed to the id
+with the file's stem (``...-file-my_pool-CustomPool-...``; the hash is the same), so the run is
+found, skipped or resumed again.
 
 Every run is planned before anything is written: a run that cannot be migrated (its config or
 result unreadable, its id not given back, its target taken or outside its runs directory) is named
@@ -80,7 +83,7 @@ def plan_run(run_dir: Path) -> Move | None:
         raw = run.read_config()
         if raw is None:
             raise Refused("has no config.json")
-        if raw.get("data_fingerprint"):
+        if raw.get("data_fingerprint") and not _class_only_pool_file_id(raw, run_dir):
             return None
         old_config = run.config.read_bytes()
         old_result = run.result.read_bytes() if run.result.exists() else None
@@ -94,7 +97,7 @@ def plan_run(run_dir: Path) -> Move | None:
         raise Refused(f"{target} exists")
     new_config = config.to_dict()
     new_config.update(
-        {k: raw[k] for k in ("protocol_label", "standard") if k in raw},
+        {k: raw[k] for k in ("protocol_label", "standard", "column_origin") if k in raw},
         run_id=new_id,
         schema=CONFIG_SCHEMA,
         migrated_from=stored,
@@ -105,16 +108,27 @@ def plan_run(run_dir: Path) -> Move | None:
     return Move(run_dir, target, new_config, result, old_config, old_result)
 
 
-def _identity(raw: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str, str]:
-    """(config, stored run id, new run id) of a schema-1 config; Refused when the config does not
-    give back the id it is stored under."""
-    stored = raw.get("run_id") or run_dir.name
+def _class_only_pool_file_id(raw: dict[str, Any], run_dir: Path) -> bool:
+    """Whether a schema-2 config is a pool-file run stored under the class-only id prefix."""
     try:
         config = RunConfig.from_dict(raw)
-        given_back = config.run_id_for(schema=1)
+        return bool(config.pool_file) and config.run_id_for(file_stem=False) == (raw.get("run_id") or run_dir.name)
+    except (TypeError, ValueError, AttributeError):
+        return False  # not this migration's case: the readers name what is wrong with it
+
+
+def _identity(raw: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str, str]:
+    """(config, stored run id, new run id) of a schema-1 config, or of a schema-2 one under the
+    class-only pool-file prefix; Refused when the config does not give back the id it is stored
+    under (either prefix)."""
+    stored = raw.get("run_id") or run_dir.name
+    schema = CONFIG_SCHEMA if raw.get("data_fingerprint") else 1
+    try:
+        config = RunConfig.from_dict(raw)
+        given_back = {config.run_id_for(schema=schema), config.run_id_for(schema=schema, file_stem=False)}
     except (TypeError, ValueError, AttributeError) as exc:
         raise Refused(f"config.json does not describe a run ({type(exc).__name__}: {exc})") from None
-    if given_back != stored:
+    if stored not in given_back:
         raise Refused(f"this config does not give back its stored run id {stored}")
     try:
         new_id = config.run_id  # fingerprints the data

@@ -68,6 +68,15 @@ class StepTimer:
         )
         self.done = True
 
+    def epoch_done(self, seconds: float, epochs_left: int) -> None:
+        """After the fit's first whole epoch (training and evaluation): the projection from it,
+        which the few timed steps (no evaluation, one epoch's start) can only approximate."""
+        if epochs_left > 0:
+            self.say(
+                f"{self.name}: projected {format_duration(seconds * epochs_left)} for the {epochs_left} epochs left "
+                f"({seconds:.1f} s for the first epoch, evaluation included)"
+            )
+
 
 class Progress:
     """The output of one fit: a tqdm bar over epochs on a terminal (when ``enabled``), and ``say``
@@ -80,7 +89,20 @@ class Progress:
 
             self.bar = tqdm(total=total, initial=initial, desc=desc, unit="ep", leave=False)
         # one whole line per epoch wherever there is no bar (a log file, --no-progress)
-        self.say: Callable[[str], None] = log or (self.bar.write if self.bar is not None else print)
+        self.log = log
+        self.say: Callable[[str], None] = (
+            (self.bar.write if self.bar is not None else print) if log is None else self._log_line
+        )
+
+    def _log_line(self, line: str) -> None:
+        """The caller's ``log`` (print: stdout) while a bar is drawn on the terminal (stderr): the bar
+        is cleared first and drawn again below the line, so the line never overwrites it."""
+        assert self.log is not None
+        if self.bar is None:
+            self.log(line)
+            return
+        with self.bar.external_write_mode():
+            self.log(line)
 
     def advance(self, **postfix: str) -> None:
         if self.bar is not None:
