@@ -45,7 +45,7 @@ def test_compare_with_the_published_baseline(runs, capsys):
     assert "gem vs published gem" in out and "seeds 42, 123, 456; unpaired" in out and "verdict:" in out
     assert main(["compare", "max", "--published", "global_max", "--runs-dir", str(runs), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["b"] == "published global_max" and doc["comparisons"] and "skipped" in doc
+    assert doc["b"] == "published global_max (benchmark)" and doc["comparisons"] and "skipped" in doc
     assert main(["compare", "gem", "avg", "--published", "gem", "--runs-dir", str(runs)]) == 2
     assert "not both" in capsys.readouterr().err
     assert main(["compare", "gem", "--published", "gem", "--metric", "final", "--runs-dir", str(runs)]) == 2

@@ -111,7 +111,13 @@ def _compare(args) -> int:
     if args.published:
         if args.format == "json":
             sys.stdout.write(
-                comparison_json(res["comparisons"], a, f"published {res['published']}", "best", skipped=res["skipped"])
+                comparison_json(
+                    res["comparisons"],
+                    a,
+                    f"published {res['published']} ({res['source']})",
+                    "best",
+                    skipped=res["skipped"],
+                )
             )
         else:
             sys.stdout.write(render_published_comparison(res, a))
