@@ -1,4 +1,5 @@
-"""One version string: ``poolbench.__version__`` is the source, the package metadata is built from it."""
+"""One version string: ``poolbench/version.py`` is the source (``poolbench.__version__`` re-exports it),
+the package metadata is built from it."""
 
 import importlib.metadata
 import re
@@ -20,7 +21,7 @@ def test_pyproject_reads_the_version_from_the_package():
     doc = tomllib.loads(PYPROJECT.read_text())
     assert "version" not in doc["project"], "a second, static version in pyproject.toml"
     assert "version" in doc["project"]["dynamic"]
-    assert doc["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "poolbench.__version__"}
+    assert doc["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "poolbench.version.__version__"}
 
 
 def test_the_version_is_pep440():

@@ -3,7 +3,7 @@
 A run trained with ``--pool-file`` records the file's path and sha256 in its config.json; a
 config.json is data anyone who can write the runs directory can edit, so ``show``, ``robustness``
 and ``fit-lda`` import that file only when the user asks on the command line (checked in
-``cli._trained.check_pool_file``). Kept apart from ``_trained`` so that parsers are built without
+``poolbench.trained.check_pool_file``). Kept apart from ``_trained`` so that parsers are built without
 importing torch.
 """
 

@@ -25,7 +25,6 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-from .. import __version__
 from ..fileio import (
     FileTooLargeError,
     UnsafeFileError,
@@ -35,6 +34,7 @@ from ..fileio import (
     read_bytes,
     remove_stale_temps,
 )
+from ..version import __version__
 from . import published as pub
 from .across_columns import across_columns, across_rows
 from .aggregate import CI_METHOD as AGG_METHOD

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-import poolbench
+from ..version import __version__
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,7 +50,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
     return {
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
-        "poolbench_version": poolbench.__version__,
+        "poolbench_version": __version__,
         "device": device_name(device),
         "hostname": platform.node(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
