@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 from pathlib import Path
 
@@ -74,3 +76,42 @@ def no_hang():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes ``room`` bytes and then fails like a full disk."""
+
+    def __init__(self, raw, room):
+        self.raw, self.room = raw, room
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        if len(b) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(b)
+        return self.raw.write(b)
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+@pytest.fixture
+def disk_with_room(monkeypatch):
+    """fileio's files take this many bytes, then ENOSPC (the write path of a real full disk)."""
+    from poolbench import fileio
+
+    real = os.fdopen
+
+    def install(room):
+        monkeypatch.setattr(
+            fileio.os,
+            "fdopen",
+            lambda fd, mode="r", **kw: (
+                io.BufferedWriter(FullDisk(real(fd, "wb", buffering=0), room)) if "w" in mode else real(fd, mode, **kw)
+            ),
+        )
+
+    return install

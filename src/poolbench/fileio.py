@@ -157,9 +157,11 @@ def replacing(path: PathLike) -> Iterator[tuple[Path, int]]:
         check_destination(path)  # a link planted while we wrote is refused too
         os.replace(tmp, path)  # replaces the name, never writes through it
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:  # a full disk names the file it cost
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
     finally:
         os.close(fd)

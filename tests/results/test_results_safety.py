@@ -179,3 +179,20 @@ def test_a_picture_folder_replaced_by_a_link_is_refused_and_nothing_lands_where_
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "not a folder" in err
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_full_disk_while_the_report_is_written_is_one_line_and_keeps_the_previous_report(
+    tmp_path, capsys, disk_with_room
+):
+    from poolbench.cli import main
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    write_run(runs, pool="avg")
+    html, _ = write_report(runs, out)
+    before = html.read_bytes()
+    write_run(runs, pool="gem")
+    disk_with_room(100)
+    rc = main(["report", "--runs-dir", str(runs), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "No space left on device" in err
+    assert html.read_bytes() == before and list(out.rglob(".*.tmp")) == []
