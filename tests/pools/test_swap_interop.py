@@ -122,6 +122,36 @@ def test_a_timm_pool_swapped_into_a_torchvision_model():
         assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 10)
 
 
+def test_the_heads_pool_is_swapped_not_a_blocks():
+    """torchvision's EfficientNet has an ``avgpool`` in every squeeze-excitation block and one at the head."""
+    torch.manual_seed(0)
+    model = torchvision.models.efficientnet_b0(num_classes=10)
+    se_pool = model.features[1][0].block[1].avgpool
+    swap_pool(model, "catavgmax")
+    assert isinstance(model.avgpool.pool, CatAvgMaxPool) and model.features[1][0].block[1].avgpool is se_pool
+    assert model.classifier[1].in_features == 2 * 1280
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "build, norm",
+    [
+        (lambda: timm.create_model("convnext_atto", pretrained=False, num_classes=10), "head.norm"),
+        (lambda: torchvision.models.convnext_tiny(num_classes=10), "classifier.0"),  # no num_features here
+    ],
+    ids=["timm-convnext_atto", "torchvision-convnext_tiny"],
+)
+def test_a_norm_after_the_pool_takes_a_pool_of_its_width_and_refuses_another(build, norm):
+    torch.manual_seed(0)
+    model = build()
+    with pytest.raises(ValueError, match=rf"{norm} \(LayerNorm2d\) reads .* cannot be resized; the new pool returns"):
+        swap_pool(model, "catavgmax")
+    swap_pool(model, "gem")
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
 def test_real_models_without_a_pool_module_or_with_two_are_refused():
     # torchvision's MobileNetV2 pools with a function in its forward: nothing to swap
     with pytest.raises(

@@ -6,10 +6,11 @@ Where a built classifier keeps its global pool, by library:
     ...), a ``SelectAdaptivePool2d`` read by ``fc`` / ``head.fc`` (or by a conv head, MobileNetV3);
   * torchvision: ``avgpool`` (ResNet, VGG, EfficientNet, ...), whose output the model's forward
     flattens (``torch.flatten(x, 1)``) and hands to ``fc`` or ``classifier``.
-``swap_pool`` looks for a module at those names, at any depth, and refuses (a ``ValueError`` naming
-the model and what it found) when there is none (a pool applied as a function, as torchvision's
-MobileNetV2 and DenseNet do, or timm's token pooling, a string) or more than one (two models in
-one container: swap each one's pool by itself).
+``swap_pool`` looks for a module at those names and takes the shallowest (a block's own pool, such
+as the ``avgpool`` of torchvision's squeeze-excitation blocks in EfficientNet, lies deeper). It
+refuses (a ``ValueError`` naming the model and what it found) when there is none (a pool applied as
+a function, as torchvision's MobileNetV2 and DenseNet do, or timm's token pooling, a string) or
+more than one at that depth (two models in one container: swap each one's pool by itself).
 
 The module that reads the pool is the first one registered after it in the pool's parent (inside
 an ``nn.Sequential`` such as torchvision's ``classifier``), skipping dropout, flatten and identity.
@@ -18,7 +19,9 @@ there is replaced by a new ``nn.Linear`` of the new width and the same number of
 PyTorch's default initialisation (as timm's ``reset_classifier`` builds it): its trained weights
 are gone, re-train it. Any other module there (a LayerNorm as in ConvNeXt's head, a 1x1 conv as in
 MobileNetV3's) is sized for the old width, so a width-changing pool is refused there; a pool of
-the same width goes in.
+the same width goes in. The channels the pool receives are ``in_channels`` where given, else the
+model's ``num_features`` (poolbench, timm), else the reader's width over the old pool's width per
+channel (torchvision: 25088 / 49 for VGG's 7x7 ``avgpool``).
 
 The new pool returns what the old one returned: [B, C', 1, 1] where the old kept the map's rank
 (torchvision's ``nn.AdaptiveAvgPool2d(1)``, so that its ``torch.flatten(x, 1)`` and any 4-d module
@@ -94,19 +97,18 @@ def swap_pool(model: nn.Module, pool: Any, in_channels: int | None = None, **poo
     parent_path, _, attr = slot.rpartition(".")
     parent = model.get_submodule(parent_path)
     reader_path, reader = _reader(parent, parent_path, attr)
-    channels = _in_channels(model, old, reader, in_channels, what, slot)
+    reads = _width_read(reader)
+    channels = _in_channels(model, old, reads, in_channels, what, slot)
     old_shape = _probe(old, channels)
-    if old_shape is not None and isinstance(reader, nn.Linear) and _numel(old_shape) != reader.in_features:
+    if old_shape is not None and reads is not None and _numel(old_shape) != reads:
         raise ValueError(
             f"swap_pool: {what}: {slot} returns {_numel(old_shape)} features for {channels} channels but "
-            f"{reader_path} reads {reader.in_features}; pass in_channels= with the channels {slot} receives"
+            f"{reader_path} reads {reads}; pass in_channels= with the channels {slot} receives"
         )
 
     new = build_pool(pool, channels, **pool_args)
     width = pooled_width(new, channels)
-    old_width = (
-        reader.in_features if isinstance(reader, nn.Linear) else (None if old_shape is None else _numel(old_shape))
-    )
+    old_width = reads if reads is not None or old_shape is None else _numel(old_shape)
     if width != old_width and reader is not None and not isinstance(reader, nn.Linear):
         raise ValueError(
             f"swap_pool: {what}: {reader_path} ({type(reader).__name__}) reads {slot}'s {old_width} features and "
@@ -131,6 +133,9 @@ def _find_slot(model: nn.Module, what: str) -> tuple[str, nn.Module]:
         for path, m in model.named_modules()
         if path.rpartition(".")[2] in POOL_NAMES or path == "head.pool" or path.endswith(".head.pool")
     ]
+    # The shallowest: a block's own pool (torchvision's squeeze-excitation ``avgpool``) is deeper.
+    depth = min((path.count(".") for path, _ in found), default=0)
+    found = [(path, m) for path, m in found if path.count(".") == depth]
     if not found:
         hint = ""
         for name in POOL_NAMES:
@@ -174,17 +179,25 @@ def _reader(parent: nn.Module, parent_path: str, attr: str) -> tuple[str, nn.Mod
     return "", None
 
 
-def _in_channels(
-    model: nn.Module, old: nn.Module, reader: nn.Module | None, given: int | None, what: str, slot: str
-) -> int:
+def _width_read(reader: nn.Module | None) -> int | None:
+    """How many features the reader takes (None: it does not say)."""
+    if isinstance(reader, nn.Linear):
+        return reader.in_features
+    if isinstance(reader, nn.modules.conv._ConvNd | nn.modules.batchnorm._NormBase):
+        return reader.in_channels if isinstance(reader, nn.modules.conv._ConvNd) else reader.num_features
+    shape = getattr(reader, "normalized_shape", None)  # LayerNorm, and torchvision's / timm's LayerNorm2d
+    return int(shape[0]) if isinstance(shape, tuple | list) and len(shape) == 1 else None
+
+
+def _in_channels(model: nn.Module, old: nn.Module, reads: int | None, given: int | None, what: str, slot: str) -> int:
     if given is not None:
         return given
     num_features = getattr(model, "num_features", None)
     if isinstance(num_features, int) and num_features > 0:
         return num_features
     per_channel = _probe(old, 1)  # a channel-wise pool: its width per channel (49 for torchvision VGG's 7x7)
-    if per_channel is not None and isinstance(reader, nn.Linear) and reader.in_features % _numel(per_channel) == 0:
-        return reader.in_features // _numel(per_channel)
+    if per_channel is not None and reads is not None and reads % _numel(per_channel) == 0:
+        return reads // _numel(per_channel)
     raise ValueError(
         f"swap_pool: {what}: cannot tell how many channels {slot} receives (no num_features, and "
         f"{type(old).__name__} with the module after it does not say); pass in_channels="
