@@ -41,3 +41,9 @@ def test_column_origin_never_calls_a_poolbench_column_the_benchmarks():
 def test_unknown_suite_lists_the_valid_ones():
     with pytest.raises(ValueError, match="spatial"):
         get_suite("spacial")
+
+
+def test_poolbench_models_are_the_spatial_variants_only():
+    from poolbench.suites import poolbench_models
+
+    assert poolbench_models() == {"vgg16_bn_s2", "mobilenetv2_s4"}  # resnet56 is the benchmark's too

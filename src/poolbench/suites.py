@@ -73,3 +73,10 @@ def column_origin(model: str, dataset: str) -> str | None:
     if BENCHMARK in origins:
         return BENCHMARK
     return POOLBENCH if origins else None
+
+
+def poolbench_models() -> set[str]:
+    """The models only poolbench's suites have (``vgg16_bn_s2``, ``mobilenetv2_s4``): a column of
+    one of them is poolbench's on any dataset, and tables label it so."""
+    ours = {m for s in _SUITES if s.origin == POOLBENCH for m, _ in s.columns}
+    return ours - {m for s in _SUITES if s.origin == BENCHMARK for m, _ in s.columns}

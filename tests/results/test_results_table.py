@@ -262,3 +262,16 @@ def test_the_rerun_block_beside_the_vgg_column_counts_its_collapses(tmp_path):
     assert "73.50 ± 1.25 (n=3: 72.08, 74.42, 73.99); 0 of 3 diverged" in text
     write_run(tmp_path / "r56", "resnet56", "cifar100", "gem", best=72.0)
     assert "Published rerun" not in render(load_leaderboard(tmp_path / "r56"), "text")  # not its column
+
+
+def test_a_poolbench_column_is_labelled_as_poolbench_s_in_text_and_markdown(tmp_path):
+    """The spatial suite's own models are poolbench's columns, never the benchmark's."""
+    for seed in (0, 1):
+        for pool in ("avg", "max"):
+            write_run(tmp_path, "vgg16_bn_s2", "cifar100", pool, seed=seed, best=70.0 + seed + (pool == "max"))
+            write_run(tmp_path, "vgg16_bn", "cifar100", pool, seed=seed, best=70.0 + seed + (pool == "max"))
+    lb = load_leaderboard(tmp_path, "best")
+    for fmt in ("text", "md"):
+        out = render(lb, fmt)
+        assert "vgg16_bn_s2-cifar100 [poolbench]" in out and "vgg16_bn-cifar100 [poolbench]" not in out
+        assert "[poolbench] after a column name: poolbench's own column" in out

@@ -32,6 +32,7 @@ from .same_function import PoolInColumn, same_function_pools
 from .stats import best_vs_runner_up, summarize
 
 BEST, BEATS, ONE_SEED, SAME, TIE, DIVERGED = "*", "▲", "†", "≡", "tie", "⚠"
+POOLBENCH_COLUMN = "[poolbench]"  # after a column whose model is poolbench's (suites.poolbench_models)
 #: means equal at this many decimals (the printed precision) are a tie
 TIE_DECIMALS = 2
 LEGEND = (
@@ -42,7 +43,8 @@ LEGEND = (
     f"number: on this 1x1-map column the pool is the same function as the other {SAME} pools (the "
     f"identity up to what the classifier absorbs, probed when the run started, `poolbench check`): "
     f"differences among them are run-to-run noise, none is starred over another; {SAME} after a "
-    f"column name: every pool there is"
+    f"column name: every pool there is; {POOLBENCH_COLUMN} after a column name: poolbench's own column "
+    f"(a model of the spatial suite), not the benchmark's, never compared with its published numbers"
 )
 
 
@@ -102,7 +104,7 @@ class Section:
     same_pools: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def header(self) -> list[str]:
-        return ["pool"] + [f"{c} {SAME}" if c in self.same_function else c for c in self.columns]
+        return ["pool"] + [column_heading(c, c in self.same_function) for c in self.columns]
 
     def title(self) -> str:
         if self.standard:
@@ -119,6 +121,17 @@ class Leaderboard:
     @property
     def metric_title(self) -> str:
         return METRICS[self.metric][1]
+
+
+def column_heading(column: str, same_function: bool = False) -> str:
+    """A column's name as tables print it: ``≡`` where every pool is one function there, and
+    ``[poolbench]`` where the model is poolbench's own (``model-data``; model names have no '-')."""
+    from ..suites import poolbench_models
+
+    marks = ([SAME] if same_function else []) + (
+        [POOLBENCH_COLUMN] if column.split("-")[0] in poolbench_models() else []
+    )
+    return " ".join([column, *marks])
 
 
 def column_order(cols) -> list[str]:
