@@ -170,3 +170,15 @@ def test_a_pool_file_run_under_the_class_only_id_is_renamed_to_the_stem_id(tmp_p
     cfg = json.loads((runs / c.run_id / "config.json").read_text())
     assert cfg["run_id"] == c.run_id and cfg["migrated_from"] == old_id
     assert not (runs / old_id).exists() and migrate_run(runs / c.run_id)[0] == "current"
+
+
+@pytest.mark.timeout(20)
+def test_a_result_json_that_is_a_fifo_is_refused_not_waited_on(tmp_path, capsys):
+    import os
+
+    _, old_id = write_schema1(tmp_path)
+    (tmp_path / old_id / "result.json").unlink()
+    os.mkfifo(tmp_path / old_id / "result.json")
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "FIFO" in out and (tmp_path / old_id).is_dir()

@@ -32,6 +32,7 @@ from ..runs import (
     atomic_write_bytes,
     atomic_write_json,
     is_run_id,
+    read_bytes_or_none,
     read_json,
     result_problem,
 )
@@ -85,8 +86,10 @@ def plan_run(run_dir: Path) -> Move | None:
             raise Refused("has no config.json")
         if raw.get("data_fingerprint") and not _class_only_pool_file_id(raw, run_dir):
             return None
-        old_config = run.config.read_bytes()
-        old_result = run.result.read_bytes() if run.result.exists() else None
+        old_config = read_bytes_or_none(run.config)  # regular files under a cap: never a FIFO's hang
+        old_result = read_bytes_or_none(run.result)
+        if old_config is None:
+            raise Refused("has no config.json")
     except (RunFileError, OSError) as exc:
         raise Refused(str(exc)) from None
     config, stored, new_id = _identity(raw, run_dir)
