@@ -65,3 +65,15 @@ def test_a_trusted_or_named_pool_file_must_still_be_the_one_the_run_recorded(hos
         err = capsys.readouterr().err.strip()
         assert rc == 2 and not marker.exists()
         assert len(err.splitlines()) == 1 and "not the one the run trained with" in err
+
+
+def test_reproductions_load_runs_without_trusting_any_pool_file(hostile, tmp_path):
+    """``reproduce`` (birodkar2019's fit step) calls load_trained with no flag: its planned runs name
+    no pool file, so a config.json that does is refused there too."""
+    from poolbench.cli._trained import load_trained
+
+    run, pool, marker = hostile
+    before = everything(tmp_path)
+    with pytest.raises(ValueError, match="--trust-pool-file"):
+        load_trained(run, "cpu")
+    assert not marker.exists() and everything(tmp_path) == before
