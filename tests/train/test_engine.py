@@ -192,8 +192,10 @@ def test_compiled_in_cuda_graphs_mode_trains_like_eager(tmp_path):
     """compile_mode="reduce-overhead" through train_run (step marks included). On a CPU inductor
     compiles without CUDA graphs (benchmarks/gpu_run.sh runs them on a GPU); the metrics equal the
     eager run's up to rounding: 2 SGD steps barely amplify fused-kernel rounding (~1e-6), so 1e-3 on
-    the losses, and at most one of 128 test images may flip."""
-    cfg = CFG.replace(protocol=Protocol(epochs=1, train_subset=256, test_subset=128))
+    the losses, and at most one of 128 test images may flip. The model starts from the small
+    normal(0, 0.01) head (ResNet init version 1): from the reference init the test loss after the
+    two steps is 6.5 instead of about 2.3, and the same rounding grew to 3e-3 of it."""
+    cfg = CFG.replace(protocol=Protocol(epochs=1, train_subset=256, test_subset=128), init_version=1)
     eager = train_run(cfg, tmp_path / "eager", device="cpu", progress=False)
     fast = train_run(
         cfg.replace(compile=True, compile_mode="reduce-overhead"), tmp_path / "compiled", device="cpu", progress=False
