@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         required=True,
         type=registered_name("model"),
-        help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, cnn4, preact_resnet18",
+        help="resnet20|32|44|56|110, vgg16_bn, mobilenetv2, their spatial variants vgg16_bn_s2 and mobilenetv2_s4, "
+        "cnn4, preact_resnet18",
     )
     p.add_argument(
         "--dataset",
