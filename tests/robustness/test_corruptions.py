@@ -456,3 +456,68 @@ def test_bad_input():
         C.corrupt(np.zeros((1, 32, 32, 3), np.uint8), "fog", 6)
     with pytest.raises(ValueError, match="32x32 RGB"):
         C.corrupt(np.zeros((1, 28, 28, 1), np.uint8), "fog", 1)
+
+
+# ----------------------------------------------------------------------------- severity tables
+# Transcribed by hand from hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py: each
+# corruption's ``c = [...][severity - 1]`` list, severities 1..5, as literals (not read from the
+# module under test), so a changed constant at any severity fails here.
+MAKE_CIFAR_C_TABLES = {
+    "GAUSSIAN_NOISE": [0.04, 0.06, 0.08, 0.09, 0.10],
+    "SHOT_NOISE": [500, 250, 100, 75, 50],
+    "IMPULSE_NOISE": [0.01, 0.02, 0.03, 0.05, 0.07],
+    "SPECKLE_NOISE": [0.06, 0.1, 0.12, 0.16, 0.2],
+    "GAUSSIAN_BLUR": [0.4, 0.6, 0.7, 0.8, 1],
+    "GLASS_BLUR": [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)],
+    "DEFOCUS_BLUR": [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)],
+    "MOTION_BLUR": [(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)],
+    "FOG": [(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)],
+    "FROST": [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)],
+    "SNOW": [
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ],
+    "SPATTER": [
+        (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+        (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+        (0.65, 0.3, 1, 0.69, 0.5, 0),
+        (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+        (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+    ],
+    "CONTRAST": [0.75, 0.5, 0.4, 0.3, 0.15],
+    "BRIGHTNESS": [0.05, 0.1, 0.15, 0.2, 0.3],
+    "SATURATE": [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)],
+    "JPEG": [80, 65, 58, 50, 40],
+    "PIXELATE": [0.95, 0.9, 0.85, 0.75, 0.65],
+    # elastic_transform: IMSIZE = 32; (IMSIZE*a, IMSIZE*b, IMSIZE*c)
+    "ELASTIC": [
+        (32 * 0, 32 * 0, 32 * 0.08),
+        (32 * 0.05, 32 * 0.2, 32 * 0.07),
+        (32 * 0.08, 32 * 0.06, 32 * 0.06),
+        (32 * 0.1, 32 * 0.04, 32 * 0.05),
+        (32 * 0.1, 32 * 0.03, 32 * 0.03),
+    ],
+}
+# zoom_blur: c = np.arange(1, top, 0.01) for these tops
+MAKE_CIFAR_C_ZOOM_TOPS = [1.06, 1.11, 1.16, 1.21, 1.26]
+
+
+@pytest.mark.parametrize("name", sorted(MAKE_CIFAR_C_TABLES))
+def test_severity_constants_match_make_cifar_c_at_every_severity(name):
+    ours = getattr(C, name)
+    reference = MAKE_CIFAR_C_TABLES[name]
+    assert len(ours) == len(reference) == 5
+    for severity, (got, want) in enumerate(zip(ours, reference, strict=True), start=1):
+        assert np.asarray(got, dtype=np.float64).tolist() == np.asarray(want, dtype=np.float64).tolist(), (
+            f"{name} severity {severity}: {got} != make_cifar_c.py's {want}"
+        )
+
+
+def test_zoom_blur_factors_match_make_cifar_c_at_every_severity():
+    assert len(C.ZOOM_BLUR) == 5
+    for severity, (got, top) in enumerate(zip(C.ZOOM_BLUR, MAKE_CIFAR_C_ZOOM_TOPS, strict=True), start=1):
+        want = np.arange(1, top, 0.01)
+        assert np.array_equal(np.asarray(got), want), f"zoom_blur severity {severity}: {got} != {want}"

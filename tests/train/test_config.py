@@ -153,3 +153,63 @@ def test_a_run_is_rebuilt_with_the_initialisation_it_was_made_with():
         assert abs(std / want - 1) < 0.15, (config.init_version, std, want)
     with pytest.raises(ValueError, match="initialisation version 7; this poolbench knows versions 1, 2"):
         engine.build_model(RunConfig.from_dict({**new.to_dict(), "init_version": 7}), data)
+
+
+# ----------------------------------------------------------------------------- identity, component by component
+FIXED_DATA = "0123456789abcdef"  # a given fingerprint: these tests never read data
+
+
+def _fixed_data_config(**kw) -> RunConfig:
+    kw.setdefault("protocol", Protocol(epochs=1))
+    kw.setdefault("data_fingerprint", FIXED_DATA)
+    return RunConfig(model="resnet20", dataset="synthetic", **kw)
+
+
+def test_an_edited_pool_file_at_the_same_path_is_another_run(tmp_path):
+    f = tmp_path / "my_pool.py"
+    f.write_text("import torch.nn as nn\n\nclass CustomPool(nn.Module):\n    pass\n")
+    spec = f"{f}:CustomPool"
+    before = _fixed_data_config(pool="file", pool_file=spec)
+    f.write_text("import torch.nn as nn\n\nclass CustomPool(nn.Module):\n    scale = 2\n")
+    after = _fixed_data_config(pool="file", pool_file=spec)
+    assert before.pool_file == after.pool_file and before.pool_file_sha != after.pool_file_sha
+    assert before.run_id != after.run_id
+
+
+# One changed value per Protocol field; every field must be listed, so a new field is tested too.
+PROTOCOL_CHANGES = {
+    "epochs": 2,
+    "batch_size": 64,
+    "lr": 0.05,
+    "momentum": 0.8,
+    "weight_decay": 1e-4,
+    "train_subset": 100,
+    "test_subset": 100,
+    "version": "other",
+    "optimizer": "adam",
+    "schedule": "constant",
+    "milestones": (1,),
+    "augment": "none",
+    "input_norm": "image",
+    "preset": "some-preset",
+}
+
+
+def test_every_protocol_field_has_a_changed_value_below():
+    import dataclasses
+
+    assert set(PROTOCOL_CHANGES) == {f.name for f in dataclasses.fields(Protocol)}
+
+
+@pytest.mark.parametrize("field", sorted(PROTOCOL_CHANGES))
+def test_each_protocol_field_changes_the_run_id(field):
+    import dataclasses
+
+    base = Protocol(epochs=1)
+    changed = dataclasses.replace(base, **{field: PROTOCOL_CHANGES[field]})
+    assert getattr(changed, field) != getattr(base, field)
+    assert _fixed_data_config(protocol=changed).run_id != _fixed_data_config(protocol=base).run_id
+
+
+def test_the_data_fingerprint_changes_the_run_id():
+    assert _fixed_data_config().run_id != _fixed_data_config(data_fingerprint="fedcba9876543210").run_id

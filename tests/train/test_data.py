@@ -14,6 +14,8 @@ from poolbench.data import datasets
 from poolbench.train import Protocol, RunConfig
 from poolbench.train import data as run_data
 
+from .folders import write_folder
+
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
@@ -23,16 +25,6 @@ def isolated_cache(tmp_path, monkeypatch):
     yield
     datasets._MEMORY.clear()
     run_data._MEMORY.clear()
-
-
-def write_folder(root: Path, classes, n_train=4, n_test=2, seed=0) -> Path:
-    rs = np.random.RandomState(seed)
-    for split, n in (("train", n_train), ("test", n_test)):
-        for c in classes:
-            (root / split / c).mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                Image.fromarray(rs.randint(0, 256, (8, 8, 3)).astype(np.uint8)).save(root / split / c / f"{i}.png")
-    return root
 
 
 def folder_config(path, **kw) -> RunConfig:
@@ -141,3 +133,21 @@ def test_resuming_on_changed_data_is_refused(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")
     with pytest.raises(ValueError, match="not what this run was configured with"):
         stored.check_data()
+
+
+def _mirror_one_image(root: Path, split: str) -> None:
+    """``split``'s first image of class "a" mirrored left-right: the same pixel values, so the same
+    per-channel mean and std (the dataset's normalisation), and the other split byte-identical; only
+    that split's image tensor tells the two folders apart."""
+    path = root / split / "a" / "0.png"
+    Image.fromarray(np.asarray(Image.open(path))[:, ::-1].copy()).save(path)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_one_changed_image_in_either_split_is_another_run(tmp_path, split):
+    same = folder_config(write_folder(tmp_path / "same", ["a", "b"]))
+    edited_root = write_folder(tmp_path / "edited", ["a", "b"])  # same seed: the same pixels
+    _mirror_one_image(edited_root, split)
+    edited = folder_config(edited_root)
+    assert same.resolve_data_fingerprint() != edited.resolve_data_fingerprint(), f"an edited {split} set"
+    assert same.run_id != edited.run_id, f"an edited {split} set shares the run id"

@@ -16,6 +16,8 @@ from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 
+from .folders import write_folder
+
 TINY = Protocol(epochs=3, train_subset=256, test_subset=128)
 CFG = RunConfig(model="resnet20", dataset="synthetic", pool="avg", seed=0, protocol=TINY)
 
@@ -205,3 +207,79 @@ def test_compiled_in_cuda_graphs_mode_trains_like_eager(tmp_path):
     for key in ("train_loss", "test_loss"):
         assert abs(a[key] - b[key]) <= 1e-3 * max(1.0, abs(a[key])), key
     assert abs(a["test_acc"] - b["test_acc"]) <= 100 / 128 + 1e-9
+
+
+# ----------------------------------------------------------------------------- fast exact resume
+# A random model (stochastic pool + dropout) with SGD momentum, interrupted in-process after its
+# first epoch and resumed, must end bit for bit where the uninterrupted run ends: the per-epoch
+# reseed of the model's randomness, the epoch resumed from and the optimizer state all show in it.
+RANDOM_TINY = Protocol(epochs=3, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def random_model_config(tmp_path_factory):
+    """cnn4 (width 4) with a stochastic pool and dropout 0.5, on 3 classes x 16 train / 4 test images.
+    One intra-op thread for the module's runs: the same reduction order in both, and no OpenMP
+    barrier stalls on a loaded machine (two threads made these tiny steps ~25x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POOLBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        folder = write_folder(tmp_path_factory.mktemp("images"), ["a", "b", "c"], n_train=16, n_test=4)
+        yield RunConfig(
+            model="cnn4",
+            dataset="imagefolder",
+            data_path=str(folder),
+            pool="stochastic",
+            seed=3,
+            protocol=RANDOM_TINY,
+            model_args={"width": 4, "drop_rate": 0.5},
+        )
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_random_run(random_model_config, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("random-ref")
+    assert train_run(random_model_config, runs, device="cpu", progress=False)["status"] == "finished"
+    return runs
+
+
+def _final_state(runs: Path, config: RunConfig):
+    ckpt = RunDir(runs, config.run_id).load_checkpoint()
+    assert ckpt is not None
+    return ckpt["model"], ckpt["optimizer"]
+
+
+def test_a_random_model_interrupted_after_epoch_one_resumes_bit_for_bit(
+    random_model_config, uninterrupted_random_run, tmp_path, monkeypatch
+):
+    import torch
+
+    from poolbench.train.progress import RunInterrupted
+    from poolbench.train.recorder import RunRecorder
+
+    cfg = random_model_config
+    record_epoch = RunRecorder.on_train_epoch_end
+
+    def interrupt_after_epoch_one(self, rec, *args, **kwargs):
+        record_epoch(self, rec, *args, **kwargs)  # the epoch is saved, then Ctrl-C arrives
+        if rec["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(RunRecorder, "on_train_epoch_end", interrupt_after_epoch_one)
+        with pytest.raises(RunInterrupted):
+            train_run(cfg, tmp_path, device="cpu", progress=False)
+    assert len(_metrics(tmp_path / cfg.run_id)) == 1
+
+    assert train_run(cfg, tmp_path, device="cpu", progress=False)["status"] == "finished"
+    assert _metrics(tmp_path / cfg.run_id) == _metrics(uninterrupted_random_run / cfg.run_id)
+    (model, opt), (ref_model, ref_opt) = _final_state(tmp_path, cfg), _final_state(uninterrupted_random_run, cfg)
+    assert model.keys() == ref_model.keys()
+    for name in ref_model:
+        assert torch.equal(model[name], ref_model[name]), name
+    for pid, ref in ref_opt["state"].items():
+        assert torch.equal(opt["state"][pid]["momentum_buffer"], ref["momentum_buffer"]), pid

@@ -30,6 +30,8 @@ from poolbench.train.packing import (
     unpack_state,
 )
 
+from .folders import write_folder
+
 TOL = 1e-5
 STEPS = 20
 CFG = RunConfig(model="resnet20", dataset="synthetic")  # its protocol: lr 0.1, momentum 0.9, wd 5e-4
@@ -389,3 +391,44 @@ def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_co
             _metrics(tmp_path / "packed" / c.run_id), _metrics(tmp_path / "separate" / c.run_id), strict=True
         ):
             _close(a, b)
+
+
+# ----------------------------------------------------------------------------- the production step, fast
+def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, monkeypatch, native_convs):
+    """``PackedTrainer.train_epoch`` (the code ``train_packed`` runs) against ``SingleTrainer.train_epoch``
+    (the code ``train_run`` runs), K = 2, one tiny epoch of two SGD steps: the same losses and the same
+    weights and momentum afterwards. A loss averaged over the members instead of summed would halve
+    every member's gradient and step."""
+    from poolbench.train.engine import SingleTrainer, build_model, prepare_data
+    from poolbench.train.packed import PackedTrainer
+
+    monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))
+    folder = write_folder(tmp_path / "images", ["a", "b"], n_train=16, n_test=2)
+    protocol = Protocol(epochs=1, batch_size=16)
+    cfgs = [
+        RunConfig(
+            model="cnn4",
+            dataset="imagefolder",
+            data_path=str(folder),
+            pool=p,
+            seed=s,
+            protocol=protocol,
+            model_args={"width": 4},
+        )
+        for p, s in (("avg", 0), ("gem", 1))
+    ]
+    device = torch.device("cpu")
+    data = prepare_data(cfgs[0], device)
+    lr = protocol.lr_at(0)
+    pack = PackedTrainer(cfgs, [build_model(c, data) for c in cfgs], [None, None], data, device)
+    got = pack.train_epoch(0, lr, None)
+    for k, c in enumerate(cfgs):
+        single = SingleTrainer(c, data, device, None)
+        want = single.train_epoch(0, lr, None)[0]
+        (model, opt), ((ref_model, ref_opt),) = pack.member_states()[k], single.member_states()
+        _assert_close(model, ref_model, f"member {k} weights")
+        for pid, ref in ref_opt["state"].items():
+            _assert_close(opt["state"][pid], ref, f"member {k} momentum {pid}")
+        assert math.isfinite(want["train_loss"])
+        assert abs(got[k]["train_loss"] - want["train_loss"]) <= TOL * max(1.0, abs(want["train_loss"])), k
+        assert got[k]["train_acc"] == want["train_acc"], k
