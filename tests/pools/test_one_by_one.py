@@ -59,6 +59,12 @@ def test_known_relations():
     assert r.relation == "train: max(x, 0); eval: x" and not r.identity
 
 
+def test_a_constant_output_is_named_and_not_the_identity():
+    r = probe_1x1(lambda c: Scaled(0.0))  # 0 x: no scale the classifier could absorb
+    assert (r.relation, r.same_as_identity) == ("a constant", False) and r.text() == "a constant: not the identity"
+    assert probe_1x1(lambda c: build_pool("cov", channels=c, dim=4)).relation == "a constant"
+
+
 def test_the_benchmarks_baselines_on_1x1():
     # the leaderboard's note: on 1x1 maps avg, max and avg_max are (functions of) the identity, GeM max(x, eps)
     assert probe_1x1(lambda c: build_pool("max", channels=c)).relation == "x"
@@ -76,7 +82,7 @@ def test_the_docs_pool_table_says_what_the_probe_finds():
 
     readme = (Path(__file__).resolve().parents[2] / "docs" / "pools.md").read_text()
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z_]+)` \|.*\| ([^|]+) \|$", readme, re.M)}
-    checked = [n for n in list_pools() if n in rows]
-    assert len(checked) >= 16
+    assert set(list_pools()) <= set(rows), set(list_pools()) - set(rows)  # every registered pool has its row
+    checked = list_pools()
     for name in checked:
         assert rows[name] == probe_1x1(lambda c, name=name: build_pool(name, channels=c)).text(), name

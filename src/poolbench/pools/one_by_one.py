@@ -31,7 +31,7 @@ SMALL_CLAMP = 1e-3
 class OneByOne:
     """The relation y = f(x) a pool shows on 1x1 maps."""
 
-    relation: str  # "x", "2 x", "[x, x]", "a_c x", "max(x, 1e-06)", "another function of x", "NaN output"
+    relation: str  # "x", "2 x", "[x, x]", "a_c x", "max(x, 1e-06)", "a constant", "another function of x", "NaN output"
     identity: bool  # y == x in eval and train mode, for every parameter value tried
     same_as_identity: bool  # identity up to what the classifier absorbs, on non-negative maps
     at_init: str | None = None  # the relation at initialisation, when it differs from ``relation``
@@ -58,6 +58,8 @@ def _relation(y: torch.Tensor, x: torch.Tensor) -> tuple[str, bool]:
     c = x.shape[1]
     if not torch.isfinite(y).all():  # no value to relate to x (the contract's finite rows fail)
         return ("NaN" if torch.isnan(y).any() else "Inf") + " output", False
+    if y.ndim == 2 and y.shape[0] == x.shape[0] and _close(y, y[:1].expand_as(y)):
+        return "a constant", False  # the same output whatever x (covariance pooling's 0): no scale of x
     if y.ndim != 2 or y.shape[0] != x.shape[0] or y.shape[1] % c:
         return f"an output of shape {list(y.shape)}", False
     copies = y.split(c, dim=1)
