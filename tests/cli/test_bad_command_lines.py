@@ -4,8 +4,6 @@ run directory that counted as done forever."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -54,6 +52,7 @@ SWEEP = [
 
 # (extra arguments, what the one line must name: the flag and the value)
 RUN_CASES = [
+    (["--preset", "nope"], ["--preset nope", "birodkar2019-cnn-cifar", "birodkar2019-cnn-svhn"]),
     (["--epochs", "0"], ["--epochs", "0"]),
     (["--epochs", "-3"], ["--epochs", "-3"]),
     (["--batch-size", "0"], ["--batch-size", "0"]),
@@ -135,7 +134,6 @@ def _fill(args, tmp_path):
 def _check(base, extra, names, tmp_path, capsys):
     runs = tmp_path / "runs"
     argv = base + ["--runs-dir", str(runs)] + _fill(extra, tmp_path)
-    t0 = time.perf_counter()
     rc = _rc(argv)
     out = capsys.readouterr()
     err = out.err.strip()
@@ -145,7 +143,6 @@ def _check(base, extra, names, tmp_path, capsys):
     for name in names:
         assert name in err, (name, err)
     assert not runs.exists() or not any(runs.iterdir()), "a run directory was made"
-    assert time.perf_counter() - t0 < 60
 
 
 # Cases refused only after the data is loaded or the model built: 6-12 s each on 2 cores, so slow.
@@ -160,9 +157,19 @@ SLOW_CASES = {
 }
 
 
+# A hang (a refusal that waits on data or a lock) fails its case instead of stalling the lane;
+# how long a refusal takes is not asserted (performance is measured, never asserted).
+PER_CASE_TIMEOUT_S = 120
+
+
 def _cases(cases):
     return [
-        pytest.param(*c, id=" ".join(c[0]), marks=[pytest.mark.slow] if " ".join(c[0]) in SLOW_CASES else [])
+        pytest.param(
+            *c,
+            id=" ".join(c[0]),
+            marks=[pytest.mark.timeout(PER_CASE_TIMEOUT_S)]
+            + ([pytest.mark.slow] if " ".join(c[0]) in SLOW_CASES else []),
+        )
         for c in cases
     ]
 
@@ -178,6 +185,7 @@ def test_sweep_refuses_a_bad_grid_up_front(tmp_path, capsys, extra, names):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.timeout(PER_CASE_TIMEOUT_S)
 @pytest.mark.parametrize("base", [RUN, SWEEP[:1] + ["--device", "cuda"] + SWEEP[1:]][:1])
 def test_cuda_without_cuda_is_one_line(tmp_path, capsys, base):
     _check(RUN, ["--device", "cuda"], ["--device", "cuda", "CUDA is not available"], tmp_path, capsys)

@@ -164,12 +164,11 @@ def protocol_from_args(args: argparse.Namespace, **base: Any) -> Protocol:
         if getattr(args, a, None) is not None
     }
     if getattr(args, "preset", None):
-        from ..train.presets import preset
+        from ..train.presets import list_presets, preset
 
-        try:
-            return preset(args.preset, **{**base, **over})
-        except ValueError as exc:
-            raise bad("--pool-file", args.pool_file, str(exc), "give path/to/file.py[:ClassName]") from None
+        if args.preset not in list_presets():
+            raise bad("--preset", args.preset, "no such protocol preset", f"use one of {', '.join(list_presets())}")
+        return preset(args.preset, **{**base, **over})
     return Protocol(**{**base, **over})
 
 
