@@ -57,8 +57,13 @@ def _pool_and_linear(model):
 @pytest.mark.parametrize("build", [timm_resnet18, torchvision_resnet18])
 @pytest.mark.parametrize(
     "pool, width",
-    [("catavgmax", 2 * 512), (UpperTriangle, 512 * 513 // 2)],  # k*C, and a width no multiple of C
-    ids=["catavgmax", "upper_triangle"],
+    [
+        ("catavgmax", 2 * 512),  # k*C
+        ("cov", 64 * 65 // 2),  # iSQRT-COV's upper triangle, reduced to d = 64: no multiple of C
+        ("netvlad", 8 * 512),  # K*C, K = 8 clusters
+        (UpperTriangle, 512 * 513 // 2),  # out_features on an unregistered pool class
+    ],
+    ids=["catavgmax", "cov", "netvlad", "upper_triangle"],
 )
 def test_a_real_resnet_takes_a_width_changing_pool_and_trains_one_step(build, pool, width):
     model = build()
@@ -95,6 +100,12 @@ def test_timm_reset_classifier_sizes_its_head_by_a_poolbench_pool():
     assert model.get_classifier().in_features == 2 * model.num_features
     with torch.no_grad():
         assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+    # cov's width is no multiple of C: swap_pool sizes the head by out_features, and timm's
+    # reset_classifier, which can only multiply, is told so instead of building a wrong Linear
+    swap_pool(model, "cov")
+    assert model.get_classifier().in_features == 64 * 65 // 2
+    with pytest.raises(ValueError, match="out_features"):
+        model.reset_classifier(5)
 
 
 @pytest.mark.parametrize(
