@@ -8,7 +8,8 @@ This pool is NOT that equation, hence its name: a global region changes size wit
 on ResNet, 1x1 on VGG-16-BN), so a w with one weight per position of the region would tie the pool
 to one map size. Its gate reads a size-free summary of the region instead, the region's own mean
 and max: g_c = sigmoid(w_avg avg_c + w_max max_c + b), (w_avg, w_max, b) shared by all channels as
-the paper's mask is shared within a layer. Initialised at zero (g = 0.5, i.e. ``avgmax_half``).
+the paper's mask is shared within a layer (``lee_gated`` is the paper's equation, tied to one map
+size). Initialised at zero (g = 0.5, i.e. ``avgmax_half``).
 On a 1x1 map avg = max = x, so it is the identity whatever the gate.
 
 Registered as ``avgmax_gated``; ``gated``, the name it had before, is an alias, so run directories
