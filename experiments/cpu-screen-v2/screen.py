@@ -65,6 +65,7 @@ SEEDS = (0, 1, 2)
 COLUMNS: dict[str, dict] = {
     "resnet20-imagefolder": dict(  # 8x8 final map, C=64: stands in for ResNet-56 / CIFAR-100
         model="resnet20",
+        init_version=1,  # trained with the initialisation before the reference's (docs/models.md)
         dataset="imagefolder",
         data_path=str(DATA / "cifar10-jpg.tar.gz"),
         protocol=Protocol(epochs=5, train_subset=8000, test_subset=5000),

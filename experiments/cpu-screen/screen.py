@@ -45,7 +45,8 @@ ABLATION_SEEDS = (0, 1)
 
 FMNIST = dict(dataset="fashion_mnist", data_dir=str(DATA / "fashion-mnist"), channels_last=True)  # speed only
 COLUMNS = {
-    "resnet20-fmnist": dict(model="resnet20", **FMNIST),  # 8x8 final map, C=64 (stands in for ResNet-56)
+    # 8x8 final map, C=64 (stands in for ResNet-56); trained with the initialisation before the reference's
+    "resnet20-fmnist": dict(model="resnet20", init_version=1, **FMNIST),
     "mobilenetv2-fmnist": dict(model="mobilenetv2", **FMNIST),  # 1x1 final map, C=1280 (the benchmark's column)
 }
 

@@ -73,6 +73,28 @@ def test_benchmark_hazards_name_the_columns_this_run_does_not_meet():
     assert benchmark_hazards(config("resnet20", pool="avg"), {"resnet20"}) == []
 
 
+class OnlyFor64Channels(nn.Module):
+    """Built for one width, as fitted LDA weights are: any other width is a ValueError."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        if channels != 64:
+            raise ValueError(f"fitted on 64 channels, this layer has {channels}")
+
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+def test_a_pool_built_for_this_runs_width_only_is_a_warning_about_the_other_columns(monkeypatch):
+    import poolbench.train.preflight as preflight
+
+    monkeypatch.setattr(preflight, "pool_target", lambda cfg: OnlyFor64Channels)
+    assert contract_check(config("resnet20")).passed
+    hazards = benchmark_hazards(config("resnet20"), {"resnet20"})
+    assert [column for column, _ in hazards] == ["vgg16_bn/cifar100 (1x1 map)", "mobilenetv2/fashion_mnist (1x1 map)"]
+    assert all("cannot be built: fitted on 64 channels, this layer has" in why for _, why in hazards)
+
+
 @pytest.mark.filterwarnings("ignore:std")
 def test_run_resnet20_accepts_the_1x1_only_nan_pool_with_a_warning_naming_the_columns(tmp_path, capsys, monkeypatch):
     trained = []
