@@ -45,7 +45,7 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     # one broken pool shows the summary, the failing reasons and the exit status.
     from poolbench import pools
 
-    entries = {n: pools.get_pool_class(n) for n in ("avg", "flex")}
+    entries = {n: pools.get_pool_class(n) for n in ("avg", "flex", "cov")}
     entries["broken_std"] = load_pool_file(f"{BROKEN}:CustomPool")
     monkeypatch.setattr(pools._POOLS, "_entries", entries)
     assert main(["check", "--all", "--no-compile", "--no-onnx", "--channels", "64"]) == 1
@@ -54,11 +54,13 @@ def test_check_all_summarises_each_pool_and_the_reasons(monkeypatch, capsys):
     summary = {line.split()[0]: line.split()[1:3] for line in lines[1:] if not line.startswith(" ")}
     assert summary["avg"] == ["pass", "14/14"] and summary["flex"] == ["pass", "14/14"]
     assert next(line for line in lines if line.startswith("avg ")).endswith("x: the identity")
+    cov = next(line for line in lines if line.startswith("cov "))  # a long "(1 not fatal)" note, then a space
+    assert summary["cov"][0] == "pass" and "(1 not fatal) " in cov and cov.endswith("a constant: not the identity")
     assert summary["broken_std"][0] == "FAIL"
     i = next(i for i, line in enumerate(lines) if line.startswith("broken_std"))  # its reasons follow it
     reasons = [line for line in lines[i + 1 :] if "FAIL finite: " in line]
     assert len(reasons) == 1 and "random: NaN output on 1x1 map" in reasons[0]  # one line per cause
-    assert lines[-1] == "2/3 pools pass the contract"
+    assert lines[-1] == "3/4 pools pass the contract"
 
 
 def test_pool_args_reach_the_pool(capsys):

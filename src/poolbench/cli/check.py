@@ -83,7 +83,8 @@ def main(args: argparse.Namespace) -> int:
 
     # --all: one summary row per pool, then the reasons of every row that did not pass.
     width = max(len(n) for n in targets)
-    print(f"{'pool':<{width}}  result  checks  time    on a 1x1 map (probed)")
+    summary_width = width + 30  # pool, result, checks, time and a "(n not fatal)" note
+    print(f"{'pool':<{width}}  result  checks  time".ljust(summary_width) + " on a 1x1 map (probed)")
     failed = 0
     for name in targets:
         t0 = time.perf_counter()
@@ -93,12 +94,9 @@ def main(args: argparse.Namespace) -> int:
         verdict = "pass" if report.passed else "FAIL"
         note = f"  ({len(bad)} not fatal)" if report.passed and bad else ""
         n_checks = len(report.checks)
-        print(
-            f"{name:<{width}}  {verdict:<6}  {n_checks - len(bad):>2}/{n_checks:<3}  "
-            f"{time.perf_counter() - t0:.1f}s{note}".ljust(width + 30)
-            + report.one_by_one,
-            flush=True,
-        )
+        seconds = time.perf_counter() - t0
+        left = f"{name:<{width}}  {verdict:<6}  {n_checks - len(bad):>2}/{n_checks:<3}  {seconds:.1f}s{note}"
+        print(f"{left:<{summary_width}} {report.one_by_one}", flush=True)  # a space even past the width
         for names, row in report.grouped(bad):  # one line per cause, naming the checks it fails
             print(f"{'':<{width}}    {row.status} {names}: {row.detail}")
     print(f"{len(targets) - failed}/{len(targets)} pools pass the contract")
