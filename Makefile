@@ -53,8 +53,7 @@ typecheck: setup-dev
 	$(BIN)/mypy
 
 # the lane to run while developing: everything but the slow and the realdata tests; `make test` still
-# runs them all. Measured with `time make test-fast` at commit b5ebc1b, 2-core CPU at light load:
-# 34.5 s wall, 660 passed, 27 skipped, 86 deselected (175 s earlier, with the machine shared at load ~3).
+# runs them all. `time make test-fast` times it (figures: benchmarks/results/test-suite-*.md).
 test-fast: setup-test
 	$(BIN)/python -m pytest tests -p no:cacheprovider --timeout=900 -m "not slow and not realdata"
 
