@@ -4,7 +4,6 @@ and reads that refuse links, FIFOs, devices and oversized files without blocking
 from __future__ import annotations
 
 import errno
-import multiprocessing
 import os
 import signal
 import time
@@ -13,6 +12,7 @@ import pytest
 
 from poolbench import fileio
 from poolbench.fileio import FileTooLargeError, UnsafeFileError
+from tests.children import start_paused_child
 
 pytestmark = pytest.mark.timeout(20)  # a read that blocks on a FIFO fails here instead of hanging
 
@@ -120,12 +120,7 @@ def _write_and_hang(path, ready):
 
 
 def _kill_mid_write(path):
-    ctx = multiprocessing.get_context("fork")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=_write_and_hang, args=(path, theirs))
-    child.start()
-    assert ours.poll(15), "the child never reached the write"
-    return child
+    return start_paused_child(_write_and_hang, path, wait=15)
 
 
 def test_sigkill_mid_write_leaves_the_old_file_and_the_next_writer_removes_the_temporary(tmp_path):

@@ -1,7 +1,6 @@
 """The SQLite index: one row per run directory, epochs from metrics.jsonl, robust to bad files."""
 
 import json
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -10,6 +9,7 @@ import time
 import pytest
 
 from poolbench.results.index import build_index
+from tests.children import start_paused_child
 from tests.results.fakeruns import write_run
 
 
@@ -170,12 +170,7 @@ def _build_and_hang(runs, ready):
 
 
 def _rebuild_in_child(runs):
-    ctx = multiprocessing.get_context("fork")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=_build_and_hang, args=(runs, theirs))
-    child.start()
-    assert ours.poll(30), "the child never reached the rebuild"
-    return child
+    return start_paused_child(_build_and_hang, runs, wait=30)
 
 
 def _temps(runs):

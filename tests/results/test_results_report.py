@@ -124,20 +124,17 @@ def _report_and_hang(runs, out, ready):
 
 @pytest.mark.timeout(60)
 def test_a_sigkill_while_the_report_is_rewritten_leaves_the_previous_complete_report(tmp_path):
-    import multiprocessing
     import os
     import signal
+
+    from tests.children import start_paused_child
 
     runs, out = tmp_path / "runs", tmp_path / "out"
     write_run(runs, pool="avg")
     html, md = write_report(runs, out)
     before = html.read_bytes()
     write_run(runs, pool="gem")
-    ctx = multiprocessing.get_context("fork")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=_report_and_hang, args=(runs, out, theirs))
-    child.start()
-    assert ours.poll(40), "the child never reached the write"
+    child = start_paused_child(_report_and_hang, runs, out, wait=40)
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     assert html.read_bytes() == before  # the previous complete report, not 0 bytes or a part
