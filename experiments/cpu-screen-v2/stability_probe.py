@@ -28,7 +28,9 @@ import torch
 
 from poolbench.data.augment import normalize
 from poolbench.results.index import pool_label
-from poolbench.train.engine import build_model, epoch_batches, make_optimizer, prepare_data, training_loss
+from poolbench.train.build import build_model, make_optimizer
+from poolbench.train.inputs import epoch_batches, prepare_data
+from poolbench.train.loop import training_loss
 from poolbench.train.provenance import git_commit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -10,7 +10,7 @@ recorded in every row):
     ``loss.item()`` per step;
   * ``baseline`` -- a plain eager loop on resident data: per step, index a batch, augment it with the
     batched crop+flip ops, normalise, NCHW forward/backward, default SGD, ``loss.item()``;
-  * ``poolbench`` -- the engine's own code (``engine.train_epoch``): the epoch augmented at once on
+  * ``poolbench`` -- the training step's own code (``train.loop.train_epoch``): the epoch augmented at once on
     the device from resident uint8 data (after airbench, KellerJordan/cifar10-airbench), channels_last
     (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch;
   * ``packed K`` -- K models as one network (``train.packing``, after HFTA, Wang et al., MLSys 2021),
@@ -51,8 +51,11 @@ import torch.nn.functional as F
 from .data.augment import batch_flip, batch_random_crop, normalize
 from .fileio import atomic_write_text
 from .models import create_model
-from .train import Protocol, RunConfig, engine
+from .train import Protocol, RunConfig, loop
+from .train.build import autocast, build_model, compiled, make_optimizer
 from .train.data import fixed_subset
+from .train.engine import auto_device
+from .train.inputs import RunData
 from .train.packed import evaluate_packed, train_packed_epoch
 from .train.packing import NotPackable, pack_models
 from .train.provenance import device_name, git_commit
@@ -117,7 +120,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0) -> engine.RunData:
+def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0) -> RunData:
     g = torch.Generator().manual_seed(seed)
 
     def img(n: int) -> torch.Tensor:
@@ -126,7 +129,7 @@ def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0)
     def lab(n: int) -> torch.Tensor:
         return torch.randint(0, 10, (n,), generator=g).to(device)
 
-    return engine.RunData(
+    return RunData(
         train_x=img(n_train),
         train_y=lab(n_train),
         test_x=img(n_test),
@@ -140,7 +143,7 @@ def _random_data(n_train: int, n_test: int, device: torch.device, seed: int = 0)
     )
 
 
-def _subset(data: engine.RunData, n: int) -> engine.RunData:
+def _subset(data: RunData, n: int) -> RunData:
     """n training images (the runs' ``fixed_subset``): an 'epoch' of exactly n / batch steps."""
     x, y = fixed_subset(data.train_x, data.train_y, n)
     return dataclasses.replace(data, train_x=x, train_y=y)
@@ -168,7 +171,7 @@ def _plain_model(model_name: str, device: torch.device):
 
 
 def _plain_step(model, opt, x, y, cfg: RunConfig, device: torch.device) -> None:
-    with engine.autocast(cfg, device):
+    with autocast(cfg, device):
         loss = F.cross_entropy(model(x).float(), y)
     opt.zero_grad()
     loss.backward()
@@ -176,7 +179,7 @@ def _plain_step(model, opt, x, y, cfg: RunConfig, device: torch.device) -> None:
     loss.item()
 
 
-def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+def _baseline_runner(model_name: str, bc: BenchConfig, data: RunData, device: torch.device):
     """A plain eager loop: per-batch augmentation and normalisation, NCHW, default SGD, loss.item()."""
     model, opt = _plain_model(model_name, device)
     g = torch.Generator(device=device).manual_seed(0)
@@ -192,9 +195,9 @@ def _baseline_runner(model_name: str, bc: BenchConfig, data: engine.RunData, dev
     def evaluate(n: int) -> None:
         model.eval()
         with torch.no_grad():
-            for i in range(0, n, engine.EVAL_BATCH):
-                x = normalize(data.test_x[i : i + engine.EVAL_BATCH], data.mean, data.std)
-                with engine.autocast(cfg, device):
+            for i in range(0, n, loop.EVAL_BATCH):
+                x = normalize(data.test_x[i : i + loop.EVAL_BATCH], data.mean, data.std)
+                with autocast(cfg, device):
                     model(x).float().argmax(1).sum().item()
 
     return run, evaluate
@@ -225,7 +228,7 @@ class PerImageDataset(torch.utils.data.Dataset):
         return (img.float() / 255 - self.mean) / self.std, self.y[i]
 
 
-def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+def _dataloader_runner(model_name: str, bc: BenchConfig, data: RunData, device: torch.device):
     """The seed harness's way: DataLoader + per-image transforms, copies per batch, NCHW, default SGD."""
     from torch.utils.data import DataLoader
 
@@ -265,17 +268,17 @@ def _dataloader_runner(model_name: str, bc: BenchConfig, data: engine.RunData, d
             for x, y in test:
                 if seen >= n:
                     break
-                with engine.autocast(cfg, device):
+                with autocast(cfg, device):
                     (model(x.to(device, non_blocking=True)).float().argmax(1) == y.to(device)).sum().item()
                 seen += len(y)
 
     return run, evaluate
 
 
-def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device, k: int, mode: str):
-    """The engine's training epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
+def _poolbench_runner(model_name: str, bc: BenchConfig, data: RunData, device: torch.device, k: int, mode: str):
+    """The training step's epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
     configs = [_config(model_name, bc, seed, mode) for seed in range(k)]
-    models = [engine.build_model(c, data).to(device) for c in configs]
+    models = [build_model(c, data).to(device) for c in configs]
     if k == 1:
         model = models[0]
     else:
@@ -283,8 +286,8 @@ def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, de
         model.rng.seed(range(k), device)
     if bc.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = engine.make_optimizer(model, configs[0])
-    step_model = engine.compiled(model, configs[0])
+    opt = make_optimizer(model, configs[0])
+    step_model = compiled(model, configs[0])
     epoch = [0]
     # The epochs the bench asks for, cut before any timing (a subset is a gather: not the trainer's cost).
     subsets = {steps: _subset(data, steps * bc.batch_size) for steps in {bc.warmup, bc.steps}}
@@ -293,13 +296,13 @@ def _poolbench_runner(model_name: str, bc: BenchConfig, data: engine.RunData, de
         sub = subsets[steps] if steps in subsets else _subset(data, steps * bc.batch_size)
         epoch[0] += 1
         if k == 1:
-            engine.train_epoch(step_model, opt, sub, configs[0], epoch[0], device)
+            loop.train_epoch(step_model, opt, sub, configs[0], epoch[0], device)
         else:
             train_packed_epoch(step_model, k, opt, sub, configs, epoch[0], device)
 
     def evaluate(n: int) -> None:
         if k == 1:
-            engine.evaluate(step_model, data.test_x[:n], data.test_y[:n], data, configs[0], device)
+            loop.evaluate(step_model, data.test_x[:n], data.test_y[:n], data, configs[0], device)
         else:
             evaluate_packed(step_model, k, data.test_x[:n], data.test_y[:n], data, configs[0], device)
 
@@ -323,7 +326,7 @@ def _project(row: Row, step_s: float, eval_s_per_image: float, k: int, batch: in
     row.runs_per_hour = 60 * k / row.min_per_run
 
 
-def _paths(model_name: str, bc: BenchConfig, data: engine.RunData, device: torch.device):
+def _paths(model_name: str, bc: BenchConfig, data: RunData, device: torch.device):
     """[(row, make_runner)] in timing order: the baselines, then every mode x K of poolbench's path."""
     out: list[tuple] = []
     for b in bc.baselines:
@@ -369,7 +372,7 @@ def bench_model(
                 runner = make()
                 t0 = time.perf_counter()
                 runner[0](bc.warmup)  # warm-up (and torch.compile) outside the timing
-                runner[1](min(bc.eval_images, engine.EVAL_BATCH))
+                runner[1](min(bc.eval_images, loop.EVAL_BATCH))
                 _sync(device)
                 row.warmup_s = time.perf_counter() - t0
                 log(f"  {model_name} {row.path} k={row.k} {row.mode} {row.amp}: warm-up {row.warmup_s:.1f}s")
@@ -443,7 +446,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """Every model's rows under one header; ``on_model(result so far)`` after each model (so a caller
     can write partial results that survive a kill)."""
-    device = engine.auto_device(bc.device)
+    device = auto_device(bc.device)
     start = time.monotonic()
     over = (lambda: False) if bc.budget_s is None else (lambda: time.monotonic() - start > bc.budget_s)
     header = {

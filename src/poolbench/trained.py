@@ -23,7 +23,10 @@ import torch.nn as nn
 from .fileio import UnsafeFileError, sha256_file
 from .pools.loader import normalize_pool_file_spec
 from .runs import RunDir, default_runs_dir, read_json
-from .train import RunConfig, engine
+from .train import RunConfig
+from .train.build import build_model
+from .train.engine import auto_device
+from .train.inputs import RunData, prepare_data
 
 #: The largest pool file poolbench hashes: a pool is a page of Python.
 POOL_FILE_CAP = 16 << 20
@@ -49,7 +52,7 @@ class TrainedRun(NamedTuple):
     eval mode on the chosen device."""
 
     config: RunConfig
-    data: engine.RunData
+    data: RunData
     model: nn.Module
 
 
@@ -162,9 +165,9 @@ def load_trained(
     if full_test:
         changes["test_subset"] = None
     data_config = config.replace(protocol=dataclasses.replace(config.protocol, **changes)) if changes else config
-    dev = engine.auto_device(device)
-    data = engine.prepare_data(data_config, dev)
-    model = engine.build_model(config, data).to(dev)
+    dev = auto_device(device)
+    data = prepare_data(data_config, dev)
+    model = build_model(config, data).to(dev)
     ckpt = RunDir(run_dir.parent, run_dir.name).load_checkpoint(map_location=dev)
     if ckpt is None:
         raise ValueError(f"{run_dir} has no checkpoint.pt: train it first (poolbench run)")

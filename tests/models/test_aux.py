@@ -165,7 +165,7 @@ def test_cli_run_with_flex_and_sac(tmp_path, extra):
 
 def test_a_runs_auxiliary_pools_take_the_main_pools_arguments_but_not_its_map():
     from poolbench.train import Protocol, RunConfig
-    from poolbench.train.engine import build_model
+    from poolbench.train.build import build_model
 
     class Data:  # what build_model reads of the data
         num_classes, in_chans = 10, 3

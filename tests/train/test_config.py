@@ -88,7 +88,7 @@ def test_flex_and_sac_runs_carry_the_defaults_version_others_keep_their_ids():
 
 
 def test_a_run_made_under_the_old_flex_defaults_is_never_rebuilt_as_the_new_one(tmp_path):
-    from poolbench.train import engine
+    from poolbench.train import build
     from poolbench.train.label import pool_label
 
     new = RunConfig(model="resnet20", dataset="synthetic", pool="flex", protocol=Protocol(epochs=1))
@@ -97,7 +97,7 @@ def test_a_run_made_under_the_old_flex_defaults_is_never_rebuilt_as_the_new_one(
     old = RunConfig.from_dict(stored)
     assert old.flex_sac_version == 1 and old.run_id != new.run_id
     with pytest.raises(ValueError, match="version 1"):
-        engine.build_model(old, None)
+        build.build_model(old, None)
     # and the tables keep the old runs out of today's flex cell
     assert pool_label(stored) == "flex [flex/sac defaults v1]" and pool_label(new.to_dict()) == "flex"
     assert pool_label({"pool": "avg", "sac": {}, "flex_sac_version": 2}) == "avg +sac"
@@ -112,7 +112,7 @@ def test_speed_switches_are_recorded_but_not_identity():
 def test_an_unknown_compile_mode_is_refused_by_name():
     import torch.nn as nn
 
-    from poolbench.train.engine import compiled
+    from poolbench.train.build import compiled
 
     cfg = RunConfig(model="resnet20", dataset="synthetic", compile=True, compile_mode="fastest")
     with pytest.raises(ValueError, match="unknown compile mode 'fastest'"):
@@ -141,7 +141,7 @@ def test_resnet_runs_record_their_initialisation_and_new_ones_get_new_ids():
 def test_a_run_is_rebuilt_with_the_initialisation_it_was_made_with():
     import types
 
-    from poolbench.train import engine
+    from poolbench.train import build
 
     data = types.SimpleNamespace(num_classes=10, in_chans=3)
     new = RunConfig(model="resnet20", dataset="synthetic", pool="avg", protocol=Protocol(epochs=1))
@@ -149,10 +149,10 @@ def test_a_run_is_rebuilt_with_the_initialisation_it_was_made_with():
     del stored["init_version"]
     fan_in, fan_out = (2 / 27) ** 0.5, (2 / 144) ** 0.5  # the 3 -> 16 stem conv's two Kaiming stds
     for config, want in ((new, fan_in), (RunConfig.from_dict(stored), fan_out)):
-        std = float(engine.build_model(config, data).stem[0].weight.detach().std())
+        std = float(build.build_model(config, data).stem[0].weight.detach().std())
         assert abs(std / want - 1) < 0.15, (config.init_version, std, want)
     with pytest.raises(ValueError, match="initialisation version 7; this poolbench knows versions 1, 2"):
-        engine.build_model(RunConfig.from_dict({**new.to_dict(), "init_version": 7}), data)
+        build.build_model(RunConfig.from_dict({**new.to_dict(), "init_version": 7}), data)
 
 
 # ----------------------------------------------------------------------------- identity, component by component

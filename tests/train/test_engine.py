@@ -158,7 +158,7 @@ def test_bad_pool_name_fails_before_creating_a_run_dir(tmp_path):
 def test_holdout_folds_are_distinct_and_partition_at_one_fifth():
     import torch
 
-    from poolbench.train.engine import holdout_fold
+    from poolbench.train.data import holdout_fold
 
     x, y = torch.arange(50).view(50, 1, 1, 1), torch.arange(50) % 5
     held = [set(holdout_fold(x, y, 0.2, f)[1][0].flatten().tolist()) for f in range(5)]

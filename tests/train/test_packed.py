@@ -17,7 +17,8 @@ from poolbench.data.augment import normalize
 from poolbench.models import create_model
 from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
-from poolbench.train.engine import make_optimizer, train_run
+from poolbench.train.build import make_optimizer
+from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed
 from poolbench.train.packing import (
     NotPackable,
@@ -399,7 +400,9 @@ def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, 
     (the code ``train_run`` runs), K = 2, one tiny epoch of two SGD steps: the same losses and the same
     weights and momentum afterwards. A loss averaged over the members instead of summed would halve
     every member's gradient and step."""
-    from poolbench.train.engine import SingleTrainer, build_model, prepare_data
+    from poolbench.train.build import build_model
+    from poolbench.train.engine import SingleTrainer
+    from poolbench.train.inputs import prepare_data
     from poolbench.train.packed import PackedTrainer
 
     monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))

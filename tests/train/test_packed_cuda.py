@@ -36,7 +36,7 @@ from poolbench.data import load_dataset
 from poolbench.data.augment import normalize
 from poolbench.models import create_model
 from poolbench.train import RunConfig
-from poolbench.train.engine import autocast, make_optimizer
+from poolbench.train.build import autocast, make_optimizer
 from poolbench.train.packing import pack_models, unpack_optimizer_state, unpack_state
 from tests.train.test_packed import _train_separately  # the same separate runs
 

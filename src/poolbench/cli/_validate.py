@@ -365,13 +365,13 @@ _MODEL_FLAGS = {"lda_layer": "--lda-layer", "lda_weights": "--lda-weights", "dro
 
 
 def _build(config: Any, pool: Any, pool_args: dict[str, Any]):
-    """The run's model as the engine builds it (surgery and auxiliary heads included) for a
+    """The run's model as the training builds it (surgery and auxiliary heads included) for a
     3-channel, 10-class input, in eval mode, after one forward (2 images)."""
     import types
 
     import torch
 
-    from ..train.engine import build_model
+    from ..train.build import build_model
 
     if isinstance(pool, str):
         config = config.replace(pool=pool, pool_file=None, pool_args=dict(pool_args))

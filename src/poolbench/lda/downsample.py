@@ -18,7 +18,7 @@ stride-2 downsampling (L = 1 .. len(stages) - 1) and ``model.downsample_entry(in
 (cnn4, preact_resnet18, the CIFAR resnets). ``layers`` may name several downsamplings, replaced
 together (the paper's CIFAR-10 ResNet: the 3rd, then the 1st, each fitted on the network that
 already has the earlier replacement). Runs ask for it with ``model_args={"lda_layer": L,
-"lda_weights": FILE}`` (lists for several), applied by ``poolbench.train.engine.build_model``.
+"lda_weights": FILE}`` (lists for several), applied by ``poolbench.train.build.build_model``.
 
 Per output (Sec. 3.6 back-transform, see ``poolbench.pools.lda``):
 out_km(c) = sum_n p_kmn x_n(c) + (1 - sum_n p_kmn) fbar(c), fbar the fitting set's channel means.

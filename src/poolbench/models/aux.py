@@ -27,7 +27,7 @@ Defaults, and where they come from:
 * ``pool`` = "same": each auxiliary head uses the main head's pool class (FlexPooling heads when
   the run uses ``--pool flex``, as the paper does), built with ``pool_args`` for that stage's
   width (here: the class defaults; a run's config passes the main pool's arguments, so a
-  raw-weight main pool gets raw-weight heads — ``train.engine.build_model``).
+  raw-weight main pool gets raw-weight heads — ``train.build.build_model``).
 * ``pool_reg`` = 0: the regulariser is the paper's "+Reg" ablation, off unless asked for. It
   needs a pool that has one (flex with ``weighting="raw"``); softmax weights make R identically
   0, so asking for it there is refused rather than silently doing nothing.

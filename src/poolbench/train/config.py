@@ -86,7 +86,7 @@ class RunConfig:
     protocol: Protocol = field(default_factory=Protocol)
     val_split: int = 0  # hold out this many training images (fixed, seed-independent) for validation
     # a cross-validation fold: {"fraction": 0.2, "fold": 0..4}, held out of the (reduced) training set
-    # (``engine.holdout_fold``); its accuracy is the run's val_acc. None: absent from the id.
+    # (``data.holdout_fold``); its accuracy is the run's val_acc. None: absent from the id.
     holdout: dict[str, Any] | None = None
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
     model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}

@@ -1,6 +1,6 @@
 """Training K runs as one packed network (``poolbench.train.packing``), exactly as K separate runs.
 
-Each member gets its separate run's batches (``engine.epoch_batches(data, seed_k, epoch)``) and its
+Each member gets its separate run's batches (``inputs.epoch_batches(data, seed_k, epoch)``) and its
 own random stream (``MemberRNG``, reseeded every epoch as ``train_run`` reseeds the global RNG); the
 loss is sum_k CE_k, so every member's gradient and SGD step are its own run's.
 
@@ -23,8 +23,11 @@ import torch.nn.functional as F
 
 from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from . import engine
+from .build import autocast, build_model, compiled, make_optimizer, step_begin, to_channels_last
 from .config import RunConfig
 from .fit import fit
+from .inputs import RunData, epoch_batches, prepare_data, seed_for
+from .loop import EVAL_BATCH
 from .packing import (
     NotPackable,
     can_pack,
@@ -54,30 +57,28 @@ def train_packed_epoch(
     packed: nn.Module,
     k: int,
     opt: torch.optim.Optimizer,
-    data: engine.RunData,
+    data: RunData,
     configs: Sequence[RunConfig],
     epoch: int,
     device: torch.device,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """One epoch for K packed models; each model gets exactly its separate run's batches.
-    ``on_step(i)`` is called after step i (1-based), as in ``engine.train_epoch``."""
+    ``on_step(i)`` is called after step i (1-based), as in ``loop.train_epoch``."""
     cfg = configs[0]
     packed.train()
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
     bad = torch.zeros(k, device=device, dtype=torch.bool)  # a non-finite logit, per model
     n = 0
-    streams = [
-        engine.epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment) for c in configs
-    ]
+    streams = [epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment) for c in configs]
     for batches in zip(*streams, strict=True):
-        engine.step_begin(cfg)
+        step_begin(cfg)
         x = pack_inputs([data.inputs(xb) for xb, _ in batches])
         y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with engine.autocast(cfg, device):
+        with autocast(cfg, device):
             logits = packed(x)
         losses = _packed_loss(logits, y)
         opt.zero_grad(set_to_none=True)
@@ -89,7 +90,7 @@ def train_packed_epoch(
         n += len(y)
         if on_step is not None:
             on_step(-(-n // cfg.protocol.batch_size))
-    # one host sync per epoch; NaN marks a model with a non-finite logit (as engine.train_epoch)
+    # one host sync per epoch; NaN marks a model with a non-finite logit (as loop.train_epoch)
     losses_l, correct_l = torch.where(bad, float("nan"), loss_sum / n).tolist(), correct.tolist()
     return {"train_loss": losses_l, "train_acc": [100.0 * c / n for c in correct_l]}
 
@@ -100,7 +101,7 @@ def evaluate_packed(
     k: int,
     x: torch.Tensor,
     y: torch.Tensor,
-    data: engine.RunData,
+    data: RunData,
     config: RunConfig,
     device: torch.device,
 ) -> tuple[list[float], list[float]]:
@@ -109,13 +110,13 @@ def evaluate_packed(
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, device=device, dtype=torch.long)
     bad = torch.zeros(k, device=device, dtype=torch.bool)
-    for i in range(0, len(y), engine.EVAL_BATCH):
-        engine.step_begin(config)
-        xb = data.inputs(x[i : i + engine.EVAL_BATCH]).repeat(1, k, 1, 1)
-        yb = y[i : i + engine.EVAL_BATCH]
+    for i in range(0, len(y), EVAL_BATCH):
+        step_begin(config)
+        xb = data.inputs(x[i : i + EVAL_BATCH]).repeat(1, k, 1, 1)
+        yb = y[i : i + EVAL_BATCH]
         if config.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with engine.autocast(config, device):
+        with autocast(config, device):
             logits = packed(xb).float()
         loss_sum += torch.stack([F.cross_entropy(logits[:, j], yb, reduction="sum") for j in range(k)])
         correct += (logits.argmax(2) == yb[:, None]).sum(0)
@@ -135,7 +136,7 @@ class PackedTrainer:
         configs: list[RunConfig],
         models: list[nn.Module],
         checkpoints: Sequence[dict[str, Any] | None],
-        data: engine.RunData,
+        data: RunData,
         device: torch.device,
     ):
         for m, ck in zip(models, checkpoints, strict=True):
@@ -146,18 +147,18 @@ class PackedTrainer:
         self.steps_per_epoch = -(-len(data.train_y) // configs[0].protocol.batch_size)
         self.net = pack_models(models).to(device)
         if configs[0].channels_last:
-            self.net = engine.to_channels_last(self.net)
+            self.net = to_channels_last(self.net)
         verify_pack(self.net, models, data.inputs(data.test_x[:4]))
-        self.opt = engine.make_optimizer(self.net, configs[0])
+        self.opt = make_optimizer(self.net, configs[0])
         opt_states = [ck["optimizer"] for ck in checkpoints if ck is not None]
         if len(opt_states) == len(configs):
             load_optimizer_members(self.net, self.opt, opt_states)
-        self.step_model = engine.compiled(self.net, configs[0])
+        self.step_model = compiled(self.net, configs[0])
 
     def train_epoch(self, epoch: int, lr: float, on_step: Callable[[int], None] | None) -> list[dict[str, float]]:
         for group in self.opt.param_groups:
             group["lr"] = lr
-        self.net.rng.seed([engine._seed_for(c.seed, epoch, "model") for c in self.members], self.device)
+        self.net.rng.seed([seed_for(c.seed, epoch, "model") for c in self.members], self.device)
         tr = train_packed_epoch(
             self.step_model, len(self.members), self.opt, self.data, self.members, epoch, self.device, on_step
         )
@@ -261,9 +262,9 @@ def _pack_trainer(
         return None, "the runs stand at different epochs"
     for c in configs:
         engine.check_config(c)
-    data = engine.prepare_data(configs[0], device)
+    data = prepare_data(configs[0], device)
     try:
-        models = [engine.build_model(c, data).to(device) for c in configs]
+        models = [build_model(c, data).to(device) for c in configs]
         return PackedTrainer(configs, models, ckpts, data, device), ""
     except NotPackable as exc:
         return None, str(exc)

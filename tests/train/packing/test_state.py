@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from poolbench.train import RunConfig
-from poolbench.train.engine import make_optimizer
+from poolbench.train.build import make_optimizer
 from poolbench.train.packing import (
     load_members,
     load_optimizer_members,

@@ -1,9 +1,9 @@
 """Per-member random streams for packed models: each member draws exactly its separate run's numbers.
 
-A separate run reseeds the global RNG at every epoch (``engine._seed_for(seed, epoch, "model")``) and
+A separate run reseeds the global RNG at every epoch (``inputs.seed_for(seed, epoch, "model")``) and
 its dropout / stochastic pool draw from it. In a packed network every member keeps its own RNG state
 instead; its pool and dropout run with that state swapped in, so they draw the numbers of its own
-separate run (the data order comes from ``engine.epoch_batches(data, seed_k, epoch)``, already per
+separate run (the data order comes from ``inputs.epoch_batches(data, seed_k, epoch)``, already per
 member).
 """
 

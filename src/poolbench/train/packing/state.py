@@ -3,7 +3,7 @@
 Model k's tensors are slices of the packed ones (``PackedModel.plan``), so its state_dict is read
 off the packed state_dict and written back into it. SGD's state (momentum) is elementwise, so the
 same slicing maps one optimizer over the packed parameters to K optimizers over the members' and
-back (``engine.make_optimizer(member)`` would hold exactly that state).
+back (``build.make_optimizer(member)`` would hold exactly that state).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def load_members(packed: PackedModel, states: Sequence[dict[str, torch.Tensor]])
 
 
 def unpack_optimizer_state(packed: PackedModel, opt: torch.optim.Optimizer) -> list[dict[str, Any]]:
-    """Each model's optimizer state_dict, as ``engine.make_optimizer(member)`` would hold it."""
+    """Each model's optimizer state_dict, as ``build.make_optimizer(member)`` would hold it."""
     sd = opt.state_dict()
     names = [n for n, _ in packed.net.named_parameters()]
     by_name = {names[i]: st for i, st in sd["state"].items()}
