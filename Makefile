@@ -6,6 +6,10 @@
 #   make typecheck  mypy on the typed core ([tool.mypy] files in pyproject.toml)
 #   make test-fast  the tests not marked slow or realdata: the lane to run while developing
 #   make test-interop  the tests marked interop (real timm and torchvision models) in .venv-interop
+# The environments alone: make setup (poolbench), setup-dev (+ ruff, mypy), setup-test (+ the test
+# and optional extras), setup-interop (.venv-interop); make clean removes both and runs/, out/.
+# To time a target: `time make <target>` (a fresh clone's `time bash .ci/run` times CI); measured
+# figures live in benchmarks/results/test-suite-*.md with their commit, machine and load, never here.
 # The torch pin's one home is requirements/torch-cpu.txt: installed first, on its own, so pip never
 # resolves a CUDA build, then passed as a constraint (-c) to every later install so nothing moves it.
 PY ?= python3

@@ -1,4 +1,5 @@
-"""Shared test setup: small thread count (CI has 2 cores) and paths to the real data."""
+"""Shared test setup: small thread count (CI has 2 cores), a temporary home and dataset cache for the
+whole session, and paths to the real data."""
 
 from __future__ import annotations
 
@@ -16,6 +17,42 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POOLBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 CIFAR10_JPG = SHARED_DATA / "cifar10-jpg.tar.gz"
 FASHION_MNIST = SHARED_DATA / "fashion-mnist"
+
+
+#: The user's home as the session found it: no test may write under it (checked at the session's end).
+REAL_HOME = Path.home()
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory) -> Path:
+    """An empty folder that is $HOME for the whole session."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """The dataset cache ($POOLBENCH_CACHE) of the whole session: decoded datasets, data fingerprints
+    and robustness sets land here, so the real-data tests decode each dataset once per session."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_home_and_cache(session_home, session_cache):
+    """Every test runs with $POOLBENCH_CACHE in the session's temporary folder and $HOME (and
+    $XDG_CACHE_HOME under it) an empty temporary folder, so the user's ~/.cache/poolbench is never
+    read or written: a test that drops $POOLBENCH_CACHE falls back to the temporary home. The session
+    fails at its end if anything made a poolbench cache under that home (a path that bypassed
+    $POOLBENCH_CACHE). Tests that need their own empty cache still set $POOLBENCH_CACHE to tmp_path."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(session_home))
+        mp.setenv("XDG_CACHE_HOME", str(session_home / ".cache"))
+        mp.setenv("POOLBENCH_CACHE", str(session_cache))
+        yield
+    bypassed = session_home / ".cache" / "poolbench"
+    assert not bypassed.exists(), (
+        f"a test wrote a poolbench cache under $HOME ({sorted(p.name for p in bypassed.iterdir())}): "
+        f"something reads the cache folder without default_cache_dir() / $POOLBENCH_CACHE"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,6 +1,6 @@
 """Every bad command line is one line naming the flag and the value (and the fix), exit 2, and
-no run directory: the 30 of 56 attack lines that used to end in a traceback, a silent wrong run or a
-run directory that counted as done forever."""
+no run directory: never a traceback, a silently different run, or a run directory that counts as done
+forever."""
 
 from __future__ import annotations
 

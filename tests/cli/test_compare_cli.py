@@ -51,8 +51,8 @@ def test_compare_with_the_published_baseline(runs, capsys):
     assert main(["compare", "gem", "--published", "gem", "--metric", "final", "--runs-dir", str(runs)]) == 2
 
 
-def test_finding6_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
-    """issue 12 finding 6: compare was one pair per command; now one row per baseline, with a sentence."""
+def test_compare_puts_my_pool_against_every_baseline_one_row_each(tmp_path, capsys):
+    """`compare POOL` with no second pool: one row per baseline, each with a sentence saying which is higher."""
     from tests.results.fakeruns import write_run
 
     pool = tmp_path / "custom_pool.py"

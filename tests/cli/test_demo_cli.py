@@ -35,8 +35,8 @@ def test_demo_prints_a_leaderboard_and_writes_learning_curves(tmp_path, capsys):
 
 
 @pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
-def test_finding3_demo_takes_a_pool_file(tmp_path, capsys):
-    """`demo --pools file.py:CustomPool` made a failed run directory (an unknown pool name)."""
+def test_demo_takes_a_pool_file_beside_the_pool_names(tmp_path, capsys):
+    """`demo --pools avg,file.py` trains the pool file's CustomPool as one more column (a path is not a pool name)."""
     from pathlib import Path
 
     pool = Path(__file__).resolve().parents[2] / "examples" / "custom_pool.py"

@@ -22,8 +22,9 @@ def _results(runs: Path):
 
 
 @pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
-def test_finding3_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, capsys):
-    """A NaN-on-1x1 pool used to train a full epoch, then "diverged", exit 0; `:CustomPool` was required."""
+def test_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, capsys):
+    """A pool that is NaN on 1x1 maps is refused before any training (exit 2, the --no-check way out named),
+    and a pool file given without `:CustomPool` names its class by default."""
     rc = main(
         [
             "run",
@@ -46,7 +47,7 @@ def test_finding3_run_checks_the_pool_first_and_refuses_a_failing_one(tmp_path, 
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
 
 
-def test_finding3_a_widened_pool_without_feat_mult_is_caught_with_the_fix(tmp_path, capsys):
+def test_a_widened_pool_without_feat_mult_is_caught_with_the_fix(tmp_path, capsys):
     rc = main(
         [
             "run",
@@ -108,7 +109,7 @@ def test_a_missing_pool_file_or_class_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
-def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
+def test_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
     """The scaffold's CustomPool() creates its weight on the first input; the optimizer must see it."""
     rc = main(
         [
@@ -138,7 +139,7 @@ def test_finding4_a_lazily_built_scaffold_pool_trains_its_parameters(tmp_path):
 
 
 @pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
-def test_finding3_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, capsys):
+def test_sweep_takes_pool_files_and_packs_scaffold_pools(tmp_path, capsys):
     rc = main(
         [
             "sweep",
@@ -192,7 +193,7 @@ def test_check_pool_is_importable_from_pools():
     assert check_pool("avg", channels=(8,), compile=False, onnx=False).passed
 
 
-def test_finding6_check_lda_with_fitted_weights_checks_the_fitted_map_size(tmp_path, capsys):
+def test_check_lda_with_fitted_weights_checks_the_fitted_map_size(tmp_path, capsys):
     from poolbench.pools.lda import save_lda_weights
 
     p = torch.rand(64)
@@ -204,7 +205,7 @@ def test_finding6_check_lda_with_fitted_weights_checks_the_fitted_map_size(tmp_p
 
 
 @pytest.mark.slow  # trains: 6-70 s on 2 cores shared with other jobs (pytest --durations)
-def test_finding4_the_benchmarks_harness_command_line(tmp_path, capsys):
+def test_the_benchmarks_harness_command_line_trains_a_pool_file(tmp_path, capsys):
     rc = main(
         [
             "harness",

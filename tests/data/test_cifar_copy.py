@@ -1,5 +1,5 @@
 """An image-folder copy of CIFAR-10 read as --dataset cifar10 (labelled cifar10-jpeg); checksum
-messages about read-only files; no download into a read-only folder (issue 12, finding 5)."""
+messages about read-only files; no download into a read-only folder."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def write_copy(root: Path, classes=cifar_copy.CLASSES, per_class=(2, 1), as_tar=
     return tar_path
 
 
-def test_finding5_the_jpeg_copy_reads_as_cifar10_and_is_labelled_so(tmp_path, small_counts):
+def test_the_jpeg_copy_reads_as_cifar10_and_is_labelled_so(tmp_path, small_counts):
     tar = write_copy(tmp_path / "src")
     ds = load_dataset("cifar10", data_path=str(tar))
     assert ds.label == "cifar10-jpeg" and ds.classes == cifar_copy.CLASSES
@@ -74,7 +74,7 @@ def _read_only(path: Path):
     path.chmod(0o444 if path.is_file() else 0o555)
 
 
-def test_finding5_a_checksum_error_on_a_read_only_file_does_not_say_delete_it(tmp_path):
+def test_a_checksum_error_on_a_read_only_file_does_not_say_delete_it(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     bad = shared / "cifar-10-python.tar.gz"
@@ -89,7 +89,7 @@ def test_finding5_a_checksum_error_on_a_read_only_file_does_not_say_delete_it(tm
         shared.chmod(0o755)
 
 
-def test_finding5_nothing_is_downloaded_into_a_read_only_folder(tmp_path, monkeypatch):
+def test_nothing_is_downloaded_into_a_read_only_folder(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
     _read_only(shared)

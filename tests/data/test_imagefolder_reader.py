@@ -81,10 +81,10 @@ def test_layout_errors(tmp_path):
         imagefolder.load(str(tmp_path / "junk.tar.gz"))
 
 
-@pytest.fixture(scope="module")
-def real_cifar_cache(tmp_path_factory):
-    """One cache folder for the module: the ~15-30 s JPEG decode happens once."""
-    return tmp_path_factory.mktemp("cifar_cache")
+@pytest.fixture
+def real_cifar_cache(session_cache):
+    """The session's cache folder: the JPEG decode happens once per session (tests/conftest.py)."""
+    return session_cache
 
 
 @pytest.mark.realdata
@@ -109,4 +109,5 @@ def test_real_cifar10_second_load_comes_from_the_cache(shared_cifar10, real_cifa
     monkeypatch.setitem(datasets.READERS, "imagefolder", (no_decode, datasets.READERS["imagefolder"][1]))
     again = load_dataset("imagefolder", data_path=str(shared_cifar10), cache_dir=str(real_cifar_cache))
     assert torch.equal(first.train_x, again.train_x) and torch.equal(first.test_y, again.test_y)
-    assert [p.suffix for p in Path(real_cifar_cache).iterdir()] == [".pt"]  # one file, no leftovers
+    key = datasets.cache_key("imagefolder", str(shared_cifar10))
+    assert [p.name for p in Path(real_cifar_cache).iterdir() if key in p.name] == [f"{key}.pt"]  # no leftovers

@@ -105,8 +105,8 @@ def _pool_file(path, body="x = 1\n"):
     return f"{path.resolve()}:CustomPool"
 
 
-def test_finding2_two_pool_files_with_one_class_name_are_two_rows(tmp_path):
-    """issue 12 finding 2: custom_pool.py:CustomPool and learn_pool.py:CustomPool became one row."""
+def test_two_pool_files_with_one_class_name_are_two_rows(tmp_path):
+    """Two pool files with one class name are two rows: a label names the file as well as the class."""
     a = _pool_file(tmp_path / "custom_pool.py")
     b = _pool_file(tmp_path / "learn_pool.py", body="y = 2\n")
     for seed in (0, 1):
@@ -118,7 +118,7 @@ def test_finding2_two_pool_files_with_one_class_name_are_two_rows(tmp_path):
     assert labels[0].startswith("custom_pool.py:CustomPool@") and labels[1].startswith("learn_pool.py:CustomPool@")
 
 
-def test_finding2_an_edited_pool_file_is_another_row(tmp_path):
+def test_an_edited_pool_file_is_another_row(tmp_path):
     spec = _pool_file(tmp_path / "custom_pool.py")
     write_run(tmp_path / "runs", pool="file", pool_file=spec, seed=0)
     _pool_file(tmp_path / "custom_pool.py", body="scale = 2.0\n")

@@ -67,7 +67,7 @@ def test_a_damaged_run_is_reported_not_fatal(tmp_path):
 
 
 def test_the_report_compares_each_pool_with_every_baseline(tmp_path):
-    """issue 12 finding 6: no "my pool vs every baseline" in the report."""
+    """The report has a section setting each pool against every baseline, one row per baseline."""
     pool = tmp_path / "custom_pool.py"
     pool.write_text("x = 1\n")
     for seed in range(2):

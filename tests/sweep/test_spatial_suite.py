@@ -58,10 +58,9 @@ def test_one_smoke_run_per_column_on_generated_data(tmp_path, monkeypatch, one_t
 
 @pytest.mark.slow
 @pytest.mark.realdata  # the CIFAR-10 JPEG copy (decoded once: 15-50 s) and Fashion-MNIST
-def test_one_smoke_run_per_column_on_the_real_data(tmp_path, monkeypatch, capsys, one_thread):
+def test_one_smoke_run_per_column_on_the_real_data(tmp_path, capsys, one_thread):
     if not (SHARED_DATA / "cifar10-jpg.tar.gz").exists() or not (SHARED_DATA / "fashion-mnist").is_dir():
         pytest.skip(f"real CIFAR-10 copy or Fashion-MNIST not found in {SHARED_DATA}")
-    monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))
     runs = tmp_path / "runs"
     argv = ["sweep", "--suite", "spatial-cifar10", "--pools", "avg", "--seeds", "0", "--runs-dir", str(runs)]
     assert main(argv + ["--data-dir", str(SHARED_DATA)] + SMOKE_FLAGS) == 0

@@ -69,8 +69,9 @@ def test_replace_recomputes_the_fingerprint(tmp_path):
 
 
 @pytest.mark.slow  # trains two runs: 4-12 s on 2 cores
-def test_finding1_a_tiny_folder_is_not_reported_done_with_the_other_folders_result(tmp_path, capsys):
-    """issue 12 finding 1: `run --dataset imagefolder --data-path tinyfolder` printed another dataset's result."""
+def test_a_second_image_folder_is_its_own_run_not_reported_done_with_the_first_folders_result(tmp_path, capsys):
+    """`run --dataset imagefolder --data-path tiny` after a run on another folder trains its own run:
+    the two folders differ only in their images, which the run id must see through the data fingerprint."""
     big = write_folder(tmp_path / "big", ["a", "b", "c"])
     tiny = write_folder(tmp_path / "tiny", ["x", "y"], seed=3)
     common = [

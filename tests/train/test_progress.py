@@ -1,4 +1,4 @@
-"""What a run says (issue 12, finding 6): projected time, resumed / already done, Ctrl-C, whole lines."""
+"""What a run says: projected time, resumed / already done, Ctrl-C, whole lines."""
 
 from __future__ import annotations
 
