@@ -264,15 +264,15 @@ def test_a_random_model_interrupted_after_epoch_one_resumes_bit_for_bit(
 ):
     import torch
 
-    from poolbench.train.progress import RunInterrupted
+    from poolbench.train.fit import RunInterrupted
     from poolbench.train.recorder import RunRecorder
 
     cfg = random_model_config
     record_epoch = RunRecorder.on_train_epoch_end
 
-    def interrupt_after_epoch_one(self, rec, *args, **kwargs):
-        record_epoch(self, rec, *args, **kwargs)  # the epoch is saved, then Ctrl-C arrives
-        if rec["epoch"] == 1:
+    def interrupt_after_epoch_one(self, member, end):
+        record_epoch(self, member, end)  # the epoch is saved, then Ctrl-C arrives
+        if end.record["epoch"] == 1:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as mp:

@@ -12,11 +12,13 @@ import torch
 from poolbench import runs
 from poolbench.runs import RunDir, RunResult
 from poolbench.train import Protocol, RunConfig
+from poolbench.train.callbacks import EpochEnd, Member
 from poolbench.train.config import CONFIG_SCHEMA
 from poolbench.train.recorder import RunRecorder, write_result
 
 CPU = torch.device("cpu")
 CFG = RunConfig(model="resnet20", dataset="synthetic", protocol=Protocol(epochs=3, train_subset=32, test_subset=32))
+ME = Member(0, CFG, CFG.run_id)
 
 
 def _rec(epoch: int, test_acc: float) -> dict:
@@ -31,26 +33,26 @@ def _state(v: float) -> dict:
     return {"w": torch.full((2,), v)}
 
 
-def test_on_fit_start_writes_the_config_once_and_cleans_stale_temp_files(tmp_path):
+def test_on_run_start_writes_the_config_once_and_cleans_stale_temp_files(tmp_path):
     r = _recorder(tmp_path)
     r.run.path.mkdir()
     stale = r.run.path / ".checkpoint.pt.x1.tmp"
     stale.write_bytes(b"half")
-    r.on_fit_start(None)
+    r.on_run_start(ME, None, None)
     config = json.loads(r.run.config.read_text())
     assert config["run_id"] == CFG.run_id and config["schema"] == CONFIG_SCHEMA and config["standard"] is False
     assert not stale.exists() and not r.run.metrics.exists() and not r.run.pack.exists()
     r.run.config.write_text('{"kept": true}')  # a restart keeps the record of the first start
-    _recorder(tmp_path).on_fit_start(None)
+    _recorder(tmp_path).on_run_start(ME, None, None)
     assert json.loads(r.run.config.read_text()) == {"kept": True}
 
 
-def test_on_fit_start_from_a_checkpoint_heals_the_metrics_and_says_resumed(tmp_path):
+def test_on_run_start_from_a_checkpoint_heals_the_metrics_and_says_resumed(tmp_path):
     said: list[str] = []
     r = _recorder(tmp_path, said)
     r.run.path.mkdir()
     r.run.metrics.write_text(json.dumps(_rec(1, 10.0)) + "\n")  # lagged the checkpoint at the kill
-    r.on_fit_start({"history": [_rec(1, 10.0), _rec(2, 20.0)], "wall_time_s": 4.0}, packed_with=["a", CFG.run_id])
+    r.on_run_start(ME, {"history": [_rec(1, 10.0), _rec(2, 20.0)], "wall_time_s": 4.0}, ["a", CFG.run_id])
     assert r.history == [_rec(1, 10.0), _rec(2, 20.0)] and r.wall == 4.0
     assert [m["epoch"] for m in r.run.read_metrics()] == [1, 2]
     assert json.loads(r.run.pack.read_text()) == {"packed_with": ["a", CFG.run_id], "k": 2}
@@ -60,26 +62,29 @@ def test_on_fit_start_from_a_checkpoint_heals_the_metrics_and_says_resumed(tmp_p
 def test_on_train_epoch_end_checkpoints_then_writes_metrics_then_says_the_line(tmp_path):
     said: list[str] = []
     r = _recorder(tmp_path, said, name_lines=True)
-    r.on_fit_start(None)
-    r.on_train_epoch_end({**_rec(1, 12.5), "epoch_time_s": 0.5}, _state(1.0), {"state": {}}, 0.5, packed_with=["x"])
+    r.on_run_start(ME, None, None)
+    r.on_train_epoch_end(ME, EpochEnd({**_rec(1, 12.5), "epoch_time_s": 0.5}, _state(1.0), {"state": {}}, 0.5, ["x"]))
     ckpt = r.run.load_checkpoint()
     assert ckpt is not None and torch.equal(ckpt["model"]["w"], torch.ones(2))
     assert ckpt["history"] == r.history and ckpt["wall_time_s"] == 0.5 and ckpt["packed_with"] == ["x"]
     assert r.run.read_metrics() == r.history and not r.run.result.exists()
     assert len(said) == 1 and said[0].startswith(f"{CFG.run_id}: epoch   1/3") and "test 12.50" in said[0]
     plain = _recorder(tmp_path / "plain", said)
-    plain.on_fit_start(None)
-    plain.on_train_epoch_end({**_rec(1, 12.5), "epoch_time_s": 0.5}, _state(1.0), {"state": {}}, 0.5)
+    plain.on_run_start(ME, None, None)
+    plain.on_train_epoch_end(
+        ME, EpochEnd({**_rec(1, 12.5), "epoch_time_s": 0.5}, _state(1.0), {"state": {}}, 0.5, None)
+    )
     assert said[-1].startswith("epoch   1/3") and "packed_with" not in (plain.run.load_checkpoint() or {})
 
 
 def test_on_diverged_writes_a_result_without_accuracies(tmp_path):
     said: list[str] = []
     r = _recorder(tmp_path, said)
-    r.on_fit_start(None)
-    r.on_train_epoch_end({**_rec(1, 30.0), "epoch_time_s": 1.0}, _state(1.0), {"state": {}}, 1.0)
-    result = r.on_diverged(2, "training loss (or a training logit) became nan", 1.5)
-    assert r.run.read_result() == result == r.result
+    r.on_run_start(ME, None, None)
+    r.on_train_epoch_end(ME, EpochEnd({**_rec(1, 30.0), "epoch_time_s": 1.0}, _state(1.0), {"state": {}}, 1.0, None))
+    r.on_diverged(ME, 2, "training loss (or a training logit) became nan", 1.5)
+    result = r.result
+    assert result is not None and r.run.read_result() == result
     assert result["status"] == "diverged" and result["diverged_at_epoch"] == 2 and result["epochs_completed"] == 1
     assert result["best_test_acc"] is None and result["final_test_acc"] is None
     assert result["provenance"]["wall_time_s"] == 2.5
@@ -87,33 +92,39 @@ def test_on_diverged_writes_a_result_without_accuracies(tmp_path):
     assert r.run.checkpoint.exists()  # the last finite epoch stays
 
 
-def test_on_fit_end_summarizes_the_history(tmp_path):
+def test_on_run_finished_summarizes_the_history(tmp_path):
     r = _recorder(tmp_path)
-    r.on_fit_start(None)
+    r.on_run_start(ME, None, None)
     for e, acc in ((1, 30.0), (2, 50.0), (3, 40.0)):
-        r.on_train_epoch_end({**_rec(e, acc), "epoch_time_s": 1.0}, _state(e), {"state": {}}, 1.0)
-    result = r.on_fit_end()
-    assert r.run.read_result() == result and result["status"] == "finished" and result["error"] is None
+        r.on_train_epoch_end(ME, EpochEnd({**_rec(e, acc), "epoch_time_s": 1.0}, _state(e), {"state": {}}, 1.0, None))
+    r.on_run_finished(ME)
+    result = r.result
+    assert (
+        result is not None
+        and r.run.read_result() == result
+        and result["status"] == "finished"
+        and result["error"] is None
+    )
     assert (result["best_test_acc"], result["best_epoch"], result["final_test_acc"]) == (50.0, 2, 40.0)
     assert result["epochs_completed"] == 3 and r.run.is_done()
 
 
 def test_on_exception_records_failed_and_a_full_disk_loses_nothing(tmp_path, monkeypatch):
     r = _recorder(tmp_path)
-    r.on_fit_start(None)
-    r.on_exception(RuntimeError("boom"))
+    r.on_run_start(ME, None, None)
+    r.on_exception(ME, RuntimeError("boom"))
     result = r.run.read_result()
     assert result is not None and result["status"] == "failed" and result["error"] == "RuntimeError: boom"
     assert not r.run.is_done()  # a failed run is retried
 
     full = _recorder(tmp_path / "full")
-    full.on_fit_start(None)
+    full.on_run_start(ME, None, None)
 
     def no_space(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(runs, "atomic_write_bytes", no_space)
-    full.on_exception(RuntimeError("boom"))  # does not raise: the original error is the news
+    full.on_exception(ME, RuntimeError("boom"))  # does not raise: the original error is the news
     assert full.result is None and not full.run.result.exists()
 
 

@@ -11,7 +11,7 @@ per epoch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ import torch
 
 from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from .build import build_model, compiled, make_optimizer, to_channels_last
+from .callbacks import Callback
 from .config import RunConfig
 from .fit import fit
 from .inputs import RunData, prepare_data
@@ -81,10 +82,12 @@ def train_run(
     device: str | torch.device | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train one run to completion (or divergence); skip it if done, resume it if unfinished.
 
-    Returns the contents of ``result.json``.
+    Returns the contents of ``result.json``. ``callbacks`` (``train.callbacks.Callback``) are told
+    the fit's hooks after the run's recorder and progress output.
     """
     run = RunDir(runs_dir, config.run_id)
     result = run.read_result()
@@ -100,7 +103,6 @@ def train_run(
     trainer = SingleTrainer(config, data, dev, ckpt)
     bar = Progress(config.run_id, config.protocol.epochs, len(ckpt["history"]) if ckpt else 0, progress, log)
     recorder = RunRecorder(config, runs_dir, dev, bar.say)
-    recorder.on_fit_start(ckpt)
-    fit(trainer, [recorder], bar, config.run_id)
+    fit(trainer, [recorder, bar, *callbacks], [ckpt], config.run_id)
     assert recorder.result is not None  # fit ends every run it does not raise out of
     return recorder.result

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from . import engine
 from .build import autocast, build_model, compiled, make_optimizer, step_begin, to_channels_last
+from .callbacks import Callback
 from .config import RunConfig
 from .fit import fit
 from .inputs import RunData, epoch_batches, prepare_data, seed_for
@@ -194,9 +195,10 @@ def _train_separately(
     progress: bool,
     log: Callable[[str], None] | None,
     why: str,
+    callbacks: Sequence[Callback] = (),
 ) -> list[RunResult]:
     (log or print)(f"not packing: {why}; training the runs one after another")
-    return [engine.train_run(c, runs_dir, device=device, progress=progress, log=log) for c in configs]
+    return [engine.train_run(c, runs_dir, device, progress, log, callbacks) for c in configs]
 
 
 def train_packed(
@@ -205,18 +207,20 @@ def train_packed(
     device: str | torch.device | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> list[RunResult]:
     """Train K runs as one packed network; returns their results in order, like K ``train_run`` calls.
 
     Each run's directory is written exactly as ``train_run`` writes it (its own checkpoint, loadable
     by ``train_run``, plus ``pack.json`` naming its pack mates). Finished runs are skipped; unfinished
     ones resume from their checkpoints if all stand at the same epoch, else they run one by one, as
-    they do when the runs or the model cannot be packed (the reason is printed).
+    they do when the runs or the model cannot be packed (the reason is printed). ``callbacks`` are
+    told every run's hooks, as ``train_run`` tells them.
     """
     configs = list(configs)
     ok, why = can_pack(configs)
     if not ok and len(configs) > 1:
-        return _train_separately(configs, runs_dir, device, progress, log, why)
+        return _train_separately(configs, runs_dir, device, progress, log, why, callbacks)
     results: dict[str, RunResult] = {}
     for c in configs:
         run = RunDir(runs_dir, c.run_id)
@@ -224,9 +228,9 @@ def train_packed(
             results[c.run_id] = cast(RunResult, run.read_result())  # written by write_result
     todo = [c for c in configs if c.run_id not in results]
     if len(todo) < 2:
-        results.update({c.run_id: engine.train_run(c, runs_dir, device, progress, log) for c in todo})
+        results.update({c.run_id: engine.train_run(c, runs_dir, device, progress, log, callbacks) for c in todo})
     else:
-        results.update(_train_pack(todo, runs_dir, engine.auto_device(device), progress, log))
+        results.update(_train_pack(todo, runs_dir, engine.auto_device(device), progress, log, callbacks))
     return [results[c.run_id] for c in configs]
 
 
@@ -236,20 +240,18 @@ def _train_pack(
     device: torch.device,
     progress: bool,
     log: Callable[[str], None] | None,
+    callbacks: Sequence[Callback],
 ) -> dict[str, RunResult]:
     """Train runs none of which is done as one pack, or one by one where they cannot be packed."""
     ckpts = [RunDir(runs_dir, c.run_id).load_checkpoint(map_location=device) for c in configs]
     trainer, why = _pack_trainer(configs, ckpts, device)
     if trainer is None:
-        done = _train_separately(configs, runs_dir, device, progress, log, why)
+        done = _train_separately(configs, runs_dir, device, progress, log, why, callbacks)
         return {c.run_id: r for c, r in zip(configs, done, strict=True)}
     start = len(ckpts[0]["history"]) if ckpts[0] else 0
     bar = Progress(f"pack of {len(configs)}", configs[0].protocol.epochs, start, progress, log)
     recorders = [RunRecorder(c, runs_dir, device, bar.say, name_lines=True) for c in configs]
-    mates = [c.run_id for c in configs]
-    for r, ck in zip(recorders, ckpts, strict=True):
-        r.on_fit_start(ck, packed_with=mates)
-    fit(trainer, recorders, bar, f"pack of {len(configs)}")
+    fit(trainer, [*recorders, bar, *callbacks], ckpts, f"pack of {len(configs)}")
     return {r.run_id: r.result for r in recorders if r.result is not None}
 
 

@@ -1,5 +1,7 @@
 """What a run tells its user while it trains: a bar on a terminal, one line per epoch elsewhere,
-the projected wall time from a few timed steps, and one line on how to resume after Ctrl-C."""
+and the projected wall time from a few timed steps and from the first epoch. ``Progress`` is the
+fit's callback that draws the bar and projects; its ``say`` is how the other output of the fit
+(the run recorder's lines) reaches the user without breaking the bar."""
 
 from __future__ import annotations
 
@@ -10,16 +12,14 @@ from typing import Any
 
 import torch
 
+from .callbacks.base import Callback, EpochEnd, FitStart, Member
+
 TIMED_STEPS = (2, 5)  # steps [2, 5) of the first epoch: step 1 pays for warm-up (allocation, kernels)
 
 
 def interactive() -> bool:
     """A progress bar only on a terminal; a log file gets whole lines (no carriage returns)."""
     return sys.stderr.isatty()
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; its message is the one line that says how to resume."""
 
 
 def format_duration(seconds: float) -> str:
@@ -78,9 +78,13 @@ class StepTimer:
             )
 
 
-class Progress:
+class Progress(Callback):
     """The output of one fit: a tqdm bar over epochs on a terminal (when ``enabled``), and ``say``
-    for whole lines, written through the bar where there is one, else to ``log`` (or print)."""
+    for whole lines, written through the bar where there is one, else to ``log`` (or print).
+
+    As the fit's callback it advances the bar after each epoch (the best and latest test accuracy
+    of the members still training) and reports the projected wall time (``StepTimer``): from a few
+    timed steps of the first epoch, then from that whole epoch."""
 
     def __init__(self, desc: str, total: int, initial: int, enabled: bool, log: Callable[[str], None] | None):
         self.bar: Any = None
@@ -93,6 +97,10 @@ class Progress:
         self.say: Callable[[str], None] = (
             (self.bar.write if self.bar is not None else print) if log is None else self._log_line
         )
+        self.timer: StepTimer | None = None
+        self.first_epoch, self.epochs, self.epoch_t0 = 0, 0, 0.0
+        self.best: dict[str, float] = {}  # per live run: its best test accuracy so far
+        self.latest: dict[str, float] = {}  # per run that finished the current epoch: its test accuracy
 
     def _log_line(self, line: str) -> None:
         """The caller's ``log`` (print: stdout) while a bar is drawn on the terminal (stderr): the bar
@@ -112,3 +120,38 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def on_fit_start(self, fit: FitStart) -> None:
+        self.first_epoch, self.epochs = fit.start_epoch + 1, fit.epochs
+        self.timer = StepTimer(fit.steps_per_epoch, fit.epochs - fit.start_epoch, fit.device, self.say, fit.name)
+
+    def on_run_start(self, member: Member, checkpoint: dict[str, Any] | None, packed_with: list[str] | None) -> None:
+        history = checkpoint["history"] if checkpoint is not None else []
+        if history:
+            self.best[member.run_id] = max(r["test_acc"] for r in history)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.epoch_t0 = time.perf_counter()
+        self.latest.clear()
+
+    def on_train_batch_end(self, step: int) -> None:
+        if self.timer is not None:
+            self.timer(step)
+
+    def on_train_epoch_end(self, member: Member, end: EpochEnd) -> None:
+        acc = end.record["test_acc"]
+        self.latest[member.run_id] = acc
+        self.best[member.run_id] = max(acc, self.best.get(member.run_id, acc))
+
+    def on_diverged(self, member: Member, epoch: int, why: str, seconds: float) -> None:
+        self.best.pop(member.run_id, None)  # a diverged run has no accuracy, not even a best one
+
+    def on_epoch_end(self, epoch: int) -> None:
+        if not self.latest:  # every member diverged: nothing to show or project
+            return
+        self.advance(test=f"{max(self.latest.values()):.2f}", best=f"{max(self.best.values()):.2f}")
+        if epoch == self.first_epoch and self.timer is not None:
+            self.timer.epoch_done(time.perf_counter() - self.epoch_t0, self.epochs - epoch)
+
+    def on_fit_end(self) -> None:
+        self.close()

@@ -2,11 +2,12 @@
 
 One ``RunRecorder`` per run owns its directory (``config.json``, ``checkpoint.pt``,
 ``metrics.jsonl``, ``pack.json``, ``result.json``; the format is ``poolbench.runs``) and its lines of
-output. The training loop (``train.fit``) calls its hooks, named, after Lightning's callbacks, for
-the moment they fire: ``on_fit_start``, ``on_train_epoch_end``, ``on_diverged``, ``on_exception``,
-``on_fit_end``. After every epoch the checkpoint (model, optimizer, metric history) is written
-atomically and ``metrics.jsonl`` is rewritten from that history, so a run killed at any moment
-resumes to exactly the metrics of an uninterrupted run.
+output. It is a callback of the training loop (``train.fit``, hooks in ``train.callbacks.base``)
+bound to its one run (``bound_run``): of a pack's K recorders, each is told only its own member's
+hooks (``on_run_start``, ``on_train_epoch_end``, ``on_diverged``, ``on_run_finished``,
+``on_exception``). After every epoch the checkpoint (model, optimizer, metric history) is
+written atomically and ``metrics.jsonl`` is rewritten from that history, so a run killed at any
+moment resumes to exactly the metrics of an uninterrupted run.
 
 ``write_result`` is the one writer of ``result.json``: the recorder's last hooks and the sweep
 executors' record of a run whose worker died (``executors.base.record_failure``) both go through it.
@@ -23,6 +24,7 @@ import torch
 
 from ..runs import RunDir, RunResult, atomic_write_json
 from ..suites import column_origin
+from .callbacks.base import Callback, EpochEnd, Member, Record
 from .config import CONFIG_SCHEMA, RunConfig
 from .provenance import provenance
 
@@ -125,8 +127,8 @@ def log_epoch(rec: dict[str, Any], total: int) -> str:
     )
 
 
-class RunRecorder:
-    """The directory and the output lines of one run, written through hooks the loop calls.
+class RunRecorder(Callback):
+    """The directory and the output lines of one run, written through the hooks of its member.
 
     ``history`` (the finished epochs' records) and ``wall`` (seconds trained) are what the
     checkpoint carries; ``result`` is None until the run is over (diverged, failed or finished).
@@ -135,16 +137,13 @@ class RunRecorder:
 
     def __init__(self, config: RunConfig, runs_dir: str | Path, device: torch.device, say: Say, name_lines=False):
         self.config, self.device, self.say, self.name_lines = config, device, say, name_lines
-        self.run = RunDir(runs_dir, config.run_id)
-        self.history: list[dict[str, Any]] = []
+        self.run_id = self.bound_run = config.run_id
+        self.run = RunDir(runs_dir, self.run_id)
+        self.history: list[Record] = []
         self.wall = 0.0
         self.result: RunResult | None = None
 
-    @property
-    def run_id(self) -> str:
-        return self.config.run_id
-
-    def on_fit_start(self, checkpoint: dict[str, Any] | None, packed_with: list[str] | None = None) -> None:
+    def on_run_start(self, member: Member, checkpoint: dict[str, Any] | None, packed_with: list[str] | None) -> None:
         """The run (re)starts: clean a killed write's temp files, write ``config.json`` (once) and,
         for a pack, ``pack.json``; take the history from the checkpoint and heal a metrics file that
         lagged it at the kill."""
@@ -160,48 +159,40 @@ class RunRecorder:
             epochs, done = self.config.protocol.epochs, len(self.history)
             self.say(f"{self.run_id}: resumed from epoch {done} (of {epochs}); training epoch {done + 1} next")
 
-    def on_train_epoch_end(
-        self,
-        rec: dict[str, Any],
-        model_state: dict[str, Any],
-        optimizer_state: dict[str, Any],
-        seconds: float,
-        packed_with: list[str] | None = None,
-    ) -> None:
+    def on_train_epoch_end(self, member: Member, end: EpochEnd) -> None:
         """An epoch finished (finite): checkpoint, metrics, then its line."""
-        self.wall += seconds
-        self.history.append(rec)
+        self.wall += end.seconds
+        self.history.append(end.record)
         ckpt = {
-            "model": model_state,
-            "optimizer": optimizer_state,
+            "model": end.model_state,
+            "optimizer": end.optimizer_state,
             "history": self.history,
             "wall_time_s": self.wall,
             "run_id": self.run_id,
         }
-        if packed_with is not None:
-            ckpt["packed_with"] = packed_with
+        if end.packed_with is not None:
+            ckpt["packed_with"] = end.packed_with
         self.run.save_checkpoint(ckpt)
         self.run.write_metrics(self.history)
-        line = log_epoch(rec, self.config.protocol.epochs)
+        line = log_epoch(end.record, self.config.protocol.epochs)
         self.say(f"{self.run_id}: {line}" if self.name_lines else line)
 
-    def on_diverged(self, epoch: int, why: str, seconds: float) -> RunResult:
+    def on_diverged(self, member: Member, epoch: int, why: str, seconds: float) -> None:
         """Epoch ``epoch`` (1-based) made the model non-finite: the run ends as diverged, no accuracy."""
         self.wall += seconds
         self.say(f"{self.run_id}: {why} in epoch {epoch}: diverged")
-        return self._end("diverged", diverged_at=epoch, error=why)
+        self._end("diverged", diverged_at=epoch, error=why)
 
-    def on_exception(self, exc: BaseException) -> None:
+    def on_exception(self, member: Member, exc: BaseException) -> None:
         """A crash: recorded as "failed" (the checkpoint stays, so a retry resumes); on a full disk
         that cannot take the record either, the original error is the news and nothing is written."""
         with contextlib.suppress(OSError):
             self._end("failed", error=f"{type(exc).__name__}: {exc}")
 
-    def on_fit_end(self) -> RunResult:
-        return self._end("finished")
+    def on_run_finished(self, member: Member) -> None:
+        self._end("finished")
 
-    def _end(self, status: str, diverged_at: int | None = None, error: str | None = None) -> RunResult:
+    def _end(self, status: str, diverged_at: int | None = None, error: str | None = None) -> None:
         self.result = write_result(
             self.run, self.config, status, self.history, self.wall, self.device, diverged_at, error
         )
-        return self.result
