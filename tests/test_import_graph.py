@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "results": {"version", "fileio", "models", "pools", "runs", "suites", "train"},
     "robustness": {"fileio", "runs"},
     "viz": {"fileio", "pools"},
-    "executors": {"runs", "train"},
+    "executors": {"registry", "runs", "train"},
     "sweep": {"data", "executors", "results", "runs", "suites", "train"},
     "bench": {"data", "fileio", "models", "train"},
     "cli": {

@@ -318,6 +318,7 @@ def test_json_nested_too_deep_is_named_not_a_recursion_error(tmp_path):
 def test_an_invalid_result_stops_run_and_sweep_and_is_kept(tmp_path, capsys):
     import json
 
+    from poolbench.executors.local import LocalExecutor
     from poolbench.sweep import run_sweep
     from tests.sweep.fakes import FakeEngine
 
@@ -329,7 +330,7 @@ def test_an_invalid_result_stops_run_and_sweep_and_is_kept(tmp_path, capsys):
         train_run(CFG, tmp_path, device="cpu", progress=False)
     fake = FakeEngine()
     with pytest.raises(RunFileError, match="best_test_acc 150"):
-        run_sweep([CFG], tmp_path, run_fn=fake.run, progress=False)
+        run_sweep([CFG], tmp_path, LocalExecutor(progress=False, worker=fake.worker))
     rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and str(run.result) in err and len(err.splitlines()) == 1

@@ -3,7 +3,7 @@
     configs = expand_grid(["avg", "gem"], ["resnet20"], ["synthetic"], parse_seeds("0-1"),
                           Protocol(epochs=2, train_subset=256, test_subset=128))
     summary = run_sweep(configs, "runs")                      # in-process, the default
-    summary = run_sweep(configs, "/shared/runs", executor="ray", ray_address="auto")
+    summary = run_sweep(configs, "/shared/runs", create_executor("ray", address="auto"))
 
 A run is identified by its ``run_id`` and lives in ``runs_dir/<run_id>/``, so a sweep is
 idempotent: finished (or diverged) runs are skipped up-front, unfinished ones resume from their
@@ -16,17 +16,21 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["SUITES", "expand_grid", "expand_suite", "parse_seeds", "run_status", "run_sweep"]
+from .executors.protocol import HELD
 from .results import index as results_index
 from .runs import DONE_STATUSES, RunDir
 from .suites import SUITES, get_suite
 from .train.config import RunConfig, pool_fields
 from .train.protocol import Protocol
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 MAX_SEEDS = 10_000  # a longer seed list is a typo, not a plan (and a grid too large to list)
 
@@ -130,6 +134,7 @@ class SweepSummary:
     finished: int = 0
     diverged: int = 0
     failed: int = 0
+    held: int = 0  # being trained by another live process: not this sweep's to report yet
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def problems(self) -> list[dict[str, Any]]:
@@ -137,31 +142,26 @@ class SweepSummary:
         return [r for r in self.results.values() if r.get("status") != "finished"]
 
     def __str__(self) -> str:
+        held = f", {self.held} held by other processes" if self.held else ""
         return (
             f"{self.total} runs: {self.skipped} skipped (already done), {self.finished} finished, "
-            f"{self.diverged} diverged, {self.failed} failed"
+            f"{self.diverged} diverged, {self.failed} failed{held}"
         )
 
 
-def run_sweep(
-    configs: Sequence[RunConfig],
-    runs_dir,
-    executor: str = "local",
-    ray_address: str | None = None,
-    pack: int | None = None,
-    progress: bool = True,
-    run_fn: Callable | None = None,
-    pack_fn: Callable | None = None,
-) -> SweepSummary:
-    """Run every config not yet done and return a summary; never raises for a single run's failure.
+def run_sweep(configs: Sequence[RunConfig], runs_dir, executor: Executor | None = None) -> SweepSummary:
+    """Run every config not yet done on ``executor`` and return a summary; never raises for a single
+    run's failure (unless the executor was built to stop on one).
 
-    ``run_fn(config, runs_dir, device=None, progress=True) -> result`` defaults to the engine's
-    ``train_run``; ``pack_fn(configs, runs_dir, ...) -> [result]`` to ``train_packed``. ``pack``
-    is the most runs per task (None: decided by the executor, 1 without a GPU); the executor groups
-    them with the one pack planner, ``train.packing.plan_packs``.
+    ``executor`` defaults to the local one with its defaults (``executors.create_executor`` builds
+    one by name with its options: ``pack``, ``progress``, ``address``, ...); it groups the runs into
+    tasks with the one pack planner, ``train.packing.plan_packs``. ``poolbench run``, ``sweep`` and
+    the reproductions all train through here.
     """
-    from .executors import get_executor
+    if executor is None:
+        from .executors.local import LocalExecutor
 
+        executor = LocalExecutor()
     runs_dir = Path(runs_dir).resolve()  # workers may run elsewhere: never hand them a relative path
     configs = list({c.run_id: c for c in configs}.values())
     summary = SweepSummary(total=len(configs))
@@ -175,11 +175,10 @@ def run_sweep(
             todo.append(cfg)
 
     if todo:
-        ex = get_executor(executor, ray_address=ray_address)
-        results = ex.run(todo, runs_dir, pack=pack, progress=progress, run_fn=run_fn, pack_fn=pack_fn)
+        results = executor.run(todo, str(runs_dir))
         counts = Counter(r.get("status", "failed") for r in results.values())
-        summary.finished, summary.diverged = counts["finished"], counts["diverged"]
-        summary.failed = len(results) - summary.finished - summary.diverged
+        summary.finished, summary.diverged, summary.held = counts["finished"], counts["diverged"], counts[HELD]
+        summary.failed = len(results) - summary.finished - summary.diverged - summary.held
         summary.results.update(results)
     # Keep the grid's order in the results, whatever order the executor finished in.
     summary.results = {c.run_id: summary.results[c.run_id] for c in configs}

@@ -214,6 +214,7 @@ def test_a_data_path_that_cannot_be_read_is_refused_before_any_run_id_is_resolve
 
 def test_exit_status_is_1_when_a_run_diverged_as_the_harness(tmp_path, monkeypatch, capsys):
     """run and harness agree: 0 finished, 1 diverged (docs/training.md lists the exit codes)."""
+    import poolbench.executors.base as base
     import poolbench.train.engine as engine
 
     calls = []
@@ -224,7 +225,8 @@ def test_exit_status_is_1_when_a_run_diverged_as_the_harness(tmp_path, monkeypat
         done = {"best_test_acc": 50.0, "best_epoch": 1, "final_test_acc": 50.0}
         return {"status": status, "diverged_at_epoch": 1 if status == "diverged" else None, **done}
 
-    monkeypatch.setattr(engine, "train_run", fake)
+    monkeypatch.setattr(base, "train_run", fake)  # run trains through the executors' task body
+    monkeypatch.setattr(engine, "train_run", fake)  # the harness calls the engine itself
     argv = ["run", "--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-subset", "32"]
     argv += ["--test-subset", "32", "--runs-dir", str(tmp_path), "--no-progress"]
     assert main(argv + ["--seeds", "0"]) == 0
@@ -234,3 +236,53 @@ def test_exit_status_is_1_when_a_run_diverged_as_the_harness(tmp_path, monkeypat
     harness += ["--epochs", "1", "--train-subset", "32", "--test-subset", "32", "--runs-dir", str(tmp_path)]
     assert main(harness + ["--seed", "1"]) == 1 and main(harness + ["--seed", "0"]) == 0
     assert calls[-1] is True  # the harness asks for a bar (drawn on a terminal only)
+
+
+RUN_TINY = ["--model", "resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-subset", "32"]
+RUN_TINY += ["--test-subset", "32", "--no-progress", "--device", "cpu"]
+
+
+def test_run_and_sweep_train_through_the_same_executor_path(tmp_path, monkeypatch, capsys):
+    import poolbench.executors.base as base
+    from tests.sweep.fakes import FakeEngine
+
+    engine, tasks, task_body = FakeEngine(), [], base.run_task
+
+    def recording(configs, runs_dir, **options):
+        tasks.append((options["executor"], options["device"], [c.seed for c in configs]))
+        return task_body(configs, runs_dir, **options)
+
+    monkeypatch.setattr(base, "run_task", recording)  # the task worker every executor runs
+    monkeypatch.setattr(base, "train_run", engine.run)
+    runs = ["--runs-dir", str(tmp_path)]
+    assert main(["run", *RUN_TINY, "--seeds", "0,1", *runs]) == 0
+    sweep = ["sweep", "--pools", "avg", "--models", "resnet20", "--datasets", "synthetic", "--epochs", "1"]
+    sweep += ["--train-subset", "32", "--test-subset", "32", "--no-progress", "--seeds", "1,2", *runs]
+    assert main(sweep) == 0
+    assert tasks == [("local", "cpu", [0]), ("local", "cpu", [1]), ("local", None, [2])]  # seed 1: done
+    assert main(["run", *RUN_TINY, "--seeds", "2", *runs]) == 0 and len(tasks) == 3  # done: skipped
+    assert "best test acc 10.00" in capsys.readouterr().out
+
+
+def test_run_stops_at_the_first_crash_records_it_and_names_it_in_one_line(tmp_path, monkeypatch, capsys):
+    import poolbench.executors.base as base
+    from poolbench.runs import RunDir
+
+    trained = []
+
+    def damaged(cfg, runs_dir, **kw):
+        trained.append(cfg.seed)
+        raise (
+            ValueError(f"checkpoint of seed {cfg.seed} is damaged; delete it")
+            if cfg.seed == 0
+            else OSError(28, "No space left on device")
+        )
+
+    monkeypatch.setattr(base, "train_run", damaged)
+    assert main(["run", *RUN_TINY, "--seeds", "0,1", "--runs-dir", str(tmp_path)]) == 2  # bad input
+    err = capsys.readouterr().err.strip()
+    assert trained == [0] and len(err.splitlines()) == 1 and "seed 0 is damaged" in err
+    (failed,) = [RunDir(tmp_path, p.parent.name).read_result() for p in tmp_path.glob("*/result.json")]
+    assert failed["status"] == "failed" and "seed 0 is damaged" in failed["error"]  # as a sweep records it
+    assert main(["run", *RUN_TINY, "--seeds", "1", "--runs-dir", str(tmp_path)]) == 1  # a full disk
+    assert "no space left on device" in capsys.readouterr().err

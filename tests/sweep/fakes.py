@@ -1,6 +1,9 @@
 """Stand-ins for the engine: write a run directory through the recorder's writers, in microseconds.
 
-They let the grid, the executors and the CLI be tested without training anything.
+They let the grid, the executors and the CLI be tested without training anything. A test hands an
+executor ``FakeEngine().worker`` (the production task body, ``executors.base.run_task``, with this
+engine in place of ``train_run`` / ``train_packed``), or monkeypatches ``executors.base``'s
+``train_run`` for a command that builds its own executor.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ CPU = torch.device("cpu")
 
 
 class FakeEngine:
-    """``run_fn`` / ``pack_fn`` that record their calls; ``fail`` / ``diverge`` pick runs by pool."""
+    """``train_run`` / ``train_packed`` stand-ins that record their calls; ``fail`` / ``diverge`` pick
+    runs by pool."""
 
     def __init__(self, fail=(), diverge=(), pack_fails=False):
         self.fail, self.diverge, self.pack_fails = set(fail), set(diverge), pack_fails
@@ -42,3 +46,15 @@ class FakeEngine:
         if self.pack_fails:
             raise MemoryError("packed model does not fit")
         return [self.run(c, runs_dir) for c in configs]
+
+    def worker(self, configs, runs_dir, **options):
+        """``executors.base.run_task`` training with this engine: a ``TaskWorker`` for an executor's
+        ``worker=``. Swapped in for the call only, so it works in a Ray worker process too."""
+        from poolbench.executors import base
+
+        real = base.train_run, base.train_packed
+        base.train_run, base.train_packed = self.run, self.pack
+        try:
+            return base.run_task(configs, runs_dir, **options)
+        finally:
+            base.train_run, base.train_packed = real

@@ -14,7 +14,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray executor needs Ray: pip install 'poolbench[ray]'")
 
-from poolbench.executors.ray import init_cluster  # noqa: E402
+from poolbench.executors.ray import RayExecutor, init_cluster  # noqa: E402
 from poolbench.runs import RunDir  # noqa: E402
 from poolbench.sweep import expand_grid, run_sweep  # noqa: E402
 from poolbench.train import Protocol  # noqa: E402
@@ -43,7 +43,7 @@ def attempts(runs_dir, run_id):
 
 def test_crashes_are_recorded_per_run_on_ray(cluster, tmp_path):
     eng = fakes.FakeEngine(fail={"max"}, diverge={"avg"})
-    s = run_sweep(grid(), tmp_path, executor="ray", run_fn=eng.run, progress=False)
+    s = run_sweep(grid(), tmp_path, RayExecutor(progress=False, worker=eng.worker))
     assert (s.total, s.finished, s.diverged, s.failed) == (4, 0, 2, 2)
     for cfg in grid(pools=("max",)):
         result = RunDir(tmp_path, cfg.run_id).read_result()
@@ -85,7 +85,7 @@ def test_real_sweep_survives_a_killed_worker(cluster, tmp_path):
     killer = WorkerKiller(tmp_path)
     killer.start()
     try:
-        s = run_sweep(cfgs, tmp_path, executor="ray", progress=False)
+        s = run_sweep(cfgs, tmp_path, RayExecutor(progress=False))
     finally:
         killer.stop.set()
     assert killer.killed, "no worker was caught mid-run: the test did not test anything"

@@ -66,7 +66,7 @@ class Probe(RayExecutor):
         print(json.dumps(listening()))
         return {}
 
-Probe(init_kwargs=dict(num_cpus=1, configure_logging=False)).run([], "/tmp", progress=False)
+Probe(init_kwargs=dict(num_cpus=1, configure_logging=False), progress=False).run([], "/tmp")
 """
 
 # /proc/net/tcp addresses: hex, little-endian per 32-bit word

@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
+    from ..executors.local import LocalExecutor
     from ..fileio import atomic_write_bytes
     from ..results.index import build_index
     from ..results.plots import learning_curves, pool_colors
@@ -91,14 +92,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"poolbench demo: {args.model} on {args.dataset}, pools {', '.join(pools)}, seeds {args.seeds}")
     print(f"protocol: {configs[0].protocol_label()} -- a short demonstration, not the benchmark's numbers")
     t0 = time.perf_counter()
-    run_fn = None
-    if args.device:
-        from ..train.engine import train_run
-
-        def run_fn(cfg, rd, device=None, progress=True):  # noqa: E306 - pin the requested device
-            return train_run(cfg, rd, device=args.device, progress=progress)
-
-    summary = run_sweep(configs, runs_dir, executor="local", run_fn=run_fn)
+    summary = run_sweep(configs, runs_dir, LocalExecutor(device=args.device))
     print(f"{summary} in {time.perf_counter() - t0:.0f} s\n")
     print(render(load_leaderboard(runs_dir), "text"))
     conn = build_index(runs_dir)

@@ -76,9 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..data import DataError
-    from ..train.engine import train_run
-    from ..train.packed import train_packed
-    from ..train.packing import can_pack, plan_packs
+    from ..executors.local import LocalExecutor
+    from ..sweep import run_sweep
+    from ..train.packing import can_pack
 
     apply_threads(args)
     try:
@@ -96,26 +96,23 @@ def main(args: argparse.Namespace) -> int:
         return 2
     label = configs[0].protocol_label()
     print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")
-    results = []
+    # the sweep's path: skip done runs, plan packs, train on the local executor; the first crash
+    # stops the command (recorded in its run directory) and is named in one line below
+    executor = LocalExecutor(pack=args.pack, progress=not args.no_progress, device=args.device, stop_on_error=True)
     try:
-        tasks = plan_packs(configs, args.pack)
-        if args.pack > 1 and len(configs) > 1 and all(len(task) == 1 for task in tasks):
-            print(f"not packing: {can_pack(configs)[1]}; training the seeds one after another")
-        ran = [cfg for task in tasks for cfg in task]  # the planner's order: results come back in it
-        for task in tasks:
-            if len(task) > 1:
-                results += train_packed(task, args.runs_dir, device=args.device, progress=not args.no_progress)
-            else:
-                results.append(
-                    train_run(task[0], args.runs_dir, device=args.device, progress=not args.no_progress, log=print)
-                )
+        if args.pack > 1 and len(configs) > 1:
+            packable, why = can_pack(configs)  # the seeds of one configuration pack all or none
+            if not packable:
+                print(f"not packing: {why}; training the seeds one after another")
+        results = run_sweep(configs, args.runs_dir, executor).results
     except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a vanished mount: one line; the run resumes when asked again
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 1
-    for cfg, r in zip(ran, results, strict=True):
+    for cfg in configs:
+        r = results[cfg.run_id]
         if r["status"] == "finished":
             print(
                 f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "
@@ -125,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
             print(
                 f"{cfg.run_id}: {r['status']}"
                 + (f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else "")
+                + (f": {r['error']}" if r.get("status") == "held" else "")
             )
-    # as the harness: 1 when a run did not finish (diverged), so a script sees it without a table
-    return 0 if all(r["status"] == "finished" for r in results) else 1
+    # as the harness: 1 when a run did not finish (diverged, or held by another process), so a
+    # script sees it without a table
+    return 0 if all(r["status"] == "finished" for r in results.values()) else 1

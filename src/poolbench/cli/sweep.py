@@ -5,7 +5,9 @@
     poolbench sweep ... --dry-run        # list the grid: run ids and new / resume / done / failed
 
 Runs already finished (or diverged) are skipped; a failed or crashed run is recorded in its
-run directory and reported here, and does not change the exit code (2 means a usage error).
+run directory and reported here, and does not change the exit code (2 means a usage error). A
+run that another live process is training is left to it and reported: exit status 1 (run the
+same command again when that process is done).
 """
 
 from __future__ import annotations
@@ -180,6 +182,17 @@ def refuse_ray_address_without_ray(args: argparse.Namespace, prog: str) -> bool:
     return False
 
 
+def executor_from_args(args: argparse.Namespace, pack: int | None = None):
+    """The executor ``--executor`` names, with the options its flags give (``--ray-address`` only
+    for ray: ``refuse_ray_address_without_ray`` has refused it for another)."""
+    from ..executors import create_executor
+
+    options: dict[str, Any] = {"pack": pack, "progress": not args.no_progress}
+    if args.ray_address:
+        options["address"] = args.ray_address
+    return create_executor(args.executor, **options)
+
+
 def main(args: argparse.Namespace) -> int:
     if refuse_ray_address_without_ray(args, "poolbench sweep"):
         return 2
@@ -225,20 +238,13 @@ def _run(args: argparse.Namespace, configs) -> int:
         print(f"{len(configs)} runs: " + ", ".join(f"{counts[s]} {s}" for s in kinds))
         return 0
 
-    summary = run_sweep(
-        configs,
-        args.runs_dir,
-        executor=args.executor,
-        ray_address=args.ray_address,
-        pack=args.pack,
-        progress=not args.no_progress,
-    )
+    summary = run_sweep(configs, args.runs_dir, executor_from_args(args, args.pack))
     print(summary)
     for r in summary.problems():
         where = f" at epoch {r['diverged_at_epoch']}" if r.get("diverged_at_epoch") else ""
         print(f"  {r['status']}{where}: {r['run_id']}" + (f": {r['error']}" if r.get("error") else ""))
     _print_table(args.runs_dir)
-    return 0
+    return 1 if summary.held else 0
 
 
 def _print_table(runs_dir: str) -> None:

@@ -6,73 +6,60 @@
 Both call the same worker body (``base.run_task``), so a run is trained, skipped, resumed and
 recorded identically whichever executor runs it.
 
-A new executor is one file in this package: a module that defines ``NAME`` (its ``--executor``
-name) and ``create(ray_address=None)`` (the executor object: ``run(configs, runs_dir, ...)`` as
-``local.LocalExecutor``); it is found here, by name, without being listed anywhere else. ``NAME``
-is a string literal: the command line reads it from the source, without importing the module.
+A new executor is one file in this package: a class with the ``protocol.Executor`` shape
+(``name``; ``run(configs, runs_dir) -> {run_id: result}``; its options are its constructor's
+keywords) under ``@register_executor("NAME")``. ``create_executor(name, **options)`` imports
+every module of the package and builds it by name, so the file is listed nowhere else;
+``executor_names()`` reads the names from the decorators in the source, without importing
+anything, so ``--executor`` is offered before torch loads.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
 import pkgutil
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from ..registry import Registry, declared_names
+from .protocol import Executor
 
-def _executor_infos() -> list[pkgutil.ModuleInfo]:
-    """The modules of this package that may be executors (``base`` and private modules are not)."""
-    infos = sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
-    return [info for info in infos if not info.name.startswith("_") and info.name != "base"]
-
-
-def _declared_name(info: pkgutil.ModuleInfo) -> str | None:
-    """The string a module assigns to ``NAME`` at its top level, read from its source without importing it."""
-    path = Path(getattr(info.module_finder, "path", "")) / f"{info.name}.py"
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "NAME" for t in node.targets)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
-            return node.value.value
-    return None
+_EXECUTORS = Registry("executor")
+register_executor = _EXECUTORS.register
 
 
 def executor_names() -> tuple[str, ...]:
-    """Every executor's ``NAME``, the default ("local") first, then by name: the order --help lists them in.
+    """Every executor's name, the default ("local") first, then by name: the order --help lists them in.
 
-    Read from the modules' source, not imported, so the command line can offer ``--executor``
-    without loading torch (the executors import the training engine)."""
-    names = {n for n in map(_declared_name, _executor_infos()) if n}
+    Read from the ``@register_executor("NAME")`` decorators in the package's source, not imported
+    (the executors import the training engine)."""
+    names = declared_names(__path__, "register_executor")
     return tuple(sorted(names, key=lambda name: (name != "local", name)))
 
 
-def executor_modules() -> dict[str, ModuleType]:
-    """Every executor module of this package, by its ``NAME`` (imported)."""
-    found: dict[str, ModuleType] = {}
-    for info in _executor_infos():
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[module.NAME] = module
-    return found
+def _import_executors() -> None:
+    """Import every module of this package, so that each registers its executor."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 EXECUTORS = executor_names()
 
 
-def get_executor(name: str, ray_address: str | None = None) -> Any:
-    """An executor by name: ``"local"`` or ``"ray"`` (``ray_address`` only matters for ray)."""
-    modules = executor_modules()
-    if name not in modules:
-        raise ValueError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")
-    return modules[name].create(ray_address=ray_address)
+def create_executor(name: str, **options: Any) -> Executor:
+    """The executor registered as ``name``, built with its own options (``local``: ``pack``,
+    ``progress``, ``device``, ...; ``ray``: ``address``, ``pack``, ``progress``, ...).
+
+    An unknown name is a ValueError listing the valid ones; an option that executor does not
+    take is a TypeError naming it."""
+    _import_executors()
+    return _EXECUTORS.create(name, **options)
 
 
-__all__ = ["EXECUTORS", "executor_modules", "executor_names", "get_executor"]
+def list_executors() -> list[str]:
+    """The names of the registered executors (imported: those registered at run time too)."""
+    _import_executors()
+    return _EXECUTORS.list()
+
+
+__all__ = ["EXECUTORS", "Executor", "create_executor", "executor_names", "list_executors", "register_executor"]

@@ -12,7 +12,6 @@ import os
 import platform
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 from ..runs import RunDir
@@ -20,39 +19,45 @@ from ..train.config import RunConfig
 from ..train.engine import auto_device, train_run
 from ..train.packed import train_packed
 from ..train.recorder import config_record, write_result
-
-Results = dict[str, dict[str, Any]]
+from .protocol import Results
 
 
 def run_task(
     configs: list[RunConfig],
     runs_dir: str,
-    run_fn: Callable | None = None,
-    pack_fn: Callable | None = None,
+    *,
+    device: str | None = None,
     progress: bool = False,
     executor: str = "local",
+    reraise: bool = False,
 ) -> Results:
-    """Train one run (or one pack of runs) and return ``{run_id: result}``; never raises for a run.
+    """Train one run (or one pack of runs) and return ``{run_id: result}``.
 
-    This is the whole of a worker's job, in-process or as a Ray task. It is safe to execute
-    twice for the same runs (a Ray retry after a killed worker): the engine skips a finished run
-    and resumes an unfinished one from its last checkpoint.
+    This is the whole of a worker's job, in-process or as a Ray task (``protocol.TaskWorker``). It
+    is safe to execute twice for the same runs (a Ray retry after a killed worker): the engine skips
+    a finished run and resumes an unfinished one from its last checkpoint. A crash is recorded per
+    run; then it is the task's result (a sweep goes on), or with ``reraise`` it propagates after
+    being recorded (``poolbench run`` stops and names it in one line). ``device`` None picks the
+    worker's own (a GPU where there is one).
     """
     for cfg in configs:
         _log_attempt(cfg, runs_dir, executor)
     try:
         results: list[Any]
         if len(configs) == 1:
-            results = [(run_fn or train_run)(configs[0], runs_dir, device=None, progress=progress)]
+            results = [train_run(configs[0], runs_dir, device=device, progress=progress)]
         else:
-            results = (pack_fn or train_packed)(configs, runs_dir, device=None, progress=progress)
+            results = train_packed(configs, runs_dir, device=device, progress=progress)
         return {cfg.run_id: res for cfg, res in zip(configs, results, strict=True)}
     except Exception as e:  # noqa: BLE001 - a crash is a result of the sweep, recorded per run
         what = f"{type(e).__name__}: {e}"
         if len(configs) > 1:
             what = f"pack of {len(configs)} runs failed (retry with --pack 1 to isolate): {what}"
         tb = traceback.format_exc()
-        return {cfg.run_id: _failed_result(cfg, runs_dir, what, tb) for cfg in configs}
+        failed = {cfg.run_id: _failed_result(cfg, runs_dir, what, tb) for cfg in configs}
+        if reraise:
+            raise
+        return failed
 
 
 def _failed_result(config: RunConfig, runs_dir: str, error: str, tb: str) -> dict[str, Any]:

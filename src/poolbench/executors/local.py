@@ -1,56 +1,75 @@
 """The local executor: the sweep's runs trained one after another in this process, no server.
 
 This is the embedded default: nothing to install or start. A tqdm bar counts runs over the
-grid; a run's own per-epoch bar (from the engine) appears beneath it.
+grid (when there is more than one task); a run's own per-epoch bar (from the engine) appears
+beneath it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
 from ..train.config import RunConfig
 from ..train.packing import plan_packs
 from ..train.progress import interactive
-from .base import Results, run_task
-
-NAME = "local"
+from . import base, register_executor
+from .protocol import Results, TaskWorker
 
 
 def auto_pack(has_gpu: bool) -> int:
-    """Runs per task when ``--pack`` is not given: packing only pays off on a GPU."""
+    """Runs per task when ``pack`` is not given: packing only pays off on a GPU."""
     return 8 if has_gpu else 1
 
 
+@register_executor("local")
 class LocalExecutor:
-    name = NAME
+    """In-process, task after task.
 
-    def run(
+    ``pack``: most runs per task (None: 8 on a GPU, 1 on CPU); ``progress``: bars on a terminal;
+    ``device``: where to train (None: a GPU where there is one); ``stop_on_error``: the first crash
+    (recorded in its run directory as in any sweep) propagates instead of being the run's result,
+    for a command that names it and exits (``poolbench run``); ``worker``: the task body
+    (``base.run_task``, looked up when the executor is built).
+    """
+
+    name = "local"
+
+    def __init__(
         self,
-        configs: Sequence[RunConfig],
-        runs_dir: str,
         pack: int | None = None,
         progress: bool = True,
-        run_fn: Callable | None = None,
-        pack_fn: Callable | None = None,
-    ) -> Results:
+        device: str | None = None,
+        stop_on_error: bool = False,
+        worker: TaskWorker | None = None,
+    ):
+        self.pack, self.progress, self.device, self.stop_on_error = pack, progress, device, stop_on_error
+        self.worker: TaskWorker = worker if worker is not None else base.run_task
+
+    def run(self, configs: Sequence[RunConfig], runs_dir: str) -> Results:
         """Train ``configs`` (none of them done yet) and return ``{run_id: result}``."""
+        pack = self.pack
         if pack is None:
             import torch
 
             pack = auto_pack(torch.cuda.is_available())
         tasks = plan_packs(configs, pack)
         results: Results = {}
-        with tqdm(total=len(configs), desc="sweep", unit="run", disable=not (progress and interactive())) as bar:
+        bar_on = self.progress and interactive() and len(tasks) > 1  # one task: its own bar says it all
+        with tqdm(total=len(configs), desc="sweep", unit="run", disable=not bar_on) as bar:
             for task in tasks:
-                results.update(run_task(task, str(runs_dir), run_fn, pack_fn, progress=progress))
+                results.update(
+                    self.worker(
+                        task,
+                        str(runs_dir),
+                        device=self.device,
+                        progress=self.progress,
+                        executor=self.name,
+                        reraise=self.stop_on_error,
+                    )
+                )
                 bar.update(len(task))
                 bar.set_postfix(dict(Counter(r.get("status") for r in results.values())))
         return results
-
-
-def create(ray_address: str | None = None) -> LocalExecutor:
-    """The in-process executor (``ray_address`` is a Ray option: ignored here)."""
-    return LocalExecutor()

@@ -31,7 +31,7 @@ import ipaddress
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,15 +39,15 @@ from tqdm.auto import tqdm
 
 from ..train.config import RunConfig
 from ..train.packing import plan_packs
-from .base import Results, record_failure, run_task
+from . import base, register_executor
 from .local import auto_pack
+from .protocol import Results, TaskWorker
 
 LOOPBACK = "127.0.0.1"
 # Read by Ray when it is imported (and by the processes it starts): False makes a local node's
 # address the loopback one, as on macOS/Windows.
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
-NAME = "ray"
 #: seconds a cluster's port has to accept a connection before joining it is given up
 PROBE_TIMEOUT_S = 5.0
 
@@ -170,23 +170,39 @@ def init_cluster(ray, address: str | None = None, **kwargs: Any) -> None:
         ray.init(address=None, **{**local_init_kwargs(), **kwargs})
 
 
+def _call_worker(worker: TaskWorker, configs: list[RunConfig], runs_dir: str, **options: Any) -> Results:
+    """A Ray task: the executor's worker on one task (Ray takes functions, not any callable)."""
+    return worker(configs, runs_dir, **options)
+
+
+@register_executor("ray")
 class RayExecutor:
-    name = NAME
+    """One Ray task per run or pack.
 
-    def __init__(self, address: str | None = None, max_retries: int = 3, init_kwargs: dict[str, Any] | None = None):
-        self.address = address
-        self.max_retries = max_retries
-        self.init_kwargs = dict(init_kwargs or {})
+    ``address``: a running cluster to join (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``); None
+    starts a loopback-only local one. ``pack``: most runs per task (None: 8 where the cluster has
+    GPUs, else 1); ``progress``: the driver's bar; ``max_retries``: tries of a task whose worker
+    died; ``init_kwargs``: more ``ray.init`` arguments for a cluster this executor starts;
+    ``worker``: the task body (``base.run_task``; shipped to the workers with the task).
+    """
 
-    def run(
+    name = "ray"
+
+    def __init__(
         self,
-        configs: Sequence[RunConfig],
-        runs_dir: str,
+        address: str | None = None,
         pack: int | None = None,
         progress: bool = True,
-        run_fn: Callable | None = None,
-        pack_fn: Callable | None = None,
-    ) -> Results:
+        max_retries: int = 3,
+        init_kwargs: dict[str, Any] | None = None,
+        worker: TaskWorker | None = None,
+    ):
+        self.address, self.pack, self.progress = address, pack, progress
+        self.max_retries = max_retries
+        self.init_kwargs = dict(init_kwargs or {})
+        self.worker: TaskWorker = worker if worker is not None else base.run_task
+
+    def run(self, configs: Sequence[RunConfig], runs_dir: str) -> Results:
         """Submit ``configs`` (none of them done yet) as tasks; return ``{run_id: result}``."""
         ray = _import_ray()
         # Join a cluster someone else started (a test, a notebook) and leave it running;
@@ -195,24 +211,23 @@ class RayExecutor:
         if started:
             init_cluster(ray, self.address, log_to_driver=False, **self.init_kwargs)
         try:
-            return self._run(ray, configs, str(runs_dir), pack, progress, run_fn, pack_fn)
+            return self._run(ray, configs, str(runs_dir))
         finally:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray, configs, runs_dir, pack, progress, run_fn, pack_fn) -> Results:
+    def _run(self, ray, configs: Sequence[RunConfig], runs_dir: str) -> Results:
         gpus = ray.cluster_resources().get("GPU", 0)
-        if pack is None:
-            pack = auto_pack(gpus > 0)
+        pack = self.pack if self.pack is not None else auto_pack(gpus > 0)
         tasks = plan_packs(configs, pack)
         # Exceptions inside a run are caught by run_task, so Ray retries only system failures
         # (a dead worker or node): exactly the failures where resuming is the right answer.
-        remote = ray.remote(run_task).options(
+        remote = ray.remote(_call_worker).options(
             num_gpus=1 if gpus else 0, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
         )
-        pending = {remote.remote(t, runs_dir, run_fn, pack_fn, False, "ray"): t for t in tasks}
+        pending = {remote.remote(self.worker, t, runs_dir, progress=False, executor=self.name): t for t in tasks}
         results: Results = {}
-        with tqdm(total=len(configs), desc="sweep (ray)", unit="run", disable=not progress) as bar:
+        with tqdm(total=len(configs), desc="sweep (ray)", unit="run", disable=not self.progress) as bar:
             try:
                 while pending:
                     [ref], _ = ray.wait(list(pending), num_returns=1)
@@ -222,7 +237,9 @@ class RayExecutor:
                     except Exception as e:  # noqa: BLE001 - retries exhausted: record, go on
                         err = f"ray task lost after {self.max_retries} retries: {type(e).__name__}: {e}"
                         for cfg in task:
-                            results[cfg.run_id] = record_failure(cfg, runs_dir, err, device="unknown (worker lost)")
+                            results[cfg.run_id] = base.record_failure(
+                                cfg, runs_dir, err, device="unknown (worker lost)"
+                            )
                     bar.update(len(task))
                     bar.set_postfix(dict(Counter(r.get("status") for r in results.values())))
             except BaseException:
@@ -231,8 +248,3 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 raise
         return results
-
-
-def create(ray_address: str | None = None) -> RayExecutor:
-    """One Ray task per run or pack; ``ray_address`` joins a running cluster, None starts a loopback-only one."""
-    return RayExecutor(address=ray_address)

@@ -282,7 +282,7 @@ def dataset_title(row: str, cfg) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..sweep import refuse_ray_address_without_ray
+    from ..sweep import executor_from_args, refuse_ray_address_without_ray
 
     if refuse_ray_address_without_ray(args, "poolbench reproduce flexpool2023"):
         return 2
@@ -311,13 +311,7 @@ def main(args: argparse.Namespace) -> int:
                 print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
             return 0
         if not args.table_only:
-            summary = run_sweep(
-                configs,
-                args.runs_dir,
-                executor=args.executor,
-                ray_address=args.ray_address,
-                progress=not args.no_progress,
-            )
+            summary = run_sweep(configs, args.runs_dir, executor_from_args(args))
             print(summary)
         sys.stdout.write(render(cells, args, args.runs_dir))
     except ClusterError as exc:
