@@ -149,14 +149,17 @@ class SweepSummary:
         )
 
 
-def run_sweep(configs: Sequence[RunConfig], runs_dir, executor: Executor | None = None) -> SweepSummary:
+def run_sweep(
+    configs: Sequence[RunConfig], runs_dir, executor: Executor | None = None, index: bool = True
+) -> SweepSummary:
     """Run every config not yet done on ``executor`` and return a summary; never raises for a single
     run's failure (unless the executor was built to stop on one).
 
     ``executor`` defaults to the local one with its defaults (``executors.create_executor`` builds
     one by name with its options: ``pack``, ``progress``, ``address``, ...); it groups the runs into
     tasks with the one pack planner, ``train.packing.plan_packs``. ``poolbench run``, ``sweep`` and
-    the reproductions all train through here.
+    the reproductions all train through here. ``index``: rebuild the runs directory's results
+    index at the end (a grid's driver does; ``poolbench run`` leaves it to the commands that read).
     """
     if executor is None:
         from .executors.local import LocalExecutor
@@ -182,7 +185,8 @@ def run_sweep(configs: Sequence[RunConfig], runs_dir, executor: Executor | None 
         summary.results.update(results)
     # Keep the grid's order in the results, whatever order the executor finished in.
     summary.results = {c.run_id: summary.results[c.run_id] for c in configs}
-    _rebuild_index(runs_dir)
+    if index:
+        _rebuild_index(runs_dir)
     return summary
 
 

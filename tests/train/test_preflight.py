@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import poolbench.executors.base as executors_base
 import poolbench.train.engine as engine
 from poolbench.cli import main
 from poolbench.pools.check import check_scaffold
@@ -103,7 +104,7 @@ def test_run_resnet20_accepts_the_1x1_only_nan_pool_with_a_warning_naming_the_co
         trained.append(cfg.model)
         return {"status": "finished", "best_test_acc": 50.0, "best_epoch": 1, "final_test_acc": 50.0}
 
-    monkeypatch.setattr(engine, "train_run", fake_train_run)
+    monkeypatch.setattr(executors_base, "train_run", fake_train_run)  # run trains through the executors
     argv = ["run", "--model", "resnet20", "--dataset", "synthetic", "--pool-file", BROKEN, "--seeds", "0"]
     argv += ["--epochs", "1", "--train-subset", "32", "--test-subset", "32", "--no-progress"]
     assert main(argv + ["--runs-dir", str(tmp_path)]) == 0 and trained == ["resnet20"]

@@ -75,31 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def feature_batches(model, data, layer, batch: int, max_per_class: int):
-    """A callable giving a fresh, deterministic iterator of (features entering ``layer``, labels)
-    over the first ``max_per_class`` training images of each class (two passes need it twice)."""
-    import torch
-
-    y_all = data.train_y.cpu()
-    keep = torch.cat([(y_all == k).nonzero().flatten()[:max_per_class] for k in range(data.num_classes)]).sort().values
-
-    def batches():
-        with torch.no_grad():
-            for i in range(0, len(keep), batch):
-                idx = keep[i : i + batch]
-                x = data.inputs(data.train_x[idx.to(data.train_x.device)])
-                feats = model.forward_features(x) if layer == "final" else model.forward_stages(x)[layer - 1]
-                yield feats.float().cpu(), y_all[idx]
-
-    return batches
-
-
 def main(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..lda.downsample import check_lda_layer, save_downsample_weights
-    from ..lda.fit import fit_lda_pooling
-    from ..pools.lda import save_lda_weights
+    from ..lda.fit_layer import fit_layer, layer_shape, save_layer_fit
     from ._trained import load_trained, resolve_run
 
     try:
@@ -112,36 +91,19 @@ def main(args: argparse.Namespace) -> int:
             pool_file=args.pool_file,
         )
         layer = "final" if args.layer == "final" else int(args.layer)
-        if layer != "final":
-            check_lda_layer(model, layer)
-            ratio = model.stage_channels[layer] // model.stage_channels[layer - 1]
-            n_out = args.n_out or ratio
-            if n_out != ratio:
-                raise ValueError(
-                    f"--layer {layer} must keep {ratio} eigenvectors: stage {layer + 1} expects "
-                    f"{model.stage_channels[layer]} = {ratio} x {model.stage_channels[layer - 1]} channels"
-                )
-        else:
-            n_out = args.n_out or 1
-        alpha = args.alpha
-        probe = next(feature_batches(model, data, layer, 2, 1)())[0]
-        h, w = probe.shape[-2:]
-        if h * w == 1:
-            raise ValueError(f"{config.model}'s map at layer {layer} is 1x1: there is nothing to pool spatially")
-        out_size = None if layer == "final" else (h // 2, w // 2)
+        shape = layer_shape(model, data, layer, args.n_out)
         print(
-            f"fit-lda {run_dir.name}: layer {layer} ({probe.shape[1]}x{h}x{w}"
-            + (f" -> {n_out * probe.shape[1]}x{h // 2}x{w // 2}" if out_size else " -> global")
-            + f"), alpha {alpha}, norm {args.norm}, <= {args.max_per_class} images per class"
+            f"fit-lda {run_dir.name}: layer {layer} ({shape.describe()}), alpha {args.alpha}, norm {args.norm}, "
+            f"<= {args.max_per_class} images per class"
         )
-        p, meta = fit_lda_pooling(
-            feature_batches(model, data, layer, args.batch, args.max_per_class),
-            data.num_classes,
-            alpha=alpha,
+        p, meta = fit_layer(
+            model,
+            data,
+            shape,
+            alpha=args.alpha,
             norm=args.norm,
-            n_out=n_out,
-            out_size=out_size,
             max_per_class=args.max_per_class,
+            batch=args.batch,
             ridge=args.ridge,
             centre=args.centre,
             normalization=args.normalization,
@@ -150,23 +112,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"poolbench fit-lda: {exc}", file=sys.stderr)
         return 2
     meta.update(source_run=run_dir.name, layer=layer, model=config.model, dataset=config.dataset)
-    out = Path(args.out) if args.out else run_dir / f"lda_{layer}.pt"
+    out = save_layer_fit(Path(args.out) if args.out else run_dir / f"lda_{layer}.pt", shape, p, meta)
     if layer == "final":
-        save_lda_weights(out, p, meta)
         use = f"--pool lda --pool-arg weights={out}"
     else:
-        save_downsample_weights(out, p, meta)
         # a model that already has replaced layers keeps them (the paper's sequence: 3rd, then 1st)
         done = config.model_args.get("lda_layer")
         layers = ([] if done is None else [done] if isinstance(done, int) else list(done)) + [layer]
         files = config.model_args.get("lda_weights")
         files = ([] if files is None else [files] if isinstance(files, str) else list(files)) + [str(out)]
         use = f"--lda-layer {','.join(map(str, layers))} --lda-weights {','.join(files)}"
+    h, w = shape.height, shape.width
     top = np.abs(p.reshape(-1, h * w)[0]).reshape(h, w)
     peak = np.unravel_index(top.argmax(), top.shape)
     print(
-        f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(n_out, -1)[:, 0].round(4).tolist()}"
-        f"{' (output 0)' if out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}"
+        f"eigenvalues {np.asarray(meta['eigenvalues']).reshape(shape.n_out, -1)[:, 0].round(4).tolist()}"
+        f"{' (output 0)' if shape.out_size else ''}; peak |p| at {tuple(int(v) for v in peak)} of {h}x{w}"
     )
     data_args = "".join(
         f" --{k.replace('_', '-')} {v}"

@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
             packable, why = can_pack(configs)  # the seeds of one configuration pack all or none
             if not packable:
                 print(f"not packing: {why}; training the seeds one after another")
-        results = run_sweep(configs, args.runs_dir, executor).results
+        results = run_sweep(configs, args.runs_dir, executor, index=False).results
     except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2

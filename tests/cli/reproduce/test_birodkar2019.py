@@ -104,89 +104,66 @@ def test_choice_needs_every_fold_of_every_grid_point():
     assert repro.choose({"baseline": {0: 1.0}}, 2, grid) is None
 
 
-def test_claims_let_processes_share_the_work(tmp_path):
-    import json
-    import os
-
-    target = tmp_path / "run-a"
-    with repro.claimed(target) as mine:
-        assert mine and json.loads((tmp_path / "run-a.lock").read_text())["pid"] == os.getpid()
-        with repro.claimed(target) as again:
-            assert not again  # held by a live process (this one)
-    assert not (tmp_path / "run-a.lock").exists()
-    (tmp_path / "run-a.lock").write_text("999999999")  # a process that is gone
-    with repro.claimed(target) as mine:
-        assert mine
-
-
-@pytest.mark.parametrize(
-    "content",
-    ["", "-1", "PPID", "1", "not a pid\x00", '{"pid": PPID, "host": "elsewhere", "claims": "run-b"}'],
-    ids=["empty", "minus-one", "live-unrelated-pid", "init", "garbage", "another-claim"],
-)
-def test_a_lock_file_no_live_process_holds_is_taken_over(tmp_path, content):
-    import os
-
-    lock = tmp_path / "run-a.lock"
-    lock.write_text(content.replace("PPID", str(os.getppid())))  # what a crash or a full disk leaves
-    with repro.claimed(tmp_path / "run-a") as mine:
-        assert mine
-    assert not lock.exists()
-
-
-def _hold_in_another_process(target):
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from pathlib import Path; from poolbench.cli.reproduce.birodkar2019 import claimed\n"
-        f"with claimed(Path({str(target)!r})) as mine:\n"
-        "    print(mine, flush=True); sys.stdin.read()"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "True"
-    return proc
-
-
-def test_a_claim_is_held_while_its_process_lives_and_taken_over_when_it_is_killed(tmp_path):
-    import signal
-
-    target = tmp_path / "run-a"
-    holder = _hold_in_another_process(target)
-    try:
-        with repro.claimed(target) as mine:
-            assert not mine
-    finally:
-        holder.send_signal(signal.SIGKILL)  # no cleanup: its lock file stays, naming a dead pid
-        holder.wait()
-    assert (tmp_path / "run-a.lock").exists()
-    with repro.claimed(target) as mine:
-        assert mine
-
-
-def test_a_lock_note_that_cannot_be_written_still_claims(tmp_path, monkeypatch):
-    import errno
-
-    def full_disk(path):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(repro, "_lock_note", full_disk)
-    with repro.claimed(tmp_path / "run-a") as mine:
-        assert mine and (tmp_path / "run-a.lock").read_text() == ""  # the empty lock of a full disk
-        with repro.claimed(tmp_path / "run-a") as again:
-            assert not again  # held all the same: the flock is the claim, not the text
-    assert not (tmp_path / "run-a.lock").exists()
-
-
 def test_runs_held_by_other_processes_make_the_command_say_so_not_exit_0(tiny_setting, tmp_path, capsys, monkeypatch):
     import contextlib
+
+    from poolbench.executors import claims
 
     @contextlib.contextmanager
     def held_elsewhere(path):
         yield False
 
-    monkeypatch.setattr(repro, "claimed", held_elsewhere)
+    monkeypatch.setattr(claims, "claimed", held_elsewhere)  # every run and every fit
     argv = ["reproduce", "birodkar2019", "cnn-synthetic", "--seeds", "0", "--folds", "1", "--epochs", "1"]
     assert main(argv + ["--runs-dir", str(tmp_path), "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "held by other live processes" in err and "again" in err
+
+
+def test_the_reproduction_trains_through_the_executor_and_fits_without_the_command_line(
+    tiny_setting, tmp_path, monkeypatch
+):
+    """Runs go to the local executor's task worker, the fits to ``lda.fit_layer``; ``cli.main`` is
+    never called from inside (stand-ins for the engine and the fit's numerics keep it fast)."""
+    from types import SimpleNamespace
+
+    import poolbench.cli
+    import poolbench.executors.base as base
+    from poolbench.cli import _trained
+    from poolbench.lda import fit_layer
+    from tests.sweep.fakes import FakeEngine
+
+    def ModelConfig():  # noqa: N802 - what load_trained's config gives the fit's note
+        return SimpleNamespace(model="cnn4", dataset="synthetic")
+
+    engine, tasks, fits, task_body = FakeEngine(), [], [], base.run_task
+
+    def recording(configs, runs_dir, **options):
+        tasks.append(len(configs))
+        return task_body(configs, runs_dir, **options)
+
+    def fake_engine_run(config, runs_dir, device=None, progress=True):
+        result = engine.run(config, runs_dir)
+        return dict(result, final_val_acc=50.0)  # a CV fold's held-out accuracy
+
+    def save(path, shape, p, meta):
+        fits.append((meta["source_run"], shape.layer, meta["alpha"]))
+        path.write_bytes(b"weights")
+        return path
+
+    monkeypatch.setattr(base, "run_task", recording)
+    monkeypatch.setattr(base, "train_run", fake_engine_run)
+    monkeypatch.setattr(_trained, "load_trained", lambda run, device=None: (ModelConfig(), None, None))
+    monkeypatch.setattr(fit_layer, "layer_shape", lambda model, data, layer: fit_layer.LayerShape(layer, 8, 8, 8, 2))
+    monkeypatch.setattr(fit_layer, "fit_layer", lambda model, data, shape, alpha, norm: (None, {"alpha": alpha}))
+    monkeypatch.setattr(fit_layer, "save_layer_fit", save)
+    monkeypatch.setattr(poolbench.cli, "main", lambda argv=None: pytest.fail(f"cli main called with {argv}"))
+    args = poolbench.cli.build_parser().parse_args(
+        ["reproduce", "birodkar2019", "cnn-synthetic", "--seeds", "0,1", "--folds", "1", "--layers", "2"]
+        + ["--alphas", "5", "--norms", "l1", "--epochs", "1", "--runs-dir", str(tmp_path), "--device", "cpu"]
+    )
+    assert args.func(args) == 0
+    # 2 baselines, 1 fold baseline, 1 CV point, 2 retrained: each run a task of the executor
+    assert tasks == [1] * 6
+    assert [(layer, alpha) for _, layer, alpha in fits] == [(2, 5.0), (2, 5.0)]  # the fold's fit, the full one
+    assert len({run for run, _, _ in fits}) == 2  # on the fold's baseline, then on seed 0's

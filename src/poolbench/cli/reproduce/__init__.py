@@ -2,10 +2,12 @@
 
 One module per paper in this package, one name each. A reproduction module defines ``NAME`` (the
 ``poolbench reproduce`` name, e.g. ``birodkar2019``), ``HELP`` (one line), ``add_arguments(parser)``
-and ``main(args) -> int``. It runs what is missing (resumable, through the sweep executors) and
-prints the paper's table layout with the paper's numbers beside ours; it reports only runs that
-exist. Reproductions are commands: they build on the command line's argument helpers and on its
-other commands (``fit-lda``), so they live beside them.
+and ``main(args) -> int``. It builds the paper's runs as run configs, trains what is missing
+through an executor (``sweep.run_sweep``: resumable, shared between processes by the local
+executor's claims), calls library functions for any other step (``lda.fit_layer`` for a fit), never
+the command line (``cli.main``), and prints the paper's table layout with the paper's numbers
+beside ours; it reports only runs that exist. Reproductions are commands: they build on the
+command line's argument helpers, so they live beside them.
 """
 
 from __future__ import annotations

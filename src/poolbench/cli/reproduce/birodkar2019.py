@@ -17,11 +17,12 @@ The workflow (Sec. 3.6 "Use in Deep Networks", Sec. 6.2, 6.4), per setting (mode
 
 Errors are final-epoch test errors (%), mean +- std over seeds, with n, the seeds and the protocol
 label; the difference (replaced - baseline) has a 95% bootstrap interval. Everything is a run
-directory (``poolbench.train.engine.train_run``: finished runs are skipped, unfinished ones resume)
-or a fitted weights file under ``--runs-dir``/birodkar2019-weights (kept once written: its sha is
-part of the runs' ids), so an interrupted reproduction resumes; ``--report-only`` runs nothing and
-prints what exists. Runs are trained one after another on this machine (the local executor);
-several ``reproduce`` processes may share the work (each run and fit is claimed by a lock file).
+directory (trained through the local executor, ``sweep.run_sweep``: finished runs are skipped,
+unfinished ones resume) or a fitted weights file under ``--runs-dir``/birodkar2019-weights
+(``lda.fit_layer``; kept once written: its sha is part of the runs' ids), so an interrupted
+reproduction resumes; ``--report-only`` runs nothing and prints what exists. Runs are trained one
+after another on this machine; several ``reproduce`` processes may share the work (the local
+executor claims each run, and each fit is claimed the same way: ``executors.claims``).
 
 Settings: the paper's eight (``cnn-reduced-svhn`` ... ``resnet-cifar100``, with the paper's presets)
 and two CPU-sized stand-ins labelled non-standard (``cnn-fmnist-5pct``, ``cnn-cifar10jpg-5pct``: a
@@ -33,9 +34,7 @@ surgery itself supports it (``--lda-layer 3,1``), the search picks one layer.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,87 +202,25 @@ class Plan:
         return list(itertools.product(self.args.layers, self.args.alphas, self.args.norms))
 
 
-@contextlib.contextmanager
-def claimed(path: Path):
-    """Yields True if this process may produce ``path`` (a run or a weights file), False while another
-    live process holds its claim, so several ``reproduce`` processes can share one table's work.
-
-    The claim is an exclusive ``flock`` on ``path``.lock, which the kernel releases when its process
-    ends, however it ends: what the file holds (empty after a full disk, ``-1``, a PID reused by
-    another program) never keeps a run claimed. Its content (pid, host, start time, what is
-    claimed) only tells a person who holds it."""
-    lock = path.parent / f"{path.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = _lock(lock)
-    if fd is None:
-        yield False  # a live process holds it
-        return
-    try:
-        with contextlib.suppress(OSError):  # a full disk: the flock alone is the claim
-            os.ftruncate(fd, 0)
-            os.write(fd, _lock_note(path).encode())
-        yield True
-    finally:
-        lock.unlink(missing_ok=True)  # while still flocked: no one claims a file about to vanish
-        os.close(fd)
-
-
-def _lock(lock: Path, tries: int = 100) -> int | None:
-    """An fd holding the exclusive flock of the file at ``lock``, or None while another process holds it."""
-    import fcntl
-
-    for _ in range(tries):
-        if lock.is_symlink():  # never write through a link we did not make
-            lock.unlink(missing_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:  # its holder unlinks the file when done: one opened just before that is a dead one
-            current = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
-        except FileNotFoundError:
-            current = False
-        if current:
-            return fd
-        os.close(fd)
-    raise OSError(f"{lock} keeps being replaced; remove it and run again")
-
-
-def _lock_note(path: Path) -> str:
-    import json
-    import platform
-    import time
-
-    note = {"pid": os.getpid(), "host": platform.node(), "claims": path.name, "since": time.strftime("%FT%T%z")}
-    return json.dumps(note) + "\n"
-
-
 def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str, device: str | None) -> Path | None:
-    """``poolbench fit-lda`` on a finished baseline run (kept if the file exists: its sha is in run ids);
-    None while another process is fitting it."""
+    """The pooling at ``layer`` fitted on a finished baseline run (``lda.fit_layer``, as ``poolbench
+    fit-lda`` fits it) and written to ``path`` (kept if the file exists: its sha is in run ids); None
+    while another process is fitting it."""
     if path.exists():
         return path
-    from .. import main as cli_main
+    from ...executors import claims
+    from ...lda.fit_layer import fit_layer, layer_shape, save_layer_fit
+    from .._trained import load_trained
 
-    with claimed(path) as mine:
+    with claims.claimed(path) as mine:
         if not mine:
             return None
-        argv = [
-            "fit-lda",
-            str(base_run),
-            "--layer",
-            str(layer),
-            "--alpha",
-            str(alpha),
-            "--norm",
-            norm,
-            "--out",
-            str(path),  # fit-lda writes it atomically: whole or absent, as a run's identity needs
-        ] + (["--device", device] if device else [])
-        if cli_main(argv) != 0:
-            raise RuntimeError(f"fit-lda failed on {base_run} (layer {layer}, alpha {alpha}, {norm})")
+        config, data, model = load_trained(base_run, device)
+        shape = layer_shape(model, data, layer)
+        print(f"[birodkar2019] fitting {path.name} on {base_run.name}: layer {layer} ({shape.describe()})", flush=True)
+        p, meta = fit_layer(model, data, shape, alpha=alpha, norm=norm)
+        meta.update(source_run=base_run.name, layer=layer, model=config.model, dataset=config.dataset)
+        save_layer_fit(path, shape, p, meta)  # atomically: whole or absent, as a run's identity needs
     return path
 
 
@@ -316,24 +253,29 @@ def held_elsewhere(args: argparse.Namespace) -> list[str]:
     return args.held_elsewhere
 
 
-def _train(config, args) -> dict[str, Any] | None:
+def _train(configs: list, args: argparse.Namespace) -> list[dict[str, Any] | None]:
+    """Each config's result, trained through the local executor where missing (one after another
+    on ``--device``; unless ``--report-only``); None for a run another live process holds (noted in
+    ``held_elsewhere``) or, with ``--report-only``, one that does not exist."""
     runs_dir = Path(args.runs_dir)
-    from ...runs import DONE_STATUSES
+    if args.report_only or not configs:
+        return [_result(runs_dir, c) for c in configs]
+    from ...executors.local import LocalExecutor
+    from ...executors.protocol import HELD
+    from ...sweep import run_sweep
 
-    done = _result(runs_dir, config)
-    if done is not None and done.get("status") in DONE_STATUSES:
-        return done
-    if args.report_only:
-        return None
-    from ...train.engine import train_run
-
-    with claimed(runs_dir / config.run_id) as mine:
-        if not mine:
+    executor = LocalExecutor(pack=1, progress=False, device=args.device, stop_on_error=True)
+    results = run_sweep(configs, runs_dir, executor, index=False).results
+    out: list[dict[str, Any] | None] = []
+    for config in configs:
+        result = results[config.run_id]
+        if result.get("status") == HELD:
             print(f"[birodkar2019] {config.run_id} is being trained by another process; skipped here", flush=True)
             held_elsewhere(args).append(config.run_id)
-            return None
-        print(f"[birodkar2019] training {config.run_id}", flush=True)
-        return train_run(config, runs_dir, device=args.device, progress=False, log=None)
+            out.append(None)
+        else:
+            out.append(result)
+    return out
 
 
 def _fitted(args: argparse.Namespace, base_run: Path, path: Path, layer: int, alpha: float, norm: str) -> Path | None:
@@ -358,33 +300,34 @@ def run_setting(plan: Plan) -> dict[str, Any]:
         "cv": {},
         "model_args": plan.model_args(),
     }
-    base = {s: _train(plan.config(s), args) for s in args.seeds}
+    base = dict(zip(args.seeds, _train([plan.config(s) for s in args.seeds], args), strict=True))
     row["base"] = {s: _error(r, "test") for s, r in base.items()}
     # cross-validation: per fold a baseline without the held-out images, a fit on it, each grid point
-    for fold in range(args.folds):
-        fold_cfg = plan.config(args.seeds[0], fold)
-        fold_base = _train(fold_cfg, args)
+    fold_cfgs = [plan.config(args.seeds[0], fold) for fold in range(args.folds)]
+    for fold, (fold_cfg, fold_base) in enumerate(zip(fold_cfgs, _train(fold_cfgs, args), strict=True)):
         row["cv"].setdefault("baseline", {})[fold] = _error(fold_base, "val")
         if _error(fold_base, "val") is None:
             continue
+        points = []
         for layer, alpha, norm in plan.grid():
             path = plan.weights_path(fold, layer, alpha, norm)
             if _fitted(args, runs_dir / fold_cfg.run_id, path, layer, alpha, norm) is None:
                 continue
             cfg = plan.config(args.seeds[0], fold, {"lda_layer": layer, "lda_weights": str(path)})
-            row["cv"].setdefault((layer, alpha, norm), {})[fold] = _error(_train(cfg, args), "val")
+            points.append(((layer, alpha, norm), cfg))
+        for (point, _), result in zip(points, _train([cfg for _, cfg in points], args), strict=True):
+            row["cv"].setdefault(point, {})[fold] = _error(result, "val")
     row["choice"] = choose(row["cv"], args.folds, plan.grid())
     row["lda"], row["sgd"] = {}, {}
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
         if _fitted(args, runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm) is not None:
-            for s in args.seeds:
-                cfg = plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)})
-                row["lda"][s] = _error(_train(cfg, args), "test")
+            cfgs = [plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)}) for s in args.seeds]
+            row["lda"] = {s: _error(r, "test") for s, r in zip(args.seeds, _train(cfgs, args), strict=True)}
         if args.sgd_pooling:
-            for s in args.seeds:
-                row["sgd"][s] = _error(_train(plan.config(s, extra={"sgd_pool_layer": layer}), args), "test")
+            cfgs = [plan.config(s, extra={"sgd_pool_layer": layer}) for s in args.seeds]
+            row["sgd"] = {s: _error(r, "test") for s, r in zip(args.seeds, _train(cfgs, args), strict=True)}
     return row
 
 
