@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from poolbench.cli import main
+from poolbench.executors.local import LocalExecutor
 from poolbench.runs import RunDir
 from poolbench.sweep import expand_suite, run_sweep
 from poolbench.train import Protocol
@@ -49,7 +50,7 @@ def test_dry_run_plans_the_spatial_columns(tmp_path, capsys, monkeypatch):
 def test_one_smoke_run_per_column_on_generated_data(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))
     configs = [c.replace(dataset="synthetic") for c in expand_suite("spatial", ["max"], [0], SMOKE)]
-    summary = run_sweep(configs, tmp_path / "runs", progress=False)
+    summary = run_sweep(configs, tmp_path / "runs", LocalExecutor(progress=False))
     assert (summary.finished, summary.failed, summary.diverged) == (3, 0, 0)
     for cfg in configs:
         config = json.loads(RunDir(tmp_path / "runs", cfg.run_id).config.read_text())
