@@ -30,7 +30,7 @@ from poolbench.data.augment import normalize
 from poolbench.results.index import pool_label
 from poolbench.train.build import build_model, make_optimizer
 from poolbench.train.inputs import epoch_batches, prepare_data
-from poolbench.train.loop import training_loss
+from poolbench.train.loop import member_losses
 from poolbench.train.provenance import git_commit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,8 +76,8 @@ def main() -> int:
         for step, (xb, yb) in enumerate(epoch_batches(data, c.seed, 1, c.protocol.batch_size)):
             if step == args.steps:
                 break
-            loss, _ = training_loss(
-                model, normalize(xb, data.mean, data.std).contiguous(memory_format=torch.channels_last), yb
+            (loss,), _ = member_losses(
+                model, normalize(xb, data.mean, data.std).contiguous(memory_format=torch.channels_last), yb[:, None]
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -10,11 +10,13 @@ recorded in every row):
     ``loss.item()`` per step;
   * ``baseline`` -- a plain eager loop on resident data: per step, index a batch, augment it with the
     batched crop+flip ops, normalise, NCHW forward/backward, default SGD, ``loss.item()``;
-  * ``poolbench`` -- the training step's own code (``train.loop.train_epoch``): the epoch augmented at once on
-    the device from resident uint8 data (after airbench, KellerJordan/cifar10-airbench), channels_last
-    (``--no-channels-last`` to compare), foreach SGD, one host sync per epoch;
+  * ``poolbench`` -- the training step's own code (``train.loop.train_epoch``, K = 1): the epoch
+    augmented at once on the device from resident uint8 data (after airbench,
+    KellerJordan/cifar10-airbench), channels_last (``--no-channels-last`` to compare), foreach SGD,
+    one host sync per epoch;
   * ``packed K`` -- K models as one network (``train.packing``, after HFTA, Wang et al., MLSys 2021),
-    the same code ``train_packed`` runs, images/s counting all K models' images.
+    the same step (``train.loop.train_epoch``) that ``train_packed`` runs, images/s counting all K
+    models' images.
 
 poolbench's paths run in each of ``--modes``: ``eager``; ``compile`` (``torch.compile``, default
 mode); ``cudagraphs`` (``torch.compile(mode="reduce-overhead")``: forward and backward replayed as
@@ -56,7 +58,6 @@ from .train.build import autocast, build_model, compiled, make_optimizer
 from .train.data import fixed_subset
 from .train.engine import auto_device
 from .train.inputs import RunData
-from .train.packed import evaluate_packed, train_packed_epoch
 from .train.packing import NotPackable, pack_models
 from .train.provenance import device_name, git_commit
 
@@ -276,14 +277,12 @@ def _dataloader_runner(model_name: str, bc: BenchConfig, data: RunData, device: 
 
 
 def _poolbench_runner(model_name: str, bc: BenchConfig, data: RunData, device: torch.device, k: int, mode: str):
-    """The training step's epoch (k == 1) or the packed trainer's (k > 1), on ``steps`` batches."""
+    """The training step's epoch (``train.loop.train_epoch``) of one model (k == 1) or a pack of k,
+    on ``steps`` batches, and its evaluation."""
     configs = [_config(model_name, bc, seed, mode) for seed in range(k)]
     models = [build_model(c, data).to(device) for c in configs]
-    if k == 1:
-        model = models[0]
-    else:
-        model = pack_models(models).to(device)
-        model.rng.seed(range(k), device)
+    # one model, or a pack of k (the step seeds its members' random streams)
+    model = models[0] if k == 1 else pack_models(models).to(device)
     if bc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, configs[0])
@@ -295,16 +294,10 @@ def _poolbench_runner(model_name: str, bc: BenchConfig, data: RunData, device: t
     def run(steps: int) -> None:
         sub = subsets[steps] if steps in subsets else _subset(data, steps * bc.batch_size)
         epoch[0] += 1
-        if k == 1:
-            loop.train_epoch(step_model, opt, sub, configs[0], epoch[0], device)
-        else:
-            train_packed_epoch(step_model, k, opt, sub, configs, epoch[0], device)
+        loop.train_epoch(step_model, opt, sub, configs, epoch[0], device)
 
     def evaluate(n: int) -> None:
-        if k == 1:
-            loop.evaluate(step_model, data.test_x[:n], data.test_y[:n], data, configs[0], device)
-        else:
-            evaluate_packed(step_model, k, data.test_x[:n], data.test_y[:n], data, configs[0], device)
+        loop.evaluate(step_model, data.test_x[:n], data.test_y[:n], data, configs, device)
 
     return run, evaluate
 

@@ -395,11 +395,10 @@ def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_co
 
 
 # ----------------------------------------------------------------------------- the production step, fast
-def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, monkeypatch, native_convs):
+def _production_pack_against_single_runs(tmp_path, monkeypatch, pools, epochs, model_args):
     """``PackedTrainer.train_epoch`` (the code ``train_packed`` runs) against ``SingleTrainer.train_epoch``
-    (the code ``train_run`` runs), K = 2, one tiny epoch of two SGD steps: the same losses and the same
-    weights and momentum afterwards. A loss averaged over the members instead of summed would halve
-    every member's gradient and step."""
+    (the code ``train_run`` runs), K = len(pools), ``epochs`` tiny epochs of two SGD steps each: the
+    same losses every epoch and the same weights and momentum afterwards."""
     from poolbench.train.build import build_model
     from poolbench.train.engine import SingleTrainer
     from poolbench.train.inputs import prepare_data
@@ -407,7 +406,7 @@ def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, 
 
     monkeypatch.setenv("POOLBENCH_CACHE", str(tmp_path / "cache"))
     folder = write_folder(tmp_path / "images", ["a", "b"], n_train=16, n_test=2)
-    protocol = Protocol(epochs=1, batch_size=16)
+    protocol = Protocol(epochs=epochs, batch_size=16)
     cfgs = [
         RunConfig(
             model="cnn4",
@@ -416,22 +415,40 @@ def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, 
             pool=p,
             seed=s,
             protocol=protocol,
-            model_args={"width": 4},
+            model_args={"width": 4, **model_args},
         )
-        for p, s in (("avg", 0), ("gem", 1))
+        for s, p in enumerate(pools)
     ]
     device = torch.device("cpu")
     data = prepare_data(cfgs[0], device)
-    lr = protocol.lr_at(0)
-    pack = PackedTrainer(cfgs, [build_model(c, data) for c in cfgs], [None, None], data, device)
-    got = pack.train_epoch(0, lr, None)
+    pack = PackedTrainer(cfgs, [build_model(c, data) for c in cfgs], [None] * len(cfgs), data, device)
+    got = [pack.train_epoch(epoch, protocol.lr_at(epoch), None) for epoch in range(epochs)]
     for k, c in enumerate(cfgs):
         single = SingleTrainer(c, data, device, None)
-        want = single.train_epoch(0, lr, None)[0]
+        for epoch in range(epochs):
+            want = single.train_epoch(epoch, protocol.lr_at(epoch), None)[0]
+            loss = got[epoch][k]["train_loss"]
+            assert math.isfinite(want["train_loss"])
+            assert abs(loss - want["train_loss"]) <= TOL * max(1.0, abs(want["train_loss"])), (k, epoch)
+            assert got[epoch][k]["train_acc"] == want["train_acc"], (k, epoch)
         (model, opt), ((ref_model, ref_opt),) = pack.member_states()[k], single.member_states()
         _assert_close(model, ref_model, f"member {k} weights")
         for pid, ref in ref_opt["state"].items():
             _assert_close(opt["state"][pid], ref, f"member {k} momentum {pid}")
-        assert math.isfinite(want["train_loss"])
-        assert abs(got[k]["train_loss"] - want["train_loss"]) <= TOL * max(1.0, abs(want["train_loss"])), k
-        assert got[k]["train_acc"] == want["train_acc"], k
+
+
+def test_the_production_packed_epoch_steps_each_member_as_its_own_run(tmp_path, monkeypatch, native_convs):
+    """K = 2, one epoch: a loss averaged over the members instead of summed would halve every
+    member's gradient and step."""
+    _production_pack_against_single_runs(tmp_path, monkeypatch, ["avg", "gem"], epochs=1, model_args={})
+
+
+def test_the_production_packed_epoch_reseeds_each_members_own_randomness_every_epoch(
+    tmp_path, monkeypatch, native_convs
+):
+    """K = 2 random models (stochastic pool, dropout 0.5), two epochs: each member draws its own
+    run's numbers in every epoch, so a pack seeded once, or seeded with one member's seed, drifts
+    from the separate runs."""
+    _production_pack_against_single_runs(
+        tmp_path, monkeypatch, ["stochastic", "stochastic"], epochs=2, model_args={"drop_rate": 0.5}
+    )

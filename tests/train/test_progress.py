@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from poolbench.cli import main
-from poolbench.train import engine, progress
+from poolbench.train import loop, progress
 
 TINY = [
     "--seeds",
@@ -40,7 +40,7 @@ def test_run_projects_its_wall_time_and_says_already_done(tmp_path, capsys):
 
 @pytest.mark.slow  # trains real runs: 4-16 s on 2 cores
 def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, capsys, monkeypatch):
-    real = engine.evaluate
+    real = loop.evaluate
     calls = {"n": 0}
 
     def interrupt_in_epoch_2(*a, **k):
@@ -49,12 +49,12 @@ def test_ctrl_c_is_one_line_on_how_to_resume_then_the_run_resumes(tmp_path, caps
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(engine, "evaluate", interrupt_in_epoch_2)
+    monkeypatch.setattr(loop, "evaluate", interrupt_in_epoch_2)
     assert main(["run", *TINY, "--epochs", "2", "--runs-dir", str(tmp_path)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted in epoch 2 of 2" in err[0] and "Run the same command again" in err[0]
     assert not list(tmp_path.glob("*/result.json"))  # not recorded as failed
-    monkeypatch.setattr(engine, "evaluate", real)
+    monkeypatch.setattr(loop, "evaluate", real)
     assert main(["run", *TINY, "--epochs", "2", "--runs-dir", str(tmp_path)]) == 0
     assert "resumed from epoch 1 (of 2)" in capsys.readouterr().out
     (result,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/result.json")]

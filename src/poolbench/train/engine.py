@@ -23,7 +23,7 @@ from .callbacks import Callback
 from .config import RunConfig
 from .fit import fit
 from .inputs import RunData, prepare_data
-from .loop import evaluate, train_epoch
+from .loop import MemberSteps
 from .progress import Progress
 from .recorder import RunRecorder
 
@@ -42,8 +42,8 @@ def check_config(config: RunConfig) -> None:
     config.check_data()
 
 
-class SingleTrainer:
-    """One run's model and optimizer: the ``fit.Trainer`` of K = 1."""
+class SingleTrainer(MemberSteps):
+    """One run's model and optimizer: the ``fit.Trainer`` of K = 1 (its step and evaluation: ``loop.py``)."""
 
     packed = False
 
@@ -59,15 +59,6 @@ class SingleTrainer:
             self.model.load_state_dict(checkpoint["model"])
             self.opt.load_state_dict(checkpoint["optimizer"])
         self.step_model = compiled(self.model, config)
-
-    def train_epoch(self, epoch: int, lr: float, on_step: Callable[[int], None] | None) -> list[dict[str, float]]:
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        return [train_epoch(self.step_model, self.opt, self.data, self.members[0], epoch, self.device, on_step)]
-
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
-        loss, acc = evaluate(self.step_model, x, y, self.data, self.members[0], self.device)
-        return [loss], [acc]
 
     def member_states(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         return [(self.model.state_dict(), self.opt.state_dict())]

@@ -1,8 +1,9 @@
 """Training K runs as one packed network (``poolbench.train.packing``), exactly as K separate runs.
 
-Each member gets its separate run's batches (``inputs.epoch_batches(data, seed_k, epoch)``) and its
-own random stream (``MemberRNG``, reseeded every epoch as ``train_run`` reseeds the global RNG); the
-loss is sum_k CE_k, so every member's gradient and SGD step are its own run's.
+The step and the evaluation are one run's (``loop.py``: a single run is a pack of one): each member
+gets its separate run's batches and its own random stream (``MemberRNG``, reseeded every epoch as a
+single run reseeds the global RNG); the loss is sum_k CE_k, so every member's gradient and SGD step
+are its own run's. This module builds the pack, maps its state back to the members, and drives it.
 
 Divergence. Member k's parameters only ever meet member k's activations, so a diverged (NaN) member
 cannot touch the others (tested on CPU). It is recorded as diverged at that epoch, exactly as
@@ -19,21 +20,19 @@ from typing import Any, cast
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from . import engine
-from .build import autocast, build_model, compiled, make_optimizer, step_begin, to_channels_last
+from .build import build_model, compiled, make_optimizer, to_channels_last
 from .callbacks import Callback
 from .config import RunConfig
 from .fit import fit
-from .inputs import RunData, epoch_batches, prepare_data, seed_for
-from .loop import EVAL_BATCH
+from .inputs import RunData, prepare_data
+from .loop import MemberSteps
 from .packing import (
     NotPackable,
     can_pack,
     load_optimizer_members,
-    pack_inputs,
     pack_models,
     unpack_optimizer_state,
     unpack_state,
@@ -43,92 +42,10 @@ from .progress import Progress
 from .recorder import RunRecorder
 
 
-# ----------------------------------------------------------------------------- training
-def _nonfinite_per_model(logits: torch.Tensor) -> torch.Tensor:
-    """[K] bool (no host sync): does model k's block of the [B, K, n] logits hold a NaN or inf?"""
-    return ~torch.isfinite(logits.detach()).all(2).all(0)
-
-
-def _packed_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-model mean cross-entropy [K] (the same call as a separate run's, model by model)."""
-    return torch.stack([F.cross_entropy(logits[:, k].float(), y[:, k]) for k in range(logits.shape[1])])
-
-
-def train_packed_epoch(
-    packed: nn.Module,
-    k: int,
-    opt: torch.optim.Optimizer,
-    data: RunData,
-    configs: Sequence[RunConfig],
-    epoch: int,
-    device: torch.device,
-    on_step: Callable[[int], None] | None = None,
-) -> dict[str, list[float]]:
-    """One epoch for K packed models; each model gets exactly its separate run's batches.
-    ``on_step(i)`` is called after step i (1-based), as in ``loop.train_epoch``."""
-    cfg = configs[0]
-    packed.train()
-    loss_sum = torch.zeros(k, device=device)
-    correct = torch.zeros(k, device=device, dtype=torch.long)
-    bad = torch.zeros(k, device=device, dtype=torch.bool)  # a non-finite logit, per model
-    n = 0
-    streams = [epoch_batches(data, c.seed, epoch, cfg.protocol.batch_size, cfg.protocol.augment) for c in configs]
-    for batches in zip(*streams, strict=True):
-        step_begin(cfg)
-        x = pack_inputs([data.inputs(xb) for xb, _ in batches])
-        y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(cfg, device):
-            logits = packed(x)
-        losses = _packed_loss(logits, y)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()  # d(sum_k CE_k)/d(theta_k) = dCE_k/d(theta_k): each its own run
-        opt.step()
-        loss_sum += losses.detach() * len(y)
-        correct += (logits.detach().argmax(2) == y).sum(0)
-        bad |= _nonfinite_per_model(logits)
-        n += len(y)
-        if on_step is not None:
-            on_step(-(-n // cfg.protocol.batch_size))
-    # one host sync per epoch; NaN marks a model with a non-finite logit (as loop.train_epoch)
-    losses_l, correct_l = torch.where(bad, float("nan"), loss_sum / n).tolist(), correct.tolist()
-    return {"train_loss": losses_l, "train_acc": [100.0 * c / n for c in correct_l]}
-
-
-@torch.no_grad()
-def evaluate_packed(
-    packed: nn.Module,
-    k: int,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    data: RunData,
-    config: RunConfig,
-    device: torch.device,
-) -> tuple[list[float], list[float]]:
-    """Per-model (mean cross-entropy, accuracy %) on shared images; one host sync at the end."""
-    packed.eval()
-    loss_sum = torch.zeros(k, device=device)
-    correct = torch.zeros(k, device=device, dtype=torch.long)
-    bad = torch.zeros(k, device=device, dtype=torch.bool)
-    for i in range(0, len(y), EVAL_BATCH):
-        step_begin(config)
-        xb = data.inputs(x[i : i + EVAL_BATCH]).repeat(1, k, 1, 1)
-        yb = y[i : i + EVAL_BATCH]
-        if config.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with autocast(config, device):
-            logits = packed(xb).float()
-        loss_sum += torch.stack([F.cross_entropy(logits[:, j], yb, reduction="sum") for j in range(k)])
-        correct += (logits.argmax(2) == yb[:, None]).sum(0)
-        bad |= _nonfinite_per_model(logits)
-    losses = torch.where(bad, float("nan"), loss_sum / len(y))
-    return losses.tolist(), [100.0 * c / len(y) for c in correct.tolist()]
-
-
-class PackedTrainer:
+class PackedTrainer(MemberSteps):
     """The live packed network of the members still training, with its optimizer: the
-    ``fit.Trainer`` of K > 1. ``checkpoints[k]`` (or None) is member k's run checkpoint to resume."""
+    ``fit.Trainer`` of K > 1 (its step and evaluation: ``loop.py``, as one run's). ``checkpoints[k]``
+    (or None) is member k's run checkpoint to resume."""
 
     packed = True
 
@@ -155,20 +72,6 @@ class PackedTrainer:
         if len(opt_states) == len(configs):
             load_optimizer_members(self.net, self.opt, opt_states)
         self.step_model = compiled(self.net, configs[0])
-
-    def train_epoch(self, epoch: int, lr: float, on_step: Callable[[int], None] | None) -> list[dict[str, float]]:
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.net.rng.seed([seed_for(c.seed, epoch, "model") for c in self.members], self.device)
-        tr = train_packed_epoch(
-            self.step_model, len(self.members), self.opt, self.data, self.members, epoch, self.device, on_step
-        )
-        return [
-            {"train_loss": loss, "train_acc": acc} for loss, acc in zip(tr["train_loss"], tr["train_acc"], strict=True)
-        ]
-
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
-        return evaluate_packed(self.step_model, len(self.members), x, y, self.data, self.members[0], self.device)
 
     def member_states(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         return list(zip(unpack_state(self.net), unpack_optimizer_state(self.net, self.opt), strict=True))
