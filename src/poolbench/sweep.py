@@ -130,12 +130,17 @@ class SweepSummary:
     """What a sweep did. ``results`` maps every run_id of the grid to its result dict."""
 
     total: int = 0
-    skipped: int = 0  # already done before the sweep started
+    done_before: list[str] = field(default_factory=list)  # run ids already done before the sweep started
     finished: int = 0
     diverged: int = 0
     failed: int = 0
     held: int = 0  # being trained by another live process: not this sweep's to report yet
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        """How many runs were already done before the sweep started (not trained again)."""
+        return len(self.done_before)
 
     def problems(self) -> list[dict[str, Any]]:
         """Results of this grid that are not plain finished runs (diverged or failed)."""
@@ -172,7 +177,7 @@ def run_sweep(
     for cfg in configs:
         result = RunDir(runs_dir, cfg.run_id).read_result()
         if result and result.get("status") in DONE_STATUSES:
-            summary.skipped += 1
+            summary.done_before.append(cfg.run_id)
             summary.results[cfg.run_id] = result
         else:
             todo.append(cfg)

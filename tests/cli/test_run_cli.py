@@ -260,8 +260,9 @@ def test_run_and_sweep_train_through_the_same_executor_path(tmp_path, monkeypatc
     sweep += ["--train-subset", "32", "--test-subset", "32", "--no-progress", "--seeds", "1,2", *runs]
     assert main(sweep) == 0
     assert tasks == [("local", "cpu", [0]), ("local", "cpu", [1]), ("local", None, [2])]  # seed 1: done
+    capsys.readouterr()
     assert main(["run", *RUN_TINY, "--seeds", "2", *runs]) == 0 and len(tasks) == 3  # done: skipped
-    assert "best test acc 10.00" in capsys.readouterr().out
+    assert "already done (finished, best test acc 10.00); not trained again" in capsys.readouterr().out
 
 
 def test_run_stops_at_the_first_crash_records_it_and_names_it_in_one_line(tmp_path, monkeypatch, capsys):

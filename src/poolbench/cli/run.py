@@ -104,15 +104,19 @@ def main(args: argparse.Namespace) -> int:
             packable, why = can_pack(configs)  # the seeds of one configuration pack all or none
             if not packable:
                 print(f"not packing: {why}; training the seeds one after another")
-        results = run_sweep(configs, args.runs_dir, executor, index=False).results
+        summary = run_sweep(configs, args.runs_dir, executor, index=False)
     except (ValueError, DataError) as exc:  # bad input found late (a damaged file): a clear message
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a vanished mount: one line; the run resumes when asked again
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 1
+    results = summary.results
     for cfg in configs:
         r = results[cfg.run_id]
+        if cfg.run_id in summary.done_before:
+            best = f", best test acc {r['best_test_acc']:.2f}" if r.get("best_test_acc") is not None else ""
+            print(f"{cfg.run_id}: already done ({r['status']}{best}); not trained again")
         if r["status"] == "finished":
             print(
                 f"{cfg.run_id}: best test acc {r['best_test_acc']:.2f} (epoch {r['best_epoch']}), "
