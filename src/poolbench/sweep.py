@@ -3,7 +3,7 @@
     configs = expand_grid(["avg", "gem"], ["resnet20"], ["synthetic"], parse_seeds("0-1"),
                           Protocol(epochs=2, train_subset=256, test_subset=128))
     summary = run_sweep(configs, "runs")                      # in-process, the default
-    summary = run_sweep(configs, "/shared/runs", create_executor("ray", address="auto"))
+    summary = run_sweep(configs, "/shared/runs", create_executor("ray", address="auto"))  # poolbench.executors
 
 A run is identified by its ``run_id`` and lives in ``runs_dir/<run_id>/``, so a sweep is
 idempotent: finished (or diverged) runs are skipped up-front, unfinished ones resume from their
@@ -143,7 +143,7 @@ class SweepSummary:
         return len(self.done_before)
 
     def problems(self) -> list[dict[str, Any]]:
-        """Results of this grid that are not plain finished runs (diverged or failed)."""
+        """Results of this grid that are not plain finished runs (diverged, failed, or held elsewhere)."""
         return [r for r in self.results.values() if r.get("status") != "finished"]
 
     def __str__(self) -> str:
