@@ -57,3 +57,19 @@ def test_committed_resnet_runs_say_they_were_made_with_the_older_initialisation_
         config = RunConfig.from_dict(raw)
         assert config.init_version == 1, raw["run_id"]  # trained before the ResNets followed their reference
         assert config.run_id == raw["run_id"]
+
+
+def test_every_committed_run_keeps_its_id_and_reads_back_from_todays_layout():
+    from poolbench.train.config import RunConfig
+
+    paths = sorted(EXPERIMENTS.rglob("config.json"))
+    assert len(paths) > 150
+    surgery = 0
+    for path in paths:
+        raw = json.loads(path.read_text())
+        config = RunConfig.from_dict(raw)
+        assert config.run_id == raw["run_id"], path
+        again = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))  # as written today
+        assert again == config and again.run_id == raw["run_id"], path
+        surgery += bool(config.surgery)
+    assert surgery >= 40  # the Birodkar runs' LDA and SGD downsampling read as declared surgery

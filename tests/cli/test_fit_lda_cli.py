@@ -103,7 +103,8 @@ def test_fit_a_downsampling_then_retrain_with_it(tmp_path_factory, tmp_path):
         == 0
     )
     (retrained,) = runs.iterdir()
-    assert json.loads((retrained / "config.json").read_text())["model_args"]["lda_layer"] == 2
+    stored = json.loads((retrained / "config.json").read_text())
+    assert stored["surgery"] == [{"name": "lda_downsample", "args": {"layer": 2, "weights": str(run / "lda_2.pt")}}]
 
 
 @pytest.mark.parametrize(

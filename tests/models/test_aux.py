@@ -56,7 +56,7 @@ def test_any_model_takes_explicit_weights_and_eval_ignores_aux(name):
     assert torch.allclose(loss, _by_hand(model, sac, x, y, lambdas), atol=1e-5)
     assert torch.equal(sac(x), model(x))
     if n - 1 != 2:  # the paper's three numbers do not fit this many heads: said, not guessed
-        with pytest.raises(ValueError, match="--sac-stages"):
+        with pytest.raises(ValueError, match="pick 2 stages"):
             with_aux_classifiers(model)
 
 
@@ -157,7 +157,7 @@ def test_cli_run_with_flex_and_sac(tmp_path, extra):
     assert cfg["sac"]["weights"] == ([0.01, 0.11, 0.88] if "code" in extra else [0.1, 0.2, 0.7])
     assert cfg["flex_sac_version"] == 2
     if "--pool-reg" in extra:
-        assert cfg["sac"]["pool_reg"] == 1e-4 and cfg["model_args"]["drop_rate"] == 0.25
+        assert cfg["pool_reg"] == 1e-4 and "pool_reg" not in cfg["sac"] and cfg["model_args"]["drop_rate"] == 0.25
     state = RunDir(tmp_path, run_dir.name).load_checkpoint()["model"]
     assert any(k.startswith("aux_heads.") for k in state), "the run trained without auxiliary heads"
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"

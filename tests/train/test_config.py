@@ -36,10 +36,12 @@ def test_refitting_into_the_same_path_gives_a_new_run_id(tmp_path):
     assert first.run_id != second.run_id
 
 
-def test_model_weights_file_is_hashed_too(tmp_path):
+def test_a_surgery_weights_file_is_hashed_too_under_the_key_runs_always_used(tmp_path):
+    from poolbench.train.surgery import entry
+
     f = tmp_path / "lda_2.pt"
     f.write_bytes(b"layer 2")
-    c = RunConfig(model="resnet20", dataset="synthetic", model_args={"lda_layer": 2, "lda_weights": str(f)})
+    c = RunConfig(model="resnet20", dataset="synthetic", surgery=(entry("lda_downsample", layer=2, weights=str(f)),))
     assert set(c.weight_file_sha) == {"model_args.lda_weights"}
 
 

@@ -22,3 +22,19 @@ def test_pool_labels():
         pool_label({"pool": "avg", "sac": {"stages": [1, 2], "weight": 0.3}})
         == "avg +sac(stages=[1,2],weight=0.3) [flex/sac defaults v1]"
     )
+
+
+def test_a_regularised_flexpool_run_without_sac_is_not_labelled_sac_in_either_layout():
+    v2 = {"pool": "flex", "pool_args": {"weighting": "raw"}, "flex_sac_version": 2}
+    now = pool_label({**v2, "sac": None, "pool_reg": 1e-3})
+    assert now == "flex(weighting=raw) +pool_reg=0.001" and "+sac" not in now
+    assert pool_label({**v2, "sac": {"stages": [], "weights": [1.0], "pool_reg": 1e-3}}) == now  # an old config.json
+    both = pool_label({**v2, "sac": {"stages": [1, 2]}, "pool_reg": 1e-3})
+    assert both == "flex(weighting=raw) +sac(stages=[1,2]) +pool_reg=0.001"
+
+
+def test_surgery_is_labelled_as_runs_always_were():
+    lda = {"name": "lda_downsample", "args": {"layer": 2, "weights": "w.pt"}}
+    label = pool_label({"pool": "avg", "model_args": {"width": 16}, "surgery": [lda]})
+    assert label == "avg [lda_layer=2,lda_weights=w.pt,width=16]"
+    assert pool_label({"pool": "avg", "model_args": {"width": 16, "lda_layer": 2, "lda_weights": "w.pt"}}) == label

@@ -154,3 +154,42 @@ def test_check_and_harness_flag_a_pool_file_the_scaffold_cannot_build(needs_chan
     assert main(argv + ["--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "scaffold builds its pool with no arguments" in err[0] and "--no-check" in err[0]
+
+
+def test_preflight_names_each_problem_by_its_field_and_train_run_refuses_before_a_run_dir(tmp_path):
+    from poolbench.build_error import BuildError
+    from poolbench.train.engine import train_run
+    from poolbench.train.preflight import preflight
+
+    base = RunConfig(model="resnet20", dataset="synthetic", protocol=TINY)
+    assert preflight(base) == []
+    cases = {
+        "pool_reg": base.replace(pool_reg=1.0),  # avg has no regulariser
+        "sac.stages": base.replace(sac={"stages": [7]}),
+        "model_args.nosuch": base.replace(model_args={"nosuch": 1}),
+        "pool_args.nosuch": base.replace(pool="gem", pool_args={"nosuch": 1}),
+        "surgery.sgd_downsample.layer": base.replace(surgery=({"name": "sgd_downsample", "args": {"layer": 9}},)),
+        "pool": base.replace(pool="nosuch"),
+    }
+    for field, config in cases.items():
+        assert [p.field for p in preflight(config)] == [field], field
+    for field in ("pool_reg", "model_args.nosuch"):  # the second is named so by preflight only, not the build
+        with pytest.raises(BuildError) as err:
+            train_run(cases[field], tmp_path, device="cpu", progress=False)
+        assert err.value.field == field and not any(tmp_path.iterdir())
+
+
+def test_a_regulariser_alone_is_applied_in_the_training_loss_without_auxiliary_heads():
+    from poolbench.models.aux import SACModel
+    from poolbench.train.build import build_model
+
+    class Data:
+        num_classes, in_chans = 10, 3
+
+    config = RunConfig(model="resnet20", dataset="synthetic", pool="flex", pool_args={"weighting": "raw"}, pool_reg=0.5)
+    model = build_model(config, Data())
+    assert isinstance(model, SACModel) and len(model.aux_heads) == 0 and model.pool_reg == 0.5
+    x, y = torch.randn(2, 3, 32, 32), torch.tensor([0, 1])
+    loss, logits = model.training_loss(x, y, torch.nn.functional.cross_entropy)
+    penalty = (model.pool.logits.float().flatten(1).sum(dim=1) - 1.0).pow(2).sum()  # the paper's Eq. 2
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, y) + 0.5 * penalty)

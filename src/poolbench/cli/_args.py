@@ -12,6 +12,7 @@ from ..runs import default_runs_dir
 from ..train import Protocol, RunConfig
 from ..train.config import pool_fields
 from ..train.protocol import BENCHMARK_SEEDS
+from ..train.surgery import list_surgeries
 from ._validate import (
     bad,
     check_kv_item,
@@ -22,6 +23,9 @@ from ._validate import (
     int_at_least,
     parse_sac_stages,
 )
+
+#: the registered surgery (``train/surgery.py``), for --surgery's help
+SURGERY = list_surgeries()
 
 #: --seeds of run and sweep: the benchmark's three published seeds
 DEFAULT_SEEDS = ",".join(map(str, BENCHMARK_SEEDS))
@@ -266,6 +270,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "(Birodkar et al. 2019); several: 3,1",
     )
     g.add_argument("--lda-weights", help="weights file for --lda-layer (from poolbench fit-lda); several: F3,F1")
+    g.add_argument(
+        "--surgery",
+        action="append",
+        metavar="NAME:K=V",
+        help="a paper's change to the built model, one argument per flag, repeatable (e.g. "
+        "sgd_downsample:layer=2; --lda-layer/--lda-weights are lda_downsample's); surgery: " + ", ".join(SURGERY),
+    )
     g.add_argument("--sac", action="store_true", help="simple auxiliary classifiers after every stage but the last")
     g.add_argument("--sac-stages", help="comma list of stages (1-based) that get an auxiliary classifier")
     g.add_argument(
@@ -281,15 +292,32 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def surgery_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], ...]:
+    """``RunConfig.surgery`` from --lda-layer / --lda-weights and each --surgery NAME:K=V (one
+    entry per surgery, in the order first named)."""
+    entries: dict[str, dict[str, Any]] = {}
+    if args.lda_layer is not None:
+        entries.setdefault("lda_downsample", {})["layer"] = args.lda_layer
+    if args.lda_weights is not None:
+        files = args.lda_weights.split(",")
+        entries.setdefault("lda_downsample", {})["weights"] = files[0] if len(files) == 1 else files
+    for item in getattr(args, "surgery", None) or []:
+        name, colon, kv = item.partition(":")
+        if not colon or not name.strip():
+            raise bad(
+                "--surgery",
+                item,
+                "expected NAME:KEY=VALUE",
+                f"e.g. --surgery sgd_downsample:layer=2 ({', '.join(SURGERY)})",
+            )
+        entries.setdefault(name.strip(), {}).update(parse_kv([kv], "--surgery"))
+    return tuple({"name": name, "args": a} for name, a in entries.items())
+
+
 def model_extras_from_args(args: argparse.Namespace) -> dict[str, Any]:
     model_args = parse_kv(args.model_arg, "--model-arg")
     if args.drop_rate is not None:
         model_args["drop_rate"] = args.drop_rate
-    if args.lda_layer is not None:
-        model_args["lda_layer"] = args.lda_layer
-    if args.lda_weights is not None:
-        files = args.lda_weights.split(",")
-        model_args["lda_weights"] = files[0] if len(files) == 1 else files
     sac: dict[str, Any] | None = None
     if args.sac or args.sac_stages or args.sac_weights is not None:
         from ..models.aux import DEFAULT_WEIGHTS, WEIGHT_PRESETS
@@ -309,10 +337,7 @@ def model_extras_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise argparse.ArgumentTypeError(
                 f"--sac-weights {spec}: expected {' or '.join(WEIGHT_PRESETS)} or a comma list of finite numbers >= 0"
             ) from None
-    if args.pool_reg is not None:
-        # The regulariser lives in the training-loss wrapper; without --sac it runs with no aux heads.
-        sac = dict(sac if sac is not None else {"stages": [], "weights": [1.0]}, pool_reg=args.pool_reg)
-    return {"model_args": model_args, "sac": sac}
+    return {"model_args": model_args, "surgery": surgery_from_args(args), "sac": sac, "pool_reg": args.pool_reg}
 
 
 def absolute(path: str | None) -> str | None:

@@ -3,8 +3,9 @@
 A bad flag costs the user one line naming the flag, the value and the fix (exit 2), never a
 traceback, a silently different run, or a run directory that counts as done forever. The
 argparse types below check what a value alone can tell; ``validate_configs`` checks what needs the
-whole configuration (pool and model arguments, by building the model once; data sizes, by
-loading the dataset the runs would load anyway).
+whole configuration: ``train.preflight.preflight`` (the one check ``train_run`` makes too: names,
+arguments, weights files, one build of the model), each problem named by the flag that set its
+field (``cli/_flags.py``), and the data sizes, by loading the dataset the runs would load anyway.
 """
 
 from __future__ import annotations
@@ -340,240 +341,46 @@ def check_kv_item(item: str, flag: str) -> None:
 
 
 # ----------------------------------------------------------------------------- whole configs
-_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
+def _shown(value: Any) -> str:
+    """A field's value as the command line spells it: a list as 1,2; a dict as k=v pairs."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items()) or "(none)"
+    return "(not given)" if value is None else str(value)
 
 
-def _arguments_of(factory: Any) -> list[str]:
-    import inspect
+def usage_error(problem: Any) -> UsageError:
+    """A ``train.preflight`` problem as one line naming the flag that set its field (``cli/_flags.py``)."""
+    from ._flags import KEY_VALUE_FLAGS, flag_of
 
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return []
-    return [
-        n
-        for n, p in params.items()
-        if n not in ("self", "channels") and p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
-    ]
-
-
-def _kv(d: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in d.items()) or "(none)"
-
-
-_MODEL_FLAGS = {"lda_layer": "--lda-layer", "lda_weights": "--lda-weights", "drop_rate": "--drop-rate"}
-
-
-def _build(config: Any, pool: Any, pool_args: dict[str, Any]):
-    """The run's model as the training builds it (surgery and auxiliary heads included) for a
-    3-channel, 10-class input, in eval mode, after one forward (2 images)."""
-    import types
-
-    import torch
-
-    from ..train.build import build_model
-
-    if isinstance(pool, str):
-        config = config.replace(pool=pool, pool_file=None, pool_args=dict(pool_args))
-    with torch.random.fork_rng():  # build_model seeds the global RNG
-        model = build_model(config, types.SimpleNamespace(num_classes=10, in_chans=3))
-        with torch.no_grad():
-            model.eval()(torch.randn(2, 3, 32, 32))
-    return model
-
-
-def _width_fix(config: Any, pool: Any) -> str:
-    """The contract checker's fix for a pool whose output is wider than its ``feat_mult()`` /
-    ``out_features`` says ("" when that is not the problem): the pool alone on the model's own final map."""
-    import torch
-
-    from ..pools import build_pool
-    from ..pools.check import width_fix
-
-    try:
-        with torch.random.fork_rng():
-            feats = _build(config.replace(sac=None), "avg", {}).forward_features(torch.randn(2, 3, 32, 32))
-            m = build_pool(pool, feats.shape[1], **config.pool_args).eval()
-            with torch.no_grad():
-                return width_fix(m, feats.shape[1], m(feats))
-    except Exception:  # noqa: BLE001 - not a width problem: the caller names the original error
-        return ""
-
-
-def _unknown_keyword(e: Exception, given: dict[str, Any]) -> str | None:
-    m = _UNEXPECTED.search(str(e))
-    return m.group(1) if m and m.group(1) in given else None
-
-
-def check_model(config: Any) -> None:
-    """Build the run's model once with the default pool (so a bad --model-arg / --lda-layer /
-    --sac-* is named as such), then with the run's pool and its arguments (--pool, --pool-arg,
-    --pool-file), pushing two 32x32 images through each. Only errors are refused: a pool whose
-    output is NaN trains, and its run ends as diverged."""
-    _check_model_builds(config)
-    pool, name, flag = _resolve_pool(config)
-    _check_pool_builds(config, pool, name, flag)
-    if config.sac is not None:
-        _check_sac_builds(config, pool)
-
-
-def _check_model_builds(config: Any) -> None:
-    """The model with the default pool: an unknown model, a model argument it does not take or a
-    value it cannot be built with, each named by the flag that set it."""
-    from ..models import list_models
-
-    if config.model not in list_models():
-        raise bad("--model", config.model, "unknown model", f"use one of {', '.join(list_models())}")
-    model_args = dict(config.model_args)
-    try:
-        _build(config.replace(sac=None), "avg", {})
-    except Exception as e:  # noqa: BLE001 - every failure becomes one named line
-        known = (
-            ", ".join(
-                a
-                for a in _arguments_of(_model_factory(config.model))
-                if a not in ("num_classes", "in_chans", "pool", "pool_args")
-            )
-            or "none"
-        )
-        key = _unknown_keyword(e, model_args)
-        if key is not None:
-            flag = _MODEL_FLAGS.get(key)
-            if flag:
-                raise bad(
-                    flag, model_args[key], f"{config.model} does not support it", f"{config.model} takes: {known}"
-                ) from None
-            raise bad(
-                "--model-arg",
-                f"{key}={model_args[key]}",
-                f"{config.model} takes no argument {key!r}",
-                f"its arguments are: {known}",
-            ) from None
-        text = str(e).lower()
-        key = next(
-            (k for k in _MODEL_FLAGS if k in model_args and (k in text or k.split("_")[0] in text)),
-            "lda_layer" if "lda_layer" in model_args else None,
-        )  # surgery is the usual culprit
-        flag, value = (_MODEL_FLAGS[key], model_args[key]) if key else ("--model-arg", _kv(model_args))
-        raise bad(
-            flag,
-            value,
-            f"{config.model} cannot be built ({type(e).__name__}: {e})",
-            f"fix the value ({config.model} takes: {known})",
-        ) from None
-
-
-def _resolve_pool(config: Any) -> tuple[Any, str, str]:
-    """The run's pool (a registered name or the class a --pool-file defines), the name errors call
-    it by, and the flag that chose it."""
-    from ..pools import is_pool, list_pools
-
-    if config.pool_file:
-        from ..pools.loader import load_pool_file
-
-        try:
-            pool: Any = load_pool_file(config.pool_file)
-        except Exception as e:  # noqa: BLE001 - an import error in the user's file, named
-            problem = getattr(e, "one_line", f"{type(e).__name__}: {e}")  # a PoolFileError says where, in one line
-            raise bad("--pool-file", config.pool_file, problem, "fix the path or the file") from None
-        return pool, config.pool_file, "--pool-file"
-    if not is_pool(config.pool):
-        raise bad("--pool", config.pool, "unknown pool", f"use one of {', '.join(list_pools())}")
-    return config.pool, config.pool, "--pool"
+    flag, rest = flag_of(problem.field)
+    value = _shown(problem.value)
+    if flag == "--surgery" and rest:  # NAME[.KEY]: shown as --surgery takes it, NAME:KEY=VALUE
+        name, _, key = rest.partition(".")
+        value = f"{name}:{key}={value}" if key else f"{name}:{value}"
+    elif flag in KEY_VALUE_FLAGS and rest:  # the one KEY=VALUE that is at fault
+        value = f"{rest}={value}"
+    return bad(flag, value, problem.problem, problem.fix)
 
 
 def check_pool_args(pool: Any, channels: int, pool_args: dict[str, Any], name: str) -> None:
     """The pool alone, built with ``pool_args`` for ``channels``: an argument it does not take, or a
     value it cannot be built with, named as the --pool-arg that gave it."""
-    from ..pools import build_pool, get_pool_class
+    from ..train.preflight import pool_args_problems
 
-    try:
-        build_pool(pool, channels, **pool_args)
-    except Exception as e:  # noqa: BLE001 - every failure becomes one named line
-        factory = pool if not isinstance(pool, str) else get_pool_class(pool)
-        args = ", ".join(_arguments_of(factory)) or "none"
-        key = _unknown_keyword(e, pool_args)
-        if key is not None:
-            raise bad(
-                "--pool-arg",
-                f"{key}={pool_args[key]}",
-                f"{name} takes no argument {key!r}",
-                f"its arguments are: {args}",
-            ) from None
-        raise bad(
-            "--pool-arg",
-            _kv(pool_args),
-            f"{name} cannot be built with it ({type(e).__name__}: {e})",
-            f"fix the value ({name}'s arguments: {args})",
-        ) from None
+    problems = pool_args_problems(pool, channels, pool_args, name)
+    if problems:
+        raise usage_error(problems[0])
 
 
-def _check_pool_builds(config: Any, pool: Any, name: str, flag: str) -> None:
-    """The model with the run's pool and --pool-arg values: an argument the pool does not take, or
-    a pool that fails at the head (with the contract checker's fix when it is a width problem)."""
-    from ..pools import get_pool_class
+def check_config(config: Any) -> None:
+    """``train.preflight.preflight``'s first problem with ``config``, as the flag that set it."""
+    from ..train.preflight import preflight
 
-    try:
-        _build(config.replace(sac=None), pool, config.pool_args)
-    except Exception as e:  # noqa: BLE001
-        factory = pool if not isinstance(pool, str) else get_pool_class(pool)
-        args = ", ".join(_arguments_of(factory)) or "none"
-        key = _unknown_keyword(e, config.pool_args)
-        if key is not None:
-            raise bad(
-                "--pool-arg",
-                f"{key}={config.pool_args[key]}",
-                f"{name} takes no argument {key!r}",
-                f"its arguments are: {args}",
-            ) from None
-        if config.pool_args:
-            flag, name_value = "--pool-arg", _kv(config.pool_args)
-        else:
-            name_value = name
-        fix = _width_fix(config, pool)
-        if fix:  # the usual cause of a shape error at the head, named as the contract checker names it
-            raise bad(flag, name_value, f"{name} fails in {config.model}", fix) from None
-        raise bad(
-            flag,
-            name_value,
-            f"{name} fails in {config.model} ({type(e).__name__}: {e})",
-            f"fix it ({name}'s arguments: {args})",
-        ) from None
-
-
-def _check_sac_builds(config: Any, pool: Any) -> None:
-    """The whole model with SAC's auxiliary classifiers: stages it does not have, named."""
-    try:
-        _build(config, pool, config.pool_args)
-    except Exception as e:  # noqa: BLE001
-        sac = dict(config.sac)
-        if "pool_reg" in sac and "pool_reg" in str(e):
-            flag, value = "--pool-reg", sac["pool_reg"]
-        elif sac.get("stages") is not None:
-            flag, value = "--sac-stages", ",".join(map(str, sac["stages"]))
-        else:
-            flag, value = "--sac", "(default stages)"
-        raise bad(
-            flag,
-            value,
-            f"{config.model}: {type(e).__name__}: {e}",
-            "pick stages the model has (1-based, not the last) and a pool that fits",
-        ) from None
-
-
-def _model_factory(name: str) -> Any:
-    from ..models import _MODELS
-
-    return _MODELS.get(name)
-
-
-def check_weight_files(config: Any) -> None:
-    for key, path in config.weight_files().items():
-        if not Path(path).is_file():
-            flag = "--lda-weights" if key == "model_args.lda_weights" else "--pool-arg weights"
-            raise bad(
-                flag, path, "no such file", "write it with poolbench fit-lda RUN --layer N --out FILE, or fix the path"
-            )
+    problems = preflight(config)
+    if problems:
+        raise usage_error(problems[0])
 
 
 def check_data(configs: Sequence[Any]) -> None:
@@ -602,17 +409,22 @@ def validate_configs(
 ) -> None:
     """Everything the runs of ``configs`` need, checked before any of them starts (``data=False``:
     all but the sizes asked of the datasets, which needs them loaded)."""
+    import json
+
     configs = list(configs)
     check_device(device)
     if runs_dir is not None:
         check_runs_dir(runs_dir)
-    built = set()
+    seen = set()
     for c in configs:
-        check_dataset(c.dataset)
-        check_weight_files(c)
-        key = repr((c.model, c.pool, c.pool_file, sorted(c.pool_args.items()), sorted(c.model_args.items()), c.sac))
-        if key not in built:  # one build per distinct architecture, not per seed
-            built.add(key)
-            check_model(c)
+        d = c.to_dict()
+        key = json.dumps([d[k] for k in ARCHITECTURE], sort_keys=True, default=str)
+        if key not in seen:  # one build per distinct architecture, not per seed
+            seen.add(key)
+            check_config(c)
     if data:
         check_data(configs)
+
+
+#: The fields a run's model is built from: configs equal in them are checked once.
+ARCHITECTURE = ("dataset", "model", "pool", "pool_file", "pool_args", "model_args", "surgery", "sac", "pool_reg")

@@ -117,9 +117,10 @@ def main(args: argparse.Namespace) -> int:
         use = f"--pool lda --pool-arg weights={out}"
     else:
         # a model that already has replaced layers keeps them (the paper's sequence: 3rd, then 1st)
-        done = config.model_args.get("lda_layer")
+        lda = next((e["args"] for e in config.surgery if e["name"] == "lda_downsample"), {})
+        done = lda.get("layer")
         layers = ([] if done is None else [done] if isinstance(done, int) else list(done)) + [layer]
-        files = config.model_args.get("lda_weights")
+        files = lda.get("weights")
         files = ([] if files is None else [files] if isinstance(files, str) else list(files)) + [str(out)]
         use = f"--lda-layer {','.join(map(str, layers))} --lda-weights {','.join(files)}"
     h, w = shape.height, shape.width

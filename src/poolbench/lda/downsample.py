@@ -17,8 +17,9 @@ weights)`` needs the zoo's convention, ``model.stages`` whose ``stages[L][0]`` i
 stride-2 downsampling (L = 1 .. len(stages) - 1) and ``model.downsample_entry(in, out, stride)``
 (cnn4, preact_resnet18, the CIFAR resnets). ``layers`` may name several downsamplings, replaced
 together (the paper's CIFAR-10 ResNet: the 3rd, then the 1st, each fitted on the network that
-already has the earlier replacement). Runs ask for it with ``model_args={"lda_layer": L,
-"lda_weights": FILE}`` (lists for several), applied by ``poolbench.train.build.build_model``.
+already has the earlier replacement). Runs ask for it as the surgery ``lda_downsample`` with
+``layer=L, weights=FILE`` (lists for several; ``train/surgery.py``), applied after the model is
+built. A value it cannot use raises ``BuildError`` naming the argument (``layer`` or ``weights``).
 
 Per output (Sec. 3.6 back-transform, see ``poolbench.pools.lda``):
 out_km(c) = sum_n p_kmn x_n(c) + (1 - sum_n p_kmn) fbar(c), fbar the fitting set's channel means.
@@ -35,6 +36,7 @@ from typing import Protocol, cast
 import torch
 import torch.nn as nn
 
+from ..build_error import BuildError
 from ..pools.base import WeightMap
 from ..pools.lda import back_transform_mean, load_lda_weights, pool_with, save_lda_weights
 
@@ -71,17 +73,22 @@ def downsampling_model(model: nn.Module, layer: int) -> DownsamplingModel:
 
 
 def check_lda_layer(model: nn.Module, layer: int) -> None:
-    """ValueError that says what to do for a layer this model cannot replace."""
+    """``BuildError`` (a ValueError) naming ``layer`` and what to do, for a layer this model cannot replace."""
     n = downsampling_layers(model)
     if n == 0:
-        raise ValueError(
-            f"{type(model).__name__} has no replaceable downsamplings (cnn4, preact_resnet18 and the "
-            f"CIFAR resnets do); use --layer final for the global pool"
+        raise BuildError(
+            "layer",
+            layer,
+            f"{type(model).__name__} has no replaceable downsamplings",
+            "use a model that has (cnn4, preact_resnet18 and the CIFAR resnets do), or pool globally "
+            "(--layer final, --pool lda)",
         )
     if not 1 <= layer <= n:
-        raise ValueError(
-            f"lda layer must be 1..{n} (the stride-2 downsamplings of {type(model).__name__}), "
-            f"got {layer}; the global pool is --pool lda"
+        raise BuildError(
+            "layer",
+            layer,
+            f"lda layer must be 1..{n} (the stride-2 downsamplings of {type(model).__name__})",
+            "pick one of those; the global pool is --pool lda",
         )
 
 
@@ -194,18 +201,40 @@ def _as_list(v) -> list:
 
 def with_lda_downsampling(model: nn.Module, layers, weights) -> nn.Module:
     """Replace downsampling L (each of ``layers``) of ``model`` by ``LDADownsample`` from ``weights``
-    (a file per layer) followed by the layer's entry module rebuilt at stride 1. In place; returns model."""
-    layers, weights = [int(v) for v in _as_list(layers)], _as_list(weights)
+    (a file per layer) followed by the layer's entry module rebuilt at stride 1. In place; returns
+    model. ``BuildError`` naming ``layer`` or ``weights`` for what cannot be built."""
+    try:
+        layers = [int(v) for v in _as_list(layers)]
+    except (TypeError, ValueError):
+        raise BuildError("layer", layers, "not a layer number (or a list of them)", "e.g. 2 or [3, 1]") from None
+    if weights is None or weights == []:
+        raise BuildError(
+            "layer",
+            layers,
+            f"lda_layer {layers} needs one lda_weights file per layer, and none was given",
+            "fit them with poolbench fit-lda RUN --layer L and give one per layer",
+        )
+    weights = _as_list(weights)
     if len(layers) != len(weights) or not all(weights):
-        raise ValueError(
-            f"lda_layer {layers} needs one lda_weights file per layer, got {weights} "
-            f"(fit them with poolbench fit-lda RUN --layer L)"
+        raise BuildError(
+            "weights",
+            weights,
+            f"lda_layer {layers} needs one lda_weights file per layer",
+            "fit them with poolbench fit-lda RUN --layer L and give one per layer",
         )
     if len(set(layers)) != len(layers):
-        raise ValueError(f"lda_layer repeats a layer: {layers}")
+        raise BuildError("layer", layers, "the list repeats a layer", "name each layer once")
     for layer, path in zip(layers, weights, strict=True):
         staged = downsampling_model(model, layer)
         c_in, c_out = staged.stage_channels[layer - 1], staged.stage_channels[layer]
-        pool = LDADownsample.from_file(path, c_in, c_out)
+        try:
+            pool = LDADownsample.from_file(path, c_in, c_out)
+        except (OSError, ValueError) as exc:  # a missing, foreign or misfitted file, named as the file
+            raise BuildError(
+                "weights",
+                path,
+                f"cannot be used at layer {layer} ({exc})",
+                "fit it with poolbench fit-lda RUN --layer L",
+            ) from exc
         entry_stage(staged, layer)[0] = nn.Sequential(pool, staged.entry_block(c_out, c_out, 1))
     return model

@@ -7,7 +7,8 @@ sum_n p_kmn x_n(c), but p is a trained parameter with no regulariser and no sepa
 ("un-regularized pooling map"). The paper does not say how it initialised p; we start every copy at
 the 2 x 2 average of its block (exactly average pooling), so training starts from the common
 operator and whatever it learns is SGD's. It replaces a stride-2 downsampling by the same surgery
-as the closed form (``with_sgd_downsampling``; ``model_args={"sgd_pool_layer": L}``).
+as the closed form (``with_sgd_downsampling``; the surgery ``sgd_downsample`` with ``layer=L``,
+``train/surgery.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from ..build_error import BuildError
 from ..pools.base import WeightMap
 from .downsample import downsampling_model, entry_stage, output_weight_maps
 
@@ -54,8 +56,12 @@ class SGDDownsample(nn.Module):
 
 
 def with_sgd_downsampling(model: nn.Module, layer: int, image_size: int = 32) -> nn.Module:
-    """Replace downsampling ``layer`` by ``SGDDownsample`` + the entry module at stride 1 (in place)."""
-    layer = int(layer)
+    """Replace downsampling ``layer`` by ``SGDDownsample`` + the entry module at stride 1 (in place);
+    ``BuildError`` naming ``layer`` for one this model cannot replace."""
+    try:
+        layer = int(layer)
+    except (TypeError, ValueError):
+        raise BuildError("layer", layer, "not a layer number", "give one stride-2 downsampling, e.g. 2") from None
     staged = downsampling_model(model, layer)
     c_in, c_out = staged.stage_channels[layer - 1], staged.stage_channels[layer]
     h = image_size // 2 ** (layer - 1)  # every zoo model keeps 32x32 through stages[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -28,6 +29,11 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, pool: Any = "av
 
 def list_models(pattern: str = "*") -> list[str]:
     return _MODELS.list(pattern)
+
+
+def get_model_builder(name: str) -> Callable[..., nn.Module]:
+    """The registered builder of ``name`` (its signature lists the model's arguments)."""
+    return _MODELS.get(name)
 
 
 @functools.cache

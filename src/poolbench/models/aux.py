@@ -1,5 +1,10 @@
 """Simple Auxiliary Classifiers (SAC) and the pooling-weight regulariser, as a training wrapper.
 
+A run asks for them with two fields of its config: ``RunConfig.sac`` (the auxiliary heads: their
+stages, loss weights and pool) and ``RunConfig.pool_reg`` (the regulariser's coefficient); either
+alone builds this wrapper (the regulariser alone: no auxiliary heads, main weight 1), so its
+training loss carries the regulariser whether or not there are auxiliary heads.
+
 Source: Ali, Alsuwaidi & Khan, "FlexPooling with Simple Auxiliary Classifiers in Deep Networks",
 VISAPP 2023 (paper and code: github.com/aliman80/FlexPoolU). SAC "takes feature maps from early
 stages and compresses them into a linear representation via FlexPooling, where no convolutional
@@ -31,6 +36,9 @@ Defaults, and where they come from:
 * ``pool_reg`` = 0: the regulariser is the paper's "+Reg" ablation, off unless asked for. It
   needs a pool that has one (flex with ``weighting="raw"``); softmax weights make R identically
   0, so asking for it there is refused rather than silently doing nothing.
+
+A value that cannot be built raises ``BuildError`` naming the argument (``stages``, ``weights``,
+``pool_reg``); the builder that passed a config field renames it to the field.
 * auxiliary heads get the main head's dropout rate (``model_args["drop_rate"]``; the paper's
   "+Dropout" arm uses 0.25 and does not say where; the authors' code has no dropout).
 
@@ -39,9 +47,9 @@ evaluation, the robustness tools and the reported accuracy never see the auxilia
 ``main_state_dict()`` and ``num_params(main_only=True)`` describe the reported model without them
 (the checkpoint keeps them, so a run can resume).
 
-Packing: the packed trainer (``poolbench.train.packing``) supports plain cross-entropy only and
-raises ``NotPackable`` for a model with ``training_loss``; SAC / ``--pool-reg`` runs therefore fall
-back to training one seed after another. The heads themselves are plain pool + Dropout + Linear.
+Packing: the packed trainer (``poolbench.train.packing``) supports plain cross-entropy only, so
+the pack planner trains SAC runs and regularised runs one seed after another (``can_pack`` names
+which of the two a run has). The heads themselves are plain pool + Dropout + Linear.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from typing import Any, Protocol, TypeGuard, cast, runtime_checkable
 import torch
 import torch.nn as nn
 
+from ..build_error import BuildError
 from .head import ClassifierHead, PooledClassifier, ReadOnlyViews
 
 #: Named loss weights (auxiliary heads in stage order, main last) and their sources.
@@ -63,26 +72,39 @@ DEFAULT_WEIGHTS = "paper"
 
 
 def resolve_weights(weights: str | Sequence[float] | None, n_aux: int) -> list[float]:
-    """The loss weights as a list of n_aux + 1 floats (main last); ValueError naming the fix."""
+    """The loss weights as a list of n_aux + 1 floats (main last); ``BuildError`` naming ``weights``."""
     if weights is None:
         weights = DEFAULT_WEIGHTS if n_aux else [1.0]
     if isinstance(weights, str):
         if weights not in WEIGHT_PRESETS:
-            raise ValueError(
-                f"unknown SAC weights {weights!r}; use one of {', '.join(WEIGHT_PRESETS)} "
-                f"or a list of {n_aux + 1} numbers (auxiliary heads in stage order, main last)"
+            raise BuildError(
+                "weights",
+                weights,
+                "unknown SAC weights",
+                f"use one of {', '.join(WEIGHT_PRESETS)} or a list of {n_aux + 1} numbers "
+                f"(auxiliary heads in stage order, main last)",
             )
         preset = WEIGHT_PRESETS[weights]
         if len(preset) != n_aux + 1:
-            raise ValueError(
-                f"SAC weights {weights!r} = {preset} are for {len(preset) - 1} auxiliary heads + main, "
-                f"but {n_aux} auxiliary stage(s) were asked for; pick two stages (--sac-stages) or "
-                f"give {n_aux + 1} weights (--sac-weights w1,...,main)"
+            raise BuildError(
+                "weights",
+                weights,
+                f"{preset} are for {len(preset) - 1} auxiliary heads + main, but {n_aux} auxiliary stage(s) "
+                f"were asked for",
+                f"pick {len(preset) - 1} stages or give {n_aux + 1} weights (auxiliary heads, main last)",
             )
         return list(preset)
-    out = [float(w) for w in weights]
+    try:
+        out = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise BuildError("weights", weights, "not a list of numbers", f"give {n_aux + 1} numbers") from None
     if len(out) != n_aux + 1:
-        raise ValueError(f"SAC needs {n_aux + 1} weights ({n_aux} auxiliary heads + main, main last), got {out}")
+        raise BuildError(
+            "weights",
+            out,
+            f"SAC needs {n_aux + 1} weights ({n_aux} auxiliary heads + main, main last)",
+            f"give {n_aux + 1} numbers",
+        )
     return out
 
 
@@ -112,16 +134,29 @@ class SACModel(ReadOnlyViews):
         super().__init__()
         for attr in ("forward_stages", "forward_head", "stage_channels"):
             if not hasattr(model, attr):
-                raise ValueError(f"auxiliary classifiers need a model with {attr}; {type(model).__name__} has none")
+                raise BuildError(
+                    "stages",
+                    stages,
+                    f"auxiliary classifiers need a model with {attr}; {type(model).__name__} has none",
+                    "use a zoo model (models/) or train without auxiliary classifiers",
+                )
         # Checked above: it has the PooledClassifier interface SAC uses (a zoo model, or one like it).
         main = cast(PooledClassifier, model)
         n = len(main.stage_channels)
-        stages = list(range(1, n)) if stages is None else [int(s) for s in stages]
+        try:
+            stages = list(range(1, n)) if stages is None else [int(s) for s in stages]
+        except (TypeError, ValueError):
+            raise BuildError("stages", stages, "not a list of stage numbers", "e.g. [1, 2]") from None
         bad = [s for s in stages if not 1 <= s <= n]
         if bad:
-            raise ValueError(f"SAC stages must be in 1..{n} for {type(model).__name__} ({n} stages), got {bad}")
+            raise BuildError(
+                "stages",
+                stages,
+                f"{type(model).__name__} has stages 1..{n}, not {bad}",
+                f"pick stages in 1..{n} (1-based; the last feeds the main head already)",
+            )
         if len(set(stages)) != len(stages):
-            raise ValueError(f"SAC stages repeat: {stages}")
+            raise BuildError("stages", stages, "a stage repeats", "name each stage once")
         self.model = main
         self.aux_stages: list[int] = sorted(stages)
         self.weights = resolve_weights(weights, len(self.aux_stages))
@@ -141,10 +176,13 @@ class SACModel(ReadOnlyViews):
             for s in self.aux_stages
         )
         if self.pool_reg and not any(_has_penalty(m) for m in self.modules()):
-            raise ValueError(
-                f"pool_reg={self.pool_reg} needs a pool with a regulariser (flex with weighting=raw: "
-                f"--pool flex --pool-arg weighting=raw); {type(main.pool).__name__} "
-                f"{getattr(main.pool, 'weighting', '')} has none"
+            weighting = getattr(main.pool, "weighting", None)
+            raise BuildError(
+                "pool_reg",
+                self.pool_reg,
+                f"{type(main.pool).__name__}{f' (weighting={weighting})' if weighting else ''} has no regulariser "
+                f"to weigh",
+                "use a pool with one (flex with weighting=raw: --pool flex --pool-arg weighting=raw) or drop it",
             )
 
     # --- what evaluation and the reports see ------------------------------------------------
@@ -228,5 +266,6 @@ def with_aux_classifiers(
     pool_args: dict[str, Any] | None = None,
     pool_reg: float = 0.0,
 ) -> SACModel:
-    """Wrap ``model`` with SAC heads (``RunConfig.sac`` holds these keyword arguments)."""
+    """Wrap ``model`` with SAC heads (``RunConfig.sac`` holds the keyword arguments but ``pool_reg``,
+    which is ``RunConfig.pool_reg``; ``stages=[]``: no heads, the regulariser alone)."""
     return SACModel(model, stages=stages, weights=weights, pool=pool, pool_args=pool_args, pool_reg=pool_reg)

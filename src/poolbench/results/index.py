@@ -42,7 +42,10 @@ RUN_COLUMNS = (
     ("pool_name", "TEXT"),
     ("pool_args", "TEXT"),  # JSON
     ("pool_1x1", "TEXT"),  # JSON {"relation", "same_as_identity"}: the 1x1 probe when the run started
-    ("surgery", "INTEGER"),  # 1: model arguments or SAC heads change more than the pool
+    (
+        "surgery",
+        "INTEGER",
+    ),  # 1: model arguments, paper surgery, SAC heads or a pool regulariser change more than the pool
     ("seed", "INTEGER"),
     ("protocol_label", "TEXT"),
     ("standard", "INTEGER"),
@@ -105,7 +108,11 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "pool_name": config.get("pool"),
         "pool_args": json.dumps(config.get("pool_args") or {}, sort_keys=True),
         "pool_1x1": _pool_1x1(config.get("pool_1x1")),
-        "surgery": int(bool(config.get("model_args")) or config.get("sac") is not None),
+        "surgery": int(
+            bool(config.get("model_args") or config.get("surgery"))
+            or config.get("sac") is not None
+            or config.get("pool_reg") is not None
+        ),
         "seed": config.get("seed"),
         "protocol_label": config.get("protocol_label") or "unknown",
         "standard": int(bool(config.get("standard"))),

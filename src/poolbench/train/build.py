@@ -1,5 +1,6 @@
-"""A run's model and optimizer: the zoo model with the paper's surgery, and the speed switches
-(torch.compile, channels-last, bf16 autocast, CUDA-graph step marks) that change no mathematics."""
+"""A run's model and optimizer: the zoo model with the paper's surgery (``train/surgery.py``), and
+the speed switches (torch.compile, channels-last, bf16 autocast, CUDA-graph step marks) that change
+no mathematics."""
 
 from __future__ import annotations
 
@@ -9,53 +10,146 @@ from typing import Any, TypeVar, cast
 import torch
 import torch.nn as nn
 
+from ..build_error import BuildError
 from ..models import create_model
 from .config import WEIGHT_FILE_ARGS, RunConfig
 from .inputs import IMAGE_SIZE, RunData
+from .stored_layout import NO_HEADS
+from .surgery import apply_surgery
 
 M = TypeVar("M", bound=nn.Module)
 
 
 def build_model(config: RunConfig, data: RunData) -> nn.Module:
+    """The run's model: the zoo model with its pool, the paper surgery ``config.surgery`` names,
+    the auxiliary heads and pool regulariser (``sac``, ``pool_reg``), materialized by one dry forward.
+
+    Every failure is a ``BuildError`` naming the config field at fault, found by the stage that
+    failed (never by the exception's text): the pool file; the model, or the pool in it (told apart
+    by building the model once more with the default pool, only when the first build fails); each
+    surgery entry; the auxiliary heads; and in the dry forward, the trunk (its surgery) or the head
+    (the pool, with the contract checker's fix for a pool wider than it says)."""
     config.check_flex_sac_version()
+    init = config.model_init()  # a run is rebuilt with the initialisation it was made with
     pool: Any = config.pool
     if config.pool_file:
         from ..pools.loader import load_pool_file
 
-        pool = load_pool_file(config.pool_file)
+        try:
+            pool = load_pool_file(config.pool_file)
+        except Exception as e:  # noqa: BLE001 - the user's file failed to import: named as the file
+            problem = getattr(e, "one_line", f"{type(e).__name__}: {e}")  # a PoolFileError says where, in one line
+            raise BuildError("pool_file", config.pool_file, problem, "fix the path or the file") from e
     torch.manual_seed(config.seed)  # weight init depends on the seed only
-    model_args = dict(config.model_args)
-    lda_layer, lda_weights = model_args.pop("lda_layer", None), model_args.pop("lda_weights", None)
-    sgd_layer = model_args.pop("sgd_pool_layer", None)
-    model = create_model(
-        config.model,
-        num_classes=data.num_classes,
-        in_chans=data.in_chans,
-        pool=pool,
-        pool_args=dict(config.pool_args),
-        **model_args,
-        **config.model_init(),  # a run is rebuilt with the initialisation it was made with
-    )
-    if lda_layer is not None or lda_weights is not None:  # paper surgery (Birodkar et al. 2019), not a zoo option
-        from ..lda.downsample import with_lda_downsampling
-
-        model = with_lda_downsampling(model, lda_layer, lda_weights)
-    if sgd_layer is not None:  # the same pooling map learned by SGD (the paper's Table 4)
-        from ..lda.learned import with_sgd_downsampling
-
-        model = with_sgd_downsampling(model, sgd_layer)
-    if config.sac is not None:  # {} means: auxiliary classifiers with their defaults
-        from ..models.aux import with_aux_classifiers
-
-        sac = dict(config.sac)
-        if sac.get("pool", "same") == "same" and "pool_args" not in sac:
-            # auxiliary pools are the main pool with its arguments, less those tied to the main map
-            # (its size, its channels, a weights file fitted on it)
-            tied = {"size", "channels"} | {key for group, key in WEIGHT_FILE_ARGS if group == "pool_args"}
-            sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in tied}
-        model = with_aux_classifiers(model, **sac)
-    materialize(model, data.in_chans)
+    model = _create(config, pool, data, init)
+    model = apply_surgery(model, config.surgery)
+    if config.sac is not None or config.pool_reg is not None:  # sac {} means: auxiliary classifiers, defaults
+        model = _with_training_terms(model, config)
+    try:
+        materialize(model, data.in_chans)
+    except BuildError:
+        raise
+    except Exception as e:  # noqa: BLE001 - named by the stage that failed
+        raise _forward_error(model, config, data.in_chans, e) from e
     return model
+
+
+def _pool_field(config: RunConfig) -> tuple[str, Any]:
+    """The field that chose the pool and its value (its arguments, when it has any)."""
+    if config.pool_args:
+        return "pool_args", dict(config.pool_args)
+    return ("pool_file", config.pool_file) if config.pool_file else ("pool", config.pool)
+
+
+def _create(config: RunConfig, pool: Any, data: RunData, init: dict[str, str]) -> nn.Module:
+    def make(pool: Any, pool_args: dict[str, Any]) -> nn.Module:
+        return create_model(
+            config.model,
+            num_classes=data.num_classes,
+            in_chans=data.in_chans,
+            pool=pool,
+            pool_args=pool_args,
+            **config.model_args,
+            **init,
+        )
+
+    try:
+        return make(pool, dict(config.pool_args))
+    except BuildError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the model's arguments or the pool's: the default pool tells
+        try:
+            with torch.random.fork_rng():
+                make("avg", {})
+        except Exception:  # noqa: BLE001 - the model fails with any pool: its own arguments
+            field, value = ("model_args", dict(config.model_args)) if config.model_args else ("model", config.model)
+            raise BuildError(
+                field, value, f"{config.model} cannot be built ({type(e).__name__}: {e})", "fix the value"
+            ) from e
+        field, value = _pool_field(config)
+        raise BuildError(field, value, f"the pool cannot be built ({type(e).__name__}: {e})", "fix the value") from e
+
+
+def _with_training_terms(model: nn.Module, config: RunConfig) -> nn.Module:
+    """SAC's auxiliary heads (``config.sac``; none: the regulariser alone) and the pool regulariser."""
+    from ..models.aux import with_aux_classifiers
+
+    sac = dict(config.sac if config.sac is not None else NO_HEADS)
+    if sac.get("pool", "same") == "same" and "pool_args" not in sac:
+        # auxiliary pools are the main pool with its arguments, less those tied to the main map
+        # (its size, its channels, a weights file fitted on it)
+        tied = {"size", "channels"} | {key for group, key in WEIGHT_FILE_ARGS if group == "pool_args"}
+        sac["pool_args"] = {k: v for k, v in config.pool_args.items() if k not in tied}
+    try:
+        return with_aux_classifiers(model, **sac, pool_reg=config.pool_reg or 0.0)
+    except BuildError as e:  # with_aux_classifiers names its keyword: pool_reg is the config's own field
+        raise e.at(e.field if e.field == "pool_reg" else f"sac.{e.field}") from e
+    except Exception as e:  # noqa: BLE001 - an auxiliary pool that cannot be built at a stage
+        raise BuildError(
+            "sac",
+            config.sac,
+            f"the auxiliary heads cannot be built ({type(e).__name__}: {e})",
+            "pick other stages or train without auxiliary classifiers",
+        ) from e
+
+
+def _forward_error(model: nn.Module, config: RunConfig, in_chans: int, e: Exception) -> BuildError:
+    """The dry forward failed: in the trunk (the surgery, or the model) or at the head (the pool)."""
+    what = f"{type(e).__name__}: {e}"
+    stages = getattr(model, "forward_stages", None)
+    x = torch.zeros(2, in_chans, IMAGE_SIZE, IMAGE_SIZE)
+    feats = None
+    if stages is not None:
+        try:
+            with torch.no_grad():
+                feats = stages(x)[-1]
+        except Exception:  # noqa: BLE001 - the trunk itself fails
+            pass
+    if feats is None:
+        if config.surgery:
+            e0 = config.surgery[-1]
+            return BuildError(
+                f"surgery.{e0['name']}",
+                e0.get("args", {}),
+                f"{config.model} fails with it ({what})",
+                "fix its arguments",
+            )
+        field, value = ("model_args", dict(config.model_args)) if config.model_args else ("model", config.model)
+        return BuildError(field, value, f"{config.model} fails on a 32x32 input ({what})", "fix the value")
+    from ..pools.check import width_fix
+
+    field, value = _pool_field(config)
+    pool = getattr(model, "pool", None)
+    fix = ""
+    if isinstance(pool, nn.Module):
+        try:
+            with torch.no_grad():
+                fix = width_fix(pool, feats.shape[1], pool(feats))
+        except Exception:  # noqa: BLE001 - the pool itself fails: the original error says how
+            fix = ""
+    if fix:  # the usual cause of a shape error at the head, named as the contract checker names it
+        return BuildError(field, value, f"the pool fails in {config.model}", fix)
+    return BuildError(field, value, f"the pool fails in {config.model} ({what})", "fix the pool or its arguments")
 
 
 @torch.no_grad()

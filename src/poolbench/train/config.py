@@ -20,15 +20,18 @@ from typing import Any
 from ..fileio import sha256_file
 from ..runs import run_id_part
 from .protocol import Protocol
+from .stored_layout import declared_layout, identity_layout
+from .surgery import weight_files as surgery_weight_files
 
 #: config.json format: 2 added ``data_fingerprint`` (run dirs written before it are migrated by
 #: ``python -m poolbench.train.migrate RUNS_DIR``; unmigrated ones are read as schema 1).
 CONFIG_SCHEMA = 2
 # Not part of the identity: where the data lives and speed-only switches.
 _NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "compile_mode", "data_label")
-# Arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output). The
-# path alone does not define the run: refitting into the same file must give a new run id.
-WEIGHT_FILE_ARGS = (("pool_args", "weights"), ("model_args", "lda_weights"))
+# Pool arguments that name a file of learned weights the run reads (``poolbench fit-lda`` output;
+# surgery declares its own, ``train/surgery.py``). The path alone does not define the run:
+# refitting into the same file must give a new run id.
+WEIGHT_FILE_ARGS = (("pool_args", "weights"),)
 # What the defaults of the FlexPooling pool and of SAC mean (a run that uses either records the
 # version in its config and its id). 1 (before issue 16): one softmax map shared by the channels,
 # an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux). 2: the authors' per-channel map,
@@ -89,8 +92,14 @@ class RunConfig:
     # (``data.holdout_fold``); its accuracy is the run's val_acc. None: absent from the id.
     holdout: dict[str, Any] | None = None
     amp: str = "none"  # "none" (fp32) or "bf16" (autocast inside forward/backward only)
-    model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.2, "lda_layer": 2}
+    model_args: dict[str, Any] = field(default_factory=dict)  # the model's own keywords, e.g. {"drop_rate": 0.2}
+    # a paper's changes to the built model, applied in order (``train/surgery.py``), e.g.
+    # ({"name": "lda_downsample", "args": {"layer": 2, "weights": "fit.pt"}},)
+    surgery: tuple[dict[str, Any], ...] = ()
     sac: dict[str, Any] | None = None  # auxiliary classifiers, e.g. {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}
+    # coefficient of the pool's weight regulariser in the training loss (a pool with ``weight_penalty``:
+    # raw-weight flex, the FlexPooling paper's Eq. 2), with or without ``sac``; None: no regulariser
+    pool_reg: float | None = None
     # sha256 (16 hex) of each weights file named in WEIGHT_FILE_ARGS, keyed "pool_args.weights" etc.;
     # filled from the files when the config is made (if they exist), then checked before training
     weight_file_sha: dict[str, str] = field(default_factory=dict)
@@ -122,7 +131,7 @@ class RunConfig:
 
     @property
     def uses_flex_or_sac(self) -> bool:
-        return self.pool == "flex" or self.sac is not None
+        return self.pool == "flex" or self.sac is not None or self.pool_reg is not None
 
     def check_flex_sac_version(self) -> None:
         """Refuse to build a run made under other FlexPool/SAC defaults than this code's."""
@@ -154,8 +163,9 @@ class RunConfig:
             value = (getattr(self, group) or {}).get(key)
             if isinstance(value, (str, Path)):
                 out[f"{group}.{key}"] = str(value)
-            elif isinstance(value, (list, tuple)):  # several replaced layers, one file each
+            elif isinstance(value, (list, tuple)):  # several files, one each
                 out.update({f"{group}.{key}[{i}]": str(v) for i, v in enumerate(value)})
+        out.update(surgery_weight_files(self.surgery))
         return out
 
     def current_weight_file_sha(self) -> dict[str, str]:
@@ -226,7 +236,7 @@ class RunConfig:
         written before schema 2 did (``train/migrate.py`` uses it to check a stored id)."""
         if schema >= 2:
             self.resolve_data_fingerprint()
-        d = self.to_dict()
+        d = identity_layout(self.to_dict())  # surgery and pool_reg as runs always recorded them
         for k in _NOT_IDENTITY:
             d.pop(k, None)
         if schema < 2:
@@ -292,13 +302,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["protocol"] = self.protocol.to_dict()
+        d["surgery"] = [dict(e) for e in self.surgery]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        d = dict(d)
+        d = declared_layout(d)  # a config.json written before surgery and pool_reg were fields
         d["protocol"] = Protocol.from_dict(d.get("protocol", {}))
-        if "flex_sac_version" not in d and (d.get("pool") == "flex" or d.get("sac") is not None):
+        d["surgery"] = tuple(dict(e) if isinstance(e, dict) else e for e in d.get("surgery") or ())
+        uses_flex_or_sac = d.get("pool") == "flex" or d.get("sac") is not None or d.get("pool_reg") is not None
+        if "flex_sac_version" not in d and uses_flex_or_sac:
             d["flex_sac_version"] = 1  # written before the version existed: the old defaults
         d["init_version"] = init_version_of(d)  # none recorded on a ResNet: version 1, the old one
         names = {f.name for f in dataclasses.fields(cls)}

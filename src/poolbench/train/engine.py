@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import torch
 
+from ..build_error import BuildError
 from ..runs import DEFAULT_RUNS_DIR, RunDir, RunResult
 from .build import build_model, compiled, make_optimizer, to_channels_last
 from .callbacks import Callback
@@ -35,10 +36,17 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def check_config(config: RunConfig) -> None:
-    """Everything about ``config`` that can fail on bad input, checked before its run directory exists."""
+    """Everything about ``config`` that can fail on bad input, checked before its run directory exists:
+    ``preflight``'s first problem is raised as the ``BuildError`` it describes."""
+    from .preflight import preflight
+
     config.protocol.check()
-    config.check_weight_files()
+    config.check_weight_files()  # a file changed since the run was configured: another run, said first
     config.check_pool_file()
+    problems = preflight(config)
+    if problems:
+        p = problems[0]
+        raise BuildError(p.field, p.value, p.problem, p.fix)
     config.check_data()
 
 

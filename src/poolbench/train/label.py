@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from .config import FLEX_SAC_VERSION
+from .stored_layout import declared_layout, stored_model_args
 
 
 def _fmt_arg(v: Any) -> str:
@@ -31,12 +32,15 @@ def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
 
     ``gem``, ``gem(p=2)``, ``avgmax_gated`` (also for a run that names the pool's old name, ``gated``),
     ``custom_pool.py:CustomPool@3f2a`` (a file: its name, class and the
-    first hex digits of its sha256, see ``pools.loader.pool_file_label``); model arguments and
-    auxiliary classifiers change the method too, so they are appended (``flex [lda_layer=2]``,
-    ``avg +sac(weights=[0.1,0.2,0.7])``) rather than silently merged into the plain pool's cell; so
-    is a flex/SAC run made under older defaults (``flex [flex/sac defaults v1]``, see
-    ``train.config.FLEX_SAC_VERSION``).
+    first hex digits of its sha256, see ``pools.loader.pool_file_label``); model arguments, surgery
+    (under the names runs recorded it by, ``train.stored_layout``), auxiliary classifiers and the
+    pool regulariser change the method too, so they are appended (``flex [lda_layer=2]``,
+    ``avg +sac(weights=[0.1,0.2,0.7])``, ``flex(weighting=raw) +pool_reg=0.0001``) rather than
+    silently merged into the plain pool's cell; so is a flex/SAC run made under older defaults
+    (``flex [flex/sac defaults v1]``, see ``train.config.FLEX_SAC_VERSION``). A config.json of either
+    layout gets the same label.
     """
+    config = declared_layout(config)
     if config.get("pool_file"):
         from ..pools.loader import pool_file_label
 
@@ -48,12 +52,16 @@ def pool_label(config: dict[str, Any], full_path: bool = False) -> str:
         label = canonical_pool_name(str(config.get("pool", "avg")))
     if config.get("pool_args"):
         label += f"({_fmt_kwargs(config['pool_args'])})"
-    if config.get("model_args"):
-        label += f" [{_fmt_kwargs(config['model_args'])}]"
+    model_args = stored_model_args(config.get("model_args") or {}, config.get("surgery") or [])
+    if model_args:
+        label += f" [{_fmt_kwargs(model_args)}]"
     if config.get("sac") is not None:  # {} is SAC with its defaults: still SAC
         label += " +sac" + (f"({_fmt_kwargs(config['sac'])})" if config["sac"] else "")
+    if config.get("pool_reg") is not None:
+        label += f" +pool_reg={_fmt_arg(config['pool_reg'])}"
     version = config.get("flex_sac_version")
-    if (config.get("pool") == "flex" or config.get("sac") is not None) and version != FLEX_SAC_VERSION:
+    flex_or_sac = config.get("pool") == "flex" or config.get("sac") is not None or config.get("pool_reg") is not None
+    if flex_or_sac and version != FLEX_SAC_VERSION:
         # made under other flex/SAC defaults (none recorded: version 1): never one cell with today's
         label += f" [flex/sac defaults v{version or 1}]"
     return label

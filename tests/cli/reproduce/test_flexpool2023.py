@@ -26,11 +26,12 @@ def test_each_arm_is_the_papers_method():
     (avg,), (flex,), (reg,), (drop,) = (cells[("synthetic", False, a)] for a in fp.ARMS)
     assert (avg.pool, avg.sac, avg.model_args) == ("avg", None, {})
     assert flex.pool == "flex" and flex.pool_args == {"weighting": "raw"} and flex.sac is None
-    assert reg.pool_args == {"weighting": "raw"} and reg.sac == {"stages": [], "weights": [1.0], "pool_reg": 1e-3}
-    assert drop.model_args == {"drop_rate": 0.25} and drop.sac == reg.sac
+    # the regulariser is its own field: a +Reg arm without SAC has no auxiliary heads
+    assert reg.pool_args == {"weighting": "raw"} and reg.sac is None and reg.pool_reg == 1e-3
+    assert drop.model_args == {"drop_rate": 0.25} and (drop.sac, drop.pool_reg) == (reg.sac, reg.pool_reg)
     (sac_avg,), (sac_reg,) = cells[("synthetic", True, "AvgPool")], cells[("synthetic", True, "FlexPool + Reg")]
     assert sac_avg.sac == {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]}  # the paper's Eq. 3
-    assert sac_reg.sac == {"stages": [1, 2], "weights": [0.1, 0.2, 0.7], "pool_reg": 1e-3}
+    assert sac_reg.sac == {"stages": [1, 2], "weights": [0.1, 0.2, 0.7]} and sac_reg.pool_reg == 1e-3
     assert all(
         c.model == "resnet20" and c.protocol == Protocol() and c.seed == 42 for cfgs in cells.values() for c in cfgs
     )  # the benchmark's fixed protocol by default

@@ -37,6 +37,8 @@ def test_seeds_pools_and_pool_arguments_may_differ():
         ({"amp": "bf16"}, "amp"),
         ({"val_split": 8}, "val_split"),
         ({"model_args": {"drop_rate": 0.1}}, "model_args"),
+        ({"surgery": ({"name": "sgd_downsample", "args": {"layer": 2}},)}, "surgery"),
+        ({"pool_reg": 1e-3}, "pool_reg"),
         ({"channels_last": True}, "channels_last"),
         ({"compile": True}, "compile"),
     ],
@@ -55,6 +57,12 @@ def test_refusal_reasons():
     sac = BASE.replace(sac={})
     ok, why = can_pack([sac, sac.replace(seed=1)])
     assert not ok and "sac" in why
+
+
+def test_a_regularised_flexpool_run_without_sac_is_refused_for_its_regulariser_not_for_sac():
+    reg = BASE.replace(pool="flex", pool_args={"weighting": "raw"}, pool_reg=1e-3)
+    ok, why = can_pack([reg, reg.replace(seed=1)])
+    assert not ok and "pool_reg" in why and "auxiliary" not in why
 
 
 def _ids(tasks):

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...train.surgery import entry
+
 NAME = "birodkar2019"
 HELP = "Birodkar et al. 2019, Table 1 (+ Table 4): closed-form learned pooling, CV-selected, retrained"
 
@@ -179,17 +181,18 @@ class Plan:
         d.update(self.args.model_arg or {})
         return d
 
-    def config(self, seed: int, fold: int | None = None, extra: dict[str, Any] | None = None):
+    def config(self, seed: int, fold: int | None = None, surgery: dict[str, Any] | None = None):
+        """One run of the setting; ``surgery``: one ``RunConfig.surgery`` entry (``train/surgery.py``)."""
         from ...train import RunConfig
 
-        model_args = dict(self.model_args(), **(extra or {}))
         return RunConfig(
             model=self.setting.model,
             dataset=self.setting.dataset,
             seed=seed,
             protocol=self.protocol(),
             holdout=None if fold is None else {"fraction": self.setting.cv_fraction, "fold": fold},
-            model_args=model_args,
+            model_args=self.model_args(),
+            surgery=() if surgery is None else (surgery,),
             data_path=self.args.data_path or self.setting.data_path,
             data_dir=self.args.data_dir,
         )
@@ -313,7 +316,7 @@ def run_setting(plan: Plan) -> dict[str, Any]:
             path = plan.weights_path(fold, layer, alpha, norm)
             if _fitted(args, runs_dir / fold_cfg.run_id, path, layer, alpha, norm) is None:
                 continue
-            cfg = plan.config(args.seeds[0], fold, {"lda_layer": layer, "lda_weights": str(path)})
+            cfg = plan.config(args.seeds[0], fold, entry("lda_downsample", layer=layer, weights=str(path)))
             points.append(((layer, alpha, norm), cfg))
         for (point, _), result in zip(points, _train([cfg for _, cfg in points], args), strict=True):
             row["cv"].setdefault(point, {})[fold] = _error(result, "val")
@@ -323,10 +326,10 @@ def run_setting(plan: Plan) -> dict[str, Any]:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
         if _fitted(args, runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm) is not None:
-            cfgs = [plan.config(s, extra={"lda_layer": layer, "lda_weights": str(path)}) for s in args.seeds]
+            cfgs = [plan.config(s, surgery=entry("lda_downsample", layer=layer, weights=str(path))) for s in args.seeds]
             row["lda"] = {s: _error(r, "test") for s, r in zip(args.seeds, _train(cfgs, args), strict=True)}
         if args.sgd_pooling:
-            cfgs = [plan.config(s, extra={"sgd_pool_layer": layer}) for s in args.seeds]
+            cfgs = [plan.config(s, surgery=entry("sgd_downsample", layer=layer)) for s in args.seeds]
             row["sgd"] = {s: _error(r, "test") for s, r in zip(args.seeds, _train(cfgs, args), strict=True)}
     return row
 
@@ -361,13 +364,13 @@ def write_figures(plan: Plan, row: dict[str, Any], out_dir: Path) -> list[Path]:
     runs_dir = Path(plan.args.runs_dir)
     seed = plan.args.seeds[0]
     lda_cfg = plan.config(
-        seed, extra={"lda_layer": layer, "lda_weights": str(plan.weights_path(None, layer, alpha, norm))}
+        seed, surgery=entry("lda_downsample", layer=layer, weights=str(plan.weights_path(None, layer, alpha, norm)))
     )
     outputs, labels, classes = {}, None, None
     for name, cfg in (("strided conv (baseline)", plan.config(seed)), ("learned pooling", lda_cfg)):
         _, data, model = load_trained(runs_dir / cfg.run_id, plan.args.device)
-        entry = model.stages[layer][0]
-        module = entry[0] if name == "learned pooling" else entry
+        downsampling = model.stages[layer][0]
+        module = downsampling[0] if name == "learned pooling" else downsampling
         outputs[name] = module_outputs(model, module, data.inputs(data.test_x))
         labels, classes = data.test_y, [str(c) for c in range(data.num_classes)]
     channel = int(np.random.default_rng(0).integers(outputs["learned pooling"].shape[1]))

@@ -176,7 +176,7 @@ def arm_config(
     from ...models.aux import WEIGHT_PRESETS
     from ...train import RunConfig
 
-    pool, pool_args, model_args, sac = "avg", {}, {}, None
+    pool, pool_args, model_args, sac, pool_reg = "avg", {}, {}, None, None
     if arm != "AvgPool":
         pool = "flex"
         pool_args = {"weighting": args.flex_weighting if arm == "FlexPool" else "raw"}
@@ -185,7 +185,7 @@ def arm_config(
     if with_sac:
         sac = {"stages": [1, 2], "weights": list(WEIGHT_PRESETS[args.sac_weights])}
     if "Reg" in arm:
-        sac = dict(sac or {"stages": [], "weights": [1.0]}, pool_reg=args.reg)
+        pool_reg = args.reg
     return RunConfig(
         model=MODEL,
         dataset=dataset,
@@ -197,6 +197,7 @@ def arm_config(
         amp=args.amp,
         model_args=model_args,
         sac=sac,
+        pool_reg=pool_reg,
         data_path=data_path,
     )
 

@@ -36,7 +36,8 @@ def can_pack(configs: Sequence[RunConfig]) -> tuple[bool, str]:
     """(True, "") when these runs can share one packed network, else (False, why).
 
     Seeds, pools and pool arguments may differ; everything else must agree, the optimizer must be
-    SGD (packing maps SGD's state only) and no run may have auxiliary classifiers. Model-level limits
+    SGD (packing maps SGD's state only) and no run may add a term to its loss (auxiliary
+    classifiers, a pool regulariser): the packed step is cross-entropy only. Model-level limits
     (an unknown layer) only show when packing, as ``NotPackable``; the trainer then trains the runs
     one by one.
     """
@@ -53,6 +54,11 @@ def can_pack(configs: Sequence[RunConfig]) -> tuple[bool, str]:
         return False, "packing maps SGD's optimizer state only (this protocol uses another optimizer)"
     if any(c.sac is not None for c in configs):  # {} is SAC with its defaults
         return False, "auxiliary classifiers (sac) have their own loss, which packing does not implement"
+    if any(c.pool_reg is not None for c in configs):
+        return (
+            False,
+            "the pool regulariser (pool_reg) adds a penalty to the loss; the packed step is cross-entropy only",
+        )
     return True, ""
 
 
@@ -61,8 +67,8 @@ def plan_packs(configs: Sequence[RunConfig], k: int) -> list[list[RunConfig]]:
 
     Runs whose must-agree fields are equal form a group (groups in order of their first run, runs in
     grid order within one); each group is cut into chunks of ``k``; a chunk ``can_pack`` refuses (an
-    optimizer packing cannot map, auxiliary classifiers, a run twice) becomes single runs. ``k <= 1``
-    plans every run on its own without looking at the runs.
+    optimizer packing cannot map, auxiliary classifiers, a pool regulariser, a run twice) becomes
+    single runs. ``k <= 1`` plans every run on its own without looking at the runs.
     """
     if k <= 1:
         return [[c] for c in configs]
