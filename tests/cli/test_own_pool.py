@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -253,6 +254,7 @@ def test_python_m_poolbench_harness_and_the_pool_files_own_main(tmp_path):
         "cpu",
     ]
     env = {"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    env.update({k: os.environ[k] for k in ("HOME", "POOLBENCH_CACHE")})  # the session's temporary cache
     a = subprocess.run(
         [sys.executable, "-m", "poolbench.harness", str(EX / "custom_pool.py"), *common],
         capture_output=True,
