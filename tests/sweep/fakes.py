@@ -26,7 +26,7 @@ class FakeEngine:
         self.calls: list[str] = []  # run ids, in call order
         self.packs: list[list[str]] = []
 
-    def run(self, config: RunConfig, runs_dir, device=None, progress=True):
+    def run(self, config: RunConfig, runs_dir, device=None, progress=True, callbacks=()):
         self.calls.append(config.run_id)
         if config.pool in self.fail:
             raise RuntimeError(f"boom in {config.pool}")
@@ -41,7 +41,7 @@ class FakeEngine:
             result = write_result(rd, config, "finished", history, 0.0, CPU)
         return result
 
-    def pack(self, configs, runs_dir, device=None, progress=True):
+    def pack(self, configs, runs_dir, device=None, progress=True, callbacks=()):
         self.packs.append([c.run_id for c in configs])
         if self.pack_fails:
             raise MemoryError("packed model does not fit")

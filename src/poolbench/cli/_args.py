@@ -201,6 +201,38 @@ def _lda_layers(text: str):
     return layers[0] if len(layers) == 1 else layers
 
 
+def csv_log_folder(text: str) -> str:
+    """--log-csv: a folder (made when missing), never a file or a link (fileio writes into neither);
+    absolute, as a worker elsewhere sees it."""
+    path = Path(text).absolute()
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(
+            f"{text} is {'a link' if path.is_symlink() else 'a file'}, not a folder; "
+            "name a folder for the CSV logs (it is made when missing)"
+        )
+    return str(path)
+
+
+def add_log_csv_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-csv",
+        metavar="DIR",
+        type=csv_log_folder,
+        help="also write each run's epochs to DIR/<run id>/metrics.csv (one row per epoch, the columns "
+        "and values of its metrics.jsonl), for a spreadsheet or pandas",
+    )
+
+
+def callbacks_from_args(args: argparse.Namespace) -> list[Any]:
+    """The training callbacks the flags ask for (``train.callbacks``), beyond the run's own
+    recorder and progress output."""
+    if args.log_csv is None:
+        return []
+    from ..train.callbacks import CsvLogger
+
+    return [CsvLogger(args.log_csv)]
+
+
 def add_check_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-check",

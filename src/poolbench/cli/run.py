@@ -9,10 +9,12 @@ from ._args import (
     DEFAULT_SEEDS,
     add_check_arg,
     add_data_args,
+    add_log_csv_arg,
     add_model_args,
     add_protocol_args,
     add_threads_arg,
     apply_threads,
+    callbacks_from_args,
     config_from_args,
     parse_kv,
     parse_seeds,
@@ -67,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_arg(p)
+    add_log_csv_arg(p)
     add_check_arg(p)
     add_protocol_args(p)
     add_data_args(p)
@@ -98,7 +101,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"protocol: {label}; seeds {args.seeds}; runs dir {args.runs_dir}")
     # the sweep's path: skip done runs, plan packs, train on the local executor; the first crash
     # stops the command (recorded in its run directory) and is named in one line below
-    executor = LocalExecutor(pack=args.pack, progress=not args.no_progress, device=args.device, stop_on_error=True)
+    executor = LocalExecutor(
+        pack=args.pack,
+        progress=not args.no_progress,
+        device=args.device,
+        stop_on_error=True,
+        callbacks=callbacks_from_args(args),
+    )
     try:
         if args.pack > 1 and len(configs) > 1:
             packable, why = can_pack(configs)  # the seeds of one configuration pack all or none

@@ -24,10 +24,12 @@ from ._args import (
     DEFAULT_SEEDS,
     absolute,
     add_check_arg,
+    add_log_csv_arg,
     add_model_args,
     add_protocol_args,
     add_threads_arg,
     apply_threads,
+    callbacks_from_args,
     model_extras_from_args,
     parse_value,
     protocol_from_args,
@@ -105,6 +107,7 @@ def register(subparsers) -> None:
     x.add_argument("--dry-run", action="store_true", help="list the grid and each run's status; train nothing")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_threads_arg(x)
+    add_log_csv_arg(x)
     add_check_arg(x)
     p.set_defaults(func=main)
 
@@ -187,7 +190,7 @@ def executor_from_args(args: argparse.Namespace, pack: int | None = None):
     for ray: ``refuse_ray_address_without_ray`` has refused it for another)."""
     from ..executors import create_executor
 
-    options: dict[str, Any] = {"pack": pack, "progress": not args.no_progress}
+    options: dict[str, Any] = {"pack": pack, "progress": not args.no_progress, "callbacks": callbacks_from_args(args)}
     if args.ray_address:
         options["address"] = args.ray_address
     return create_executor(args.executor, **options)

@@ -12,9 +12,11 @@ import os
 import platform
 import time
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from ..runs import RunDir
+from ..train.callbacks import Callback
 from ..train.config import RunConfig
 from ..train.engine import auto_device, train_run
 from ..train.packed import train_packed
@@ -30,6 +32,7 @@ def run_task(
     progress: bool = False,
     executor: str = "local",
     reraise: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> Results:
     """Train one run (or one pack of runs) and return ``{run_id: result}``.
 
@@ -38,16 +41,17 @@ def run_task(
     a finished run and resumes an unfinished one from its last checkpoint. A crash is recorded per
     run; then it is the task's result (a sweep goes on), or with ``reraise`` it propagates after
     being recorded (``poolbench run`` stops and names it in one line). ``device`` None picks the
-    worker's own (a GPU where there is one).
+    worker's own (a GPU where there is one). ``callbacks`` (``train.callbacks``: a CSV logger ...)
+    are told every run's hooks, after its recorder.
     """
     for cfg in configs:
         _log_attempt(cfg, runs_dir, executor)
     try:
         results: list[Any]
         if len(configs) == 1:
-            results = [train_run(configs[0], runs_dir, device=device, progress=progress)]
+            results = [train_run(configs[0], runs_dir, device=device, progress=progress, callbacks=callbacks)]
         else:
-            results = train_packed(configs, runs_dir, device=device, progress=progress)
+            results = train_packed(configs, runs_dir, device=device, progress=progress, callbacks=callbacks)
         return {cfg.run_id: res for cfg, res in zip(configs, results, strict=True)}
     except Exception as e:  # noqa: BLE001 - a crash is a result of the sweep, recorded per run
         what = f"{type(e).__name__}: {e}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..runs import RunDir
+from ..train.callbacks import Callback
 from ..train.config import RunConfig
 from ..train.packing import plan_packs
 from ..train.progress import interactive
@@ -39,8 +40,9 @@ class LocalExecutor:
     ``pack``: most runs per task (None: 8 on a GPU, 1 on CPU); ``progress``: bars on a terminal;
     ``device``: where to train (None: a GPU where there is one); ``stop_on_error``: the first crash
     (recorded in its run directory as in any sweep) propagates instead of being the run's result,
-    for a command that names it and exits (``poolbench run``); ``worker``: the task body
-    (``base.run_task``, looked up when the executor is built).
+    for a command that names it and exits (``poolbench run``); ``callbacks``: told every run's
+    hooks (``train.callbacks``: a CSV logger ...); ``worker``: the task body (``base.run_task``,
+    looked up when the executor is built).
     """
 
     name = "local"
@@ -51,9 +53,11 @@ class LocalExecutor:
         progress: bool = True,
         device: str | None = None,
         stop_on_error: bool = False,
+        callbacks: Sequence[Callback] = (),
         worker: TaskWorker | None = None,
     ):
         self.pack, self.progress, self.device, self.stop_on_error = pack, progress, device, stop_on_error
+        self.callbacks = list(callbacks)
         self.worker: TaskWorker = worker if worker is not None else base.run_task
 
     def run(self, configs: Sequence[RunConfig], runs_dir: str) -> Results:
@@ -93,6 +97,7 @@ class LocalExecutor:
             progress=self.progress,
             executor=self.name,
             reraise=self.stop_on_error,
+            callbacks=self.callbacks,
         )
 
 

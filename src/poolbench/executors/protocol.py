@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from ..train.callbacks import Callback
     from ..train.config import RunConfig
 
 #: ``{run_id: result}``: a run's ``result.json`` contents, or a "held" note (see ``HELD``)
@@ -53,4 +54,5 @@ class TaskWorker(Protocol):
         progress: bool = False,
         executor: str = "local",
         reraise: bool = False,
+        callbacks: Sequence[Callback] = (),
     ) -> Results: ...

@@ -37,6 +37,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..train.callbacks import Callback
 from ..train.config import RunConfig
 from ..train.packing import plan_packs
 from . import base, register_executor
@@ -183,7 +184,9 @@ class RayExecutor:
     starts a loopback-only local one. ``pack``: most runs per task (None: 8 where the cluster has
     GPUs, else 1); ``progress``: the driver's bar; ``max_retries``: tries of a task whose worker
     died; ``init_kwargs``: more ``ray.init`` arguments for a cluster this executor starts;
-    ``worker``: the task body (``base.run_task``; shipped to the workers with the task).
+    ``callbacks``: told every run's hooks, pickled to the workers with each task (a CSV logger's
+    folder must be seen by every node, as ``runs_dir`` is); ``worker``: the task body
+    (``base.run_task``; shipped to the workers with the task).
     """
 
     name = "ray"
@@ -195,11 +198,13 @@ class RayExecutor:
         progress: bool = True,
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
         worker: TaskWorker | None = None,
     ):
         self.address, self.pack, self.progress = address, pack, progress
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
+        self.callbacks = list(callbacks)
         self.worker: TaskWorker = worker if worker is not None else base.run_task
 
     def run(self, configs: Sequence[RunConfig], runs_dir: str) -> Results:
@@ -225,7 +230,10 @@ class RayExecutor:
         remote = ray.remote(_call_worker).options(
             num_gpus=1 if gpus else 0, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
         )
-        pending = {remote.remote(self.worker, t, runs_dir, progress=False, executor=self.name): t for t in tasks}
+        pending = {
+            remote.remote(self.worker, t, runs_dir, progress=False, executor=self.name, callbacks=self.callbacks): t
+            for t in tasks
+        }
         results: Results = {}
         with tqdm(total=len(configs), desc="sweep (ray)", unit="run", disable=not self.progress) as bar:
             try:

@@ -14,8 +14,8 @@ each member:
   writes its checkpoint, metrics and line).
 
 A crash goes to ``on_exception`` for every member still training (the recorder records "failed")
-and is re-raised; Ctrl-C becomes
-``RunInterrupted``, whose message says how to resume (nothing is lost but the epoch in progress).
+and is re-raised; Ctrl-C becomes ``RunInterrupted``, whose message says how to resume (nothing is
+lost but the epoch in progress). ``on_fit_end`` comes last, however the fit ended.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def test_the_reproduction_trains_through_the_executor_and_fits_without_the_comma
         tasks.append(len(configs))
         return task_body(configs, runs_dir, **options)
 
-    def fake_engine_run(config, runs_dir, device=None, progress=True):
+    def fake_engine_run(config, runs_dir, device=None, progress=True, callbacks=()):
         result = engine.run(config, runs_dir)
         return dict(result, final_val_acc=50.0)  # a CV fold's held-out accuracy
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # the command line imports this package before torch loads (``--log-csv``)
+    import torch
 
-if TYPE_CHECKING:
     from ..config import RunConfig
 
 Record = dict[str, Any]
