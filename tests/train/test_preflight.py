@@ -193,3 +193,11 @@ def test_a_regulariser_alone_is_applied_in_the_training_loss_without_auxiliary_h
     loss, logits = model.training_loss(x, y, torch.nn.functional.cross_entropy)
     penalty = (model.pool.logits.float().flatten(1).sum(dim=1) - 1.0).pow(2).sum()  # the paper's Eq. 2
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, y) + 0.5 * penalty)
+
+
+def test_a_surgery_argument_given_as_a_model_argument_says_where_it_goes_now():
+    from poolbench.train.preflight import preflight
+
+    (problem,) = preflight(RunConfig(model="resnet20", dataset="synthetic", model_args={"lda_layer": 2}))
+    assert problem.field == "model_args.lda_layer" and "drop_rate" in problem.fix
+    assert "lda_layer is the lda_downsample surgery's layer" in problem.fix

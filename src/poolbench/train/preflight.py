@@ -271,6 +271,18 @@ def _sac_problems(config: RunConfig) -> list[Problem]:
     return unknown_arguments(with_aux_classifiers, config.sac, "sac", "SAC", leave_out=("model", "pool_reg"))
 
 
+def _surgery_hint(problem: Problem) -> Problem:
+    """An unknown model argument that is a surgery's argument under the name runs stored it by
+    (``lda_layer``): the problem says where it goes now."""
+    key = problem.field.rpartition(".")[2]
+    for name in list_surgeries():
+        for a in get_surgery(name).args:
+            if a.stored_as == key:
+                fix = f"{problem.fix}; {key} is the {name} surgery's {a.name} (RunConfig.surgery)"
+                return Problem(problem.field, problem.value, problem.problem, fix)
+    return problem
+
+
 def preflight(config: RunConfig, in_chans: int = 3, num_classes: int = 10) -> list[Problem]:
     """Everything in ``config`` that keeps its model from being built, each as a ``Problem`` naming
     the field: no I/O but reading the files it names, nothing trained or written. The build (for
@@ -287,7 +299,10 @@ def preflight(config: RunConfig, in_chans: int = 3, num_classes: int = 10) -> li
     if config.model in list_models():
         builder = get_model_builder(config.model)
         takes = model_arguments(builder)
-        problems += unknown_arguments(builder, config.model_args, "model_args", config.model, takes=takes)
+        problems += [
+            _surgery_hint(p)
+            for p in unknown_arguments(builder, config.model_args, "model_args", config.model, takes=takes)
+        ]
     if pool is not None:
         name = config.pool_file or config.pool
         factory = pool if not isinstance(pool, str) else get_pool_class(pool)
