@@ -334,19 +334,22 @@ def train_spec(spec_path: str) -> int:
     from poolbench.train import Protocol, RunConfig
     from poolbench.train.engine import train_run
     from poolbench.train.packed import train_packed
+    from poolbench.train.resolve import resolve
 
     spec = json.loads(Path(spec_path).read_text())
     configs = [
-        RunConfig(
-            model=spec["model"],
-            dataset=spec["dataset"],
-            pool=r["pool"],
-            seed=r["seed"],
-            protocol=Protocol(**spec["protocol"]),
-            data_dir=spec["data_dir"],
-            channels_last=True,
-            compile=spec["mode"] != "eager",
-            compile_mode={"eager": None, "compile": None, "cudagraphs": "reduce-overhead"}[spec["mode"]],
+        resolve(
+            RunConfig(
+                model=spec["model"],
+                dataset=spec["dataset"],
+                pool=r["pool"],
+                seed=r["seed"],
+                protocol=Protocol(**spec["protocol"]),
+                data_dir=spec["data_dir"],
+                channels_last=True,
+                compile=spec["mode"] != "eager",
+                compile_mode={"eager": None, "compile": None, "cudagraphs": "reduce-overhead"}[spec["mode"]],
+            )
         )
         for r in spec["runs"]
     ]

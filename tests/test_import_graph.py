@@ -117,6 +117,20 @@ def package_graph(root: Path = ROOT) -> dict[str, set[str]]:
     return dict(edges)
 
 
+def module_graph(package: str, root: Path = ROOT) -> dict[str, set[str]]:
+    """{module: the modules of the same package it imports} for the modules under ``package``
+    (``train`` -> ``poolbench.train.config``, ``poolbench.train.packing.plan``, ...), lazy imports too."""
+    prefix = f"{TOP}.{package}"
+    edges: dict[str, set[str]] = defaultdict(set)
+    for path in sorted((root / package).rglob("*.py")):
+        module, is_package = module_name(path, root)
+        for node in ast.walk(ast.parse(path.read_text())):
+            for target in imported(node, module, is_package, root):
+                if target != module and (target == prefix or target.startswith(prefix + ".")):
+                    edges[module].add(target)
+    return dict(edges)
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one package (Tarjan)."""
     index: dict[str, int] = {}
@@ -166,6 +180,29 @@ def test_the_graph_reader_sees_lazy_relative_and_dynamic_imports(tmp_path):
 
 def test_no_cycle_between_packages():
     assert cycles(package_graph()) == []
+
+
+def test_the_module_reader_sees_a_lazy_cycle_inside_a_package(tmp_path):
+    pkg = tmp_path / "poolbench"
+    (pkg / "t").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "t" / "__init__.py").write_text("")
+    (pkg / "t" / "config.py").write_text("def f():\n    from .data import g\n")
+    (pkg / "t" / "data.py").write_text("from . import config\n")
+    (pkg / "t" / "leaf.py").write_text("from .config import f\n")
+    graph = module_graph("t", pkg)
+    assert graph == {
+        "poolbench.t.config": {"poolbench.t.data"},
+        "poolbench.t.data": {"poolbench.t.config"},
+        "poolbench.t.leaf": {"poolbench.t.config"},
+    }
+    assert cycles(graph) == [["poolbench.t.config", "poolbench.t.data"]]
+
+
+def test_no_cycle_between_the_modules_of_train():
+    """The run's value (config), the data it selects and the training code import one way only,
+    lazy imports inside functions included."""
+    assert cycles(module_graph("train")) == []
 
 
 def test_none_of_the_removed_arrows_is_back():

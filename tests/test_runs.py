@@ -15,6 +15,7 @@ from poolbench.tensorfile import TensorFileError, UnsafeTensorFileError, load_te
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed
+from poolbench.train.resolve import resolve
 
 TINY = Protocol(epochs=1, batch_size=32, train_subset=32, test_subset=32)
 CFG = RunConfig(model="resnet20", dataset="synthetic", protocol=TINY)
@@ -41,7 +42,7 @@ def _hostile_checkpoint(run: RunDir, marker) -> None:
 
 
 def test_a_hostile_checkpoint_is_refused_and_never_executed(tmp_path):
-    run, marker = RunDir(tmp_path, CFG.run_id), tmp_path / "PWNED"
+    run, marker = RunDir(tmp_path, resolve(CFG).run_id), tmp_path / "PWNED"
     _hostile_checkpoint(run, marker)
     with pytest.raises(UnsafeTensorFileError, match="refused") as e:
         train_run(CFG, tmp_path, device="cpu", progress=False)
@@ -52,8 +53,8 @@ def test_a_hostile_checkpoint_is_refused_and_never_executed(tmp_path):
 def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
     cfgs = [CFG, CFG.replace(seed=1)]
     marker = tmp_path / "PWNED"
-    _hostile_checkpoint(RunDir(tmp_path, cfgs[1].run_id), marker)
-    with pytest.raises(UnsafeTensorFileError, match=cfgs[1].run_id):
+    _hostile_checkpoint(RunDir(tmp_path, resolve(cfgs[1]).run_id), marker)
+    with pytest.raises(UnsafeTensorFileError, match=resolve(cfgs[1]).run_id):
         train_packed(cfgs, tmp_path, device="cpu", progress=False)
     assert not marker.exists()
 
@@ -61,7 +62,7 @@ def test_a_hostile_checkpoint_in_a_pack_is_refused_and_never_executed(tmp_path):
 @pytest.mark.slow  # trains real tiny runs: 4-6 s on 2 cores
 def test_run_refuses_a_hostile_checkpoint_in_one_line(tmp_path, capsys):
     marker = tmp_path / "PWNED"
-    _hostile_checkpoint(RunDir(tmp_path, CFG.run_id), marker)
+    _hostile_checkpoint(RunDir(tmp_path, resolve(CFG).run_id), marker)
     rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and not marker.exists()
@@ -79,7 +80,7 @@ def test_genuine_plain_and_packed_checkpoints_load_weights_only(tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a checkpoint at all" * 10])
 def test_a_damaged_checkpoint_is_named_and_the_run_restarts_once_it_is_moved_away(tmp_path, content):
-    run = RunDir(tmp_path, CFG.run_id)
+    run = RunDir(tmp_path, resolve(CFG).run_id)
     run.path.mkdir(parents=True)
     run.checkpoint.write_bytes(content)
     with pytest.raises(TensorFileError, match="cannot be read") as e:
@@ -91,7 +92,7 @@ def test_a_damaged_checkpoint_is_named_and_the_run_restarts_once_it_is_moved_awa
 
 
 def test_a_tensor_file_that_is_not_a_checkpoint_is_named(tmp_path):
-    run = RunDir(tmp_path, CFG.run_id)
+    run = RunDir(tmp_path, resolve(CFG).run_id)
     run.path.mkdir(parents=True)
     torch.save({"weights": torch.zeros(2)}, run.checkpoint)
     with pytest.raises(TensorFileError, match="not a poolbench checkpoint"):
@@ -123,7 +124,7 @@ def test_a_garbage_json_file_is_named(tmp_path, content):
 
 
 def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
-    run = RunDir(tmp_path, CFG.run_id)
+    run = RunDir(tmp_path, resolve(CFG).run_id)
     run.path.mkdir(parents=True)
     run.result.write_text("{garbage")
     rc = main(RUN_ARGV + ["--runs-dir", str(tmp_path)])
@@ -132,7 +133,7 @@ def test_a_garbage_result_json_stops_run_with_its_name(tmp_path, capsys):
 
 
 def test_stale_temp_files_of_a_killed_write_are_cleaned_when_the_run_starts(tmp_path):
-    run = RunDir(tmp_path, CFG.run_id)
+    run = RunDir(tmp_path, resolve(CFG).run_id)
     run.path.mkdir(parents=True)
     stale = run.path / ".checkpoint.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
@@ -144,8 +145,8 @@ def test_load_run_reads_config_result_and_metrics_of_a_trained_run(tmp_path):
     from poolbench.runs import load_run
 
     result = train_run(CFG, tmp_path, device="cpu", progress=False)
-    run = load_run(tmp_path / CFG.run_id)
-    assert run.config["run_id"] == CFG.run_id and run.config["model"] == "resnet20"
+    run = load_run(tmp_path / resolve(CFG).run_id)
+    assert run.config["run_id"] == resolve(CFG).run_id and run.config["model"] == "resnet20"
     assert run.result == result
     assert [m["epoch"] for m in run.metrics] == [1]
 
@@ -278,7 +279,7 @@ def test_a_result_poolbench_writes_is_valid(tmp_path):
     atomic_write_json(run.result, GOOD_RESULT)
     assert run.read_result() == GOOD_RESULT and run.is_done()
     result = train_run(CFG, tmp_path, device="cpu", progress=False)  # the recorder's own result.json
-    assert RunDir(tmp_path, CFG.run_id).read_result() == result
+    assert RunDir(tmp_path, resolve(CFG).run_id).read_result() == result
 
 
 @pytest.mark.parametrize("change, named", INVALID_RESULTS.values(), ids=INVALID_RESULTS.keys())
@@ -322,9 +323,9 @@ def test_an_invalid_result_stops_run_and_sweep_and_is_kept(tmp_path, capsys):
     from poolbench.sweep import run_sweep
     from tests.sweep.fakes import FakeEngine
 
-    run = RunDir(tmp_path, CFG.run_id)
+    run = RunDir(tmp_path, resolve(CFG).run_id)
     run.path.mkdir(parents=True)
-    text = json.dumps(GOOD_RESULT | {"run_id": CFG.run_id, "best_test_acc": 150.0})
+    text = json.dumps(GOOD_RESULT | {"run_id": resolve(CFG).run_id, "best_test_acc": 150.0})
     run.result.write_text(text)
     with pytest.raises(RunFileError, match="best_test_acc 150"):
         train_run(CFG, tmp_path, device="cpu", progress=False)

@@ -10,6 +10,7 @@ import torch
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.config import pool_fields
 from poolbench.train.engine import train_run
+from poolbench.train.resolve import resolve
 from poolbench.trained import load_trained
 
 POOL = """
@@ -42,11 +43,13 @@ def run(tmp_path_factory):
 def test_a_run_with_a_pool_file_is_refused_until_the_caller_asks_naming_the_keywords(run):
     runs, cfg = run
     with pytest.raises(ValueError, match=r"pass trust_pool_file=True .* or pool_file=PATH to name the file"):
-        load_trained(runs / cfg.run_id)
-    loaded = load_trained(cfg.run_id, runs_dir=runs, device="cpu", trust_pool_file=True)  # a run id under runs_dir
-    assert loaded.config.run_id == cfg.run_id and type(loaded.model.pool).__name__ == "MyPool"
+        load_trained(runs / resolve(cfg).run_id)
+    loaded = load_trained(
+        resolve(cfg).run_id, runs_dir=runs, device="cpu", trust_pool_file=True
+    )  # a run id under runs_dir
+    assert loaded.config.run_id == resolve(cfg).run_id and type(loaded.model.pool).__name__ == "MyPool"
     assert not loaded.model.training
-    checkpoint = torch.load(runs / cfg.run_id / "checkpoint.pt", weights_only=True)["model"]
+    checkpoint = torch.load(runs / resolve(cfg).run_id / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(v, checkpoint[k]) for k, v in loaded.model.state_dict().items())
     assert loaded.data.num_classes == 10 and loaded.data.test_x.shape[0] == 16
 
@@ -58,8 +61,8 @@ def test_a_named_pool_file_that_is_not_the_one_trained_with_is_refused(run, tmp_
     with pytest.raises(
         ValueError, match=r"^pool_file=.*other\.py:MyPool, but that file is not the one the run trained with"
     ):
-        load_trained(runs / cfg.run_id, pool_file=f"{other}:MyPool")
-    assert load_trained(runs / cfg.run_id, pool_file=cfg.pool_file).model is not None
+        load_trained(runs / resolve(cfg).run_id, pool_file=f"{other}:MyPool")
+    assert load_trained(runs / resolve(cfg).run_id, pool_file=cfg.pool_file).model is not None
 
 
 def test_no_run_directory_is_one_line(tmp_path):

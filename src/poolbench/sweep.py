@@ -14,6 +14,7 @@ run directories; the driver rebuilds the results index at the end.
 from __future__ import annotations
 
 import itertools
+import json
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -87,7 +88,7 @@ def expand_suite(
 
 
 def _expand(cells, pools, seeds, protocol, pool_args, **common) -> list[RunConfig]:
-    """Configs in a stable order (cell, pool, seed), deduplicated by run_id.
+    """Configs in a stable order (cell, pool, seed), deduplicated (equal configs, equal runs).
 
     ``pool_args`` maps a pool name to its keyword arguments; the key ``"*"`` applies to every
     pool (a pool's own entry wins), so ``{"gem": {"p": 4}}`` leaves avg and max untouched.
@@ -96,14 +97,14 @@ def _expand(cells, pools, seeds, protocol, pool_args, **common) -> list[RunConfi
     protocol = protocol or Protocol()
     seeds = list(seeds)
     out: dict[str, RunConfig] = {}
-    fields = {pool: pool_fields(pool) for pool in pools}  # a user's file: its resolved path and sha256
+    fields = {pool: pool_fields(pool) for pool in pools}  # a user's file: its resolved path
     for (model, dataset), pool in itertools.product(cells, pools):
         args = {**pool_args.get("*", {}), **pool_args.get(pool, {})}
         for seed in seeds:
             cfg = RunConfig(
                 model=model, dataset=dataset, pool_args=args, seed=seed, protocol=protocol, **fields[pool], **common
             )
-            out.setdefault(cfg.settings_key(), cfg)  # (run ids would read every dataset here)
+            out.setdefault(json.dumps(cfg.to_dict(), sort_keys=True, default=str), cfg)
     return list(out.values())
 
 
@@ -111,9 +112,10 @@ def run_status(config: RunConfig, runs_dir) -> str:
     """'done' (finished/diverged), 'failed' (will be retried), 'resume' (has a checkpoint), 'new', or
     'no data' (its dataset is not here, so its run id is unknown; nothing is downloaded to find out)."""
     from .data import DataError
+    from .train.resolve import resolve
 
     try:
-        config.resolve_data_fingerprint(download=False)
+        config = resolve(config, download=False)
     except DataError:
         return "no data"
     rd = RunDir(runs_dir, config.run_id)
@@ -165,13 +167,17 @@ def run_sweep(
     tasks with the one pack planner, ``train.packing.plan_packs``. ``poolbench run``, ``sweep`` and
     the reproductions all train through here. ``index``: rebuild the runs directory's results
     index at the end (a grid's driver does; ``poolbench run`` leaves it to the commands that read).
+    Each config is resolved first (``train.resolve``: its data is read, an official archive
+    downloaded if missing); ``results`` is keyed by the resolved run ids.
     """
+    from .train.resolve import resolve
+
     if executor is None:
         from .executors.local import LocalExecutor
 
         executor = LocalExecutor()
     runs_dir = Path(runs_dir).resolve()  # workers may run elsewhere: never hand them a relative path
-    configs = list({c.run_id: c for c in configs}.values())
+    configs = list({c.run_id: c for c in map(resolve, configs)}.values())  # reads (or downloads) the data
     summary = SweepSummary(total=len(configs))
     todo = []
     for cfg in configs:

@@ -77,8 +77,8 @@ def check_pool_file(
     names is code that runs on import: it is imported only when the user names a file on the
     command line (``named``, used in place of the recorded path) or confirms the recorded one
     (``trust_recorded``), and either way only when the file's sha256 is the ``pool_file_sha`` the
-    run recorded. ``recorded`` is the config.json as written, read before RunConfig (which fills a
-    missing sha256 from the file as it is now)."""
+    run recorded. ``recorded`` is the config.json as written: a missing sha256 is never filled from
+    the file as it is now (which ``train.resolve`` would do for a new run)."""
     pool_file, recorded_sha = recorded.get("pool_file"), recorded.get("pool_file_sha")
     if not pool_file:
         return recorded

@@ -173,16 +173,16 @@ def test_a_data_path_that_cannot_be_read_is_refused_before_any_run_id_is_resolve
 ):
     import os
 
-    from poolbench.train.config import RunConfig
+    from poolbench.train import resolve as resolve_module
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
     mat = tmp_path / "train_32x32.mat"
     mat.write_bytes(b"a file, not the folder svhn wants")
     resolved = []
-    real = RunConfig.resolve_data_fingerprint
+    real = resolve_module.data_identity
     monkeypatch.setattr(
-        RunConfig, "resolve_data_fingerprint", lambda self, **kw: resolved.append(self) or real(self, **kw)
+        resolve_module, "data_identity", lambda selection, **kw: resolved.append(selection) or real(selection, **kw)
     )
     pool_file = str(Path(__file__).resolve().parents[2] / "examples" / "custom_pool.py")
     for dataset, path, problem in (

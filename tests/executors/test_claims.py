@@ -11,6 +11,7 @@ from poolbench.executors.local import LocalExecutor
 from poolbench.runs import RunDir
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
+from poolbench.train.resolve import resolve
 from tests.sweep.fakes import FakeEngine
 
 
@@ -94,7 +95,7 @@ def grid():
 
 def test_the_local_executor_leaves_a_run_another_live_process_holds_and_says_so(tmp_path):
     configs = grid()
-    held = RunDir(tmp_path, configs[1].run_id).path
+    held = RunDir(tmp_path, resolve(configs[1]).run_id).path
     holder = _hold_in_another_process(held)
     engine = FakeEngine()
     try:
@@ -102,12 +103,12 @@ def test_the_local_executor_leaves_a_run_another_live_process_holds_and_says_so(
     finally:
         holder.kill()  # no cleanup: its lock file stays, naming a dead pid
         holder.wait()
-    assert engine.calls == [configs[0].run_id] and not held.exists()  # nothing trained or written there
+    assert engine.calls == [resolve(configs[0]).run_id] and not held.exists()  # nothing trained or written there
     assert (summary.finished, summary.held, summary.failed) == (1, 1, 0) and "1 held by other processes" in str(summary)
     (note,) = summary.problems()
-    assert note["status"] == "held" and note["run_id"] == configs[1].run_id and "again" in note["error"]
+    assert note["status"] == "held" and note["run_id"] == resolve(configs[1]).run_id and "again" in note["error"]
     again = run_sweep(configs, tmp_path, LocalExecutor(progress=False, worker=engine.worker))
-    assert engine.calls[1:] == [configs[1].run_id] and (again.skipped, again.finished, again.held) == (1, 1, 0)
+    assert engine.calls[1:] == [resolve(configs[1]).run_id] and (again.skipped, again.finished, again.held) == (1, 1, 0)
 
 
 def test_a_sweep_with_a_held_run_exits_1_never_a_silent_0(tmp_path, monkeypatch, capsys):

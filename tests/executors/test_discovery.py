@@ -9,6 +9,7 @@ import poolbench.executors as executors
 from poolbench.executors import Executor, create_executor, register_executor
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
+from poolbench.train.resolve import resolve
 from tests.sweep.fakes import FakeEngine
 
 
@@ -63,8 +64,9 @@ def test_an_executor_registered_in_a_test_is_found_by_name_and_trains_the_sweep(
 
     configs = expand_grid(["avg", "max"], ["resnet20"], ["synthetic"], [0], Protocol(epochs=1))
     summary = run_sweep(configs, tmp_path, create_executor("recording", tag="t"))
-    assert seen == [("t", [c.run_id for c in configs])] and summary.finished == 2
-    assert list(summary.results) == [c.run_id for c in configs]
+    ids = [resolve(c).run_id for c in configs]
+    assert seen == [("t", ids)] and summary.finished == 2
+    assert list(summary.results) == ids
     assert run_sweep(configs, tmp_path, create_executor("recording", tag="again")).skipped == 2
     assert len(seen) == 1  # done runs never reach an executor
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from poolbench.train.config import RunConfig
 from poolbench.train.protocol import Protocol
+from poolbench.train.resolve import resolve
 
 
 def fake_png(seed: int = 0, size: int = 32) -> bytes:
@@ -76,7 +77,7 @@ def write_run(
         "data_fingerprint",
         hashlib.sha256(json.dumps([dataset, protocol, val_split], sort_keys=True).encode()).hexdigest()[:16],
     )
-    cfg = RunConfig(
+    cfg = RunConfig(  # resolved below: the data fingerprint is given, a pool file is hashed
         model=model,
         dataset=dataset,
         pool=pool,
@@ -87,6 +88,7 @@ def write_run(
         pool_file=pool_file,
         **config_kw,
     )
+    cfg = resolve(cfg)
     run_dir = Path(runs_dir) / cfg.run_id
     run_dir.mkdir(parents=True)
     config = cfg.to_dict() | {"run_id": cfg.run_id, "protocol_label": cfg.protocol_label(), "standard": cfg.is_standard}

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from poolbench.runs import RunDir
+from poolbench.train.resolve import resolve
 
 
 def assert_complete_and_unduplicated(runs_dir, configs) -> None:
     """One directory per run id and nothing else; one finished result; epochs 1..E, each once."""
     runs_dir = Path(runs_dir)
+    configs = [resolve(c) for c in configs]
     assert sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) == sorted(c.run_id for c in configs)
     for cfg in configs:
         rd = RunDir(runs_dir, cfg.run_id)

@@ -13,6 +13,7 @@ import torch
 from poolbench.runs import RunDir
 from poolbench.train.config import RunConfig
 from poolbench.train.recorder import config_record, write_result
+from poolbench.train.resolve import resolve
 
 CPU = torch.device("cpu")
 
@@ -27,6 +28,7 @@ class FakeEngine:
         self.packs: list[list[str]] = []
 
     def run(self, config: RunConfig, runs_dir, device=None, progress=True, callbacks=()):
+        config = resolve(config)  # as train_run does
         self.calls.append(config.run_id)
         if config.pool in self.fail:
             raise RuntimeError(f"boom in {config.pool}")

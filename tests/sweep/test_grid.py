@@ -6,6 +6,7 @@ from poolbench.runs import RunDir, atomic_write_json
 from poolbench.sweep import SUITES, expand_grid, expand_suite, parse_seeds, run_status
 from poolbench.train import Protocol
 from poolbench.train.packing import plan_packs
+from poolbench.train.resolve import resolve
 
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
 
@@ -33,10 +34,10 @@ def test_expand_grid_is_the_full_product_in_a_stable_order():
         ("resnet20", "max", 0),
         ("resnet20", "max", 1),
     ]
-    assert len({c.run_id for c in cfgs}) == len(cfgs)
+    assert len({resolve(c).run_id for c in cfgs}) == len(cfgs)
     assert all(c.protocol == TINY for c in cfgs)
-    assert [c.run_id for c in cfgs] == [
-        c.run_id for c in expand_grid(["avg", "max"], ["resnet20", "vgg16_bn"], ["synthetic"], [0, 1], TINY)
+    assert [resolve(c).run_id for c in cfgs] == [
+        resolve(c).run_id for c in expand_grid(["avg", "max"], ["resnet20", "vgg16_bn"], ["synthetic"], [0, 1], TINY)
     ]
 
 
@@ -83,20 +84,25 @@ def test_unknown_suite_lists_the_valid_ones():
 
 
 def test_plan_packs_packs_only_compatible_runs():
-    cfgs = expand_grid(["avg", "max", "gem"], ["resnet20", "resnet32"], ["synthetic"], [0, 1], TINY)
+    cfgs = [
+        resolve(c) for c in expand_grid(["avg", "max", "gem"], ["resnet20", "resnet32"], ["synthetic"], [0, 1], TINY)
+    ]
     assert plan_packs(cfgs, 1) == [[c] for c in cfgs]
     tasks = plan_packs(cfgs, 4)
     assert [len(t) for t in tasks] == [4, 2, 4, 2]
     assert all(len({c.model for c in t}) == 1 for t in tasks)
     assert sorted(c.run_id for t in tasks for c in t) == sorted(c.run_id for c in cfgs)
     # a pack the planner refuses (here: an optimizer whose state packing cannot map) is trained run by run
-    adam = expand_grid(["avg", "max"], ["resnet20"], ["synthetic"], [0, 1], Protocol(epochs=2, optimizer="adam"))
+    adam = [
+        resolve(c)
+        for c in expand_grid(["avg", "max"], ["resnet20"], ["synthetic"], [0, 1], Protocol(epochs=2, optimizer="adam"))
+    ]
     assert plan_packs(adam, 4) == [[c] for c in adam]
 
 
 def test_runs_differing_in_protocol_are_never_packed():
-    a = expand_grid(["avg"], ["resnet20"], ["synthetic"], [0], TINY)
-    b = expand_grid(["max"], ["resnet20"], ["synthetic"], [0], Protocol(epochs=3))
+    a = [resolve(c) for c in expand_grid(["avg"], ["resnet20"], ["synthetic"], [0], TINY)]
+    b = [resolve(c) for c in expand_grid(["max"], ["resnet20"], ["synthetic"], [0], Protocol(epochs=3))]
     assert plan_packs(a + b, 8) == [a, b]
 
 
@@ -107,10 +113,10 @@ def test_run_status(tmp_path):
         (diverged, {"status": "diverged"}),
         (failed, {"status": "failed"}),
     ):
-        atomic_write_json(RunDir(tmp_path, cfg.run_id).result, body | {"run_id": cfg.run_id})
-    RunDir(tmp_path, started.run_id).path.mkdir()
+        atomic_write_json(RunDir(tmp_path, resolve(cfg).run_id).result, body | {"run_id": resolve(cfg).run_id})
+    RunDir(tmp_path, resolve(started).run_id).path.mkdir()
     assert run_status(started, tmp_path) == "new"  # an empty directory holds nothing to resume
-    RunDir(tmp_path, started.run_id).checkpoint.write_bytes(b"x")
+    RunDir(tmp_path, resolve(started).run_id).checkpoint.write_bytes(b"x")
     assert [run_status(c, tmp_path) for c in (new, started, done, diverged, failed)] == [
         "new",
         "resume",

@@ -8,6 +8,7 @@ from poolbench.executors.local import LocalExecutor
 from poolbench.runs import RunDir
 from poolbench.sweep import expand_grid, run_sweep
 from poolbench.train import Protocol
+from poolbench.train.resolve import resolve
 from tests.sweep.fakes import FakeEngine
 
 TINY = Protocol(epochs=2, train_subset=256, test_subset=128)
@@ -26,8 +27,8 @@ def test_sweep_runs_every_config_once_then_skips_them(tmp_path):
     eng, cfgs = FakeEngine(), grid()
     s = run_sweep(cfgs, tmp_path, on(eng))
     assert (s.total, s.skipped, s.finished, s.diverged, s.failed) == (4, 0, 4, 0, 0)
-    assert eng.calls == [c.run_id for c in cfgs]
-    assert list(s.results) == [c.run_id for c in cfgs]
+    assert eng.calls == [resolve(c).run_id for c in cfgs]
+    assert list(s.results) == [resolve(c).run_id for c in cfgs]
     again = FakeEngine()
     s2 = run_sweep(cfgs, tmp_path, on(again))
     assert again.calls == [] and (s2.skipped, s2.finished) == (4, 0)
@@ -40,20 +41,20 @@ def test_a_crash_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert (s.finished, s.failed) == (4, 2)
     bad = [c for c in cfgs if c.pool == "bad"]
     for cfg in bad:
-        rd = RunDir(tmp_path, cfg.run_id)
+        rd = RunDir(tmp_path, resolve(cfg).run_id)
         result = rd.read_result()
         assert result["status"] == "failed" and result["error"] == "RuntimeError: boom in bad"
         assert result["provenance"]["torch_version"]
         assert "Traceback" in (rd.path / "error.log").read_text()
-        assert json.loads(rd.config.read_text())["run_id"] == cfg.run_id
-    assert {r["run_id"] for r in s.problems()} == {c.run_id for c in bad}
+        assert json.loads(rd.config.read_text())["run_id"] == resolve(cfg).run_id
+    assert {r["run_id"] for r in s.problems()} == {resolve(c).run_id for c in bad}
 
     # the next sweep retries the failed runs only, and keeps their old error in attempts.jsonl
     eng = FakeEngine()
     s2 = run_sweep(cfgs, tmp_path, on(eng))
-    assert sorted(eng.calls) == sorted(c.run_id for c in bad)
+    assert sorted(eng.calls) == sorted(resolve(c).run_id for c in bad)
     assert (s2.skipped, s2.finished, s2.failed) == (4, 2, 0)
-    attempts = [json.loads(line) for line in (RunDir(tmp_path, bad[0].run_id).path / "attempts.jsonl").open()]
+    attempts = [json.loads(line) for line in (RunDir(tmp_path, resolve(bad[0]).run_id).path / "attempts.jsonl").open()]
     assert [a.get("previous_error") for a in attempts] == [None, "RuntimeError: boom in bad"]
 
 
@@ -91,7 +92,7 @@ def test_driver_rebuilds_the_index_once_at_the_end(tmp_path, monkeypatch):
     monkeypatch.setattr("poolbench.results.index.build_index", build_index)
     cfgs = grid()
     run_sweep(cfgs, tmp_path, on(FakeEngine()))
-    assert calls == [(tmp_path.resolve(), sorted(c.run_id for c in cfgs))]
+    assert calls == [(tmp_path.resolve(), sorted(resolve(c).run_id for c in cfgs))]
 
 
 def test_a_broken_index_is_a_warning_not_a_lost_sweep(tmp_path, monkeypatch):

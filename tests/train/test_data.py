@@ -13,6 +13,7 @@ from poolbench.cli import main
 from poolbench.data import datasets
 from poolbench.train import Protocol, RunConfig
 from poolbench.train import data as run_data
+from poolbench.train.resolve import check_unchanged, resolve
 
 from .folders import write_folder
 
@@ -34,38 +35,39 @@ def folder_config(path, **kw) -> RunConfig:
 def test_two_image_folders_are_two_runs(tmp_path):
     a = write_folder(tmp_path / "big", ["a", "b", "c"])
     b = write_folder(tmp_path / "tiny", ["x", "y"], seed=1)
-    assert folder_config(a).run_id != folder_config(b).run_id
+    assert resolve(folder_config(a)).run_id != resolve(folder_config(b)).run_id
     ca, cb = folder_config(a), folder_config(b)
-    assert ca.resolve_data_fingerprint() != cb.resolve_data_fingerprint()
+    assert resolve(ca).data_fingerprint != resolve(cb).data_fingerprint
 
 
 def test_same_content_elsewhere_is_the_same_run_and_a_subset_is_not(tmp_path):
     a = write_folder(tmp_path / "one", ["a", "b"])
     b = write_folder(tmp_path / "two", ["a", "b"])  # same seed: the same pixels
-    assert folder_config(a).run_id == folder_config(b).run_id
+    assert resolve(folder_config(a)).run_id == resolve(folder_config(b)).run_id
     sub = RunConfig(
         model="resnet20", dataset="imagefolder", data_path=str(a), protocol=Protocol(epochs=1, train_subset=3)
     )
-    assert sub.run_id != folder_config(a).run_id
+    assert resolve(sub).run_id != resolve(folder_config(a)).run_id
 
 
 def test_fingerprint_is_cached_on_disk_and_follows_an_edit(tmp_path, monkeypatch):
     a = write_folder(tmp_path / "f", ["a", "b"])
-    first = folder_config(a).resolve_data_fingerprint()
+    first = resolve(folder_config(a)).data_fingerprint
     assert list((tmp_path / "cache" / "fingerprints").glob("*.txt"))
     run_data._MEMORY.clear()
     monkeypatch.setattr(run_data, "select_data", lambda c: pytest.fail("recomputed despite the cache"))
-    assert folder_config(a).resolve_data_fingerprint() == first
+    assert resolve(folder_config(a)).data_fingerprint == first
     monkeypatch.undo()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")  # new size/mtime
-    assert folder_config(a).resolve_data_fingerprint() != first
+    assert resolve(folder_config(a)).data_fingerprint != first
 
 
-def test_replace_recomputes_the_fingerprint(tmp_path):
+def test_replace_drops_the_fingerprint_when_the_selection_changes(tmp_path):
     a = write_folder(tmp_path / "f", ["a", "b"])
-    c = folder_config(a)
-    c.resolve_data_fingerprint()
-    assert c.replace(protocol=Protocol(epochs=1, test_subset=1)).run_id != c.run_id
+    c = resolve(folder_config(a))
+    fewer = c.replace(protocol=Protocol(epochs=1, test_subset=1))
+    assert fewer.data_fingerprint is None and c.replace(seed=1).data_fingerprint == c.data_fingerprint
+    assert resolve(fewer).run_id != c.run_id
 
 
 @pytest.mark.slow  # trains two runs: 4-12 s on 2 cores
@@ -127,13 +129,10 @@ def test_sweep_dry_run_does_not_list_another_folders_runs_as_done(tmp_path, caps
 
 def test_resuming_on_changed_data_is_refused(tmp_path):
     a = write_folder(tmp_path / "f", ["a", "b"])
-    c = folder_config(a)
-    stored = RunConfig.from_dict(
-        json.loads(json.dumps({**c.to_dict(), "data_fingerprint": c.resolve_data_fingerprint()}))
-    )
+    stored = RunConfig.from_dict(json.loads(json.dumps(resolve(folder_config(a)).to_dict())))
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(a / "train" / "a" / "0.png")
     with pytest.raises(ValueError, match="not what this run was configured with"):
-        stored.check_data()
+        check_unchanged(stored)
 
 
 def _mirror_one_image(root: Path, split: str) -> None:
@@ -146,9 +145,9 @@ def _mirror_one_image(root: Path, split: str) -> None:
 
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_one_changed_image_in_either_split_is_another_run(tmp_path, split):
-    same = folder_config(write_folder(tmp_path / "same", ["a", "b"]))
+    same = resolve(folder_config(write_folder(tmp_path / "same", ["a", "b"])))
     edited_root = write_folder(tmp_path / "edited", ["a", "b"])  # same seed: the same pixels
     _mirror_one_image(edited_root, split)
-    edited = folder_config(edited_root)
-    assert same.resolve_data_fingerprint() != edited.resolve_data_fingerprint(), f"an edited {split} set"
+    edited = resolve(folder_config(edited_root))
+    assert same.data_fingerprint != edited.data_fingerprint, f"an edited {split} set"
     assert same.run_id != edited.run_id, f"an edited {split} set shares the run id"

@@ -11,6 +11,7 @@ from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed
+from poolbench.train.resolve import resolve
 
 # A pool that is fine in training and NaN in eval mode on a 1x1 map (mobilenetv2's last map on
 # 32x32 inputs): the unbiased std of one value is 0/0. The old check read only the training loss.
@@ -50,7 +51,7 @@ def test_an_eval_only_nan_pool_on_a_1x1_map_is_diverged(tmp_path, eval_nan_pool)
     _assert_diverged(result)
     assert "test loss" in result["error"]
     assert any("diverged" in s for s in said)
-    assert RunDir(tmp_path / "runs", cfg.run_id).read_metrics() == []  # no epoch with an accuracy
+    assert RunDir(tmp_path / "runs", resolve(cfg).run_id).read_metrics() == []  # no epoch with an accuracy
 
 
 @pytest.mark.slow  # trains a pack: 4-9 s on 2 cores

@@ -15,6 +15,7 @@ import pytest
 from poolbench.runs import RunDir
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.engine import train_run
+from poolbench.train.resolve import resolve
 
 from .folders import write_folder
 
@@ -40,7 +41,7 @@ def reference(tmp_path_factory):
 @pytest.mark.slow  # the shared 3-epoch reference run: 10-25 s on 2 cores
 def test_finished_run_has_all_files_and_metrics(reference):
     runs, result = reference
-    run = RunDir(runs, CFG.run_id)
+    run = RunDir(runs, resolve(CFG).run_id)
     assert result["status"] == "finished" and result["epochs_completed"] == 3
     assert [m["epoch"] for m in _metrics(run.path)] == [1, 2, 3]
     cfg = json.loads(run.config.read_text())
@@ -55,7 +56,7 @@ def test_finished_run_has_all_files_and_metrics(reference):
 def test_seeded_cpu_runs_are_bit_reproducible(reference, tmp_path):
     runs, _ = reference
     train_run(CFG, tmp_path, device="cpu", progress=False)
-    assert _metrics(tmp_path / CFG.run_id) == _metrics(runs / CFG.run_id)
+    assert _metrics(tmp_path / resolve(CFG).run_id) == _metrics(runs / resolve(CFG).run_id)
 
 
 @pytest.mark.slow  # the shared 3-epoch reference run: 10-25 s on 2 cores
@@ -117,7 +118,7 @@ def uninterrupted_cli_run(tmp_path_factory):
 @pytest.mark.parametrize("kill_when", ["after_first_epoch", "mid_epoch_two", "early"])
 def test_sigkill_at_any_moment_then_resume_gives_identical_metrics(uninterrupted_cli_run, tmp_path, kill_when):
     ref_runs = uninterrupted_cli_run
-    run_dir = tmp_path / CFG.run_id
+    run_dir = tmp_path / resolve(CFG).run_id
     proc = _launch(tmp_path)
     deadline = time.time() + 120
     if kill_when == "early":
@@ -136,7 +137,7 @@ def test_sigkill_at_any_moment_then_resume_gives_identical_metrics(uninterrupted
     resumed = _launch(tmp_path)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()[-2000:]
-    assert _metrics(run_dir) == _metrics(ref_runs / CFG.run_id)
+    assert _metrics(run_dir) == _metrics(ref_runs / resolve(CFG).run_id)
     assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
 
 
@@ -187,7 +188,7 @@ def test_a_paper_preset_trains_with_adam_no_augmentation_and_a_cv_fold(tmp_path)
     assert "holdout=0.2/fold1" in cfg.protocol_label() and not cfg.is_standard
     result = train_run(cfg, tmp_path, device="cpu", progress=False)
     assert result["status"] == "finished"
-    assert cfg.run_id != cfg.replace(holdout={"fraction": 0.2, "fold": 2}).run_id
+    assert resolve(cfg).run_id != resolve(cfg.replace(holdout={"fraction": 0.2, "fold": 2})).run_id
     x = torch.randint(0, 256, (3, 3, 4, 4), dtype=torch.uint8)
     z = normalize_per_image(x)
     assert torch.allclose(z.mean((1, 2, 3)), torch.zeros(3), atol=1e-5)
@@ -209,7 +210,10 @@ def test_compiled_in_cuda_graphs_mode_trains_like_eager(tmp_path):
         cfg.replace(compile=True, compile_mode="reduce-overhead"), tmp_path / "compiled", device="cpu", progress=False
     )
     assert fast["status"] == eager["status"] == "finished" and fast["run_id"] == eager["run_id"]
-    (a,), (b,) = _metrics(tmp_path / "eager" / cfg.run_id), _metrics(tmp_path / "compiled" / cfg.run_id)
+    (a,), (b,) = (
+        _metrics(tmp_path / "eager" / resolve(cfg).run_id),
+        _metrics(tmp_path / "compiled" / resolve(cfg).run_id),
+    )
     for key in ("train_loss", "test_loss"):
         assert abs(a[key] - b[key]) <= 1e-3 * max(1.0, abs(a[key])), key
     assert abs(a["test_acc"] - b["test_acc"]) <= 100 / 128 + 1e-9
@@ -254,7 +258,7 @@ def uninterrupted_random_run(random_model_config, tmp_path_factory):
 
 
 def _final_state(runs: Path, config: RunConfig):
-    ckpt = RunDir(runs, config.run_id).load_checkpoint()
+    ckpt = RunDir(runs, resolve(config).run_id).load_checkpoint()
     assert ckpt is not None
     return ckpt["model"], ckpt["optimizer"]
 
@@ -279,10 +283,10 @@ def test_a_random_model_interrupted_after_epoch_one_resumes_bit_for_bit(
         mp.setattr(RunRecorder, "on_train_epoch_end", interrupt_after_epoch_one)
         with pytest.raises(RunInterrupted):
             train_run(cfg, tmp_path, device="cpu", progress=False)
-    assert len(_metrics(tmp_path / cfg.run_id)) == 1
+    assert len(_metrics(tmp_path / resolve(cfg).run_id)) == 1
 
     assert train_run(cfg, tmp_path, device="cpu", progress=False)["status"] == "finished"
-    assert _metrics(tmp_path / cfg.run_id) == _metrics(uninterrupted_random_run / cfg.run_id)
+    assert _metrics(tmp_path / resolve(cfg).run_id) == _metrics(uninterrupted_random_run / resolve(cfg).run_id)
     (model, opt), (ref_model, ref_opt) = _final_state(tmp_path, cfg), _final_state(uninterrupted_random_run, cfg)
     assert model.keys() == ref_model.keys()
     for name in ref_model:

@@ -10,6 +10,7 @@ from poolbench.train import Protocol, RunConfig
 from poolbench.train.callbacks import Callback
 from poolbench.train.engine import train_run
 from poolbench.train.packed import train_packed
+from poolbench.train.resolve import resolve
 
 TINY = Protocol(epochs=2, batch_size=16, train_subset=32, test_subset=32)  # 2 steps per epoch
 
@@ -79,7 +80,7 @@ def test_a_user_callback_sees_every_hook_of_a_run_in_order(tmp_path):
         train_run(cfg, tmp_path, device="cpu", progress=False, log=lambda s: None, callbacks=[log])["status"]
         == "finished"
     )
-    rid = cfg.run_id
+    rid = resolve(cfg).run_id
     epoch = [("batch_end", 1), ("batch_end", 2)]
     assert log.seen == [
         ("fit_start", 0, 2, [rid]),
@@ -114,7 +115,7 @@ def test_a_pack_whose_member_diverges_tells_each_hook_to_the_right_members(tmp_p
     got = train_packed(cfgs, tmp_path / "runs", device="cpu", progress=False, log=said.append, callbacks=[log])
     assert not any("not packing" in s for s in said), said  # trained as one packed network
     assert [g["status"] for g in got] == ["finished", "diverged"]
-    a, b = (c.run_id for c in cfgs)
+    a, b = (resolve(c).run_id for c in cfgs)
     epoch = [("batch_end", 1), ("batch_end", 2)]
     assert log.seen == [
         ("fit_start", 0, 2, [a, b]),
@@ -149,8 +150,8 @@ def test_a_crash_is_told_to_every_live_member_then_raised(tmp_path):
     log = HookLog()
     with pytest.raises(RuntimeError, match="boom"):
         train_run(cfg, tmp_path, device="cpu", progress=False, log=lambda s: None, callbacks=[CrashInEpochTwo(), log])
-    assert log.seen[-3:] == [("epoch_end", 1), ("exception", cfg.run_id, "RuntimeError"), ("fit_end",)]
-    result = RunDir(tmp_path, cfg.run_id).read_result()
+    assert log.seen[-3:] == [("epoch_end", 1), ("exception", resolve(cfg).run_id, "RuntimeError"), ("fit_end",)]
+    result = RunDir(tmp_path, resolve(cfg).run_id).read_result()
     assert result is not None and result["status"] == "failed" and result["epochs_completed"] == 1
 
 
@@ -161,7 +162,7 @@ def test_the_progress_output_still_projects_the_wall_time_and_says_each_epoch(tm
     said: list[str] = []
     train_run(cfg, tmp_path, device="cpu", progress=False, log=said.append)
     assert len(said) == 4, said
-    assert said[0].startswith(f"{cfg.run_id}: projected ") and "6 steps/epoch, from 3 timed steps" in said[0]
+    assert said[0].startswith(f"{resolve(cfg).run_id}: projected ") and "6 steps/epoch, from 3 timed steps" in said[0]
     assert said[1].startswith("epoch   1/2 lr 0.1000")
-    assert said[2].startswith(f"{cfg.run_id}: projected ") and "for the 1 epochs left" in said[2]
+    assert said[2].startswith(f"{resolve(cfg).run_id}: projected ") and "for the 1 epochs left" in said[2]
     assert said[3].startswith("epoch   2/2 lr 0.0500")

@@ -6,13 +6,15 @@ import pytest
 
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.migrate import main, migrate_run
+from poolbench.train.resolve import resolve
 
 
 def write_schema1(runs_dir, seed=0, tamper=False):
-    c = RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=seed, protocol=Protocol(epochs=1))
+    c = resolve(RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=seed, protocol=Protocol(epochs=1)))
     old_id = c.run_id_for(schema=1)
     d = c.to_dict()
     d.pop("data_fingerprint")
+    d.pop("data_label")
     if tamper:
         d["seed"] = seed + 100  # the config no longer describes the run its id names
     d.update(run_id=old_id, protocol_label=c.protocol_label(), standard=False)
@@ -52,17 +54,23 @@ def test_a_run_id_is_a_directory_name_whatever_the_config_says():
     for pool in ("x/../../y", "..", "a\\b", "\x00", "p" * 500):
         c = RunConfig(model="../m", dataset="d/../..", pool=pool, seed=0, protocol=Protocol(epochs=1))
         assert is_run_id(c.run_id_for(schema=1)), c.run_id_for(schema=1)
-    a = RunConfig(model="resnet20", dataset="synthetic", pool="x/y", seed=0, protocol=Protocol(epochs=1))
-    b = RunConfig(model="resnet20", dataset="synthetic", pool="x.y", seed=0, protocol=Protocol(epochs=1))
+    a = RunConfig(
+        model="resnet20", dataset="synthetic", pool="x/y", seed=0, protocol=Protocol(epochs=1), init_version=2
+    )
+    b = RunConfig(
+        model="resnet20", dataset="synthetic", pool="x.y", seed=0, protocol=Protocol(epochs=1), init_version=2
+    )
     assert a.run_id_for(schema=1) != b.run_id_for(schema=1)  # the same text, told apart by the digest
 
 
 def test_a_pool_name_with_dot_dots_is_migrated_inside_its_runs_directory(tmp_path):
     runs = tmp_path / "a" / "b" / "runs"
     c = RunConfig(model="resnet20", dataset="synthetic", pool="x/../../../escaped", seed=0, protocol=Protocol(epochs=1))
+    c = resolve(c)
     old_id = c.run_id_for(schema=1)
     d = c.to_dict()
     d.pop("data_fingerprint")
+    d.pop("data_label")
     (runs / old_id).mkdir(parents=True)
     (runs / old_id / "config.json").write_text(json.dumps(d | {"run_id": old_id}))
     assert main([str(runs)]) == 0
@@ -144,7 +152,7 @@ def write_pool_file_run(runs_dir, tmp_path, stem="deepseek_channel_gate"):
     """A schema-2 pool-file run recorded under the class-only prefix ids had before they named the file."""
     pool = tmp_path / f"{stem}.py"
     pool.write_text("import torch.nn as nn\n\n\nclass CustomPool(nn.AdaptiveAvgPool2d):\n    pass\n")
-    c = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{pool}:CustomPool", seed=0)
+    c = resolve(RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{pool}:CustomPool", seed=0))
     old_id = c.run_id_for(file_stem=False)
     run = runs_dir / old_id
     run.mkdir(parents=True)
@@ -154,8 +162,13 @@ def write_pool_file_run(runs_dir, tmp_path, stem="deepseek_channel_gate"):
 
 
 def test_pool_file_run_ids_name_the_file_and_two_files_differ(tmp_path):
-    a = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_a.py:CustomPool")
-    b = RunConfig(model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_b.py:CustomPool")
+    same = {"pool_file_sha": "0123456789abcdef", "init_version": 2}  # two files of the same content
+    a = RunConfig(
+        model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_a.py:CustomPool", **same
+    )
+    b = RunConfig(
+        model="resnet20", dataset="synthetic", pool="file", pool_file=f"{tmp_path}/gate_b.py:CustomPool", **same
+    )
     assert a.run_id_for(schema=1).startswith("resnet20-synthetic-file-gate_a-CustomPool-s0-")
     assert b.run_id_for(schema=1).startswith("resnet20-synthetic-file-gate_b-CustomPool-s0-")
     assert a.run_id_for(schema=1)[-10:] == a.run_id_for(schema=1, file_stem=False)[-10:]  # same hash

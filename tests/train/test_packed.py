@@ -30,6 +30,7 @@ from poolbench.train.packing import (
     unpack_optimizer_state,
     unpack_state,
 )
+from poolbench.train.resolve import resolve
 
 from .folders import write_folder
 
@@ -251,13 +252,18 @@ def test_not_packable_names_the_module():
 
 
 def test_can_pack_and_plan_packs():
-    a = [CFG.replace(seed=s) for s in range(5)] + [CFG.replace(pool="gem", seed=0)]
+    cfg = resolve(CFG)  # the planner compares resolved runs
+
+    def changed(**kw):
+        return resolve(cfg.replace(**kw))
+
+    a = [changed(seed=s) for s in range(5)] + [changed(pool="gem", seed=0)]
     assert can_pack(a) == (True, "")
-    ok, why = can_pack([CFG, CFG.replace(model="resnet32")])
+    ok, why = can_pack([cfg, changed(model="resnet32")])
     assert not ok and "model" in why
-    ok, why = can_pack([CFG, CFG.replace(amp="bf16", seed=1)])
+    ok, why = can_pack([cfg, changed(amp="bf16", seed=1)])
     assert not ok and "amp" in why
-    mixed = a + [CFG.replace(model="vgg16_bn")]
+    mixed = a + [changed(model="vgg16_bn")]
     packs = plan_packs(mixed, 4)
     assert [len(p) for p in packs] == [4, 2, 1] and packs[2][0].model == "vgg16_bn"
 
@@ -304,12 +310,12 @@ def test_train_packed_writes_the_run_dirs_train_run_writes(separate_runs, tmp_pa
     for c, g, w in zip(cfgs, got, want, strict=True):
         assert g["status"] == w["status"] == "finished"
         assert g["best_epoch"] == w["best_epoch"] and abs(g["best_test_acc"] - w["best_test_acc"]) < 1e-6
-        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id), strict=True):
+        for a, b in zip(_metrics(tmp_path / resolve(c).run_id), _metrics(runs / resolve(c).run_id), strict=True):
             _close(a, b)
-        assert json.loads((tmp_path / c.run_id / "config.json").read_text()) == json.loads(
-            (runs / c.run_id / "config.json").read_text()
+        assert json.loads((tmp_path / resolve(c).run_id / "config.json").read_text()) == json.loads(
+            (runs / resolve(c).run_id / "config.json").read_text()
         )
-        assert json.loads((tmp_path / c.run_id / "pack.json").read_text())["k"] == 3
+        assert json.loads((tmp_path / resolve(c).run_id / "pack.json").read_text())["k"] == 3
         # the checkpoint is a plain train_run checkpoint: train_run sees the run as done
         assert train_run(c, tmp_path, device="cpu", progress=False) == g
 
@@ -319,18 +325,18 @@ def test_train_packed_resumes_and_skips_finished(separate_runs, tmp_path, native
     runs, cfgs, want = separate_runs
 
     def stop_after_first_epoch(msg):
-        if msg.startswith(cfgs[2].run_id) and "epoch   1/" in msg:
+        if msg.startswith(resolve(cfgs[2]).run_id) and "epoch   1/" in msg:
             raise RuntimeError("stop")  # a crash after every member's epoch-1 checkpoint
 
     train_run(cfgs[0], tmp_path, device="cpu", progress=False)  # member 0 done before the pack
     with pytest.raises(RuntimeError, match="stop"):
         train_packed(cfgs, tmp_path, device="cpu", progress=False, log=stop_after_first_epoch)
-    assert RunDir(tmp_path, cfgs[1].run_id).read_result()["status"] == "failed"
-    assert len(RunDir(tmp_path, cfgs[2].run_id).read_metrics()) == 1
+    assert RunDir(tmp_path, resolve(cfgs[1]).run_id).read_result()["status"] == "failed"
+    assert len(RunDir(tmp_path, resolve(cfgs[2]).run_id).read_metrics()) == 1
     got = train_packed(cfgs, tmp_path, device="cpu", progress=False, log=lambda s: None)
     for c, g, _ in zip(cfgs, got, want, strict=True):
         assert g["status"] == "finished" and g["epochs_completed"] == 2
-        for a, b in zip(_metrics(tmp_path / c.run_id), _metrics(runs / c.run_id), strict=True):
+        for a, b in zip(_metrics(tmp_path / resolve(c).run_id), _metrics(runs / resolve(c).run_id), strict=True):
             _close(a, b)
 
 
@@ -389,7 +395,9 @@ def test_a_diverging_member_is_recorded_and_the_others_go_on(tmp_path, native_co
     for c in (cfgs[0], cfgs[2]):
         train_run(c, tmp_path / "separate", device="cpu", progress=False)
         for a, b in zip(
-            _metrics(tmp_path / "packed" / c.run_id), _metrics(tmp_path / "separate" / c.run_id), strict=True
+            _metrics(tmp_path / "packed" / resolve(c).run_id),
+            _metrics(tmp_path / "separate" / resolve(c).run_id),
+            strict=True,
         ):
             _close(a, b)
 

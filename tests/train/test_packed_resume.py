@@ -15,6 +15,7 @@ from poolbench.train import Protocol, RunConfig
 from poolbench.train.fit import RunInterrupted
 from poolbench.train.packed import train_packed
 from poolbench.train.recorder import RunRecorder
+from poolbench.train.resolve import resolve
 from tests.train.folders import write_folder
 
 TINY = Protocol(epochs=3, batch_size=16)
@@ -47,7 +48,7 @@ def uninterrupted_pack(random_pack, tmp_path_factory):
     runs = tmp_path_factory.mktemp("pack-ref")
     results = train_packed(random_pack, runs, device="cpu", progress=False, log=lambda s: None)
     assert [r["status"] for r in results] == ["finished", "finished"]
-    assert all((runs / c.run_id / "pack.json").is_file() for c in random_pack)  # trained as one pack
+    assert all((runs / resolve(c).run_id / "pack.json").is_file() for c in random_pack)  # trained as one pack
     return runs
 
 
@@ -59,7 +60,7 @@ def _metrics(run_dir: Path) -> list[dict]:
 
 def test_a_pack_interrupted_after_epoch_one_resumes_bit_for_bit(random_pack, uninterrupted_pack, tmp_path, monkeypatch):
     record_epoch = RunRecorder.on_train_epoch_end
-    last = random_pack[-1].run_id
+    last = resolve(random_pack[-1]).run_id
 
     def interrupt_after_epoch_one(self, member, end):
         record_epoch(self, member, end)  # every member's epoch 1 is saved, then Ctrl-C arrives
@@ -70,13 +71,16 @@ def test_a_pack_interrupted_after_epoch_one_resumes_bit_for_bit(random_pack, uni
         mp.setattr(RunRecorder, "on_train_epoch_end", interrupt_after_epoch_one)
         with pytest.raises(RunInterrupted):
             train_packed(random_pack, tmp_path, device="cpu", progress=False, log=lambda s: None)
-    assert [len(_metrics(tmp_path / c.run_id)) for c in random_pack] == [1, 1]
+    assert [len(_metrics(tmp_path / resolve(c).run_id)) for c in random_pack] == [1, 1]
 
     results = train_packed(random_pack, tmp_path, device="cpu", progress=False, log=lambda s: None)
     assert [r["status"] for r in results] == ["finished", "finished"]
     for c in random_pack:
-        assert _metrics(tmp_path / c.run_id) == _metrics(uninterrupted_pack / c.run_id), c.seed
-        got, want = RunDir(tmp_path, c.run_id).load_checkpoint(), RunDir(uninterrupted_pack, c.run_id).load_checkpoint()
+        assert _metrics(tmp_path / resolve(c).run_id) == _metrics(uninterrupted_pack / resolve(c).run_id), c.seed
+        got, want = (
+            RunDir(tmp_path, resolve(c).run_id).load_checkpoint(),
+            RunDir(uninterrupted_pack, resolve(c).run_id).load_checkpoint(),
+        )
         assert got is not None and want is not None
         assert got["model"].keys() == want["model"].keys()
         for name in want["model"]:

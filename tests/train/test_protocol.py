@@ -3,6 +3,7 @@ import math
 import pytest
 
 from poolbench.train import STANDARD, Protocol, RunConfig
+from poolbench.train.resolve import resolve
 
 
 def test_standard_protocol_values():
@@ -32,8 +33,8 @@ def test_any_override_is_non_standard_and_labelled():
 
 
 def test_run_id_depends_on_identity_not_location():
-    a = RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=1)
-    assert a.run_id == a.replace(data_dir="/elsewhere", channels_last=True).run_id
+    a = resolve(RunConfig(model="resnet20", dataset="synthetic", pool="gem", seed=1))
+    assert a.run_id == resolve(a.replace(data_dir="/elsewhere", channels_last=True)).run_id
     assert a.run_id != a.replace(seed=2).run_id
     assert a.run_id != a.replace(pool_args={"p": 2.0}).run_id
     assert a.run_id != a.replace(protocol=Protocol(epochs=3)).run_id
@@ -58,8 +59,8 @@ def test_presets_are_named_non_standard_and_leave_the_benchmark_ids_alone():
         "version",
     }  # the extended fields are absent at defaults
     assert (
-        RunConfig("resnet20", "synthetic").run_id
-        == RunConfig("resnet20", "synthetic", protocol=Protocol.from_dict(std.to_dict())).run_id
+        resolve(RunConfig("resnet20", "synthetic")).run_id
+        == resolve(RunConfig("resnet20", "synthetic", protocol=Protocol.from_dict(std.to_dict()))).run_id
     )  # (synthetic: a run id fingerprints its data, which must be present)
     r = PRESETS["birodkar2019-resnet-cifar"]
     assert r.label().startswith("non-standard (preset=birodkar2019-resnet-cifar")

@@ -15,9 +15,18 @@ from poolbench.train import Protocol, RunConfig
 from poolbench.train.callbacks import EpochEnd, Member
 from poolbench.train.config import CONFIG_SCHEMA
 from poolbench.train.recorder import RunRecorder, write_result
+from poolbench.train.resolve import resolve
 
 CPU = torch.device("cpu")
-CFG = RunConfig(model="resnet20", dataset="synthetic", protocol=Protocol(epochs=3, train_subset=32, test_subset=32))
+# resolved with a given fingerprint: the recorder never reads data
+CFG = resolve(
+    RunConfig(
+        model="resnet20",
+        dataset="synthetic",
+        protocol=Protocol(epochs=3, train_subset=32, test_subset=32),
+        data_fingerprint="0123456789abcdef",
+    )
+)
 ME = Member(0, CFG, CFG.run_id)
 
 
@@ -165,6 +174,7 @@ def test_config_json_records_the_pools_1x1_probe_without_moving_the_random_strea
         "import torch.nn as nn\nclass CustomPool(nn.Module):\n"
         "    def forward(self, x):\n        return x.amax(dim=(2, 3))\n"
     )
-    rec = config_record(CFG.replace(pool="file", pool_file=f"{pool}:CustomPool"))["pool_1x1"]
+    rec = config_record(resolve(CFG.replace(pool="file", pool_file=f"{pool}:CustomPool")))["pool_1x1"]
     assert rec == {"relation": "x", "same_as_identity": True}
-    assert config_record(CFG.replace(pool="file", pool_file=f"{tmp_path / 'gone.py'}:CustomPool"))["pool_1x1"] is None
+    gone = CFG.replace(pool="file", pool_file=f"{tmp_path / 'gone.py'}:CustomPool", pool_file_sha="0123456789abcdef")
+    assert config_record(gone)["pool_1x1"] is None

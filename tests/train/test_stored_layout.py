@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from poolbench.train import RunConfig
+from poolbench.train.resolve import resolve
 from poolbench.train.stored_layout import declared_layout, identity_layout
 from poolbench.train.surgery import entry
 
@@ -45,7 +46,7 @@ def test_the_same_run_asked_for_with_the_new_fields_gets_the_id_the_old_layout_g
 
 def test_a_regulariser_without_sac_is_not_sac_and_keeps_the_old_id():
     stored = {"stages": [], "weights": [1.0], "pool_reg": 1e-3}
-    old = RunConfig(model="resnet20", dataset="synthetic", pool="flex", sac=stored, **FP)  # the old layout
+    old = resolve(RunConfig(model="resnet20", dataset="synthetic", pool="flex", sac=stored, **FP))  # the old layout
     read = RunConfig.from_dict(old.to_dict())
     assert read.sac is None and read.pool_reg == 1e-3
     assert read.run_id == old.run_id

@@ -401,7 +401,7 @@ def check_data(configs: Sequence[Any]) -> None:
             ds = load_dataset(c.dataset, data_path=c.data_path, data_dir=c.data_dir, download=False)
         except DatasetNotFoundError:
             continue
-        check_split_sizes(c, len(ds.train_y), len(ds.test_y))
+        check_split_sizes(c.data_selection(), len(ds.train_y), len(ds.test_y))
 
 
 def validate_configs(

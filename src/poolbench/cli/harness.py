@@ -114,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
     from ..train import Protocol, RunConfig
     from ..train.config import pool_fields
     from ..train.engine import train_run
+    from ..train.resolve import resolve
     from ._validate import bad, validate_configs
 
     apply_threads(args)
@@ -142,6 +143,7 @@ def main(args: argparse.Namespace) -> int:
             **pool,
         )
         validate_configs([config], device=args.device, runs_dir=args.runs_dir)
+        config = resolve(config)  # reads the data (downloads an official archive if missing)
     except (ValueError, DataError, OSError) as exc:
         print(one_line_error("poolbench harness", exc), file=sys.stderr)
         return 2

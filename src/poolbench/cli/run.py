@@ -82,12 +82,14 @@ def main(args: argparse.Namespace) -> int:
     from ..executors.local import LocalExecutor
     from ..sweep import run_sweep
     from ..train.packing import can_pack
+    from ..train.resolve import resolve
 
     apply_threads(args)
     try:
         parse_kv(args.pool_arg, "--pool-arg")
         configs = [config_from_args(args, args.pool, seed) for seed in args.seeds]
         validate_configs(configs, device=args.device, runs_dir=args.runs_dir)
+        configs = [resolve(c) for c in configs]  # reads the data (downloads an official archive if missing)
     except (argparse.ArgumentTypeError, ValueError, OSError, DataError) as exc:
         print(one_line_error("poolbench run", exc), file=sys.stderr)
         return 2

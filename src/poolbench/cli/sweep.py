@@ -227,11 +227,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, configs) -> int:
+    from ..train.resolve import resolve
+
     if args.dry_run:
         statuses = [run_status(c, args.runs_dir) for c in configs]
         for cfg, status in zip(configs, statuses, strict=True):
             name = (
-                cfg.run_id
+                resolve(cfg, download=False).run_id  # found by run_status: read from the fingerprint cache
                 if status != "no data"
                 else f"{cfg.model}-{cfg.dataset}-{cfg.pool}-s{cfg.seed} (dataset not found)"
             )

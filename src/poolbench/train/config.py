@@ -6,6 +6,12 @@ fingerprint of the images the run trains and tests on (``train/data.py``), so an
 or subset is another run. Fields that only say *where* or *how fast* (data path, device,
 channels_last) are recorded but are not part of the id. A user's pool file joins by its resolved
 path and its sha256.
+
+A ``RunConfig`` is a plain frozen value: making, copying and (de)serialising one reads nothing.
+The fields that come from the world (the data's fingerprint, the sha256 of a pool file or of
+fitted weights, the versions of this code's defaults) are filled by one explicit step,
+``train.resolve.resolve(config)``; the id is a pure function of the resolved value and refuses
+(``UnresolvedConfigError``) to be computed from an unresolved one.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fileio import sha256_file
 from ..runs import run_id_part
 from .protocol import Protocol
+from .selection import DataSelection
 from .stored_layout import declared_layout, identity_layout
 from .surgery import weight_files as surgery_weight_files
 
@@ -55,26 +61,19 @@ def init_version_of(config: dict[str, Any]) -> int | None:
     return 1 if config.get("model") in RESNET_MODELS else None
 
 
-#: The largest file whose content joins a run's identity (a pool file, fitted weights).
-IDENTITY_FILE_CAP = 1 << 30
-
-
-def file_sha256(path: str) -> str:
-    """The first 16 hex digits of the file's sha256; a regular file only (never a FIFO or a link to
-    ``/dev/zero`` that a config.json could name): ``fileio.UnsafeFileError`` otherwise."""
-    return sha256_file(path, IDENTITY_FILE_CAP)[:16]
-
-
 def pool_fields(spec: str) -> dict[str, Any]:
     """RunConfig's pool fields for a pool spec: a registered name (``gem``) or a user's file
     (``custom_pool.py``, ``custom_pool.py:MyPool``; class default CustomPool), recorded by its
-    resolved path and sha256. ValueError naming the file when it does not exist."""
+    resolved path (``resolve`` adds its sha256). ValueError naming the file when it does not exist."""
     from ..pools.loader import is_pool_file_spec, normalize_pool_file_spec
 
     if not is_pool_file_spec(spec):
         return {"pool": spec}
-    full = normalize_pool_file_spec(spec)
-    return dict(pool="file", pool_file=full, pool_file_sha=file_sha256(full.rpartition(":")[0]))
+    return dict(pool="file", pool_file=normalize_pool_file_spec(spec))
+
+
+class UnresolvedConfigError(ValueError):
+    """A run id (or identity) asked of a config whose world-derived fields are not filled in yet."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,13 @@ class RunConfig:
     # raw-weight flex, the FlexPooling paper's Eq. 2), with or without ``sac``; None: no regulariser
     pool_reg: float | None = None
     # sha256 (16 hex) of each weights file named in WEIGHT_FILE_ARGS, keyed "pool_args.weights" etc.;
-    # filled from the files when the config is made (if they exist), then checked before training
+    # filled from the files by ``resolve``, then checked before training
     weight_file_sha: dict[str, str] = field(default_factory=dict)
-    # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in), None for the others
+    # FLEX_SAC_VERSION for runs that use the flex pool or SAC (filled in by ``resolve``), None for the others
     flex_sac_version: int | None = None
-    # RESNET_INIT_VERSION for the CIFAR ResNets (filled in), None for the other models
+    # RESNET_INIT_VERSION for the CIFAR ResNets (filled in by ``resolve``), None for the other models
     init_version: int | None = None
-    # sha256 (16 hex) of the selected data (train/data.py); computed on first use of the run id
+    # sha256 (16 hex) of the selected data (train/data.py); filled in by ``resolve``
     data_fingerprint: str | None = None
     # what tables call the data: the dataset name, or e.g. "cifar10-jpeg" (derived from the data, so
     # not part of the identity beyond the fingerprint)
@@ -119,16 +118,6 @@ class RunConfig:
     # torch.compile's mode when ``compile``: None (default) or "reduce-overhead" (CUDA graphs on a GPU)
     compile_mode: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.pool_file and not self.pool_file_sha and Path(self.pool_file.rpartition(":")[0]).is_file():
-            object.__setattr__(self, "pool_file_sha", file_sha256(self.pool_file.rpartition(":")[0]))
-        if not self.weight_file_sha:
-            object.__setattr__(self, "weight_file_sha", self.current_weight_file_sha())
-        if self.flex_sac_version is None and self.uses_flex_or_sac:
-            object.__setattr__(self, "flex_sac_version", FLEX_SAC_VERSION)
-        if self.init_version is None and self.model in RESNET_MODELS:
-            object.__setattr__(self, "init_version", RESNET_INIT_VERSION)
-
     @property
     def uses_flex_or_sac(self) -> bool:
         return self.pool == "flex" or self.sac is not None or self.pool_reg is not None
@@ -137,7 +126,8 @@ class RunConfig:
         """Refuse to build a run made under other FlexPool/SAC defaults than this code's."""
         if self.flex_sac_version not in (None, FLEX_SAC_VERSION):
             raise ValueError(
-                f"run {self.run_id} was made with the FlexPool/SAC defaults of version {self.flex_sac_version} "
+                f"this {self.model} {self.pool} run was made with the FlexPool/SAC defaults of version "
+                f"{self.flex_sac_version} "
                 f"(a shared softmax map, an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux)); this "
                 f"poolbench has version {FLEX_SAC_VERSION} (per-channel map, the paper's R, the paper's SAC "
                 f"weights), so rebuilding it would silently give another model. Its run directory is kept; "
@@ -146,15 +136,19 @@ class RunConfig:
 
     def model_init(self) -> dict[str, str]:
         """The model's ``init`` argument for the initialisation this run was made with ({} for a
-        model without versions); ValueError for a version this poolbench does not know."""
-        if self.init_version is None:
+        model without versions; this code's version for a ResNet that records none yet, as
+        ``resolve`` would fill in); ValueError for a version this poolbench does not know."""
+        version = self.init_version
+        if version is None and self.model in RESNET_MODELS:
+            version = RESNET_INIT_VERSION
+        if version is None:
             return {}
-        if self.init_version not in RESNET_INITS:
+        if version not in RESNET_INITS:
             raise ValueError(
-                f"this {self.model} run was made with initialisation version {self.init_version}; this "
+                f"this {self.model} run was made with initialisation version {version}; this "
                 f"poolbench knows versions {', '.join(map(str, RESNET_INITS))}: use the poolbench that made it"
             )
-        return {"init": RESNET_INITS[self.init_version]}
+        return {"init": RESNET_INITS[version]}
 
     def weight_files(self) -> dict[str, str]:
         """{"pool_args.weights": path, ...} for every weights file this run reads."""
@@ -168,74 +162,54 @@ class RunConfig:
         out.update(surgery_weight_files(self.surgery))
         return out
 
-    def current_weight_file_sha(self) -> dict[str, str]:
-        """The hashes of the weights files as they are on disk now (missing files are left out)."""
-        return {k: file_sha256(p) for k, p in self.weight_files().items() if Path(p).is_file()}
+    def data_selection(self) -> DataSelection:
+        """The images this run trains, validates and tests on (``train/data.py`` reads them)."""
+        return DataSelection(
+            dataset=self.dataset,
+            data_path=self.data_path,
+            data_dir=self.data_dir,
+            train_subset=self.protocol.train_subset,
+            test_subset=self.protocol.test_subset,
+            val_split=self.val_split,
+            holdout=self.holdout,
+        )
 
-    def check_weight_files(self) -> None:
-        """Refuse to train when a weights file is missing or differs from the one this run was made with."""
-        now = self.current_weight_file_sha()
-        for key, path in self.weight_files().items():
-            if key not in now:
-                raise FileNotFoundError(
-                    f"{key}={path}: no such file; run `poolbench fit-lda` to write it, or fix the path"
-                )
-            if key in self.weight_file_sha and now[key] != self.weight_file_sha[key]:
-                raise ValueError(
-                    f"{key}={path} changed since this run was configured (sha256 "
-                    f"{self.weight_file_sha[key]} then, {now[key]} now): a resumed run would mix two "
-                    f"weight sets; start a new run (a new config picks up the new file and a new id)"
-                )
+    # --- resolution -----------------------------------------------------------------------
+    def unresolved(self, schema: int = CONFIG_SCHEMA) -> list[str]:
+        """The fields the identity needs that are not filled in yet (``train/resolve.py`` fills
+        them from the files, the data and this code's versions); [] for a resolved config."""
+        missing = []
+        if self.pool_file and not self.pool_file_sha:
+            missing.append("pool_file_sha")
+        if self.weight_files() and not self.weight_file_sha:
+            missing.append("weight_file_sha")
+        if self.uses_flex_or_sac and self.flex_sac_version is None:
+            missing.append("flex_sac_version")
+        if self.model in RESNET_MODELS and self.init_version is None:
+            missing.append("init_version")
+        if schema >= 2 and self.data_fingerprint is None:
+            missing.append("data_fingerprint")
+        return missing
 
-    def check_pool_file(self) -> None:
-        """Refuse to train when the pool file is gone or was edited since this run was configured."""
-        if not self.pool_file:
-            return
-        path = self.pool_file.rpartition(":")[0]
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
-        now = file_sha256(path)
-        if self.pool_file_sha and now != self.pool_file_sha:
-            raise ValueError(
-                f"pool file {path} changed since this run was configured (sha256 {self.pool_file_sha} "
-                f"then, {now} now): the edited pool is another run; run the command again to start it"
-            )
+    @property
+    def is_resolved(self) -> bool:
+        return not self.unresolved()
 
-    # --- data -----------------------------------------------------------------------------
-    def resolve_data_fingerprint(self, download: bool = True) -> str:
-        """The data's fingerprint, computed (and kept on this config) the first time it is asked for.
-
-        Raises ``poolbench.data.DataError`` when the data cannot be read (with ``download=False``,
-        also when an official archive would have to be downloaded first)."""
-        if self.data_fingerprint is not None:
-            return self.data_fingerprint
-        from .data import data_identity
-
-        fp, label = data_identity(self, download=download)
-        object.__setattr__(self, "data_fingerprint", fp)
-        object.__setattr__(self, "data_label", label)
-        return fp
-
-    def check_data(self) -> None:
-        """Refuse to resume on data that differs from what this run was configured with."""
-        if self.data_fingerprint is None:
-            return
-        from .data import data_fingerprint
-
-        now = data_fingerprint(self)
-        if now != self.data_fingerprint:
-            raise ValueError(
-                f"the data for {self.dataset} ({self.data_path or self.data_dir or 'default location'}) is not "
-                f"what this run was configured with (fingerprint {self.data_fingerprint} then, {now} now); "
-                f"start a new run on it (a new config gets a new run id)"
+    def check_resolved(self, schema: int = CONFIG_SCHEMA) -> None:
+        """``UnresolvedConfigError`` (one line saying to resolve it) unless resolved for ``schema``."""
+        missing = self.unresolved(schema)
+        if missing:
+            raise UnresolvedConfigError(
+                f"run config {self.model}/{self.dataset}/{self.pool} seed {self.seed} is not resolved "
+                f"({', '.join(missing)} unset): call poolbench.train.resolve.resolve(config) first"
             )
 
     # --- identity -------------------------------------------------------------------------
     def identity(self, schema: int = CONFIG_SCHEMA) -> dict[str, Any]:
         """The fields that define the run; ``schema=1`` leaves out the data fingerprint, as run dirs
-        written before schema 2 did (``train/migrate.py`` uses it to check a stored id)."""
-        if schema >= 2:
-            self.resolve_data_fingerprint()
+        written before schema 2 did (``train/migrate.py`` uses it to check a stored id).
+        ``UnresolvedConfigError`` when a field it needs is not filled in: never a different id."""
+        self.check_resolved(schema)
         d = identity_layout(self.to_dict())  # surgery and pool_reg as runs always recorded them
         for k in _NOT_IDENTITY:
             d.pop(k, None)
@@ -266,13 +240,6 @@ class RunConfig:
         # over the whole identity, keeps two runs whose names map to the same text apart)
         parts = (self.model, self.dataset, pool, f"s{self.seed}")
         return "-".join(map(run_id_part, parts)) + f"-{digest}"
-
-    def settings_key(self) -> str:
-        """What the user asked for, before the data is looked at: equal keys, equal runs."""
-        d = self.to_dict()
-        d.pop("data_fingerprint")
-        d.pop("data_label")
-        return json.dumps(d, sort_keys=True, default=str)
 
     @property
     def run_id(self) -> str:
@@ -313,12 +280,23 @@ class RunConfig:
         uses_flex_or_sac = d.get("pool") == "flex" or d.get("sac") is not None or d.get("pool_reg") is not None
         if "flex_sac_version" not in d and uses_flex_or_sac:
             d["flex_sac_version"] = 1  # written before the version existed: the old defaults
-        d["init_version"] = init_version_of(d)  # none recorded on a ResNet: version 1, the old one
+        if "init_version" not in d:  # none recorded on a ResNet: version 1, the old one
+            d["init_version"] = init_version_of(d)
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def replace(self, **changes: Any) -> RunConfig:
-        """A copy with ``changes``; the data fingerprint is recomputed unless given (the data may differ)."""
-        changes.setdefault("data_fingerprint", None)
-        changes.setdefault("data_label", None)
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``. What was resolved from a file or the data is dropped (unless
+        given) where the change names other files or other data, so ``resolve`` fills it afresh:
+        the data fingerprint and label when the data selection changes, the pool file's sha256
+        when the pool file does, the weights' sha256s when the weights files do."""
+        new = dataclasses.replace(self, **changes)
+        stale: dict[str, Any] = {}
+        if new.data_selection() != self.data_selection():
+            stale.update(data_fingerprint=None, data_label=None)
+        if new.pool_file != self.pool_file:
+            stale["pool_file_sha"] = None
+        if new.weight_files() != self.weight_files():
+            stale["weight_file_sha"] = {}
+        stale = {k: v for k, v in stale.items() if k not in changes}
+        return dataclasses.replace(new, **stale) if stale else new

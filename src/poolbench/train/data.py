@@ -15,16 +15,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..data import Dataset, load_dataset, split_validation
 from ..data.datasets import cache_key, default_cache_dir
 from ..fileio import atomic_write_bytes, read_bytes
-
-if TYPE_CHECKING:
-    from .config import RunConfig
+from .selection import DataSelection
 
 SUBSET_SEED = 20240229  # the fixed, seed-independent subset for short CPU protocols
 _HOLDOUT_SEED = 20190608  # the fixed shuffle the cross-validation folds are cut from
@@ -53,44 +50,45 @@ def fixed_subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch
     return x[idx], y[idx]
 
 
-def check_split_sizes(config: RunConfig, n_train: int, n_test: int) -> None:
+def check_split_sizes(selection: DataSelection, n_train: int, n_test: int) -> None:
     """ValueError (naming the flag) unless the sizes asked of a dataset with ``n_train`` training and
     ``n_test`` test images exist: a subset larger than its split would silently be the whole split
     under a label that says otherwise."""
-    name = config.dataset
+    name = selection.dataset
     if n_train == 0 or n_test == 0:
         raise ValueError(f"{name}: the {'training' if n_train == 0 else 'test'} split is empty; check the data")
-    val = config.val_split
+    val = selection.val_split
     if val and not 0 < val < n_train:
         raise ValueError(f"--val-split {val}: {name} has {n_train} training images; hold out 1 .. {n_train - 1}")
     for flag, n, have, what in (
         (
             "--train-subset",
-            config.protocol.train_subset,
+            selection.train_subset,
             n_train - val,
             "training images" + (" after --val-split" if val else ""),
         ),
-        ("--test-subset", config.protocol.test_subset, n_test, "test images"),
+        ("--test-subset", selection.test_subset, n_test, "test images"),
     ):
         if n is not None and not 0 < n <= have:
             raise ValueError(f"{flag} {n}: {name} has {have} {what}; use 1 .. {have}, or leave the flag out for all")
 
 
-def select_data(config: RunConfig, download: bool = True) -> SelectedData:
+def select_data(selection: DataSelection, download: bool = True) -> SelectedData:
     """The run's training, validation and test images: val split first, then the fixed subsets."""
-    ds = load_dataset(config.dataset, data_path=config.data_path, data_dir=config.data_dir, download=download)
-    check_split_sizes(config, len(ds.train_y), len(ds.test_y))
+    sel = selection
+    ds = load_dataset(sel.dataset, data_path=sel.data_path, data_dir=sel.data_dir, download=download)
+    check_split_sizes(sel, len(ds.train_y), len(ds.test_y))
     val_x = val_y = None
     train = ds
-    if config.val_split:
-        train, val = split_validation(ds, config.val_split, seed=0)
+    if sel.val_split:
+        train, val = split_validation(ds, sel.val_split, seed=0)
         val_x, val_y = val.train_x, val.train_y
-    train_x, train_y = fixed_subset(train.train_x, train.train_y, config.protocol.train_subset)
-    if config.holdout is not None:  # cross-validation fold, taken from the (possibly reduced) training set
-        if config.val_split:
+    train_x, train_y = fixed_subset(train.train_x, train.train_y, sel.train_subset)
+    if sel.holdout is not None:  # cross-validation fold, taken from the (possibly reduced) training set
+        if sel.val_split:
             raise ValueError("a run has either val_split or holdout (a cross-validation fold), not both")
-        (train_x, train_y), (val_x, val_y) = holdout_fold(train_x, train_y, **config.holdout)
-    test_x, test_y = fixed_subset(ds.test_x, ds.test_y, config.protocol.test_subset)
+        (train_x, train_y), (val_x, val_y) = holdout_fold(train_x, train_y, **sel.holdout)
+    test_x, test_y = fixed_subset(ds.test_x, ds.test_y, sel.test_subset)
     return SelectedData(ds, train_x, train_y, val_x, val_y, test_x, test_y)
 
 
@@ -127,22 +125,21 @@ def fingerprint_selected(sel: SelectedData) -> str:
     return h.hexdigest()[:16]
 
 
-def _selection_key(config: RunConfig) -> str | None:
-    source = cache_key(config.dataset, config.data_path, config.data_dir)
+def _selection_key(sel: DataSelection) -> str | None:
+    source = cache_key(sel.dataset, sel.data_path, sel.data_dir)
     if source is None:
         return None
-    p = config.protocol
     blob = json.dumps(
-        [FINGERPRINT_VERSION, source, p.train_subset, p.test_subset, config.val_split, config.holdout], sort_keys=True
+        [FINGERPRINT_VERSION, source, sel.train_subset, sel.test_subset, sel.val_split, sel.holdout], sort_keys=True
     )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def data_identity(config: RunConfig, cache_dir: str | None = None, download: bool = True) -> tuple[str, str]:
-    """(fingerprint, label) of what ``config`` trains and tests on; the label is what tables call
+def data_identity(selection: DataSelection, cache_dir: str | None = None, download: bool = True) -> tuple[str, str]:
+    """(fingerprint, label) of what ``selection`` trains and tests on; the label is what tables call
     the dataset (``cifar10``, ``cifar10-jpeg`` for a copy). Loads the data on a cache miss;
     ``download=False``: a missing official archive is a ``DataError`` instead of a download."""
-    key = _selection_key(config)
+    key = _selection_key(selection)
     if key is not None and key in _MEMORY:
         return _MEMORY[key]
     path = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "fingerprints" / f"{key}.txt"
@@ -154,18 +151,18 @@ def data_identity(config: RunConfig, cache_dir: str | None = None, download: boo
                 return fp, label
         except (OSError, ValueError):
             pass
-    sel = select_data(config, download=download)
+    sel = select_data(selection, download=download)
     found = (fingerprint_selected(sel), sel.dataset.label)
-    key = key or _selection_key(config)  # the source exists now (e.g. downloaded)
+    key = key or _selection_key(selection)  # the source exists now (e.g. downloaded)
     if key is not None:
         _MEMORY[key] = found
         _write_atomic(path.parent / f"{key}.txt", " ".join(found))
     return found
 
 
-def data_fingerprint(config: RunConfig, cache_dir: str | None = None, download: bool = True) -> str:
+def data_fingerprint(selection: DataSelection, cache_dir: str | None = None, download: bool = True) -> str:
     """The fingerprint alone (see ``data_identity``)."""
-    return data_identity(config, cache_dir, download)[0]
+    return data_identity(selection, cache_dir, download)[0]
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -27,6 +27,7 @@ from .inputs import RunData, prepare_data
 from .loop import MemberSteps
 from .progress import Progress
 from .recorder import RunRecorder
+from .resolve import check_data_unchanged, check_files_unchanged, resolve
 
 
 def auto_device(device: str | torch.device | None = None) -> torch.device:
@@ -41,13 +42,12 @@ def check_config(config: RunConfig) -> None:
     from .preflight import preflight
 
     config.protocol.check()
-    config.check_weight_files()  # a file changed since the run was configured: another run, said first
-    config.check_pool_file()
+    check_files_unchanged(config)  # a file changed since the run was configured: another run, said first
     problems = preflight(config)
     if problems:
         p = problems[0]
         raise BuildError(p.field, p.value, p.problem, p.fix)
-    config.check_data()
+    check_data_unchanged(config)
 
 
 class SingleTrainer(MemberSteps):
@@ -86,8 +86,11 @@ def train_run(
     """Train one run to completion (or divergence); skip it if done, resume it if unfinished.
 
     Returns the contents of ``result.json``. ``callbacks`` (``train.callbacks.Callback``) are told
-    the fit's hooks after the run's recorder and progress output.
+    the fit's hooks after the run's recorder and progress output. An unresolved ``config`` is
+    resolved here (the run reads its data and files anyway; an official dataset is downloaded if
+    missing).
     """
+    config = resolve(config)
     run = RunDir(runs_dir, config.run_id)
     result = run.read_result()
     if result is not None and run.is_done():

@@ -45,7 +45,7 @@ class RunData:
 
 
 def prepare_data(config: RunConfig, device: torch.device) -> RunData:
-    sel = select_data(config)
+    sel = select_data(config.data_selection())
     ds = sel.dataset
 
     def put(x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ from ..runs import (
     result_problem,
 )
 from .config import CONFIG_SCHEMA, RunConfig
+from .resolve import resolve
 
 
 class Refused(ValueError):
@@ -121,20 +122,23 @@ def _class_only_pool_file_id(raw: dict[str, Any], run_dir: Path) -> bool:
 
 
 def _identity(raw: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str, str]:
-    """(config, stored run id, new run id) of a schema-1 config, or of a schema-2 one under the
-    class-only pool-file prefix; Refused when the config does not give back the id it is stored
+    """(resolved config, stored run id, new run id) of a schema-1 config, or of a schema-2 one under
+    the class-only pool-file prefix; Refused when the config does not give back the id it is stored
     under (either prefix)."""
     stored = raw.get("run_id") or run_dir.name
     schema = CONFIG_SCHEMA if raw.get("data_fingerprint") else 1
     try:
-        config = RunConfig.from_dict(raw)
+        # a field the stored config lacks (a sha256 written before it was recorded) is read from
+        # the file as it is now; the data is looked at only once the stored id is given back
+        config = resolve(RunConfig.from_dict(raw), data=False)
         given_back = {config.run_id_for(schema=schema), config.run_id_for(schema=schema, file_stem=False)}
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, OSError) as exc:
         raise Refused(f"config.json does not describe a run ({type(exc).__name__}: {exc})") from None
     if stored not in given_back:
         raise Refused(f"this config does not give back its stored run id {stored}")
     try:
-        new_id = config.run_id  # fingerprints the data
+        config = resolve(config)  # fingerprints the data
+        new_id = config.run_id
     except Exception as exc:  # noqa: BLE001 - reported per run, nothing changed
         raise Refused(f"data not readable ({type(exc).__name__}: {exc})") from None
     if run_dir.name not in (stored, new_id):  # new_id: a migration killed between rename and rewrite

@@ -40,6 +40,7 @@ from .packing import (
 )
 from .progress import Progress
 from .recorder import RunRecorder
+from .resolve import resolve
 
 
 class PackedTrainer(MemberSteps):
@@ -118,9 +119,10 @@ def train_packed(
     by ``train_run``, plus ``pack.json`` naming its pack mates). Finished runs are skipped; unfinished
     ones resume from their checkpoints if all stand at the same epoch, else they run one by one, as
     they do when the runs or the model cannot be packed (the reason is printed). ``callbacks`` are
-    told every run's hooks, as ``train_run`` tells them.
+    told every run's hooks, as ``train_run`` tells them. Unresolved configs are resolved here, as
+    ``train_run`` does.
     """
-    configs = list(configs)
+    configs = [resolve(c) for c in configs]
     ok, why = can_pack(configs)
     if not ok and len(configs) > 1:
         return _train_separately(configs, runs_dir, device, progress, log, why, callbacks)

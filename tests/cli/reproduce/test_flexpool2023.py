@@ -102,10 +102,11 @@ def test_an_invalid_result_is_one_line_not_a_number_in_the_table(tmp_path, capsy
     import json
 
     from poolbench.runs import RunDir
+    from poolbench.train.resolve import resolve
 
     argv = ["--synthetic", *TINY, "--runs-dir", str(tmp_path), "--no-progress"]
     _, cells = _plan(*argv)
-    run_id = next(iter(cells.values()))[0].run_id
+    run_id = resolve(next(iter(cells.values()))[0]).run_id
     RunDir(tmp_path, run_id).path.mkdir()
     result = {"status": "finished", "run_id": run_id, "best_test_acc": float("nan")}
     RunDir(tmp_path, run_id).result.write_text(json.dumps(result))

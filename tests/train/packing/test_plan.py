@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
 from poolbench.train import Protocol, RunConfig
 from poolbench.train.packing import FREE_FIELDS, MUST_AGREE, can_pack, plan_packs
+from poolbench.train.resolve import resolve
+
+
+def fingerprinted(config: RunConfig) -> RunConfig:
+    """``config`` resolved with a stand-in fingerprint, one per data selection: no data is read."""
+    stand_in = hashlib.sha256(repr(config.data_selection()).encode()).hexdigest()[:16]
+    return resolve(dataclasses.replace(config, data_fingerprint=config.data_fingerprint or stand_in))
+
+
+def changed(config: RunConfig, **changes) -> RunConfig:
+    """``config.replace(**changes)``, resolved as the planner's callers resolve."""
+    return fingerprinted(config.replace(**changes))
+
 
 TINY = Protocol(epochs=2, train_subset=64, test_subset=64)
-BASE = RunConfig(model="resnet20", dataset="synthetic", protocol=TINY)
+BASE = fingerprinted(RunConfig(model="resnet20", dataset="synthetic", protocol=TINY))
 
 
 def test_every_field_is_free_or_must_agree():
@@ -21,9 +35,9 @@ def test_every_field_is_free_or_must_agree():
 
 def test_seeds_pools_and_pool_arguments_may_differ():
     runs = [
-        BASE.replace(seed=0),
-        BASE.replace(seed=1, pool="gem"),
-        BASE.replace(seed=0, pool="gem", pool_args={"p": 2}),
+        changed(BASE, seed=0),
+        changed(BASE, seed=1, pool="gem"),
+        changed(BASE, seed=0, pool="gem", pool_args={"p": 2}),
     ]
     assert can_pack(runs) == (True, "")
 
@@ -44,24 +58,24 @@ def test_seeds_pools_and_pool_arguments_may_differ():
     ],
 )
 def test_every_other_difference_refuses_and_names_the_field(change, field):
-    ok, why = can_pack([BASE, BASE.replace(seed=1, **change)])
+    ok, why = can_pack([BASE, changed(BASE, seed=1, **change)])
     assert not ok and why == f"the runs differ in {field}"
 
 
 def test_refusal_reasons():
     assert can_pack([BASE]) == (False, "fewer than two runs to pack")
-    assert can_pack([BASE, BASE.replace()]) == (False, "the same run appears twice")
-    adam = BASE.replace(protocol=dataclasses.replace(TINY, optimizer="adam"))
-    ok, why = can_pack([adam, adam.replace(seed=1)])
+    assert can_pack([BASE, changed(BASE)]) == (False, "the same run appears twice")
+    adam = changed(BASE, protocol=dataclasses.replace(TINY, optimizer="adam"))
+    ok, why = can_pack([adam, changed(adam, seed=1)])
     assert not ok and "SGD" in why
-    sac = BASE.replace(sac={})
-    ok, why = can_pack([sac, sac.replace(seed=1)])
+    sac = changed(BASE, sac={})
+    ok, why = can_pack([sac, changed(sac, seed=1)])
     assert not ok and "sac" in why
 
 
 def test_a_regularised_flexpool_run_without_sac_is_refused_for_its_regulariser_not_for_sac():
-    reg = BASE.replace(pool="flex", pool_args={"weighting": "raw"}, pool_reg=1e-3)
-    ok, why = can_pack([reg, reg.replace(seed=1)])
+    reg = changed(BASE, pool="flex", pool_args={"weighting": "raw"}, pool_reg=1e-3)
+    ok, why = can_pack([reg, changed(reg, seed=1)])
     assert not ok and "pool_reg" in why and "auxiliary" not in why
 
 
@@ -70,8 +84,8 @@ def _ids(tasks):
 
 
 def test_plan_packs_groups_in_grid_order_at_most_k():
-    a = [BASE.replace(seed=s) for s in range(5)]
-    b = [BASE.replace(model="resnet32", seed=s) for s in range(3)]
+    a = [changed(BASE, seed=s) for s in range(5)]
+    b = [changed(BASE, model="resnet32", seed=s) for s in range(3)]
     grid = [a[0], b[0], a[1], b[1], a[2], a[3], b[2], a[4]]  # interleaved, as a sweep's pools x models
     assert _ids(plan_packs(grid, 1)) == [[x] for x in _ids([grid])[0]]
     assert _ids(plan_packs(grid, 2)) == [
@@ -88,7 +102,7 @@ def test_plan_packs_groups_in_grid_order_at_most_k():
 
 
 def test_a_chunk_the_planner_refuses_is_run_by_run():
-    sac = [BASE.replace(sac={}, seed=s) for s in range(3)]
+    sac = [changed(BASE, sac={}, seed=s) for s in range(3)]
     assert _ids(plan_packs(sac, 4)) == [[("resnet20", s)] for s in range(3)]
-    twice = [BASE, BASE.replace()]
+    twice = [BASE, changed(BASE)]
     assert [len(t) for t in plan_packs(twice, 4)] == [1, 1]

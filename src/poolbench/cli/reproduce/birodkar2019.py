@@ -231,10 +231,11 @@ def fit_weights(base_run: Path, path: Path, layer: int, alpha: float, norm: str,
 def _result(runs_dir: Path, config) -> dict[str, Any] | None:
     from ...data import DataError
     from ...runs import RunDir
+    from ...train.resolve import resolve
 
     try:
-        run_id = config.run_id  # fingerprints the run's selected data
-    except (ValueError, DataError):  # a fold that does not fit the data, or data not here: no such run
+        run_id = resolve(config).run_id  # fingerprints the run's selected data
+    except (ValueError, DataError, FileNotFoundError):  # a fold that does not fit, data or weights not here
         return None
     return RunDir(runs_dir, run_id).read_result()
 
@@ -266,7 +267,9 @@ def _train(configs: list, args: argparse.Namespace) -> list[dict[str, Any] | Non
     from ...executors.local import LocalExecutor
     from ...executors.protocol import HELD
     from ...sweep import run_sweep
+    from ...train.resolve import resolve
 
+    configs = [resolve(c) for c in configs]  # reads the data (downloads an official archive if missing)
     executor = LocalExecutor(pack=1, progress=False, device=args.device, stop_on_error=True)
     results = run_sweep(configs, runs_dir, executor, index=False).results
     out: list[dict[str, Any] | None] = []
@@ -294,6 +297,8 @@ def _fitted(args: argparse.Namespace, base_run: Path, path: Path, layer: int, al
 
 def run_setting(plan: Plan) -> dict[str, Any]:
     """Steps 1-4 for one setting, running what is missing (unless --report-only); returns its row."""
+    from ...train.resolve import resolve
+
     args, runs_dir = plan.args, Path(plan.args.runs_dir)
     row: dict[str, Any] = {
         "name": plan.name,
@@ -314,7 +319,7 @@ def run_setting(plan: Plan) -> dict[str, Any]:
         points = []
         for layer, alpha, norm in plan.grid():
             path = plan.weights_path(fold, layer, alpha, norm)
-            if _fitted(args, runs_dir / fold_cfg.run_id, path, layer, alpha, norm) is None:
+            if _fitted(args, runs_dir / resolve(fold_cfg).run_id, path, layer, alpha, norm) is None:
                 continue
             cfg = plan.config(args.seeds[0], fold, entry("lda_downsample", layer=layer, weights=str(path)))
             points.append(((layer, alpha, norm), cfg))
@@ -325,7 +330,7 @@ def run_setting(plan: Plan) -> dict[str, Any]:
     if row["choice"] is not None and row["base"].get(args.seeds[0]) is not None:
         layer, alpha, norm = row["choice"]
         path = plan.weights_path(None, layer, alpha, norm)
-        if _fitted(args, runs_dir / plan.config(args.seeds[0]).run_id, path, layer, alpha, norm) is not None:
+        if _fitted(args, runs_dir / resolve(plan.config(args.seeds[0])).run_id, path, layer, alpha, norm) is not None:
             cfgs = [plan.config(s, surgery=entry("lda_downsample", layer=layer, weights=str(path))) for s in args.seeds]
             row["lda"] = {s: _error(r, "test") for s, r in zip(args.seeds, _train(cfgs, args), strict=True)}
         if args.sgd_pooling:
@@ -342,6 +347,7 @@ def write_figures(plan: Plan, row: dict[str, Any], out_dir: Path) -> list[Path]:
     import numpy as np
 
     from ...pools.lda import load_lda_weights
+    from ...train.resolve import resolve
     from ...viz import module_outputs, plot_per_class_pooled_maps, plot_pooling_maps
     from .._trained import load_trained
 
@@ -368,7 +374,7 @@ def write_figures(plan: Plan, row: dict[str, Any], out_dir: Path) -> list[Path]:
     )
     outputs, labels, classes = {}, None, None
     for name, cfg in (("strided conv (baseline)", plan.config(seed)), ("learned pooling", lda_cfg)):
-        _, data, model = load_trained(runs_dir / cfg.run_id, plan.args.device)
+        _, data, model = load_trained(runs_dir / resolve(cfg).run_id, plan.args.device)
         downsampling = model.stages[layer][0]
         module = downsampling[0] if name == "learned pooling" else downsampling
         outputs[name] = module_outputs(model, module, data.inputs(data.test_x))

@@ -217,10 +217,11 @@ def plan(args: argparse.Namespace):
 def _cell(configs, runs_dir) -> str:
     from ...results.stats import summarize
     from ...runs import RunDir
+    from ...train.resolve import resolve
 
     values, other = [], {}
     for cfg in configs:
-        r = RunDir(runs_dir, cfg.run_id).read_result() or {"status": "not run"}
+        r = RunDir(runs_dir, resolve(cfg).run_id).read_result() or {"status": "not run"}
         if r.get("status") == "finished" and r.get("best_test_acc") is not None:
             values.append(float(r["best_test_acc"]))
         else:
@@ -290,6 +291,7 @@ def main(args: argparse.Namespace) -> int:
     from ...executors.ray import ClusterError
     from ...runs import RunFileError
     from ...sweep import run_status, run_sweep
+    from ...train.resolve import resolve
     from .._validate import check_local_paths
 
     if not datasets(args):
@@ -309,7 +311,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             for c in configs:
-                print(f"{run_status(c, args.runs_dir):<7} {c.run_id}")
+                status = run_status(c, args.runs_dir)
+                name = resolve(c, download=False).run_id if status != "no data" else f"{c.dataset} (dataset not found)"
+                print(f"{status:<7} {name}")
             return 0
         if not args.table_only:
             summary = run_sweep(configs, args.runs_dir, executor_from_args(args))

@@ -28,7 +28,7 @@ def _agreeing(config: RunConfig) -> dict[str, str]:
 
 
 def _pack_key(config: RunConfig) -> str:
-    config.resolve_data_fingerprint()  # runs compare on their data, whether or not it was looked at yet
+    config.check_resolved()  # runs compare on their data: its fingerprint must be known
     return json.dumps(_agreeing(config), sort_keys=True)
 
 
@@ -44,7 +44,7 @@ def can_pack(configs: Sequence[RunConfig]) -> tuple[bool, str]:
     configs = list(configs)
     if len(configs) < 2:
         return False, "fewer than two runs to pack"
-    if len({c.run_id for c in configs}) < len(configs):  # the run id resolves each run's data fingerprint
+    if len({c.run_id for c in configs}) < len(configs):  # (resolved configs: ids are pure)
         return False, "the same run appears twice"
     fields = [_agreeing(c) for c in configs]
     for f in MUST_AGREE:
@@ -64,6 +64,7 @@ def can_pack(configs: Sequence[RunConfig]) -> tuple[bool, str]:
 
 def plan_packs(configs: Sequence[RunConfig], k: int) -> list[list[RunConfig]]:
     """The runs as tasks of at most ``k`` mutually packable runs; a task of one is a plain run.
+    The configs must be resolved (``train.resolve``): runs pack only on the same data.
 
     Runs whose must-agree fields are equal form a group (groups in order of their first run, runs in
     grid order within one); each group is cut into chunks of ``k``; a chunk ``can_pack`` refuses (an
