@@ -52,6 +52,7 @@ from poolbench.results.stats import summarize
 from poolbench.train.config import RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.protocol import Protocol
+from poolbench.train.resolve import resolve
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -101,8 +102,9 @@ IDENTITY_ON_1X1 = ("spread", "per_channel_p", "pos_drop")
 
 
 def cfg(column: str, pool: str, seed: int, **pool_args) -> RunConfig:
-    return RunConfig(
-        pool=pool, pool_args=pool_args, seed=seed, val_split=VAL_SPLIT, channels_last=True, **COLUMNS[column]
+    """The run, resolved (its id fingerprints the column's data, read or taken from the cache)."""
+    return resolve(
+        RunConfig(pool=pool, pool_args=pool_args, seed=seed, val_split=VAL_SPLIT, channels_last=True, **COLUMNS[column])
     )
 
 

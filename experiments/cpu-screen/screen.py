@@ -25,6 +25,7 @@ import torch
 from poolbench.train.config import RunConfig
 from poolbench.train.engine import train_run
 from poolbench.train.protocol import Protocol
+from poolbench.train.resolve import resolve
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -71,8 +72,9 @@ ONE_BY_ONE_SAME_AS_AVG = ("max", "mixed", "softpool")  # identity on 1x1 maps, e
 
 
 def cfg(column: str, pool: str, seed: int, **pool_args) -> RunConfig:
-    return RunConfig(
-        pool=pool, pool_args=pool_args, seed=seed, protocol=PROTOCOL, val_split=VAL_SPLIT, **COLUMNS[column]
+    """The run, resolved (its id fingerprints the column's data, read or taken from the cache)."""
+    return resolve(
+        RunConfig(pool=pool, pool_args=pool_args, seed=seed, protocol=PROTOCOL, val_split=VAL_SPLIT, **COLUMNS[column])
     )
 
 

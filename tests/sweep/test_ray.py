@@ -18,6 +18,7 @@ from poolbench.executors.ray import RayExecutor, init_cluster  # noqa: E402
 from poolbench.runs import RunDir  # noqa: E402
 from poolbench.sweep import expand_grid, run_sweep  # noqa: E402
 from poolbench.train import Protocol  # noqa: E402
+from poolbench.train.resolve import resolve  # noqa: E402
 from tests.sweep import fakes  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -46,9 +47,9 @@ def test_crashes_are_recorded_per_run_on_ray(cluster, tmp_path):
     s = run_sweep(grid(), tmp_path, RayExecutor(progress=False, worker=eng.worker))
     assert (s.total, s.finished, s.diverged, s.failed) == (4, 0, 2, 2)
     for cfg in grid(pools=("max",)):
-        result = RunDir(tmp_path, cfg.run_id).read_result()
+        result = RunDir(tmp_path, resolve(cfg).run_id).read_result()
         assert result["status"] == "failed" and result["error"] == "RuntimeError: boom in max"
-        pids = {a["pid"] for a in attempts(tmp_path, cfg.run_id)}
+        pids = {a["pid"] for a in attempts(tmp_path, resolve(cfg).run_id)}
         assert os.getpid() not in pids and len(pids) == 1  # trained in a worker, once
 
 
@@ -96,5 +97,5 @@ def test_real_sweep_survives_a_killed_worker(cluster, tmp_path):
     tries = attempts(tmp_path, run_id)
     assert [t["pid"] for t in tries][0] == pid and len(tries) == 2 and tries[1]["pid"] != pid  # Ray retried
     assert RunDir(tmp_path, run_id).read_metrics()[0] == epoch1  # ... and the retry resumed
-    assert all(len(attempts(tmp_path, c.run_id)) == 1 for c in cfgs if c.run_id != run_id)
+    assert all(len(attempts(tmp_path, resolve(c).run_id)) == 1 for c in cfgs if resolve(c).run_id != run_id)
     assert (tmp_path / "index.sqlite").exists()

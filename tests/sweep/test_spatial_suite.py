@@ -19,6 +19,7 @@ from poolbench.executors.local import LocalExecutor
 from poolbench.runs import RunDir
 from poolbench.sweep import expand_suite, run_sweep
 from poolbench.train import Protocol
+from poolbench.train.resolve import resolve
 from tests.conftest import SHARED_DATA
 
 SMOKE = Protocol(epochs=1, train_subset=64, test_subset=64)
@@ -53,7 +54,7 @@ def test_one_smoke_run_per_column_on_generated_data(tmp_path, monkeypatch, one_t
     summary = run_sweep(configs, tmp_path / "runs", LocalExecutor(progress=False))
     assert (summary.finished, summary.failed, summary.diverged) == (3, 0, 0)
     for cfg in configs:
-        config = json.loads(RunDir(tmp_path / "runs", cfg.run_id).config.read_text())
+        config = json.loads(RunDir(tmp_path / "runs", resolve(cfg).run_id).config.read_text())
         assert config["standard"] is False and config["protocol_label"].startswith("non-standard")
 
 
