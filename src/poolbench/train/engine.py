@@ -38,12 +38,14 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
 
 def check_config(config: RunConfig) -> None:
     """Everything about ``config`` that can fail on bad input, checked before its run directory exists:
-    ``preflight``'s first problem is raised as the ``BuildError`` it describes."""
+    ``preflight``'s first problem is raised as the ``BuildError`` it describes. Its trial build is
+    left out: the run builds its model next, before its run directory exists, and ``build_model``
+    raises the same ``BuildError``."""
     from .preflight import preflight
 
     config.protocol.check()
     check_files_unchanged(config)  # a file changed since the run was configured: another run, said first
-    problems = preflight(config)
+    problems = preflight(config, build=False)
     if problems:
         p = problems[0]
         raise BuildError(p.field, p.value, p.problem, p.fix)

@@ -283,11 +283,12 @@ def _surgery_hint(problem: Problem) -> Problem:
     return problem
 
 
-def preflight(config: RunConfig, in_chans: int = 3, num_classes: int = 10) -> list[Problem]:
+def preflight(config: RunConfig, in_chans: int = 3, num_classes: int = 10, build: bool = True) -> list[Problem]:
     """Everything in ``config`` that keeps its model from being built, each as a ``Problem`` naming
     the field: no I/O but reading the files it names, nothing trained or written. The build (for
     ``in_chans`` channels, ``num_classes`` classes, 32x32; the global RNG untouched) runs only once
-    the names and arguments are known to be good, so one wrong value is one problem."""
+    the names and arguments are known to be good, so one wrong value is one problem;
+    ``build=False`` leaves it to a caller that builds the model next anyway (``train_run``)."""
     import types
 
     import torch
@@ -310,7 +311,7 @@ def preflight(config: RunConfig, in_chans: int = 3, num_classes: int = 10) -> li
     problems += surgery_problems(config.surgery)
     problems += _sac_problems(config)
     problems += _weight_file_problems(config)
-    if problems:
+    if problems or not build:
         return problems
     from .build import build_model
 
