@@ -39,6 +39,11 @@ def join_members(xs: Sequence[torch.Tensor]) -> torch.Tensor:
     return xs[0] if len(xs) == 1 else pack_inputs(xs)
 
 
+def stack_members(ts: Sequence[torch.Tensor], dim: int) -> torch.Tensor:
+    """``torch.stack(ts, dim)``; for one member a view (no copy on the single run's every step)."""
+    return ts[0].unsqueeze(dim) if len(ts) == 1 else torch.stack(list(ts), dim)
+
+
 def per_member(logits: torch.Tensor, k: int) -> torch.Tensor:
     """The network's logits as [B, K, n]: a single model's [B, n] or a pack's [B, K, n]."""
     return logits.reshape(logits.shape[0], k, -1)
@@ -55,7 +60,7 @@ def member_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[t
         return loss.reshape(1), per_member(logits, 1)
     k = y.shape[1]
     logits = per_member(model(x), k)
-    return torch.stack([F.cross_entropy(logits[:, j].float(), y[:, j]) for j in range(k)]), logits
+    return stack_members([F.cross_entropy(logits[:, j].float(), y[:, j]) for j in range(k)], 0), logits
 
 
 def nonfinite_members(logits: torch.Tensor) -> torch.Tensor:
@@ -104,7 +109,7 @@ def train_epoch(
     for batches in zip(*streams, strict=True):
         step_begin(cfg)
         x = join_members([data.inputs(xb) for xb, _ in batches])
-        y = torch.stack([yb for _, yb in batches], 1)  # [B, K]
+        y = stack_members([yb for _, yb in batches], 1)  # [B, K]
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device):
@@ -146,7 +151,7 @@ def evaluate(
             xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device):
             logits = per_member(model(xb), k).float()
-        loss_sum += torch.stack([F.cross_entropy(logits[:, j], yb, reduction="sum") for j in range(k)])
+        loss_sum += stack_members([F.cross_entropy(logits[:, j], yb, reduction="sum") for j in range(k)], 0)
         correct += (logits.argmax(2) == yb[:, None]).sum(0)
         bad |= nonfinite_members(logits)
     return _means(loss_sum, bad, correct, len(y))
