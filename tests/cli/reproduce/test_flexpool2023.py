@@ -113,3 +113,17 @@ def test_an_invalid_result_is_one_line_not_a_number_in_the_table(tmp_path, capsy
     assert main(["reproduce", "flexpool2023", *argv, mode]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "best_test_acc nan" in err and run_id in err
+
+
+def test_the_runs_go_to_the_executor_the_flags_name_with_their_options(tmp_path):
+    from poolbench.cli import build_parser
+    from poolbench.cli.sweep import executor_from_args
+    from poolbench.train.callbacks import CsvLogger
+
+    parse = build_parser().parse_args
+    local = executor_from_args(parse(["reproduce", "flexpool2023", "--synthetic", "--no-progress"]))
+    assert (local.name, local.pack, local.progress, local.callbacks) == ("local", None, False, [])
+    logged = executor_from_args(parse(["reproduce", "flexpool2023", "--synthetic", "--log-csv", str(tmp_path)]))
+    assert [type(c) for c in logged.callbacks] == [CsvLogger]
+    ray = executor_from_args(parse(["reproduce", "flexpool2023", "--executor", "ray", "--ray-address", "auto"]))
+    assert (ray.name, ray.address) == ("ray", "auto")  # nothing starts before run()

@@ -73,7 +73,7 @@ PAPER_PROTOCOL = dict(epochs=50, batch_size=16, lr=0.05, momentum=0.9, weight_de
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ...executors import EXECUTORS
     from ...runs import default_runs_dir
-    from .._args import DEFAULT_SEEDS, add_protocol_args, parse_seeds
+    from .._args import DEFAULT_SEEDS, add_log_csv_arg, add_protocol_args, parse_seeds
     from .._validate import finite_float, folder, probability, ray_address
 
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
@@ -145,6 +145,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     x.add_argument("--table-only", action="store_true", help="run nothing: print the table of the runs that exist")
     x.add_argument("--dry-run", action="store_true", help="list the runs and their status, run nothing")
     x.add_argument("--no-progress", action="store_true")
+    add_log_csv_arg(x)
 
 
 def protocol_for(args: argparse.Namespace):
