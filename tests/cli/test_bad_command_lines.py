@@ -93,6 +93,11 @@ RUN_CASES = [
     (["--pack", "0"], ["--pack", "0"]),
     (["--pack", "-2"], ["--pack", "-2"]),
     (["--pool-file", "{tmp}/nope.py:CustomPool"], ["--pool-file", "nope.py"]),
+    (["--surgery", "nosuch:layer=1"], ["--surgery", "nosuch", "lda_downsample", "sgd_downsample"]),
+    (["--surgery", "sgd_downsample:nosuch=1"], ["--surgery", "nosuch", "layer"]),
+    (["--surgery", "sgd_downsample:layer=9"], ["--surgery", "layer=9", "1..2"]),
+    (["--surgery", "sgd_downsample"], ["--surgery", "NAME:KEY=VALUE"]),
+    (["--log-csv", "{file}"], ["--log-csv", "a-file", "folder"]),
 ]
 SWEEP_CASES = [
     (["--datasets", "nosuch"], ["--datasets", "nosuch", "synthetic"]),
@@ -108,6 +113,8 @@ SWEEP_CASES = [
     (["--pack", "0"], ["--pack", "0"]),
     (["--models", "vgg16_bn", "--lda-layer", "1", "--lda-weights", "{weights}"], ["--lda-layer", "1"]),
     (["--runs-dir", "{file}"], ["--runs-dir", "a-file"]),
+    (["--surgery", "nosuch:layer=1"], ["--surgery", "nosuch", "lda_downsample"]),
+    (["--log-csv", "{file}"], ["--log-csv", "a-file", "folder"]),
 ]
 
 
