@@ -53,7 +53,8 @@ ALLOWED: dict[str, set[str]] = {
     "harness": {"cli"},
     "__main__": {"cli"},
 }
-# The arrows issue 13 removed; they stay out whatever ALLOWED says.
+# Arrows against the layering (training reads no results, models no fitted LDA, pools no models):
+# they stay out whatever ALLOWED says.
 FORBIDDEN = {("train", "results"), ("models", "lda"), ("pools", "models")}
 
 

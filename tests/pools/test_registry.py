@@ -29,7 +29,7 @@ EXPECTED = {
 }
 
 
-def test_every_issue_pool_is_registered():
+def test_every_expected_pool_is_registered():
     assert set(list_pools()) >= EXPECTED
 
 
