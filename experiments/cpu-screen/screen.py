@@ -1,7 +1,7 @@
 """CPU screen of gemgate against baselines: a NON-STANDARD short protocol on small subsets.
 
 This is not the benchmark's protocol (200 epochs, full data, GPU). It exists because no GPU was
-available to issue 7's work; see docs/new_pool.md. Every run it makes is labelled non-standard
+available when the pool was designed; see docs/new_pool.md. Every run it makes is labelled non-standard
 in its config.json / result.json by the engine.
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python experiments/cpu-screen/screen.py --deadline-min 80 \

@@ -39,7 +39,7 @@ _NOT_IDENTITY = ("data_path", "data_dir", "channels_last", "compile", "compile_m
 # refitting into the same file must give a new run id.
 WEIGHT_FILE_ARGS = (("pool_args", "weights"),)
 # What the defaults of the FlexPooling pool and of SAC mean (a run that uses either records the
-# version in its config and its id). 1 (before issue 16): one softmax map shared by the channels,
+# version in its config and its id). 1 (the first defaults): one softmax map shared by the channels,
 # an L2 penalty on its logits, loss CE(main) + 0.3 sum CE(aux). 2: the authors' per-channel map,
 # the paper's R on raw weights (weights="raw"), the paper's Eq. 3 weights 0.1/0.2/0.7.
 FLEX_SAC_VERSION = 2
