@@ -76,7 +76,7 @@ def main() -> int:
         for step, (xb, yb) in enumerate(epoch_batches(data, c.seed, 1, c.protocol.batch_size)):
             if step == args.steps:
                 break
-            (loss,), _ = member_losses(
+            loss, _, _ = member_losses(
                 model, normalize(xb, data.mean, data.std).contiguous(memory_format=torch.channels_last), yb[:, None]
             )
             opt.zero_grad(set_to_none=True)

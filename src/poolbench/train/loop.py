@@ -49,18 +49,27 @@ def per_member(logits: torch.Tensor, k: int) -> torch.Tensor:
     return logits.reshape(logits.shape[0], k, -1)
 
 
-def member_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """([K] mean cross-entropy of each member, [B, K, n] logits) on the joined batch ``x`` with
-    labels ``y`` [B, K]. A model with extra training terms (auxiliary classifiers, pooling-weight
-    regularisation) computes its own loss, ``training_loss(x, y, criterion)``: a single run's only
-    (packing refuses such models)."""
+def member_losses(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the loss to step on, sum_k CE_k; the [K] per-member mean cross-entropies, detached; the
+    [B, K, n] logits) on the joined batch ``x`` with labels ``y`` [B, K]. For one run the loss is
+    its cross-entropy itself: no op of the pack's bookkeeping reaches its autograd graph, so the
+    single run's step is the plain training step. A model with extra training terms (auxiliary
+    classifiers, pooling-weight regularisation) computes its own loss, ``training_loss(x, y,
+    criterion)``: a single run's only (packing refuses such models)."""
     own_loss: Any = getattr(model, "training_loss", None)
     if own_loss is not None:
         loss, logits = own_loss(x, y[:, 0], F.cross_entropy)
-        return loss.reshape(1), per_member(logits, 1)
+        return loss, loss.detach().reshape(1), per_member(logits.detach(), 1)
     k = y.shape[1]
-    logits = per_member(model(x), k)
-    return stack_members([F.cross_entropy(logits[:, j].float(), y[:, j]) for j in range(k)], 0), logits
+    out = model(x)
+    if k == 1:
+        loss = F.cross_entropy(out.float(), y[:, 0])
+        return loss, loss.detach().reshape(1), per_member(out.detach(), 1)
+    logits = per_member(out, k)
+    losses = torch.stack([F.cross_entropy(logits[:, j].float(), y[:, j]) for j in range(k)])
+    return losses.sum(), losses.detach(), logits
 
 
 def nonfinite_members(logits: torch.Tensor) -> torch.Tensor:
@@ -113,11 +122,11 @@ def train_epoch(
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device):
-            losses, logits = member_losses(model, x, y)
+            loss, losses, logits = member_losses(model, x, y)
         opt.zero_grad(set_to_none=True)
-        losses.sum().backward()  # each member's gradient is its own run's (the module docstring)
+        loss.backward()  # sum_k CE_k: each member's gradient is its own run's (the module docstring)
         opt.step()
-        loss_sum += losses.detach() * len(y)
+        loss_sum += losses * len(y)
         correct += (logits.detach().argmax(2) == y).sum(0)
         bad |= nonfinite_members(logits)
         n += len(y)
