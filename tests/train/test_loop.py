@@ -68,3 +68,24 @@ def test_a_minus_inf_logit_of_one_pack_member_makes_only_its_losses_nan():
     assert [math.isnan(r["train_loss"]) for r in recs] == [False, True, False]
     assert [math.isnan(v) for v in test_loss] == [False, True, False]
     assert all(0.0 <= a <= 100.0 for a in test_acc)
+
+
+class Linear(nn.Module):
+    """One linear classifier; ``member_dim``: its logits as a pack of one gives them, [B, 1, n]."""
+
+    def __init__(self, member_dim: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.head, self.member_dim, self.rng = nn.Linear(3 * 32 * 32, CLASSES), member_dim, MemberRNG(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(x.flatten(1))
+        return logits.unsqueeze(1) if self.member_dim else logits
+
+
+def test_a_pack_of_one_trains_exactly_as_the_single_run():
+    """The survivor of a pack is a pack of one: its network gives [B, 1, n] logits, which the step
+    must read as the single run's [B, n]."""
+    single, pack_of_one = Linear(member_dim=False), Linear(member_dim=True)
+    assert _run(single, 1) == _run(pack_of_one, 1)
+    assert torch.equal(single.head.weight, pack_of_one.head.weight)

@@ -64,9 +64,10 @@ def member_losses(
         return loss, loss.detach().reshape(1), per_member(logits.detach(), 1)
     k = y.shape[1]
     out = model(x)
-    if k == 1:
-        loss = F.cross_entropy(out.float(), y[:, 0])
-        return loss, loss.detach().reshape(1), per_member(out.detach(), 1)
+    if k == 1:  # a model's [B, n], or a pack of one's [B, 1, n] (the survivor of a pack) as a view
+        logits = out.flatten(1)
+        loss = F.cross_entropy(logits.float(), y[:, 0])
+        return loss, loss.detach().reshape(1), per_member(logits.detach(), 1)
     logits = per_member(out, k)
     losses = torch.stack([F.cross_entropy(logits[:, j].float(), y[:, j]) for j in range(k)])
     return losses.sum(), losses.detach(), logits
