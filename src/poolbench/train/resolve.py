@@ -41,10 +41,7 @@ def resolve(config: RunConfig, *, download: bool = True, data: bool = True) -> R
     to be downloaded first) when the data cannot be read."""
     changes: dict[str, Any] = {}
     if config.pool_file and not config.pool_file_sha:
-        path = config.pool_file.rpartition(":")[0]
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
-        changes["pool_file_sha"] = file_sha256(path)
+        changes["pool_file_sha"] = _pool_file_sha(config.pool_file)
     if config.weight_files() and not config.weight_file_sha:
         changes["weight_file_sha"] = _weight_file_sha(config)
     if config.flex_sac_version is None and config.uses_flex_or_sac:
@@ -55,6 +52,14 @@ def resolve(config: RunConfig, *, download: bool = True, data: bool = True) -> R
         fingerprint, label = data_identity(config.data_selection(), download=download)
         changes.update(data_fingerprint=fingerprint, data_label=label)
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def _pool_file_sha(spec: str) -> str:
+    """The sha256 (16 hex) of the file a ``path.py:ClassName`` spec names, which must exist."""
+    path = spec.rpartition(":")[0]
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
+    return file_sha256(path)
 
 
 def _weight_file_sha(config: RunConfig) -> dict[str, str]:
@@ -78,11 +83,9 @@ def check_files_unchanged(config: RunConfig) -> None:
     """``check_unchanged`` for the pool file and the weights files: FileNotFoundError when one is
     gone, ValueError when one was edited since the run was resolved."""
     if config.pool_file:
-        path = config.pool_file.rpartition(":")[0]
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"pool file {path} not found; fix the path or restore the file")
-        now = file_sha256(path)
+        now = _pool_file_sha(config.pool_file)
         if config.pool_file_sha and now != config.pool_file_sha:
+            path = config.pool_file.rpartition(":")[0]
             raise ValueError(
                 f"pool file {path} changed since this run was configured (sha256 {config.pool_file_sha} "
                 f"then, {now} now): the edited pool is another run; run the command again to start it"
